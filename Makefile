@@ -1,0 +1,72 @@
+# A thin front end to CMake. `make check` and `make image` install what is missing first.
+BUILD ?= build
+PREFIX ?= /usr/local
+DESTDIR ?=
+WERROR ?= ON
+JOBS ?= $(shell nproc)
+FUZZ_SECONDS ?= 60
+PROFILE ?= profiles/minimal.yaml
+OUT ?= out
+
+SOURCES = $(shell git ls-files '*.c' '*.h' 2>/dev/null || find composer include tests -name '*.[ch]')
+
+.PHONY: all build deps check asan fuzz image install format format-check lint clean
+
+all: build
+
+deps:
+	scripts/install-deps.sh build
+
+$(BUILD)/CMakeCache.txt:
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DVMCOMPOSE_WERROR=$(WERROR)
+
+build: $(BUILD)/CMakeCache.txt
+	cmake --build $(BUILD) -j $(JOBS)
+
+check:
+	scripts/install-deps.sh check
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DVMCOMPOSE_WERROR=$(WERROR)
+	cmake --build $(BUILD) -j $(JOBS)
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+
+asan:
+	scripts/install-deps.sh check
+	cmake -S . -B $(BUILD)-asan -DCMAKE_BUILD_TYPE=Debug -DVMCOMPOSE_SANITIZE=ON -DVMCOMPOSE_WERROR=$(WERROR)
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS)
+
+# Builds the libFuzzer target with clang and fuzzes the profile loader for FUZZ_SECONDS,
+# starting from (and adding to a copy of) the checked-in corpus.
+fuzz:
+	scripts/install-deps.sh check fuzz
+	CC=clang cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVMCOMPOSE_FUZZ=ON -DVMCOMPOSE_WERROR=$(WERROR)
+	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzz-profile
+	mkdir -p $(BUILD)-fuzz/corpus
+	cp -n tests/fuzz/corpus/profile/* $(BUILD)-fuzz/corpus/ 2>/dev/null || true
+	$(BUILD)-fuzz/tests/fuzz-profile -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+		-dict=tests/fuzz/profile.dict -print_final_stats=1 $(BUILD)-fuzz/corpus
+
+image:
+	scripts/install-deps.sh build image
+	$(MAKE) build
+	$(BUILD)/vmcompose build $(PROFILE) -o $(OUT)
+
+# The data directory is compiled in, so PREFIX is applied at configure time too.
+install:
+	cmake -S . -B $(BUILD) -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DVMCOMPOSE_WERROR=$(WERROR)
+	cmake --build $(BUILD) -j $(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+format:
+	clang-format -i $(SOURCES)
+
+format-check:
+	clang-format --dry-run --Werror $(SOURCES)
+
+lint: build
+	cppcheck --quiet --error-exitcode=1 --enable=warning,portability --std=c11 \
+		-I include -I $(BUILD) --suppress=missingIncludeSystem composer
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan $(BUILD)-fuzz

@@ -1,0 +1,322 @@
+/* SPDX-License-Identifier: MIT */
+/* vmcompose: compose minimal, hardened, bootable VM disk images from a declarative profile. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "vmcompose/log.h"
+#include "vmcompose/pipeline.h"
+#include "vmcompose/profile.h"
+
+enum {
+        EXIT_OK = 0,
+        EXIT_BUILD_FAILED = 1,
+        EXIT_USAGE = 2,
+};
+
+enum {
+        ARG_VERSION = 0x100,
+        ARG_RESOLVED,
+        ARG_JSON,
+        ARG_TARGET,
+};
+
+static const char main_help[] =
+        "Usage: vmcompose [OPTIONS] COMMAND [ARGS]\n"
+        "\n"
+        "Compose minimal, hardened, bootable VM disk images from a declarative profile.\n"
+        "\n"
+        "Commands:\n"
+        "  build PROFILE          build the profile's image into a directory\n"
+        "  profile validate P...  check profiles (and everything they extend)\n"
+        "  profile show P         print a profile, with the file:line of every value\n"
+        "  help [COMMAND]         show help for a command\n"
+        "\n"
+        "Options:\n"
+        "  -v, --verbose          say more (twice: debug output)\n"
+        "  -q, --quiet            print errors only\n"
+        "  -h, --help             show this help\n"
+        "      --version          print the version\n"
+        "\n"
+        "Environment:\n"
+        "  VMCOMPOSE_DEBUG=SUBSYSTEM,...  debug output for some subsystems (or 'all')\n"
+        "  VMCOMPOSE_DATA_DIR=DIR         where profiles/ and kernel-config/ are found\n"
+        "\n"
+        "Exit status: 0 success, 1 build failure, 2 usage or profile error.\n"
+        "See vmcompose(1) and docs/profile.md.\n";
+
+static const char build_help[] =
+        "Usage: vmcompose build [OPTIONS] PROFILE\n"
+        "\n"
+        "Build the image PROFILE describes. Outputs are written as DIR/NAME.FORMAT, where NAME\n"
+        "is the profile's name (NAME-TARGET with --target); a failed build leaves no partial\n"
+        "file at those paths.\n"
+        "\n"
+        "Options:\n"
+        "  -o, --output DIR       output directory (default: out)\n"
+        "  -t, --target NAME      apply profiles/targets/NAME.yaml on top of PROFILE\n"
+        "  -v, --verbose / -q, --quiet / -h, --help\n";
+
+static const char profile_help_head[] =
+        "Usage: vmcompose profile validate [--target NAME] PROFILE...\n"
+        "       vmcompose profile show [--resolved] [--json] [--target NAME] PROFILE\n"
+        "\n"
+        "validate  loads each profile with everything it extends and checks it; prints\n"
+        "          file:line:col: message for every problem and exits 2 if there is one.\n"
+        "show      prints the profile; each value is annotated with the file:line:col that\n"
+        "          set it. --resolved applies extends: overlays, the target and defaults;\n"
+        "          --json prints {\"layers\", \"profile\", \"provenance\"} as JSON.\n"
+        "\n"
+        "Profile keys (docs/profile.md has the full description):\n";
+
+static int parse_common(int c) {
+        switch (c) {
+        case 'v':
+                log_set_max_level(log_get_max_level() < LOG_LEVEL_INFO ? LOG_LEVEL_INFO
+                                                                        : LOG_LEVEL_DEBUG);
+                return 1;
+        case 'q':
+                log_set_max_level(LOG_LEVEL_ERROR);
+                return 1;
+        default:
+                return 0;
+        }
+}
+
+static void print_profile_help(void) {
+        Buffer b = {};
+        schema_describe(&profile_schema, &b);
+        fputs(profile_help_head, stdout);
+        fputs(b.data, stdout);
+        buffer_done(&b);
+}
+
+static int load(const char *path, const char *target, bool no_overlays, Profile **ret) {
+        ProfileLoadOptions opts = {
+                .data_dir = vmcompose_data_dir(),
+                .target = target,
+                .no_overlays = no_overlays,
+        };
+        Diagnostics diag = {};
+        int r;
+
+        r = profile_load(path, &opts, &diag, ret);
+        diag_print(&diag);
+        if (r < 0 && diag.n_errors == 0)
+                log_error_errno(r, "%s: failed to load profile: %m", path);
+        diag_done(&diag);
+        return r;
+}
+
+static int verb_profile(int argc, char *argv[]) {
+        static const struct option options[] = {
+                {"help", no_argument, NULL, 'h'},     {"verbose", no_argument, NULL, 'v'},
+                {"quiet", no_argument, NULL, 'q'},    {"resolved", no_argument, NULL, ARG_RESOLVED},
+                {"json", no_argument, NULL, ARG_JSON}, {"target", required_argument, NULL, 't'},
+                {},
+        };
+        bool resolved = false, json = false;
+        const char *target = NULL;
+        int c;
+
+        if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h") ||
+            streq(argv[1], "help")) {
+                print_profile_help();
+                return argc < 2 ? EXIT_USAGE : EXIT_OK;
+        }
+        const char *sub = argv[1];
+        if (!streq(sub, "validate") && !streq(sub, "show")) {
+                log_error("unknown profile command '%s'; expected validate or show", sub);
+                return EXIT_USAGE;
+        }
+
+        optind = 0;
+        while ((c = getopt_long(argc - 1, argv + 1, "hvqt:", options, NULL)) >= 0) {
+                if (parse_common(c))
+                        continue;
+                switch (c) {
+                case 'h':
+                        print_profile_help();
+                        return EXIT_OK;
+                case ARG_RESOLVED:
+                        resolved = true;
+                        break;
+                case ARG_JSON:
+                        json = true;
+                        break;
+                case 't':
+                        target = optarg;
+                        break;
+                default:
+                        return EXIT_USAGE;
+                }
+        }
+        int nargs = argc - 1 - optind;
+        char **args = argv + 1 + optind;
+
+        if (streq(sub, "validate")) {
+                if (resolved || json) {
+                        log_error("profile validate takes no --resolved or --json");
+                        return EXIT_USAGE;
+                }
+                if (nargs < 1) {
+                        log_error("profile validate: no PROFILE given");
+                        return EXIT_USAGE;
+                }
+                int ret = EXIT_OK;
+                for (int i = 0; i < nargs; i++) {
+                        _cleanup_(profile_freep) Profile *p = NULL;
+                        if (load(args[i], target, false, &p) < 0)
+                                ret = EXIT_USAGE;
+                        else
+                                log_notice("%s: ok (%s)", args[i], p->name);
+                }
+                return ret;
+        }
+
+        if (nargs != 1) {
+                log_error("profile show: expected exactly one PROFILE");
+                return EXIT_USAGE;
+        }
+        if (target && !resolved) {
+                log_error("profile show: --target needs --resolved");
+                return EXIT_USAGE;
+        }
+        _cleanup_(profile_freep) Profile *p = NULL;
+        if (load(args[0], target, !resolved, &p) < 0)
+                return EXIT_USAGE;
+        _cleanup_free_ char *out = json ? profile_format_json(p) : profile_format_text(p);
+        fputs(out, stdout);
+        return fflush(stdout) == 0 ? EXIT_OK : EXIT_BUILD_FAILED;
+}
+
+static int mkdir_p(const char *path) {
+        _cleanup_free_ char *copy = xstrdup(path);
+        for (char *p = copy + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = 0;
+                if (mkdir(copy, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        if (mkdir(copy, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+static int verb_build(int argc, char *argv[]) {
+        static const struct option options[] = {
+                {"help", no_argument, NULL, 'h'},    {"verbose", no_argument, NULL, 'v'},
+                {"quiet", no_argument, NULL, 'q'},   {"output", required_argument, NULL, 'o'},
+                {"target", required_argument, NULL, 't'}, {},
+        };
+        const char *output = "out", *target = NULL;
+        int c, r;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "hvqo:t:", options, NULL)) >= 0) {
+                if (parse_common(c))
+                        continue;
+                switch (c) {
+                case 'h':
+                        fputs(build_help, stdout);
+                        return EXIT_OK;
+                case 'o':
+                        output = optarg;
+                        break;
+                case 't':
+                        target = optarg;
+                        break;
+                default:
+                        return EXIT_USAGE;
+                }
+        }
+        if (argc - optind != 1) {
+                log_error("build: expected exactly one PROFILE (see vmcompose build --help)");
+                return EXIT_USAGE;
+        }
+
+        _cleanup_(profile_freep) Profile *p = NULL;
+        if (load(argv[optind], target, false, &p) < 0)
+                return EXIT_USAGE;
+
+        r = mkdir_p(output);
+        if (r < 0) {
+                log_error_errno(r, "Failed to create output directory %s: %m", output);
+                return EXIT_BUILD_FAILED;
+        }
+
+        _cleanup_free_ char *image_name = target ? xasprintf("%s-%s", p->name, target)
+                                                 : xstrdup(p->name);
+        BuildContext ctx = {
+                .profile = p,
+                .output_dir = output,
+                .target = target,
+                .image_name = image_name,
+        };
+        r = pipeline_run(&ctx);
+        if (r != 0)
+                return EXIT_BUILD_FAILED;
+        log_notice("built %s in %s", ctx.image_name, output);
+        return EXIT_OK;
+}
+
+int main(int argc, char *argv[]) {
+        static const struct option options[] = {
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION},
+                {"verbose", no_argument, NULL, 'v'},
+                {"quiet", no_argument, NULL, 'q'},
+                {},
+        };
+        int c;
+
+        log_parse_environment();
+        while ((c = getopt_long(argc, argv, "+hvq", options, NULL)) >= 0) {
+                if (parse_common(c))
+                        continue;
+                switch (c) {
+                case 'h':
+                        fputs(main_help, stdout);
+                        return EXIT_OK;
+                case ARG_VERSION:
+                        printf("vmcompose %s\n", VMCOMPOSE_VERSION);
+                        return EXIT_OK;
+                default:
+                        fputs(main_help, stderr);
+                        return EXIT_USAGE;
+                }
+        }
+        if (optind >= argc) {
+                fputs(main_help, stderr);
+                return EXIT_USAGE;
+        }
+
+        const char *verb = argv[optind];
+        int vargc = argc - optind;
+        char **vargv = argv + optind;
+
+        if (streq(verb, "help")) {
+                if (vargc < 2)
+                        fputs(main_help, stdout);
+                else if (streq(vargv[1], "build"))
+                        fputs(build_help, stdout);
+                else if (streq(vargv[1], "profile"))
+                        print_profile_help();
+                else {
+                        log_error("no help for unknown command '%s'", vargv[1]);
+                        return EXIT_USAGE;
+                }
+                return EXIT_OK;
+        }
+        if (streq(verb, "profile"))
+                return verb_profile(vargc, vargv);
+        if (streq(verb, "build"))
+                return verb_build(vargc, vargv);
+
+        log_error("unknown command '%s' (see vmcompose --help)", verb);
+        return EXIT_USAGE;
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include "vmcompose/schema.h"
+
+/* Value checks used by the schema tables. Each adds a diagnostic and returns -EBADMSG on bad
+ * input, 0 otherwise. */
+int check_name(const Field *f, Node *n, SchemaContext *ctx);
+int check_uri(const Field *f, Node *n, SchemaContext *ctx);
+int check_package_item(const Field *f, Node *n, SchemaContext *ctx);
+int check_policy_item(const Field *f, Node *n, SchemaContext *ctx);
+int check_kernel_target(const Field *f, Node *n, SchemaContext *ctx);
+int check_label(const Field *f, Node *n, SchemaContext *ctx);
+int check_partition(const Field *f, Node *n, SchemaContext *ctx);
+int check_user_name(const Field *f, Node *n, SchemaContext *ctx);
+int check_abs_path(const Field *f, Node *n, SchemaContext *ctx);
+int check_mode(const Field *f, Node *n, SchemaContext *ctx);
+int check_file_item(const Field *f, Node *n, SchemaContext *ctx);
+int check_hostname(const Field *f, Node *n, SchemaContext *ctx);
+int check_timezone(const Field *f, Node *n, SchemaContext *ctx);
+int check_kconfig(const Field *f, Node *n, SchemaContext *ctx);

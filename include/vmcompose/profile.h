@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include "vmcompose/node.h"
+#include "vmcompose/schema.h"
+
+/* A file the profile refers to by name (a policy, a kernel target), loaded and validated. */
+typedef struct ProfileInclude {
+        char *name;  /* as written in the profile */
+        char *path;  /* the file it resolved to */
+        Node *tree;  /* validated against its schema */
+} ProfileInclude;
+
+/* A loaded profile. Each stage reads its own section of the resolved tree (with the Mark of
+ * every value, for error messages and the audit trail) through node_lookup(); the profile
+ * module owns the language, not the stages' types. */
+typedef struct Profile {
+        SourceSet sources;       /* owns every Mark's file name */
+        char **layers;           /* files applied, base first (the target overlay last) */
+        Node *tree;              /* the resolved tree, defaults filled in */
+        const char *name;        /* borrowed from tree */
+        ProfileInclude *policies;
+        size_t n_policies;
+        ProfileInclude kernel_target; /* .tree is NULL when the profile names no target */
+} Profile;
+
+typedef struct ProfileLoadOptions {
+        const char *data_dir; /* holds profiles/ and kernel-config/; see vmcompose_data_dir() */
+        const char *target;   /* NULL, or a target overlay name (profiles/targets/NAME.yaml) */
+        bool no_overlays;     /* load this file alone: no extends:, no target, no defaults */
+} ProfileLoadOptions;
+
+/* Loads a profile and everything it extends, applies the target overlay, fills defaults, and
+ * checks the result (required keys, referenced policies and kernel targets, disk layout
+ * consistency). Returns 0, or -EBADMSG with every problem in diag as "file:line:col: message";
+ * -ENOENT when the target does not exist. The caller owns *ret. */
+int profile_load(const char *path, const ProfileLoadOptions *opts, Diagnostics *diag,
+                 Profile **ret);
+Profile *profile_free(Profile *p);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Profile *, profile_free);
+
+/* The path of a named data file: NAME alone means DATA_DIR/SUBDIR/NAME.yaml; a name with a
+ * slash or a .yaml suffix is a path relative to the directory of the file that names it.
+ * Returns a newly allocated path (which may not exist). */
+char *profile_data_file(const char *data_dir, const char *subdir, const char *name,
+                        const char *declaring_file);
+
+/* The names of the *.yaml files in DATA_DIR/SUBDIR, sorted. */
+char **profile_list_data_files(const char *data_dir, const char *subdir);
+
+/* Emits a profile tree as YAML with "# file:line:col" provenance comments. */
+char *profile_format_text(const Profile *p);
+/* Emits {"profile": ..., "provenance": {"dotted.path": "file:line:col"}, "layers": [...]}
+ * with typed values (booleans, integers, sizes in bytes). */
+char *profile_format_json(const Profile *p);
+
+/* vmcompose's data directory: $VMCOMPOSE_DATA_DIR, else the source tree when running from the
+ * build tree, else the installed data directory. */
+const char *vmcompose_data_dir(void);

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the Debian packages vmcompose needs to build, test and run, if any are missing.
+# Usage: scripts/install-deps.sh [build|check|image|fuzz]...   (default: check)
+set -euo pipefail
+
+build=(build-essential cmake pkg-config libyaml-dev)
+check=(libcmocka-dev jq clang clang-format)
+image=()
+fuzz=(clang libclang-rt-14-dev)
+
+want=("${build[@]}")
+for what in "${@:-check}"; do
+        case "$what" in
+        build) ;;
+        check) want+=("${check[@]}") ;;
+        image) want+=("${image[@]}") ;;
+        fuzz) want+=("${fuzz[@]}") ;;
+        *) echo "install-deps.sh: unknown set '$what'" >&2; exit 2 ;;
+        esac
+done
+
+missing=()
+for p in "${want[@]}"; do
+        if ! dpkg-query -W -f '${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$'; then
+                missing+=("$p")
+        fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "Installing missing packages: ${missing[*]}" >&2
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { echo "install-deps.sh: need root (or sudo) to install: ${missing[*]}" >&2; exit 1; }
+        sudo=(sudo)
+fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
