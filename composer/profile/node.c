@@ -209,7 +209,18 @@ static int parser_next(Parser *p, yaml_event_t *ev) {
         if (!yaml_parser_parse(&p->yaml, ev)) {
                 Mark m = mark_from_yaml(p, p->yaml.problem_mark);
                 if (p->yaml.error == YAML_READER_ERROR) {
-                        m = mark_from_offset(p, p->yaml.problem_offset);
+                        /* A bad trailing octet is reported where it is: point at the
+                         * sequence's leading octet instead, where the character starts. */
+                        size_t off = p->yaml.problem_offset;
+                        if (p->yaml.problem && strstr(p->yaml.problem, "UTF-8") &&
+                            !strstr(p->yaml.problem, "leading"))
+                                while (off > 0 && off <= p->size &&
+                                       ((unsigned char)p->data[off - 1] & 0x80)) {
+                                        off--;
+                                        if (((unsigned char)p->data[off] & 0xc0) == 0xc0)
+                                                break;
+                                }
+                        m = mark_from_offset(p, off);
                         diag_add(p->diag, &m, "invalid input: %s",
                                  p->yaml.problem ? p->yaml.problem : "unreadable text");
                         return -EBADMSG;

@@ -416,7 +416,7 @@ static void remove_items(const Field *list, Node *seq, const char *id) {
         }
 }
 
-static void merge_node(const Field *f, Node *base, const Node *overlay);
+static void merge_node(const Field *f, Node *base, const Node *overlay, const char *keep);
 
 static void merge_list(const Field *f, Node *base, const Node *overlay) {
         for (size_t i = 0; i < overlay->n_items; i++) {
@@ -433,8 +433,9 @@ static void merge_list(const Field *f, Node *base, const Node *overlay) {
                                 break;
                         }
                 }
+                /* The item keeps the provenance of its key: who first added the package. */
                 if (existing && existing->type == NODE_MAP && item->type == NODE_MAP)
-                        merge_node(f->item, existing, item);
+                        merge_node(f->item, existing, item, f->key);
                 else if (!existing)
                         node_seq_append(base, node_copy(item));
         }
@@ -446,7 +447,7 @@ static void replace_value(NodePair *p, const Node *value, const Mark *key_mark) 
         p->key_mark = *key_mark;
 }
 
-static void merge_node(const Field *f, Node *base, const Node *overlay) {
+static void merge_node(const Field *f, Node *base, const Node *overlay, const char *keep) {
         if (f->type != FIELD_MAP || base->type != NODE_MAP || overlay->type != NODE_MAP)
                 return;
 
@@ -455,8 +456,8 @@ static void merge_node(const Field *f, Node *base, const Node *overlay) {
                 const Field *c = schema_field(f, op->key);
                 NodePair *bp = node_map_find(base, op->key);
 
-                if (!c)
-                        continue; /* validated already; unreachable for validated trees */
+                if (!c || (keep && streq(op->key, keep)))
+                        continue; /* c: validated already, unreachable for validated trees */
                 if (c->type == FIELD_LIST && c->cancels && op->value->type == NODE_SEQ) {
                         Node *other = node_map_get(base, c->cancels);
                         const Field *of = schema_field(f, c->cancels);
@@ -470,7 +471,7 @@ static void merge_node(const Field *f, Node *base, const Node *overlay) {
                         node_map_append(base, op->key, &op->key_mark, node_copy(op->value));
                 else if (c->type == FIELD_MAP && bp->value->type == NODE_MAP &&
                          op->value->type == NODE_MAP)
-                        merge_node(c, bp->value, op->value);
+                        merge_node(c, bp->value, op->value, NULL);
                 else if (c->type == FIELD_LIST && c->merge == MERGE_ACCUMULATE &&
                          bp->value->type == NODE_SEQ && op->value->type == NODE_SEQ)
                         merge_list(c, bp->value, op->value);
@@ -480,7 +481,7 @@ static void merge_node(const Field *f, Node *base, const Node *overlay) {
 }
 
 void schema_merge(const Field *schema, Node *base, const Node *overlay) {
-        merge_node(schema, base, overlay);
+        merge_node(schema, base, overlay, NULL);
 }
 
 static const char *merge_describe(const Field *f) {

@@ -1,1 +1,234 @@
-int main(void){return 0;}
+/* SPDX-License-Identifier: MIT */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "vmcompose/util.h"
+
+static void assert_size(const char *s, uint64_t expected) {
+        uint64_t v = 0;
+        int r = parse_size(s, &v);
+        if (r != 0)
+                fail_msg("parse_size(\"%s\") failed: %d", s, r);
+        assert_int_equal(v, expected);
+}
+
+static void assert_size_error(const char *s, int expected) {
+        uint64_t v = 42;
+        int r = parse_size(s, &v);
+        if (r != expected)
+                fail_msg("parse_size(\"%s\") returned %d, expected %d", s, r, expected);
+        assert_int_equal(v, 42); /* untouched on failure */
+}
+
+static void test_size_valid(void **state) {
+        (void)state;
+        assert_size("0", 0);
+        assert_size("1", 1);
+        assert_size("512", 512);
+        assert_size("512B", 512);
+        assert_size("1K", 1024);
+        assert_size("1k", 1024);
+        assert_size("256M", 256ull << 20);
+        assert_size("256MiB", 256ull << 20);
+        assert_size("256MB", 256ull << 20);
+        assert_size("2G", 2ull << 30);
+        assert_size("3T", 3ull << 40);
+        assert_size("1P", 1ull << 50);
+        assert_size("15E", 15ull << 60);
+        assert_size("18446744073709551615", UINT64_MAX);
+        assert_size("007M", 7ull << 20);
+}
+
+static void test_size_invalid(void **state) {
+        (void)state;
+        assert_size_error("", -EINVAL);
+        assert_size_error("12Q", -EINVAL);
+        assert_size_error("-1G", -EINVAL);
+        assert_size_error("+1G", -EINVAL);
+        assert_size_error(" 1G", -EINVAL);
+        assert_size_error("1G ", -EINVAL);
+        assert_size_error("1.5G", -EINVAL);
+        assert_size_error("G", -EINVAL);
+        assert_size_error("1GG", -EINVAL);
+        assert_size_error("1Gi", -EINVAL);
+        assert_size_error("0x10", -EINVAL);
+        assert_size_error("auto", -EINVAL);
+        assert_size_error("16E", -ERANGE);
+        assert_size_error("18446744073709551616", -ERANGE);
+        assert_size_error("99999999999999999999G", -ERANGE);
+        assert_size_error("17179869184G", -ERANGE); /* 2^34 G = 2^64 */
+        assert_size("17179869183G", 17179869183ull << 30);
+}
+
+static void test_size_format(void **state) {
+        (void)state;
+        char buf[32];
+        assert_string_equal(format_size(0, buf), "0");
+        assert_string_equal(format_size(1000, buf), "1000");
+        assert_string_equal(format_size(1024, buf), "1K");
+        assert_string_equal(format_size(256ull << 20, buf), "256M");
+        assert_string_equal(format_size(3ull << 30, buf), "3G");
+        assert_string_equal(format_size((1ull << 30) + (1ull << 20), buf), "1025M");
+        assert_string_equal(format_size(UINT64_MAX, buf), "18446744073709551615");
+
+        /* Round trip. */
+        uint64_t v;
+        for (uint64_t x = 1; x < (1ull << 62); x = x * 3 + 7) {
+                assert_int_equal(parse_size(format_size(x, buf), &v), 0);
+                assert_int_equal(v, x);
+        }
+}
+
+static void test_percent(void **state) {
+        (void)state;
+        unsigned p;
+        assert_int_equal(parse_percent("10%", &p), 0);
+        assert_int_equal(p, 10);
+        assert_int_equal(parse_percent("0%", &p), 0);
+        assert_int_equal(p, 0);
+        assert_int_equal(parse_percent("100%", &p), 0);
+        assert_int_equal(p, 100);
+        assert_int_equal(parse_percent("101%", &p), -ERANGE);
+        assert_int_equal(parse_percent("%", &p), -EINVAL);
+        assert_int_equal(parse_percent("10", &p), -EINVAL);
+        assert_int_equal(parse_percent("-5%", &p), -EINVAL);
+        assert_int_equal(parse_percent("1.5%", &p), -EINVAL);
+}
+
+static void test_uint64(void **state) {
+        (void)state;
+        uint64_t v;
+        assert_int_equal(parse_uint64("1700000000", &v), 0);
+        assert_int_equal(v, 1700000000);
+        assert_int_equal(parse_uint64("18446744073709551615", &v), 0);
+        assert_int_equal(v, UINT64_MAX);
+        assert_int_equal(parse_uint64("18446744073709551616", &v), -ERANGE);
+        assert_int_equal(parse_uint64("", &v), -EINVAL);
+        assert_int_equal(parse_uint64("-1", &v), -EINVAL);
+        assert_int_equal(parse_uint64("1e3", &v), -EINVAL);
+}
+
+static void assert_norm(const char *in, const char *out) {
+        char *n = path_normalize(in);
+        assert_string_equal(n, out);
+        free(n);
+}
+
+static void test_paths(void **state) {
+        (void)state;
+        assert_norm("a/b/../c", "a/c");
+        assert_norm("./a//b/./c/", "a/b/c");
+        assert_norm("../a", "../a");
+        assert_norm("a/../../b", "../b");
+        assert_norm("/../a", "/a");
+        assert_norm("/", "/");
+        assert_norm(".", ".");
+        assert_norm("a/..", ".");
+        assert_norm("profiles/targets/../base/debian-12.yaml", "profiles/base/debian-12.yaml");
+
+        char *j = path_join("a/", "b");
+        assert_string_equal(j, "a/b");
+        free(j);
+        j = path_join("a", "/abs");
+        assert_string_equal(j, "/abs");
+        free(j);
+        j = path_join("", "b");
+        assert_string_equal(j, "b");
+        free(j);
+
+        char *d = path_dirname("a/b/c.yaml");
+        assert_string_equal(d, "a/b");
+        free(d);
+        d = path_dirname("c.yaml");
+        assert_string_equal(d, ".");
+        free(d);
+        d = path_dirname("/c.yaml");
+        assert_string_equal(d, "/");
+        free(d);
+}
+
+static void test_distance(void **state) {
+        (void)state;
+        assert_int_equal(string_distance("packages", "packages"), 0);
+        assert_int_equal(string_distance("pakages", "packages"), 1);
+        assert_int_equal(string_distance("", "abc"), 3);
+        assert_int_equal(string_distance("kitten", "sitting"), 3);
+        assert_int_equal(string_distance("bootloadr", "bootloader"), 1);
+}
+
+static void test_strv_buffer(void **state) {
+        (void)state;
+        char **l = NULL;
+        assert_int_equal(strv_length(l), 0);
+        strv_extend(&l, "a");
+        strv_push(&l, xstrdup("b"));
+        assert_int_equal(strv_length(l), 2);
+        assert_true(strv_contains(l, "b"));
+        assert_false(strv_contains(l, "c"));
+        assert_null(l[2]);
+        strv_free(l);
+
+        Buffer b = {};
+        for (int i = 0; i < 1000; i++)
+                buffer_printf(&b, "%d,", i);
+        assert_int_equal(b.len, strlen(b.data));
+        assert_true(strneq(b.data, "0,1,2,", 6));
+        char *s = buffer_steal(&b);
+        assert_null(b.data);
+        free(s);
+        s = buffer_steal(&b); /* an empty buffer gives an empty string */
+        assert_string_equal(s, "");
+        free(s);
+}
+
+static void test_files(void **state) {
+        (void)state;
+        char dir[] = "/tmp/vmcompose-test-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        char *path = path_join(dir, "f");
+
+        assert_int_equal(write_file_atomic(path, "hello\n", 6, 0600), 0);
+        struct stat st;
+        assert_int_equal(stat(path, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0600);
+
+        char *data;
+        size_t size;
+        assert_int_equal(read_full_file(path, 100, &data, &size), 0);
+        assert_int_equal(size, 6);
+        assert_string_equal(data, "hello\n");
+        free(data);
+        assert_int_equal(read_full_file(path, 3, &data, &size), -EFBIG);
+        assert_int_equal(read_full_file(dir, 100, &data, &size), -EISDIR);
+
+        /* Replacing keeps no temporary file behind. */
+        assert_int_equal(write_file_atomic(path, "x", 1, 0644), 0);
+        char *cmd = xasprintf("test $(ls -A %s | wc -l) -eq 1", dir);
+        assert_int_equal(system(cmd), 0);
+        free(cmd);
+        /* A directory that does not exist: an error, nothing written. */
+        char *bad = path_join(dir, "missing/f");
+        assert_int_equal(write_file_atomic(bad, "x", 1, 0644), -ENOENT);
+        free(bad);
+
+        unlink(path);
+        rmdir(dir);
+        free(path);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_size_valid), cmocka_unit_test(test_size_invalid),
+                cmocka_unit_test(test_size_format), cmocka_unit_test(test_percent),
+                cmocka_unit_test(test_uint64),      cmocka_unit_test(test_paths),
+                cmocka_unit_test(test_distance),    cmocka_unit_test(test_strv_buffer),
+                cmocka_unit_test(test_files),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
