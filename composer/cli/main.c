@@ -75,7 +75,7 @@ static int parse_common(int c) {
         switch (c) {
         case 'v':
                 log_set_max_level(log_get_max_level() < LOG_LEVEL_INFO ? LOG_LEVEL_INFO
-                                                                        : LOG_LEVEL_DEBUG);
+                                                                       : LOG_LEVEL_DEBUG);
                 return 1;
         case 'q':
                 log_set_max_level(LOG_LEVEL_ERROR);
@@ -112,9 +112,12 @@ static int load(const char *path, const char *target, bool no_overlays, Profile 
 
 static int verb_profile(int argc, char *argv[]) {
         static const struct option options[] = {
-                {"help", no_argument, NULL, 'h'},     {"verbose", no_argument, NULL, 'v'},
-                {"quiet", no_argument, NULL, 'q'},    {"resolved", no_argument, NULL, ARG_RESOLVED},
-                {"json", no_argument, NULL, ARG_JSON}, {"target", required_argument, NULL, 't'},
+                {"help", no_argument, NULL, 'h'},
+                {"verbose", no_argument, NULL, 'v'},
+                {"quiet", no_argument, NULL, 'q'},
+                {"resolved", no_argument, NULL, ARG_RESOLVED},
+                {"json", no_argument, NULL, ARG_JSON},
+                {"target", required_argument, NULL, 't'},
                 {},
         };
         bool resolved = false, json = false;
@@ -209,8 +212,8 @@ static int mkdir_p(const char *path) {
 
 static int verb_build(int argc, char *argv[]) {
         static const struct option options[] = {
-                {"help", no_argument, NULL, 'h'},    {"verbose", no_argument, NULL, 'v'},
-                {"quiet", no_argument, NULL, 'q'},   {"output", required_argument, NULL, 'o'},
+                {"help", no_argument, NULL, 'h'},         {"verbose", no_argument, NULL, 'v'},
+                {"quiet", no_argument, NULL, 'q'},        {"output", required_argument, NULL, 'o'},
                 {"target", required_argument, NULL, 't'}, {},
         };
         const char *output = "out", *target = NULL;
@@ -249,8 +252,8 @@ static int verb_build(int argc, char *argv[]) {
                 return EXIT_BUILD_FAILED;
         }
 
-        _cleanup_free_ char *image_name = target ? xasprintf("%s-%s", p->name, target)
-                                                 : xstrdup(p->name);
+        _cleanup_free_ char *image_name =
+                target ? xasprintf("%s-%s", p->name, target) : xstrdup(p->name);
         BuildContext ctx = {
                 .profile = p,
                 .output_dir = output,

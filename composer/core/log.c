@@ -49,8 +49,8 @@ int log_internal(LogLevel level, int error, const char *subsystem, const char *f
         if (error > 0)
                 error = -error;
 
-        bool show = level <= max_level || (level == LOG_LEVEL_DEBUG && subsystem &&
-                                           log_debug_enabled(subsystem));
+        bool show = level <= max_level ||
+                    (level == LOG_LEVEL_DEBUG && subsystem && log_debug_enabled(subsystem));
         if (!show)
                 return error;
 

@@ -183,13 +183,13 @@ typedef struct Parser {
         struct Anchor {
                 char *name;
                 Node *node; /* borrowed from the tree */
-        } *anchors;
+        } * anchors;
         size_t n_anchors;
 } Parser;
 
 static Mark mark_from_yaml(const Parser *p, yaml_mark_t ym) {
-        return (Mark){.file = p->file, .line = (unsigned)ym.line + 1,
-                      .column = (unsigned)ym.column + 1};
+        return (Mark){
+                .file = p->file, .line = (unsigned)ym.line + 1, .column = (unsigned)ym.column + 1};
 }
 
 /* libyaml reports reader errors (bad UTF-8, control characters) as a byte offset only. */
@@ -314,8 +314,8 @@ static int parse_children(Parser *p, Node *n, yaml_event_type_t end, unsigned de
 
                 NodePair *dup = node_map_find(n, key);
                 if (dup) {
-                        diag_add(p->diag, &km, "duplicate key '%s' (first given at line %u)",
-                                 key, dup->key_mark.line);
+                        diag_add(p->diag, &km, "duplicate key '%s' (first given at line %u)", key,
+                                 dup->key_mark.line);
                         node_free(value);
                         return -EBADMSG;
                 }
@@ -343,8 +343,7 @@ static int parse_node(Parser *p, yaml_event_t *ev, unsigned depth, Node **ret) {
                         diag_add(p->diag, &m, "value contains a NUL character");
                         return -EBADMSG;
                 }
-                n = node_new_scalar(&m, v,
-                                    ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE);
+                n = node_new_scalar(&m, v, ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE);
                 remember_anchor(p, ev->data.scalar.anchor, n);
                 break;
         }
@@ -355,9 +354,8 @@ static int parse_node(Parser *p, yaml_event_t *ev, unsigned depth, Node **ret) {
                 if (r < 0)
                         return r;
                 n = node_new(seq ? NODE_SEQ : NODE_MAP, &m);
-                remember_anchor(p, seq ? ev->data.sequence_start.anchor
-                                       : ev->data.mapping_start.anchor,
-                                n);
+                remember_anchor(
+                        p, seq ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor, n);
                 r = parse_children(p, n, seq ? YAML_SEQUENCE_END_EVENT : YAML_MAPPING_END_EVENT,
                                    depth);
                 if (r < 0)

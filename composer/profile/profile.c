@@ -171,8 +171,8 @@ static int load_layers(Loader *l, const char *path, const Mark *where) {
 
         node_map_remove(tree, "extends");
         l->layers = xrealloc(l->layers, (l->n_layers + 1) * sizeof(Layer));
-        l->layers[l->n_layers++] = (Layer){
-                .file = file, .dev = st.st_dev, .ino = st.st_ino, .tree = TAKE_PTR(tree)};
+        l->layers[l->n_layers++] =
+                (Layer){.file = file, .dev = st.st_dev, .ino = st.st_ino, .tree = TAKE_PTR(tree)};
         return 0;
 }
 
@@ -229,8 +229,8 @@ static int load_include(Loader *l, const Field *schema, const char *subdir, cons
         int r;
 
         if (access(path, F_OK) < 0) {
-                _cleanup_strv_free_ char **known = profile_list_data_files(l->opts->data_dir,
-                                                                           subdir);
+                _cleanup_strv_free_ char **known =
+                        profile_list_data_files(l->opts->data_dir, subdir);
                 Buffer b = {};
                 buffer_printf(&b, "%s '%s' not found (no file %s)",
                               streq(subdir, "kernel-config") ? "kernel target" : "policy", name,
@@ -340,15 +340,13 @@ static int resolve(Loader *l, const char *path) {
         const char *top = l->layers[l->n_layers - 1].file;
 
         if (l->opts->target) {
-                _cleanup_free_ char *tp = profile_data_file(l->opts->data_dir,
-                                                            "profiles/targets",
+                _cleanup_free_ char *tp = profile_data_file(l->opts->data_dir, "profiles/targets",
                                                             l->opts->target, NULL);
                 if (access(tp, F_OK) < 0) {
                         _cleanup_strv_free_ char **known =
                                 profile_list_data_files(l->opts->data_dir, "profiles/targets");
                         Buffer b = {};
-                        buffer_printf(&b, "unknown target '%s' (no file %s)", l->opts->target,
-                                      tp);
+                        buffer_printf(&b, "unknown target '%s' (no file %s)", l->opts->target, tp);
                         if (known) {
                                 buffer_puts(&b, "; available:");
                                 for (char **k = known; *k; k++)
@@ -390,8 +388,8 @@ static int resolve(Loader *l, const char *path) {
                 p->policies[p->n_policies++] = inc;
         }
         Node *target = node_lookup(p->tree, "kernel.target");
-        if (target && load_include(l, &kernel_target_schema, "kernel-config", target,
-                                   &p->kernel_target) < 0)
+        if (target &&
+            load_include(l, &kernel_target_schema, "kernel-config", target, &p->kernel_target) < 0)
                 r = -EBADMSG;
         if (check_resolved(l, p->tree) < 0)
                 r = -EBADMSG;

@@ -32,8 +32,9 @@ int check_uri(const Field *f, Node *n, SchemaContext *ctx) {
         (void)f;
         const char *s = n->scalar;
         if (!strneq(s, "http://", 7) && !strneq(s, "https://", 8) && !strneq(s, "file://", 7))
-                return bad(ctx, n, "unsupported repository URI '%s': use http://, https:// or "
-                                   "file://",
+                return bad(ctx, n,
+                           "unsupported repository URI '%s': use http://, https:// or "
+                           "file://",
                            s);
         if (strpbrk(s, " \t\n"))
                 return bad(ctx, n, "repository URI '%s' contains white space", s);
@@ -101,8 +102,9 @@ int check_partition(const Field *f, Node *n, SchemaContext *ctx) {
                         return bad(ctx, fs, "a bios-boot partition holds no filesystem (got '%s')",
                                    v);
                 if (streq(r, "swap") != streq(v, "swap"))
-                        return bad(ctx, fs, "fs: swap goes with role: swap and only with it "
-                                            "(got '%s')",
+                        return bad(ctx, fs,
+                                   "fs: swap goes with role: swap and only with it "
+                                   "(got '%s')",
                                    v);
         }
         if (free_ && (!size || size->type != NODE_SCALAR || !streq(size->scalar, "auto")))

@@ -5,9 +5,11 @@
 #include "vmcompose/schema.h"
 
 /* Every mapping may carry a reason and a category for the audit trail. */
-static const Field why_field = {.name = "why", .type = FIELD_STRING,
+static const Field why_field = {.name = "why",
+                                .type = FIELD_STRING,
                                 .help = "the reason for this setting (feeds the audit trail)"};
-static const Field category_field = {.name = "category", .type = FIELD_ENUM,
+static const Field category_field = {.name = "category",
+                                     .type = FIELD_ENUM,
                                      .values = deviation_categories,
                                      .help = "deviation category"};
 
@@ -75,8 +77,7 @@ static size_t count_values(const char *const *v) {
         return n;
 }
 
-static int unknown_key(SchemaContext *ctx, const Field *map, const NodePair *p,
-                       const char *where) {
+static int unknown_key(SchemaContext *ctx, const Field *map, const NodePair *p, const char *where) {
         const char *names[64];
         size_t n = 0;
         Buffer b = {};
@@ -108,10 +109,10 @@ static void set_scalar(Node *n, const char *v) {
 }
 
 static int validate_bool(SchemaContext *ctx, Node *n, const char *where) {
-        static const char *const yes[] = {"y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE",
-                                          "on", "On", "ON"};
-        static const char *const no[] = {"n", "N", "no", "No", "NO", "false", "False", "FALSE",
-                                         "off", "Off", "OFF"};
+        static const char *const yes[] = {"y",    "Y",    "yes", "Yes", "YES", "true",
+                                          "True", "TRUE", "on",  "On",  "ON"};
+        static const char *const no[] = {"n",     "N",     "no",  "No",  "NO", "false",
+                                         "False", "FALSE", "off", "Off", "OFF"};
         if (n->plain) {
                 for (size_t i = 0; i < ELEMENTSOF(yes); i++)
                         if (streq(n->scalar, yes[i])) {
@@ -181,7 +182,8 @@ static int validate_scalar(SchemaContext *ctx, const Field *f, Node *n, const ch
                 r = parse_uint64(n->scalar, &v);
                 if (r < 0) {
                         diag_add(ctx->diag, &n->mark, "%s: %s '%s'", where,
-                                 r == -ERANGE ? "number too large:" : "expected an unsigned integer, got",
+                                 r == -ERANGE ? "number too large:"
+                                              : "expected an unsigned integer, got",
                                  n->scalar);
                         return -EBADMSG;
                 }
@@ -338,8 +340,8 @@ static int validate_map(const Field *f, Node *n, const char *where, SchemaContex
                         r = unknown_key(ctx, f, p, where);
                         continue;
                 }
-                _cleanup_free_ char *w = *where ? xasprintf("%s.%s", where, p->key)
-                                                : xstrdup(p->key);
+                _cleanup_free_ char *w =
+                        *where ? xasprintf("%s.%s", where, p->key) : xstrdup(p->key);
                 if (validate_node(c, p->value, w, ctx) < 0)
                         r = -EBADMSG;
         }
@@ -383,8 +385,8 @@ static int check_required(const Field *f, const Node *n, const char *where, cons
         for (const Field *c = f->fields; c && c->name; c++) {
                 if (!(c->flags & FIELD_REQUIRED))
                         continue;
-                _cleanup_free_ char *w = *where ? xasprintf("%s.%s", where, c->name)
-                                                : xstrdup(c->name);
+                _cleanup_free_ char *w =
+                        *where ? xasprintf("%s.%s", where, c->name) : xstrdup(c->name);
                 Node *v = node_map_get(n, c->name);
                 if (!v) {
                         diag_add(diag, blame,
@@ -424,8 +426,7 @@ static void merge_list(const Field *f, Node *base, const Node *overlay) {
                 const char *id = item_identity(f, item);
                 Node *existing = NULL;
 
-                for (size_t j = 0; id && !(f->flags & FIELD_ALLOW_DUPLICATES) &&
-                                   j < base->n_items;
+                for (size_t j = 0; id && !(f->flags & FIELD_ALLOW_DUPLICATES) && j < base->n_items;
                      j++) {
                         const char *x = item_identity(f, base->items[j]);
                         if (x && streq(x, id)) {
@@ -492,8 +493,8 @@ static const char *merge_describe(const Field *f) {
 
 static void describe(const Field *f, const char *prefix, Buffer *out) {
         for (const Field *c = f->fields; c && c->name; c++) {
-                _cleanup_free_ char *path = *prefix ? xasprintf("%s.%s", prefix, c->name)
-                                                    : xstrdup(c->name);
+                _cleanup_free_ char *path =
+                        *prefix ? xasprintf("%s.%s", prefix, c->name) : xstrdup(c->name);
                 const char *type;
                 switch (c->type) {
                 case FIELD_STRING:

@@ -15,27 +15,42 @@ static void format_mark(Buffer *b, const Mark *m) {
                 buffer_puts(b, m->file ? m->file : "?");
 }
 
-/* Schema order first, then why/category: the order fields are declared. */
-static void ordered_pairs(const Field *f, const Node *map, const NodePair **out, size_t *n) {
-        *n = 0;
+/* Schema order first, then why/category: the order fields are declared. A tree that does not
+ * match the schema (only the fuzzer makes one) comes out in file order. Caller frees. */
+static const NodePair **ordered_pairs(const Field *f, const Node *map, size_t *ret_n) {
+        const NodePair **out = xcalloc(map->n_pairs + 1, sizeof(NodePair *));
+        size_t n = 0;
+
+        if (!f || f->type != FIELD_MAP) {
+                for (size_t i = 0; i < map->n_pairs; i++)
+                        out[n++] = &map->pairs[i];
+                *ret_n = n;
+                return out;
+        }
         for (const Field *c = f->fields; c && c->name; c++) {
                 NodePair *p = node_map_find(map, c->name);
                 if (p)
-                        out[(*n)++] = p;
+                        out[n++] = p;
         }
         static const char *const extra[] = {"why", "category"};
         for (size_t i = 0; i < ELEMENTSOF(extra); i++) {
                 NodePair *p = node_map_find(map, extra[i]);
                 if (p)
-                        out[(*n)++] = p;
+                        out[n++] = p;
         }
+        *ret_n = n;
+        return out;
+}
+
+static const Field *list_item(const Field *f) {
+        return f && f->type == FIELD_LIST ? f->item : NULL;
 }
 
 static bool yaml_plain_safe(const char *s) {
-        static const char *const special[] = {"y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No",
-                                              "NO", "true", "True", "TRUE", "false", "False",
-                                              "FALSE", "on", "On", "ON", "off", "Off", "OFF",
-                                              "null", "Null", "NULL", "~"};
+        static const char *const special[] = {
+                "y",  "Y",    "yes",  "Yes",  "YES",   "n",     "N",     "no", "No",
+                "NO", "true", "True", "TRUE", "false", "False", "FALSE", "on", "On",
+                "ON", "off",  "Off",  "OFF",  "null",  "Null",  "NULL",  "~"};
         if (!*s || strchr("-.?:,[]{}#&*!|>'\"%@`", s[0]))
                 return false;
         for (size_t i = 0; i < ELEMENTSOF(special); i++)
@@ -74,10 +89,9 @@ static void text_node(Buffer *b, const Field *f, const Node *n, unsigned indent,
 
 static void text_map(Buffer *b, const Field *f, const Node *n, unsigned indent, bool inline_first,
                      size_t line_start) {
-        const NodePair *pairs[128];
         size_t np;
+        _cleanup_free_ const NodePair **pairs = ordered_pairs(f, n, &np);
 
-        ordered_pairs(f, n, pairs, &np);
         if (np == 0) {
                 buffer_puts(b, " {}");
                 text_line_end(b, line_start, &n->mark);
@@ -124,9 +138,9 @@ static void text_node(Buffer *b, const Field *f, const Node *n, unsigned indent,
                         buffer_puts(b, "-");
                         if (item->type == NODE_MAP && item->n_pairs > 0) {
                                 buffer_putc(b, ' ');
-                                text_map(b, f ? f->item : NULL, item, indent, true, ls);
+                                text_map(b, list_item(f), item, indent, true, ls);
                         } else
-                                text_node(b, f ? f->item : NULL, item, indent, false, ls);
+                                text_node(b, list_item(f), item, indent, false, ls);
                 }
                 return;
         default:
@@ -150,9 +164,8 @@ static void json_value(JsonWriter *w, const Field *f, const Node *n) {
 
         switch (n->type) {
         case NODE_MAP: {
-                const NodePair *pairs[128];
                 size_t np;
-                ordered_pairs(f, n, pairs, &np);
+                _cleanup_free_ const NodePair **pairs = ordered_pairs(f, n, &np);
                 json_begin_object(w);
                 for (size_t i = 0; i < np; i++) {
                         json_key(w, pairs[i]->key);
@@ -164,7 +177,7 @@ static void json_value(JsonWriter *w, const Field *f, const Node *n) {
         case NODE_SEQ:
                 json_begin_array(w);
                 for (size_t i = 0; i < n->n_items; i++)
-                        json_value(w, f ? f->item : NULL, n->items[i]);
+                        json_value(w, list_item(f), n->items[i]);
                 json_end_array(w);
                 return;
         case NODE_SCALAR:
@@ -194,9 +207,8 @@ static void json_provenance(JsonWriter *w, const Field *f, const Node *n, const 
                 buffer_done(&m);
         }
         if (n->type == NODE_MAP) {
-                const NodePair *pairs[128];
                 size_t np;
-                ordered_pairs(f, n, pairs, &np);
+                _cleanup_free_ const NodePair **pairs = ordered_pairs(f, n, &np);
                 for (size_t i = 0; i < np; i++) {
                         _cleanup_free_ char *sub = *path ? xasprintf("%s.%s", path, pairs[i]->key)
                                                          : xstrdup(pairs[i]->key);
@@ -205,7 +217,7 @@ static void json_provenance(JsonWriter *w, const Field *f, const Node *n, const 
         } else if (n->type == NODE_SEQ)
                 for (size_t i = 0; i < n->n_items; i++) {
                         _cleanup_free_ char *sub = xasprintf("%s[%zu]", path, i);
-                        json_provenance(w, f ? f->item : NULL, n->items[i], sub);
+                        json_provenance(w, list_item(f), n->items[i], sub);
                 }
 }
 

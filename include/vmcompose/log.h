@@ -37,7 +37,6 @@ int log_internal(LogLevel level, int error, const char *subsystem, const char *f
 #define log_info(...) (void)log_full_errno(LOG_LEVEL_INFO, 0, __VA_ARGS__)
 /* Debug output for one subsystem: shown with -vv or VMCOMPOSE_DEBUG=subsystem. */
 #define log_debug_sub(subsystem, ...)                                                              \
-        (void)(log_debug_enabled(subsystem)                                                        \
-                       ? log_internal(LOG_LEVEL_DEBUG, 0, subsystem, __FILE__, __LINE__,          \
-                                      __VA_ARGS__)                                                 \
-                       : 0)
+        (void)(log_debug_enabled(subsystem) ? log_internal(LOG_LEVEL_DEBUG, 0, subsystem,          \
+                                                           __FILE__, __LINE__, __VA_ARGS__)        \
+                                            : 0)

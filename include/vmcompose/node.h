@@ -89,5 +89,4 @@ const char *node_type_describe(const Node *n);
  * document yields an empty mapping). Rejects duplicate keys, non-scalar keys, nesting deeper
  * than NODE_MAX_DEPTH and alias expansion beyond NODE_MAX_COUNT nodes. On error adds
  * diagnostics and returns -EBADMSG. file must outlive the tree (see SourceSet). */
-int node_parse_yaml(const char *file, const char *data, size_t size, Diagnostics *diag,
-                    Node **ret);
+int node_parse_yaml(const char *file, const char *data, size_t size, Diagnostics *diag, Node **ret);

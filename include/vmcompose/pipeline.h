@@ -7,8 +7,8 @@
 typedef struct BuildContext {
         const Profile *profile;
         const char *output_dir;
-        const char *target;   /* NULL or the --target name */
-        char *image_name;     /* NAME, or NAME-TARGET */
+        const char *target; /* NULL or the --target name */
+        char *image_name;   /* NAME, or NAME-TARGET */
 } BuildContext;
 
 typedef enum StageResult {

@@ -6,19 +6,19 @@
 
 /* A file the profile refers to by name (a policy, a kernel target), loaded and validated. */
 typedef struct ProfileInclude {
-        char *name;  /* as written in the profile */
-        char *path;  /* the file it resolved to */
-        Node *tree;  /* validated against its schema */
+        char *name; /* as written in the profile */
+        char *path; /* the file it resolved to */
+        Node *tree; /* validated against its schema */
 } ProfileInclude;
 
 /* A loaded profile. Each stage reads its own section of the resolved tree (with the Mark of
  * every value, for error messages and the audit trail) through node_lookup(); the profile
  * module owns the language, not the stages' types. */
 typedef struct Profile {
-        SourceSet sources;       /* owns every Mark's file name */
-        char **layers;           /* files applied, base first (the target overlay last) */
-        Node *tree;              /* the resolved tree, defaults filled in */
-        const char *name;        /* borrowed from tree */
+        SourceSet sources; /* owns every Mark's file name */
+        char **layers;     /* files applied, base first (the target overlay last) */
+        Node *tree;        /* the resolved tree, defaults filled in */
+        const char *name;  /* borrowed from tree */
         ProfileInclude *policies;
         size_t n_policies;
         ProfileInclude kernel_target; /* .tree is NULL when the profile names no target */

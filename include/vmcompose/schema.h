@@ -8,13 +8,13 @@
 
 typedef enum FieldType {
         FIELD_STRING,
-        FIELD_BOOL,   /* YAML 1.1 booleans, normalised to "true"/"false" */
-        FIELD_UINT,   /* unsigned decimal, 64 bits */
-        FIELD_SIZE,   /* "512M", "2G"; see FIELD_ALLOW_AUTO / FIELD_ALLOW_PERCENT */
-        FIELD_ENUM,   /* one of values[] */
-        FIELD_PATH,   /* a file path, resolved against the directory of the declaring file */
-        FIELD_MAP,    /* fields[] */
-        FIELD_LIST,   /* items described by item */
+        FIELD_BOOL, /* YAML 1.1 booleans, normalised to "true"/"false" */
+        FIELD_UINT, /* unsigned decimal, 64 bits */
+        FIELD_SIZE, /* "512M", "2G"; see FIELD_ALLOW_AUTO / FIELD_ALLOW_PERCENT */
+        FIELD_ENUM, /* one of values[] */
+        FIELD_PATH, /* a file path, resolved against the directory of the declaring file */
+        FIELD_MAP,  /* fields[] */
+        FIELD_LIST, /* items described by item */
         _FIELD_TYPE_MAX,
         _FIELD_TYPE_INVALID = -EINVAL,
 } FieldType;
@@ -26,13 +26,13 @@ typedef enum MergeMode {
 } MergeMode;
 
 enum {
-        FIELD_REQUIRED = 1 << 0,        /* must be set after all overlays are applied */
-        FIELD_ALLOW_AUTO = 1 << 1,      /* FIELD_SIZE: "auto" is accepted */
-        FIELD_ALLOW_PERCENT = 1 << 2,   /* FIELD_SIZE: "10%" is accepted */
-        FIELD_SCALAR_AS_LIST = 1 << 3,  /* FIELD_LIST: a single item may be written alone */
+        FIELD_REQUIRED = 1 << 0,         /* must be set after all overlays are applied */
+        FIELD_ALLOW_AUTO = 1 << 1,       /* FIELD_SIZE: "auto" is accepted */
+        FIELD_ALLOW_PERCENT = 1 << 2,    /* FIELD_SIZE: "10%" is accepted */
+        FIELD_SCALAR_AS_LIST = 1 << 3,   /* FIELD_LIST: a single item may be written alone */
         FIELD_ALLOW_DUPLICATES = 1 << 4, /* FIELD_LIST: same key twice is fine (scripts) */
-        FIELD_ITEM_REQUIRED = 1 << 5,   /* within a list item: must be given in that item */
-        FIELD_NONZERO = 1 << 6,         /* FIELD_SIZE / FIELD_UINT: 0 is an error */
+        FIELD_ITEM_REQUIRED = 1 << 5,    /* within a list item: must be given in that item */
+        FIELD_NONZERO = 1 << 6,          /* FIELD_SIZE / FIELD_UINT: 0 is an error */
 };
 
 typedef struct SchemaContext SchemaContext;
@@ -46,22 +46,22 @@ struct Field {
         FieldType type;
         unsigned flags;
         MergeMode merge;
-        const Field *fields;        /* FIELD_MAP: children, ended by an entry with name NULL */
-        const Field *item;          /* FIELD_LIST: the item's description */
-        const char *const *values;  /* FIELD_ENUM: allowed values, NULL-terminated */
-        const char *key;            /* FIELD_LIST of maps: identity key; a scalar item X is
-                                     * shorthand for {key: X} */
-        const char *cancels;        /* FIELD_LIST: the sibling list this one removes from */
-        const char *default_value;  /* shown as the value when nothing sets it */
+        const Field *fields;       /* FIELD_MAP: children, ended by an entry with name NULL */
+        const Field *item;         /* FIELD_LIST: the item's description */
+        const char *const *values; /* FIELD_ENUM: allowed values, NULL-terminated */
+        const char *key;           /* FIELD_LIST of maps: identity key; a scalar item X is
+                                    * shorthand for {key: X} */
+        const char *cancels;       /* FIELD_LIST: the sibling list this one removes from */
+        const char *default_value; /* shown as the value when nothing sets it */
         FieldCheck check;
-        const char *help;           /* one line for `vmcompose profile --help` */
+        const char *help; /* one line for `vmcompose profile --help` */
 };
 
 struct SchemaContext {
         Diagnostics *diag;
-        const char *file;      /* the file being validated */
-        const char *base_dir;  /* its directory, for FIELD_PATH */
-        const char *data_dir;  /* vmcompose's data directory (policies, kernel-config) */
+        const char *file;     /* the file being validated */
+        const char *base_dir; /* its directory, for FIELD_PATH */
+        const char *data_dir; /* vmcompose's data directory (policies, kernel-config) */
 };
 
 extern const Field profile_schema;

@@ -224,7 +224,7 @@ static void test_files(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_size_valid), cmocka_unit_test(test_size_invalid),
+                cmocka_unit_test(test_size_valid),  cmocka_unit_test(test_size_invalid),
                 cmocka_unit_test(test_size_format), cmocka_unit_test(test_percent),
                 cmocka_unit_test(test_uint64),      cmocka_unit_test(test_paths),
                 cmocka_unit_test(test_distance),    cmocka_unit_test(test_strv_buffer),

@@ -26,7 +26,8 @@ static void test_escape(void **state) {
         assert_escaped("\x01\x1f\x7f", "\"\\u0001\\u001f\\u007f\"");
         assert_escaped("/slash", "\"/slash\""); /* need not be escaped */
         /* Valid UTF-8 passes through. */
-        assert_escaped("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
+        assert_escaped("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80",
+                       "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
         /* Invalid UTF-8 becomes U+FFFD: a lone continuation byte, a truncated sequence, an
          * overlong encoding, a surrogate, a code point above U+10FFFF. */
         assert_escaped("a\x80z", "\"a\\ufffdz\"");
@@ -58,7 +59,8 @@ static void test_compact(void **state) {
         json_uint(&w, UINT64_MAX);
         json_end_object(&w);
         char *s = json_finish(&w);
-        assert_string_equal(s, "{\"a\":1,\"b\":[true,false,null,\"x\",{},[]],\"big\":18446744073709551615}");
+        assert_string_equal(
+                s, "{\"a\":1,\"b\":[true,false,null,\"x\",{},[]],\"big\":18446744073709551615}");
         free(s);
 }
 

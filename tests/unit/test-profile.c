@@ -152,7 +152,8 @@ static void assert_mark(const Node *n, const char *file_suffix, unsigned line, u
 static void test_maps_merge_key_by_key(void **state) {
         (void)state;
         put("base.yaml", BASE "description: base\nsystem:\n  hostname: b\n  locale: C.UTF-8\n");
-        put("top.yaml", "extends: base.yaml\ndistro:\n  release: trixie\nsystem:\n  hostname: top\n");
+        put("top.yaml",
+            "extends: base.yaml\ndistro:\n  release: trixie\nsystem:\n  hostname: top\n");
         Profile *p = load_ok("top.yaml");
         assert_string_equal(get(p, "distro.family"), "debian");
         assert_string_equal(get(p, "distro.release"), "trixie");
@@ -186,8 +187,9 @@ static void test_scalars_override_in_order(void **state) {
 static void test_install_accumulates(void **state) {
         (void)state;
         put("base.yaml", BASE "packages:\n  install: [aa, bb]\n");
-        put("mid.yaml", "extends: base.yaml\npackages:\n  install:\n    - cc\n    - name: aa\n      why: "
-                        "needed\n");
+        put("mid.yaml",
+            "extends: base.yaml\npackages:\n  install:\n    - cc\n    - name: aa\n      why: "
+            "needed\n");
         put("top.yaml", "extends: mid.yaml\npackages:\n  install: [dd]\n");
         Profile *p = load_ok("top.yaml");
         assert_list(p, "packages.install", "name", "aa,bb,cc,dd");
@@ -201,7 +203,8 @@ static void test_install_accumulates(void **state) {
 static void test_remove_removes_inherited(void **state) {
         (void)state;
         put("base.yaml", BASE "packages:\n  install: [aa, bb, cc]\n");
-        put("top.yaml", "extends: base.yaml\npackages:\n  remove:\n    - name: bb\n      why: not needed\n");
+        put("top.yaml",
+            "extends: base.yaml\npackages:\n  remove:\n    - name: bb\n      why: not needed\n");
         Profile *p = load_ok("top.yaml");
         assert_list(p, "packages.install", "name", "aa,cc");
         assert_list(p, "packages.remove", "name", "bb");
@@ -217,11 +220,12 @@ static void test_remove_removes_inherited(void **state) {
 
 static void test_lists_that_replace(void **state) {
         (void)state;
-        put("base.yaml", BASE "outputs: [raw, vhd]\n"
-                              "distro:\n  family: debian\n  release: bookworm\n  architecture: amd64\n"
-                              "  repositories:\n    - system\n"
-                              "disk:\n  partitions:\n    - {role: esp, size: 100M, fs: vfat}\n"
-                              "    - {role: root, size: auto}\n");
+        put("base.yaml",
+            BASE "outputs: [raw, vhd]\n"
+                 "distro:\n  family: debian\n  release: bookworm\n  architecture: amd64\n"
+                 "  repositories:\n    - system\n"
+                 "disk:\n  partitions:\n    - {role: esp, size: 100M, fs: vfat}\n"
+                 "    - {role: root, size: auto}\n");
         /* BASE already has distro: the duplicate above must be an error, so build it right. */
         put("base.yaml", "name: t\noutputs: [raw, vhd]\n"
                          "distro:\n  family: debian\n  release: bookworm\n  architecture: amd64\n"
@@ -241,13 +245,14 @@ static void test_lists_that_replace(void **state) {
 
 static void test_other_accumulating_lists(void **state) {
         (void)state;
-        put("base.yaml", BASE "kernel:\n  cmdline: [console=ttyS0, quiet]\n"
-                              "policy: [headless]\n"
-                              "system:\n"
-                              "  services:\n    enable: [a.service, b.service]\n"
-                              "  users:\n    - name: alice\n      groups: [sudo]\n      shell: /bin/sh\n"
-                              "  files:\n    - {path: /etc/x, content: one}\n"
-                              "  scripts: [echo hi]\n");
+        put("base.yaml",
+            BASE "kernel:\n  cmdline: [console=ttyS0, quiet]\n"
+                 "policy: [headless]\n"
+                 "system:\n"
+                 "  services:\n    enable: [a.service, b.service]\n"
+                 "  users:\n    - name: alice\n      groups: [sudo]\n      shell: /bin/sh\n"
+                 "  files:\n    - {path: /etc/x, content: one}\n"
+                 "  scripts: [echo hi]\n");
         put("top.yaml", "extends: base.yaml\nkernel:\n  cmdline: [quiet, rootdelay=300]\n"
                         "policy: [minimal-docs, headless]\n"
                         "system:\n"
@@ -316,9 +321,10 @@ static void test_target_and_defaults(void **state) {
 
 static void test_shorthands_and_booleans(void **state) {
         (void)state;
-        put("top.yaml", BASE "packages:\n  recommends: yes\n"
-                             "system:\n  overlay: files\n  files:\n    - {path: /a, source: src/a}\n"
-                             "extends: []\n");
+        put("top.yaml",
+            BASE "packages:\n  recommends: yes\n"
+                 "system:\n  overlay: files\n  files:\n    - {path: /a, source: src/a}\n"
+                 "extends: []\n");
         Profile *p = load_ok("top.yaml");
         assert_string_equal(get(p, "packages.recommends"), "true");
         /* Paths resolve against the declaring file's directory. */
@@ -370,14 +376,16 @@ static void test_unknown_keys(void **state) {
         char *m = load_fail("bad.yaml");
         assert_null(strstr(m, "did you mean")); /* nothing close: no suggestion */
         free(m);
-        expect_error(BASE "bootloader: systemd-bot\n", "bad.yaml:6:13: bootloader: invalid value "
-                     "'systemd-bot' (did you mean 'systemd-boot'?)", NULL);
+        expect_error(BASE "bootloader: systemd-bot\n",
+                     "bad.yaml:6:13: bootloader: invalid value "
+                     "'systemd-bot' (did you mean 'systemd-boot'?)",
+                     NULL);
 }
 
 static void test_wrong_types(void **state) {
         (void)state;
-        expect_error(BASE "packages: [aa]\n", "bad.yaml:6:11: packages: expected a mapping, got a list",
-                     NULL);
+        expect_error(BASE "packages: [aa]\n",
+                     "bad.yaml:6:11: packages: expected a mapping, got a list", NULL);
         expect_error(BASE "packages:\n  install: aa\n",
                      "bad.yaml:7:12: packages.install: expected a list, got a scalar", NULL);
         expect_error(BASE "packages:\n  recommends: maybe\n",
@@ -386,26 +394,29 @@ static void test_wrong_types(void **state) {
         expect_error(BASE "reproducible:\n  source-date-epoch: -5\n",
                      "reproducible.source-date-epoch: expected an unsigned integer", NULL);
         expect_error(BASE "description:\n", "description: expected a string, got null", NULL);
-        expect_error(BASE "system:\n  hostname: [a]\n", "system.hostname: expected a string, got a list",
+        expect_error(BASE "system:\n  hostname: [a]\n",
+                     "system.hostname: expected a string, got a list", NULL);
+        expect_error("- a\n- b\n", "bad.yaml:1:1: the top level must be a mapping, not a list",
                      NULL);
-        expect_error("- a\n- b\n", "bad.yaml:1:1: the top level must be a mapping, not a list", NULL);
         expect_error(BASE "packages:\n  install:\n    - {name: aa, version: 1}\n",
                      "unknown key 'version' in packages.install[0]", NULL);
-        expect_error("name: t\ndistro:\n  repositories: [systen]\n", "expected a mapping or 'system'",
-                     NULL);
+        expect_error("name: t\ndistro:\n  repositories: [systen]\n",
+                     "expected a mapping or 'system'", NULL);
 }
 
 static void test_bad_sizes(void **state) {
         (void)state;
 #define PART(s) BASE "disk:\n  partitions:\n    - {role: root, size: " s "}\n"
-        expect_error(PART("12Q"), "bad.yaml:8:26: disk.partitions[0].size: invalid size '12Q'", NULL);
+        expect_error(PART("12Q"), "bad.yaml:8:26: disk.partitions[0].size: invalid size '12Q'",
+                     NULL);
         expect_error(PART("-1G"), "invalid size '-1G'", NULL);
         expect_error(PART("1.5G"), "invalid size '1.5G'", NULL);
         expect_error(PART("16E"), "size '16E' does not fit in 64 bits", NULL);
         expect_error(PART("99999999999999999999"), "does not fit in 64 bits", NULL);
         expect_error(PART("0"), "size must not be zero", NULL);
         expect_error(PART("10%"), "invalid size '10%'", NULL);
-        expect_error(BASE "disk:\n  size: automatic\n", "disk.size: invalid size 'automatic'", NULL);
+        expect_error(BASE "disk:\n  size: automatic\n", "disk.size: invalid size 'automatic'",
+                     NULL);
         expect_error(BASE "disk:\n  partitions:\n    - {role: root, size: auto, free: 120%}\n",
                      "invalid percentage '120%'", NULL);
         expect_error(BASE "disk:\n  partitions:\n    - {role: root, size: 1G, free: 10%}\n",
@@ -428,8 +439,8 @@ static void test_missing_required(void **state) {
 
 static void test_duplicates(void **state) {
         (void)state;
-        expect_error(BASE "name: again\n", "bad.yaml:6:1: duplicate key 'name' (first given at line 1)",
-                     NULL);
+        expect_error(BASE "name: again\n",
+                     "bad.yaml:6:1: duplicate key 'name' (first given at line 1)", NULL);
         expect_error(BASE "packages:\n  install: [aa, bb, aa]\n",
                      "packages.install: 'aa' is listed twice", NULL);
         expect_error(BASE "packages:\n  install: [aa]\n  remove: [aa]\n",
@@ -527,45 +538,53 @@ static void test_value_checks(void **state) {
         (void)state;
         expect_error("name: bad/name\ndistro: {family: debian, release: x, architecture: amd64}\n",
                      "invalid name 'bad/name'", NULL);
-        expect_error(BASE "packages:\n  install: [Bad_Name]\n", "invalid package name 'Bad_Name'", NULL);
-        expect_error(BASE "system:\n  hostname: -bad-\n", "invalid hostname '-bad-'", NULL);
-        expect_error(BASE "system:\n  files:\n    - {path: etc/x, content: a}\n", "must be absolute",
+        expect_error(BASE "packages:\n  install: [Bad_Name]\n", "invalid package name 'Bad_Name'",
                      NULL);
+        expect_error(BASE "system:\n  hostname: -bad-\n", "invalid hostname '-bad-'", NULL);
+        expect_error(BASE "system:\n  files:\n    - {path: etc/x, content: a}\n",
+                     "must be absolute", NULL);
         expect_error(BASE "system:\n  files:\n    - {path: /etc/../x, content: a}\n",
                      "must not contain '..'", NULL);
         expect_error(BASE "system:\n  files:\n    - {path: /x, content: a, source: b}\n",
                      "exactly one of content: or source:", NULL);
         expect_error(BASE "system:\n  files:\n    - {path: /x, mode: '0999', content: a}\n",
                      "invalid mode '0999'", NULL);
-        expect_error(BASE "system:\n  users:\n    - name: Root\n", "invalid user or group name", NULL);
+        expect_error(BASE "system:\n  users:\n    - name: Root\n", "invalid user or group name",
+                     NULL);
         expect_error("name: t\ndistro:\n  family: rpm\n", "invalid value 'rpm'", NULL);
         expect_error(BASE "why: x\ncategory: securty\n", "did you mean 'security'?", NULL);
         expect_error("name: t\ndistro:\n  repositories:\n    - {uri: ftp://x, suite: s}\n",
                      "unsupported repository URI", NULL);
         expect_error("name: t\ndistro:\n  repositories:\n    - {uri: http://x}\n",
                      "missing required key 'suite'", NULL);
-        expect_error(BASE "policy: [headles]\n", "policy 'headles' not found", "available:",
-                     "headless", NULL);
-        expect_error(BASE "kernel:\n  target: nowhere\n", "kernel target 'nowhere' not found", NULL);
+        expect_error(BASE "policy: [headles]\n", "policy 'headles' not found",
+                     "available:", "headless", NULL);
+        expect_error(BASE "kernel:\n  target: nowhere\n", "kernel target 'nowhere' not found",
+                     NULL);
         put("pol.yaml", "name: p\nforbid:\n  packges: []\n");
         expect_error(BASE "policy: [./pol.yaml]\n", "pol.yaml:3:3: unknown key 'packges'", NULL);
 }
 
 static void test_layout_checks(void **state) {
         (void)state;
-        expect_error(BASE "bootloader: systemd-boot\ndisk:\n  partitions:\n    - {role: root, size: auto}\n",
-                     "bad.yaml:6:13: bootloader: systemd-boot boots through UEFI and needs a "
-                     "partition with role esp",
-                     NULL);
-        expect_error(BASE "bootloader: grub-bios\ndisk:\n  partitions:\n    - {role: root, size: auto}\n",
-                     "needs a partition with role bios-boot", NULL);
+        expect_error(
+                BASE
+                "bootloader: systemd-boot\ndisk:\n  partitions:\n    - {role: root, size: auto}\n",
+                "bad.yaml:6:13: bootloader: systemd-boot boots through UEFI and needs a "
+                "partition with role esp",
+                NULL);
+        expect_error(
+                BASE
+                "bootloader: grub-bios\ndisk:\n  partitions:\n    - {role: root, size: auto}\n",
+                "needs a partition with role bios-boot", NULL);
         expect_error(BASE "disk:\n  table: mbr\n  partitions:\n    - {role: bios-boot, size: 1M}\n"
                           "    - {role: root, size: auto}\n",
                      "a bios-boot partition needs table: gpt", NULL);
         expect_error(BASE "disk:\n  partitions:\n    - {role: root, size: auto}\n"
                           "    - {role: data, size: auto}\n",
                      "only one partition may have size: auto", NULL);
-        expect_error(BASE "disk:\n  partitions:\n    - {role: root, size: 1G}\n    - {role: root, size: 1G}\n",
+        expect_error(BASE "disk:\n  partitions:\n    - {role: root, size: 1G}\n    - {role: root, "
+                          "size: 1G}\n",
                      "more than one partition with role root", NULL);
         expect_error(BASE "disk:\n  partitions:\n    - {role: data, size: 1G}\n",
                      "no partition has role root", NULL);
