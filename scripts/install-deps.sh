@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh [build|check|image|fuzz]...   (default: check)
 set -euo pipefail
 
-build=(build-essential cmake pkg-config libyaml-dev)
+build=(build-essential cmake pkg-config libyaml-dev libssl-dev)
 check=(libcmocka-dev jq clang clang-format)
 image=()
 fuzz=(clang libclang-rt-14-dev)

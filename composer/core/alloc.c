@@ -7,7 +7,7 @@
 
 /* Out of memory ends the process: like git's xmalloc(), the one place outside main.c that does.
  * Recovering piecemeal from a failed 40-byte allocation buys nothing for a build tool. */
-static _noreturn_ void oom(void) {
+void oom_fatal(void) {
         static const char msg[] = "vmcompose: out of memory\n";
         ssize_t _unused_ n = write(STDERR_FILENO, msg, sizeof(msg) - 1);
         abort();
@@ -16,35 +16,35 @@ static _noreturn_ void oom(void) {
 void *xmalloc(size_t n) {
         void *p = malloc(n ? n : 1);
         if (!p)
-                oom();
+                oom_fatal();
         return p;
 }
 
 void *xcalloc(size_t n, size_t m) {
         void *p = calloc(n ? n : 1, m ? m : 1);
         if (!p)
-                oom();
+                oom_fatal();
         return p;
 }
 
 void *xrealloc(void *p, size_t n) {
         p = realloc(p, n ? n : 1);
         if (!p)
-                oom();
+                oom_fatal();
         return p;
 }
 
 char *xstrdup(const char *s) {
         char *p = strdup(s);
         if (!p)
-                oom();
+                oom_fatal();
         return p;
 }
 
 char *xstrndup(const char *s, size_t n) {
         char *p = strndup(s, n);
         if (!p)
-                oom();
+                oom_fatal();
         return p;
 }
 
@@ -56,6 +56,6 @@ char *xasprintf(const char *fmt, ...) {
         int r = vasprintf(&p, fmt, ap);
         va_end(ap);
         if (r < 0)
-                oom();
+                oom_fatal();
         return p;
 }

@@ -170,6 +170,7 @@ static int load_layers(Loader *l, const char *path, const Mark *where) {
                 return r;
 
         node_map_remove(tree, "extends");
+        log_debug_sub("profile", "layer %zu: %s", l->n_layers, file);
         l->layers = xrealloc(l->layers, (l->n_layers + 1) * sizeof(Layer));
         l->layers[l->n_layers++] =
                 (Layer){.file = file, .dev = st.st_dev, .ino = st.st_ino, .tree = TAKE_PTR(tree)};
@@ -251,6 +252,7 @@ static int load_include(Loader *l, const Field *schema, const char *subdir, cons
         r = schema_check_required(schema, tree, &m, l->diag);
         if (r < 0)
                 return r;
+        log_debug_sub("profile", "%s '%s' is %s", subdir, name, file);
         *ret = (ProfileInclude){
                 .name = xstrdup(name), .path = xstrdup(file), .tree = TAKE_PTR(tree)};
         return 0;

@@ -28,7 +28,7 @@ int log_internal(LogLevel level, int error, const char *subsystem, const char *f
                  const char *fmt, ...) _printf_(6, 7);
 
 #define log_full_errno(level, error, ...)                                                          \
-        log_internal(level, error, NULL, __FILE__, __LINE__, __VA_ARGS__)
+        log_internal(level, error, NULL, __FILE_NAME__, __LINE__, __VA_ARGS__)
 #define log_error_errno(error, ...) log_full_errno(LOG_LEVEL_ERROR, error, __VA_ARGS__)
 #define log_warning_errno(error, ...) log_full_errno(LOG_LEVEL_WARNING, error, __VA_ARGS__)
 #define log_error(...) (void)log_full_errno(LOG_LEVEL_ERROR, 0, __VA_ARGS__)
@@ -38,5 +38,5 @@ int log_internal(LogLevel level, int error, const char *subsystem, const char *f
 /* Debug output for one subsystem: shown with -vv or VMCOMPOSE_DEBUG=subsystem. */
 #define log_debug_sub(subsystem, ...)                                                              \
         (void)(log_debug_enabled(subsystem) ? log_internal(LOG_LEVEL_DEBUG, 0, subsystem,          \
-                                                           __FILE__, __LINE__, __VA_ARGS__)        \
+                                                           __FILE_NAME__, __LINE__, __VA_ARGS__)        \
                                             : 0)

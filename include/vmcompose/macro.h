@@ -56,7 +56,9 @@ static inline void closep(int *fd) {
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 
-/* Out-of-memory is the one failure we do not try to recover from piecemeal. */
+/* Out-of-memory is the one failure we do not try to recover from piecemeal: these end the
+ * process with a message (composer/core/alloc.c). */
+_noreturn_ void oom_fatal(void);
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t m);
 void *xrealloc(void *p, size_t n);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "vmcompose/hash.h"
 #include "vmcompose/util.h"
 
 static void assert_size(const char *s, uint64_t expected) {
@@ -222,13 +223,68 @@ static void test_files(void **state) {
         free(path);
 }
 
+static void test_sha256(void **state) {
+        (void)state;
+        uint8_t d[SHA256_DIGEST_SIZE];
+        char hex[65];
+        sha256("abc", 3, d);
+        sha256_hex(d, hex);
+        assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        sha256("", 0, d);
+        sha256_hex(d, hex);
+        assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+
+        /* Incremental over a file equals one shot. */
+        char path[] = "/tmp/vmcompose-sha-XXXXXX";
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        Buffer b = {};
+        for (int i = 0; i < 300000; i++)
+                buffer_printf(&b, "%d\n", i);
+        assert_int_equal(write(fd, b.data, b.len), (ssize_t)b.len);
+        assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+        uint8_t d2[SHA256_DIGEST_SIZE];
+        assert_int_equal(sha256_file(fd, d2), 0);
+        sha256(b.data, b.len, d);
+        assert_memory_equal(d, d2, sizeof(d));
+        close(fd);
+        unlink(path);
+        buffer_done(&b);
+}
+
+static void test_uuid(void **state) {
+        (void)state;
+        uint8_t a[16], b[16], c[16];
+        char s[37];
+        uuid_from_seed("minimal", "disk", a);
+        uuid_from_seed("minimal", "disk", b);
+        uuid_from_seed("minimal", "partition:root", c);
+        assert_memory_equal(a, b, 16);
+        assert_memory_not_equal(a, c, 16);
+        uuid_from_seed("minimal\0disk", "", b); /* the separator cannot be forged */
+        uuid_from_seed("minimald", "isk", c);
+        assert_memory_not_equal(a, c, 16);
+        assert_int_equal(a[6] >> 4, 8);      /* version 8 */
+        assert_int_equal(a[8] & 0xc0, 0x80); /* RFC variant */
+        uuid_format(a, s);
+        assert_int_equal(strlen(s), 36);
+        assert_int_equal(uuid_parse(s, b), 0);
+        assert_memory_equal(a, b, 16);
+        assert_int_equal(uuid_parse("C12A7328-F81F-11D2-BA4B-00A0C93EC93B", b), 0);
+        uuid_format(b, s);
+        assert_string_equal(s, "c12a7328-f81f-11d2-ba4b-00a0c93ec93b");
+        assert_int_equal(uuid_parse("c12a7328f81f-11d2-ba4b-00a0c93ec93b0", b), -EINVAL);
+        assert_int_equal(uuid_parse("g12a7328-f81f-11d2-ba4b-00a0c93ec93b", b), -EINVAL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_size_valid),  cmocka_unit_test(test_size_invalid),
                 cmocka_unit_test(test_size_format), cmocka_unit_test(test_percent),
                 cmocka_unit_test(test_uint64),      cmocka_unit_test(test_paths),
                 cmocka_unit_test(test_distance),    cmocka_unit_test(test_strv_buffer),
-                cmocka_unit_test(test_files),
+                cmocka_unit_test(test_files),       cmocka_unit_test(test_sha256),
+                cmocka_unit_test(test_uuid),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

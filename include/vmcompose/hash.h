@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHA256_DIGEST_SIZE 32
+
+typedef struct Sha256 Sha256;
+
+/* Incremental SHA-256 (OpenSSL's libcrypto underneath). sha256_new() never returns NULL. */
+Sha256 *sha256_new(void);
+void sha256_update(Sha256 *h, const void *data, size_t size);
+/* Writes the digest and frees h. */
+void sha256_finish(Sha256 *h, uint8_t out[SHA256_DIGEST_SIZE]);
+void sha256(const void *data, size_t size, uint8_t out[SHA256_DIGEST_SIZE]);
+/* Lower-case hex of a digest, NUL-terminated. */
+void sha256_hex(const uint8_t digest[SHA256_DIGEST_SIZE], char out[2 * SHA256_DIGEST_SIZE + 1]);
+/* SHA-256 of a whole file: 0 or a negative errno. */
+int sha256_file(int fd, uint8_t out[SHA256_DIGEST_SIZE]);
+
+/* A UUID derived from a seed and a purpose ("disk", "partition:root", "fs:root", ...): the
+ * first 16 bytes of SHA-256(seed "\0" purpose) with the RFC 9562 version 8 and variant bits
+ * set. The same seed and purpose always give the same UUID; different purposes give unrelated
+ * ones. Bytes are in RFC (big-endian) order. */
+void uuid_from_seed(const char *seed, const char *purpose, uint8_t out[16]);
+/* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", lower case. */
+void uuid_format(const uint8_t uuid[16], char out[37]);
+/* Parses the text form; 0 or -EINVAL. */
+int uuid_parse(const char *s, uint8_t out[16]);

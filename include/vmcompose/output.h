@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmcompose/util.h"
+
+/* Output writers (composer/output/): each turns a finished raw disk image into one format.
+ * Variants sit behind one table, like libfdisk's label operations: adding a format means one
+ * file and one row. Writers are deterministic: the same input and options give the same bytes. */
+
+typedef struct OutputOptions {
+        uint64_t timestamp;     /* seconds since 1970 for formats that record one (VHD) */
+        uint8_t disk_uuid[16];  /* from uuid_from_seed(seed, "disk"); writers derive others */
+        unsigned threads;       /* for compressors; 0: one per CPU */
+} OutputOptions;
+
+typedef struct OutputFormat {
+        const char *name;   /* as in the profile's outputs: "raw", "vhd", "vhdx", "qcow2", ... */
+        const char *suffix; /* file name suffix: "raw", "vhd", "raw.zst", ... */
+        /* Writes the image read from raw_fd (a regular, possibly sparse file of exactly size
+         * bytes) to out_fd, an empty regular file opened read-write. Returns 0 or a negative
+         * errno. Does not fsync or rename: output_write_file() does. */
+        int (*write_image)(int raw_fd, uint64_t size, int out_fd, const OutputOptions *o);
+        /* For formats made from the root directory instead (tar): root_fd is the root. */
+        int (*write_tree)(int root_fd, int out_fd, const OutputOptions *o);
+} OutputFormat;
+
+/* The format called name, or NULL. */
+const OutputFormat *output_format_find(const char *name);
+const OutputFormat *const *output_formats(void);
+
+/* Writes one output at path atomically: a temporary file in path's directory, fsync, rename.
+ * On any failure (including ENOSPC) nothing at path changes and no temporary file remains.
+ * source_fd is the raw image (write_image) or the root directory (write_tree). */
+int output_write_file(const OutputFormat *f, int source_fd, uint64_t size, const char *path,
+                      const OutputOptions *o);
+
+/* Checks an image file and describes it: format, virtual size, and format-specific fields
+ * (VHD footer, VHDX headers, qcow2 header). Appends "key: value" lines to out. Returns 0 when
+ * the image is valid, -EBADMSG with the reason in out when it is corrupt or misaligned. */
+int output_inspect(const char *path, Buffer *out);
