@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "vmcompose/log.h"
+#include "vmcompose/signals.h"
+#include "vmcompose/spawn.h"
+
+extern char **environ;
+
+char *spawn_format(char *const argv[]) {
+        Buffer b = {};
+        for (size_t i = 0; argv[i]; i++) {
+                if (i > 0)
+                        buffer_putc(&b, ' ');
+                if (strpbrk(argv[i], " \t\"'$\\") || !*argv[i])
+                        buffer_printf(&b, "'%s'", argv[i]);
+                else
+                        buffer_puts(&b, argv[i]);
+        }
+        return buffer_steal(&b);
+}
+
+int spawn_run(char *const argv[], char *const env_extra[], Buffer *output) {
+        int pipefd[2];
+        pid_t pid;
+
+        if (log_debug_enabled("spawn")) {
+                _cleanup_free_ char *cmd = spawn_format(argv);
+                log_debug_sub("spawn", "running %s", cmd);
+        }
+        if (pipe2(pipefd, O_CLOEXEC) < 0)
+                return -errno;
+
+        /* A pipe from the child tells the parent whether exec worked. */
+        int errpipe[2];
+        if (pipe2(errpipe, O_CLOEXEC) < 0) {
+                int r = -errno;
+                close(pipefd[0]);
+                close(pipefd[1]);
+                return r;
+        }
+
+        pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+                close(pipefd[0]);
+                close(pipefd[1]);
+                close(errpipe[0]);
+                close(errpipe[1]);
+                return r;
+        }
+        if (pid == 0) {
+                int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (devnull < 0 || dup2(devnull, STDIN_FILENO) < 0 ||
+                    dup2(pipefd[1], STDOUT_FILENO) < 0 || dup2(pipefd[1], STDERR_FILENO) < 0)
+                        _exit(127);
+                signal(SIGPIPE, SIG_DFL);
+                for (size_t i = 0; env_extra && env_extra[i]; i++)
+                        putenv(env_extra[i]);
+                execvp(argv[0], argv);
+                int e = errno;
+                ssize_t _unused_ n = write(errpipe[1], &e, sizeof(e));
+                _exit(127);
+        }
+
+        close(pipefd[1]);
+        close(errpipe[1]);
+
+        char buf[4096];
+        for (;;) {
+                ssize_t n = read(pipefd[0], buf, sizeof(buf));
+                if (n < 0 && errno == EINTR) {
+                        /* Interrupted: stop the child; its output ends when it does. */
+                        if (signals_interrupted())
+                                (void)kill(pid, SIGTERM);
+                        continue;
+                }
+                if (n <= 0)
+                        break;
+                if (output)
+                        buffer_append(output, buf, (size_t)n);
+        }
+        close(pipefd[0]);
+
+        int exec_errno = 0;
+        ssize_t n = read(errpipe[0], &exec_errno, sizeof(exec_errno));
+        close(errpipe[0]);
+
+        int status;
+        bool killed = false;
+        while (waitpid(pid, &status, 0) < 0) {
+                if (errno != EINTR)
+                        return -errno;
+                if (signals_interrupted() && !killed) {
+                        (void)kill(pid, SIGTERM);
+                        killed = true;
+                }
+        }
+        if (signals_interrupted())
+                return -EINTR;
+        if (n == (ssize_t)sizeof(exec_errno) && exec_errno != 0)
+                return -exec_errno;
+        if (WIFSIGNALED(status))
+                return -EINTR;
+        return WEXITSTATUS(status);
+}

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: MIT */
+/* The disk stage: measure, lay out, build each filesystem from its directory, splice it in at
+ * its offset, verify. Nothing is mounted; no loop device, no root privileges. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "disk-internal.h"
+#include "vmcompose/log.h"
+#include "vmcompose/sparse.h"
+
+static const char *source_dir(const Partition *p, const DiskSources *src) {
+        switch (p->role) {
+        case ROLE_ROOT:
+                return src->root_dir;
+        case ROLE_ESP:
+                return src->esp_dir;
+        case ROLE_BOOT:
+                return src->boot_dir;
+        default:
+                return NULL;
+        }
+}
+
+/* Writes /etc/fstab inside the root without following any symlink out of it: the root is
+ * untrusted input. Leaves the file alone when it already has this content, so rebuilding from
+ * the same root changes nothing in it. */
+static int write_fstab(const char *root, const char *text) {
+        _cleanup_close_ int rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int efd = -1, tfd = -1;
+        size_t len = strlen(text);
+        int r;
+
+        if (rfd < 0)
+                return -errno;
+        efd = openat(rfd, "etc", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (efd < 0 && errno == ENOENT) {
+                if (mkdirat(rfd, "etc", 0755) < 0)
+                        return -errno;
+                efd = openat(rfd, "etc", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        }
+        if (efd < 0)
+                return -errno;
+
+        _cleanup_close_ int old = openat(efd, "fstab", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (old >= 0) {
+                char buf[8192];
+                ssize_t n = pread(old, buf, sizeof(buf), 0);
+                if (n == (ssize_t)len && memcmp(buf, text, len) == 0)
+                        return 0;
+        }
+
+        tfd = openat(efd, ".fstab.vmcompose", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
+                                                      O_CLOEXEC,
+                     0644);
+        if (tfd < 0)
+                return -errno;
+        r = pwrite_all(tfd, text, len, 0);
+        if (r == 0 && (fchmod(tfd, 0644) < 0 || renameat(efd, ".fstab.vmcompose", efd, "fstab") < 0))
+                r = -errno;
+        if (r < 0)
+                (void)unlinkat(efd, ".fstab.vmcompose", 0);
+        return r;
+}
+
+static int build_partition(const Partition *p, const DiskSources *src, uint64_t inodes,
+                           int disk_fd, const char *tmp_dir, size_t index) {
+        _cleanup_free_ char *name = xasprintf("partition-%zu.img", index + 1);
+        _cleanup_free_ char *path = path_join(tmp_dir, name);
+        struct stat st;
+        int r;
+
+        if (p->fs == FS_NONE)
+                return 0;
+        (void)unlink(path);
+        log_info("disk: partition %zu (%s): %s, %llu MiB", index + 1,
+                 partition_role_to_string(p->role), fs_type_to_string(p->fs),
+                 (unsigned long long)(p->size >> 20));
+        r = disk_mkfs(p, source_dir(p, src), inodes, src->timestamp, path, tmp_dir);
+        if (r == 0) {
+                _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+                if (fd < 0 || fstat(fd, &st) < 0)
+                        r = -errno;
+                else
+                        r = sparse_copy(fd, 0, MIN((uint64_t)st.st_size, p->size), disk_fd,
+                                        p->offset);
+        }
+        (void)unlink(path);
+        return r;
+}
+
+int disk_build(DiskLayout *l, const DiskSources *src, const char *raw_path, const char *tmp_dir) {
+        _cleanup_free_ uint64_t *inodes = xcalloc(l->n_partitions, sizeof(uint64_t));
+        Diagnostics diag = {};
+        int r;
+
+        for (size_t i = 0; i < l->n_partitions; i++) {
+                Partition *p = &l->partitions[i];
+                uint64_t need;
+                r = disk_measure_tree(source_dir(p, src), p->fs, &need, &inodes[i]);
+                if (r < 0)
+                        return log_error_errno(r, "disk: cannot measure %s: %m",
+                                               source_dir(p, src));
+                if (p->auto_size)
+                        p->content = need;
+        }
+
+        /* An estimate can fall short (many tiny files, long names): retry larger, twice. */
+        for (unsigned attempt = 0;; attempt++) {
+                r = disk_layout_compute(l, &diag);
+                if (r < 0) {
+                        diag_print(&diag);
+                        diag_done(&diag);
+                        return r;
+                }
+                if (src->root_dir) {
+                        _cleanup_free_ char *fstab = disk_fstab(l);
+                        r = write_fstab(src->root_dir, fstab);
+                        if (r < 0)
+                                return log_error_errno(r, "disk: cannot write %s/etc/fstab: %m",
+                                                       src->root_dir);
+                }
+
+                _cleanup_close_ int fd = open(raw_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+                                              0644);
+                if (fd < 0)
+                        return log_error_errno(errno, "disk: cannot create %s: %m", raw_path);
+                if (ftruncate(fd, (off_t)l->size) < 0)
+                        return log_error_errno(errno, "disk: cannot size %s: %m", raw_path);
+                r = disk_write_table(l, raw_path);
+                if (r < 0)
+                        return r;
+
+                Partition *short_of = NULL;
+                for (size_t i = 0; i < l->n_partitions && r == 0; i++) {
+                        r = build_partition(&l->partitions[i], src, inodes[i], fd, tmp_dir, i);
+                        if (r == -ENOSPC)
+                                short_of = &l->partitions[i];
+                }
+                if (r == -ENOSPC && short_of && short_of->auto_size && l->auto_size &&
+                    attempt < 2) {
+                        log_info("disk: partition %s: estimate too small, retrying larger",
+                                 short_of->where);
+                        short_of->content += short_of->content / 4 + (UINT64_C(16) << 20);
+                        continue;
+                }
+                if (r == -ENOSPC)
+                        return log_error_errno(r,
+                                               "disk: the content of partition %s (%s) does not "
+                                               "fit in %llu MiB",
+                                               short_of ? short_of->where : "?",
+                                               short_of ? partition_role_to_string(short_of->role)
+                                                        : "?",
+                                               short_of ? (unsigned long long)(short_of->size >> 20)
+                                                        : 0ULL);
+                if (r < 0)
+                        return log_error_errno(r, "disk: building the filesystems failed: %m");
+                if (fsync(fd) < 0)
+                        return log_error_errno(errno, "disk: cannot sync %s: %m", raw_path);
+                break;
+        }
+        return disk_verify(l, raw_path);
+}

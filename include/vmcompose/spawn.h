@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include "vmcompose/util.h"
+
+/* Runs argv[0] (looked up in PATH) with argv, the environment plus env_extra ("K=V" strings,
+ * may be NULL), stdin from /dev/null, stdout and stderr captured into output (may be NULL:
+ * then discarded). Returns the exit status (0..255), or a negative errno when the program could
+ * not be started (-ENOENT when it is not installed) or was killed by a signal (-EINTR). */
+int spawn_run(char *const argv[], char *const env_extra[], Buffer *output);
+
+/* Formats argv as a shell-like command line for messages. Caller frees. */
+char *spawn_format(char *const argv[]);
