@@ -3,9 +3,9 @@
 # Usage: scripts/install-deps.sh [build|check|image|fuzz]...   (default: check)
 set -euo pipefail
 
-build=(build-essential cmake pkg-config libyaml-dev libssl-dev)
-check=(libcmocka-dev jq clang clang-format)
-image=()
+build=(build-essential cmake pkg-config libyaml-dev libssl-dev libfdisk-dev libblkid-dev)
+check=(libcmocka-dev jq clang clang-format e2fsprogs dosfstools mtools erofs-utils fdisk libcap2-bin)
+image=(e2fsprogs dosfstools mtools erofs-utils)
 fuzz=(clang libclang-rt-14-dev)
 
 want=("${build[@]}")
