@@ -51,8 +51,9 @@ static int visit(const char *path, const struct stat *st, int type, struct FTW *
         if (S_ISREG(st->st_mode) && st->st_nlink > 1 && seen_link(t, st))
                 return 0;
         t->entries++;
+        /* Holes stay holes (mke2fs -d and mcopy keep them): count what is allocated. */
         if (S_ISREG(st->st_mode))
-                t->data += round_block((uint64_t)st->st_size);
+                t->data += round_block(MIN((uint64_t)st->st_size, (uint64_t)st->st_blocks * 512));
         else if (S_ISLNK(st->st_mode) && st->st_size >= 60)
                 t->data += BLOCK; /* longer targets do not fit in the inode */
         return 0;

@@ -57,7 +57,8 @@ static int mkfs_ext4(const Partition *p, const char *dir, uint64_t inodes, uint6
         _cleanup_free_ char *ext = xasprintf(
                 "hash_seed=%s,lazy_itable_init=1,lazy_journal_init=1,nodiscard,root_owner=0:0",
                 seed);
-        snprintf(kib, sizeof(kib), "%llu", (unsigned long long)(p->size / 1024));
+        /* With -b, a bare number would count 4 KiB blocks: say "k". */
+        snprintf(kib, sizeof(kib), "%lluk", (unsigned long long)(p->size / 1024));
         snprintf(nodes, sizeof(nodes), "%llu", (unsigned long long)inodes);
 
         r = create_sized(path, p->size);
@@ -192,18 +193,36 @@ static int mkfs_swap(const Partition *p, const char *path) {
 
 int disk_mkfs(const Partition *p, const char *dir, uint64_t inodes, uint64_t timestamp,
               const char *path, const char *tmp_dir) {
+        struct stat st;
+        int r;
+
         switch (p->fs) {
         case FS_EXT4:
-                return mkfs_ext4(p, dir, inodes, timestamp, path);
+                r = mkfs_ext4(p, dir, inodes, timestamp, path);
+                break;
         case FS_VFAT:
-                return mkfs_vfat(p, dir, path);
+                r = mkfs_vfat(p, dir, path);
+                break;
         case FS_EROFS:
-                return mkfs_erofs(p, dir, timestamp, path, tmp_dir);
+                r = mkfs_erofs(p, dir, timestamp, path, tmp_dir);
+                break;
         case FS_SWAP:
-                return mkfs_swap(p, path);
+                r = mkfs_swap(p, path);
+                break;
         case FS_NONE:
                 return 0;
         default:
                 return -EOPNOTSUPP;
         }
+        if (r < 0)
+                return r;
+        /* A filesystem larger than its partition would be cut off when spliced in. */
+        if (stat(path, &st) < 0)
+                return -errno;
+        if ((uint64_t)st.st_size > p->size)
+                return log_error_errno(EFBIG, "%s: the filesystem image is %llu bytes, larger "
+                                              "than its %llu-byte partition",
+                                       fs_type_to_string(p->fs), (unsigned long long)st.st_size,
+                                       (unsigned long long)p->size);
+        return 0;
 }

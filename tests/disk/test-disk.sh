@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# The disk stage end to end, without root privileges, loop devices or mounts:
+#   vmcompose build PROFILE --root DIR --esp DIR
+# then read the image back with independent tools (sfdisk, blkid, debugfs, e2fsck, mtools).
+# Usage: test-disk.sh VMCOMPOSE   (run from the source tree's top directory)
+set -u
+VMC=${1:?usage: test-disk.sh VMCOMPOSE}
+HERE=tests/disk
+for t in sfdisk debugfs e2fsck mdir mkfs.erofs setcap blkid; do
+        command -v "$t" >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
+done
+
+T=$(mktemp -d /tmp/vmcompose-disk-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+pass() { echo "ok: $*"; }
+check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+
+# --- a small root with everything a filesystem must carry over ---
+R=$T/root E=$T/esp
+mkdir -p "$R"/etc "$R"/usr/bin "$R"/var/empty "$R"/home/user "$E"/EFI/BOOT
+echo "hello" >"$R"/etc/motd
+printf '#!/bin/sh\necho tool\n' >"$R"/usr/bin/tool
+chmod 4755 "$R"/usr/bin/tool
+printf "#!/bin/sh\nexit 0\n" >"$R"/usr/bin/pinger
+setcap cap_net_raw+ep "$R"/usr/bin/pinger
+ln -s ../usr/bin/tool "$R"/etc/tool-link
+ln "$R"/etc/motd "$R"/etc/motd.hard
+echo data >"$R"/home/user/file
+truncate -s 64M "$R"/var/sparse # a hole: must not cost 64 MiB
+touch -d @2000000000 "$R"/etc/motd # newer than source-date-epoch: clamped
+touch -d @1000000000 "$R"/usr/bin/tool # older: kept
+if [ "$(id -u)" = 0 ]; then
+        chown 1234:5678 "$R"/home/user/file
+        owned=1
+else
+        owned=0
+fi
+echo "efi" >"$E"/EFI/BOOT/BOOTX64.EFI
+
+run_build() { # PROFILE OUTDIR [extra args]
+        local profile=$1 out=$2
+        shift 2
+        timeout 300 "$VMC" -q build "$profile" --root "$R" --esp "$E" -o "$out" "$@" >"$T/log" 2>&1
+}
+
+# --- GPT: ESP + ext4 root ---
+run_build $HERE/small.yaml "$T/out1"
+rc=$?
+check "build small.yaml exits 0 (got $rc)" test $rc -eq 0
+[ $rc -eq 0 ] || cat "$T/log"
+IMG=$T/out1/small.raw
+check "small.raw exists" test -f "$IMG"
+check "no temporary files left in the output directory" \
+        test -z "$(find "$T/out1" -name '.vmcompose*' -print -quit)"
+check "sfdisk --verify is clean" sfdisk --verify "$IMG"
+sfdisk --dump "$IMG" | sed "s|$IMG|DISK|" >"$T/dump"
+if [ -n "${UPDATE_GOLDEN:-}" ]; then cp "$T/dump" $HERE/small.sfdisk; fi
+check "sfdisk --dump matches the golden layout" diff -u $HERE/small.sfdisk "$T/dump"
+size=$(stat -c %s "$IMG")
+check "disk size is a whole MiB ($size)" test $((size % 1048576)) -eq 0
+alloc=$(($(stat -c %b "$IMG") * 512))
+check "the raw image is sparse ($alloc of $size bytes allocated)" test $alloc -lt $((size / 2))
+
+start=$(sfdisk --json "$IMG" | jq '.partitiontable.partitions[1].start')
+ROOTFS="$IMG?offset=$((start * 512))"
+check "e2fsck finds the root filesystem clean" e2fsck -fn "$ROOTFS"
+stat_of() { debugfs -R "stat $1" "$ROOTFS" 2>/dev/null; }
+check "setuid mode survives" grep -q 'Mode:  04755' <(stat_of /usr/bin/tool)
+check "file capability survives" grep -q 'security.capability' <(debugfs -R 'ea_list /usr/bin/pinger' "$ROOTFS" 2>/dev/null)
+check "symlink survives" grep -q 'Fast link dest: "../usr/bin/tool"' <(stat_of /etc/tool-link)
+ino1=$(debugfs -R 'ls -l /etc' "$ROOTFS" 2>/dev/null | awk '$NF == "motd" {print $1}')
+ino2=$(debugfs -R 'ls -l /etc' "$ROOTFS" 2>/dev/null | awk '$NF == "motd.hard" {print $1}')
+check "hardlink survives (inodes $ino1 $ino2)" test -n "$ino1" -a "$ino1" = "$ino2"
+if [ $owned = 1 ]; then
+        check "ownership survives" grep -q 'User:  1234   Group:  5678' <(stat_of /home/user/file)
+fi
+check "a newer mtime is clamped to source-date-epoch" grep -q 'mtime: 0x6553f100' <(stat_of /etc/motd)
+check "an older mtime is kept" grep -q 'mtime: 0x3b9aca00' <(stat_of /usr/bin/tool)
+check "ctime follows the clamped mtime" grep -q 'ctime: 0x3b9aca00' <(stat_of /usr/bin/tool)
+sparse_blocks=$(stat_of /var/sparse | sed -n 's/.*Blockcount: \([0-9]*\).*/\1/p')
+check "a sparse file stays sparse (blockcount ${sparse_blocks:-?})" test "${sparse_blocks:-1}" -lt 1024
+
+root_uuid=$(blkid -p -O $((start * 512)) -s UUID -o value "$IMG")
+check "fstab names the root filesystem's UUID ($root_uuid)" grep -q "^UUID=$root_uuid / ext4 " "$R/etc/fstab"
+check "the ESP holds the --esp tree" env MTOOLS_SKIP_CHECK=1 mdir -i "$IMG@@1M" ::/EFI/BOOT/BOOTX64.EFI
+esp_uuid=$(blkid -p -O 1048576 -s UUID -o value "$IMG")
+check "fstab mounts the ESP by its serial ($esp_uuid)" grep -q "^UUID=$esp_uuid /boot/efi vfat" "$R/etc/fstab"
+
+# --- reproducible: the same root and profile give the same bytes ---
+cat "$R"/etc/motd "$R"/usr/bin/tool >/dev/null # reading changes atimes
+run_build $HERE/small.yaml "$T/out2"
+check "a second build succeeds" test $? -eq 0
+check "two builds are byte-identical" cmp "$IMG" "$T/out2/small.raw"
+
+# --- MBR on a fixed-size disk: erofs root grows to fill, swap ---
+run_build $HERE/small-mbr.yaml "$T/out3"
+rc=$?
+check "build small-mbr.yaml exits 0 (got $rc)" test $rc -eq 0
+[ $rc -eq 0 ] || cat "$T/log"
+M=$T/out3/small-mbr.raw
+check "MBR disk is exactly the requested 96 MiB" test "$(stat -c %s "$M")" -eq $((96 << 20))
+check "MBR table" grep -q 'label: dos' <(sfdisk --dump "$M")
+check "root is active (bootable)" grep -q 'bootable' <(sfdisk --dump "$M")
+s1=$(sfdisk --json "$M" | jq '.partitiontable.partitions[0].start')
+s2=$(sfdisk --json "$M" | jq '.partitiontable.partitions[1].start')
+check "erofs root" test "$(blkid -p -O $((s1 * 512)) -s TYPE -o value "$M")" = erofs
+check "swap" test "$(blkid -p -O $((s2 * 512)) -s TYPE -o value "$M")" = swap
+check "swap ends at the end of the disk" test $(((s2 + $(sfdisk --json "$M" | jq '.partitiontable.partitions[1].size')) * 512)) -eq $((96 << 20))
+
+# --- does not fit: a clear error, and nothing written ---
+mkdir -p "$T/out4"
+run_build $HERE/too-small.yaml "$T/out4"
+rc=$?
+check "a layout that does not fit exits 1 (got $rc)" test $rc -eq 1
+check "the error names the partition and the shortfall" grep -q 'partition 2 (root) does not fit.*short by' "$T/log"
+check "the error names the profile line" grep -q 'small.yaml:11:7' "$T/log"
+check "nothing is left in the output directory" test -z "$(ls -A "$T/out4")"
+
+# --- an older image at the target path survives a failed build ---
+mkdir -p "$T/out5"
+echo old >"$T/out5/small.raw"
+head -c 40M /dev/zero >"$E/too-big-for-the-esp"
+run_build $HERE/small.yaml "$T/out5"
+check "a build whose ESP content does not fit exits 1" test $? -eq 1
+check "the error says the ESP content does not fit" grep -q 'partition.*(esp) does not fit' "$T/log"
+check "the older image is untouched" grep -qx old "$T/out5/small.raw"
+check "no temporary files are left" test "$(ls -A "$T/out5")" = small.raw
+rm -f "$E/too-big-for-the-esp"
+
+# --- interrupted: SIGTERM mid-build leaves nothing behind ---
+head -c 300M /dev/urandom >"$R/var/big"
+mkdir -p "$T/out6"
+timeout 300 "$VMC" -q build $HERE/small.yaml --root "$R" --esp "$E" -o "$T/out6" >"$T/log" 2>&1 &
+pid=$!
+sleep 1
+kill -TERM $pid
+wait $pid
+rc=$?
+check "an interrupted build exits 1 (got $rc)" test $rc -eq 1
+check "the interruption is reported" grep -q 'interrupted by signal 15' "$T/log"
+check "an interrupted build leaves nothing" test -z "$(ls -A "$T/out6")"
+check "no mkfs process is left running" test -z "$(pgrep -f "mkfs.ext4.*$T/out6" || true)"
+rm -f "$R/var/big"
+
+echo "$failures failure(s)"
+[ $failures -eq 0 ]
