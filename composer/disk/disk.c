@@ -51,21 +51,21 @@ static int write_fstab(const char *root, const char *text) {
                         return 0;
         }
 
-        tfd = openat(efd, ".fstab.vmcompose", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW |
-                                                      O_CLOEXEC,
+        tfd = openat(efd, ".fstab.vmcompose", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
                      0644);
         if (tfd < 0)
                 return -errno;
         r = pwrite_all(tfd, text, len, 0);
-        if (r == 0 && (fchmod(tfd, 0644) < 0 || renameat(efd, ".fstab.vmcompose", efd, "fstab") < 0))
+        if (r == 0 &&
+            (fchmod(tfd, 0644) < 0 || renameat(efd, ".fstab.vmcompose", efd, "fstab") < 0))
                 r = -errno;
         if (r < 0)
                 (void)unlinkat(efd, ".fstab.vmcompose", 0);
         return r;
 }
 
-static int build_partition(const Partition *p, const DiskSources *src, uint64_t inodes,
-                           int disk_fd, const char *tmp_dir, size_t index) {
+static int build_partition(const Partition *p, const DiskSources *src, uint64_t inodes, int disk_fd,
+                           const char *tmp_dir, size_t index) {
         _cleanup_free_ char *name = xasprintf("partition-%zu.img", index + 1);
         _cleanup_free_ char *path = path_join(tmp_dir, name);
         struct stat st;
@@ -122,8 +122,8 @@ int disk_build(DiskLayout *l, const DiskSources *src, const char *raw_path, cons
                                                        src->root_dir);
                 }
 
-                _cleanup_close_ int fd = open(raw_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
-                                              0644);
+                _cleanup_close_ int fd =
+                        open(raw_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
                 if (fd < 0)
                         return log_error_errno(errno, "disk: cannot create %s: %m", raw_path);
                 if (ftruncate(fd, (off_t)l->size) < 0)
@@ -146,14 +146,13 @@ int disk_build(DiskLayout *l, const DiskSources *src, const char *raw_path, cons
                         continue;
                 }
                 if (r == -ENOSPC)
-                        return log_error_errno(r,
-                                               "disk: the content of partition %s (%s) does not "
-                                               "fit in %llu MiB",
-                                               short_of ? short_of->where : "?",
-                                               short_of ? partition_role_to_string(short_of->role)
-                                                        : "?",
-                                               short_of ? (unsigned long long)(short_of->size >> 20)
-                                                        : 0ULL);
+                        return log_error_errno(
+                                r,
+                                "disk: the content of partition %s (%s) does not "
+                                "fit in %llu MiB",
+                                short_of ? short_of->where : "?",
+                                short_of ? partition_role_to_string(short_of->role) : "?",
+                                short_of ? (unsigned long long)(short_of->size >> 20) : 0ULL);
                 if (r < 0)
                         return log_error_errno(r, "disk: building the filesystems failed: %m");
                 if (fsync(fd) < 0)

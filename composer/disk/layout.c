@@ -248,8 +248,7 @@ int disk_layout_compute(DiskLayout *l, Diagnostics *diag) {
                         diag_add(diag, &m,
                                  "partition %zu (%s) does not fit on the disk (disk.size at %s): "
                                  "it needs %s, %s left; the layout is short by %s",
-                                 i + 1, partition_role_to_string(p->role), l->size_where, a, b,
-                                 c);
+                                 i + 1, partition_role_to_string(p->role), l->size_where, a, b, c);
                         return -ENOSPC;
                 }
         }
@@ -298,8 +297,7 @@ char *disk_fstab(const DiskLayout *l) {
                                 else
                                         buffer_printf(&b, "UUID=%s / %s defaults%s 0 1\n", u,
                                                       fs_type_to_string(p->fs),
-                                                      p->fs == FS_EXT4 ? ",errors=remount-ro"
-                                                                       : "");
+                                                      p->fs == FS_EXT4 ? ",errors=remount-ro" : "");
                                 break;
                         case ROLE_BOOT:
                                 buffer_printf(&b, "UUID=%s /boot %s defaults 0 2\n", u,

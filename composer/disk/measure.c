@@ -15,7 +15,7 @@ typedef struct Tally {
         struct {
                 dev_t dev;
                 ino_t ino;
-        } *links; /* inodes with more than one link, counted once */
+        } * links; /* inodes with more than one link, counted once */
         size_t n_links;
 } Tally;
 
@@ -59,14 +59,20 @@ static int visit(const char *path, const struct stat *st, int type, struct FTW *
         return 0;
 }
 
-/* mke2fs's journal size for a filesystem of this many 4 KiB blocks (ext2fs_default_journal_size). */
+/* mke2fs's journal size for a filesystem of this many 4 KiB blocks (ext2fs_default_journal_size).
+ */
 static uint64_t ext4_journal_bytes(uint64_t blocks) {
         static const struct {
                 uint64_t below, journal_blocks;
         } steps[] = {
-                {2048, 0},          {32768, 1024},          {256 * 1024, 4096},
-                {512 * 1024, 8192}, {4096 * 1024, 16384},   {8192 * 1024, 32768},
-                {16384 * 1024, 65536}, {32768 * 1024, 131072},
+                {2048, 0},
+                {32768, 1024},
+                {256 * 1024, 4096},
+                {512 * 1024, 8192},
+                {4096 * 1024, 16384},
+                {8192 * 1024, 32768},
+                {16384 * 1024, 65536},
+                {32768 * 1024, 131072},
         };
         for (size_t i = 0; i < ELEMENTSOF(steps); i++)
                 if (blocks < steps[i].below)

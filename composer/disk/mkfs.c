@@ -64,8 +64,8 @@ static int mkfs_ext4(const Partition *p, const char *dir, uint64_t inodes, uint6
         r = create_sized(path, p->size);
         if (r < 0)
                 return r;
-        const char *argv[32] = {"mkfs.ext4", "-q", "-F", "-t", "ext4", "-b", "4096", "-I", "256",
-                                "-U", uuid, "-E", ext, "-m", "1"};
+        const char *argv[32] = {"mkfs.ext4", "-q", "-F", "-t", "ext4", "-b", "4096", "-I",
+                                "256",       "-U", uuid, "-E", ext,    "-m", "1"};
         size_t n = 15;
         if (p->label) {
                 argv[n++] = "-L";
@@ -220,8 +220,9 @@ int disk_mkfs(const Partition *p, const char *dir, uint64_t inodes, uint64_t tim
         if (stat(path, &st) < 0)
                 return -errno;
         if ((uint64_t)st.st_size > p->size)
-                return log_error_errno(EFBIG, "%s: the filesystem image is %llu bytes, larger "
-                                              "than its %llu-byte partition",
+                return log_error_errno(EFBIG,
+                                       "%s: the filesystem image is %llu bytes, larger "
+                                       "than its %llu-byte partition",
                                        fs_type_to_string(p->fs), (unsigned long long)st.st_size,
                                        (unsigned long long)p->size);
         return 0;

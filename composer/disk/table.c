@@ -14,8 +14,8 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(struct fdisk_partition *, fdisk_unref_partition);
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct fdisk_table *, fdisk_unref_table);
 
 static void mbr_id(const DiskLayout *l, char out[16]) {
-        snprintf(out, 16, "0x%02x%02x%02x%02x", l->disk_uuid[0], l->disk_uuid[1],
-                 l->disk_uuid[2], l->disk_uuid[3]);
+        snprintf(out, 16, "0x%02x%02x%02x%02x", l->disk_uuid[0], l->disk_uuid[1], l->disk_uuid[2],
+                 l->disk_uuid[3]);
 }
 
 static int open_context(const char *path, bool readonly, struct fdisk_context **ret) {
@@ -35,8 +35,8 @@ static int open_context(const char *path, bool readonly, struct fdisk_context **
 static struct fdisk_parttype *type_for(struct fdisk_label *lb, const DiskLayout *l,
                                        const Partition *p) {
         if (l->gpt)
-                return fdisk_label_advparse_parttype(lb, partition_gpt_type(p->role,
-                                                                            l->architecture),
+                return fdisk_label_advparse_parttype(lb,
+                                                     partition_gpt_type(p->role, l->architecture),
                                                      FDISK_PARTTYPE_PARSE_DATA);
         return fdisk_label_get_parttype_from_code(lb, partition_mbr_type(p->role));
 }
@@ -122,8 +122,8 @@ int disk_verify_table(const DiskLayout *l, const char *path) {
         r = open_context(path, true, &c);
         if (r < 0)
                 return log_error_errno(r, "verify: libfdisk cannot read %s: %m", path);
-        if (!fdisk_has_label(c) || !fdisk_is_labeltype(c, l->gpt ? FDISK_DISKLABEL_GPT
-                                                                 : FDISK_DISKLABEL_DOS)) {
+        if (!fdisk_has_label(c) ||
+            !fdisk_is_labeltype(c, l->gpt ? FDISK_DISKLABEL_GPT : FDISK_DISKLABEL_DOS)) {
                 log_error("verify: %s has no %s partition table", path, l->gpt ? "GPT" : "MBR");
                 return -EBADMSG;
         }
@@ -139,8 +139,8 @@ int disk_verify_table(const DiskLayout *l, const char *path) {
         if (r < 0)
                 return log_error_errno(r, "verify: cannot list partitions: %m");
         if (fdisk_table_get_nents(tb) != l->n_partitions) {
-                log_error("verify: %zu partitions on disk, expected %zu",
-                          fdisk_table_get_nents(tb), l->n_partitions);
+                log_error("verify: %zu partitions on disk, expected %zu", fdisk_table_get_nents(tb),
+                          l->n_partitions);
                 return -EBADMSG;
         }
         for (size_t i = 0; i < l->n_partitions; i++) {
@@ -168,8 +168,8 @@ int disk_verify_table(const DiskLayout *l, const char *path) {
                         const char *name = fdisk_partition_get_name(pa);
                         char u[37];
                         uuid_format(p->uuid, u);
-                        if (!type || strcasecmp(type, partition_gpt_type(p->role,
-                                                                         l->architecture))) {
+                        if (!type ||
+                            strcasecmp(type, partition_gpt_type(p->role, l->architecture))) {
                                 log_error("verify: partition %zu has type %s, expected %s", i + 1,
                                           type ? type : "?",
                                           partition_gpt_type(p->role, l->architecture));

@@ -41,8 +41,8 @@ static int verify_fs(int fd, const Partition *p, size_t index) {
                                                       BLKID_SUBLKS_LABEL);
         int r = blkid_do_safeprobe(pr);
         if (r != 0) {
-                log_error("verify: partition %zu (%s): no filesystem found (blkid: %s)",
-                          index + 1, p->where, r == -2 ? "ambiguous" : "nothing");
+                log_error("verify: partition %zu (%s): no filesystem found (blkid: %s)", index + 1,
+                          p->where, r == -2 ? "ambiguous" : "nothing");
                 return -EBADMSG;
         }
         (void)blkid_probe_lookup_value(pr, "TYPE", &type, NULL);
@@ -62,7 +62,8 @@ static int verify_fs(int fd, const Partition *p, size_t index) {
         }
         /* mkfs.vfat stores labels upper case; erofs in Debian 12 cannot store one. */
         if (p->label && p->fs != FS_EROFS &&
-            (!label || (p->fs == FS_VFAT ? strcasecmp(label, p->label) : strcmp(label, p->label)))) {
+            (!label ||
+             (p->fs == FS_VFAT ? strcasecmp(label, p->label) : strcmp(label, p->label)))) {
                 log_error("verify: partition %zu filesystem label is '%s', expected '%s'",
                           index + 1, label ? label : "", p->label);
                 bad++;

@@ -61,8 +61,8 @@ typedef struct Partition {
 typedef struct DiskLayout {
         bool gpt;
         bool auto_size;
-        uint64_t size;      /* requested, or computed */
-        char *size_where;   /* "file:line:col" of disk.size */
+        uint64_t size;    /* requested, or computed */
+        char *size_where; /* "file:line:col" of disk.size */
         const char *architecture;
         uint8_t disk_uuid[16];
         Partition *partitions;

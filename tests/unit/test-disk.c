@@ -22,8 +22,7 @@ static Partition part(PartitionRole role, FsType fs, uint64_t size, bool is_auto
 }
 
 static DiskLayout layout(bool gpt, uint64_t size, size_t n, ...) {
-        DiskLayout l = {.gpt = gpt, .auto_size = size == 0, .size = size,
-                        .architecture = "amd64"};
+        DiskLayout l = {.gpt = gpt, .auto_size = size == 0, .size = size, .architecture = "amd64"};
         va_list ap;
         l.size_where = xstrdup("test.yaml:3:9");
         l.partitions = xcalloc(n, sizeof(Partition));
@@ -184,12 +183,14 @@ static void test_types_fstab_cmdline(void **state) {
         assert_non_null(strstr(fstab, "UUID=11111111-2222-8333-8444-555555555555 / ext4 "
                                       "defaults,errors=remount-ro 0 1\n"));
         assert_non_null(strstr(fstab, "UUID=1234-ABCD /boot/efi vfat umask=0077 0 2\n"));
-        assert_non_null(strstr(fstab, "UUID=77777777-2222-8333-8444-555555555555 none swap sw 0 0\n"));
+        assert_non_null(
+                strstr(fstab, "UUID=77777777-2222-8333-8444-555555555555 none swap sw 0 0\n"));
         /* Root first, so that it mounts before the ESP below it. */
         assert_true(strstr(fstab, " / ext4") < strstr(fstab, "/boot/efi"));
         free(fstab);
         char *cmd = disk_root_cmdline(&l);
-        assert_string_equal(cmd, "root=PARTUUID=66666666-2222-8333-8444-555555555555 rootfstype=ext4");
+        assert_string_equal(cmd,
+                            "root=PARTUUID=66666666-2222-8333-8444-555555555555 rootfstype=ext4");
         free(cmd);
         l.gpt = false;
         memcpy(l.disk_uuid, "\xde\xad\xbe\xef", 4);

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmcompose/util.h"
+
+/* Resolution (composer/resolve/): repository indexes plus the profile's requests in, the exact
+ * package set out. Backends sit behind one table (deb today; rpm-md for Fedora and Azure Linux
+ * later): adding one means one file and one row. */
+
+/* One verified package index to solve over. */
+typedef struct ResolveRepo {
+        const char *name;          /* for messages: "bookworm/main" */
+        const char *uri;           /* base URI the index's file names are relative to */
+        const char *packages_path; /* a verified, uncompressed index (Packages) */
+} ResolveRepo;
+
+/* A package that must never be installed, and who says so. */
+typedef struct ResolveForbid {
+        const char *pattern; /* a package name or fnmatch(3) glob */
+        bool section;        /* pattern matches the archive Section (x11, sound, ...) */
+        const char *origin;  /* "policy headless (profiles/policies/headless.yaml:12:7)" */
+} ResolveForbid;
+
+typedef struct ResolveRequest {
+        const char *architecture;
+        const char *base; /* essential | required | important | none */
+        char **install;   /* names the profile asks for */
+        char **remove;    /* names the profile removes: never installed */
+        const ResolveForbid *forbid;
+        size_t n_forbid;
+        bool recommends;
+} ResolveRequest;
+
+typedef struct PlanPackage {
+        char *name, *version, *architecture;
+        char *repo;     /* ResolveRepo.name */
+        char *uri;      /* full download URI */
+        char *filename; /* the index's Filename: */
+        char *sha256;   /* lower-case hex from the signed index */
+        uint64_t size;  /* download size */
+        uint64_t installed_size;
+        char *source; /* source package name */
+        char *section, *priority;
+        bool essential;
+        char *reason; /* "requested", "base (required)", "dependency of X", ... */
+} PlanPackage;
+
+/* The resolved set, sorted by name. */
+typedef struct Plan {
+        PlanPackage *packages;
+        size_t n_packages;
+} Plan;
+
+void plan_done(Plan *p);
+const PlanPackage *plan_find(const Plan *p, const char *name);
+
+typedef struct ResolverBackend {
+        const char *family; /* distro.family */
+        int (*solve)(const ResolveRepo *repos, size_t n_repos, const ResolveRequest *req, Plan *ret,
+                     Buffer *problems);
+} ResolverBackend;
+
+const ResolverBackend *resolver_backend_find(const char *family);
+
+/* Solves req over repos. Returns 0 and the plan; -ENOPKG when the request cannot be satisfied,
+ * with libsolv's problems in plain words (and, for a forbidden package, the chain of
+ * dependencies that pulls it in) appended to problems; -EPERM when the profile asks for a
+ * forbidden package by name; another negative errno on I/O errors. */
+int resolve_plan(const char *family, const ResolveRepo *repos, size_t n_repos,
+                 const ResolveRequest *req, Plan *ret, Buffer *problems);
