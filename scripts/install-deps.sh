@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh [build|check|image|fuzz]...   (default: check)
 set -euo pipefail
 
-build=(build-essential cmake pkg-config libyaml-dev libssl-dev libfdisk-dev libblkid-dev)
+build=(build-essential cmake pkg-config libyaml-dev libssl-dev libfdisk-dev libblkid-dev libsolv-dev libsolvext-dev)
 check=(libcmocka-dev jq clang clang-format e2fsprogs dosfstools mtools erofs-utils fdisk libcap2-bin)
 image=(e2fsprogs dosfstools mtools erofs-utils)
 fuzz=(clang libclang-rt-14-dev)
