@@ -6,7 +6,9 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "vmcompose/boottest.h"
 #include "vmcompose/log.h"
+#include "vmcompose/signals.h"
 #include "vmcompose/pipeline.h"
 #include "vmcompose/profile.h"
 
@@ -21,6 +23,13 @@ enum {
         ARG_RESOLVED,
         ARG_JSON,
         ARG_TARGET,
+        ARG_FIRMWARE,
+        ARG_TIMEOUT,
+        ARG_EXPECT,
+        ARG_MEMORY,
+        ARG_SERIAL_LOG,
+        ARG_ACCEL,
+        ARG_FORMAT,
 };
 
 static const char main_help[] =
@@ -30,6 +39,7 @@ static const char main_help[] =
         "\n"
         "Commands:\n"
         "  build PROFILE          build the profile's image into a directory\n"
+        "  boot IMAGE             boot an image in QEMU and wait until it is up\n"
         "  profile validate P...  check profiles (and everything they extend)\n"
         "  profile show P         print a profile, with the file:line of every value\n"
         "  help [COMMAND]         show help for a command\n"
@@ -210,6 +220,152 @@ static int mkdir_p(const char *path) {
         return 0;
 }
 
+static const char boot_help[] =
+        "Usage: vmcompose boot [OPTIONS] IMAGE\n"
+        "\n"
+        "Boot IMAGE (raw, qcow2, vhd or vhdx) in QEMU and wait until the system says it is up:\n"
+        "every vmcompose image prints \"" BOOT_MARKER_READY "\" on its serial console once its\n"
+        "default target is reached without failed units. Prints the time to the first kernel\n"
+        "line and to ready. Fails, with the last lines of the console, on timeout, kernel panic,\n"
+        "emergency shell, a degraded system or firmware refusing the boot loader. The image is\n"
+        "not modified (QEMU -snapshot).\n"
+        "\n"
+        "Options:\n"
+        "      --firmware bios|uefi|secureboot   default: uefi (secureboot: OVMF with Microsoft "
+        "keys)\n"
+        "      --accel auto|kvm|tcg              default: auto (KVM if it can run the guest, else "
+        "TCG)\n"
+        "      --timeout SECONDS                 default: 300\n"
+        "      --expect REGEX                    the line that means up (extended regex)\n"
+        "      --memory MIB                      default: 1024\n"
+        "      --serial-log FILE                 keep the whole serial console output\n"
+        "      --format raw|qcow2|vpc|vhdx       default: from the image's headers\n";
+
+static int verb_boot(int argc, char *argv[]) {
+        static const struct option options[] = {
+                {"help", no_argument, NULL, 'h'},
+                {"verbose", no_argument, NULL, 'v'},
+                {"quiet", no_argument, NULL, 'q'},
+                {"firmware", required_argument, NULL, ARG_FIRMWARE},
+                {"timeout", required_argument, NULL, ARG_TIMEOUT},
+                {"expect", required_argument, NULL, ARG_EXPECT},
+                {"memory", required_argument, NULL, ARG_MEMORY},
+                {"serial-log", required_argument, NULL, ARG_SERIAL_LOG},
+                {"accel", required_argument, NULL, ARG_ACCEL},
+                {"format", required_argument, NULL, ARG_FORMAT},
+                {},
+        };
+        BootOptions o = {.firmware = BOOT_FIRMWARE_UEFI,
+                         .accel = BOOT_ACCEL_AUTO,
+                         .timeout_sec = 300,
+                         .memory_mib = 1024};
+        uint64_t v;
+        int c;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "hvq", options, NULL)) >= 0) {
+                if (parse_common(c))
+                        continue;
+                switch (c) {
+                case 'h':
+                        fputs(boot_help, stdout);
+                        return EXIT_OK;
+                case ARG_FIRMWARE:
+                        o.firmware = boot_firmware_from_string(optarg);
+                        if (o.firmware < 0) {
+                                log_error("boot: --firmware %s: expected bios, uefi or secureboot",
+                                          optarg);
+                                return EXIT_USAGE;
+                        }
+                        break;
+                case ARG_ACCEL:
+                        o.accel = boot_accel_from_string(optarg);
+                        if (o.accel < 0) {
+                                log_error("boot: --accel %s: expected auto, kvm or tcg", optarg);
+                                return EXIT_USAGE;
+                        }
+                        break;
+                case ARG_TIMEOUT:
+                        if (parse_uint64(optarg, &v) < 0 || v == 0 || v > 86400) {
+                                log_error("boot: --timeout %s: expected 1 to 86400 seconds",
+                                          optarg);
+                                return EXIT_USAGE;
+                        }
+                        o.timeout_sec = (unsigned)v;
+                        break;
+                case ARG_MEMORY:
+                        if (parse_uint64(optarg, &v) < 0 || v < 64 || v > (1u << 20)) {
+                                log_error("boot: --memory %s: expected 64 to 1048576 MiB", optarg);
+                                return EXIT_USAGE;
+                        }
+                        o.memory_mib = v;
+                        break;
+                case ARG_EXPECT:
+                        o.expect = optarg;
+                        break;
+                case ARG_SERIAL_LOG:
+                        o.serial_log = optarg;
+                        break;
+                case ARG_FORMAT:
+                        if (!streq(optarg, "raw") && !streq(optarg, "qcow2") &&
+                            !streq(optarg, "vpc") && !streq(optarg, "vhdx")) {
+                                log_error("boot: --format %s: expected raw, qcow2, vpc or vhdx",
+                                          optarg);
+                                return EXIT_USAGE;
+                        }
+                        o.format = optarg;
+                        break;
+                default:
+                        return EXIT_USAGE;
+                }
+        }
+        if (argc - optind != 1) {
+                log_error("boot: expected exactly one IMAGE (see vmcompose boot --help)");
+                return EXIT_USAGE;
+        }
+        o.image = argv[optind];
+        if (access(o.image, R_OK) < 0) {
+                log_error_errno(errno, "boot: %s: %m", o.image);
+                return EXIT_USAGE;
+        }
+        if (o.expect) {
+                BootWatch w;
+                _cleanup_free_ char *err = NULL;
+                if (boot_watch_init(&w, o.expect, &err) < 0) {
+                        log_error("boot: --expect '%s': %s", o.expect, err);
+                        return EXIT_USAGE;
+                }
+                boot_watch_done(&w);
+        }
+
+        signals_install();
+        BootResult res;
+        int r = boot_image(&o, &res);
+        const char *accel = res.used_kvm ? "kvm" : res.fell_back ? "tcg (KVM unusable)" : "tcg";
+        if (r == 0) {
+                printf("%s: up (firmware %s, %s): kernel after %.1f s, ready after %.1f s\n",
+                       o.image, boot_firmware_to_string(o.firmware), accel, res.time_to_kernel,
+                       res.time_to_ready);
+                boot_result_done(&res);
+                return EXIT_OK;
+        }
+        static const char *const what[_BOOT_EVENT_MAX] = {
+                [BOOT_EVENT_DEGRADED] = "the system is degraded (a unit failed)",
+                [BOOT_EVENT_PANIC] = "kernel panic",
+                [BOOT_EVENT_EMERGENCY] = "the boot ended in an emergency shell",
+                [BOOT_EVENT_FIRMWARE_DENIED] = "the firmware refused to start the boot loader",
+        };
+        const char *why = r == -ETIMEDOUT                                      ? "timed out"
+                          : r == -EINTR                                        ? "interrupted"
+                          : res.outcome < _BOOT_EVENT_MAX && what[res.outcome] ? what[res.outcome]
+                                                                               : "QEMU failed";
+        log_error("%s: did not come up: %s (firmware %s, %s, kernel %s). Last console lines:\n%s",
+                  o.image, why, boot_firmware_to_string(o.firmware), accel,
+                  res.time_to_kernel >= 0 ? "started" : "never started", res.tail ? res.tail : "");
+        boot_result_done(&res);
+        return EXIT_BUILD_FAILED;
+}
+
 static int verb_build(int argc, char *argv[]) {
         static const struct option options[] = {
                 {"help", no_argument, NULL, 'h'},         {"verbose", no_argument, NULL, 'v'},
@@ -309,6 +465,8 @@ int main(int argc, char *argv[]) {
                         fputs(build_help, stdout);
                 else if (streq(vargv[1], "profile"))
                         print_profile_help();
+                else if (streq(vargv[1], "boot"))
+                        fputs(boot_help, stdout);
                 else {
                         log_error("no help for unknown command '%s'", vargv[1]);
                         return EXIT_USAGE;
@@ -319,6 +477,8 @@ int main(int argc, char *argv[]) {
                 return verb_profile(vargc, vargv);
         if (streq(verb, "build"))
                 return verb_build(vargc, vargv);
+        if (streq(verb, "boot"))
+                return verb_boot(vargc, vargv);
 
         log_error("unknown command '%s' (see vmcompose --help)", verb);
         return EXIT_USAGE;
