@@ -22,6 +22,7 @@ static const char *const roles[] = {"esp", "bios-boot", "boot", "root", "swap", 
 static const char *const filesystems[] = {"vfat", "ext4", "xfs", "erofs", "swap", NULL};
 static const char *const output_formats[] = {"raw", "raw.zst", "vhd", "vhdx", "qcow2", "tar", NULL};
 static const char *const system_shorthand[] = {"system", NULL};
+static const char *const kconfig_values[] = {"y", "m", "y|m", NULL};
 
 #define STRING_ITEM(k)                                                                             \
         (const Field[]) {                                                                          \
@@ -471,7 +472,8 @@ static const Field kernel_target_fields[] = {
                                                    .flags = FIELD_ITEM_REQUIRED,
                                                    .check = check_kconfig},
                                                   {.name = "value",
-                                                   .type = FIELD_STRING,
+                                                   .type = FIELD_ENUM,
+                                                   .values = kconfig_values,
                                                    .default_value = "y|m"},
                                                   {},
                                           }}},

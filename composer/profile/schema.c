@@ -488,60 +488,72 @@ void schema_merge(const Field *schema, Node *base, const Node *overlay) {
 static const char *merge_describe(const Field *f) {
         if (f->type != FIELD_LIST)
                 return "";
-        return f->merge == MERGE_ACCUMULATE ? " [accumulates]" : " [replaces]";
+        return f->merge == MERGE_ACCUMULATE ? ", accumulates" : ", replaces";
 }
 
-static void describe(const Field *f, const char *prefix, Buffer *out) {
+static const char *type_name(const Field *c) {
+        switch (c->type) {
+        case FIELD_STRING:
+                return "string";
+        case FIELD_PATH:
+                return "path";
+        case FIELD_BOOL:
+                return "bool";
+        case FIELD_UINT:
+                return "integer";
+        case FIELD_SIZE:
+                return "size";
+        case FIELD_ENUM:
+                return "enum";
+        case FIELD_MAP:
+                return "mapping";
+        default:
+                return "list";
+        }
+}
+
+/* Calls fn for every key of the schema, with its dotted path ("disk.partitions[].size"). */
+void schema_walk(const Field *f, const char *prefix,
+                 void (*fn)(const Field *field, const char *path, void *userdata), void *userdata) {
         for (const Field *c = f->fields; c && c->name; c++) {
                 _cleanup_free_ char *path =
                         *prefix ? xasprintf("%s.%s", prefix, c->name) : xstrdup(c->name);
-                const char *type;
-                switch (c->type) {
-                case FIELD_STRING:
-                        type = "string";
-                        break;
-                case FIELD_PATH:
-                        type = "path";
-                        break;
-                case FIELD_BOOL:
-                        type = "bool";
-                        break;
-                case FIELD_UINT:
-                        type = "integer";
-                        break;
-                case FIELD_SIZE:
-                        type = "size";
-                        break;
-                case FIELD_ENUM:
-                        type = "enum";
-                        break;
-                case FIELD_MAP:
-                        type = "mapping";
-                        break;
-                default:
-                        type = "list";
-                }
-                buffer_printf(out, "  %-32s %-8s%s%s%s\n", path, type,
-                              (c->flags & FIELD_REQUIRED) ? " (required)" : "", merge_describe(c),
-                              c->help ? "" : "");
-                if (c->help)
-                        buffer_printf(out, "  %-32s   %s\n", "", c->help);
+                fn(c, path, userdata);
                 if (c->type == FIELD_MAP)
-                        describe(c, path, out);
+                        schema_walk(c, path, fn, userdata);
                 else if (c->type == FIELD_LIST && c->item->type == FIELD_MAP && c->item->fields &&
-                         !c->key)
-                        describe(c->item, path, out);
-                else if (c->type == FIELD_LIST && c->item->type == FIELD_MAP && c->item->fields &&
-                         c->item->fields[1].name) {
+                         (!c->key || c->item->fields[1].name)) {
+                        /* A list of NAME-or-{name, why} items needs no sub-keys listed. */
                         _cleanup_free_ char *ip = xasprintf("%s[]", path);
-                        describe(c->item, ip, out);
+                        schema_walk(c->item, ip, fn, userdata);
                 }
         }
 }
 
+static void describe_one(const Field *c, const char *path, void *userdata) {
+        Buffer *out = userdata;
+        buffer_printf(out, "  %-34s %s%s%s", path, type_name(c),
+                      (c->flags & FIELD_REQUIRED) ? ", required" : "", merge_describe(c));
+        if (c->default_value)
+                buffer_printf(out, ", default %s", c->default_value);
+        buffer_putc(out, '\n');
+        if (c->help)
+                buffer_printf(out, "      %s\n", c->help);
+        if (c->type == FIELD_ENUM) {
+                buffer_puts(out, "      one of:");
+                for (const char *const *v = c->values; *v; v++)
+                        buffer_printf(out, " %s", *v);
+                buffer_putc(out, '\n');
+        }
+}
+
 void schema_describe(const Field *schema, Buffer *out) {
-        describe(schema, "", out);
-        buffer_puts(out, "  (every mapping)                  why, category\n");
-        buffer_puts(out, "                                     the reason for a setting and its "
-                         "category, for the audit trail\n");
+        schema_walk(schema, "", describe_one, out);
+        buffer_puts(out, "  (any mapping).why                  string\n"
+                         "      the reason for a setting, for the audit trail\n"
+                         "  (any mapping).category             enum\n"
+                         "      one of:");
+        for (const char *const *v = deviation_categories; *v; v++)
+                buffer_printf(out, " %s", *v);
+        buffer_putc(out, '\n');
 }

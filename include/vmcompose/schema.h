@@ -85,6 +85,10 @@ void schema_merge(const Field *schema, Node *base, const Node *overlay);
 /* Finds a child field by name. */
 const Field *schema_field(const Field *map, const char *name);
 
+/* Calls fn for every key of the schema with its dotted path ("disk.partitions[].size"). */
+void schema_walk(const Field *schema, const char *prefix,
+                 void (*fn)(const Field *field, const char *path, void *userdata), void *userdata);
+
 /* Writes the schema as help text: one line per key with its type and description. */
 void schema_describe(const Field *schema, Buffer *out);
 

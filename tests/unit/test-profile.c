@@ -623,6 +623,30 @@ static void test_unreadable(void **state) {
         free(m);
 }
 
+static void check_documented(const Field *f, const char *path, void *userdata) {
+        (void)f;
+        const char *doc = userdata;
+        char *quoted = xasprintf("`%s`", path);
+        if (!strstr(doc, quoted))
+                fail_msg("docs/profile.md does not document %s", quoted);
+        free(quoted);
+}
+
+/* Every key the program knows is in docs/profile.md, in backquotes. */
+static void test_docs_cover_schema(void **state) {
+        (void)state;
+        char *doc_path = path_join(data_dir(), "docs/profile.md");
+        char *doc;
+        assert_int_equal(read_full_file(doc_path, 1 << 20, &doc, NULL), 0);
+        schema_walk(&profile_schema, "", check_documented, doc);
+        schema_walk(&policy_schema, "", check_documented, doc);
+        schema_walk(&kernel_target_schema, "", check_documented, doc);
+        for (const char *const *c = deviation_categories; *c; c++)
+                check_documented(NULL, *c, doc);
+        free(doc);
+        free(doc_path);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_maps_merge_key_by_key, setup, teardown),
@@ -647,6 +671,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_layout_checks, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_all_errors_reported, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unreadable, setup, teardown),
+                cmocka_unit_test(test_docs_cover_schema),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
