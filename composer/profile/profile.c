@@ -100,7 +100,7 @@ static int load_file(Loader *l, const Field *schema, const char *path, const Mar
                 if (where)
                         diag_add(l->diag, where, "cannot read '%s': %s", file, why);
                 else
-                        diag_add(l->diag, &file_mark, "cannot read file: %s", why);
+                        diag_add(l->diag, &file_mark, "cannot read profile: %s", why);
                 return -EBADMSG;
         }
 

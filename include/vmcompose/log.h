@@ -38,5 +38,5 @@ int log_internal(LogLevel level, int error, const char *subsystem, const char *f
 /* Debug output for one subsystem: shown with -vv or VMCOMPOSE_DEBUG=subsystem. */
 #define log_debug_sub(subsystem, ...)                                                              \
         (void)(log_debug_enabled(subsystem) ? log_internal(LOG_LEVEL_DEBUG, 0, subsystem,          \
-                                                           __FILE_NAME__, __LINE__, __VA_ARGS__)        \
+                                                           __FILE_NAME__, __LINE__, __VA_ARGS__)   \
                                             : 0)

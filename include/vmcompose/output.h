@@ -11,9 +11,9 @@
  * file and one row. Writers are deterministic: the same input and options give the same bytes. */
 
 typedef struct OutputOptions {
-        uint64_t timestamp;     /* seconds since 1970 for formats that record one (VHD) */
-        uint8_t disk_uuid[16];  /* from uuid_from_seed(seed, "disk"); writers derive others */
-        unsigned threads;       /* for compressors; 0: one per CPU */
+        uint64_t timestamp;    /* seconds since 1970 for formats that record one (VHD) */
+        uint8_t disk_uuid[16]; /* from uuid_from_seed(seed, "disk"); writers derive others */
+        unsigned threads;      /* for compressors; 0: one per CPU */
 } OutputOptions;
 
 typedef struct OutputFormat {

@@ -9,8 +9,7 @@
 /* Finds the next data extent of fd in [offset, end). Returns 1 and the extent, 0 when there is
  * no more data before end, or a negative errno. Filesystems without SEEK_DATA report the whole
  * range as data. */
-int sparse_next_data(int fd, uint64_t offset, uint64_t end, uint64_t *ret_start,
-                     uint64_t *ret_end);
+int sparse_next_data(int fd, uint64_t offset, uint64_t end, uint64_t *ret_start, uint64_t *ret_end);
 
 /* Copies length bytes from in_fd at in_offset to out_fd at out_offset, skipping holes in the
  * source (the destination keeps holes there: it must read as zeros, e.g. a new sparse file).

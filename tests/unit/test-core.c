@@ -229,10 +229,12 @@ static void test_sha256(void **state) {
         char hex[65];
         sha256("abc", 3, d);
         sha256_hex(d, hex);
-        assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_string_equal(hex,
+                            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
         sha256("", 0, d);
         sha256_hex(d, hex);
-        assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_string_equal(hex,
+                            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 
         /* Incremental over a file equals one shot. */
         char path[] = "/tmp/vmcompose-sha-XXXXXX";
