@@ -3,8 +3,8 @@
 # Usage: scripts/install-deps.sh [build|check|image|fuzz]...   (default: check)
 set -euo pipefail
 
-build=(build-essential cmake pkg-config libyaml-dev libssl-dev libfdisk-dev libblkid-dev libsolv-dev libsolvext-dev libcurl4-openssl-dev)
-check=(libcmocka-dev jq clang clang-format e2fsprogs dosfstools mtools erofs-utils fdisk libcap2-bin qemu-system-x86 ovmf cpio)
+build=(build-essential cmake pkg-config libyaml-dev libssl-dev libfdisk-dev libblkid-dev libsolv-dev libsolvext-dev libcurl4-openssl-dev libzstd-dev libarchive-dev)
+check=(libcmocka-dev jq clang clang-format e2fsprogs dosfstools mtools erofs-utils fdisk libcap2-bin qemu-system-x86 ovmf cpio qemu-utils zstd)
 image=(e2fsprogs dosfstools mtools erofs-utils)
 fuzz=(clang libclang-rt-14-dev)
 

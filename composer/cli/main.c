@@ -8,6 +8,7 @@
 #include "config.h"
 #include "vmcompose/boottest.h"
 #include "vmcompose/log.h"
+#include "vmcompose/output.h"
 #include "vmcompose/signals.h"
 #include "vmcompose/pipeline.h"
 #include "vmcompose/profile.h"
@@ -23,6 +24,8 @@ enum {
         ARG_RESOLVED,
         ARG_JSON,
         ARG_TARGET,
+        ARG_ROOT,
+        ARG_ESP,
         ARG_FIRMWARE,
         ARG_TIMEOUT,
         ARG_EXPECT,
@@ -39,6 +42,7 @@ static const char main_help[] =
         "\n"
         "Commands:\n"
         "  build PROFILE          build the profile's image into a directory\n"
+        "  inspect IMAGE          check an image file's format headers and describe it\n"
         "  boot IMAGE             boot an image in QEMU and wait until it is up\n"
         "  profile validate P...  check profiles (and everything they extend)\n"
         "  profile show P         print a profile, with the file:line of every value\n"
@@ -67,6 +71,10 @@ static const char build_help[] =
         "Options:\n"
         "  -o, --output DIR       output directory (default: out)\n"
         "  -t, --target NAME      apply profiles/targets/NAME.yaml on top of PROFILE\n"
+        "      --root DIR         build the disk from DIR, a finished root tree: the package,\n"
+        "                         policy and bootloader stages are skipped and DIR is used as\n"
+        "                         it is (vmcompose writes DIR/etc/fstab)\n"
+        "      --esp DIR          with --root: the ESP's contents\n"
         "  -v, --verbose / -q, --quiet / -h, --help\n";
 
 static const char profile_help_head[] =
@@ -220,6 +228,37 @@ static int mkdir_p(const char *path) {
         return 0;
 }
 
+static const char inspect_help[] =
+        "Usage: vmcompose inspect IMAGE...\n"
+        "\n"
+        "Detect each image's format (raw, vhd, vhdx, qcow2) from its headers, validate them\n"
+        "(VHD footer checksum and alignment, VHDX headers and region tables, qcow2 header) and\n"
+        "describe the image. Exits 1 when an image is corrupt or misaligned.\n";
+
+static int verb_inspect(int argc, char *argv[]) {
+        int ret = EXIT_OK;
+
+        if (argc < 2) {
+                fputs(inspect_help, stderr);
+                return EXIT_USAGE;
+        }
+        if (streq(argv[1], "-h") || streq(argv[1], "--help")) {
+                fputs(inspect_help, stdout);
+                return EXIT_OK;
+        }
+        for (int i = 1; i < argc; i++) {
+                Buffer out = {};
+                int r = output_inspect(argv[i], &out);
+                printf("%s:\n%s", argv[i], out.data ? out.data : "");
+                if (r < 0) {
+                        log_error("%s: invalid image", argv[i]);
+                        ret = EXIT_BUILD_FAILED;
+                }
+                buffer_done(&out);
+        }
+        return ret;
+}
+
 static const char boot_help[] =
         "Usage: vmcompose boot [OPTIONS] IMAGE\n"
         "\n"
@@ -368,11 +407,16 @@ static int verb_boot(int argc, char *argv[]) {
 
 static int verb_build(int argc, char *argv[]) {
         static const struct option options[] = {
-                {"help", no_argument, NULL, 'h'},         {"verbose", no_argument, NULL, 'v'},
-                {"quiet", no_argument, NULL, 'q'},        {"output", required_argument, NULL, 'o'},
-                {"target", required_argument, NULL, 't'}, {},
+                {"help", no_argument, NULL, 'h'},
+                {"verbose", no_argument, NULL, 'v'},
+                {"quiet", no_argument, NULL, 'q'},
+                {"output", required_argument, NULL, 'o'},
+                {"target", required_argument, NULL, 't'},
+                {"root", required_argument, NULL, ARG_ROOT},
+                {"esp", required_argument, NULL, ARG_ESP},
+                {},
         };
-        const char *output = "out", *target = NULL;
+        const char *output = "out", *target = NULL, *root = NULL, *esp = NULL;
         int c, r;
 
         optind = 0;
@@ -389,9 +433,28 @@ static int verb_build(int argc, char *argv[]) {
                 case 't':
                         target = optarg;
                         break;
+                case ARG_ROOT:
+                        root = optarg;
+                        break;
+                case ARG_ESP:
+                        esp = optarg;
+                        break;
                 default:
                         return EXIT_USAGE;
                 }
+        }
+        if (esp && !root) {
+                log_error("build: --esp goes with --root");
+                return EXIT_USAGE;
+        }
+        struct stat st;
+        if (root && (stat(root, &st) < 0 || !S_ISDIR(st.st_mode))) {
+                log_error("build: --root %s is not a directory", root);
+                return EXIT_USAGE;
+        }
+        if (esp && (stat(esp, &st) < 0 || !S_ISDIR(st.st_mode))) {
+                log_error("build: --esp %s is not a directory", esp);
+                return EXIT_USAGE;
         }
         if (argc - optind != 1) {
                 log_error("build: expected exactly one PROFILE (see vmcompose build --help)");
@@ -414,9 +477,18 @@ static int verb_build(int argc, char *argv[]) {
                 .profile = p,
                 .output_dir = output,
                 .target = target,
+                .root_dir = root,
+                .esp_dir = esp,
                 .image_name = image_name,
         };
+        signals_install();
         r = pipeline_run(&ctx);
+        build_context_done(&ctx);
+        if (r == -EINTR && signals_received()) {
+                log_error("build interrupted by signal %d; nothing was written",
+                          signals_received());
+                return EXIT_BUILD_FAILED;
+        }
         if (r != 0)
                 return EXIT_BUILD_FAILED;
         log_notice("built %s in %s", ctx.image_name, output);
@@ -465,6 +537,8 @@ int main(int argc, char *argv[]) {
                         fputs(build_help, stdout);
                 else if (streq(vargv[1], "profile"))
                         print_profile_help();
+                else if (streq(vargv[1], "inspect"))
+                        fputs(inspect_help, stdout);
                 else if (streq(vargv[1], "boot"))
                         fputs(boot_help, stdout);
                 else {
@@ -477,6 +551,8 @@ int main(int argc, char *argv[]) {
                 return verb_profile(vargc, vargv);
         if (streq(verb, "build"))
                 return verb_build(vargc, vargv);
+        if (streq(verb, "inspect"))
+                return verb_inspect(vargc, vargv);
         if (streq(verb, "boot"))
                 return verb_boot(vargc, vargv);
 

@@ -1,28 +1,55 @@
 /* SPDX-License-Identifier: MIT */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "vmcompose/hash.h"
 #include "vmcompose/log.h"
 #include "vmcompose/pipeline.h"
+#include "vmcompose/signals.h"
+
+#include "stages.h"
 
 static int stage_profile(BuildContext *ctx) {
         const Profile *p = ctx->profile;
-        log_info("profile: %s from %zu layer(s), %zu policy file(s)", p->name,
-                 strv_length(p->layers), p->n_policies);
+        const Node *seed = node_lookup(p->tree, "reproducible.seed");
+        const Node *sde = node_lookup(p->tree, "reproducible.source-date-epoch");
+
+        ctx->seed = xstrdup(seed ? seed->scalar : p->name);
+        if (sde)
+                (void)parse_uint64(sde->scalar, &ctx->timestamp);
+        log_info("profile: %s from %zu layer(s), %zu policy file(s), seed '%s'", p->name,
+                 strv_length(p->layers), p->n_policies, ctx->seed);
+
+        ctx->tmp_dir = path_join(ctx->output_dir, ".vmcompose-XXXXXX");
+        if (!mkdtemp(ctx->tmp_dir)) {
+                int r = -errno;
+                free(ctx->tmp_dir);
+                ctx->tmp_dir = NULL;
+                return log_error_errno(r, "Failed to create a temporary directory in %s: %m",
+                                       ctx->output_dir);
+        }
         return 0;
 }
 
-/* The whole build on one screen. A stage without a run function is not built yet: the build
- * stops there and says so rather than pretending. */
+/* The whole build on one screen. */
 static const Stage stages[] = {
-        {"profile", "load the profile and its overlays", stage_profile, NULL},
-        {"resolve", "resolve the package set with libsolv", NULL, "issue #3 (packages)"},
-        {"fetch", "download and verify packages", NULL, "issue #3 (packages)"},
-        {"install", "unpack and configure packages in a root", NULL, "issue #3 (packages)"},
-        {"policy", "strip and verify the headless policy", NULL, "issue #6 (policy and audit)"},
-        {"disk", "partition and build filesystems", NULL, "issue #4 (disks)"},
-        {"bootloader", "install kernel, initramfs and bootloader", NULL, "issue #5 (boot)"},
-        {"outputs", "write raw, vhd, vhdx, qcow2 images", NULL, "issue #4 (disks)"},
-        {"reports", "write manifest, SBOM and deviations", NULL, "issue #6 (policy and audit)"},
+        {"profile", "load the profile and its overlays", stage_profile, STAGE_REQUIRED, NULL},
+        {"resolve", "resolve the package set with libsolv", NULL, STAGE_REQUIRED | STAGE_MAKES_ROOT,
+         "issue #3 (packages)"},
+        {"fetch", "download and verify packages", NULL, STAGE_REQUIRED | STAGE_MAKES_ROOT,
+         "issue #3 (packages)"},
+        {"install", "unpack and configure packages in a root", NULL,
+         STAGE_REQUIRED | STAGE_MAKES_ROOT, "issue #3 (packages)"},
+        {"policy", "strip and verify the headless policy", NULL, STAGE_REQUIRED | STAGE_MAKES_ROOT,
+         "issue #6 (policy and audit)"},
+        {"bootloader", "install kernel, initramfs and bootloader", NULL,
+         STAGE_REQUIRED | STAGE_MAKES_ROOT, "issue #5 (boot)"},
+        {"disk", "partition, build filesystems from directories, verify", stage_disk,
+         STAGE_REQUIRED, NULL},
+        {"outputs", "write the image formats", stage_outputs, STAGE_REQUIRED, NULL},
+        {"reports", "write manifest, SBOM and deviations", NULL, 0, "issue #6 (policy and audit)"},
 };
 
 const Stage *pipeline_stages(size_t *ret_n) {
@@ -35,27 +62,73 @@ char *build_output_path(const BuildContext *ctx, const char *suffix) {
         return path_join(ctx->output_dir, file);
 }
 
+static void remove_written(BuildContext *ctx) {
+        for (char **w = ctx->written; w && *w; w++)
+                (void)unlink(*w);
+        ctx->written = strv_free(ctx->written);
+}
+
+void build_context_done(BuildContext *ctx) {
+        if (ctx->tmp_dir) {
+                int r = rm_rf(ctx->tmp_dir);
+                if (r < 0)
+                        log_warning_errno(r, "Failed to remove %s: %m", ctx->tmp_dir);
+        }
+        free(ctx->tmp_dir);
+        ctx->tmp_dir = NULL;
+        free(ctx->raw_path);
+        ctx->raw_path = NULL;
+        free(ctx->seed);
+        ctx->seed = NULL;
+        disk_layout_done(&ctx->layout);
+        ctx->written = strv_free(ctx->written);
+}
+
 int pipeline_run(BuildContext *ctx) {
-        int r;
+        int r = 0;
 
         for (size_t i = 0; i < ELEMENTSOF(stages); i++) {
                 const Stage *s = &stages[i];
+
+                if (signals_interrupted()) {
+                        r = -EINTR;
+                        break;
+                }
+                if (ctx->root_dir && (s->flags & STAGE_MAKES_ROOT)) {
+                        log_notice("stage %-10s skipped: --root %s is used as it is", s->name,
+                                   ctx->root_dir);
+                        continue;
+                }
+                if (!s->run && !(s->flags & STAGE_REQUIRED)) {
+                        log_warning("stage %s (%s) is not implemented yet (%s): skipped", s->name,
+                                    s->summary, s->tracked_in);
+                        continue;
+                }
                 if (!s->run) {
                         Buffer rest = {};
                         for (size_t j = i; j < ELEMENTSOF(stages); j++)
-                                buffer_printf(&rest, "%s%s", j > i ? ", " : "", stages[j].name);
+                                if (!ctx->root_dir || !(stages[j].flags & STAGE_MAKES_ROOT))
+                                        buffer_printf(&rest, "%s%s", rest.len ? ", " : "",
+                                                      stages[j].name);
                         log_error("build stopped before stage '%s' (%s): it is not implemented "
                                   "yet, see %s.",
                                   s->name, s->summary, s->tracked_in);
-                        log_error("Stages not run: %s. No image was written.", rest.data);
+                        log_error("Stages not run: %s. No image was written (vmcompose build "
+                                  "--root DIR builds the disk from a prepared root).",
+                                  rest.data);
                         buffer_done(&rest);
-                        return STAGE_NOT_IMPLEMENTED;
+                        r = -ENOSYS;
+                        break;
                 }
                 log_info("stage %s: %s", s->name, s->summary);
                 r = s->run(ctx);
+                if (r == 0 && signals_interrupted())
+                        r = -EINTR;
                 if (r < 0)
-                        return r;
+                        break;
                 log_notice("stage %-10s done", s->name);
         }
-        return 0;
+        if (r < 0)
+                remove_written(ctx);
+        return r;
 }

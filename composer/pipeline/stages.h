@@ -1,0 +1,7 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include "vmcompose/pipeline.h"
+
+int stage_disk(BuildContext *ctx);
+int stage_outputs(BuildContext *ctx);

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Every output format, checked by independent tools: qemu-img check and compare, zstd -d,
+# tar, and vmcompose inspect (which must reject a damaged VHD footer). Two builds are
+# byte-identical in every format.
+# Usage: test-outputs.sh VMCOMPOSE   (run from the source tree's top directory)
+set -u
+VMC=${1:?usage: test-outputs.sh VMCOMPOSE}
+for t in qemu-img zstd tar setcap; do
+        command -v $t >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
+done
+T=$(mktemp -d /tmp/vmcompose-outputs-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+failures=0
+check() { local what=$1; shift; if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi; }
+
+R=$T/root E=$T/esp
+mkdir -p "$R/etc" "$R/usr/bin" "$R/var/lib" "$E/EFI/BOOT"
+echo hello >"$R/etc/motd"
+ln "$R/etc/motd" "$R/etc/motd.hard"
+ln -s ../usr/bin/tool "$R/etc/tool"
+printf '#!/bin/sh\n' >"$R/usr/bin/tool"
+chmod 755 "$R/usr/bin/tool"
+setcap cap_net_raw+ep "$R/usr/bin/tool"
+head -c 3000000 /dev/urandom >"$R/var/lib/random" # data that does not compress
+truncate -s 20M "$R/var/lib/holes"
+echo efi >"$E/EFI/BOOT/BOOTX64.EFI"
+touch -d @1600000000 "$R/etc/motd"
+
+build() { timeout 300 "$VMC" -q build tests/output/formats.yaml --root "$R" --esp "$E" -o "$1" >"$T/log" 2>&1; }
+build "$T/a"
+rc=$?
+check "build with every output exits 0 (got $rc)" test $rc -eq 0
+[ $rc -eq 0 ] || cat "$T/log"
+A=$T/a/formats
+for f in raw raw.zst vhd vhdx qcow2 tar; do check "$f written" test -s "$A.$f"; done
+check "no temporary files left" test -z "$(find "$T/a" -name '.vmcompose*' -print -quit)"
+
+check "qemu-img check qcow2 is clean" qemu-img check -q -f qcow2 "$A.qcow2"
+check "qemu-img check vhdx is clean" qemu-img check -q -f vhdx "$A.vhdx"
+check "qcow2 equals raw" qemu-img compare -q -f raw -F qcow2 "$A.raw" "$A.qcow2"
+check "vhdx equals raw" qemu-img compare -q -f raw -F vhdx "$A.raw" "$A.vhdx"
+check "vhd equals raw" qemu-img compare -q -f raw -F vpc "$A.raw" "$A.vhd"
+check "qemu-img sees the VHD's exact size" \
+        test "$(qemu-img info -f vpc --output=json "$A.vhd" | jq '."virtual-size"')" -eq $((80 << 20))
+check "vhd is the raw size plus a 512-byte footer" test "$(stat -c %s "$A.vhd")" -eq $(((80 << 20) + 512))
+zstd -q -d -o "$T/unzst.raw" "$A.raw.zst"
+check "zstd -d restores the raw image byte for byte" cmp "$A.raw" "$T/unzst.raw"
+check "qcow2 leaves zero clusters out" test "$(stat -c %s "$A.qcow2")" -lt $((40 << 20))
+check "vhdx leaves empty blocks out" test "$(stat -c %s "$A.vhdx")" -lt $((40 << 20))
+
+check "inspect accepts the VHD" "$VMC" inspect "$A.vhd"
+"$VMC" inspect "$A.vhd" | grep -q 'geometry: 65535/16/255'
+check "inspect reports the maximum geometry" test $? -eq 0
+check "inspect accepts the qcow2" "$VMC" inspect "$A.qcow2"
+check "inspect accepts the vhdx" "$VMC" inspect "$A.vhdx"
+cp "$A.vhd" "$T/bad.vhd"
+printf '\x42' | dd of="$T/bad.vhd" bs=1 seek=$(((80 << 20) + 40)) conv=notrunc status=none
+"$VMC" inspect "$T/bad.vhd" >"$T/inspect" 2>&1
+check "inspect rejects a footer with one changed byte" test $? -eq 1
+check "... saying the checksum is wrong" grep -q "checksum mismatch" "$T/inspect"
+cp "$A.vhd" "$T/short.vhd"
+truncate -s $(((80 << 20) - 4096 + 512)) "$T/short.vhd"
+dd if="$A.vhd" of="$T/short.vhd" bs=512 skip=$(((80 << 20) / 512)) seek=$((((80 << 20) - 4096) / 512)) conv=notrunc status=none
+"$VMC" inspect "$T/short.vhd" >"$T/inspect" 2>&1
+check "inspect rejects a VHD whose size does not match its footer" test $? -eq 1
+
+tar --xattrs --xattrs-include='*' -tvf "$A.tar" >"$T/list" 2>&1
+check "tar lists the root" grep -q 'etc/motd$' "$T/list"
+check "tar keeps the symlink" grep -q 'etc/tool -> ../usr/bin/tool' "$T/list"
+check "tar keeps the hardlink" grep -q 'etc/motd.hard link to etc/motd' "$T/list"
+check "tar uses numeric owners" grep -q ' 0/0 ' "$T/list"
+mkdir "$T/x"
+tar --xattrs --xattrs-include='*' -xf "$A.tar" -C "$T/x"
+check "tar keeps the file capability" sh -c "getcap '$T/x/usr/bin/tool' | grep -q cap_net_raw"
+check "tar clamps no older mtime" test "$(stat -c %Y "$T/x/etc/motd")" -eq 1600000000
+
+# Reproducible: a second build gives the same bytes in every format.
+build "$T/b"
+for f in raw raw.zst vhd vhdx qcow2 tar; do
+        check "$f is byte-identical across builds" cmp "$A.$f" "$T/b/formats.$f"
+done
+
+echo "$failures failure(s)"
+[ $failures -eq 0 ]
