@@ -44,3 +44,8 @@ char *fetch_cache_path(const char *cache_dir, const char *sha256);
  * found, -EIO/-ETIMEDOUT: transfer failures after retries) with each failure logged. A file
  * that fails verification never enters the cache. */
 int fetch_all(FetchItem *items, size_t n, const FetchOptions *o, FetchStats *stats);
+
+/* Downloads uri to path as it is, with retries: for files the caller verifies itself (signed
+ * metadata). At most max_size bytes. 0, -ENOENT when the server has no such file, or another
+ * negative errno. */
+int fetch_url(const char *uri, const char *path, uint64_t max_size);
