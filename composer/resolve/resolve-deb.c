@@ -195,6 +195,33 @@ static int cmp_plan(const void *a, const void *b) {
         return strcmp(x->name, y->name);
 }
 
+static void fill_package(DebSolve *d, Id p, PlanPackage *pp) {
+        Solvable *s = pool_id2solvable(d->pool, p);
+        const ResolveRepo *repo = s->repo->appdata;
+        const DebEntry *e = entry_of(d, p);
+        unsigned medianr;
+        Id type;
+        const char *loc = solvable_get_location(s, &medianr);
+        const char *sum = solvable_lookup_checksum(s, SOLVABLE_CHECKSUM, &type);
+        const char *src = solvable_lookup_sourcepkg(s);
+
+        pp->name = xstrdup(pool_id2str(d->pool, s->name));
+        pp->version = xstrdup(pool_id2str(d->pool, s->evr));
+        pp->architecture = xstrdup(pool_id2str(d->pool, s->arch));
+        pp->repo = xstrdup(repo->name);
+        pp->filename = xstrdup(loc ? loc : "");
+        pp->uri = xasprintf("%s%s%s", repo->uri,
+                            *repo->uri && repo->uri[strlen(repo->uri) - 1] == '/' ? "" : "/",
+                            pp->filename);
+        pp->sha256 = xstrdup(sum && type == REPOKEY_TYPE_SHA256 ? sum : "");
+        pp->source = xstrdup(src ? src : pp->name);
+        pp->installed_size = solvable_lookup_num(s, SOLVABLE_INSTALLSIZE, 0);
+        pp->size = e ? e->size : 0;
+        pp->section = xstrdup(e && e->section ? e->section : "");
+        pp->priority = xstrdup(e && e->priority ? e->priority : "");
+        pp->essential = e && e->essential;
+}
+
 static void fill_plan(DebSolve *d, Solver *solv, Plan *ret) {
         _cleanup_(transaction_freep) Transaction *t = solver_create_transaction(solv);
         Queue q;
@@ -203,34 +230,9 @@ static void fill_plan(DebSolve *d, Solver *solv, Plan *ret) {
 
         Plan plan = {.packages = xcalloc((size_t)q.count + 1, sizeof(PlanPackage))};
         for (int i = 0; i < q.count; i++) {
-                Id p = q.elements[i];
-                Solvable *s = pool_id2solvable(d->pool, p);
-                const ResolveRepo *repo = s->repo->appdata;
-                const DebEntry *e = entry_of(d, p);
-                unsigned medianr;
-                Id type;
-                const char *loc = solvable_get_location(s, &medianr);
-                const char *sum = solvable_lookup_checksum(s, SOLVABLE_CHECKSUM, &type);
-                const char *src = solvable_lookup_sourcepkg(s);
                 PlanPackage *pp = &plan.packages[plan.n_packages++];
-
-                pp->name = xstrdup(pool_id2str(d->pool, s->name));
-                pp->version = xstrdup(pool_id2str(d->pool, s->evr));
-                pp->architecture = xstrdup(pool_id2str(d->pool, s->arch));
-                pp->repo = xstrdup(repo->name);
-                pp->filename = xstrdup(loc ? loc : "");
-                pp->uri =
-                        xasprintf("%s%s%s", repo->uri,
-                                  *repo->uri && repo->uri[strlen(repo->uri) - 1] == '/' ? "" : "/",
-                                  pp->filename);
-                pp->sha256 = xstrdup(sum && type == REPOKEY_TYPE_SHA256 ? sum : "");
-                pp->source = xstrdup(src ? src : pp->name);
-                pp->installed_size = solvable_lookup_num(s, SOLVABLE_INSTALLSIZE, 0);
-                pp->size = e ? e->size : 0;
-                pp->section = xstrdup(e && e->section ? e->section : "");
-                pp->priority = xstrdup(e && e->priority ? e->priority : "");
-                pp->essential = e && e->essential;
-                pp->reason = reason_of(d, solv, p);
+                fill_package(d, q.elements[i], pp);
+                pp->reason = reason_of(d, solv, q.elements[i]);
         }
         queue_free(&q);
         qsort(plan.packages, plan.n_packages, sizeof(PlanPackage), cmp_plan);
@@ -344,7 +346,76 @@ static int solve_deb(const ResolveRepo *repos, size_t n_repos, const ResolveRequ
         return r;
 }
 
+static int locked_inner(DebSolve *d, const LockedPackage *pins, size_t n_pins, Plan *ret,
+                        Buffer *problems) {
+        Pool *pool = d->pool;
+        int r = load_repos(d);
+        if (r < 0)
+                return r;
+
+        Plan plan = {.packages = xcalloc(n_pins + 1, sizeof(PlanPackage))};
+        for (size_t i = 0; i < n_pins; i++) {
+                const LockedPackage *pin = &pins[i];
+                Id found = 0, p;
+                Solvable *s;
+                const char *now_sum = NULL;
+                FOR_POOL_SOLVABLES(p) {
+                        s = pool_id2solvable(pool, p);
+                        if (!streq(pool_id2str(pool, s->name), pin->name) ||
+                            !streq(pool_id2str(pool, s->evr), pin->version) ||
+                            !streq(pool_id2str(pool, s->arch), pin->architecture))
+                                continue;
+                        Id type;
+                        now_sum = solvable_lookup_checksum(s, SOLVABLE_CHECKSUM, &type);
+                        found = p;
+                        if (now_sum && streq(now_sum, pin->sha256))
+                                break;
+                }
+                if (!found) {
+                        buffer_printf(problems,
+                                      "pinned package %s %s (%s) is not in any repository\n",
+                                      pin->name, pin->version, pin->architecture);
+                        r = -ENOPKG;
+                        continue;
+                }
+                if (!now_sum || !streq(now_sum, pin->sha256)) {
+                        buffer_printf(problems,
+                                      "pinned package %s %s (%s) changed: the lock says SHA-256 "
+                                      "%s, the repository now %s\n",
+                                      pin->name, pin->version, pin->architecture, pin->sha256,
+                                      now_sum ? now_sum : "none");
+                        r = -ENOPKG;
+                        continue;
+                }
+                PlanPackage *pp = &plan.packages[plan.n_packages++];
+                fill_package(d, found, pp);
+                pp->reason = xstrdup("locked");
+        }
+        if (r < 0) {
+                plan_done(&plan);
+                return r;
+        }
+        qsort(plan.packages, plan.n_packages, sizeof(PlanPackage), cmp_plan);
+        *ret = plan;
+        return 0;
+}
+
+static int locked_deb(const ResolveRepo *repos, size_t n_repos, const char *architecture,
+                      const LockedPackage *pins, size_t n_pins, Plan *ret, Buffer *problems) {
+        _cleanup_(pool_freep) Pool *pool = pool_create();
+        DebSolve d = {.pool = pool, .repos = repos, .n_repos = n_repos};
+
+        pool_setdisttype(pool, DISTTYPE_DEB);
+        pool_setarch(pool, architecture);
+        map_init(&d.base_names, 0);
+        int r = locked_inner(&d, pins, n_pins, ret, problems);
+        map_free(&d.base_names);
+        deb_index_done(&d.index);
+        return r;
+}
+
 const ResolverBackend resolver_deb = {
         .family = "debian",
         .solve = solve_deb,
+        .locked = locked_deb,
 };

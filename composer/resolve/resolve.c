@@ -24,6 +24,17 @@ int resolve_plan(const char *family, const ResolveRepo *repos, size_t n_repos,
         return b->solve(repos, n_repos, req, ret, problems);
 }
 
+int resolve_locked(const char *family, const ResolveRepo *repos, size_t n_repos,
+                   const char *architecture, const LockedPackage *pins, size_t n_pins, Plan *ret,
+                   Buffer *problems) {
+        const ResolverBackend *b = resolver_backend_find(family);
+        if (!b) {
+                buffer_printf(problems, "no resolver for distribution family '%s'\n", family);
+                return -EOPNOTSUPP;
+        }
+        return b->locked(repos, n_repos, architecture, pins, n_pins, ret, problems);
+}
+
 void plan_done(Plan *p) {
         for (size_t i = 0; i < p->n_packages; i++) {
                 PlanPackage *x = &p->packages[i];

@@ -57,10 +57,18 @@ typedef struct Plan {
 void plan_done(Plan *p);
 const PlanPackage *plan_find(const Plan *p, const char *name);
 
+/* A package pinned by a lock file. */
+typedef struct LockedPackage {
+        const char *name, *version, *architecture, *sha256;
+} LockedPackage;
+
 typedef struct ResolverBackend {
         const char *family; /* distro.family */
         int (*solve)(const ResolveRepo *repos, size_t n_repos, const ResolveRequest *req, Plan *ret,
                      Buffer *problems);
+        /* The plan for exactly the pinned set, as the repositories offer it now. */
+        int (*locked)(const ResolveRepo *repos, size_t n_repos, const char *architecture,
+                      const LockedPackage *pins, size_t n_pins, Plan *ret, Buffer *problems);
 } ResolverBackend;
 
 const ResolverBackend *resolver_backend_find(const char *family);
@@ -71,3 +79,9 @@ const ResolverBackend *resolver_backend_find(const char *family);
  * forbidden package by name; another negative errno on I/O errors. */
 int resolve_plan(const char *family, const ResolveRepo *repos, size_t n_repos,
                  const ResolveRequest *req, Plan *ret, Buffer *problems);
+
+/* Finds every pinned package in the repositories. Returns 0 and the plan, or -ENOPKG naming
+ * each pinned package that is missing or whose SHA-256 changed. */
+int resolve_locked(const char *family, const ResolveRepo *repos, size_t n_repos,
+                   const char *architecture, const LockedPackage *pins, size_t n_pins, Plan *ret,
+                   Buffer *problems);

@@ -229,6 +229,40 @@ static void test_forbidden(void **state) {
                        "forbidden by policy headless (headless.yaml:3:7)", NULL);
 }
 
+static void test_locked(void **state) {
+        (void)state;
+        ResolveRepo repos[] = {
+                {.name = "main", .uri = "http://mirror.invalid/debian", .packages_path = paths[0]},
+                {.name = "security", .uri = "file:///srv/security", .packages_path = paths[1]},
+        };
+        LockedPackage pins[] = {
+                {"app", "1.0-1", "amd64", SHA},
+                {"libfoo", "1.0-1", "amd64", SHA}, /* the older one, still in main */
+        };
+        Plan plan = {};
+        Buffer problems = {};
+        assert_int_equal(resolve_locked("debian", repos, 2, "amd64", pins, 2, &plan, &problems), 0);
+        assert_int_equal(plan.n_packages, 2);
+        assert_string_equal(plan_find(&plan, "libfoo")->version, "1.0-1");
+        assert_string_equal(plan_find(&plan, "libfoo")->uri,
+                            "http://mirror.invalid/debian/pool/main/libfoo_1.0-1_amd64.deb");
+        assert_string_equal(plan_find(&plan, "app")->reason, "locked");
+        plan_done(&plan);
+
+        LockedPackage bad[] = {
+                {"app", "0.9-1", "amd64", SHA},
+                {"tool", "1.0-1", "amd64",
+                 "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"},
+        };
+        assert_int_equal(resolve_locked("debian", repos, 2, "amd64", bad, 2, &plan, &problems),
+                         -ENOPKG);
+        assert_non_null(
+                strstr(problems.data, "pinned package app 0.9-1 (amd64) is not in any repository"));
+        assert_non_null(strstr(problems.data, "pinned package tool 1.0-1 (amd64) changed"));
+        assert_int_equal(plan.n_packages, 0);
+        buffer_done(&problems);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_dependencies_and_fields),
@@ -237,6 +271,7 @@ int main(void) {
                 cmocka_unit_test(test_remove),
                 cmocka_unit_test(test_conflict_and_missing),
                 cmocka_unit_test(test_forbidden),
+                cmocka_unit_test(test_locked),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
