@@ -33,6 +33,9 @@ enum {
         ARG_SERIAL_LOG,
         ARG_ACCEL,
         ARG_FORMAT,
+        ARG_LOCKED,
+        ARG_CACHE_DIR,
+        ARG_PARALLEL,
 };
 
 static const char main_help[] =
@@ -42,6 +45,7 @@ static const char main_help[] =
         "\n"
         "Commands:\n"
         "  build PROFILE          build the profile's image into a directory\n"
+        "  lock PROFILE           resolve the package set and pin it in NAME.lock\n"
         "  inspect IMAGE          check an image file's format headers and describe it\n"
         "  boot IMAGE             boot an image in QEMU and wait until it is up\n"
         "  profile validate P...  check profiles (and everything they extend)\n"
@@ -75,6 +79,10 @@ static const char build_help[] =
         "                         policy and bootloader stages are skipped and DIR is used as\n"
         "                         it is (vmcompose writes DIR/etc/fstab)\n"
         "      --esp DIR          with --root: the ESP's contents\n"
+        "      --locked           install exactly the packages of NAME.lock (vmcompose lock)\n"
+        "      --cache-dir DIR    the download cache (default: $XDG_CACHE_HOME/vmcompose,\n"
+        "                         /var/cache/vmcompose for root)\n"
+        "      --parallel N       downloads at once (default: 8)\n"
         "  -v, --verbose / -q, --quiet / -h, --help\n";
 
 static const char profile_help_head[] =
@@ -405,6 +413,137 @@ static int verb_boot(int argc, char *argv[]) {
         return EXIT_BUILD_FAILED;
 }
 
+static const char lock_help[] =
+        "Usage: vmcompose lock [OPTIONS] PROFILE\n"
+        "\n"
+        "Resolve the profile's package set and write it, with every package's version,\n"
+        "architecture, SHA-256, size and repository, to NAME.lock (NAME-TARGET.lock with\n"
+        "--target) next to the profile. `vmcompose build --locked` then installs exactly that "
+        "set.\n"
+        "\n"
+        "Options:\n"
+        "  -t, --target NAME      apply profiles/targets/NAME.yaml on top of PROFILE\n"
+        "      --cache-dir DIR    the download cache (default: $XDG_CACHE_HOME/vmcompose,\n"
+        "                         /var/cache/vmcompose for root)\n";
+
+typedef struct BuildArgs {
+        const char *output, *target, *root, *esp, *cache_dir;
+        bool locked;
+        unsigned parallel;
+} BuildArgs;
+
+/* The options build and lock share; returns 1 when the option was one of them, 0 when not,
+ * -1 on a bad value. */
+static int parse_build_option(int c, BuildArgs *a) {
+        uint64_t v;
+
+        switch (c) {
+        case 'o':
+                a->output = optarg;
+                return 1;
+        case 't':
+                a->target = optarg;
+                return 1;
+        case ARG_ROOT:
+                a->root = optarg;
+                return 1;
+        case ARG_ESP:
+                a->esp = optarg;
+                return 1;
+        case ARG_LOCKED:
+                a->locked = true;
+                return 1;
+        case ARG_CACHE_DIR:
+                a->cache_dir = optarg;
+                return 1;
+        case ARG_PARALLEL:
+                if (parse_uint64(optarg, &v) < 0 || v == 0 || v > 64) {
+                        log_error("--parallel %s: expected 1 to 64", optarg);
+                        return -1;
+                }
+                a->parallel = (unsigned)v;
+                return 1;
+        default:
+                return 0;
+        }
+}
+
+static int run_build(const char *profile_path, const BuildArgs *a, const char *stop_after) {
+        _cleanup_(profile_freep) Profile *p = NULL;
+        int r;
+
+        if (load(profile_path, a->target, false, &p) < 0)
+                return EXIT_USAGE;
+        if (!stop_after) {
+                r = mkdir_p(a->output);
+                if (r < 0) {
+                        log_error_errno(r, "Failed to create output directory %s: %m", a->output);
+                        return EXIT_BUILD_FAILED;
+                }
+        }
+        _cleanup_free_ char *image_name =
+                a->target ? xasprintf("%s-%s", p->name, a->target) : xstrdup(p->name);
+        BuildContext ctx = {
+                .profile = p,
+                .profile_path = profile_path,
+                .output_dir = a->output,
+                .target = a->target,
+                .root_dir = a->root,
+                .esp_dir = a->esp,
+                .image_name = image_name,
+                .cache_dir = a->cache_dir,
+                .apt_root = getenv("VMCOMPOSE_APT_DIR"),
+                .locked = a->locked,
+                .parallel = a->parallel,
+                .stop_after = stop_after,
+        };
+        signals_install();
+        r = pipeline_run(&ctx);
+        if (r == 0 && stop_after)
+                r = build_write_lock(&ctx);
+        build_context_done(&ctx);
+        if (r == -EINTR && signals_received()) {
+                log_error("interrupted by signal %d; nothing was written", signals_received());
+                return EXIT_BUILD_FAILED;
+        }
+        if (r != 0)
+                return EXIT_BUILD_FAILED;
+        if (!stop_after)
+                log_notice("built %s in %s", ctx.image_name, a->output);
+        return EXIT_OK;
+}
+
+static int verb_lock(int argc, char *argv[]) {
+        static const struct option options[] = {
+                {"help", no_argument, NULL, 'h'},
+                {"verbose", no_argument, NULL, 'v'},
+                {"quiet", no_argument, NULL, 'q'},
+                {"target", required_argument, NULL, 't'},
+                {"cache-dir", required_argument, NULL, ARG_CACHE_DIR},
+                {},
+        };
+        BuildArgs a = {.output = "."};
+        int c;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "hvqt:", options, NULL)) >= 0) {
+                if (parse_common(c))
+                        continue;
+                if (c == 'h') {
+                        fputs(lock_help, stdout);
+                        return EXIT_OK;
+                }
+                int k = parse_build_option(c, &a);
+                if (k <= 0)
+                        return EXIT_USAGE;
+        }
+        if (argc - optind != 1) {
+                log_error("lock: expected exactly one PROFILE (see vmcompose lock --help)");
+                return EXIT_USAGE;
+        }
+        return run_build(argv[optind], &a, "resolve");
+}
+
 static int verb_build(int argc, char *argv[]) {
         static const struct option options[] = {
                 {"help", no_argument, NULL, 'h'},
@@ -414,85 +553,47 @@ static int verb_build(int argc, char *argv[]) {
                 {"target", required_argument, NULL, 't'},
                 {"root", required_argument, NULL, ARG_ROOT},
                 {"esp", required_argument, NULL, ARG_ESP},
+                {"locked", no_argument, NULL, ARG_LOCKED},
+                {"cache-dir", required_argument, NULL, ARG_CACHE_DIR},
+                {"parallel", required_argument, NULL, ARG_PARALLEL},
                 {},
         };
-        const char *output = "out", *target = NULL, *root = NULL, *esp = NULL;
-        int c, r;
+        BuildArgs a = {.output = "out"};
+        struct stat st;
+        int c;
 
         optind = 0;
         while ((c = getopt_long(argc, argv, "hvqo:t:", options, NULL)) >= 0) {
                 if (parse_common(c))
                         continue;
-                switch (c) {
-                case 'h':
+                if (c == 'h') {
                         fputs(build_help, stdout);
                         return EXIT_OK;
-                case 'o':
-                        output = optarg;
-                        break;
-                case 't':
-                        target = optarg;
-                        break;
-                case ARG_ROOT:
-                        root = optarg;
-                        break;
-                case ARG_ESP:
-                        esp = optarg;
-                        break;
-                default:
-                        return EXIT_USAGE;
                 }
+                if (parse_build_option(c, &a) <= 0)
+                        return EXIT_USAGE;
         }
-        if (esp && !root) {
+        if (a.esp && !a.root) {
                 log_error("build: --esp goes with --root");
                 return EXIT_USAGE;
         }
-        struct stat st;
-        if (root && (stat(root, &st) < 0 || !S_ISDIR(st.st_mode))) {
-                log_error("build: --root %s is not a directory", root);
+        if (a.root && (stat(a.root, &st) < 0 || !S_ISDIR(st.st_mode))) {
+                log_error("build: --root %s is not a directory", a.root);
                 return EXIT_USAGE;
         }
-        if (esp && (stat(esp, &st) < 0 || !S_ISDIR(st.st_mode))) {
-                log_error("build: --esp %s is not a directory", esp);
+        if (a.esp && (stat(a.esp, &st) < 0 || !S_ISDIR(st.st_mode))) {
+                log_error("build: --esp %s is not a directory", a.esp);
+                return EXIT_USAGE;
+        }
+        if (a.locked && a.root) {
+                log_error("build: --locked pins packages, --root skips them: use one");
                 return EXIT_USAGE;
         }
         if (argc - optind != 1) {
                 log_error("build: expected exactly one PROFILE (see vmcompose build --help)");
                 return EXIT_USAGE;
         }
-
-        _cleanup_(profile_freep) Profile *p = NULL;
-        if (load(argv[optind], target, false, &p) < 0)
-                return EXIT_USAGE;
-
-        r = mkdir_p(output);
-        if (r < 0) {
-                log_error_errno(r, "Failed to create output directory %s: %m", output);
-                return EXIT_BUILD_FAILED;
-        }
-
-        _cleanup_free_ char *image_name =
-                target ? xasprintf("%s-%s", p->name, target) : xstrdup(p->name);
-        BuildContext ctx = {
-                .profile = p,
-                .output_dir = output,
-                .target = target,
-                .root_dir = root,
-                .esp_dir = esp,
-                .image_name = image_name,
-        };
-        signals_install();
-        r = pipeline_run(&ctx);
-        build_context_done(&ctx);
-        if (r == -EINTR && signals_received()) {
-                log_error("build interrupted by signal %d; nothing was written",
-                          signals_received());
-                return EXIT_BUILD_FAILED;
-        }
-        if (r != 0)
-                return EXIT_BUILD_FAILED;
-        log_notice("built %s in %s", ctx.image_name, output);
-        return EXIT_OK;
+        return run_build(argv[optind], &a, NULL);
 }
 
 int main(int argc, char *argv[]) {
@@ -541,6 +642,8 @@ int main(int argc, char *argv[]) {
                         fputs(inspect_help, stdout);
                 else if (streq(vargv[1], "boot"))
                         fputs(boot_help, stdout);
+                else if (streq(vargv[1], "lock"))
+                        fputs(lock_help, stdout);
                 else {
                         log_error("no help for unknown command '%s'", vargv[1]);
                         return EXIT_USAGE;
@@ -555,6 +658,8 @@ int main(int argc, char *argv[]) {
                 return verb_inspect(vargc, vargv);
         if (streq(verb, "boot"))
                 return verb_boot(vargc, vargv);
+        if (streq(verb, "lock"))
+                return verb_lock(vargc, vargv);
 
         log_error("unknown command '%s' (see vmcompose --help)", verb);
         return EXIT_USAGE;

@@ -22,24 +22,38 @@ static int stage_profile(BuildContext *ctx) {
         log_info("profile: %s from %zu layer(s), %zu policy file(s), seed '%s'", p->name,
                  strv_length(p->layers), p->n_policies, ctx->seed);
 
-        ctx->tmp_dir = path_join(ctx->output_dir, ".vmcompose-XXXXXX");
-        if (!mkdtemp(ctx->tmp_dir)) {
-                int r = -errno;
-                free(ctx->tmp_dir);
-                ctx->tmp_dir = NULL;
-                return log_error_errno(r, "Failed to create a temporary directory in %s: %m",
-                                       ctx->output_dir);
-        }
         return 0;
+}
+
+int build_tmp_dir(BuildContext *ctx, const char **ret) {
+        if (!ctx->tmp_dir) {
+                char *t = path_join(ctx->output_dir, ".vmcompose-XXXXXX");
+                if (!mkdtemp(t)) {
+                        int r = -errno;
+                        free(t);
+                        return log_error_errno(r,
+                                               "Failed to create a temporary directory in %s: %m",
+                                               ctx->output_dir);
+                }
+                ctx->tmp_dir = t;
+        }
+        *ret = ctx->tmp_dir;
+        return 0;
+}
+
+char *build_lock_path(const BuildContext *ctx) {
+        _cleanup_free_ char *dir = path_dirname(ctx->profile_path);
+        _cleanup_free_ char *file = xasprintf("%s.lock", ctx->image_name);
+        return path_join(dir, file);
 }
 
 /* The whole build on one screen. */
 static const Stage stages[] = {
         {"profile", "load the profile and its overlays", stage_profile, STAGE_REQUIRED, NULL},
-        {"resolve", "resolve the package set with libsolv", NULL, STAGE_REQUIRED | STAGE_MAKES_ROOT,
-         "issue #3 (packages)"},
-        {"fetch", "download and verify packages", NULL, STAGE_REQUIRED | STAGE_MAKES_ROOT,
-         "issue #3 (packages)"},
+        {"resolve", "resolve the package set with libsolv", stage_resolve,
+         STAGE_REQUIRED | STAGE_MAKES_ROOT, NULL},
+        {"fetch", "download and verify packages", stage_fetch, STAGE_REQUIRED | STAGE_MAKES_ROOT,
+         NULL},
         {"install", "unpack and configure packages in a root", NULL,
          STAGE_REQUIRED | STAGE_MAKES_ROOT, "issue #3 (packages)"},
         {"policy", "strip and verify the headless policy", NULL, STAGE_REQUIRED | STAGE_MAKES_ROOT,
@@ -80,6 +94,14 @@ void build_context_done(BuildContext *ctx) {
         ctx->raw_path = NULL;
         free(ctx->seed);
         ctx->seed = NULL;
+        free(ctx->cache);
+        ctx->cache = NULL;
+        repo_indexes_done(&ctx->indexes);
+        for (size_t i = 0; ctx->debs && i < ctx->plan.n_packages; i++)
+                free(ctx->debs[i].path);
+        free(ctx->debs);
+        ctx->debs = NULL;
+        plan_done(&ctx->plan);
         disk_layout_done(&ctx->layout);
         ctx->written = strv_free(ctx->written);
 }
@@ -127,6 +149,8 @@ int pipeline_run(BuildContext *ctx) {
                 if (r < 0)
                         break;
                 log_notice("stage %-10s done", s->name);
+                if (ctx->stop_after && streq(ctx->stop_after, s->name))
+                        break;
         }
         if (r < 0)
                 remove_written(ctx);

@@ -20,14 +20,18 @@ int stage_disk(BuildContext *ctx) {
         if (r < 0)
                 return r;
 
-        ctx->raw_path = path_join(ctx->tmp_dir, "disk.raw");
+        const char *tmp;
+        r = build_tmp_dir(ctx, &tmp);
+        if (r < 0)
+                return r;
+        ctx->raw_path = path_join(tmp, "disk.raw");
         DiskSources src = {
                 .root_dir = ctx->root_dir,
                 .esp_dir = ctx->esp_dir,
                 .timestamp = ctx->timestamp,
                 .seed = ctx->seed,
         };
-        r = disk_build(&ctx->layout, &src, ctx->raw_path, ctx->tmp_dir);
+        r = disk_build(&ctx->layout, &src, ctx->raw_path, tmp);
         if (r < 0)
                 return r;
 

@@ -3,5 +3,7 @@
 
 #include "vmcompose/pipeline.h"
 
+int stage_resolve(BuildContext *ctx);
+int stage_fetch(BuildContext *ctx);
 int stage_disk(BuildContext *ctx);
 int stage_outputs(BuildContext *ctx);

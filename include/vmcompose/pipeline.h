@@ -2,17 +2,26 @@
 #pragma once
 
 #include "vmcompose/disk.h"
+#include "vmcompose/fetch.h"
 #include "vmcompose/profile.h"
+#include "vmcompose/repo.h"
+#include "vmcompose/resolve.h"
 
 /* Everything a build carries from stage to stage. */
 typedef struct BuildContext {
         /* Set by the caller. */
         const Profile *profile;
         const char *output_dir;
-        const char *target;   /* NULL or the --target name */
-        const char *root_dir; /* --root: use this tree as the finished root */
-        const char *esp_dir;  /* --esp: ESP contents to go with --root */
-        char *image_name;     /* NAME, or NAME-TARGET */
+        const char *target;       /* NULL or the --target name */
+        const char *root_dir;     /* --root: use this tree as the finished root */
+        const char *esp_dir;      /* --esp: ESP contents to go with --root */
+        char *image_name;         /* NAME, or NAME-TARGET */
+        const char *profile_path; /* the profile file: the lock file sits next to it */
+        const char *cache_dir;    /* NULL: fetch_default_cache_dir() */
+        const char *apt_root;     /* the host's apt configuration, for repositories: system */
+        bool locked;              /* --locked: exactly the lock file's package set */
+        const char *stop_after;   /* run the stages up to this one only (vmcompose lock) */
+        unsigned parallel;        /* downloads at once; 0: 8 */
 
         /* Filled by the stages. */
         char *seed;         /* reproducible.seed, else the profile's name */
@@ -21,6 +30,10 @@ typedef struct BuildContext {
         DiskLayout layout;
         char *raw_path; /* the raw disk image, inside tmp_dir */
         char **written; /* output files written, for the summary */
+        char *cache;    /* the package cache in use */
+        RepoIndexes indexes;
+        Plan plan;
+        FetchItem *debs; /* the plan's packages in the cache, in plan order */
 } BuildContext;
 
 enum {
@@ -45,6 +58,15 @@ const Stage *pipeline_stages(size_t *ret_n);
  * nothing is left at the output paths and the temporary directory is removed. */
 int pipeline_run(BuildContext *ctx);
 void build_context_done(BuildContext *ctx);
+
+/* The build's temporary directory (created on first use, in the output directory). */
+int build_tmp_dir(BuildContext *ctx, const char **ret);
+
+/* The lock file for this profile and target: PROFILE_DIR/NAME[-TARGET].lock. Caller frees. */
+char *build_lock_path(const BuildContext *ctx);
+
+/* Writes the lock file for the resolved plan (vmcompose lock). */
+int build_write_lock(const BuildContext *ctx);
 
 /* DIR/NAME.SUFFIX for this build. */
 char *build_output_path(const BuildContext *ctx, const char *suffix);

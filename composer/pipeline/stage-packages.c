@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: MIT */
+/* The package stages: repositories and resolution, then downloads. */
+#include <stdio.h>
+#include <string.h>
+
+#include "stages.h"
+#include "vmcompose/json.h"
+#include "vmcompose/log.h"
+
+static void collect_names(const Node *list, const char *key, char ***ret) {
+        for (size_t i = 0; list && i < list->n_items; i++) {
+                const Node *n = node_map_get(list->items[i], key);
+                if (n && n->type == NODE_SCALAR)
+                        strv_extend(ret, n->scalar);
+        }
+}
+
+/* Every forbidden package and section of every policy, with where it was written. */
+static ResolveForbid *collect_forbid(const Profile *p, size_t *ret_n, char ***ret_strings) {
+        ResolveForbid *f = NULL;
+        size_t n = 0;
+        static const char *const kinds[] = {"forbid.packages", "forbid.sections"};
+
+        for (size_t i = 0; i < p->n_policies; i++)
+                for (size_t k = 0; k < ELEMENTSOF(kinds); k++) {
+                        const Node *list = node_lookup(p->policies[i].tree, kinds[k]);
+                        for (size_t j = 0; list && j < list->n_items; j++) {
+                                const Node *pat = node_map_get(list->items[j], "pattern");
+                                char *origin =
+                                        xasprintf("policy %s (%s:%u:%u)", p->policies[i].name,
+                                                  pat->mark.file, pat->mark.line, pat->mark.column);
+                                strv_push(ret_strings, origin);
+                                f = xrealloc(f, (n + 1) * sizeof(ResolveForbid));
+                                f[n++] = (ResolveForbid){.pattern = pat->scalar,
+                                                         .section = k == 1,
+                                                         .origin = origin};
+                        }
+                }
+        *ret_n = n;
+        return f;
+}
+
+static int load_indexes(BuildContext *ctx) {
+        const Node *repos = node_lookup(ctx->profile->tree, "distro.repositories");
+        const char *arch = node_lookup(ctx->profile->tree, "distro.architecture")->scalar;
+        RepoSources sources = {};
+        Diagnostics diag = {};
+        int r;
+
+        ctx->cache = ctx->cache_dir ? xstrdup(ctx->cache_dir) : fetch_default_cache_dir();
+        r = repo_sources_from_profile(repos, ctx->apt_root ? ctx->apt_root : "/etc/apt", &sources,
+                                      &diag);
+        diag_print(&diag);
+        diag_done(&diag);
+        for (size_t i = 0; r == 0 && i < sources.n; i++)
+                r = repo_fetch_indexes(&sources.items[i], arch, ctx->cache, &ctx->indexes);
+        repo_sources_done(&sources);
+        return r;
+}
+
+/* Reads NAME.lock (YAML written by write_lock()). */
+static int read_lock(const char *path, Node **ret_tree, LockedPackage **ret, size_t *ret_n,
+                     Diagnostics *diag, SourceSet *sources) {
+        _cleanup_free_ char *data = NULL;
+        size_t size;
+        int r = read_full_file(path, 64 << 20, &data, &size);
+        if (r < 0)
+                return log_error_errno(r,
+                                       "%s: cannot read the lock file (vmcompose lock writes "
+                                       "it): %m",
+                                       path);
+        const char *file = source_set_add(sources, path);
+        r = node_parse_yaml(file, data, size, diag, ret_tree);
+        if (r < 0)
+                return r;
+        const Node *pkgs = node_map_get(*ret_tree, "packages");
+        if (!pkgs || pkgs->type != NODE_SEQ) {
+                Mark m = {.file = file};
+                diag_add(diag, &m, "not a vmcompose lock file (no packages list)");
+                return -EBADMSG;
+        }
+        LockedPackage *pins = xcalloc(pkgs->n_items + 1, sizeof(LockedPackage));
+        static const char *const keys[] = {"name", "version", "architecture", "sha256"};
+        for (size_t i = 0; i < pkgs->n_items; i++) {
+                const char *v[4];
+                for (size_t k = 0; k < 4; k++) {
+                        const Node *n = node_map_get(pkgs->items[i], keys[k]);
+                        if (!n || n->type != NODE_SCALAR) {
+                                diag_add(diag, &pkgs->items[i]->mark, "lock entry without %s",
+                                         keys[k]);
+                                free(pins);
+                                return -EBADMSG;
+                        }
+                        v[k] = n->scalar;
+                }
+                pins[i] = (LockedPackage){v[0], v[1], v[2], v[3]};
+        }
+        *ret = pins;
+        *ret_n = pkgs->n_items;
+        return 0;
+}
+
+static void yaml_kv(Buffer *b, const char *key, const char *value) {
+        buffer_printf(b, "    %s: ", key);
+        json_escape(b, value); /* a JSON string is a YAML double-quoted scalar */
+        buffer_putc(b, '\n');
+}
+
+int build_write_lock(const BuildContext *ctx) {
+        _cleanup_free_ char *path = build_lock_path(ctx);
+        Buffer b = {};
+
+        buffer_printf(&b,
+                      "# vmcompose lock file for %s%s%s: vmcompose build --locked installs "
+                      "exactly these packages.\n# Written by `vmcompose lock`; do not edit.\n",
+                      ctx->profile_path, ctx->target ? " --target " : "",
+                      ctx->target ? ctx->target : "");
+        buffer_printf(&b, "profile: %s\narchitecture: %s\npackages:\n", ctx->profile->name,
+                      node_lookup(ctx->profile->tree, "distro.architecture")->scalar);
+        for (size_t i = 0; i < ctx->plan.n_packages; i++) {
+                const PlanPackage *p = &ctx->plan.packages[i];
+                buffer_puts(&b, "  - name: ");
+                json_escape(&b, p->name);
+                buffer_putc(&b, '\n');
+                yaml_kv(&b, "version", p->version);
+                yaml_kv(&b, "architecture", p->architecture);
+                yaml_kv(&b, "sha256", p->sha256);
+                buffer_printf(&b, "    size: %llu\n", (unsigned long long)p->size);
+                yaml_kv(&b, "repository", p->repo);
+        }
+        int r = write_file_atomic(path, b.data, b.len, 0644);
+        buffer_done(&b);
+        if (r < 0)
+                return log_error_errno(r, "Failed to write %s: %m", path);
+        log_notice("wrote %s (%zu packages)", path, ctx->plan.n_packages);
+        return 0;
+}
+
+int stage_resolve(BuildContext *ctx) {
+        const Profile *p = ctx->profile;
+        const char *family = node_lookup(p->tree, "distro.family")->scalar;
+        const char *arch = node_lookup(p->tree, "distro.architecture")->scalar;
+        Buffer problems = {};
+        int r;
+
+        r = load_indexes(ctx);
+        if (r < 0)
+                return r;
+        _cleanup_free_ ResolveRepo *repos = xcalloc(ctx->indexes.n + 1, sizeof(ResolveRepo));
+        for (size_t i = 0; i < ctx->indexes.n; i++)
+                repos[i] = (ResolveRepo){.name = ctx->indexes.items[i].name,
+                                         .uri = ctx->indexes.items[i].uri,
+                                         .packages_path = ctx->indexes.items[i].packages_path};
+
+        if (ctx->locked) {
+                _cleanup_free_ char *lock = build_lock_path(ctx);
+                _cleanup_free_ LockedPackage *pins = NULL;
+                _cleanup_(node_freep) Node *tree = NULL;
+                SourceSet sources = {};
+                Diagnostics diag = {};
+                size_t n = 0;
+                r = read_lock(lock, &tree, &pins, &n, &diag, &sources);
+                diag_print(&diag);
+                diag_done(&diag);
+                if (r == 0)
+                        r = resolve_locked(family, repos, ctx->indexes.n, arch, pins, n, &ctx->plan,
+                                           &problems);
+                node_free(TAKE_PTR(tree));
+                source_set_done(&sources);
+                if (r < 0 && problems.data)
+                        log_error("resolve: %s no longer matches the repositories:\n%s", lock,
+                                  problems.data);
+                buffer_done(&problems);
+                return r;
+        }
+
+        _cleanup_strv_free_ char **install = NULL, **remove = NULL, **origins = NULL;
+        collect_names(node_lookup(p->tree, "packages.install"), "name", &install);
+        collect_names(node_lookup(p->tree, "packages.remove"), "name", &remove);
+        const Node *kernel = node_lookup(p->tree, "kernel.package");
+        if (kernel && !strv_contains(install, kernel->scalar))
+                strv_extend(&install, kernel->scalar);
+        size_t n_forbid;
+        _cleanup_free_ ResolveForbid *forbid = collect_forbid(p, &n_forbid, &origins);
+        const Node *rec = node_lookup(p->tree, "packages.recommends");
+        ResolveRequest req = {
+                .architecture = arch,
+                .base = node_lookup(p->tree, "packages.base")->scalar,
+                .install = install,
+                .remove = remove,
+                .forbid = forbid,
+                .n_forbid = n_forbid,
+                .recommends = rec && streq(rec->scalar, "true"),
+        };
+        r = resolve_plan(family, repos, ctx->indexes.n, &req, &ctx->plan, &problems);
+        if (r < 0)
+                log_error("resolve: the package set cannot be installed:\n%s",
+                          problems.data ? problems.data : "");
+        else
+                log_info("resolve: %zu packages", ctx->plan.n_packages);
+        buffer_done(&problems);
+        return r;
+}
+
+int stage_fetch(BuildContext *ctx) {
+        FetchOptions o = {.cache_dir = ctx->cache, .parallel = ctx->parallel, .progress = true};
+        FetchStats st;
+        int r;
+
+        ctx->debs = xcalloc(ctx->plan.n_packages + 1, sizeof(FetchItem));
+        for (size_t i = 0; i < ctx->plan.n_packages; i++) {
+                const PlanPackage *p = &ctx->plan.packages[i];
+                ctx->debs[i] = (FetchItem){
+                        .name = p->name, .uri = p->uri, .sha256 = p->sha256, .size = p->size};
+        }
+        r = fetch_all(ctx->debs, ctx->plan.n_packages, &o, &st);
+        if (r < 0)
+                return r;
+        log_info("fetch: %u downloaded (%.1f MiB), %u from the cache, %.1f s", st.n_downloaded,
+                 (double)st.bytes_downloaded / (1 << 20), st.n_cached, st.seconds);
+        return 0;
+}
