@@ -54,12 +54,12 @@ static const Stage stages[] = {
          STAGE_REQUIRED | STAGE_MAKES_ROOT, NULL},
         {"fetch", "download and verify packages", stage_fetch, STAGE_REQUIRED | STAGE_MAKES_ROOT,
          NULL},
-        {"install", "unpack and configure packages in a root", NULL,
-         STAGE_REQUIRED | STAGE_MAKES_ROOT, "issue #3 (packages)"},
-        {"policy", "strip and verify the headless policy", NULL, STAGE_REQUIRED | STAGE_MAKES_ROOT,
-         "issue #6 (policy and audit)"},
-        {"bootloader", "install kernel, initramfs and bootloader", NULL,
-         STAGE_REQUIRED | STAGE_MAKES_ROOT, "issue #5 (boot)"},
+        {"install", "unpack and configure packages in a root", stage_install,
+         STAGE_REQUIRED | STAGE_MAKES_ROOT, NULL},
+        {"policy", "verify the root against the profile's policies", stage_policy,
+         STAGE_REQUIRED | STAGE_MAKES_ROOT, NULL},
+        {"bootloader", "install kernel, initramfs and bootloader", stage_bootloader,
+         STAGE_REQUIRED | STAGE_MAKES_ROOT, NULL},
         {"disk", "partition, build filesystems from directories, verify", stage_disk,
          STAGE_REQUIRED, NULL},
         {"outputs", "write the image formats", stage_outputs, STAGE_REQUIRED, NULL},
@@ -96,6 +96,10 @@ void build_context_done(BuildContext *ctx) {
         ctx->seed = NULL;
         free(ctx->cache);
         ctx->cache = NULL;
+        free(ctx->root_path);
+        ctx->root_path = NULL;
+        free(ctx->esp_path);
+        ctx->esp_path = NULL;
         repo_indexes_done(&ctx->indexes);
         for (size_t i = 0; ctx->debs && i < ctx->plan.n_packages; i++)
                 free(ctx->debs[i].path);
@@ -107,6 +111,8 @@ void build_context_done(BuildContext *ctx) {
 }
 
 int pipeline_run(BuildContext *ctx) {
+        /* The install stage sets root_dir too: only a root given from the start skips. */
+        const bool root_given = ctx->root_dir != NULL;
         int r = 0;
 
         for (size_t i = 0; i < ELEMENTSOF(stages); i++) {
@@ -116,7 +122,7 @@ int pipeline_run(BuildContext *ctx) {
                         r = -EINTR;
                         break;
                 }
-                if (ctx->root_dir && (s->flags & STAGE_MAKES_ROOT)) {
+                if (root_given && (s->flags & STAGE_MAKES_ROOT)) {
                         log_notice("stage %-10s skipped: --root %s is used as it is", s->name,
                                    ctx->root_dir);
                         continue;
@@ -129,7 +135,7 @@ int pipeline_run(BuildContext *ctx) {
                 if (!s->run) {
                         Buffer rest = {};
                         for (size_t j = i; j < ELEMENTSOF(stages); j++)
-                                if (!ctx->root_dir || !(stages[j].flags & STAGE_MAKES_ROOT))
+                                if (!root_given || !(stages[j].flags & STAGE_MAKES_ROOT))
                                         buffer_printf(&rest, "%s%s", rest.len ? ", " : "",
                                                       stages[j].name);
                         log_error("build stopped before stage '%s' (%s): it is not implemented "

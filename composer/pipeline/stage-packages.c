@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "stages.h"
+#include "vmcompose/bootloader.h"
 #include "vmcompose/json.h"
 #include "vmcompose/log.h"
 
@@ -180,6 +181,12 @@ int stage_resolve(BuildContext *ctx) {
         const Node *kernel = node_lookup(p->tree, "kernel.package");
         if (kernel && !strv_contains(install, kernel->scalar))
                 strv_extend(&install, kernel->scalar);
+        /* What the boot loader needs in the root. */
+        const Node *bl = node_lookup(p->tree, "bootloader");
+        const Bootloader *b = bl ? bootloader_find(bl->scalar) : NULL;
+        for (const char *const *pk = b ? b->packages : NULL; pk && *pk; pk++)
+                if (!strv_contains(install, *pk))
+                        strv_extend(&install, *pk);
         size_t n_forbid;
         _cleanup_free_ ResolveForbid *forbid = collect_forbid(p, &n_forbid, &origins);
         const Node *rec = node_lookup(p->tree, "packages.recommends");

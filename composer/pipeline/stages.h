@@ -5,5 +5,11 @@
 
 int stage_resolve(BuildContext *ctx);
 int stage_fetch(BuildContext *ctx);
+int stage_install(BuildContext *ctx);
+int stage_policy(BuildContext *ctx);
+int stage_bootloader(BuildContext *ctx);
+
+/* The kernel command line: root= from the disk layout, the profile's, the kernel target's. */
+char *build_kernel_cmdline(BuildContext *ctx);
 int stage_disk(BuildContext *ctx);
 int stage_outputs(BuildContext *ctx);

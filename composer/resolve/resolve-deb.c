@@ -222,6 +222,34 @@ static void fill_package(DebSolve *d, Id p, PlanPackage *pp) {
         pp->essential = e && e->essential;
 }
 
+/* For each dependency of p, the first provider that is in the plan. */
+static void fill_dependencies(DebSolve *d, Id p, const Map *in_plan, PlanPackage *pp) {
+        Pool *pool = d->pool;
+        Solvable *s = pool_id2solvable(pool, p);
+        Queue deps;
+        bool pre = false;
+
+        queue_init(&deps);
+        solvable_lookup_deparray(s, SOLVABLE_REQUIRES, &deps, 0);
+        for (int i = 0; i < deps.count; i++) {
+                Id dep = deps.elements[i], pp2, *pp_it;
+                if (dep == SOLVABLE_PREREQMARKER) {
+                        pre = true;
+                        continue;
+                }
+                for (pp_it = pool_whatprovides_ptr(pool, dep); (pp2 = *pp_it) != 0; pp_it++) {
+                        if (pp2 == p || !MAPTST(in_plan, pp2))
+                                continue;
+                        const char *name = pool_id2str(pool, pool_id2solvable(pool, pp2)->name);
+                        char ***list = pre ? &pp->pre_depends : &pp->depends;
+                        if (!strv_contains(*list, name))
+                                strv_extend(list, name);
+                        break;
+                }
+        }
+        queue_free(&deps);
+}
+
 static void fill_plan(DebSolve *d, Solver *solv, Plan *ret) {
         _cleanup_(transaction_freep) Transaction *t = solver_create_transaction(solv);
         Queue q;
@@ -229,11 +257,17 @@ static void fill_plan(DebSolve *d, Solver *solv, Plan *ret) {
         transaction_installedresult(t, &q);
 
         Plan plan = {.packages = xcalloc((size_t)q.count + 1, sizeof(PlanPackage))};
+        Map in_plan;
+        map_init(&in_plan, d->pool->nsolvables);
+        for (int i = 0; i < q.count; i++)
+                MAPSET(&in_plan, q.elements[i]);
         for (int i = 0; i < q.count; i++) {
                 PlanPackage *pp = &plan.packages[plan.n_packages++];
                 fill_package(d, q.elements[i], pp);
+                fill_dependencies(d, q.elements[i], &in_plan, pp);
                 pp->reason = reason_of(d, solv, q.elements[i]);
         }
+        map_free(&in_plan);
         queue_free(&q);
         qsort(plan.packages, plan.n_packages, sizeof(PlanPackage), cmp_plan);
         *ret = plan;
@@ -354,6 +388,9 @@ static int locked_inner(DebSolve *d, const LockedPackage *pins, size_t n_pins, P
                 return r;
 
         Plan plan = {.packages = xcalloc(n_pins + 1, sizeof(PlanPackage))};
+        _cleanup_free_ Id *found_ids = xcalloc(n_pins + 1, sizeof(Id));
+        map_free(&d->base_names);
+        map_init(&d->base_names, pool->nsolvables);
         for (size_t i = 0; i < n_pins; i++) {
                 const LockedPackage *pin = &pins[i];
                 Id found = 0, p;
@@ -390,7 +427,11 @@ static int locked_inner(DebSolve *d, const LockedPackage *pins, size_t n_pins, P
                 PlanPackage *pp = &plan.packages[plan.n_packages++];
                 fill_package(d, found, pp);
                 pp->reason = xstrdup("locked");
+                MAPSET(&d->base_names, found); /* reused as the set of pinned solvables */
+                found_ids[plan.n_packages - 1] = found;
         }
+        for (size_t i = 0; r == 0 && i < plan.n_packages; i++)
+                fill_dependencies(d, found_ids[i], &d->base_names, &plan.packages[i]);
         if (r < 0) {
                 plan_done(&plan);
                 return r;

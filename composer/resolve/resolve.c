@@ -49,6 +49,8 @@ void plan_done(Plan *p) {
                 free(x->section);
                 free(x->priority);
                 free(x->reason);
+                strv_free(x->depends);
+                strv_free(x->pre_depends);
         }
         free(p->packages);
         *p = (Plan){};

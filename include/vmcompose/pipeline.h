@@ -34,6 +34,8 @@ typedef struct BuildContext {
         RepoIndexes indexes;
         Plan plan;
         FetchItem *debs; /* the plan's packages in the cache, in plan order */
+        char *root_path; /* the root the install stage made (inside tmp_dir) */
+        char *esp_path;  /* the ESP contents the bootloader stage made */
 } BuildContext;
 
 enum {

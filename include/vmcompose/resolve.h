@@ -45,7 +45,9 @@ typedef struct PlanPackage {
         char *source; /* source package name */
         char *section, *priority;
         bool essential;
-        char *reason; /* "requested", "base (required)", "dependency of X", ... */
+        char *reason;       /* "requested", "base (required)", "dependency of X", ... */
+        char **depends;     /* plan packages that satisfy its Depends */
+        char **pre_depends; /* plan packages that satisfy its Pre-Depends */
 } PlanPackage;
 
 /* The resolved set, sorted by name. */

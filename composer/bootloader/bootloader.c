@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "vmcompose/bootloader.h"
+#include "vmcompose/boottest.h"
+#include "vmcompose/log.h"
+#include "vmcompose/sparse.h"
+
+/* Type=simple, not oneshot: the boot counts as finished while it waits, so
+ * is-system-running --wait returns instead of waiting for this unit itself. */
+const char boot_ready_unit[] =
+        "# Written by vmcompose: reports the result of every boot on the console, for\n"
+        "# `vmcompose boot` and for anyone reading the serial log.\n"
+        "[Unit]\n"
+        "Description=vmcompose boot report on the console\n"
+        "After=multi-user.target\n"
+        "\n"
+        "[Service]\n"
+        "Type=simple\n"
+        "ExecStart=/bin/sh -c 'state=$(systemctl is-system-running --wait); "
+        "if [ \"$state\" = running ]; then echo \"" BOOT_MARKER_READY "\"; "
+        "else echo \"" BOOT_MARKER_DEGRADED " ($state: $(systemctl list-units --state=failed "
+        "--no-legend --plain | cut -d\" \" -f1 | tr \"\\\\n\" \" \"))\"; fi > /dev/console'\n"
+        "\n"
+        "[Install]\n"
+        "WantedBy=multi-user.target\n";
+
+char *bls_entry(const char *title, const char *version, const char *linux_path,
+                const char *initrd_path, const char *options) {
+        return xasprintf("title %s\nversion %s\nlinux %s\ninitrd %s\noptions %s\n", title, version,
+                         linux_path, initrd_path, options);
+}
+
+char *loader_conf(const char *default_entry, unsigned timeout) {
+        return xasprintf("default %s\ntimeout %u\nconsole-mode keep\neditor no\n", default_entry,
+                         timeout);
+}
+
+void boot_kernel_done(BootKernel *k) {
+        free(k->version);
+        free(k->vmlinuz);
+        free(k->initrd);
+        *k = (BootKernel){};
+}
+
+int boot_kernel_find(const char *root_dir, BootKernel *ret) {
+        _cleanup_free_ char *boot = path_join(root_dir, "boot");
+        DIR *d = opendir(boot);
+        char *version = NULL;
+        int r = 0;
+
+        if (!d)
+                return -errno;
+        for (struct dirent *de; (de = readdir(d));) {
+                if (!strneq(de->d_name, "vmlinuz-", 8))
+                        continue;
+                if (version) {
+                        r = -ENOTUNIQ;
+                        break;
+                }
+                version = xstrdup(de->d_name + 8);
+        }
+        closedir(d);
+        if (r < 0 || !version) {
+                free(version);
+                return r < 0 ? r : -ENOENT;
+        }
+        BootKernel k = {
+                .version = version,
+                .vmlinuz = xasprintf("%s/vmlinuz-%s", boot, version),
+                .initrd = xasprintf("%s/initrd.img-%s", boot, version),
+        };
+        if (access(k.initrd, R_OK) < 0) {
+                boot_kernel_done(&k);
+                return -ENOENT;
+        }
+        *ret = k;
+        return 0;
+}
+
+static int copy_into(const char *from, const char *dir, const char *name) {
+        _cleanup_free_ char *to = path_join(dir, name);
+        _cleanup_close_ int in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        struct stat st;
+        if (in < 0 || out < 0 || fstat(in, &st) < 0)
+                return -errno;
+        return sparse_copy(in, 0, (uint64_t)st.st_size, out, 0);
+}
+
+static int mkdirs(const char *base, const char *rel) {
+        _cleanup_free_ char *copy = xstrdup(rel);
+        for (char *p = copy;; p++) {
+                if (*p == '/' || !*p) {
+                        char c = *p;
+                        *p = 0;
+                        _cleanup_free_ char *d = path_join(base, copy);
+                        if (mkdir(d, 0755) < 0 && errno != EEXIST)
+                                return -errno;
+                        if (!c)
+                                break;
+                        *p = c;
+                }
+        }
+        return 0;
+}
+
+static int write_text(const char *dir, const char *name, const char *text) {
+        _cleanup_free_ char *p = path_join(dir, name);
+        return write_file_atomic(p, text, strlen(text), 0644);
+}
+
+/* systemd-boot as the removable-media loader, with one BLS entry; the kernel and initramfs
+ * sit on the ESP next to it. */
+static int prepare_systemd_boot(const BootParams *p) {
+        _cleanup_free_ char *efi =
+                path_join(p->root_dir, "usr/lib/systemd/boot/efi/systemd-bootx64.efi");
+        _cleanup_free_ char *boot_dir = path_join(p->esp_dir, "EFI/BOOT");
+        _cleanup_free_ char *entries = path_join(p->esp_dir, "loader/entries");
+        _cleanup_free_ char *kdir_rel = xasprintf("vmcompose/%s", p->kernel->version);
+        _cleanup_free_ char *kdir = path_join(p->esp_dir, kdir_rel);
+        int r;
+
+        if (access(efi, R_OK) < 0)
+                return log_error_errno(errno,
+                                       "bootloader: %s is missing (is systemd-boot-efi "
+                                       "installed?): %m",
+                                       efi);
+        if ((r = mkdirs(p->esp_dir, "EFI/BOOT")) < 0 ||
+            (r = mkdirs(p->esp_dir, "loader/entries")) < 0 ||
+            (r = mkdirs(p->esp_dir, kdir_rel)) < 0)
+                return log_error_errno(r, "bootloader: cannot lay out the ESP: %m");
+        r = copy_into(efi, boot_dir, "BOOTX64.EFI");
+        if (r == 0)
+                r = copy_into(p->kernel->vmlinuz, kdir, "linux");
+        if (r == 0)
+                r = copy_into(p->kernel->initrd, kdir, "initrd");
+        if (r < 0)
+                return log_error_errno(r, "bootloader: cannot copy the boot files: %m");
+
+        _cleanup_free_ char *linux_path = xasprintf("/%s/linux", kdir_rel);
+        _cleanup_free_ char *initrd_path = xasprintf("/%s/initrd", kdir_rel);
+        _cleanup_free_ char *entry =
+                bls_entry(p->title, p->kernel->version, linux_path, initrd_path, p->cmdline);
+        _cleanup_free_ char *conf = loader_conf("vmcompose.conf", 0);
+        r = write_text(entries, "vmcompose.conf", entry);
+        if (r == 0) {
+                _cleanup_free_ char *loader = path_join(p->esp_dir, "loader");
+                r = write_text(loader, "loader.conf", conf);
+        }
+        return r;
+}
+
+static const char *const systemd_boot_packages[] = {"systemd-boot-efi", NULL};
+
+static const Bootloader bootloaders[] = {
+        {"systemd-boot", systemd_boot_packages, prepare_systemd_boot},
+};
+
+const Bootloader *bootloader_find(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(bootloaders); i++)
+                if (streq(bootloaders[i].name, name))
+                        return &bootloaders[i];
+        return NULL;
+}

@@ -1,0 +1,242 @@
+/* SPDX-License-Identifier: MIT */
+/* Unpacking a .deb's data into the root, confined to it. Every path is resolved with openat2()
+ * and RESOLVE_IN_ROOT: a symlink in the root (merged /usr's /bin -> usr/bin, or a hostile
+ * "evil -> /etc") is followed as if the root were "/", never out of it. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/xattr.h>
+
+#include "vmcompose/install.h"
+#include "vmcompose/log.h"
+#include "vmcompose/util.h"
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(struct archive *, archive_read_free);
+
+int install_open_in_root(int root_fd, const char *path, int flags) {
+        struct open_how how = {
+                .flags = (uint64_t)(flags | O_CLOEXEC),
+                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        };
+        int fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+        return fd < 0 ? -errno : fd;
+}
+
+/* The directory that holds path (created as needed, confined to the root), and the last
+ * component. */
+static int open_parent(int root_fd, const char *path, const char **ret_name) {
+        const char *slash = strrchr(path, '/');
+        *ret_name = slash ? slash + 1 : path;
+        if (!slash)
+                return install_open_in_root(root_fd, ".", O_PATH | O_DIRECTORY);
+
+        _cleanup_free_ char *dir = xstrndup(path, (size_t)(slash - path));
+        int fd = install_open_in_root(root_fd, dir, O_PATH | O_DIRECTORY);
+        if (fd != -ENOENT)
+                return fd;
+        /* dpkg archives list directories first; create a missing one anyway. */
+        const char *name;
+        _cleanup_close_ int up = open_parent(root_fd, dir, &name);
+        if (up < 0)
+                return up;
+        if (mkdirat(up, name, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        return install_open_in_root(root_fd, dir, O_PATH | O_DIRECTORY);
+}
+
+/* Removes what is at name unless it is a directory (which the caller keeps). */
+static int clear(int dir_fd, const char *name) {
+        struct stat st;
+        if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return errno == ENOENT ? 0 : -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
+        return unlinkat(dir_fd, name, 0) < 0 ? -errno : 0;
+}
+
+static void apply_xattrs(struct archive_entry *e, int fd) {
+        const char *name;
+        const void *value;
+        size_t size;
+        archive_entry_xattr_reset(e);
+        while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK)
+                if (fsetxattr(fd, name, value, size, 0) < 0)
+                        log_warning("install: cannot set %s: %s", name, strerror(errno));
+}
+
+static int write_file(struct archive *a, struct archive_entry *e, int dir_fd, const char *name) {
+        int r = clear(dir_fd, name);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int fd =
+                openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0)
+                return -errno;
+        const void *buf;
+        size_t size;
+        la_int64_t offset;
+        while ((r = archive_read_data_block(a, &buf, &size, &offset)) == ARCHIVE_OK)
+                if (pwrite(fd, buf, size, offset) != (ssize_t)size)
+                        return -errno;
+        if (r != ARCHIVE_EOF)
+                return -EIO;
+        if (ftruncate(fd, archive_entry_size(e)) < 0)
+                return -errno;
+        /* Owner first: chown clears setuid and setgid bits. */
+        if (fchown(fd, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e)) < 0 ||
+            fchmod(fd, archive_entry_perm(e)) < 0)
+                return -errno;
+        apply_xattrs(e, fd);
+        struct timespec ts[2] = {{archive_entry_mtime(e), 0}, {archive_entry_mtime(e), 0}};
+        (void)futimens(fd, ts);
+        return 0;
+}
+
+static int extract_entry(struct archive *a, struct archive_entry *e, int root_fd,
+                         const InstallOptions *o, ExtractStats *st, const char *deb) {
+        _cleanup_free_ char *path = NULL;
+        const char *member = archive_entry_pathname(e);
+        mode_t type = archive_entry_filetype(e);
+        const char *name;
+        int r;
+
+        if (!install_member_path_ok(member, &path)) {
+                log_error("install: %s: refusing archive member '%s' (absolute or with '..')", deb,
+                          member);
+                return -EBADMSG;
+        }
+        if (!*path)
+                return 0; /* "./" itself */
+        _cleanup_free_ char *abs = xasprintf("/%s", path);
+        if (type != AE_IFDIR && o && install_path_excluded(abs, o->path_exclude, o->path_include)) {
+                st->excluded++;
+                return 0;
+        }
+        if (type == AE_IFCHR || type == AE_IFBLK || type == AE_IFIFO || type == AE_IFSOCK) {
+                log_warning("install: %s: skipping special file %s", deb, abs);
+                st->skipped++;
+                return 0;
+        }
+
+        _cleanup_close_ int dir = open_parent(root_fd, path, &name);
+        if (dir < 0) {
+                log_error("install: %s: cannot place %s: %s", deb, abs, strerror(-dir));
+                return dir == -EXDEV ? -EBADMSG : dir;
+        }
+        /* O_PATH directory fds work with the *at() calls below. */
+        const char *hardlink = archive_entry_hardlink(e);
+        if (hardlink) {
+                _cleanup_free_ char *target = NULL;
+                const char *tname;
+                if (!install_member_path_ok(hardlink, &target) || !*target) {
+                        log_error("install: %s: refusing hardlink to '%s'", deb, hardlink);
+                        return -EBADMSG;
+                }
+                _cleanup_close_ int tdir = open_parent(root_fd, target, &tname);
+                if (tdir < 0)
+                        return tdir;
+                (void)clear(dir, name);
+                if (linkat(tdir, tname, dir, name, 0) < 0)
+                        return log_error_errno(errno, "install: %s: hardlink %s: %m", deb, abs);
+                st->links++;
+                return 0;
+        }
+        switch (type) {
+        case AE_IFDIR: {
+                struct stat s;
+                /* An existing directory, or a symlink to one (merged /usr), stays. */
+                _cleanup_close_ int fd = install_open_in_root(root_fd, path, O_PATH | O_DIRECTORY);
+                if (fd >= 0)
+                        return 0;
+                if (mkdirat(dir, name, archive_entry_perm(e)) < 0 && errno != EEXIST)
+                        return log_error_errno(errno, "install: %s: mkdir %s: %m", deb, abs);
+                if (fstatat(dir, name, &s, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(s.st_mode)) {
+                        (void)fchownat(dir, name, (uid_t)archive_entry_uid(e),
+                                       (gid_t)archive_entry_gid(e), AT_SYMLINK_NOFOLLOW);
+                        (void)fchmodat(dir, name, archive_entry_perm(e), 0);
+                }
+                st->dirs++;
+                return 0;
+        }
+        case AE_IFLNK:
+                r = clear(dir, name);
+                if (r < 0 || symlinkat(archive_entry_symlink(e), dir, name) < 0)
+                        return log_error_errno(r < 0 ? r : errno, "install: %s: symlink %s: %m",
+                                               deb, abs);
+                (void)fchownat(dir, name, (uid_t)archive_entry_uid(e), (gid_t)archive_entry_gid(e),
+                               AT_SYMLINK_NOFOLLOW);
+                st->links++;
+                return 0;
+        case AE_IFREG:
+                r = write_file(a, e, dir, name);
+                if (r < 0)
+                        return log_error_errno(r, "install: %s: cannot write %s: %m", deb, abs);
+                st->files++;
+                return 0;
+        default:
+                log_warning("install: %s: skipping %s of unknown type", deb, abs);
+                st->skipped++;
+                return 0;
+        }
+}
+
+/* Reads the ar member whose name starts with prefix into memory. */
+static int read_member(const char *deb, const char *prefix, void **ret, size_t *ret_size) {
+        _cleanup_(archive_read_freep) struct archive *a = archive_read_new();
+        struct archive_entry *e;
+
+        archive_read_support_format_ar(a);
+        if (archive_read_open_filename(a, deb, 1 << 16) != ARCHIVE_OK)
+                return log_error_errno(EBADMSG, "install: %s: not a .deb: %s", deb,
+                                       archive_error_string(a));
+        while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+                if (!strneq(archive_entry_pathname(e), prefix, strlen(prefix)))
+                        continue;
+                la_int64_t size = archive_entry_size(e);
+                if (size < 0 || size > (la_int64_t)1 << 31)
+                        return -EBADMSG;
+                void *buf = xmalloc((size_t)size + 1);
+                la_ssize_t n = archive_read_data(a, buf, (size_t)size);
+                if (n != size) {
+                        free(buf);
+                        return log_error_errno(EBADMSG, "install: %s: truncated %s", deb, prefix);
+                }
+                *ret = buf;
+                *ret_size = (size_t)size;
+                return 0;
+        }
+        return log_error_errno(EBADMSG, "install: %s: no %s member", deb, prefix);
+}
+
+int deb_extract(int root_fd, const char *deb_path, const InstallOptions *o, ExtractStats *stats) {
+        _cleanup_(archive_read_freep) struct archive *a = archive_read_new();
+        _cleanup_free_ void *data = NULL;
+        struct archive_entry *e;
+        ExtractStats st = {};
+        size_t size = 0;
+        int r;
+
+        r = read_member(deb_path, "data.tar", &data, &size);
+        if (r < 0)
+                return r;
+        archive_read_support_filter_all(a);
+        archive_read_support_format_tar(a);
+        if (archive_read_open_memory(a, data, size) != ARCHIVE_OK)
+                return log_error_errno(EBADMSG, "install: %s: bad data.tar: %s", deb_path,
+                                       archive_error_string(a));
+        while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+                r = extract_entry(a, e, root_fd, o, &st, deb_path);
+                if (r < 0)
+                        return r;
+        }
+        if (r != ARCHIVE_EOF)
+                return log_error_errno(EBADMSG, "install: %s: %s", deb_path,
+                                       archive_error_string(a));
+        if (stats)
+                *stats = st;
+        return 0;
+}

@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: MIT */
+/* A configured Debian root from .debs, the way debootstrap and mmdebstrap do it, with plain
+ * chroot: the essential set is unpacked directly, dpkg then installs it properly, then the
+ * rest in Pre-Depends order. /proc, /sys and /dev are mounted only while dpkg runs and are
+ * unmounted on every path; a policy-rc.d keeps services from starting. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+
+#include "vmcompose/install.h"
+#include "vmcompose/log.h"
+#include "vmcompose/signals.h"
+#include "vmcompose/sparse.h"
+#include "vmcompose/spawn.h"
+
+#define DEB_DIR "var/cache/vmcompose-debs"
+
+typedef struct Mounts {
+        char *paths[3];
+        size_t n;
+} Mounts;
+
+static void unmount_all(Mounts *m) {
+        while (m->n > 0) {
+                char *p = m->paths[--m->n];
+                if (umount2(p, 0) < 0 && umount2(p, MNT_DETACH) < 0)
+                        log_warning("install: cannot unmount %s: %s", p, strerror(errno));
+                free(p);
+        }
+}
+
+static int mount_one(Mounts *m, const char *root, const char *dir, const char *src,
+                     const char *type, unsigned long flags) {
+        char *path = path_join(root, dir);
+        (void)mkdir(path, 0755);
+        if (mount(src, path, type, flags, NULL) < 0) {
+                int r = -errno;
+                free(path);
+                return log_error_errno(r, "install: cannot mount %s on %s/%s: %m", src, root, dir);
+        }
+        m->paths[m->n++] = path;
+        return 0;
+}
+
+static int mount_api(Mounts *m, const char *root) {
+        int r = mount_one(m, root, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        if (r == 0)
+                r = mount_one(m, root, "sys", "sysfs", "sysfs",
+                              MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        if (r == 0)
+                r = mount_one(m, root, "dev", "/dev", NULL, MS_BIND | MS_REC);
+        return r;
+}
+
+static int write_at(int dir_fd, const char *name, const char *text, mode_t mode) {
+        _cleanup_close_ int fd =
+                openat(dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+        if (fd < 0)
+                return -errno;
+        int r = pwrite_all(fd, text, strlen(text), 0);
+        if (r == 0 && fchmod(fd, mode) < 0)
+                r = -errno;
+        return r;
+}
+
+/* Copies (or hard-links) each .deb into the root, where dpkg in the chroot can read it. */
+static int stage_debs(const char *root, const InstallPackage *pkgs, size_t n, char ***ret) {
+        _cleanup_free_ char *dir = path_join(root, DEB_DIR);
+        (void)mkdir(dir, 0755);
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_free_ char *name = xasprintf("%s_%s_%s.deb", pkgs[i].name, pkgs[i].version,
+                                                      pkgs[i].architecture);
+                for (char *c = name; *c; c++)
+                        if (*c == ':' || *c == '/')
+                                *c = '%';
+                _cleanup_free_ char *dst = path_join(dir, name);
+                if (link(pkgs[i].deb_path, dst) < 0) {
+                        _cleanup_close_ int in = open(pkgs[i].deb_path, O_RDONLY | O_CLOEXEC);
+                        _cleanup_close_ int out =
+                                open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                        struct stat st;
+                        if (in < 0 || out < 0 || fstat(in, &st) < 0)
+                                return log_error_errno(errno, "install: cannot stage %s: %m",
+                                                       pkgs[i].deb_path);
+                        int r = sparse_copy(in, 0, (uint64_t)st.st_size, out, 0);
+                        if (r < 0)
+                                return r;
+                }
+                free((*ret)[0]);
+                (*ret)[0] = xasprintf("/" DEB_DIR "/%s", name);
+        }
+        return 0;
+}
+
+/* Runs dpkg in the chroot. */
+static int chroot_dpkg(const char *root, char **args, const char *what) {
+        _cleanup_strv_free_ char **argv = NULL;
+        static char *env[] = {(char *)"DEBIAN_FRONTEND=noninteractive",
+                              (char *)"DEBCONF_NONINTERACTIVE_SEEN=true",
+                              (char *)"LC_ALL=C.UTF-8",
+                              (char *)"LANGUAGE=",
+                              (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+                              NULL};
+        Buffer out = {};
+
+        strv_extend(&argv, "chroot");
+        strv_extend(&argv, root);
+        strv_extend(&argv, "dpkg");
+        strv_extend(&argv, "--force-confnew");
+        strv_extend(&argv, "--force-unsafe-io");
+        for (char **a = args; a && *a; a++)
+                strv_extend(&argv, *a);
+        int r = spawn_run(argv, env, &out);
+        if (r != 0) {
+                /* The end of dpkg's output says which maintainer script failed. */
+                const char *tail = out.data ? out.data : "";
+                size_t len = strlen(tail);
+                if (len > 4000)
+                        tail += len - 4000;
+                log_error("install: dpkg (%s) failed (%s %d):\n%s", what,
+                          r < 0 ? "error" : "exit status", r, tail);
+                r = r < 0 ? r : -EIO;
+        } else
+                log_debug_sub("install", "dpkg %s:\n%s", what, out.data ? out.data : "");
+        buffer_done(&out);
+        return r;
+}
+
+static size_t index_of(const InstallPackage *pkgs, size_t n, const char *name) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(pkgs[i].name, name))
+                        return i;
+        return SIZE_MAX;
+}
+
+/* The essential packages and everything they depend on: what dpkg needs to run at all. */
+static void bootstrap_set(const InstallPackage *pkgs, size_t n, bool *in) {
+        for (size_t i = 0; i < n; i++)
+                in[i] = pkgs[i].essential;
+        for (bool grew = true; grew;) {
+                grew = false;
+                for (size_t i = 0; i < n; i++) {
+                        if (!in[i])
+                                continue;
+                        char **lists[] = {pkgs[i].depends, pkgs[i].pre_depends};
+                        for (size_t l = 0; l < 2; l++)
+                                for (char **d = lists[l]; d && *d; d++) {
+                                        size_t j = index_of(pkgs, n, *d);
+                                        if (j != SIZE_MAX && !in[j])
+                                                in[j] = grew = true;
+                                }
+                }
+        }
+}
+
+static int finish_root(int root_fd) {
+        /* First boot generates these: the image must not carry them. */
+        _cleanup_close_ int etc =
+                openat(root_fd, "etc", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (etc < 0)
+                return -errno;
+        (void)write_at(etc, "machine-id", "", 0444);
+        _cleanup_close_ int dbus =
+                openat(root_fd, "var/lib/dbus", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dbus >= 0)
+                (void)unlinkat(dbus, "machine-id", 0);
+        return 0;
+}
+
+/* The merged-/usr layout, as debootstrap makes it for Debian 12. */
+static int make_merged_usr(int root_fd, const char *architecture) {
+        static const char *const dirs[] = {"bin", "sbin", "lib", "lib64"};
+        if (mkdirat(root_fd, "usr", 0755) < 0 && errno != EEXIST)
+                return -errno;
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                if (streq(dirs[i], "lib64") && (!architecture || !streq(architecture, "amd64")))
+                        continue;
+                _cleanup_free_ char *target = xasprintf("usr/%s", dirs[i]);
+                if (mkdirat(root_fd, target, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                if (symlinkat(target, root_fd, dirs[i]) < 0 && errno != EEXIST)
+                        return -errno;
+        }
+        return 0;
+}
+
+static int install_phases(const char *root, int root_fd, const InstallPackage *pkgs, size_t n,
+                          const InstallOptions *o, Mounts *mounts) {
+        _cleanup_free_ bool *boot = xcalloc(n + 1, sizeof(bool));
+        _cleanup_free_ bool *done = xcalloc(n + 1, sizeof(bool));
+        _cleanup_strv_free_ char **staged = xcalloc(n + 1, sizeof(char *));
+        unsigned n_boot = 0;
+        int r;
+
+        if (o && o->merged_usr) {
+                r = make_merged_usr(root_fd, o->architecture);
+                if (r < 0)
+                        return log_error_errno(r, "install: cannot make the merged-/usr links: "
+                                                  "%m");
+        }
+
+        /* 1. Unpack the bootstrap set so that dpkg can run inside the root. */
+        bootstrap_set(pkgs, n, boot);
+        for (size_t i = 0; i < n; i++) {
+                if (!boot[i])
+                        continue;
+                r = deb_extract(root_fd, pkgs[i].deb_path, o, NULL);
+                if (r < 0)
+                        return r;
+                if (signals_interrupted())
+                        return -EINTR;
+                n_boot++;
+        }
+        log_info("install: unpacked %u bootstrap packages", n_boot);
+
+        /* Settings that must be in place before the packages that read them configure. */
+        for (size_t i = 0; o && i < o->n_files; i++) {
+                _cleanup_free_ char *dir = path_dirname(o->files[i].path);
+                const char *base = strrchr(o->files[i].path, '/');
+                _cleanup_free_ char *cmd = xasprintf("mkdir -p /%s", dir);
+                char *const argv[] = {(char *)"chroot", (char *)root, (char *)"/bin/sh",
+                                      (char *)"-c",     cmd,          NULL};
+                r = spawn_run(argv, NULL, NULL);
+                _cleanup_close_ int d = install_open_in_root(root_fd, dir, O_RDONLY | O_DIRECTORY);
+                if (r != 0 || d < 0 ||
+                    (r = write_at(d, base ? base + 1 : o->files[i].path, o->files[i].content,
+                                  0644)) < 0)
+                        return log_error_errno(r < 0 ? r : EIO, "install: cannot write %s",
+                                               o->files[i].path);
+        }
+
+        /* dpkg's own records of what the policy strips. */
+        if (o && o->path_exclude) {
+                Buffer cfg = {};
+                buffer_puts(&cfg, "# Written by vmcompose from the image's policies.\n");
+                for (char **e = o->path_exclude; *e; e++)
+                        buffer_printf(&cfg, "path-exclude=%s\n", *e);
+                for (char **i = o->path_include; i && *i; i++)
+                        buffer_printf(&cfg, "path-include=%s\n", *i);
+                _cleanup_close_ int d = openat(root_fd, "etc/dpkg/dpkg.cfg.d",
+                                               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                r = d < 0 ? -errno : write_at(d, "vmcompose-policy", cfg.data, 0644);
+                buffer_done(&cfg);
+                if (r < 0)
+                        return log_error_errno(r, "install: cannot write dpkg's path-exclude "
+                                                  "rules: %m");
+        }
+        _cleanup_close_ int sbin =
+                openat(root_fd, "usr/sbin", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sbin < 0 || write_at(sbin, "policy-rc.d",
+                                 "#!/bin/sh\n# vmcompose: no services "
+                                 "start while the image is built\nexit 101\n",
+                                 0755) < 0)
+                return log_error_errno(errno, "install: cannot write usr/sbin/policy-rc.d: %m");
+
+        /* The .debs, where dpkg in the chroot sees them. */
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_strv_free_ char **one = xcalloc(2, sizeof(char *));
+                r = stage_debs(root, &pkgs[i], 1, &one);
+                if (r < 0)
+                        return r;
+                staged[i] = TAKE_PTR(one[0]);
+        }
+
+        r = mount_api(mounts, root);
+        if (r < 0)
+                return r;
+
+        /* 2. dpkg installs the bootstrap set properly, dependencies forced: they are all
+         * there, only not configured yet. */
+        _cleanup_strv_free_ char **args = NULL;
+        strv_extend(&args, "--install");
+        strv_extend(&args, "--force-depends");
+        for (size_t i = 0; i < n; i++)
+                if (boot[i]) {
+                        strv_extend(&args, staged[i]);
+                        done[i] = true;
+                }
+        r = chroot_dpkg(root, args, "bootstrap");
+        if (r < 0)
+                return r;
+
+        /* 3. The rest, a round per Pre-Depends level: a package goes when everything it
+         * pre-depends on is configured. */
+        for (unsigned round = 1;; round++) {
+                if (signals_interrupted())
+                        return -EINTR;
+                args = strv_free(args);
+                strv_extend(&args, "--install");
+                _cleanup_free_ bool *now = xcalloc(n + 1, sizeof(bool));
+                size_t count = 0, left = 0;
+                for (size_t i = 0; i < n; i++) {
+                        if (done[i])
+                                continue;
+                        left++;
+                        bool ready = true;
+                        for (char **d = pkgs[i].pre_depends; d && *d && ready; d++) {
+                                size_t j = index_of(pkgs, n, *d);
+                                ready = j == SIZE_MAX || done[j];
+                        }
+                        if (ready) {
+                                now[i] = true;
+                                strv_extend(&args, staged[i]);
+                                count++;
+                        }
+                }
+                if (left == 0)
+                        break;
+                if (count == 0) {
+                        log_error("install: a Pre-Depends cycle among the %zu packages left", left);
+                        return -ELOOP;
+                }
+                _cleanup_free_ char *what = xasprintf("round %u, %zu packages", round, count);
+                r = chroot_dpkg(root, args, what);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < n; i++)
+                        if (now[i])
+                                done[i] = true;
+        }
+        return 0;
+}
+
+int install_root(const char *root_dir, const InstallPackage *pkgs, size_t n,
+                 const InstallOptions *o) {
+        Mounts mounts = {};
+        int r;
+
+        if (mkdir(root_dir, 0755) < 0 && errno != EEXIST)
+                return log_error_errno(errno, "install: cannot create %s: %m", root_dir);
+        _cleanup_close_ int root_fd = open(root_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0)
+                return log_error_errno(errno, "install: cannot open %s: %m", root_dir);
+
+        r = install_phases(root_dir, root_fd, pkgs, n, o, &mounts);
+        unmount_all(&mounts);
+
+        /* Whatever happened: no policy-rc.d and no staged .debs stay in the root. */
+        _cleanup_free_ char *debs = path_join(root_dir, DEB_DIR);
+        (void)rm_rf(debs);
+        _cleanup_close_ int sbin =
+                openat(root_fd, "usr/sbin", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sbin >= 0)
+                (void)unlinkat(sbin, "policy-rc.d", 0);
+        if (r == 0)
+                r = finish_root(root_fd);
+        return r;
+}
+
+int install_list_installed(const char *root_dir, char ***ret) {
+        char *const argv[] = {(char *)"chroot",
+                              (char *)root_dir,
+                              (char *)"dpkg-query",
+                              (char *)"-W",
+                              (char *)"-f",
+                              (char *)"${Package} ${Version} ${Architecture}\\n",
+                              NULL};
+        Buffer out = {};
+        int r = spawn_run(argv, NULL, &out);
+        if (r != 0) {
+                buffer_done(&out);
+                return r < 0 ? r : -EIO;
+        }
+        char **l = NULL;
+        for (char *p = out.data, *save = NULL, *line = strtok_r(p, "\n", &save); line;
+             line = strtok_r(NULL, "\n", &save))
+                strv_extend(&l, line);
+        buffer_done(&out);
+        *ret = l;
+        return 0;
+}

@@ -1,0 +1,293 @@
+/* SPDX-License-Identifier: MIT */
+/* The install stage: packages into a root, checked against the plan, then the profile's
+ * system: section. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "stages.h"
+#include "vmcompose/install.h"
+#include "vmcompose/log.h"
+#include "vmcompose/signals.h"
+#include "vmcompose/sparse.h"
+#include "vmcompose/spawn.h"
+
+static void collect_patterns(const Profile *p, const char *key, char ***ret) {
+        for (size_t i = 0; i < p->n_policies; i++) {
+                const Node *list = node_lookup(p->policies[i].tree, key);
+                for (size_t j = 0; list && j < list->n_items; j++)
+                        strv_extend(ret, node_map_get(list->items[j], "pattern")->scalar);
+        }
+}
+
+/* dpkg --audit prints nothing, and dpkg knows exactly the planned packages. */
+static int check_installed(const BuildContext *ctx) {
+        char *const audit[] = {(char *)"chroot", ctx->root_path, (char *)"dpkg", (char *)"--audit",
+                               NULL};
+        Buffer out = {};
+        int r = spawn_run(audit, NULL, &out);
+        if (r != 0 || out.len > 0) {
+                log_error("install: dpkg --audit in the root is not clean:\n%s",
+                          out.data ? out.data : "");
+                buffer_done(&out);
+                return -EBADMSG;
+        }
+        buffer_done(&out);
+
+        _cleanup_strv_free_ char **have = NULL;
+        r = install_list_installed(ctx->root_path, &have);
+        if (r < 0)
+                return log_error_errno(r, "install: dpkg-query in the root failed: %m");
+        int bad = 0;
+        for (size_t i = 0; i < ctx->plan.n_packages; i++) {
+                const PlanPackage *p = &ctx->plan.packages[i];
+                _cleanup_free_ char *want =
+                        xasprintf("%s %s %s", p->name, p->version, p->architecture);
+                if (!strv_contains(have, want)) {
+                        log_error("install: %s is not installed as planned", want);
+                        bad++;
+                }
+        }
+        if (strv_length(have) != ctx->plan.n_packages) {
+                log_error("install: dpkg knows %zu packages, the plan has %zu", strv_length(have),
+                          ctx->plan.n_packages);
+                bad++;
+        }
+        return bad ? -EBADMSG : 0;
+}
+
+static int run_in_root(const char *root, const char *script, const char *what) {
+        char *const argv[] = {(char *)"chroot", (char *)root,   (char *)"/bin/sh",
+                              (char *)"-ec",    (char *)script, NULL};
+        char *env[] = {(char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", (char *)"LC_ALL=C.UTF-8",
+                       (char *)"DEBIAN_FRONTEND=noninteractive", NULL};
+        Buffer out = {};
+        int r = spawn_run(argv, env, &out);
+        if (r != 0) {
+                log_error("system: %s failed (%s %d):\n%s", what, r < 0 ? "error" : "exit status",
+                          r, out.data ? out.data : "");
+                r = r < 0 ? r : -EIO;
+        }
+        buffer_done(&out);
+        return r;
+}
+
+/* Shell-quotes s for run_in_root(). */
+static char *quote(const char *s) {
+        Buffer b = {};
+        buffer_putc(&b, '\'');
+        for (const char *p = s; *p; p++)
+                if (*p == '\'')
+                        buffer_puts(&b, "'\\''");
+                else
+                        buffer_putc(&b, *p);
+        buffer_putc(&b, '\'');
+        return buffer_steal(&b);
+}
+
+static int apply_system(const BuildContext *ctx) {
+        const Node *sys = node_map_get(ctx->profile->tree, "system");
+        const char *root = ctx->root_path;
+        Buffer sh = {};
+        int r = 0;
+
+        if (!sys)
+                return 0;
+        /* Everything below runs inside the chroot, so that a symlink in the root can never
+         * make it write on the host. */
+        const Node *v;
+        if ((v = node_map_get(sys, "hostname"))) {
+                _cleanup_free_ char *q = quote(v->scalar);
+                buffer_printf(&sh, "printf '%%s\\n' %s > /etc/hostname\n", q);
+        }
+        if ((v = node_map_get(sys, "timezone"))) {
+                _cleanup_free_ char *q = quote(v->scalar);
+                buffer_printf(&sh,
+                              "tz=%s; if [ -e /usr/share/zoneinfo/$tz ]; then ln -sfn "
+                              "/usr/share/zoneinfo/$tz /etc/localtime; fi; printf '%%s\\n' "
+                              "\"$tz\" > /etc/timezone\n",
+                              q);
+        }
+        if ((v = node_map_get(sys, "locale"))) {
+                _cleanup_free_ char *q = quote(v->scalar);
+                buffer_printf(&sh, "printf 'LANG=%%s\\n' %s > /etc/default/locale\n", q);
+        }
+        const Node *users = node_map_get(sys, "users");
+        for (size_t i = 0; users && i < users->n_items; i++) {
+                const Node *u = users->items[i];
+                _cleanup_free_ char *name = quote(node_map_get(u, "name")->scalar);
+                const Node *shell = node_map_get(u, "shell"), *uid = node_map_get(u, "uid");
+                const Node *groups = node_map_get(u, "groups"),
+                           *hash = node_map_get(u, "password-hash");
+                const Node *keys = node_map_get(u, "ssh-keys");
+                buffer_printf(&sh, "id -u %s >/dev/null 2>&1 || useradd -m %s%s%s%s%s %s\n", name,
+                              shell ? "-s " : "", shell ? shell->scalar : "", uid ? " -u " : "",
+                              uid ? uid->scalar : "", "", name);
+                for (size_t g = 0; groups && g < groups->n_items; g++) {
+                        _cleanup_free_ char *gq = quote(groups->items[g]->scalar);
+                        buffer_printf(&sh,
+                                      "getent group %s >/dev/null || groupadd %s; usermod "
+                                      "-aG %s %s\n",
+                                      gq, gq, gq, name);
+                }
+                if (hash) {
+                        _cleanup_free_ char *hq = quote(hash->scalar);
+                        buffer_printf(&sh, "usermod -p %s %s\n", hq, name);
+                } else
+                        buffer_printf(&sh, "usermod -L %s\n", name);
+                if (keys && keys->n_items > 0) {
+                        buffer_printf(&sh,
+                                      "h=$(getent passwd %s | cut -d: -f6); mkdir -p "
+                                      "\"$h/.ssh\"; : > \"$h/.ssh/authorized_keys\"\n",
+                                      name);
+                        for (size_t k = 0; k < keys->n_items; k++) {
+                                _cleanup_free_ char *kq = quote(keys->items[k]->scalar);
+                                buffer_printf(&sh,
+                                              "printf '%%s\\n' %s >> \"$h/.ssh/"
+                                              "authorized_keys\"\n",
+                                              kq);
+                        }
+                        buffer_printf(&sh,
+                                      "chmod 700 \"$h/.ssh\"; chmod 600 "
+                                      "\"$h/.ssh/authorized_keys\"; chown -R %s: \"$h/.ssh\"\n",
+                                      name);
+                }
+        }
+        if (sh.len > 0)
+                r = run_in_root(root, sh.data, "hostname, time zone, locale and users");
+        buffer_done(&sh);
+        if (r < 0)
+                return r;
+
+        /* Files: content through the chroot's own shell; sources copied in by cat. */
+        const Node *files = node_map_get(sys, "files");
+        for (size_t i = 0; files && i < files->n_items && r == 0; i++) {
+                const Node *f = files->items[i];
+                const Node *content = node_map_get(f, "content"), *src = node_map_get(f, "source");
+                const Node *mode = node_map_get(f, "mode");
+                _cleanup_free_ char *path = quote(node_map_get(f, "path")->scalar);
+                _cleanup_free_ char *data = NULL;
+                if (src) {
+                        r = read_full_file(src->scalar, 64 << 20, &data, NULL);
+                        if (r < 0)
+                                return log_error_errno(r, "system: files: %s: %m", src->scalar);
+                }
+                _cleanup_free_ char *text = quote(content ? content->scalar : data);
+                _cleanup_free_ char *script =
+                        xasprintf("mkdir -p \"$(dirname %s)\"; printf '%%s' %s > %s; chmod %s %s",
+                                  path, text, path, mode ? mode->scalar : "0644", path);
+                r = run_in_root(root, script, "files");
+        }
+        /* Overlays: unpacked by tar inside the chroot. */
+        const Node *overlays = node_map_get(sys, "overlay");
+        for (size_t i = 0; overlays && i < overlays->n_items && r == 0; i++) {
+                const char *dir = node_map_get(overlays->items[i], "path")->scalar;
+                _cleanup_free_ char *qd = quote(dir), *qr = quote(root);
+                _cleanup_free_ char *cmd = xasprintf(
+                        "tar -C %s --numeric-owner -cf - . | chroot %s tar --numeric-owner -xf - "
+                        "-C /",
+                        qd, qr);
+                char *const argv[] = {(char *)"sh", (char *)"-ec", cmd, NULL};
+                Buffer out = {};
+                r = spawn_run(argv, NULL, &out);
+                if (r != 0) {
+                        log_error("system: overlay %s failed:\n%s", dir, out.data ? out.data : "");
+                        r = -EIO;
+                }
+                buffer_done(&out);
+        }
+        const Node *services = node_map_get(sys, "services");
+        static const char *const verbs[] = {"enable", "disable"};
+        for (size_t k = 0; services && k < 2 && r == 0; k++) {
+                const Node *list = node_map_get(services, verbs[k]);
+                for (size_t i = 0; list && i < list->n_items && r == 0; i++) {
+                        _cleanup_free_ char *q =
+                                quote(node_map_get(list->items[i], "name")->scalar);
+                        _cleanup_free_ char *cmd = xasprintf("systemctl %s %s", verbs[k], q);
+                        r = run_in_root(root, cmd, cmd);
+                }
+        }
+        const Node *scripts = node_map_get(sys, "scripts");
+        for (size_t i = 0; scripts && i < scripts->n_items && r == 0; i++) {
+                const char *cmd = node_map_get(scripts->items[i], "run")->scalar;
+                _cleanup_free_ char *what = xasprintf("script '%s'", cmd);
+                r = run_in_root(root, cmd, what);
+        }
+        return r;
+}
+
+int stage_install(BuildContext *ctx) {
+        const char *tmp;
+        int r = build_tmp_dir(ctx, &tmp);
+        if (r < 0)
+                return r;
+        if (geteuid() != 0)
+                return log_error_errno(EPERM, "install: installing packages needs root (chroot, "
+                                              "mounts, file ownership)");
+        ctx->root_path = path_join(tmp, "root");
+
+        _cleanup_free_ InstallPackage *pkgs =
+                xcalloc(ctx->plan.n_packages + 1, sizeof(InstallPackage));
+        for (size_t i = 0; i < ctx->plan.n_packages; i++) {
+                const PlanPackage *p = &ctx->plan.packages[i];
+                pkgs[i] = (InstallPackage){
+                        .name = p->name,
+                        .version = p->version,
+                        .architecture = p->architecture,
+                        .deb_path = ctx->debs[i].path,
+                        .essential = p->essential,
+                        .depends = p->depends,
+                        .pre_depends = p->pre_depends,
+                };
+        }
+        _cleanup_strv_free_ char **exclude = NULL, **include = NULL;
+        collect_patterns(ctx->profile, "strip.paths", &exclude);
+        collect_patterns(ctx->profile, "strip.keep", &include);
+        /* initramfs-tools reads these when the kernel is configured: the root filesystem's
+         * type (or the initramfs has no fsck for it) and the target's drivers. */
+        _cleanup_free_ char *fstype = NULL;
+        Buffer modules = {};
+        const Node *parts = node_lookup(ctx->profile->tree, "disk.partitions");
+        for (size_t i = 0; parts && i < parts->n_items; i++) {
+                const Node *role = node_map_get(parts->items[i], "role");
+                const Node *fs = node_map_get(parts->items[i], "fs");
+                if (streq(role->scalar, "root"))
+                        fstype = xasprintf("# Written by vmcompose\nFSTYPE=%s\n",
+                                           fs ? fs->scalar : "ext4");
+        }
+        buffer_puts(&modules, "# Written by vmcompose from the kernel target\n");
+        const Node *drivers =
+                ctx->profile->kernel_target.tree
+                        ? node_lookup(ctx->profile->kernel_target.tree, "initramfs-drivers")
+                        : NULL;
+        for (size_t i = 0; drivers && i < drivers->n_items; i++)
+                buffer_printf(&modules, "%s\n", node_map_get(drivers->items[i], "name")->scalar);
+        InstallFile files[] = {
+                {"etc/initramfs-tools/conf.d/vmcompose-fstype", fstype ? fstype : "FSTYPE=ext4\n"},
+                {"etc/initramfs-tools/modules", modules.data},
+        };
+        InstallOptions o = {
+                .files = files,
+                .n_files = ELEMENTSOF(files),
+                .path_exclude = exclude,
+                .path_include = include,
+                .merged_usr =
+                        streq(node_lookup(ctx->profile->tree, "distro.family")->scalar, "debian"),
+                .architecture = node_lookup(ctx->profile->tree, "distro.architecture")->scalar,
+        };
+
+        r = install_root(ctx->root_path, pkgs, ctx->plan.n_packages, &o);
+        buffer_done(&modules);
+        if (r < 0)
+                return r;
+        r = check_installed(ctx);
+        if (r < 0)
+                return r;
+        r = apply_system(ctx);
+        if (r < 0)
+                return r;
+        /* From here on the stages work on this root. */
+        ctx->root_dir = ctx->root_path;
+        return 0;
+}

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include "vmcompose/util.h"
+
+/* Boot loaders (composer/bootloader/): the packages each needs, and the ESP it makes. Each is
+ * a row in one table; the text they write (BLS entries, loader.conf) is built by pure
+ * functions. */
+
+typedef struct BootKernel {
+        char *version; /* "6.1.0-56-cloud-amd64" */
+        char *vmlinuz; /* in the root: /boot/vmlinuz-VERSION */
+        char *initrd;  /* /boot/initrd.img-VERSION */
+} BootKernel;
+
+typedef struct BootParams {
+        const char *root_dir; /* the finished root */
+        const char *esp_dir;  /* an empty directory to fill */
+        const BootKernel *kernel;
+        const char *cmdline; /* the whole kernel command line */
+        const char *title;   /* the menu title */
+} BootParams;
+
+typedef struct Bootloader {
+        const char *name;            /* as in the profile's bootloader: */
+        const char *const *packages; /* what the root needs for it */
+        int (*prepare)(const BootParams *p);
+} Bootloader;
+
+/* The boot loader called name, or NULL when vmcompose does not make it yet. */
+const Bootloader *bootloader_find(const char *name);
+
+/* Finds the one kernel in ROOT/boot with its initramfs. 0, -ENOENT (no kernel or no
+ * initramfs), or -ENOTUNIQ (several kernels). */
+int boot_kernel_find(const char *root_dir, BootKernel *ret);
+void boot_kernel_done(BootKernel *k);
+
+/* Boot Loader Specification type #1 entry text. Caller frees. */
+char *bls_entry(const char *title, const char *version, const char *linux_path,
+                const char *initrd_path, const char *options);
+/* systemd-boot's loader.conf. Caller frees. */
+char *loader_conf(const char *default_entry, unsigned timeout);
+
+/* The systemd unit every image carries to report its boot on the serial console
+ * ("vmcompose-boot: ready" or "vmcompose-boot: degraded (...)"). */
+extern const char boot_ready_unit[];

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Installing packages into a root directory (composer/install/): .deb data unpacked with
+ * libarchive, confined to the root; then dpkg inside a plain chroot configures everything. */
+
+typedef struct InstallPackage {
+        const char *name, *version, *architecture;
+        const char *deb_path; /* a verified .deb */
+        bool essential;       /* Essential: yes */
+        char **depends;       /* the packages (in this set) its Depends name */
+        char **pre_depends;   /* the packages (in this set) its Pre-Depends name */
+} InstallPackage;
+
+/* A file written into the root before dpkg configures anything (initramfs-tools settings). */
+typedef struct InstallFile {
+        const char *path; /* relative to the root, e.g. "etc/initramfs-tools/conf.d/x" */
+        const char *content;
+} InstallFile;
+
+typedef struct InstallOptions {
+        const InstallFile *files;
+        size_t n_files;
+        bool merged_usr; /* /bin, /sbin, /lib (and /lib64) as links into /usr, made
+                          * before anything is unpacked (Debian 12's usr-is-merged
+                          * refuses a root without them) */
+        const char *architecture;
+        char **path_exclude; /* dpkg path-exclude globs (policy strip rules) */
+        char **path_include; /* dpkg path-include globs: exceptions */
+} InstallOptions;
+
+/* Counts of what deb_extract() did. */
+typedef struct ExtractStats {
+        unsigned files, dirs, links, excluded, skipped;
+} ExtractStats;
+
+/* Whether an archive member name may be written: relative, no "..", no empty or "."
+ * components after normalisation. Writes the normalised path (without "./"). */
+bool install_member_path_ok(const char *member, char **ret_normalised);
+
+/* Whether path ("/usr/share/doc/x") is excluded by the globs, dpkg style: the last matching
+ * rule wins, path-include over path-exclude. */
+bool install_path_excluded(const char *path, char *const *exclude, char *const *include);
+
+/* openat() confined to the root: symlinks resolve as if root_fd were "/" (openat2 with
+ * RESOLVE_IN_ROOT). Returns the fd or a negative errno. */
+int install_open_in_root(int root_fd, const char *path, int flags);
+
+/* Unpacks the data.tar.* of the .deb at deb_path into the root directory root_fd. Paths are
+ * resolved inside the root (openat2 RESOLVE_IN_ROOT): absolute or ".." members are refused,
+ * symlinks in the root are followed only within it (so merged /usr works), device nodes and
+ * FIFOs are skipped. Returns 0, or -EBADMSG for a malicious or corrupt archive (logged). */
+int deb_extract(int root_fd, const char *deb_path, const InstallOptions *o, ExtractStats *stats);
+
+/* Installs pkgs into root_dir (empty or not yet existing): the essential set is unpacked
+ * directly, then dpkg runs in a chroot with /proc, /sys and /dev mounted and a policy-rc.d
+ * that keeps services from starting; packages are given to dpkg in Pre-Depends order. Every
+ * mount is undone on every path. Must run as root. */
+int install_root(const char *root_dir, const InstallPackage *pkgs, size_t n,
+                 const InstallOptions *o);
+
+/* The packages dpkg knows in root_dir as "name version arch" lines, sorted. Caller frees. */
+int install_list_installed(const char *root_dir, char ***ret);
