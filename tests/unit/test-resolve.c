@@ -28,7 +28,8 @@ static const char main_index[] = PKG(
                                 PKG("beep", "Section: sound\nPriority: required\n")
                                         PKG("left", "Conflicts: right\n") PKG("right", "")
                                                 PKG("broken", "Depends: ghost\n")
-                                                        PKG("needs-mawk", "Depends: mawk\n");
+                                                        PKG("needs-mawk", "Depends: mawk\n")
+        PKG("early", "Pre-Depends: mawk\nDepends: coreutils\n");
 
 static const char security_index[] =
         "Package: libfoo\nVersion: 1.0-1+deb12u1\nArchitecture: amd64\nSource: foo\n"
@@ -162,6 +163,25 @@ static void test_dependencies_and_fields(void **state) {
         assert_int_equal(app->installed_size, 10 * 1024);
         assert_string_equal(app->section, "utils");
         assert_string_equal(app->reason, "requested");
+        /* Each dependency maps to the plan package that satisfies it. */
+        assert_true(strv_contains(app->depends, "libfoo"));
+        assert_true(strv_contains(app->depends, "tool"));
+        assert_true(strv_contains(plan_find(&plan, "man-db")->depends, "less"));
+        assert_null(plan_find(&plan, "less")->depends);
+        plan_done(&plan);
+}
+
+static void test_pre_depends(void **state) {
+        (void)state;
+        Case c = {.install = {"early"}};
+        Plan plan = {};
+        char *problems;
+        assert_int_equal(solve(&c, &plan, &problems), 0);
+        const PlanPackage *e = plan_find(&plan, "early");
+        assert_true(strv_contains(e->pre_depends, "mawk"));
+        assert_false(strv_contains(e->depends, "mawk"));
+        assert_true(strv_contains(e->depends, "coreutils"));
+        free(problems);
         plan_done(&plan);
 }
 
@@ -267,6 +287,7 @@ int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_dependencies_and_fields),
                 cmocka_unit_test(test_recommends),
+                cmocka_unit_test(test_pre_depends),
                 cmocka_unit_test(test_base_sets),
                 cmocka_unit_test(test_remove),
                 cmocka_unit_test(test_conflict_and_missing),
