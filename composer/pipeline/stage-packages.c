@@ -28,7 +28,8 @@ static ResolveForbid *collect_forbid(const Profile *p, size_t *ret_n, char ***re
                         for (size_t j = 0; list && j < list->n_items; j++) {
                                 const Node *pat = node_map_get(list->items[j], "pattern");
                                 char *origin =
-                                        xasprintf("policy %s (%s:%u:%u)", p->policies[i].name,
+                                        xasprintf("policy %s (%s:%u:%u)",
+                                                  node_map_get(p->policies[i].tree, "name")->scalar,
                                                   pat->mark.file, pat->mark.line, pat->mark.column);
                                 strv_push(ret_strings, origin);
                                 f = xrealloc(f, (n + 1) * sizeof(ResolveForbid));

@@ -65,8 +65,9 @@ int stage_policy(BuildContext *ctx) {
                                                 continue;
                                         log_error("policy: package %s is installed, forbidden "
                                                   "by policy %s (%s:%u:%u)",
-                                                  name, p->policies[i].name, pat->mark.file,
-                                                  pat->mark.line, pat->mark.column);
+                                                  name,
+                                                  node_map_get(p->policies[i].tree, "name")->scalar,
+                                                  pat->mark.file, pat->mark.line, pat->mark.column);
                                         bad++;
                                 }
                         }
@@ -82,7 +83,9 @@ int stage_policy(BuildContext *ctx) {
                                                 pat->mark.column);
                         strv_push(&wheres, where);
                         rules = xrealloc(rules, (n_rules + 1) * sizeof(PathRule));
-                        rules[n_rules++] = (PathRule){pat->scalar, p->policies[i].name, where};
+                        rules[n_rules++] = (PathRule){
+                                pat->scalar, node_map_get(p->policies[i].tree, "name")->scalar,
+                                where};
                 }
         }
         root_len = strlen(ctx->root_path);

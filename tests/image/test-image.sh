@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The whole pipeline on the real repositories (the host's apt sources): profiles/minimal.yaml
+# builds, its raw, VHD and qcow2 images boot under UEFI and report ready, an unsigned boot path
+# is refused under Secure Boot, and the headless policy stops a pager at solve time and a file a
+# script drops in a forbidden place at the final verification. Needs root (chroot, mounts).
+# Usage: test-image.sh VMCOMPOSE   (from the source tree's top directory)
+set -u
+VMC=${1:?usage: test-image.sh VMCOMPOSE}
+[ "$(id -u)" = 0 ] || { echo "SKIP: building images needs root"; exit 77; }
+for t in qemu-system-x86_64 chroot; do
+        command -v $t >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
+done
+[ -r /usr/share/OVMF/OVMF_CODE_4M.fd ] || { echo "SKIP: ovmf is not installed"; exit 77; }
+T=$(mktemp -d /tmp/vmcompose-image-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+failures=0
+check() { local what=$1; shift; if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi; }
+C=${VMCOMPOSE_TEST_CACHE:-/var/cache/vmcompose}
+
+start=$(date +%s)
+timeout 900 "$VMC" build profiles/minimal.yaml --cache-dir "$C" -o "$T/out" >"$T/log" 2>&1
+rc=$?
+check "profiles/minimal.yaml builds (exit $rc, $(($(date +%s) - start)) s)" test $rc -eq 0
+[ $rc -eq 0 ] || tail -40 "$T/log"
+for f in raw vhd qcow2; do check "minimal.$f written" test -s "$T/out/minimal.$f"; done
+check "no temporary files left" test -z "$(find "$T/out" -name '.vmcompose*' -print -quit)"
+check "no mounts left" sh -c "! grep -q '$T' /proc/self/mountinfo"
+
+for f in raw vhd qcow2; do
+        timeout 400 "$VMC" boot "$T/out/minimal.$f" --firmware uefi --timeout 300 \
+                --serial-log "$T/boot-$f.log" >"$T/boot" 2>&1
+        rc=$?
+        check "minimal.$f boots under UEFI and reports ready (exit $rc): $(grep " up " "$T/boot")" test $rc -eq 0
+done
+# systemd-boot is not signed: firmware that enforces Secure Boot must refuse it.
+timeout 200 "$VMC" boot "$T/out/minimal.raw" --firmware secureboot --timeout 120 >"$T/boot" 2>&1
+check "Secure Boot refuses the unsigned boot path" test $? -eq 1
+check "... as the firmware's refusal" grep -q "firmware refused to start the boot loader" "$T/boot"
+
+# The headless policy: a pager asked for by name fails at solve time ...
+cat >"$T/with-less.yaml" <<EOT
+extends: $PWD/profiles/minimal.yaml
+name: with-less
+packages:
+  install: [less]
+EOT
+timeout 300 "$VMC" build "$T/with-less.yaml" --cache-dir "$C" -o "$T/out2" >"$T/log" 2>&1
+check "a profile that asks for less fails" test $? -eq 1
+check "... at solve time, naming the policy" grep -q "package less is forbidden by policy headless" "$T/log"
+# ... and a file a script drops into a forbidden path fails the final verification.
+cat >"$T/sneaky.yaml" <<EOT
+extends: $PWD/profiles/minimal.yaml
+name: sneaky
+system:
+  scripts:
+    - run: printf '#!/bin/sh\n' > /usr/bin/less
+      why: a test of the final verification
+EOT
+timeout 600 "$VMC" build "$T/sneaky.yaml" --cache-dir "$C" -o "$T/out3" >"$T/log" 2>&1
+check "a forbidden file dropped by a script fails the build" test $? -eq 1
+check "... naming the path and the rule" grep -q "policy: /usr/bin/less (forbidden by policy headless" "$T/log"
+check "... and nothing is written" test -z "$(ls -A "$T/out3" 2>/dev/null)"
+check "no mounts left after the failures" sh -c "! grep -q '$T' /proc/self/mountinfo"
+
+echo "$failures failure(s)"
+[ $failures -eq 0 ]
