@@ -24,12 +24,12 @@ static const char main_index[] = PKG(
                 PKG("extra", "") PKG("base-files", "Priority: required\nEssential: yes\n") PKG(
                         "coreutils",
                         "Priority: required\nEssential: yes\n") PKG("mawk", "Priority: required\n")
-                        PKG("nano", "Priority: important\n") PKG("xterm", "Section: x11\n")
-                                PKG("beep", "Section: sound\nPriority: required\n")
-                                        PKG("left", "Conflicts: right\n") PKG("right", "")
-                                                PKG("broken", "Depends: ghost\n")
-                                                        PKG("needs-mawk", "Depends: mawk\n")
-        PKG("early", "Pre-Depends: mawk\nDepends: coreutils\n");
+                        PKG("nano", "Priority: important\n") PKG("xterm", "Section: x11\n") PKG(
+                                "beep", "Section: sound\nPriority: required\n")
+                                PKG("left", "Conflicts: right\n") PKG("right", "") PKG(
+                                        "broken", "Depends: ghost\n") PKG("needs-mawk",
+                                                                          "Depends: mawk\n")
+                                        PKG("early", "Pre-Depends: mawk\nDepends: coreutils\n");
 
 static const char security_index[] =
         "Package: libfoo\nVersion: 1.0-1+deb12u1\nArchitecture: amd64\nSource: foo\n"
