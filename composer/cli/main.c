@@ -61,6 +61,8 @@ static const char main_help[] =
         "Environment:\n"
         "  VMCOMPOSE_DEBUG=SUBSYSTEM,...  debug output for some subsystems (or 'all')\n"
         "  VMCOMPOSE_DATA_DIR=DIR         where profiles/ and kernel-config/ are found\n"
+        "  VMCOMPOSE_APT_DIR=DIR          the apt configuration for repositories: system\n"
+        "                                 (default /etc/apt)\n"
         "\n"
         "Exit status: 0 success, 1 build failure, 2 usage or profile error.\n"
         "See vmcompose(1) and docs/profile.md.\n";
