@@ -36,6 +36,7 @@ enum {
         ARG_LOCKED,
         ARG_CACHE_DIR,
         ARG_PARALLEL,
+        ARG_UNTIL,
 };
 
 static const char main_help[] =
@@ -85,6 +86,8 @@ static const char build_help[] =
         "      --cache-dir DIR    the download cache (default: $XDG_CACHE_HOME/vmcompose,\n"
         "                         /var/cache/vmcompose for root)\n"
         "      --parallel N       downloads at once (default: 8)\n"
+        "      --until STAGE      stop after this stage (resolve, fetch, install, ...); writes\n"
+        "                         no image: for timing and debugging\n"
         "  -v, --verbose / -q, --quiet / -h, --help\n";
 
 static const char profile_help_head[] =
@@ -429,7 +432,7 @@ static const char lock_help[] =
         "                         /var/cache/vmcompose for root)\n";
 
 typedef struct BuildArgs {
-        const char *output, *target, *root, *esp, *cache_dir;
+        const char *output, *target, *root, *esp, *cache_dir, *until;
         bool locked;
         unsigned parallel;
 } BuildArgs;
@@ -458,6 +461,17 @@ static int parse_build_option(int c, BuildArgs *a) {
         case ARG_CACHE_DIR:
                 a->cache_dir = optarg;
                 return 1;
+        case ARG_UNTIL: {
+                size_t n;
+                const Stage *stages = pipeline_stages(&n);
+                for (size_t i = 0; i < n; i++)
+                        if (streq(stages[i].name, optarg)) {
+                                a->until = optarg;
+                                return 1;
+                        }
+                log_error("--until %s: no such stage", optarg);
+                return -1;
+        }
         case ARG_PARALLEL:
                 if (parse_uint64(optarg, &v) < 0 || v == 0 || v > 64) {
                         log_error("--parallel %s: expected 1 to 64", optarg);
@@ -470,13 +484,14 @@ static int parse_build_option(int c, BuildArgs *a) {
         }
 }
 
-static int run_build(const char *profile_path, const BuildArgs *a, const char *stop_after) {
+static int run_build(const char *profile_path, const BuildArgs *a, bool write_lock) {
+        const char *stop_after = write_lock ? "resolve" : a->until;
         _cleanup_(profile_freep) Profile *p = NULL;
         int r;
 
         if (load(profile_path, a->target, false, &p) < 0)
                 return EXIT_USAGE;
-        if (!stop_after) {
+        if (!write_lock) {
                 r = mkdir_p(a->output);
                 if (r < 0) {
                         log_error_errno(r, "Failed to create output directory %s: %m", a->output);
@@ -501,7 +516,7 @@ static int run_build(const char *profile_path, const BuildArgs *a, const char *s
         };
         signals_install();
         r = pipeline_run(&ctx);
-        if (r == 0 && stop_after)
+        if (r == 0 && write_lock)
                 r = build_write_lock(&ctx);
         build_context_done(&ctx);
         if (r == -EINTR && signals_received()) {
@@ -510,7 +525,9 @@ static int run_build(const char *profile_path, const BuildArgs *a, const char *s
         }
         if (r != 0)
                 return EXIT_BUILD_FAILED;
-        if (!stop_after)
+        if (stop_after && !write_lock)
+                log_notice("stopped after stage %s, as asked; no image was written", stop_after);
+        else if (!write_lock)
                 log_notice("built %s in %s", ctx.image_name, a->output);
         return EXIT_OK;
 }
@@ -543,7 +560,7 @@ static int verb_lock(int argc, char *argv[]) {
                 log_error("lock: expected exactly one PROFILE (see vmcompose lock --help)");
                 return EXIT_USAGE;
         }
-        return run_build(argv[optind], &a, "resolve");
+        return run_build(argv[optind], &a, true);
 }
 
 static int verb_build(int argc, char *argv[]) {
@@ -558,6 +575,7 @@ static int verb_build(int argc, char *argv[]) {
                 {"locked", no_argument, NULL, ARG_LOCKED},
                 {"cache-dir", required_argument, NULL, ARG_CACHE_DIR},
                 {"parallel", required_argument, NULL, ARG_PARALLEL},
+                {"until", required_argument, NULL, ARG_UNTIL},
                 {},
         };
         BuildArgs a = {.output = "out"};
@@ -595,7 +613,7 @@ static int verb_build(int argc, char *argv[]) {
                 log_error("build: expected exactly one PROFILE (see vmcompose build --help)");
                 return EXIT_USAGE;
         }
-        return run_build(argv[optind], &a, NULL);
+        return run_build(argv[optind], &a, false);
 }
 
 int main(int argc, char *argv[]) {

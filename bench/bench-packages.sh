@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Packages into a configured root: vmcompose (resolve, fetch, install, up to the installed root)
+# against mmdebstrap installing the same package set (--variant=custom --include=...) from the
+# same repositories, cold cache and warm cache, RUNS runs each. Prints wall time and peak memory
+# and the ratios vmcompose / mmdebstrap. Run as root from the source tree's top directory:
+#   bench/bench-packages.sh [BUILD_DIR]        (RUNS=3 by default)
+set -euo pipefail
+VMC=${1:-build}/vmcompose
+RUNS=${RUNS:-3}
+W=$(mktemp -d /var/tmp/vmcompose-bench-XXXXXX)
+trap 'rm -rf "$W"' EXIT
+command -v mmdebstrap >/dev/null || { echo "install mmdebstrap first"; exit 1; }
+
+# The same repositories as the profile's "system": the host's apt sources.
+mapfile -t repos < <(awk '/^URIs:/{u=$2} /^Suites:/{for (i = 2; i <= NF; i++) print "deb " u " " $i " main"}' /etc/apt/sources.list.d/*.sources)
+# The same package set: what vmcompose resolves for the profile.
+"$VMC" -q lock profiles/minimal.yaml --cache-dir "$W/lockcache"
+mv profiles/minimal.lock "$W/minimal.lock"
+pkgs=$(awk -F'"' '/^  - name:/{print $2}' "$W/minimal.lock" | paste -sd,)
+echo "package set: $(echo "$pkgs" | tr , '\n' | wc -l) packages (the minimal profile's plan)"
+
+measure() { # LABEL CMD...: appends "seconds peak-KiB" to $W/LABEL
+        local label=$1
+        shift
+        /usr/bin/time -f "%e %M" -o "$W/t" "$@" >"$W/log" 2>&1 || { cat "$W/log"; exit 1; }
+        cat "$W/t" >>"$W/$label"
+}
+
+mmd() { # MODE
+        local args=(--variant=custom --include="$pkgs" --aptopt='Acquire::Check-Valid-Until "false"'
+                --aptopt='Acquire::Languages "none"'
+                --essential-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" && echo FSTYPE=ext4 > "$1/etc/initramfs-tools/conf.d/fstype"')
+        if [ "$1" = warm ]; then
+                args+=(--skip=download/empty --skip=essential/unlink
+                        --setup-hook='mkdir -p "$1"/var/cache/apt/archives/'
+                        --setup-hook="sync-in $W/mmd-cache /var/cache/apt/archives/")
+        else
+                args+=(--skip=essential/unlink --customize-hook="sync-out /var/cache/apt/archives $W/mmd-cache")
+        fi
+        rm -rf "$W/mmd-root"
+        mkdir -p "$W/mmd-cache"
+        measure "mmdebstrap-$1" mmdebstrap "${args[@]}" bookworm "$W/mmd-root" "${repos[@]}"
+}
+
+vmc() { # MODE
+        [ "$1" = cold ] && rm -rf "$W/vmc-cache"
+        measure "vmcompose-$1" "$VMC" -q build profiles/minimal.yaml --until install \
+                --cache-dir "$W/vmc-cache" -o "$W/out"
+}
+
+for i in $(seq "$RUNS"); do
+        vmc cold
+        mmd cold
+        vmc warm
+        mmd warm
+done
+rm -rf "$W/mmd-root"
+
+stats() { # FILE -> "median-seconds peak-MiB"
+        sort -n "$1" | awk '{t[NR] = $1; m = ($2 > m ? $2 : m)} END {printf "%.2f %.0f", t[int((NR + 1) / 2)], m / 1024}'
+}
+printf '%-6s %-22s %-22s %s\n' cache "vmcompose s / MiB" "mmdebstrap s / MiB" "ratio time / memory"
+for mode in cold warm; do
+        read -r vt vm <<<"$(stats "$W/vmcompose-$mode")"
+        read -r mt mm <<<"$(stats "$W/mmdebstrap-$mode")"
+        printf '%-6s %-22s %-22s %.2f / %.2f\n' $mode "$vt / $vm" "$mt / $mm" \
+                "$(echo "$vt / $mt" | bc -l)" "$(echo "$vm / $mm" | bc -l)"
+done
+echo "(median of $RUNS runs; peak memory is the largest resident set of the process tree's"
+echo " biggest process, as GNU time reports it; targets: cold <= 0.8, warm <= 0.5)"
