@@ -114,6 +114,8 @@ static int chroot_dpkg(const char *root, char **args, const char *what) {
                 strv_extend(&argv, *a);
         int r = spawn_run(argv, env, &out);
         if (r != 0) {
+                log_debug_sub("install", "dpkg %s, the whole output:\n%s", what,
+                              out.data ? out.data : "");
                 /* The end of dpkg's output says which maintainer script failed. */
                 const char *tail = out.data ? out.data : "";
                 size_t len = strlen(tail);
@@ -282,43 +284,55 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
         if (r < 0)
                 return r;
 
-        /* 3. The rest, a round per Pre-Depends level: a package goes when everything it
-         * pre-depends on is configured. */
-        for (unsigned round = 1;; round++) {
+        /* 3. The rest, a round per Pre-Depends level: a package goes after everything it
+         * pre-depends on (which must be configured before it is even unpacked) and not
+         * before anything it depends on (which dpkg configures first within one round). */
+        _cleanup_free_ unsigned *level = xcalloc(n + 1, sizeof(unsigned));
+        unsigned max_level = 0;
+        for (bool changed = true; changed;) {
+                changed = false;
+                for (size_t i = 0; i < n; i++) {
+                        if (done[i])
+                                continue;
+                        unsigned l = level[i];
+                        for (char **d = pkgs[i].pre_depends; d && *d; d++) {
+                                size_t j = index_of(pkgs, n, *d);
+                                if (j != SIZE_MAX && !done[j])
+                                        l = MAX(l, level[j] + 1);
+                        }
+                        for (char **d = pkgs[i].depends; d && *d; d++) {
+                                size_t j = index_of(pkgs, n, *d);
+                                if (j != SIZE_MAX && !done[j])
+                                        l = MAX(l, level[j]);
+                        }
+                        if (l != level[i]) {
+                                level[i] = l;
+                                changed = true;
+                        }
+                        max_level = MAX(max_level, l);
+                }
+                if (max_level > n) {
+                        log_error("install: a Pre-Depends cycle among the packages");
+                        return -ELOOP;
+                }
+        }
+        for (unsigned round = 0; round <= max_level; round++) {
                 if (signals_interrupted())
                         return -EINTR;
                 args = strv_free(args);
                 strv_extend(&args, "--install");
-                _cleanup_free_ bool *now = xcalloc(n + 1, sizeof(bool));
-                size_t count = 0, left = 0;
-                for (size_t i = 0; i < n; i++) {
-                        if (done[i])
-                                continue;
-                        left++;
-                        bool ready = true;
-                        for (char **d = pkgs[i].pre_depends; d && *d && ready; d++) {
-                                size_t j = index_of(pkgs, n, *d);
-                                ready = j == SIZE_MAX || done[j];
-                        }
-                        if (ready) {
-                                now[i] = true;
+                size_t count = 0;
+                for (size_t i = 0; i < n; i++)
+                        if (!done[i] && level[i] == round) {
                                 strv_extend(&args, staged[i]);
                                 count++;
                         }
-                }
-                if (left == 0)
-                        break;
-                if (count == 0) {
-                        log_error("install: a Pre-Depends cycle among the %zu packages left", left);
-                        return -ELOOP;
-                }
-                _cleanup_free_ char *what = xasprintf("round %u, %zu packages", round, count);
+                if (count == 0)
+                        continue;
+                _cleanup_free_ char *what = xasprintf("round %u, %zu packages", round + 1, count);
                 r = chroot_dpkg(root, args, what);
                 if (r < 0)
                         return r;
-                for (size_t i = 0; i < n; i++)
-                        if (now[i])
-                                done[i] = true;
         }
         return 0;
 }

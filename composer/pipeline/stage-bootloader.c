@@ -61,6 +61,95 @@ static int install_ready_unit(const char *root) {
         return r == 0 ? 0 : -EIO;
 }
 
+/* Does the kernel have every Kconfig option the target needs? */
+static int check_kconfig(const BuildContext *ctx, const BootKernel *k, const Node *kconfig,
+                         const char *target) {
+        _cleanup_free_ char *path = xasprintf("%s/boot/config-%s", ctx->root_path, k->version);
+        _cleanup_free_ char *config = NULL;
+        int r = read_full_file(path, 16 << 20, &config, NULL), bad = 0;
+        if (r < 0)
+                return log_error_errno(r, "kernel: cannot read %s: %m", path);
+        for (size_t i = 0; kconfig && i < kconfig->n_items; i++) {
+                const Node *opt = node_map_get(kconfig->items[i], "option");
+                const Node *val = node_map_get(kconfig->items[i], "value");
+                const char *want = val ? val->scalar : "y|m";
+                _cleanup_free_ char *y = xasprintf("\n%s=y\n", opt->scalar);
+                _cleanup_free_ char *m = xasprintf("\n%s=m\n", opt->scalar);
+                bool has_y = strstr(config, y), has_m = strstr(config, m);
+                bool good = streq(want, "y") ? has_y : streq(want, "m") ? has_m : has_y || has_m;
+                if (!good) {
+                        log_error("kernel %s: %s is %s, the %s target needs %s (%s:%u)", k->version,
+                                  opt->scalar,
+                                  has_y   ? "built in"
+                                  : has_m ? "a module"
+                                          : "not set",
+                                  target, streq(want, "y|m") ? "it" : want, opt->mark.file,
+                                  opt->mark.line);
+                        bad++;
+                }
+        }
+        return bad ? -EBADMSG : 0;
+}
+
+/* Is every driver the target needs in the initramfs, as a module or built into the kernel? */
+static int check_initramfs(const BuildContext *ctx, const BootKernel *k, const Node *drivers,
+                           const char *target) {
+        _cleanup_free_ char *initrd = xasprintf("/boot/initrd.img-%s", k->version);
+        char *const argv[] = {(char *)"chroot", ctx->root_path, (char *)"lsinitramfs", initrd,
+                              NULL};
+        _cleanup_free_ char *builtin_path =
+                xasprintf("%s/lib/modules/%s/modules.builtin", ctx->root_path, k->version);
+        _cleanup_free_ char *builtin = NULL;
+        Buffer list = {};
+        int bad = 0;
+
+        int r = spawn_run(argv, NULL, &list);
+        if (r != 0) {
+                buffer_done(&list);
+                return log_error_errno(r < 0 ? r : EIO, "kernel: lsinitramfs %s failed", initrd);
+        }
+        (void)read_full_file(builtin_path, 16 << 20, &builtin, NULL);
+        for (size_t i = 0; drivers && i < drivers->n_items; i++) {
+                const Node *n = node_map_get(drivers->items[i], "name");
+                /* Module file names use '-' or '_' interchangeably. */
+                _cleanup_free_ char *a = xasprintf("/%s.ko", n->scalar);
+                _cleanup_free_ char *b = xstrdup(a);
+                for (char *c = b; *c; c++)
+                        if (*c == '_')
+                                *c = '-';
+                bool found = (list.data && (strstr(list.data, a) || strstr(list.data, b))) ||
+                             (builtin && (strstr(builtin, a) || strstr(builtin, b)));
+                if (!found) {
+                        log_error("kernel %s: the initramfs lacks %s, which the %s target needs "
+                                  "(%s:%u)",
+                                  k->version, n->scalar, target, n->mark.file, n->mark.line);
+                        bad++;
+                }
+        }
+        buffer_done(&list);
+        return bad ? -EBADMSG : 0;
+}
+
+/* The command line must not carry what the target forbids (Azure: quiet, crashkernel). */
+static int check_cmdline(const BuildContext *ctx, const char *cmdline, const char *target) {
+        const Node *forbid = node_lookup(ctx->profile->kernel_target.tree, "forbid-cmdline");
+        int bad = 0;
+        for (size_t i = 0; forbid && i < forbid->n_items; i++) {
+                const char *arg = node_map_get(forbid->items[i], "arg")->scalar;
+                size_t l = strlen(arg);
+                for (const char *p = cmdline; (p = strstr(p, arg)); p += l)
+                        if ((p == cmdline || p[-1] == ' ') &&
+                            (p[l] == 0 || p[l] == ' ' || p[l] == '=')) {
+                                log_error("kernel: the command line carries %s, which the %s "
+                                          "target forbids",
+                                          arg, target);
+                                bad++;
+                                break;
+                        }
+        }
+        return bad ? -EBADMSG : 0;
+}
+
 int stage_bootloader(BuildContext *ctx) {
         const Node *bl = node_lookup(ctx->profile->tree, "bootloader");
         const char *tmp;
@@ -95,6 +184,22 @@ int stage_bootloader(BuildContext *ctx) {
                 return log_error_errno(errno, "bootloader: %s: %m", ctx->esp_path);
         }
         _cleanup_free_ char *cmdline = build_kernel_cmdline(ctx);
+        const Node *target = ctx->profile->kernel_target.tree;
+        if (target) {
+                const char *name = node_map_get(target, "name")->scalar;
+                int k1 = check_kconfig(ctx, &k, node_lookup(target, "kconfig"), name);
+                int k2 = check_initramfs(ctx, &k, node_lookup(target, "initramfs-drivers"), name);
+                int k3 = check_cmdline(ctx, cmdline, name);
+                if (k1 < 0 || k2 < 0 || k3 < 0) {
+                        log_error("kernel: %s does not meet the %s target (%s)", k.version, name,
+                                  ctx->profile->kernel_target.path);
+                        boot_kernel_done(&k);
+                        return -EBADMSG;
+                }
+                log_info("kernel %s meets the %s target: Kconfig, initramfs drivers, command "
+                         "line",
+                         k.version, name);
+        }
         BootParams params = {
                 .root_dir = ctx->root_path,
                 .esp_dir = ctx->esp_path,
