@@ -9,6 +9,3 @@ int ext4_clamp_times(const char *path, uint64_t timestamp);
 
 /* Reads the partition table back with libfdisk and compares it with l (table.c). */
 int disk_verify_table(const DiskLayout *l, const char *path);
-
-/* The filesystem UUID as blkid shows it ("ABCD-1234" for vfat). */
-void disk_fs_uuid_string(const Partition *p, char out[37]);

@@ -270,7 +270,7 @@ static void vfat_serial(const uint8_t u[16], char out[10]) {
         snprintf(out, 10, "%02X%02X-%02X%02X", u[0], u[1], u[2], u[3]);
 }
 
-void disk_fs_uuid_string(const Partition *p, char out[37]) {
+void disk_fs_uuid(const Partition *p, char out[37]) {
         if (p->fs == FS_VFAT)
                 vfat_serial(p->fs_uuid, out);
         else
@@ -289,7 +289,7 @@ char *disk_fstab(const DiskLayout *l) {
                         const Partition *p = &l->partitions[i];
                         if (p->role != order[k] || p->fs == FS_NONE)
                                 continue;
-                        disk_fs_uuid_string(p, u);
+                        disk_fs_uuid(p, u);
                         switch (p->role) {
                         case ROLE_ROOT:
                                 if (p->fs == FS_EROFS)

@@ -49,7 +49,7 @@ static int verify_fs(int fd, const Partition *p, size_t index) {
         (void)blkid_probe_lookup_value(pr, "UUID", &uuid, NULL);
         (void)blkid_probe_lookup_value(pr, "LABEL", &label, NULL);
 
-        disk_fs_uuid_string(p, want_uuid);
+        disk_fs_uuid(p, want_uuid);
         if (!type || !streq(type, blkid_type(p->fs))) {
                 log_error("verify: partition %zu holds %s, expected %s", index + 1,
                           type ? type : "nothing", blkid_type(p->fs));

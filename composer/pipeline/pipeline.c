@@ -63,7 +63,10 @@ static const Stage stages[] = {
         {"disk", "partition, build filesystems from directories, verify", stage_disk,
          STAGE_REQUIRED, NULL},
         {"outputs", "write the image formats", stage_outputs, STAGE_REQUIRED, NULL},
-        {"reports", "write manifest, SBOM and deviations", NULL, 0, "issue #6 (policy and audit)"},
+        {"manifest", "write NAME.manifest.json: packages, kernel, disk, outputs", stage_manifest,
+         STAGE_REQUIRED, NULL},
+        {"reports", "write the SPDX SBOM and the deviations report", NULL, 0,
+         "issue #6 (policy and audit)"},
 };
 
 const Stage *pipeline_stages(size_t *ret_n) {
@@ -100,6 +103,9 @@ void build_context_done(BuildContext *ctx) {
         ctx->root_path = NULL;
         free(ctx->esp_path);
         ctx->esp_path = NULL;
+        free(ctx->kernel_version);
+        free(ctx->kernel_cmdline);
+        ctx->kernel_version = ctx->kernel_cmdline = NULL;
         repo_indexes_done(&ctx->indexes);
         for (size_t i = 0; ctx->debs && i < ctx->plan.n_packages; i++)
                 free(ctx->debs[i].path);

@@ -212,6 +212,8 @@ int stage_bootloader(BuildContext *ctx) {
                 r = install_ready_unit(ctx->root_path);
         if (r == 0) {
                 ctx->esp_dir = ctx->esp_path;
+                ctx->kernel_version = xstrdup(k.version);
+                ctx->kernel_cmdline = xstrdup(cmdline);
                 log_info("bootloader: %s, kernel %s, command line: %s", b->name, k.version,
                          cmdline);
         }

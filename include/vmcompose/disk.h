@@ -85,6 +85,9 @@ int disk_layout_compute(DiskLayout *l, Diagnostics *diag);
 const char *partition_gpt_type(PartitionRole role, const char *architecture);
 unsigned partition_mbr_type(PartitionRole role);
 
+/* The filesystem UUID as blkid shows it ("ABCD-1234" for vfat). */
+void disk_fs_uuid(const Partition *p, char out[37]);
+
 /* The /etc/fstab text for a layout (root first, then the others that mount). Caller frees. */
 char *disk_fstab(const DiskLayout *l);
 /* "root=UUID=... rootfstype=ext4" style kernel arguments for the root partition. */

@@ -24,6 +24,13 @@ check "profiles/minimal.yaml builds (exit $rc, $(($(date +%s) - start)) s)" test
 [ $rc -eq 0 ] || tail -40 "$T/log"
 for f in raw vhd qcow2; do check "minimal.$f written" test -s "$T/out/minimal.$f"; done
 check "no temporary files left" test -z "$(find "$T/out" -name '.vmcompose*' -print -quit)"
+M=$T/out/minimal.manifest.json
+check "the manifest is valid JSON" jq -e . "$M" >/dev/null
+for f in raw vhd qcow2; do
+        check "the manifest has minimal.$f's SHA-256" test "$(jq -r ".outputs[] | select(.file == \"minimal.$f\") | .sha256" "$M")" = "$(sha256sum "$T/out/minimal.$f" | cut -d' ' -f1)"
+done
+check "the manifest's root PARTUUID is the disk's" test "$(jq -r '.disk.partitions[1].partuuid' "$M" | tr a-z A-Z)" = "$(sfdisk --json "$T/out/minimal.raw" | jq -r '.partitiontable.partitions[1].uuid')"
+check "the manifest lists the kernel and the packages" jq -e '(.packages | length) > 50 and (.kernel.version | startswith("6.")) and (.kernel.cmdline | contains("console=ttyS0"))' "$M"
 check "no mounts left" sh -c "! grep -q '$T' /proc/self/mountinfo"
 
 for f in raw vhd qcow2; do

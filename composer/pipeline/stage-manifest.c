@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: MIT */
+/* NAME.manifest.json: what the image holds and how it was made, next to the image. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "stages.h"
+#include "vmcompose/hash.h"
+#include "vmcompose/json.h"
+#include "vmcompose/log.h"
+
+static void json_kv(JsonWriter *w, const char *k, const char *v) {
+        json_key(w, k);
+        if (v)
+                json_string(w, v);
+        else
+                json_null(w);
+}
+
+static void json_ku(JsonWriter *w, const char *k, uint64_t v) {
+        json_key(w, k);
+        json_uint(w, v);
+}
+
+static void write_packages(JsonWriter *w, const Plan *plan) {
+        json_key(w, "packages");
+        json_begin_array(w);
+        for (size_t i = 0; i < plan->n_packages; i++) {
+                const PlanPackage *p = &plan->packages[i];
+                json_begin_object(w);
+                json_kv(w, "name", p->name);
+                json_kv(w, "version", p->version);
+                json_kv(w, "architecture", p->architecture);
+                json_kv(w, "source", p->source);
+                json_ku(w, "installed-size", p->installed_size);
+                json_ku(w, "size", p->size);
+                json_kv(w, "sha256", p->sha256);
+                json_kv(w, "repository", p->repo);
+                json_kv(w, "section", p->section);
+                json_kv(w, "priority", p->priority);
+                json_kv(w, "reason", p->reason);
+                json_end_object(w);
+        }
+        json_end_array(w);
+}
+
+static void write_disk(JsonWriter *w, const DiskLayout *l) {
+        char u[37];
+        json_key(w, "disk");
+        json_begin_object(w);
+        json_kv(w, "table", l->gpt ? "gpt" : "mbr");
+        json_ku(w, "size", l->size);
+        if (l->gpt)
+                uuid_format(l->disk_uuid, u);
+        else
+                snprintf(u, sizeof(u), "%02x%02x%02x%02x", l->disk_uuid[0], l->disk_uuid[1],
+                         l->disk_uuid[2], l->disk_uuid[3]);
+        json_kv(w, "id", u);
+        json_key(w, "partitions");
+        json_begin_array(w);
+        for (size_t i = 0; i < l->n_partitions; i++) {
+                const Partition *p = &l->partitions[i];
+                json_begin_object(w);
+                json_ku(w, "number", i + 1);
+                json_kv(w, "role", partition_role_to_string(p->role));
+                json_kv(w, "fs", fs_type_to_string(p->fs));
+                json_kv(w, "label", p->label);
+                json_ku(w, "offset", p->offset);
+                json_ku(w, "size", p->size);
+                if (l->gpt) {
+                        json_kv(w, "type", partition_gpt_type(p->role, l->architecture));
+                        uuid_format(p->uuid, u);
+                        json_kv(w, "partuuid", u);
+                } else {
+                        snprintf(u, sizeof(u), "0x%02x", partition_mbr_type(p->role));
+                        json_kv(w, "type", u);
+                }
+                if (p->fs != FS_NONE) {
+                        disk_fs_uuid(p, u);
+                        json_kv(w, "fs-uuid", u);
+                }
+                json_kv(w, "declared-at", p->where);
+                json_end_object(w);
+        }
+        json_end_array(w);
+        json_end_object(w);
+}
+
+static int write_outputs(JsonWriter *w, char **written) {
+        json_key(w, "outputs");
+        json_begin_array(w);
+        for (char **f = written; f && *f; f++) {
+                _cleanup_close_ int fd = open(*f, O_RDONLY | O_CLOEXEC);
+                struct stat st;
+                uint8_t d[SHA256_DIGEST_SIZE];
+                char hex[65];
+                if (fd < 0 || fstat(fd, &st) < 0)
+                        return -errno;
+                int r = sha256_file(fd, d);
+                if (r < 0)
+                        return r;
+                sha256_hex(d, hex);
+                _cleanup_free_ char *base = xstrdup(strrchr(*f, '/') ? strrchr(*f, '/') + 1 : *f);
+                json_begin_object(w);
+                json_kv(w, "file", base);
+                json_ku(w, "size", (uint64_t)st.st_size);
+                json_ku(w, "allocated", (uint64_t)st.st_blocks * 512);
+                json_kv(w, "sha256", hex);
+                json_end_object(w);
+        }
+        json_end_array(w);
+        return 0;
+}
+
+int stage_manifest(BuildContext *ctx) {
+        JsonWriter w = {.pretty = true};
+        _cleanup_free_ char *path = build_output_path(ctx, "manifest.json");
+        int r;
+
+        json_begin_object(&w);
+        json_kv(&w, "image", ctx->image_name);
+        json_kv(&w, "profile", ctx->profile_path);
+        json_kv(&w, "target", ctx->target);
+        json_key(&w, "layers");
+        json_begin_array(&w);
+        for (char **l = ctx->profile->layers; l && *l; l++)
+                json_string(&w, *l);
+        json_end_array(&w);
+        json_kv(&w, "seed", ctx->seed);
+        json_ku(&w, "source-date-epoch", ctx->timestamp);
+        json_kv(&w, "root", ctx->root_path ? "built from packages" : "given with --root");
+        json_key(&w, "kernel");
+        json_begin_object(&w);
+        json_kv(&w, "version", ctx->kernel_version);
+        json_kv(&w, "cmdline", ctx->kernel_cmdline);
+        json_end_object(&w);
+        write_packages(&w, &ctx->plan);
+        write_disk(&w, &ctx->layout);
+        r = write_outputs(&w, ctx->written);
+        json_end_object(&w);
+        _cleanup_free_ char *text = json_finish(&w);
+        if (r < 0)
+                return log_error_errno(r, "manifest: cannot hash the outputs: %m");
+        r = write_file_atomic(path, text, strlen(text), 0644);
+        if (r < 0)
+                return log_error_errno(r, "manifest: cannot write %s: %m", path);
+        strv_extend(&ctx->written, path);
+        log_notice("wrote %s", path);
+        return 0;
+}
