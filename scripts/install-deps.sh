@@ -4,7 +4,7 @@
 set -euo pipefail
 
 build=(build-essential cmake pkg-config libyaml-dev libssl-dev libfdisk-dev libblkid-dev libsolv-dev libsolvext-dev libcurl4-openssl-dev libzstd-dev libarchive-dev)
-check=(libcmocka-dev jq clang clang-format e2fsprogs dosfstools mtools erofs-utils fdisk libcap2-bin qemu-system-x86 ovmf cpio qemu-utils zstd gnupg xz-utils e2fsprogs dosfstools mtools gpgv)
+check=(libcmocka-dev jq clang clang-format e2fsprogs dosfstools mtools erofs-utils fdisk libcap2-bin qemu-system-x86 ovmf cpio qemu-utils zstd gnupg xz-utils e2fsprogs dosfstools mtools gpgv libguestfs-tools)
 image=(e2fsprogs dosfstools mtools erofs-utils gpgv gnupg xz-utils ca-certificates)
 fuzz=(clang libclang-rt-14-dev)
 

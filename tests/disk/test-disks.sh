@@ -88,6 +88,19 @@ check "the ESP holds the --esp tree" env MTOOLS_SKIP_CHECK=1 mdir -i "$IMG@@1M" 
 esp_uuid=$(blkid -p -O 1048576 -s UUID -o value "$IMG")
 check "fstab mounts the ESP by its serial ($esp_uuid)" grep -q "^UUID=$esp_uuid /boot/efi vfat" "$R/etc/fstab"
 
+# --- an independent reader: libguestfs (its own kernel, under TCG) opens the image ---
+if command -v guestfish >/dev/null; then
+        LIBGUESTFS_BACKEND=direct LIBGUESTFS_BACKEND_SETTINGS=force_tcg timeout 600 \
+                guestfish --ro -a "$IMG" run : mount /dev/sda2 / : ls /etc : cat /etc/motd \
+                : umount-all : mount /dev/sda1 / : ls /EFI/BOOT >"$T/guestfs" 2>&1
+        check "libguestfs opens the image and reads both filesystems" test $? -eq 0
+        check "... finding the files put in" grep -qx "tool-link" "$T/guestfs"
+        check "... with their content" grep -qx "hello" "$T/guestfs"
+        check "... and the ESP's" grep -qx "BOOTX64.EFI" "$T/guestfs"
+else
+        fail "guestfish is not installed (scripts/install-deps.sh check installs libguestfs-tools)"
+fi
+
 # --- reproducible: the same root and profile give the same bytes ---
 cat "$R"/etc/motd "$R"/usr/bin/tool >/dev/null # reading changes atimes
 run_build $HERE/small.yaml "$T/out2"
