@@ -27,7 +27,8 @@ measure() { # LABEL CMD...: appends "seconds peak-KiB" to $W/LABEL
 }
 
 mmd() { # MODE
-        local args=(--variant=custom --include="$pkgs" --aptopt='Acquire::Check-Valid-Until "false"'
+        local args=(--variant=custom --include="$pkgs" --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr
+                --aptopt='Acquire::Check-Valid-Until "false"'
                 --aptopt='Acquire::Languages "none"'
                 --essential-hook='mkdir -p "$1/etc/initramfs-tools/conf.d" && echo FSTYPE=ext4 > "$1/etc/initramfs-tools/conf.d/fstype"')
         if [ "$1" = warm ]; then

@@ -155,10 +155,67 @@ static int prepare_systemd_boot(const BootParams *p) {
         return r;
 }
 
+char *grub_cfg(const char *title, const char *root_fs_uuid, const char *version,
+               const char *cmdline) {
+        return xasprintf("# Written by vmcompose\n"
+                         "set timeout=0\n"
+                         "serial --unit=0 --speed=115200\n"
+                         "terminal_input console serial\n"
+                         "terminal_output console serial\n"
+                         "search --no-floppy --fs-uuid --set=root %s\n"
+                         "menuentry '%s' {\n"
+                         "        linux /boot/vmlinuz-%s %s\n"
+                         "        initrd /boot/initrd.img-%s\n"
+                         "}\n",
+                         root_fs_uuid, title, version, cmdline, version);
+}
+
+/* UEFI Secure Boot with the distribution's signed chain (../shared/PLATFORMS.md): the
+ * Microsoft-signed shim as the removable-media loader, Debian's signed GRUB next to it, and its
+ * configuration where that GRUB looks (/EFI/debian). GRUB reads the signed kernel from the
+ * root filesystem and has shim verify it. */
+static int prepare_shim(const BootParams *p) {
+        static const struct {
+                const char *from, *dir, *name;
+        } files[] = {
+                {"usr/lib/shim/shimx64.efi.signed", "EFI/BOOT", "BOOTX64.EFI"},
+                {"usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed", "EFI/BOOT", "grubx64.efi"},
+                {"usr/lib/shim/mmx64.efi.signed", "EFI/BOOT", "mmx64.efi"},
+        };
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                _cleanup_free_ char *from = path_join(p->root_dir, files[i].from);
+                _cleanup_free_ char *dir = path_join(p->esp_dir, files[i].dir);
+                if (access(from, R_OK) < 0) {
+                        if (i == 2)
+                                continue; /* MokManager is optional */
+                        return log_error_errno(errno,
+                                               "bootloader: %s is missing (shim-signed, "
+                                               "grub-efi-amd64-signed installed?): %m",
+                                               from);
+                }
+                if ((r = mkdirs(p->esp_dir, files[i].dir)) < 0 ||
+                    (r = copy_into(from, dir, files[i].name)) < 0)
+                        return log_error_errno(r, "bootloader: cannot copy %s: %m", from);
+        }
+        if (!p->root_fs_uuid)
+                return log_error_errno(EINVAL, "bootloader: shim needs a root filesystem");
+        _cleanup_free_ char *cfg =
+                grub_cfg(p->title, p->root_fs_uuid, p->kernel->version, p->cmdline);
+        _cleanup_free_ char *debian = path_join(p->esp_dir, "EFI/debian");
+        if ((r = mkdirs(p->esp_dir, "EFI/debian")) < 0 ||
+            (r = write_text(debian, "grub.cfg", cfg)) < 0)
+                return log_error_errno(r, "bootloader: cannot write EFI/debian/grub.cfg: %m");
+        return 0;
+}
+
 static const char *const systemd_boot_packages[] = {"systemd-boot-efi", NULL};
+static const char *const shim_packages[] = {"shim-signed", "grub-efi-amd64-signed", NULL};
 
 static const Bootloader bootloaders[] = {
         {"systemd-boot", systemd_boot_packages, prepare_systemd_boot},
+        {"shim", shim_packages, prepare_shim},
 };
 
 const Bootloader *bootloader_find(const char *name) {

@@ -200,7 +200,19 @@ int stage_bootloader(BuildContext *ctx) {
                          "line",
                          k.version, name);
         }
+        /* The root filesystem's UUID, for loaders that read the kernel from it. */
+        char root_uuid[37] = "";
+        DiskLayout l = {};
+        Diagnostics diag = {};
+        if (disk_layout_from_profile(ctx->profile, ctx->seed, &l, &diag) == 0) {
+                for (size_t i = 0; i < l.n_partitions; i++)
+                        if (l.partitions[i].role == ROLE_ROOT)
+                                disk_fs_uuid(&l.partitions[i], root_uuid);
+                disk_layout_done(&l);
+        }
+        diag_done(&diag);
         BootParams params = {
+                .root_fs_uuid = *root_uuid ? root_uuid : NULL,
                 .root_dir = ctx->root_path,
                 .esp_dir = ctx->esp_path,
                 .kernel = &k,

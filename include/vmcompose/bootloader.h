@@ -17,7 +17,8 @@ typedef struct BootParams {
         const char *root_dir; /* the finished root */
         const char *esp_dir;  /* an empty directory to fill */
         const BootKernel *kernel;
-        const char *cmdline; /* the whole kernel command line */
+        const char *cmdline;      /* the whole kernel command line */
+        const char *root_fs_uuid; /* the root filesystem, for loaders that read the kernel there */
         const char *title;   /* the menu title */
 } BootParams;
 
@@ -38,6 +39,9 @@ void boot_kernel_done(BootKernel *k);
 /* Boot Loader Specification type #1 entry text. Caller frees. */
 char *bls_entry(const char *title, const char *version, const char *linux_path,
                 const char *initrd_path, const char *options);
+/* GRUB's configuration for one kernel in /boot of the filesystem with root_fs_uuid. */
+char *grub_cfg(const char *title, const char *root_fs_uuid, const char *version,
+               const char *cmdline);
 /* systemd-boot's loader.conf. Caller frees. */
 char *loader_conf(const char *default_entry, unsigned timeout);
 

@@ -44,6 +44,28 @@ timeout 200 "$VMC" boot "$T/out/minimal.raw" --firmware secureboot --timeout 120
 check "Secure Boot refuses the unsigned boot path" test $? -eq 1
 check "... as the firmware's refusal" grep -q "firmware refused to start the boot loader" "$T/boot"
 
+# Hyper-V Gen2: Secure Boot through Debian's signed shim, GRUB and kernel, in a VHDX.
+timeout 900 "$VMC" build profiles/minimal.yaml --target hyperv-gen2 --cache-dir "$C" -o "$T/hv" >"$T/log" 2>&1
+rc=$?
+check "minimal --target hyperv-gen2 builds (exit $rc)" test $rc -eq 0
+[ $rc -eq 0 ] || tail -30 "$T/log"
+check "qemu-img check: the VHDX is clean" qemu-img check -q -f vhdx "$T/hv/minimal-hyperv-gen2.vhdx"
+timeout 400 "$VMC" boot "$T/hv/minimal-hyperv-gen2.vhdx" --firmware secureboot --timeout 300 \
+        --serial-log "$T/boot-sb.log" >"$T/boot" 2>&1
+rc=$?
+check "the shim image boots with Secure Boot enforced (exit $rc): $(grep " up " "$T/boot")" test $rc -eq 0
+check "... and the kernel says Secure Boot is on" grep -aq "Secure boot enabled" "$T/boot-sb.log"
+
+# Azure Gen2: systemd-boot, a fixed VHD with Azure's command line and agent.
+timeout 900 "$VMC" build profiles/minimal.yaml --target azure-gen2 --cache-dir "$C" -o "$T/az" >"$T/log" 2>&1
+rc=$?
+check "minimal --target azure-gen2 builds (exit $rc)" test $rc -eq 0
+[ $rc -eq 0 ] || tail -30 "$T/log"
+check "vmcompose inspect accepts the Azure VHD" "$VMC" inspect "$T/az/minimal-azure-gen2.vhd"
+check "the Azure image carries Azure's command line" \
+        jq -e '.kernel.cmdline | contains("rootdelay=300") and contains("earlyprintk=ttyS0")' "$T/az/minimal-azure-gen2.manifest.json"
+check "... and cloud-init" jq -e '[.packages[].name] | index("cloud-init") != null' "$T/az/minimal-azure-gen2.manifest.json"
+
 # The headless policy: a pager asked for by name fails at solve time ...
 cat >"$T/with-less.yaml" <<EOT
 extends: $PWD/profiles/minimal.yaml
