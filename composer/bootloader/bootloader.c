@@ -8,6 +8,8 @@
 #include "vmcompose/bootloader.h"
 #include "vmcompose/boottest.h"
 #include "vmcompose/log.h"
+#include "vmcompose/signals.h"
+#include "vmcompose/spawn.h"
 #include "vmcompose/sparse.h"
 
 /* Type=simple, not oneshot: the boot counts as finished while it waits, so
@@ -116,7 +118,8 @@ static int write_text(const char *dir, const char *name, const char *text) {
 
 /* systemd-boot as the removable-media loader, with one BLS entry; the kernel and initramfs
  * sit on the ESP next to it. */
-static int prepare_systemd_boot(const BootParams *p) {
+static int prepare_systemd_boot(const BootParams *p, const char *work_dir) {
+        (void)work_dir;
         _cleanup_free_ char *efi =
                 path_join(p->root_dir, "usr/lib/systemd/boot/efi/systemd-bootx64.efi");
         _cleanup_free_ char *boot_dir = path_join(p->esp_dir, "EFI/BOOT");
@@ -174,7 +177,8 @@ char *grub_cfg(const char *title, const char *root_fs_uuid, const char *version,
  * Microsoft-signed shim as the removable-media loader, Debian's signed GRUB next to it, and its
  * configuration where that GRUB looks (/EFI/debian). GRUB reads the signed kernel from the
  * root filesystem and has shim verify it. */
-static int prepare_shim(const BootParams *p) {
+static int prepare_shim(const BootParams *p, const char *work_dir) {
+        (void)work_dir;
         static const struct {
                 const char *from, *dir, *name;
         } files[] = {
@@ -210,12 +214,153 @@ static int prepare_shim(const BootParams *p) {
         return 0;
 }
 
+/* GRUB for BIOS: core.img made by grub-mkimage inside the root (its own GRUB), the
+ * configuration in the root filesystem's /boot/grub, and, once the disk exists, boot.img in
+ * the first sector and core.img in the MBR gap or the bios-boot partition, which vmcompose
+ * writes itself (what grub-bios-setup does, without a device). */
+#define GRUB_BOOT_KERNEL_SECTOR 0x5c     /* boot.img: the LBA of core.img's first sector */
+#define GRUB_BOOT_DRIVE 0x64             /* 0xff: the drive the BIOS booted from */
+#define GRUB_BOOT_DRIVE_CHECK 0x66       /* a jump that some BIOSes need patched to nops */
+#define GRUB_BLOCKLIST_OFFSET (512 - 12) /* diskboot.img: {start u64, len u16, segment u16} */
+
+void grub_patch_boot_sector(uint8_t boot[512], const uint8_t mbr[512], uint64_t core_sector) {
+        for (int i = 0; i < 8; i++)
+                boot[GRUB_BOOT_KERNEL_SECTOR + i] = (uint8_t)(core_sector >> (8 * i));
+        boot[GRUB_BOOT_DRIVE] = 0xff;
+        /* "boot drive check": nops, so a BIOS that passes a floppy number still boots. */
+        boot[GRUB_BOOT_DRIVE_CHECK] = 0x90;
+        boot[GRUB_BOOT_DRIVE_CHECK + 1] = 0x90;
+        memcpy(boot + 440, mbr + 440, 512 - 440);
+}
+
+void grub_patch_core(uint8_t *core, size_t size, uint64_t core_sector) {
+        uint64_t start = core_sector + 1;
+        uint16_t len = (uint16_t)((size + 511) / 512 - 1);
+        uint8_t *b = core + GRUB_BLOCKLIST_OFFSET;
+        for (int i = 0; i < 8; i++)
+                b[i] = (uint8_t)(start >> (8 * i));
+        b[8] = (uint8_t)len;
+        b[9] = (uint8_t)(len >> 8);
+}
+
+static int prepare_grub_bios(const BootParams *p, const char *work_dir) {
+        _cleanup_free_ char *core = path_join(work_dir, "core.img");
+        _cleanup_free_ char *cfg_dir = path_join(p->root_dir, "boot/grub");
+        int r;
+
+        if (!p->root_fs_uuid)
+                return log_error_errno(EINVAL, "bootloader: grub-bios needs a root filesystem");
+        /* GRUB's prefix: the root filesystem, found by UUID, so MBR and GPT work alike. */
+        _cleanup_free_ char *early = path_join(work_dir, "early.cfg");
+        _cleanup_free_ char *early_text = xasprintf("search --no-floppy --fs-uuid --set=root %s\n"
+                                                    "set prefix=($root)/boot/grub\n",
+                                                    p->root_fs_uuid);
+        r = write_file_atomic(early, early_text, strlen(early_text), 0644);
+        if (r < 0)
+                return r;
+        /* grub-mkimage runs in the root: the modules and the tool come from its packages. */
+        _cleanup_free_ char *in_root = path_join(p->root_dir, "tmp/vmcompose-grub");
+        (void)mkdir(in_root, 0755);
+        _cleanup_free_ char *early_in = path_join(in_root, "early.cfg");
+        r = write_file_atomic(early_in, early_text, strlen(early_text), 0644);
+        if (r < 0)
+                return r;
+        char *const argv[] = {(char *)"chroot",
+                              (char *)p->root_dir,
+                              (char *)"grub-mkimage",
+                              (char *)"-O",
+                              (char *)"i386-pc",
+                              (char *)"-o",
+                              (char *)"/tmp/vmcompose-grub/core.img",
+                              (char *)"-c",
+                              (char *)"/tmp/vmcompose-grub/early.cfg",
+                              (char *)"-p",
+                              (char *)"/boot/grub",
+                              (char *)"biosdisk",
+                              (char *)"part_msdos",
+                              (char *)"part_gpt",
+                              (char *)"ext2",
+                              (char *)"search",
+                              (char *)"search_fs_uuid",
+                              (char *)"normal",
+                              (char *)"linux",
+                              (char *)"configfile",
+                              (char *)"serial",
+                              (char *)"terminal",
+                              (char *)"echo",
+                              (char *)"test",
+                              NULL};
+        Buffer out = {};
+        r = spawn_run(argv, NULL, &out);
+        if (r != 0) {
+                log_error("bootloader: grub-mkimage failed:\n%s", out.data ? out.data : "");
+                buffer_done(&out);
+                (void)rm_rf(in_root);
+                return -EIO;
+        }
+        buffer_done(&out);
+        _cleanup_free_ char *made = path_join(in_root, "core.img");
+        _cleanup_free_ char *boot_img = path_join(p->root_dir, "usr/lib/grub/i386-pc/boot.img");
+        r = copy_into(made, work_dir, "core.img");
+        if (r == 0)
+                r = copy_into(boot_img, work_dir, "boot.img");
+        (void)rm_rf(in_root);
+        if (r < 0)
+                return log_error_errno(r, "bootloader: cannot keep GRUB's images: %m");
+
+        _cleanup_free_ char *cfg =
+                grub_cfg(p->title, p->root_fs_uuid, p->kernel->version, p->cmdline);
+        if ((r = mkdirs(p->root_dir, "boot/grub")) < 0 ||
+            (r = write_text(cfg_dir, "grub.cfg", cfg)) < 0)
+                return log_error_errno(r, "bootloader: cannot write /boot/grub/grub.cfg: %m");
+        return 0;
+}
+
+static int embed_grub_bios(const char *work_dir, const char *disk_path, uint64_t core_sector,
+                           uint64_t room) {
+        _cleanup_free_ char *core_path = path_join(work_dir, "core.img");
+        _cleanup_free_ char *boot_path = path_join(work_dir, "boot.img");
+        _cleanup_free_ char *core = NULL, *boot = NULL;
+        size_t core_size, boot_size;
+        uint8_t mbr[512];
+        int r;
+
+        r = read_full_file(core_path, 1 << 20, &core, &core_size);
+        if (r == 0)
+                r = read_full_file(boot_path, 4096, &boot, &boot_size);
+        if (r < 0)
+                return log_error_errno(r, "bootloader: GRUB's images are missing: %m");
+        if (boot_size != 512 || core_size < 512)
+                return log_error_errno(EBADMSG, "bootloader: unexpected GRUB image sizes");
+        if ((core_size + 511) / 512 > room)
+                return log_error_errno(ENOSPC,
+                                       "bootloader: core.img (%zu bytes) does not fit in "
+                                       "the %llu sectors before the first partition",
+                                       core_size, (unsigned long long)room);
+        _cleanup_close_ int fd = open(disk_path, O_RDWR | O_CLOEXEC);
+        if (fd < 0 || (r = pread_all(fd, mbr, sizeof(mbr), 0)) < 0)
+                return log_error_errno(fd < 0 ? errno : -r, "bootloader: %s: %m", disk_path);
+        core = xrealloc(core, (core_size + 511) / 512 * 512);
+        memset(core + core_size, 0, (core_size + 511) / 512 * 512 - core_size);
+        core_size = (core_size + 511) / 512 * 512;
+        grub_patch_core((uint8_t *)core, core_size, core_sector);
+        grub_patch_boot_sector((uint8_t *)boot, mbr, core_sector);
+        r = pwrite_all(fd, core, core_size, core_sector * 512);
+        if (r == 0)
+                r = pwrite_all(fd, boot, 512, 0);
+        if (r == 0 && fsync(fd) < 0)
+                r = -errno;
+        return r < 0 ? log_error_errno(r, "bootloader: cannot write GRUB's boot code: %m") : 0;
+}
+
+static const char *const grub_bios_packages[] = {"grub-pc-bin", NULL};
 static const char *const systemd_boot_packages[] = {"systemd-boot-efi", NULL};
 static const char *const shim_packages[] = {"shim-signed", "grub-efi-amd64-signed", NULL};
 
 static const Bootloader bootloaders[] = {
-        {"systemd-boot", systemd_boot_packages, prepare_systemd_boot},
-        {"shim", shim_packages, prepare_shim},
+        {"systemd-boot", systemd_boot_packages, prepare_systemd_boot, NULL},
+        {"shim", shim_packages, prepare_shim, NULL},
+        {"grub-bios", grub_bios_packages, prepare_grub_bios, embed_grub_bios},
 };
 
 const Bootloader *bootloader_find(const char *name) {

@@ -267,6 +267,14 @@ static int boot_once(const BootOptions *o, const char *format, bool kvm, const c
                 double left = deadline - now();
                 if (left <= 0)
                         break;
+                /* Under KVM a kernel prints within seconds; silence for a minute means a
+                 * KVM that hangs instead of failing: let auto fall back to TCG. */
+                if (kvm && res->time_to_kernel < 0 && now() - start > 60) {
+                        res->kvm_error = "no kernel output after 60 s under KVM";
+                        *ret_kvm_failed = true;
+                        r = -ENXIO;
+                        break;
+                }
                 struct pollfd p[2] = {{.fd = out_open ? q.out_fd : -1, .events = POLLIN},
                                       {.fd = err_open ? q.err_fd : -1, .events = POLLIN}};
                 int n = poll(p, 2, (int)(MIN(left, 1.0) * 1000) + 1);
@@ -333,6 +341,56 @@ static int boot_once(const BootOptions *o, const char *format, bool kvm, const c
         return r;
 }
 
+/* Runs OVMF under KVM for a few seconds, without a disk: a KVM that can open a VM but not run
+ * firmware (as on hosts without nested virtualisation support) fails here at once. */
+static bool kvm_runs_guests(const char *tmp) {
+        _cleanup_free_ char *vars = path_join(tmp, "probe-vars.fd");
+        if (copy_file(OVMF_DIR "/OVMF_VARS_4M.fd", vars) < 0)
+                return true; /* no OVMF to probe with: let the boot itself tell */
+        _cleanup_free_ char *code = xstrdup("if=pflash,format=raw,unit=0,readonly=on,file=" OVMF_DIR
+                                            "/OVMF_CODE_4M.fd");
+        _cleanup_free_ char *var = xasprintf("if=pflash,format=raw,unit=1,file=%s", vars);
+        char *const argv[] = {(char *)"qemu-system-x86_64",
+                              (char *)"-accel",
+                              (char *)"kvm",
+                              (char *)"-machine",
+                              (char *)"q35",
+                              (char *)"-m",
+                              (char *)"128",
+                              (char *)"-display",
+                              (char *)"none",
+                              (char *)"-nodefaults",
+                              (char *)"-no-reboot",
+                              (char *)"-drive",
+                              code,
+                              (char *)"-drive",
+                              var,
+                              NULL};
+        Qemu q = {.out_fd = -1, .err_fd = -1};
+        if (qemu_start(argv, &q) < 0)
+                return false;
+        Buffer err = {};
+        double end = now() + 4;
+        bool broken = false, exited = false;
+        while (now() < end && !broken && !exited) {
+                struct pollfd p = {.fd = q.err_fd, .events = POLLIN};
+                if (poll(&p, 1, 200) > 0) {
+                        char buf[4096];
+                        ssize_t k = read(q.err_fd, buf, sizeof(buf));
+                        if (k <= 0)
+                                exited = true;
+                        else {
+                                buffer_append(&err, buf, (size_t)k);
+                                broken = kvm_broken(err.data) != NULL;
+                        }
+                }
+        }
+        qemu_stop(&q);
+        buffer_done(&err);
+        log_debug_sub("boot", "KVM probe: %s", broken || exited ? "cannot run guests" : "works");
+        return !broken && !exited;
+}
+
 int boot_image(const BootOptions *o, BootResult *res) {
         const char *format = o->format;
         char tmp[] = "/tmp/vmcompose-boot-XXXXXX";
@@ -348,7 +406,13 @@ int boot_image(const BootOptions *o, BootResult *res) {
                 return log_error_errno(errno, "boot: cannot create a temporary directory: %m");
 
         /* Secure Boot needs SMM, which a KVM that cannot run guests has not either. */
-        bool kvm = o->accel == BOOT_ACCEL_KVM || (o->accel == BOOT_ACCEL_AUTO && boot_kvm_usable());
+        bool kvm = o->accel == BOOT_ACCEL_KVM ||
+                   (o->accel == BOOT_ACCEL_AUTO && boot_kvm_usable() && kvm_runs_guests(tmp));
+        if (o->accel == BOOT_ACCEL_AUTO && !kvm && boot_kvm_usable()) {
+                res->fell_back = true;
+                res->kvm_error = "KVM cannot run firmware here";
+                log_notice("boot: /dev/kvm exists but cannot run a guest; using TCG");
+        }
         bool kvm_failed;
         r = boot_once(o, format, kvm, tmp, res, &kvm_failed);
         if (kvm_failed && o->accel == BOOT_ACCEL_AUTO) {

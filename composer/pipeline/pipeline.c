@@ -62,6 +62,8 @@ static const Stage stages[] = {
          STAGE_REQUIRED | STAGE_MAKES_ROOT, NULL},
         {"disk", "partition, build filesystems from directories, verify", stage_disk,
          STAGE_REQUIRED, NULL},
+        {"bootcode", "write boot code outside the filesystems (GRUB for BIOS)", stage_bootcode,
+         STAGE_REQUIRED | STAGE_MAKES_ROOT, NULL},
         {"outputs", "write the image formats", stage_outputs, STAGE_REQUIRED, NULL},
         {"manifest", "write NAME.manifest.json: packages, kernel, disk, outputs", stage_manifest,
          STAGE_REQUIRED, NULL},
@@ -103,6 +105,8 @@ void build_context_done(BuildContext *ctx) {
         ctx->root_path = NULL;
         free(ctx->esp_path);
         ctx->esp_path = NULL;
+        free(ctx->boot_work);
+        ctx->boot_work = NULL;
         free(ctx->kernel_version);
         free(ctx->kernel_cmdline);
         ctx->kernel_version = ctx->kernel_cmdline = NULL;

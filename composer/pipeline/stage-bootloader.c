@@ -219,7 +219,12 @@ int stage_bootloader(BuildContext *ctx) {
                 .cmdline = cmdline,
                 .title = ctx->profile->name,
         };
-        r = b->prepare(&params);
+        ctx->boot_work = path_join(tmp, "boot");
+        if (mkdir(ctx->boot_work, 0755) < 0 && errno != EEXIST) {
+                boot_kernel_done(&k);
+                return log_error_errno(errno, "bootloader: %s: %m", ctx->boot_work);
+        }
+        r = b->prepare(&params, ctx->boot_work);
         if (r == 0)
                 r = install_ready_unit(ctx->root_path);
         if (r == 0) {
@@ -231,4 +236,29 @@ int stage_bootloader(BuildContext *ctx) {
         }
         boot_kernel_done(&k);
         return r;
+}
+
+/* After the disk stage: boot code outside the filesystems (GRUB for BIOS). */
+int stage_bootcode(BuildContext *ctx) {
+        const Node *bl = node_lookup(ctx->profile->tree, "bootloader");
+        const Bootloader *b = bl ? bootloader_find(bl->scalar) : NULL;
+        const DiskLayout *l = &ctx->layout;
+        uint64_t sector = 1, room = 0;
+
+        if (!b || !b->embed || !ctx->boot_work)
+                return 0;
+        if (l->gpt) {
+                for (size_t i = 0; i < l->n_partitions; i++)
+                        if (l->partitions[i].role == ROLE_BIOS_BOOT) {
+                                sector = l->partitions[i].offset / DISK_SECTOR_SIZE;
+                                room = l->partitions[i].size / DISK_SECTOR_SIZE;
+                        }
+                if (room == 0)
+                        return log_error_errno(EINVAL,
+                                               "bootloader: %s on GPT needs a bios-boot "
+                                               "partition",
+                                               b->name);
+        } else
+                room = l->n_partitions ? l->partitions[0].offset / DISK_SECTOR_SIZE - 1 : 0;
+        return b->embed(ctx->boot_work, ctx->raw_path, sector, room);
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdint.h>
+
 #include "vmcompose/util.h"
 
 /* Boot loaders (composer/bootloader/): the packages each needs, and the ESP it makes. Each is
@@ -19,14 +21,26 @@ typedef struct BootParams {
         const BootKernel *kernel;
         const char *cmdline;      /* the whole kernel command line */
         const char *root_fs_uuid; /* the root filesystem, for loaders that read the kernel there */
-        const char *title;   /* the menu title */
+        const char *title;        /* the menu title */
 } BootParams;
 
 typedef struct Bootloader {
         const char *name;            /* as in the profile's bootloader: */
         const char *const *packages; /* what the root needs for it */
-        int (*prepare)(const BootParams *p);
+        /* Fills the ESP (and the root's /boot); work_dir keeps files for embed(). */
+        int (*prepare)(const BootParams *p, const char *work_dir);
+        /* After the disk is written: boot code outside the filesystems (BIOS). NULL: none.
+         * core_sector is where the boot code may go (the MBR gap or the bios-boot partition),
+         * room its size in sectors. */
+        int (*embed)(const char *work_dir, const char *disk_path, uint64_t core_sector,
+                     uint64_t room);
 } Bootloader;
+
+/* GRUB's i386-pc boot sector, patched to load core.img from core_sector: keeps the disk's own
+ * bytes 440..511 (signature and partition table) from mbr. Pure, for tests. */
+void grub_patch_boot_sector(uint8_t boot[512], const uint8_t mbr[512], uint64_t core_sector);
+/* Points core.img's first blocklist at the sectors after its first one. */
+void grub_patch_core(uint8_t *core, size_t size, uint64_t core_sector);
 
 /* The boot loader called name, or NULL when vmcompose does not make it yet. */
 const Bootloader *bootloader_find(const char *name);

@@ -36,6 +36,7 @@ typedef struct BuildContext {
         FetchItem *debs; /* the plan's packages in the cache, in plan order */
         char *root_path; /* the root the install stage made (inside tmp_dir) */
         char *esp_path;  /* the ESP contents the bootloader stage made */
+        char *boot_work; /* the bootloader's files for the boot code stage */
         char *kernel_version, *kernel_cmdline; /* what the bootloader stage installed */
 } BuildContext;
 

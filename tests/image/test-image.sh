@@ -66,6 +66,18 @@ check "the Azure image carries Azure's command line" \
         jq -e '.kernel.cmdline | contains("rootdelay=300") and contains("earlyprintk=ttyS0")' "$T/az/minimal-azure-gen2.manifest.json"
 check "... and cloud-init" jq -e '[.packages[].name] | index("cloud-init") != null' "$T/az/minimal-azure-gen2.manifest.json"
 
+# BIOS: GRUB's boot code written by vmcompose, from an MBR disk and from a GPT disk.
+for layout in mbr gpt; do
+        timeout 900 "$VMC" build tests/image/bios-$layout.yaml --cache-dir "$C" -o "$T/bios" >"$T/log" 2>&1
+        rc=$?
+        check "a grub-bios image on $layout builds (exit $rc)" test $rc -eq 0
+        [ $rc -eq 0 ] || tail -30 "$T/log"
+        timeout 400 "$VMC" boot "$T/bios/bios-$layout.raw" --firmware bios --timeout 300 \
+                --serial-log "$T/boot-bios-$layout.log" >"$T/boot" 2>&1
+        rc=$?
+        check "... and boots with SeaBIOS (exit $rc): $(grep " up " "$T/boot")" test $rc -eq 0
+done
+
 # The headless policy: a pager asked for by name fails at solve time ...
 cat >"$T/with-less.yaml" <<EOT
 extends: $PWD/profiles/minimal.yaml
