@@ -135,19 +135,18 @@ int disk_build(DiskLayout *l, const DiskSources *src, const char *raw_path, cons
                 Partition *short_of = NULL;
                 for (size_t i = 0; i < l->n_partitions && r == 0; i++) {
                         r = build_partition(&l->partitions[i], src, inodes[i], fd, tmp_dir, i);
-                        if (r == -ENOSPC)
+                        if (r == -E2BIG)
                                 short_of = &l->partitions[i];
                 }
-                if (r == -ENOSPC && short_of && short_of->auto_size && l->auto_size &&
-                    attempt < 2) {
+                if (r == -E2BIG && short_of && short_of->auto_size && l->auto_size && attempt < 2) {
                         log_info("disk: partition %s: estimate too small, retrying larger",
                                  short_of->where);
                         short_of->content += short_of->content / 4 + (UINT64_C(16) << 20);
                         continue;
                 }
-                if (r == -ENOSPC)
+                if (r == -E2BIG)
                         return log_error_errno(
-                                r,
+                                ENOSPC,
                                 "disk: the content of partition %s (%s) does not "
                                 "fit in %llu MiB",
                                 short_of ? short_of->where : "?",

@@ -21,18 +21,21 @@ static int create_sized(const char *path, uint64_t size) {
         return 0;
 }
 
-/* Runs a tool; maps "out of space" messages to -ENOSPC and logs the output of other failures. */
+/* Runs a tool; maps "the content does not fit in the filesystem" to -E2BIG (the caller may
+ * retry larger) and logs the output of other failures, a full host disk among them. */
 static int run_tool(char *const argv[], char *const env[], const char *what) {
         Buffer out = {};
         int r = spawn_run(argv, env, &out);
 
         if (r == -ENOENT)
                 log_error("%s: %s is not installed", what, argv[0]);
-        else if (r != 0 && out.data &&
-                 (strstr(out.data, "Could not allocate block") ||
-                  strstr(out.data, "No space left") || strstr(out.data, "Disk full") ||
-                  strstr(out.data, "not enough space") || strstr(out.data, "too small")))
+        else if (r != 0 && out.data && strstr(out.data, "No space left on device")) {
+                log_error("%s: %s: the disk the image is built on is full", what, argv[0]);
                 r = -ENOSPC;
+        } else if (r != 0 && out.data &&
+                   (strstr(out.data, "Could not allocate block") || strstr(out.data, "Disk full") ||
+                    strstr(out.data, "not enough space") || strstr(out.data, "too small")))
+                r = -E2BIG;
         else if (r != 0) {
                 _cleanup_free_ char *cmd = spawn_format(argv);
                 log_error("%s: %s failed (%s%d):\n%s", what, cmd, r < 0 ? "error " : "exit ", r,
@@ -168,7 +171,7 @@ static int mkfs_erofs(const Partition *p, const char *dir, uint64_t ts, const ch
         if (stat(path, &st) < 0)
                 return -errno;
         if ((uint64_t)st.st_size > p->size)
-                return -ENOSPC;
+                return -E2BIG;
         return 0;
 }
 

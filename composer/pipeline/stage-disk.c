@@ -70,7 +70,20 @@ int stage_outputs(BuildContext *ctx) {
                         src = root_fd;
                 }
                 log_info("outputs: writing %s", path);
-                r = output_write_file(f, src, ctx->layout.size, path, &opts);
+                r = -EXDEV;
+                if (streq(f->name, "raw")) {
+                        /* The raw image is already complete and synced in the temporary
+                         * directory, on the same filesystem: link it into place, no copy. */
+                        _cleanup_free_ char *tmp_link = xasprintf("%s.vmcompose-link", path);
+                        (void)unlink(tmp_link);
+                        r = link(ctx->raw_path, tmp_link) < 0 ? -errno : 0;
+                        if (r == 0 && rename(tmp_link, path) < 0) {
+                                r = -errno;
+                                (void)unlink(tmp_link);
+                        }
+                }
+                if (r == -EXDEV || r == -EPERM || r == -EMLINK)
+                        r = output_write_file(f, src, ctx->layout.size, path, &opts);
                 if (r < 0)
                         return log_error_errno(r, "Failed to write %s: %m", path);
                 strv_extend(&ctx->written, path);

@@ -107,8 +107,8 @@ typedef struct DiskSources {
 int disk_measure_tree(const char *dir, FsType fs, uint64_t *ret_bytes, uint64_t *ret_inodes);
 
 /* Builds a filesystem of the partition's type and size from dir into the regular file at path
- * (created). Returns 0, -ENOSPC when the content does not fit, or another negative errno with
- * the tool's output logged. */
+ * (created). Returns 0, -E2BIG when the content does not fit in the partition, -ENOSPC when
+ * the host's disk is full, or another negative errno with the tool's output logged. */
 int disk_mkfs(const Partition *p, const char *dir, uint64_t inodes, uint64_t timestamp,
               const char *path, const char *tmp_dir);
 

@@ -44,6 +44,25 @@ timeout 200 "$VMC" boot "$T/out/minimal.raw" --firmware secureboot --timeout 120
 check "Secure Boot refuses the unsigned boot path" test $? -eq 1
 check "... as the firmware's refusal" grep -q "firmware refused to start the boot loader" "$T/boot"
 
+# SIGINT while dpkg runs: the build stops, unmounts, and leaves nothing behind.
+mkdir -p "$T/int"
+timeout 600 "$VMC" build profiles/minimal.yaml --cache-dir "$C" -o "$T/int" >"$T/log" 2>&1 &
+pid=$!
+for _ in $(seq 300); do
+        grep -q "stage fetch .*done" "$T/log" && break
+        sleep 0.2
+done
+sleep 4 # into the install stage, with /proc, /sys and /dev mounted in the root
+check "the build was installing when interrupted" grep -q "$T/int" /proc/self/mountinfo
+kill -INT $pid
+wait $pid
+rc=$?
+check "an interrupted build exits 1 (got $rc)" test $rc -eq 1
+check "... saying so" grep -q "interrupted by signal 2" "$T/log"
+check "... with no mounts left" sh -c "! grep -q '$T/int' /proc/self/mountinfo"
+check "... and nothing in the output directory" test -z "$(ls -A "$T/int")"
+check "... and no dpkg left running" test -z "$(pgrep -f "chroot $T/int" || true)"
+
 # Hyper-V Gen2: Secure Boot through Debian's signed shim, GRUB and kernel, in a VHDX.
 timeout 900 "$VMC" build profiles/minimal.yaml --target hyperv-gen2 --cache-dir "$C" -o "$T/hv" >"$T/log" 2>&1
 rc=$?

@@ -74,6 +74,19 @@ tar --xattrs --xattrs-include='*' -xf "$A.tar" -C "$T/x"
 check "tar keeps the file capability" sh -c "getcap '$T/x/usr/bin/tool' | grep -q cap_net_raw"
 check "tar clamps no older mtime" test "$(stat -c %Y "$T/x/etc/motd")" -eq 1600000000
 
+# A full disk is a clean error: nothing is left in the output directory.
+if [ "$(id -u)" = 0 ] && mkdir -p "$T/full" && mount -t tmpfs -o size=3M tmpfs "$T/full" 2>/dev/null; then
+        echo old >"$T/full/formats.raw"
+        build "$T/full"
+        rc=$?
+        check "a build on a full filesystem exits 1 (got $rc)" test $rc -eq 1
+        check "... saying so" grep -q "No space left on device" "$T/log"
+        check "... leaving the older image untouched and nothing else" test "$(ls -A "$T/full")" = formats.raw -a "$(cat "$T/full/formats.raw")" = old
+        umount "$T/full"
+else
+        echo "skipping the full-disk check: needs root to mount a small tmpfs"
+fi
+
 # Reproducible: a second build gives the same bytes in every format.
 build "$T/b"
 for f in raw raw.zst vhd vhdx qcow2 tar; do
