@@ -86,29 +86,12 @@ int boot_kernel_find(const char *root_dir, BootKernel *ret) {
 
 static int copy_into(const char *from, const char *dir, const char *name) {
         _cleanup_free_ char *to = path_join(dir, name);
-        _cleanup_close_ int in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        _cleanup_close_ int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        struct stat st;
-        if (in < 0 || out < 0 || fstat(in, &st) < 0)
-                return -errno;
-        return sparse_copy(in, 0, (uint64_t)st.st_size, out, 0);
+        return copy_file(from, to, 0644);
 }
 
 static int mkdirs(const char *base, const char *rel) {
-        _cleanup_free_ char *copy = xstrdup(rel);
-        for (char *p = copy;; p++) {
-                if (*p == '/' || !*p) {
-                        char c = *p;
-                        *p = 0;
-                        _cleanup_free_ char *d = path_join(base, copy);
-                        if (mkdir(d, 0755) < 0 && errno != EEXIST)
-                                return -errno;
-                        if (!c)
-                                break;
-                        *p = c;
-                }
-        }
-        return 0;
+        _cleanup_free_ char *p = path_join(base, rel);
+        return mkdir_p(p);
 }
 
 static int write_text(const char *dir, const char *name, const char *text) {

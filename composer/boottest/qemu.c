@@ -187,15 +187,6 @@ static int build_argv(const BootOptions *o, const char *format, bool kvm, const 
         return 0;
 }
 
-static int copy_file(const char *from, const char *to) {
-        _cleanup_close_ int in = open(from, O_RDONLY | O_CLOEXEC);
-        _cleanup_close_ int out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        struct stat st;
-        if (in < 0 || out < 0 || fstat(in, &st) < 0)
-                return -errno;
-        return sparse_copy(in, 0, (uint64_t)st.st_size, out, 0);
-}
-
 /* What QEMU says when KVM exists but cannot run this guest: an internal error or emulation
  * failure at the first instructions, or an MSR the host refuses (an assertion in kvm.c). */
 static const char *kvm_broken(const char *err) {
@@ -228,7 +219,7 @@ static int boot_once(const BootOptions *o, const char *format, bool kvm, const c
                 const char *tmpl = o->firmware == BOOT_FIRMWARE_SECUREBOOT
                                            ? OVMF_DIR "/OVMF_VARS_4M.ms.fd"
                                            : OVMF_DIR "/OVMF_VARS_4M.fd";
-                r = copy_file(tmpl, vars); /* fresh variables: a first boot */
+                r = copy_file(tmpl, vars, 0600); /* fresh variables: a first boot */
                 if (r < 0)
                         return log_error_errno(r, "boot: cannot copy %s: %m", tmpl);
         }
@@ -345,7 +336,7 @@ static int boot_once(const BootOptions *o, const char *format, bool kvm, const c
  * firmware (as on hosts without nested virtualisation support) fails here at once. */
 static bool kvm_runs_guests(const char *tmp) {
         _cleanup_free_ char *vars = path_join(tmp, "probe-vars.fd");
-        if (copy_file(OVMF_DIR "/OVMF_VARS_4M.fd", vars) < 0)
+        if (copy_file(OVMF_DIR "/OVMF_VARS_4M.fd", vars, 0600) < 0)
                 return true; /* no OVMF to probe with: let the boot itself tell */
         _cleanup_free_ char *code = xstrdup("if=pflash,format=raw,unit=0,readonly=on,file=" OVMF_DIR
                                             "/OVMF_CODE_4M.fd");

@@ -226,21 +226,6 @@ static int verb_profile(int argc, char *argv[]) {
         return fflush(stdout) == 0 ? EXIT_OK : EXIT_BUILD_FAILED;
 }
 
-static int mkdir_p(const char *path) {
-        _cleanup_free_ char *copy = xstrdup(path);
-        for (char *p = copy + 1; *p; p++) {
-                if (*p != '/')
-                        continue;
-                *p = 0;
-                if (mkdir(copy, 0755) < 0 && errno != EEXIST)
-                        return -errno;
-                *p = '/';
-        }
-        if (mkdir(copy, 0755) < 0 && errno != EEXIST)
-                return -errno;
-        return 0;
-}
-
 static const char inspect_help[] =
         "Usage: vmcompose inspect IMAGE...\n"
         "\n"

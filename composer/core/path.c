@@ -4,6 +4,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "vmcompose/sparse.h"
 #include "vmcompose/util.h"
 
 char *path_join(const char *a, const char *b) {
@@ -132,4 +133,39 @@ char *path_normalize(const char *path) {
         if (b.len == 0)
                 buffer_putc(&b, '.');
         return buffer_steal(&b);
+}
+
+int mkdir_parents(const char *path) {
+        _cleanup_free_ char *copy = xstrdup(path);
+        for (char *p = copy + 1; *p; p++) {
+                if (*p != '/')
+                        continue;
+                *p = 0;
+                if (mkdir(copy, 0755) < 0 && errno != EEXIST)
+                        return -errno;
+                *p = '/';
+        }
+        return 0;
+}
+
+int mkdir_p(const char *path) {
+        int r = mkdir_parents(path);
+        if (r < 0)
+                return r;
+        if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+int copy_file(const char *from, const char *to, mode_t mode) {
+        _cleanup_close_ int in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int out = -1;
+        struct stat st;
+
+        if (in < 0 || fstat(in, &st) < 0)
+                return -errno;
+        out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+        if (out < 0)
+                return -errno;
+        return sparse_copy(in, 0, (uint64_t)st.st_size, out, 0);
 }

@@ -39,19 +39,6 @@ char *fetch_cache_path(const char *cache_dir, const char *sha256) {
         return xasprintf("%s/sha256/%.2s/%s", cache_dir, sha256, sha256);
 }
 
-static int mkdir_parents(const char *path) {
-        _cleanup_free_ char *copy = xstrdup(path);
-        for (char *p = copy + 1; *p; p++) {
-                if (*p != '/')
-                        continue;
-                *p = 0;
-                if (mkdir(copy, 0755) < 0 && errno != EEXIST)
-                        return -errno;
-                *p = '/';
-        }
-        return 0;
-}
-
 typedef enum TransferState {
         T_WAITING, /* to start, or to retry at retry_at */
         T_ACTIVE,

@@ -77,16 +77,10 @@ static int stage_debs(const char *root, const InstallPackage *pkgs, size_t n, ch
                                 *c = '%';
                 _cleanup_free_ char *dst = path_join(dir, name);
                 if (link(pkgs[i].deb_path, dst) < 0) {
-                        _cleanup_close_ int in = open(pkgs[i].deb_path, O_RDONLY | O_CLOEXEC);
-                        _cleanup_close_ int out =
-                                open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-                        struct stat st;
-                        if (in < 0 || out < 0 || fstat(in, &st) < 0)
-                                return log_error_errno(errno, "install: cannot stage %s: %m",
-                                                       pkgs[i].deb_path);
-                        int r = sparse_copy(in, 0, (uint64_t)st.st_size, out, 0);
+                        int r = copy_file(pkgs[i].deb_path, dst, 0644);
                         if (r < 0)
-                                return r;
+                                return log_error_errno(r, "install: cannot stage %s: %m",
+                                                       pkgs[i].deb_path);
                 }
                 free((*ret)[0]);
                 (*ret)[0] = xasprintf("/" DEB_DIR "/%s", name);

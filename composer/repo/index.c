@@ -262,13 +262,9 @@ static int decompress(const char *from, const char *expect_sha256, const char *c
                 return -EBADMSG;
         }
         _cleanup_free_ char *final = fetch_cache_path(cache_dir, hex);
-        _cleanup_free_ char *dir = path_dirname(final);
-        if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
-                _cleanup_free_ char *parent = path_dirname(dir);
-                (void)mkdir(parent, 0755);
-                if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-                        return -errno;
-        }
+        r = mkdir_parents(final);
+        if (r < 0)
+                return r;
         if (fsync(fd) < 0 || rename(out, final) < 0)
                 return -errno;
         *ret_path = TAKE_PTR(final);

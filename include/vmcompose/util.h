@@ -58,6 +58,13 @@ char *path_dirname(const char *path);
 /* Lexically removes ".", ".." and repeated slashes ("a/./b/../c" -> "a/c"). */
 char *path_normalize(const char *path);
 
+/* Creates path and its missing parents (mode 0755). 0 or a negative errno. */
+int mkdir_p(const char *path);
+/* Creates the missing parents of path, not path itself. */
+int mkdir_parents(const char *path);
+/* Copies a regular file (its data extents only) to a new file at to. */
+int copy_file(const char *from, const char *to, mode_t mode);
+
 /* Reads a whole file, at most max_size bytes (-EFBIG beyond). Returns 0 and the contents,
  * NUL-terminated, with their length. */
 int read_full_file(const char *path, size_t max_size, char **ret_data, size_t *ret_size);
