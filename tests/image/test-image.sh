@@ -48,11 +48,12 @@ check "... as the firmware's refusal" grep -q "firmware refused to start the boo
 mkdir -p "$T/int"
 timeout 600 "$VMC" build profiles/minimal.yaml --cache-dir "$C" -o "$T/int" >"$T/log" 2>&1 &
 pid=$!
-for _ in $(seq 300); do
-        grep -q "stage fetch .*done" "$T/log" && break
-        sleep 0.2
+# Wait until dpkg runs in the chroot: /proc, /sys and /dev are mounted in the root then.
+for _ in $(seq 600); do
+        grep -q "$T/int" /proc/self/mountinfo && break
+        kill -0 $pid 2>/dev/null || break
+        sleep 0.1
 done
-sleep 4 # into the install stage, with /proc, /sys and /dev mounted in the root
 check "the build was installing when interrupted" grep -q "$T/int" /proc/self/mountinfo
 kill -INT $pid
 wait $pid
