@@ -61,7 +61,7 @@ peer() {
         mkdir -p "$W/peer"
         /usr/bin/time -f %e -a -o "$W/t-peer" sh -c "
                 systemd-repart --empty=create --size=auto --dry-run=no --no-pager \
-                        --definitions='$W/defs' --copy-source='$W/root' '$W/peer/bench.raw' &&
+                        --definitions='$W/defs' --root='$W/root' '$W/peer/bench.raw' &&
                 qemu-img convert -f raw -O vpc -o subformat=fixed,force_size '$W/peer/bench.raw' '$W/peer/bench.vhd' &&
                 qemu-img convert -f raw -O qcow2 '$W/peer/bench.raw' '$W/peer/bench.qcow2'" >"$W/log" 2>&1 ||
                 { cat "$W/log"; exit 1; }
