@@ -336,6 +336,68 @@ static int embed_grub_bios(const char *work_dir, const char *disk_path, uint64_t
         return r < 0 ? log_error_errno(r, "bootloader: cannot write GRUB's boot code: %m") : 0;
 }
 
+/* A Unified Kernel Image: systemd's EFI stub with the kernel, initramfs, command line and
+ * os-release as PE sections (objcopy, as systemd 252 documents for building one by hand),
+ * installed as the removable-media loader and under /EFI/Linux for systemd-boot. */
+static int prepare_uki(const BootParams *p, const char *work_dir) {
+        _cleanup_free_ char *stub =
+                path_join(p->root_dir, "usr/lib/systemd/boot/efi/linuxx64.efi.stub");
+        _cleanup_free_ char *osrel = path_join(p->root_dir, "usr/lib/os-release");
+        _cleanup_free_ char *cmdline = path_join(work_dir, "cmdline.txt");
+        _cleanup_free_ char *uki = path_join(work_dir, "uki.efi");
+        int r;
+
+        if (access(stub, R_OK) < 0)
+                return log_error_errno(errno,
+                                       "bootloader: %s is missing (systemd-boot-efi "
+                                       "installed?): %m",
+                                       stub);
+        r = write_file_atomic(cmdline, p->cmdline, strlen(p->cmdline), 0644);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *s_osrel = xasprintf(".osrel=%s", osrel);
+        _cleanup_free_ char *s_cmdline = xasprintf(".cmdline=%s", cmdline);
+        _cleanup_free_ char *s_linux = xasprintf(".linux=%s", p->kernel->vmlinuz);
+        _cleanup_free_ char *s_initrd = xasprintf(".initrd=%s", p->kernel->initrd);
+        char *const argv[] = {(char *)"objcopy",
+                              (char *)"--add-section",
+                              s_osrel,
+                              (char *)"--change-section-vma",
+                              (char *)".osrel=0x20000",
+                              (char *)"--add-section",
+                              s_cmdline,
+                              (char *)"--change-section-vma",
+                              (char *)".cmdline=0x30000",
+                              (char *)"--add-section",
+                              s_linux,
+                              (char *)"--change-section-vma",
+                              (char *)".linux=0x2000000",
+                              (char *)"--add-section",
+                              s_initrd,
+                              (char *)"--change-section-vma",
+                              (char *)".initrd=0x3000000",
+                              stub,
+                              uki,
+                              NULL};
+        Buffer out = {};
+        r = spawn_run(argv, NULL, &out);
+        if (r != 0) {
+                log_error("bootloader: objcopy could not make the UKI:\n%s",
+                          out.data ? out.data : "");
+                buffer_done(&out);
+                return -EIO;
+        }
+        buffer_done(&out);
+        _cleanup_free_ char *boot_dir = path_join(p->esp_dir, "EFI/BOOT");
+        _cleanup_free_ char *linux_dir = path_join(p->esp_dir, "EFI/Linux");
+        _cleanup_free_ char *name = xasprintf("vmcompose-%s.efi", p->kernel->version);
+        if ((r = mkdirs(p->esp_dir, "EFI/BOOT")) < 0 || (r = mkdirs(p->esp_dir, "EFI/Linux")) < 0 ||
+            (r = copy_into(uki, boot_dir, "BOOTX64.EFI")) < 0 ||
+            (r = copy_into(uki, linux_dir, name)) < 0)
+                return log_error_errno(r, "bootloader: cannot install the UKI: %m");
+        return 0;
+}
+
 static const char *const grub_bios_packages[] = {"grub-pc-bin", NULL};
 static const char *const systemd_boot_packages[] = {"systemd-boot-efi", NULL};
 static const char *const shim_packages[] = {"shim-signed", "grub-efi-amd64-signed", NULL};
@@ -344,6 +406,7 @@ static const Bootloader bootloaders[] = {
         {"systemd-boot", systemd_boot_packages, prepare_systemd_boot, NULL},
         {"shim", shim_packages, prepare_shim, NULL},
         {"grub-bios", grub_bios_packages, prepare_grub_bios, embed_grub_bios},
+        {"uki", systemd_boot_packages, prepare_uki, NULL},
 };
 
 const Bootloader *bootloader_find(const char *name) {

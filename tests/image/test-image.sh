@@ -98,6 +98,16 @@ for layout in mbr gpt; do
         check "... and boots with SeaBIOS (exit $rc): $(grep " up " "$T/boot")" test $rc -eq 0
 done
 
+# A Unified Kernel Image booted directly by the firmware.
+timeout 900 "$VMC" build tests/image/uki.yaml --cache-dir "$C" -o "$T/uki" >"$T/log" 2>&1
+rc=$?
+check "a uki image builds (exit $rc)" test $rc -eq 0
+[ $rc -eq 0 ] || tail -30 "$T/log"
+check "... with the UKI as the ESP's loader" env MTOOLS_SKIP_CHECK=1 mdir -i "$T/uki/uki.raw@@1M" ::/EFI/Linux
+timeout 400 "$VMC" boot "$T/uki/uki.raw" --firmware uefi --timeout 300 >"$T/boot" 2>&1
+rc=$?
+check "... and boots (exit $rc): $(grep " up " "$T/boot")" test $rc -eq 0
+
 # The headless policy: a pager asked for by name fails at solve time ...
 cat >"$T/with-less.yaml" <<EOT
 extends: $PWD/profiles/minimal.yaml
