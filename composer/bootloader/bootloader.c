@@ -226,70 +226,56 @@ void grub_patch_core(uint8_t *core, size_t size, uint64_t core_sector) {
         b[9] = (uint8_t)(len >> 8);
 }
 
-static int prepare_grub_bios(const BootParams *p, const char *work_dir) {
-        _cleanup_free_ char *core = path_join(work_dir, "core.img");
+/* Makes a GRUB image with grub-mkimage inside the root (its GRUB and modules) whose early
+ * configuration finds the root filesystem by UUID, and writes /boot/grub/grub.cfg there.
+ * The image is kept as work_dir/image_name. */
+static int make_grub(const BootParams *p, const char *work_dir, const char *format,
+                     const char *const *modules, const char *image_name) {
         _cleanup_free_ char *cfg_dir = path_join(p->root_dir, "boot/grub");
+        _cleanup_free_ char *in_root = path_join(p->root_dir, "tmp/vmcompose-grub");
+        _cleanup_free_ char *early_in = path_join(in_root, "early.cfg");
+        _cleanup_strv_free_ char **argv = NULL;
         int r;
 
         if (!p->root_fs_uuid)
-                return log_error_errno(EINVAL, "bootloader: grub-bios needs a root filesystem");
-        /* GRUB's prefix: the root filesystem, found by UUID, so MBR and GPT work alike. */
-        _cleanup_free_ char *early = path_join(work_dir, "early.cfg");
+                return log_error_errno(EINVAL, "bootloader: GRUB needs a root filesystem");
         _cleanup_free_ char *early_text = xasprintf("search --no-floppy --fs-uuid --set=root %s\n"
                                                     "set prefix=($root)/boot/grub\n",
                                                     p->root_fs_uuid);
-        r = write_file_atomic(early, early_text, strlen(early_text), 0644);
-        if (r < 0)
-                return r;
-        /* grub-mkimage runs in the root: the modules and the tool come from its packages. */
-        _cleanup_free_ char *in_root = path_join(p->root_dir, "tmp/vmcompose-grub");
         (void)mkdir(in_root, 0755);
-        _cleanup_free_ char *early_in = path_join(in_root, "early.cfg");
         r = write_file_atomic(early_in, early_text, strlen(early_text), 0644);
         if (r < 0)
                 return r;
-        char *const argv[] = {(char *)"chroot",
-                              (char *)p->root_dir,
-                              (char *)"grub-mkimage",
-                              (char *)"-O",
-                              (char *)"i386-pc",
-                              (char *)"-o",
-                              (char *)"/tmp/vmcompose-grub/core.img",
-                              (char *)"-c",
-                              (char *)"/tmp/vmcompose-grub/early.cfg",
-                              (char *)"-p",
-                              (char *)"/boot/grub",
-                              (char *)"biosdisk",
-                              (char *)"part_msdos",
-                              (char *)"part_gpt",
-                              (char *)"ext2",
-                              (char *)"search",
-                              (char *)"search_fs_uuid",
-                              (char *)"normal",
-                              (char *)"linux",
-                              (char *)"configfile",
-                              (char *)"serial",
-                              (char *)"terminal",
-                              (char *)"echo",
-                              (char *)"test",
-                              NULL};
+        static const char *const head[] = {"chroot",
+                                           NULL,
+                                           "grub-mkimage",
+                                           "-O",
+                                           NULL,
+                                           "-o",
+                                           "/tmp/vmcompose-grub/image",
+                                           "-c",
+                                           "/tmp/vmcompose-grub/early.cfg",
+                                           "-p",
+                                           "/boot/grub"};
+        for (size_t i = 0; i < ELEMENTSOF(head); i++)
+                strv_extend(&argv, i == 1 ? p->root_dir : i == 4 ? format : head[i]);
+        for (const char *const *m = modules; *m; m++)
+                strv_extend(&argv, *m);
         Buffer out = {};
         r = spawn_run(argv, NULL, &out);
         if (r != 0) {
-                log_error("bootloader: grub-mkimage failed:\n%s", out.data ? out.data : "");
+                log_error("bootloader: grub-mkimage -O %s failed:\n%s", format,
+                          out.data ? out.data : "");
                 buffer_done(&out);
                 (void)rm_rf(in_root);
                 return -EIO;
         }
         buffer_done(&out);
-        _cleanup_free_ char *made = path_join(in_root, "core.img");
-        _cleanup_free_ char *boot_img = path_join(p->root_dir, "usr/lib/grub/i386-pc/boot.img");
-        r = copy_into(made, work_dir, "core.img");
-        if (r == 0)
-                r = copy_into(boot_img, work_dir, "boot.img");
+        _cleanup_free_ char *made = path_join(in_root, "image");
+        r = copy_into(made, work_dir, image_name);
         (void)rm_rf(in_root);
         if (r < 0)
-                return log_error_errno(r, "bootloader: cannot keep GRUB's images: %m");
+                return log_error_errno(r, "bootloader: cannot keep GRUB's image: %m");
 
         _cleanup_free_ char *cfg =
                 grub_cfg(p->title, p->root_fs_uuid, p->kernel->version, p->cmdline);
@@ -297,6 +283,32 @@ static int prepare_grub_bios(const BootParams *p, const char *work_dir) {
             (r = write_text(cfg_dir, "grub.cfg", cfg)) < 0)
                 return log_error_errno(r, "bootloader: cannot write /boot/grub/grub.cfg: %m");
         return 0;
+}
+
+static int prepare_grub_bios(const BootParams *p, const char *work_dir) {
+        static const char *const modules[] = {
+                "biosdisk",       "part_msdos", "part_gpt", "ext2",       "search",
+                "search_fs_uuid", "normal",     "linux",    "configfile", "serial",
+                "terminal",       "echo",       "test",     NULL};
+        _cleanup_free_ char *boot_img = path_join(p->root_dir, "usr/lib/grub/i386-pc/boot.img");
+        int r = make_grub(p, work_dir, "i386-pc", modules, "core.img");
+        if (r == 0)
+                r = copy_into(boot_img, work_dir, "boot.img");
+        return r < 0 ? log_error_errno(r, "bootloader: cannot keep GRUB's boot.img: %m") : 0;
+}
+
+/* GRUB for plain UEFI (no Secure Boot): a GRUB EFI image as the removable-media loader. */
+static int prepare_grub_efi(const BootParams *p, const char *work_dir) {
+        static const char *const modules[] = {
+                "part_gpt",       "part_msdos", "fat",   "ext2",       "search",
+                "search_fs_uuid", "normal",     "linux", "configfile", "serial",
+                "terminal",       "echo",       "test",  NULL};
+        _cleanup_free_ char *efi = path_join(work_dir, "grubx64.efi");
+        _cleanup_free_ char *boot_dir = path_join(p->esp_dir, "EFI/BOOT");
+        int r = make_grub(p, work_dir, "x86_64-efi", modules, "grubx64.efi");
+        if (r == 0 && (r = mkdirs(p->esp_dir, "EFI/BOOT")) == 0)
+                r = copy_into(efi, boot_dir, "BOOTX64.EFI");
+        return r < 0 ? log_error_errno(r, "bootloader: cannot install GRUB on the ESP: %m") : 0;
 }
 
 static int embed_grub_bios(const char *work_dir, const char *disk_path, uint64_t core_sector,
@@ -399,6 +411,7 @@ static int prepare_uki(const BootParams *p, const char *work_dir) {
 }
 
 static const char *const grub_bios_packages[] = {"grub-pc-bin", NULL};
+static const char *const grub_efi_packages[] = {"grub-efi-amd64-bin", NULL};
 static const char *const systemd_boot_packages[] = {"systemd-boot-efi", NULL};
 static const char *const shim_packages[] = {"shim-signed", "grub-efi-amd64-signed", NULL};
 
@@ -407,6 +420,7 @@ static const Bootloader bootloaders[] = {
         {"shim", shim_packages, prepare_shim, NULL},
         {"grub-bios", grub_bios_packages, prepare_grub_bios, embed_grub_bios},
         {"uki", systemd_boot_packages, prepare_uki, NULL},
+        {"grub-efi", grub_efi_packages, prepare_grub_efi, NULL},
 };
 
 const Bootloader *bootloader_find(const char *name) {

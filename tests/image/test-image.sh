@@ -108,6 +108,16 @@ timeout 400 "$VMC" boot "$T/uki/uki.raw" --firmware uefi --timeout 300 >"$T/boot
 rc=$?
 check "... and boots (exit $rc): $(grep " up " "$T/boot")" test $rc -eq 0
 
+# GRUB for UEFI (no Secure Boot), its EFI image made by the root's own grub-mkimage.
+timeout 900 "$VMC" build tests/image/grub-efi.yaml --cache-dir "$C" -o "$T/gefi" >"$T/log" 2>&1
+rc=$?
+check "a grub-efi image builds (exit $rc)" test $rc -eq 0
+[ $rc -eq 0 ] || tail -30 "$T/log"
+check "... with GRUB as the ESP's fallback loader" env MTOOLS_SKIP_CHECK=1 mdir -i "$T/gefi/grub-efi.raw@@1M" ::/EFI/BOOT/BOOTX64.EFI
+timeout 400 "$VMC" boot "$T/gefi/grub-efi.raw" --firmware uefi --timeout 300 >"$T/boot" 2>&1
+rc=$?
+check "... and boots (exit $rc): $(grep " up " "$T/boot")" test $rc -eq 0
+
 # The headless policy: a pager asked for by name fails at solve time ...
 cat >"$T/with-less.yaml" <<EOT
 extends: $PWD/profiles/minimal.yaml
