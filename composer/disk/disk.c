@@ -64,32 +64,6 @@ static int write_fstab(const char *root, const char *text) {
         return r;
 }
 
-static int build_partition(const Partition *p, const DiskSources *src, uint64_t inodes, int disk_fd,
-                           const char *tmp_dir, size_t index) {
-        _cleanup_free_ char *name = xasprintf("partition-%zu.img", index + 1);
-        _cleanup_free_ char *path = path_join(tmp_dir, name);
-        struct stat st;
-        int r;
-
-        if (p->fs == FS_NONE)
-                return 0;
-        (void)unlink(path);
-        log_info("disk: partition %zu (%s): %s, %llu MiB", index + 1,
-                 partition_role_to_string(p->role), fs_type_to_string(p->fs),
-                 (unsigned long long)(p->size >> 20));
-        r = disk_mkfs(p, source_dir(p, src), inodes, src->timestamp, path, tmp_dir);
-        if (r == 0) {
-                _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
-                if (fd < 0 || fstat(fd, &st) < 0)
-                        r = -errno;
-                else
-                        r = sparse_copy(fd, 0, MIN((uint64_t)st.st_size, p->size), disk_fd,
-                                        p->offset);
-        }
-        (void)unlink(path);
-        return r;
-}
-
 int disk_build(DiskLayout *l, const DiskSources *src, const char *raw_path, const char *tmp_dir) {
         _cleanup_free_ uint64_t *inodes = xcalloc(l->n_partitions, sizeof(uint64_t));
         Diagnostics diag = {};
@@ -134,7 +108,14 @@ int disk_build(DiskLayout *l, const DiskSources *src, const char *raw_path, cons
 
                 Partition *short_of = NULL;
                 for (size_t i = 0; i < l->n_partitions && r == 0; i++) {
-                        r = build_partition(&l->partitions[i], src, inodes[i], fd, tmp_dir, i);
+                        Partition *p = &l->partitions[i];
+                        if (p->fs != FS_NONE)
+                                log_info("disk: partition %zu (%s): %s, %llu MiB", i + 1,
+                                         partition_role_to_string(p->role),
+                                         fs_type_to_string(p->fs),
+                                         (unsigned long long)(p->size >> 20));
+                        r = disk_mkfs(p, source_dir(p, src), inodes[i], src->timestamp, raw_path,
+                                      fd, tmp_dir);
                         if (r == -E2BIG)
                                 short_of = &l->partitions[i];
                 }

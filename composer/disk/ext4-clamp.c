@@ -77,14 +77,14 @@ static void clamp_inode(uint8_t *ino, size_t inode_size, uint32_t inum, uint32_t
         }
 }
 
-int ext4_clamp_times(const char *path, uint64_t timestamp) {
+int ext4_clamp_times(const char *path, uint64_t base, uint64_t timestamp) {
         _cleanup_close_ int fd = open(path, O_RDWR | O_CLOEXEC);
         uint8_t sb[1024];
         int r;
 
         if (fd < 0)
                 return -errno;
-        r = pread_all(fd, sb, sizeof(sb), SB_OFFSET);
+        r = pread_all(fd, sb, sizeof(sb), base + SB_OFFSET);
         if (r < 0)
                 return r;
         if (le16(sb + 0x38) != EXT4_MAGIC)
@@ -111,7 +111,7 @@ int ext4_clamp_times(const char *path, uint64_t timestamp) {
         _cleanup_free_ uint8_t *table = xmalloc(table_bytes);
         _cleanup_free_ uint8_t *bitmap = xmalloc(block_size);
 
-        r = pread_all(fd, descs, (size_t)groups * desc_size, gdt);
+        r = pread_all(fd, descs, (size_t)groups * desc_size, base + gdt);
         if (r < 0)
                 return r;
 
@@ -124,10 +124,10 @@ int ext4_clamp_times(const char *path, uint64_t timestamp) {
                         bitmap_block |= (uint64_t)le32(d + 0x24) << 32;
                         table_block |= (uint64_t)le32(d + 0x28) << 32;
                 }
-                r = pread_all(fd, bitmap, block_size, bitmap_block * block_size);
+                r = pread_all(fd, bitmap, block_size, base + bitmap_block * block_size);
                 if (r < 0)
                         return r;
-                r = pread_all(fd, table, table_bytes, table_block * block_size);
+                r = pread_all(fd, table, table_bytes, base + table_block * block_size);
                 if (r < 0)
                         return r;
                 size_t used_end = 0; /* write back only up to the last used inode: the rest of
@@ -143,7 +143,7 @@ int ext4_clamp_times(const char *path, uint64_t timestamp) {
                 if (used_end > 0) {
                         used_end = (used_end + block_size - 1) / block_size * block_size;
                         r = pwrite_all(fd, table, MIN(used_end, table_bytes),
-                                       table_block * block_size);
+                                       base + table_block * block_size);
                         if (r < 0)
                                 return r;
                 }

@@ -10,6 +10,7 @@
 #include "disk-internal.h"
 #include "vmcompose/hash.h"
 #include "vmcompose/log.h"
+#include "vmcompose/sparse.h"
 #include "vmcompose/spawn.h"
 
 static int create_sized(const char *path, uint64_t size) {
@@ -46,8 +47,10 @@ static int run_tool(char *const argv[], char *const env[], const char *what) {
         return r;
 }
 
+/* Builds the filesystem in place, at the partition's offset in the disk image: no separate
+ * file to splice in afterwards. */
 static int mkfs_ext4(const Partition *p, const char *dir, uint64_t inodes, uint64_t ts,
-                     const char *path) {
+                     const char *disk_path) {
         char uuid[37], seed[37], kib[32], nodes[32];
         int r;
 
@@ -58,15 +61,13 @@ static int mkfs_ext4(const Partition *p, const char *dir, uint64_t inodes, uint6
         hs[15] ^= 0x5a;
         uuid_format(hs, seed);
         _cleanup_free_ char *ext = xasprintf(
-                "hash_seed=%s,lazy_itable_init=1,lazy_journal_init=1,nodiscard,root_owner=0:0",
-                seed);
+                "offset=%llu,hash_seed=%s,lazy_itable_init=1,lazy_journal_init=1,nodiscard,"
+                "root_owner=0:0",
+                (unsigned long long)p->offset, seed);
         /* With -b, a bare number would count 4 KiB blocks: say "k". */
         snprintf(kib, sizeof(kib), "%lluk", (unsigned long long)(p->size / 1024));
         snprintf(nodes, sizeof(nodes), "%llu", (unsigned long long)inodes);
 
-        r = create_sized(path, p->size);
-        if (r < 0)
-                return r;
         const char *argv[32] = {"mkfs.ext4", "-q", "-F", "-t", "ext4", "-b", "4096", "-I",
                                 "256",       "-U", uuid, "-E", ext,    "-m", "1"};
         size_t n = 15;
@@ -83,7 +84,7 @@ static int mkfs_ext4(const Partition *p, const char *dir, uint64_t inodes, uint6
                 argv[n++] = "-d";
                 argv[n++] = dir;
         }
-        argv[n++] = path;
+        argv[n++] = disk_path;
         argv[n++] = kib;
         argv[n] = NULL;
 
@@ -92,9 +93,9 @@ static int mkfs_ext4(const Partition *p, const char *dir, uint64_t inodes, uint6
         r = run_tool((char *const *)argv, env, "ext4");
         if (r < 0)
                 return r;
-        r = ext4_clamp_times(path, ts);
+        r = ext4_clamp_times(disk_path, p->offset, ts);
         if (r < 0)
-                return log_error_errno(r, "ext4: failed to clamp timestamps in %s: %m", path);
+                return log_error_errno(r, "ext4: failed to clamp timestamps in %s: %m", disk_path);
         return 0;
 }
 
@@ -195,14 +196,20 @@ static int mkfs_swap(const Partition *p, const char *path) {
 }
 
 int disk_mkfs(const Partition *p, const char *dir, uint64_t inodes, uint64_t timestamp,
-              const char *path, const char *tmp_dir) {
+              const char *disk_path, int disk_fd, const char *tmp_dir) {
         struct stat st;
         int r;
 
+        if (p->fs == FS_NONE)
+                return 0;
+        if (p->fs == FS_EXT4)
+                return mkfs_ext4(p, dir, inodes, timestamp, disk_path);
+
+        /* The others are built as a file of their own and spliced in. */
+        _cleanup_free_ char *name = xasprintf("partition-%llu.img", (unsigned long long)p->offset);
+        _cleanup_free_ char *path = path_join(tmp_dir, name);
+        (void)unlink(path);
         switch (p->fs) {
-        case FS_EXT4:
-                r = mkfs_ext4(p, dir, inodes, timestamp, path);
-                break;
         case FS_VFAT:
                 r = mkfs_vfat(p, dir, path);
                 break;
@@ -212,21 +219,22 @@ int disk_mkfs(const Partition *p, const char *dir, uint64_t inodes, uint64_t tim
         case FS_SWAP:
                 r = mkfs_swap(p, path);
                 break;
-        case FS_NONE:
-                return 0;
         default:
-                return -EOPNOTSUPP;
+                r = -EOPNOTSUPP;
         }
-        if (r < 0)
-                return r;
+        if (r == 0 && stat(path, &st) < 0)
+                r = -errno;
         /* A filesystem larger than its partition would be cut off when spliced in. */
-        if (stat(path, &st) < 0)
-                return -errno;
-        if ((uint64_t)st.st_size > p->size)
-                return log_error_errno(EFBIG,
-                                       "%s: the filesystem image is %llu bytes, larger "
-                                       "than its %llu-byte partition",
-                                       fs_type_to_string(p->fs), (unsigned long long)st.st_size,
-                                       (unsigned long long)p->size);
-        return 0;
+        if (r == 0 && (uint64_t)st.st_size > p->size)
+                r = log_error_errno(EFBIG,
+                                    "%s: the filesystem image is %llu bytes, larger "
+                                    "than its %llu-byte partition",
+                                    fs_type_to_string(p->fs), (unsigned long long)st.st_size,
+                                    (unsigned long long)p->size);
+        if (r == 0) {
+                _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+                r = fd < 0 ? -errno : sparse_copy(fd, 0, (uint64_t)st.st_size, disk_fd, p->offset);
+        }
+        (void)unlink(path);
+        return r;
 }

@@ -85,6 +85,7 @@ static void remove_written(BuildContext *ctx) {
         for (char **w = ctx->written; w && *w; w++)
                 (void)unlink(*w);
         ctx->written = strv_free(ctx->written);
+        ctx->written_sha256 = strv_free(ctx->written_sha256);
 }
 
 void build_context_done(BuildContext *ctx) {
@@ -118,6 +119,7 @@ void build_context_done(BuildContext *ctx) {
         plan_done(&ctx->plan);
         disk_layout_done(&ctx->layout);
         ctx->written = strv_free(ctx->written);
+        ctx->written_sha256 = strv_free(ctx->written_sha256);
 }
 
 int pipeline_run(BuildContext *ctx) {

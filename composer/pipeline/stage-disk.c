@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "stages.h"
 #include "vmcompose/hash.h"
@@ -41,55 +43,149 @@ int stage_disk(BuildContext *ctx) {
         return 0;
 }
 
+typedef struct OutputJob {
+        const OutputFormat *format;
+        char *path;
+        int source_fd;
+        uint64_t size;
+        const OutputOptions *opts;
+        const char *raw_path; /* the finished raw image, linked into place for "raw" */
+        int result;
+        char sha256[2 * SHA256_DIGEST_SIZE + 1];
+} OutputJob;
+
+/* Writes one output and hashes what it wrote (still in the page cache), for the manifest. */
+static int output_job_run(OutputJob *j) {
+        int r = -EXDEV;
+
+        if (streq(j->format->name, "raw")) {
+                /* The raw image is already complete and synced in the temporary directory, on
+                 * the same filesystem: link it into place, no copy. */
+                _cleanup_free_ char *tmp_link = xasprintf("%s.vmcompose-link", j->path);
+                (void)unlink(tmp_link);
+                r = link(j->raw_path, tmp_link) < 0 ? -errno : 0;
+                if (r == 0 && rename(tmp_link, j->path) < 0) {
+                        r = -errno;
+                        (void)unlink(tmp_link);
+                }
+        }
+        if (r == -EXDEV || r == -EPERM || r == -EMLINK)
+                r = output_write_file(j->format, j->source_fd, j->size, j->path, j->opts);
+        if (r < 0)
+                return r;
+
+        _cleanup_close_ int fd = open(j->path, O_RDONLY | O_CLOEXEC);
+        uint8_t d[SHA256_DIGEST_SIZE];
+        if (fd < 0)
+                return -errno;
+        r = sha256_file(fd, d);
+        if (r < 0)
+                return r;
+        sha256_hex(d, j->sha256);
+        return 0;
+}
+
+typedef struct OutputQueue {
+        OutputJob *jobs;
+        size_t n_jobs, next;
+        pthread_mutex_t lock;
+} OutputQueue;
+
+static void *output_worker(void *userdata) {
+        OutputQueue *q = userdata;
+
+        for (;;) {
+                pthread_mutex_lock(&q->lock);
+                OutputJob *j = q->next < q->n_jobs ? &q->jobs[q->next++] : NULL;
+                pthread_mutex_unlock(&q->lock);
+                if (!j)
+                        return NULL;
+                j->result = signals_interrupted() ? -EINTR : output_job_run(j);
+        }
+}
+
 int stage_outputs(BuildContext *ctx) {
         const Node *outputs = node_lookup(ctx->profile->tree, "outputs");
         OutputOptions opts = {.timestamp = ctx->timestamp};
         _cleanup_close_ int raw_fd = -1, root_fd = -1;
-        int r;
+        size_t n = outputs ? outputs->n_items : 0;
+        OutputQueue q = {.jobs = xcalloc(n + 1, sizeof(OutputJob)), .n_jobs = n};
+        int r = 0;
 
         memcpy(opts.disk_uuid, ctx->layout.disk_uuid, sizeof(opts.disk_uuid));
         raw_fd = open(ctx->raw_path, O_RDONLY | O_CLOEXEC);
-        if (raw_fd < 0)
-                return log_error_errno(errno, "Failed to open %s: %m", ctx->raw_path);
+        if (raw_fd < 0) {
+                r = log_error_errno(errno, "Failed to open %s: %m", ctx->raw_path);
+                goto finish;
+        }
 
-        for (size_t i = 0; outputs && i < outputs->n_items; i++) {
+        for (size_t i = 0; i < n; i++) {
                 const char *name = outputs->items[i]->scalar;
                 const OutputFormat *f = output_format_find(name);
-                if (!f)
-                        return log_error_errno(EOPNOTSUPP, "output format '%s' is unknown", name);
-                _cleanup_free_ char *path = build_output_path(ctx, f->suffix);
+                if (!f) {
+                        r = log_error_errno(EOPNOTSUPP, "output format '%s' is unknown", name);
+                        goto finish;
+                }
                 int src = raw_fd;
                 if (f->write_tree) {
-                        if (!ctx->root_dir)
-                                return log_error_errno(EINVAL, "%s needs a root directory", name);
+                        if (!ctx->root_dir) {
+                                r = log_error_errno(EINVAL, "%s needs a root directory", name);
+                                goto finish;
+                        }
                         if (root_fd < 0)
                                 root_fd = open(ctx->root_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                        if (root_fd < 0)
-                                return log_error_errno(errno, "Failed to open %s: %m",
-                                                       ctx->root_dir);
+                        if (root_fd < 0) {
+                                r = log_error_errno(errno, "Failed to open %s: %m", ctx->root_dir);
+                                goto finish;
+                        }
                         src = root_fd;
                 }
-                log_info("outputs: writing %s", path);
-                r = -EXDEV;
-                if (streq(f->name, "raw")) {
-                        /* The raw image is already complete and synced in the temporary
-                         * directory, on the same filesystem: link it into place, no copy. */
-                        _cleanup_free_ char *tmp_link = xasprintf("%s.vmcompose-link", path);
-                        (void)unlink(tmp_link);
-                        r = link(ctx->raw_path, tmp_link) < 0 ? -errno : 0;
-                        if (r == 0 && rename(tmp_link, path) < 0) {
-                                r = -errno;
-                                (void)unlink(tmp_link);
-                        }
-                }
-                if (r == -EXDEV || r == -EPERM || r == -EMLINK)
-                        r = output_write_file(f, src, ctx->layout.size, path, &opts);
-                if (r < 0)
-                        return log_error_errno(r, "Failed to write %s: %m", path);
-                strv_extend(&ctx->written, path);
-                log_notice("wrote %s", path);
-                if (signals_interrupted())
-                        return -EINTR;
+                q.jobs[i] = (OutputJob){
+                        .format = f,
+                        .path = build_output_path(ctx, f->suffix),
+                        .source_fd = src,
+                        .size = ctx->layout.size,
+                        .opts = &opts,
+                        .raw_path = ctx->raw_path,
+                };
+                log_info("outputs: writing %s", q.jobs[i].path);
         }
-        return 0;
+
+        /* The writers read the same raw image and write separate files: one thread each, as
+         * many at once as there are processors. Every writer uses pread/pwrite on its own
+         * offsets, so sharing raw_fd is safe. */
+        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        size_t n_threads = MIN(n, (size_t)MAX(cpus, 1L));
+        pthread_t *threads = xcalloc(n_threads + 1, sizeof(pthread_t));
+        size_t started = 0;
+        pthread_mutex_init(&q.lock, NULL);
+        for (; started + 1 < n_threads; started++)
+                if (pthread_create(&threads[started], NULL, output_worker, &q) != 0)
+                        break;
+        output_worker(&q); /* this thread works too */
+        for (size_t t = 0; t < started; t++)
+                pthread_join(threads[t], NULL);
+        pthread_mutex_destroy(&q.lock);
+        free(threads);
+
+        for (size_t i = 0; i < n; i++) {
+                OutputJob *j = &q.jobs[i];
+                if (j->result < 0 && r == 0)
+                        r = j->result == -EINTR
+                                    ? -EINTR
+                                    : log_error_errno(j->result, "Failed to write %s: %m", j->path);
+                if (j->result == 0) {
+                        /* Written: listed, so that a later failure removes it again. */
+                        strv_extend(&ctx->written, j->path);
+                        strv_extend(&ctx->written_sha256, j->sha256);
+                        log_notice("wrote %s", j->path);
+                }
+        }
+        if (r == 0 && signals_interrupted())
+                r = -EINTR;
+finish:
+        for (size_t i = 0; i < n; i++)
+                free(q.jobs[i].path);
+        free(q.jobs);
+        return r;
 }

@@ -87,20 +87,27 @@ static void write_disk(JsonWriter *w, const DiskLayout *l) {
         json_end_object(w);
 }
 
-static int write_outputs(JsonWriter *w, char **written) {
+static int write_outputs(JsonWriter *w, char **written, char **hashes) {
+        size_t n_hashes = strv_length(hashes);
+
         json_key(w, "outputs");
         json_begin_array(w);
         for (char **f = written; f && *f; f++) {
+                size_t i = (size_t)(f - written);
                 _cleanup_close_ int fd = open(*f, O_RDONLY | O_CLOEXEC);
                 struct stat st;
                 uint8_t d[SHA256_DIGEST_SIZE];
                 char hex[65];
                 if (fd < 0 || fstat(fd, &st) < 0)
                         return -errno;
-                int r = sha256_file(fd, d);
-                if (r < 0)
-                        return r;
-                sha256_hex(d, hex);
+                if (i < n_hashes)
+                        snprintf(hex, sizeof(hex), "%s", hashes[i]);
+                else {
+                        int r = sha256_file(fd, d);
+                        if (r < 0)
+                                return r;
+                        sha256_hex(d, hex);
+                }
                 _cleanup_free_ char *base = xstrdup(strrchr(*f, '/') ? strrchr(*f, '/') + 1 : *f);
                 json_begin_object(w);
                 json_kv(w, "file", base);
@@ -137,7 +144,7 @@ int stage_manifest(BuildContext *ctx) {
         json_end_object(&w);
         write_packages(&w, &ctx->plan);
         write_disk(&w, &ctx->layout);
-        r = write_outputs(&w, ctx->written);
+        r = write_outputs(&w, ctx->written, ctx->written_sha256);
         json_end_object(&w);
         _cleanup_free_ char *text = json_finish(&w);
         if (r < 0)

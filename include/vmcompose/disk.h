@@ -106,11 +106,13 @@ typedef struct DiskSources {
  * inodes, directories, journal and metadata). Returns 0 or a negative errno. */
 int disk_measure_tree(const char *dir, FsType fs, uint64_t *ret_bytes, uint64_t *ret_inodes);
 
-/* Builds a filesystem of the partition's type and size from dir into the regular file at path
- * (created). Returns 0, -E2BIG when the content does not fit in the partition, -ENOSPC when
- * the host's disk is full, or another negative errno with the tool's output logged. */
+/* Builds a filesystem of the partition's type and size from dir into the disk image at
+ * disk_path (open as disk_fd, already sized), at the partition's offset; tmp_dir holds
+ * intermediate files, removed before returning. Returns 0, -E2BIG when the content does not fit in
+ * the partition, -ENOSPC when the host's disk is full, or another negative errno with the tool's
+ * output logged. */
 int disk_mkfs(const Partition *p, const char *dir, uint64_t inodes, uint64_t timestamp,
-              const char *path, const char *tmp_dir);
+              const char *disk_path, int disk_fd, const char *tmp_dir);
 
 /* Writes the partition table of l onto the file at path (already l->size bytes long). */
 int disk_write_table(const DiskLayout *l, const char *path);

@@ -28,9 +28,10 @@ typedef struct BuildContext {
         uint64_t timestamp; /* reproducible.source-date-epoch, else 0 */
         char *tmp_dir;      /* OUTPUT_DIR/.vmcompose-NAME-XXXXXX; removed at the end */
         DiskLayout layout;
-        char *raw_path; /* the raw disk image, inside tmp_dir */
-        char **written; /* output files written, for the summary */
-        char *cache;    /* the package cache in use */
+        char *raw_path;        /* the raw disk image, inside tmp_dir */
+        char **written;        /* output files written, for the summary */
+        char **written_sha256; /* the SHA-256 (hex) of each, where the outputs stage hashed it */
+        char *cache;           /* the package cache in use */
         RepoIndexes indexes;
         Plan plan;
         FetchItem *debs; /* the plan's packages in the cache, in plan order */

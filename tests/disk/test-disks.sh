@@ -147,7 +147,11 @@ head -c 300M /dev/urandom >"$R/var/big"
 mkdir -p "$T/out6"
 timeout 300 "$VMC" -q build $HERE/small.yaml --root "$R" --esp "$E" -o "$T/out6" >"$T/log" 2>&1 &
 pid=$!
-sleep 1
+# Interrupt while mkfs.ext4 fills the disk, not after a fixed sleep (a fast machine finishes).
+for _ in $(seq 600); do
+        pgrep -f "mkfs.ext4.*$T/out6" >/dev/null && break
+        sleep 0.05
+done
 kill -TERM $pid
 wait $pid
 rc=$?
