@@ -67,8 +67,7 @@ static const Stage stages[] = {
         {"outputs", "write the image formats", stage_outputs, STAGE_REQUIRED, NULL},
         {"manifest", "write NAME.manifest.json: packages, kernel, disk, outputs", stage_manifest,
          STAGE_REQUIRED, NULL},
-        {"reports", "write the SPDX SBOM and the deviations report", NULL, 0,
-         "issue #6 (policy and audit)"},
+        {"reports", "write NAME.spdx.json (SPDX 2.3 SBOM)", stage_reports, STAGE_REQUIRED, NULL},
 };
 
 const Stage *pipeline_stages(size_t *ret_n) {

@@ -9,6 +9,7 @@ int stage_install(BuildContext *ctx);
 int stage_policy(BuildContext *ctx);
 int stage_bootloader(BuildContext *ctx);
 int stage_manifest(BuildContext *ctx);
+int stage_reports(BuildContext *ctx);
 int stage_bootcode(BuildContext *ctx);
 
 /* The kernel command line: root= from the disk layout, the profile's, the kernel target's. */

@@ -31,6 +31,14 @@ for f in raw vhd qcow2; do
 done
 check "the manifest's root PARTUUID is the disk's" test "$(jq -r '.disk.partitions[1].partuuid' "$M" | tr a-z A-Z)" = "$(sfdisk --json "$T/out/minimal.raw" | jq -r '.partitiontable.partitions[1].uuid')"
 check "the manifest lists the kernel and the packages" jq -e '(.packages | length) > 50 and (.kernel.version | startswith("6.")) and (.kernel.cmdline | contains("console=ttyS0"))' "$M"
+S=$T/out/minimal.spdx.json
+python3 tests/report/validate-spdx.py "$S" >"$T/spdx" 2>&1
+check "the SBOM validates: $(tail -1 "$T/spdx")" test $? -eq 0
+check "... and lists the manifest's packages with their SHA-256" test \
+        "$(jq -r '.packages[] | select(.checksums) | "\(.name) \(.checksums[0].checksumValue)"' "$S" | sort)" = \
+        "$(jq -r '.packages[] | "\(.name) \(.sha256)"' "$M" | sort)"
+check "... most of them with a licence from their copyright file" \
+        jq -e '[.packages[] | select(.licenseDeclared != "NOASSERTION")] | length > 60' "$S"
 check "no mounts left" sh -c "! grep -q '$T' /proc/self/mountinfo"
 
 for f in raw vhd qcow2; do
