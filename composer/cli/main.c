@@ -37,6 +37,7 @@ enum {
         ARG_CACHE_DIR,
         ARG_PARALLEL,
         ARG_UNTIL,
+        ARG_STRICT_AUDIT,
 };
 
 static const char main_help[] =
@@ -83,6 +84,7 @@ static const char build_help[] =
         "                         it is (vmcompose writes DIR/etc/fstab)\n"
         "      --esp DIR          with --root: the ESP's contents\n"
         "      --locked           install exactly the packages of NAME.lock (vmcompose lock)\n"
+        "      --strict-audit     fail when a deviation from the base profile has no why:\n"
         "      --cache-dir DIR    the download cache (default: $XDG_CACHE_HOME/vmcompose,\n"
         "                         /var/cache/vmcompose for root)\n"
         "      --parallel N       downloads at once (default: 8)\n"
@@ -418,7 +420,7 @@ static const char lock_help[] =
 
 typedef struct BuildArgs {
         const char *output, *target, *root, *esp, *cache_dir, *until;
-        bool locked;
+        bool locked, strict_audit;
         unsigned parallel;
 } BuildArgs;
 
@@ -442,6 +444,9 @@ static int parse_build_option(int c, BuildArgs *a) {
                 return 1;
         case ARG_LOCKED:
                 a->locked = true;
+                return 1;
+        case ARG_STRICT_AUDIT:
+                a->strict_audit = true;
                 return 1;
         case ARG_CACHE_DIR:
                 a->cache_dir = optarg;
@@ -496,6 +501,7 @@ static int run_build(const char *profile_path, const BuildArgs *a, bool write_lo
                 .cache_dir = a->cache_dir,
                 .apt_root = getenv("VMCOMPOSE_APT_DIR"),
                 .locked = a->locked,
+                .strict_audit = a->strict_audit,
                 .parallel = a->parallel,
                 .stop_after = stop_after,
         };
@@ -558,6 +564,7 @@ static int verb_build(int argc, char *argv[]) {
                 {"root", required_argument, NULL, ARG_ROOT},
                 {"esp", required_argument, NULL, ARG_ESP},
                 {"locked", no_argument, NULL, ARG_LOCKED},
+                {"strict-audit", no_argument, NULL, ARG_STRICT_AUDIT},
                 {"cache-dir", required_argument, NULL, ARG_CACHE_DIR},
                 {"parallel", required_argument, NULL, ARG_PARALLEL},
                 {"until", required_argument, NULL, ARG_UNTIL},

@@ -240,3 +240,35 @@ int deb_extract(int root_fd, const char *deb_path, const InstallOptions *o, Extr
                 *stats = st;
         return 0;
 }
+
+int deb_list_members(const char *deb_path,
+                     int (*fn)(const char *path, uint64_t size, void *userdata), void *userdata) {
+        _cleanup_(archive_read_freep) struct archive *a = archive_read_new();
+        _cleanup_free_ void *data = NULL;
+        struct archive_entry *e;
+        size_t size = 0;
+        int r;
+
+        r = read_member(deb_path, "data.tar", &data, &size);
+        if (r < 0)
+                return r;
+        archive_read_support_filter_all(a);
+        archive_read_support_format_tar(a);
+        if (archive_read_open_memory(a, data, size) != ARCHIVE_OK)
+                return log_error_errno(EBADMSG, "%s: bad data.tar: %s", deb_path,
+                                       archive_error_string(a));
+        while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
+                _cleanup_free_ char *rel = NULL;
+                if (!install_member_path_ok(archive_entry_pathname(e), &rel) || !*rel)
+                        continue;
+                _cleanup_free_ char *abs = xasprintf("/%s", rel);
+                bool regular = archive_entry_filetype(e) == AE_IFREG;
+                r = fn(abs, regular ? (uint64_t)MAX(archive_entry_size(e), (la_int64_t)0) : 0,
+                       userdata);
+                if (r < 0)
+                        return r;
+        }
+        if (r != ARCHIVE_EOF)
+                return log_error_errno(EBADMSG, "%s: %s", deb_path, archive_error_string(a));
+        return 0;
+}

@@ -21,7 +21,9 @@ static int stage_profile(BuildContext *ctx) {
                 (void)parse_uint64(sde->scalar, &ctx->timestamp);
         log_info("profile: %s from %zu layer(s), %zu policy file(s), seed '%s'", p->name,
                  strv_length(p->layers), p->n_policies, ctx->seed);
-
+        /* Refuse an undocumented deviation before any work, not after the image is built. */
+        if (ctx->strict_audit)
+                return deviations_check_strict(ctx);
         return 0;
 }
 
@@ -67,7 +69,8 @@ static const Stage stages[] = {
         {"outputs", "write the image formats", stage_outputs, STAGE_REQUIRED, NULL},
         {"manifest", "write NAME.manifest.json: packages, kernel, disk, outputs", stage_manifest,
          STAGE_REQUIRED, NULL},
-        {"reports", "write NAME.spdx.json (SPDX 2.3 SBOM)", stage_reports, STAGE_REQUIRED, NULL},
+        {"reports", "write NAME.spdx.json (SPDX 2.3 SBOM) and NAME.deviations.{json,md}",
+         stage_reports, STAGE_REQUIRED, NULL},
 };
 
 const Stage *pipeline_stages(size_t *ret_n) {

@@ -72,6 +72,38 @@ static int on_status(const Deb822Field *f, size_t n, unsigned line, void *userda
         return 0;
 }
 
+static int write_report(BuildContext *ctx, const char *suffix, const char *text) {
+        _cleanup_free_ char *path = build_output_path(ctx, suffix);
+        int r = write_file_atomic(path, text, strlen(text), 0644);
+        if (r < 0)
+                return log_error_errno(r, "reports: cannot write %s: %m", path);
+        strv_extend(&ctx->written, path);
+        log_notice("wrote %s", path);
+        return 0;
+}
+
+/* NAME.deviations.json and .md; with --strict-audit, an undocumented item fails the build. */
+static int write_deviations(BuildContext *ctx) {
+        DeviationReport report = {};
+        int r = deviations_collect(ctx, ctx->plan.n_packages > 0, &report);
+        if (r < 0)
+                return log_error_errno(r, "reports: cannot collect the deviations: %m");
+        _cleanup_free_ char *json = deviations_json(&report);
+        _cleanup_free_ char *md = deviations_markdown(&report);
+        _cleanup_strv_free_ char **missing = deviations_undocumented(&report);
+        deviation_report_done(&report);
+        r = write_report(ctx, "deviations.json", json);
+        if (r == 0)
+                r = write_report(ctx, "deviations.md", md);
+        if (r == 0 && missing && ctx->strict_audit)
+                r = deviations_check_strict(ctx);
+        else if (r == 0 && missing)
+                log_warning("audit: %zu deviation%s without a why: (listed as undocumented in "
+                            "the report)",
+                            strv_length(missing), strv_length(missing) == 1 ? "" : "s");
+        return r;
+}
+
 int stage_reports(BuildContext *ctx) {
         const char *root = ctx->root_path ? ctx->root_path : ctx->root_dir;
         _cleanup_close_ int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -152,5 +184,7 @@ int stage_reports(BuildContext *ctx) {
         free(licenses);
         free(pkgs);
         strv_free(status.fields);
-        return r;
+        if (r < 0)
+                return r;
+        return write_deviations(ctx);
 }

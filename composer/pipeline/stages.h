@@ -2,6 +2,7 @@
 #pragma once
 
 #include "vmcompose/pipeline.h"
+#include "vmcompose/report.h"
 
 int stage_resolve(BuildContext *ctx);
 int stage_fetch(BuildContext *ctx);
@@ -10,6 +11,12 @@ int stage_policy(BuildContext *ctx);
 int stage_bootloader(BuildContext *ctx);
 int stage_manifest(BuildContext *ctx);
 int stage_reports(BuildContext *ctx);
+
+/* The deviation report of the build so far (composer/pipeline/stage-deviations.c): from the
+ * profile, and with_plan, from the package plan and archives too. */
+int deviations_collect(const BuildContext *ctx, bool with_plan, DeviationReport *ret);
+/* Fails (-EBADMSG, every item logged) when a deviation carries no why: (--strict-audit). */
+int deviations_check_strict(const BuildContext *ctx);
 int stage_bootcode(BuildContext *ctx);
 
 /* The kernel command line: root= from the disk layout, the profile's, the kernel target's. */

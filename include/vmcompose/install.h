@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Installing packages into a root directory (composer/install/): .deb data unpacked with
  * libarchive, confined to the root; then dpkg inside a plain chroot configures everything. */
@@ -44,6 +45,12 @@ bool install_member_path_ok(const char *member, char **ret_normalised);
 /* Whether path ("/usr/share/doc/x") is excluded by the globs, dpkg style: the last matching
  * rule wins, path-include over path-exclude. */
 bool install_path_excluded(const char *path, char *const *exclude, char *const *include);
+
+/* Calls fn for every member of the .deb's data.tar, as an absolute path ("/usr/bin/x") with
+ * its size (0 for what is not a regular file), in archive order, without extracting. fn
+ * returns < 0 to stop. Returns 0 or a negative errno (logged for a malformed archive). */
+int deb_list_members(const char *deb_path,
+                     int (*fn)(const char *path, uint64_t size, void *userdata), void *userdata);
 
 /* openat() confined to the root: symlinks resolve as if root_fd were "/" (openat2 with
  * RESOLVE_IN_ROOT). Returns the fd or a negative errno. */

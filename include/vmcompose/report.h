@@ -60,3 +60,35 @@ char *sbom_deb_purl(const char *name, const char *version, const char *arch, con
  * per entry, each with its purl, checksum and licence, DEPENDS_ON relationships, and the
  * LicenseRefs used. Returns a new string. */
 char *sbom_spdx_json(const SbomInput *in);
+
+/* The deviation report (NAME.deviations.md and .json): every way the image differs from its
+ * upstream base profile, each with the profile line that caused it, its why: and category:. */
+typedef struct Deviation {
+        char *kind;     /* "package-added", "package-removed", "paths-stripped", "file", ... */
+        char *subject;  /* "openssh-server", "/etc/motd", "hostname: minimal" */
+        char *where;    /* "profiles/minimal.yaml:15" */
+        char *why;      /* NULL: undocumented */
+        char *category; /* NULL: none given */
+        char *detail;   /* NULL or "+3 dependencies: a, b, c", "412 files, 8.1 MiB" */
+        uint64_t count, bytes; /* paths-stripped: the files and bytes never unpacked */
+} Deviation;
+
+typedef struct DeviationReport {
+        char *image, *base; /* the image's name; the base profile's file */
+        Deviation *items;
+        size_t n;
+} DeviationReport;
+
+/* Appends an item; the strings are copied (why, category, detail may be NULL). */
+Deviation *deviations_add(DeviationReport *r, const char *kind, const char *subject,
+                          const char *where, const char *why, const char *category,
+                          const char *detail);
+void deviation_report_done(DeviationReport *r);
+
+/* The items without a why:, as "where: kind subject" lines (NULL when there are none). */
+char **deviations_undocumented(const DeviationReport *r);
+
+/* The report as JSON ({"image", "base", "summary": {category: count}, "undocumented": n,
+ * "deviations": [...]}) and as Markdown grouped by category. New strings. */
+char *deviations_json(const DeviationReport *r);
+char *deviations_markdown(const DeviationReport *r);

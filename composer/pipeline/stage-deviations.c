@@ -1,0 +1,294 @@
+/* SPDX-License-Identifier: MIT */
+/* Collects the deviation report: what the profile layers above the upstream base change, read
+ * from the resolved profile (every value carries the file and line it came from), the package
+ * plan (what each added package pulled in) and the packages' archives (what the strip rules
+ * kept out of the root). */
+#include <fnmatch.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "stages.h"
+#include "vmcompose/bootloader.h"
+#include "vmcompose/install.h"
+#include "vmcompose/log.h"
+#include "vmcompose/report.h"
+
+typedef struct Collect {
+        const BuildContext *ctx;
+        DeviationReport *report;
+        const char *base;
+        char *cwd;
+} Collect;
+
+static bool upstream(const Collect *c, const Node *n) {
+        /* Built-in defaults (line 0) and the base profile's own values are the upstream. */
+        return !n || n->mark.line == 0 || !n->mark.file || streq(n->mark.file, c->base);
+}
+
+static char *where(const Collect *c, const Mark *m) {
+        const char *f = m->file ? m->file : "?";
+        size_t len = c->cwd ? strlen(c->cwd) : 0;
+        if (len > 0 && strneq(f, c->cwd, len) && f[len] == '/')
+                f += len + 1;
+        return xasprintf("%s:%u", f, m->line);
+}
+
+static const char *scalar(const Node *map, const char *key) {
+        const Node *n = map && map->type == NODE_MAP ? node_map_get(map, key) : NULL;
+        return n && n->type == NODE_SCALAR ? n->scalar : NULL;
+}
+
+/* A list item's why: and category:, given on the item itself. */
+static void add_item(Collect *c, const char *kind, const Node *item, const char *key,
+                     const char *detail) {
+        const Node *v = item->type == NODE_MAP ? node_map_get(item, key) : item;
+        if (!v || v->type != NODE_SCALAR || upstream(c, v))
+                return;
+        _cleanup_free_ char *w = where(c, &v->mark);
+        deviations_add(c->report, kind, v->scalar, w, scalar(item, "why"), scalar(item, "category"),
+                       detail);
+}
+
+static void add_list(Collect *c, const char *dotted, const char *kind, const char *key) {
+        const Node *list = node_lookup(c->ctx->profile->tree, dotted);
+        for (size_t i = 0; list && list->type == NODE_SEQ && i < list->n_items; i++)
+                add_item(c, kind, list->items[i], key, NULL);
+}
+
+/* A scalar setting takes the why: of the mapping around it, when that is written in the same
+ * file ("system: {why: ..., hostname: ...}"). */
+static void add_setting(Collect *c, const char *parent, const char *key, const char *kind,
+                        const char *detail) {
+        const Node *map =
+                parent ? node_lookup(c->ctx->profile->tree, parent) : c->ctx->profile->tree;
+        const Node *v = map && map->type == NODE_MAP ? node_map_get(map, key) : NULL;
+        if (!v || v->type != NODE_SCALAR || upstream(c, v))
+                return;
+        const Node *why = node_map_get(map, "why"), *cat = node_map_get(map, "category");
+        bool same = why && why->mark.file && streq(why->mark.file, v->mark.file);
+        _cleanup_free_ char *w = where(c, &v->mark);
+        _cleanup_free_ char *subject = xasprintf("%s: %s", key, v->scalar);
+        deviations_add(c->report, kind, subject, w, same ? why->scalar : NULL,
+                       same && cat ? cat->scalar : NULL, detail);
+}
+
+/* The plan packages a requested package pulled in (not in the base, not requested). */
+static char *pulled_in(const Plan *plan, const char *root, char ***claimed) {
+        _cleanup_strv_free_ char **queue = NULL;
+        Buffer b = {};
+        size_t n = 0;
+
+        strv_extend(&queue, root);
+        for (size_t q = 0; queue[q]; q++) {
+                const PlanPackage *p = plan_find(plan, queue[q]);
+                if (!p)
+                        continue;
+                char **const lists[] = {p->depends, p->pre_depends};
+                for (size_t l = 0; l < ELEMENTSOF(lists); l++)
+                        for (char **d = lists[l]; d && *d; d++) {
+                                const PlanPackage *dp = plan_find(plan, *d);
+                                if (!dp || !dp->reason ||
+                                    !strneq(dp->reason, "dependency", strlen("dependency")) ||
+                                    strv_contains(*claimed, *d))
+                                        continue;
+                                strv_extend(claimed, *d);
+                                strv_extend(&queue, *d);
+                                buffer_printf(&b, "%s%s", n++ ? ", " : "", *d);
+                        }
+        }
+        if (n == 0)
+                return NULL;
+        char *s = xasprintf("+%zu dependenc%s: %s", n, n == 1 ? "y" : "ies", b.data);
+        free(b.data);
+        return s;
+}
+
+static void add_packages(Collect *c) {
+        const Profile *p = c->ctx->profile;
+        const Plan *plan = &c->ctx->plan;
+        _cleanup_strv_free_ char **claimed = NULL;
+
+        /* What the base needs itself is upstream, whichever added package also needs it. */
+        for (size_t i = 0; i < plan->n_packages; i++)
+                if (plan->packages[i].reason && strneq(plan->packages[i].reason, "base", 4)) {
+                        strv_extend(&claimed, plan->packages[i].name);
+                        free(pulled_in(plan, plan->packages[i].name, &claimed));
+                }
+        const Node *list = node_lookup(p->tree, "packages.install");
+        for (size_t i = 0; list && i < list->n_items; i++) {
+                const char *name = scalar(list->items[i], "name");
+                _cleanup_free_ char *deps = name ? pulled_in(plan, name, &claimed) : NULL;
+                add_item(c, "package-added", list->items[i], "name", deps);
+        }
+        const Node *kernel = node_lookup(p->tree, "kernel");
+        const Node *k = kernel ? node_map_get(kernel, "package") : NULL;
+        if (k && !upstream(c, k)) {
+                /* A scalar: the why: of the kernel: mapping written in the same file. */
+                const Node *why = node_map_get(kernel, "why"),
+                           *cat = node_map_get(kernel, "category");
+                bool same = why && why->mark.file && streq(why->mark.file, k->mark.file);
+                _cleanup_free_ char *w = where(c, &k->mark);
+                _cleanup_free_ char *deps = pulled_in(plan, k->scalar, &claimed);
+                deviations_add(c->report, "package-added", k->scalar, w, same ? why->scalar : NULL,
+                               same && cat ? cat->scalar : NULL, deps);
+        }
+        /* What the boot loader needs in the root, documented by the boot loader table. */
+        const Node *bl = node_lookup(p->tree, "bootloader");
+        const Bootloader *b = bl ? bootloader_find(bl->scalar) : NULL;
+        for (const char *const *pk = b && !upstream(c, bl) ? b->packages : NULL; pk && *pk; pk++) {
+                _cleanup_free_ char *w = where(c, &bl->mark);
+                _cleanup_free_ char *why = xasprintf("the %s boot loader is assembled from it "
+                                                     "(vmcompose's bootloader table)",
+                                                     bl->scalar);
+                _cleanup_free_ char *deps = pulled_in(plan, *pk, &claimed);
+                deviations_add(c->report, "package-added", *pk, w, why, "platform", deps);
+        }
+        add_list(c, "packages.remove", "package-removed", "name");
+}
+
+typedef struct StripRule {
+        const char *pattern;
+        Deviation *item;
+} StripRule;
+
+typedef struct StripScan {
+        StripRule *rules;
+        size_t n_rules;
+        char **keep;
+        char **exclude;
+} StripScan;
+
+static int on_member(const char *path, uint64_t size, void *userdata) {
+        StripScan *s = userdata;
+        if (!install_path_excluded(path, s->exclude, s->keep))
+                return 0;
+        for (size_t i = 0; i < s->n_rules; i++)
+                if (fnmatch(s->rules[i].pattern, path, 0) == 0) {
+                        s->rules[i].item->count++;
+                        s->rules[i].item->bytes += size;
+                        break;
+                }
+        return 0;
+}
+
+/* Counts and sums, per strip rule, the archive members that were never unpacked. */
+static int add_stripped(Collect *c) {
+        const BuildContext *ctx = c->ctx;
+        StripScan s = {};
+        int r = 0;
+
+        for (size_t i = 0; i < ctx->profile->n_policies; i++) {
+                const Node *tree = ctx->profile->policies[i].tree;
+                const char *policy = scalar(tree, "name");
+                /* The profile line that names the policy carries the why. */
+                const Node *named = NULL, *plist = node_lookup(ctx->profile->tree, "policy");
+                for (size_t j = 0; plist && j < plist->n_items; j++)
+                        if (streq(scalar(plist->items[j], "name") ?: "", policy ?: ""))
+                                named = plist->items[j];
+                const Node *keep = node_lookup(tree, "strip.keep");
+                for (size_t j = 0; keep && j < keep->n_items; j++)
+                        strv_extend(&s.keep, scalar(keep->items[j], "pattern"));
+                const Node *paths = node_lookup(tree, "strip.paths");
+                for (size_t j = 0; paths && j < paths->n_items; j++) {
+                        const Node *pat = node_map_get(paths->items[j], "pattern");
+                        const char *why = scalar(paths->items[j], "why");
+                        const char *cat = scalar(paths->items[j], "category");
+                        if (!why && named) {
+                                why = scalar(named, "why");
+                                cat = scalar(named, "category");
+                        }
+                        _cleanup_free_ char *w = where(c, &pat->mark);
+                        _cleanup_free_ char *subject =
+                                xasprintf("%s (policy %s)", pat->scalar, policy ?: "?");
+                        s.rules = xrealloc(s.rules, (s.n_rules + 1) * sizeof(StripRule));
+                        s.rules[s.n_rules++] = (StripRule){
+                                .pattern = pat->scalar,
+                                .item = deviations_add(c->report, "paths-stripped", subject, w, why,
+                                                       cat, NULL),
+                        };
+                        strv_extend(&s.exclude, pat->scalar);
+                }
+        }
+        /* deviations_add may move the items: point the rules at them again. */
+        size_t first = c->report->n - s.n_rules;
+        for (size_t i = 0; i < s.n_rules; i++)
+                s.rules[i].item = &c->report->items[first + i];
+
+        for (size_t i = 0; s.n_rules > 0 && i < ctx->plan.n_packages && ctx->debs; i++) {
+                r = deb_list_members(ctx->debs[i].path, on_member, &s);
+                if (r < 0)
+                        break;
+        }
+        for (size_t i = 0; i < s.n_rules; i++) {
+                Deviation *d = s.rules[i].item;
+                free(d->detail);
+                d->detail = ctx->debs ? xasprintf("%llu files, %.1f MiB never unpacked",
+                                                  (unsigned long long)d->count,
+                                                  (double)d->bytes / (1 << 20))
+                                      : xstrdup("not counted: the root was given with --root");
+        }
+        free(s.rules);
+        strv_free(s.keep);
+        strv_free(s.exclude);
+        return r;
+}
+
+static void add_system(Collect *c) {
+        add_list(c, "policy", "policy", "name");
+        add_setting(c, "system", "hostname", "setting", NULL);
+        add_setting(c, "system", "locale", "setting", NULL);
+        add_setting(c, "system", "timezone", "setting", NULL);
+        add_list(c, "system.users", "user", "name");
+        add_list(c, "system.services.enable", "service-enabled", "name");
+        add_list(c, "system.services.disable", "service-disabled", "name");
+        add_list(c, "system.files", "file", "path");
+        add_list(c, "system.overlay", "overlay", "path");
+        add_list(c, "system.scripts", "script", "run");
+        add_list(c, "kernel.cmdline", "kernel-argument", "arg");
+}
+
+int deviations_collect(const BuildContext *ctx, bool with_plan, DeviationReport *ret) {
+        DeviationReport report = {};
+        Collect c = {
+                .ctx = ctx,
+                .report = &report,
+                .base = ctx->profile->layers ? ctx->profile->layers[0] : "",
+                .cwd = getcwd(NULL, 0),
+        };
+        int r = 0;
+
+        report.image = xstrdup(ctx->image_name);
+        _cleanup_free_ char *base = where(&c, &(Mark){.file = c.base});
+        base[strlen(base) - 2] = 0; /* drop the ":0" */
+        report.base = xstrdup(base);
+        add_system(&c);
+        add_packages(&c);
+        if (with_plan)
+                r = add_stripped(&c);
+        free(c.cwd);
+        if (r < 0) {
+                deviation_report_done(&report);
+                return r;
+        }
+        *ret = report;
+        return 0;
+}
+
+int deviations_check_strict(const BuildContext *ctx) {
+        DeviationReport report = {};
+        int r = deviations_collect(ctx, false, &report);
+        if (r < 0)
+                return r;
+        _cleanup_strv_free_ char **missing = deviations_undocumented(&report);
+        deviation_report_done(&report);
+        if (!missing)
+                return 0;
+        log_error("audit: %zu deviation%s from the base profile carr%s no why: "
+                  "(--strict-audit):",
+                  strv_length(missing), strv_length(missing) == 1 ? "" : "s",
+                  strv_length(missing) == 1 ? "ies" : "y");
+        for (char **m = missing; *m; m++)
+                log_error("  %s", *m);
+        return -EBADMSG;
+}
