@@ -242,7 +242,8 @@ int deb_extract(int root_fd, const char *deb_path, const InstallOptions *o, Extr
 }
 
 int deb_list_members(const char *deb_path,
-                     int (*fn)(const char *path, uint64_t size, void *userdata), void *userdata) {
+                     int (*fn)(const char *path, uint64_t size, bool directory, void *userdata),
+                     void *userdata) {
         _cleanup_(archive_read_freep) struct archive *a = archive_read_new();
         _cleanup_free_ void *data = NULL;
         struct archive_entry *e;
@@ -262,9 +263,10 @@ int deb_list_members(const char *deb_path,
                 if (!install_member_path_ok(archive_entry_pathname(e), &rel) || !*rel)
                         continue;
                 _cleanup_free_ char *abs = xasprintf("/%s", rel);
-                bool regular = archive_entry_filetype(e) == AE_IFREG;
-                r = fn(abs, regular ? (uint64_t)MAX(archive_entry_size(e), (la_int64_t)0) : 0,
-                       userdata);
+                /* A hard link's data is its target's: size 0. */
+                bool has_data = archive_entry_filetype(e) == AE_IFREG && !archive_entry_hardlink(e);
+                r = fn(abs, has_data ? (uint64_t)MAX(archive_entry_size(e), (la_int64_t)0) : 0,
+                       archive_entry_filetype(e) == AE_IFDIR, userdata);
                 if (r < 0)
                         return r;
         }

@@ -3,9 +3,11 @@
  * from the resolved profile (every value carries the file and line it came from), the package
  * plan (what each added package pulled in) and the packages' archives (what the strip rules
  * kept out of the root). */
+#include <dirent.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "stages.h"
@@ -159,9 +161,10 @@ typedef struct StripScan {
         char **exclude;
 } StripScan;
 
-static int on_member(const char *path, uint64_t size, void *userdata) {
+/* Files, links and the like, not directories: what dpkg --verify reports missing. */
+static int on_member(const char *path, uint64_t size, bool directory, void *userdata) {
         StripScan *s = userdata;
-        if (!install_path_excluded(path, s->exclude, s->keep))
+        if (directory || !install_path_excluded(path, s->exclude, s->keep))
                 return 0;
         for (size_t i = 0; i < s->n_rules; i++)
                 if (fnmatch(s->rules[i].pattern, path, 0) == 0) {
@@ -234,6 +237,54 @@ static int add_stripped(Collect *c) {
         return r;
 }
 
+static int cmp_str(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every file an overlay directory puts into the root ("/etc/motd"), sorted. */
+static void list_overlay(const char *dir, const char *rel, char ***ret) {
+        _cleanup_free_ char *path = xasprintf("%s%s", dir, rel);
+        DIR *d = opendir(path);
+        char **names = NULL;
+        if (!d)
+                return;
+        for (struct dirent *de; (de = readdir(d));)
+                if (!streq(de->d_name, ".") && !streq(de->d_name, ".."))
+                        strv_extend(&names, de->d_name);
+        closedir(d);
+        if (names)
+                qsort(names, strv_length(names), sizeof(char *), cmp_str);
+        for (char **n = names; n && *n; n++) {
+                _cleanup_free_ char *sub = xasprintf("%s/%s", rel, *n);
+                _cleanup_free_ char *full = xasprintf("%s%s", dir, sub);
+                struct stat st;
+                if (lstat(full, &st) < 0)
+                        continue;
+                if (S_ISDIR(st.st_mode))
+                        list_overlay(dir, sub, ret);
+                else
+                        strv_extend(ret, sub);
+        }
+        strv_free(names);
+}
+
+static void add_overlays(Collect *c) {
+        const Node *list = node_lookup(c->ctx->profile->tree, "system.overlay");
+        for (size_t i = 0; list && list->type == NODE_SEQ && i < list->n_items; i++) {
+                const Node *item = list->items[i];
+                const Node *v = item->type == NODE_MAP ? node_map_get(item, "path") : item;
+                if (!v || v->type != NODE_SCALAR || upstream(c, v))
+                        continue;
+                _cleanup_strv_free_ char **files = NULL;
+                list_overlay(v->scalar, "", &files);
+                _cleanup_free_ char *w = where(c, &v->mark);
+                _cleanup_free_ char *detail = xasprintf("from the overlay %s", v->scalar);
+                for (char **f = files; f && *f; f++)
+                        deviations_add(c->report, "file", *f, w, scalar(item, "why"),
+                                       scalar(item, "category"), detail);
+        }
+}
+
 static void add_system(Collect *c) {
         add_list(c, "policy", "policy", "name");
         add_setting(c, "system", "hostname", "setting", NULL);
@@ -243,7 +294,7 @@ static void add_system(Collect *c) {
         add_list(c, "system.services.enable", "service-enabled", "name");
         add_list(c, "system.services.disable", "service-disabled", "name");
         add_list(c, "system.files", "file", "path");
-        add_list(c, "system.overlay", "overlay", "path");
+        add_overlays(c);
         add_list(c, "system.scripts", "script", "run");
         add_list(c, "kernel.cmdline", "kernel-argument", "arg");
 }
@@ -259,6 +310,7 @@ int deviations_collect(const BuildContext *ctx, bool with_plan, DeviationReport 
         int r = 0;
 
         report.image = xstrdup(ctx->image_name);
+        report.root_given = !ctx->root_path;
         _cleanup_free_ char *base = where(&c, &(Mark){.file = c.base});
         base[strlen(base) - 2] = 0; /* drop the ":0" */
         report.base = xstrdup(base);

@@ -83,6 +83,10 @@ char *deviations_json(const DeviationReport *r) {
         json_begin_object(&w);
         kv(&w, "image", r->image);
         kv(&w, "base", r->base);
+        kv(&w, "root",
+           r->root_given ? "given with --root: the packages and system: items are "
+                           "declared by the profile, not applied by vmcompose"
+                         : "built by vmcompose from the profile");
         json_key(&w, "summary");
         json_begin_object(&w);
         for (const char *const *g = groups; *g; g++) {
@@ -140,6 +144,10 @@ char *deviations_markdown(const DeviationReport *r) {
         buffer_printf(&b, "# Deviations of %s from %s\n\n", r->image, r->base);
         buffer_printf(&b, "Every way this image differs from its upstream base profile, with the "
                           "profile line that caused it and the reason given there.\n\n");
+        if (r->root_given)
+                buffer_printf(&b, "The root was given with `--root`: the packages and `system:` "
+                                  "items below are declared by the profile, not applied by "
+                                  "vmcompose.\n\n");
         buffer_printf(&b, "| category | deviations |\n|---|---|\n");
         for (const char *const *g = groups; *g; g++) {
                 size_t n = count_in(r, *g);

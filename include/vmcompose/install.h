@@ -47,10 +47,12 @@ bool install_member_path_ok(const char *member, char **ret_normalised);
 bool install_path_excluded(const char *path, char *const *exclude, char *const *include);
 
 /* Calls fn for every member of the .deb's data.tar, as an absolute path ("/usr/bin/x") with
- * its size (0 for what is not a regular file), in archive order, without extracting. fn
- * returns < 0 to stop. Returns 0 or a negative errno (logged for a malformed archive). */
+ * its size (0 for what has no data of its own) and whether it is a directory, in archive order,
+ * without extracting. fn returns < 0 to stop. Returns 0 or a negative errno (logged for a
+ * malformed archive). */
 int deb_list_members(const char *deb_path,
-                     int (*fn)(const char *path, uint64_t size, void *userdata), void *userdata);
+                     int (*fn)(const char *path, uint64_t size, bool directory, void *userdata),
+                     void *userdata);
 
 /* openat() confined to the root: symlinks resolve as if root_fd were "/" (openat2 with
  * RESOLVE_IN_ROOT). Returns the fd or a negative errno. */

@@ -75,6 +75,8 @@ typedef struct Deviation {
 
 typedef struct DeviationReport {
         char *image, *base; /* the image's name; the base profile's file */
+        bool root_given;    /* --root: the packages and system: items were declared, and
+                             * not applied by vmcompose */
         Deviation *items;
         size_t n;
 } DeviationReport;

@@ -14,13 +14,13 @@ done
 T=$(mktemp -d /tmp/vmcompose-image-XXXXXX)
 trap 'rm -rf "$T"' EXIT
 failures=0
-check() { local what=$1; shift; if "$@"; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi; }
+check() { local what=$1; shift; if "$@" >/dev/null; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi; }
 C=${VMCOMPOSE_TEST_CACHE:-/var/cache/vmcompose}
 
 start=$(date +%s)
-timeout 900 "$VMC" build profiles/minimal.yaml --cache-dir "$C" -o "$T/out" >"$T/log" 2>&1
+timeout 900 "$VMC" build profiles/minimal.yaml --strict-audit --cache-dir "$C" -o "$T/out" >"$T/log" 2>&1
 rc=$?
-check "profiles/minimal.yaml builds (exit $rc, $(($(date +%s) - start)) s)" test $rc -eq 0
+check "profiles/minimal.yaml builds under --strict-audit (exit $rc, $(($(date +%s) - start)) s)" test $rc -eq 0
 [ $rc -eq 0 ] || tail -40 "$T/log"
 for f in raw vhd qcow2; do check "minimal.$f written" test -s "$T/out/minimal.$f"; done
 check "no temporary files left" test -z "$(find "$T/out" -name '.vmcompose*' -print -quit)"
@@ -39,6 +39,31 @@ check "... and lists the manifest's packages with their SHA-256" test \
         "$(jq -r '.packages[] | "\(.name) \(.sha256)"' "$M" | sort)"
 check "... most of them with a licence from their copyright file" \
         jq -e '[.packages[] | select(.licenseDeclared != "NOASSERTION")] | length > 60' "$S"
+D=$T/out/minimal.deviations.json
+check "the deviation report has no undocumented item" jq -e '.undocumented == 0' "$D"
+check "... names the line that adds systemd-sysv, and what it pulled in" jq -e \
+        '.deviations[] | select(.kind == "package-added" and .subject == "systemd-sysv") | (.where == "profiles/minimal.yaml:15") and (.detail | contains("systemd"))' "$D"
+# The root, copied out of the image without mounting: dpkg --verify reports only what the
+# strip rules kept out, exactly as many files as the report counts, and no copyright file.
+start=$(sfdisk --json "$T/out/minimal.raw" | jq '.partitiontable.partitions[1].start')
+size=$(sfdisk --json "$T/out/minimal.raw" | jq '.partitiontable.partitions[1].size')
+dd if="$T/out/minimal.raw" of="$T/root.img" bs=512 skip="$start" count="$size" conv=sparse status=none
+mkdir -p "$T/rootcopy"
+debugfs -R "rdump / $T/rootcopy" "$T/root.img" >/dev/null 2>&1
+dpkg --root="$T/rootcopy" --verify >"$T/verify" 2>&1
+check "dpkg --verify in the root reports only missing files" test -z "$(grep -v '^missing ' "$T/verify")"
+check "... all under the strip rules" test -z "$(awk '{print $NF}' "$T/verify" | grep -v '^/usr/share/\(doc\|man\|info\|locale\|lintian\|linda\)/')"
+check "... none of them a kept copyright file" test -z "$(grep '/usr/share/doc/[^/]*/copyright$' "$T/verify")"
+# The report's count, against the archives read by dpkg-deb and tar: every non-directory
+# member under a strip rule, less what the rules keep.
+for h in $(jq -r '.packages[].sha256' "$M"); do
+        dpkg-deb --fsys-tarfile "$C/sha256/${h:0:2}/$h" | tar -tv
+done 2>/dev/null | awk '$1 !~ /^d/ {p = $6; sub(/^\./, "", p); print p}' |
+        grep '^/usr/share/\(doc\|man\|info\|locale\|lintian\|linda\)/' |
+        grep -v -e '^/usr/share/doc/.*/copyright$' -e '^/usr/share/locale/locale.alias$' >"$T/stripped"
+check "the report counts the files the strip rules kept out ($(wc -l <"$T/stripped"))" \
+        test "$(wc -l <"$T/stripped")" = "$(jq '[.deviations[] | select(.kind == "paths-stripped") | .files] | add' "$D")"
+rm -rf "$T/rootcopy" "$T/root.img"
 check "no mounts left" sh -c "! grep -q '$T' /proc/self/mountinfo"
 
 for f in raw vhd qcow2; do

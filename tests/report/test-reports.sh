@@ -16,7 +16,7 @@ trap 'rm -rf "$T"' EXIT
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 pass() { echo "ok: $*"; }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+check() { local what=$1; shift; if "$@" >/dev/null; then pass "$what"; else fail "$what"; fi; }
 VALIDATE="python3 tests/report/validate-spdx.py"
 
 R=$T/root E=$T/esp
@@ -120,6 +120,53 @@ check "... the creation time from source-date-epoch" jq -e '.creationInfo.create
 mv "$S" "$T"/first.json
 "$VMC" -q build "$T"/p.yaml --root "$R" --esp "$E" -o "$T"/out >"$T"/log 2>&1
 check "a second build writes the same SBOM byte for byte" cmp -s "$T"/first.json "$S"
+
+# The deviation report: each item with the profile line that caused it, its why: and category.
+mkdir -p "$T"/overlay/etc/ssh
+echo "Port 2222" >"$T"/overlay/etc/ssh/sshd_config.d-port
+cat >"$T"/d.yaml <<EOT
+extends: $T/p.yaml
+name: devs
+packages:
+  install:
+    - name: openssh-server
+      why: remote administration
+      category: customization
+  remove:
+    - name: tzdata
+system:
+  overlay:
+    - path: overlay
+      why: the SSH port this fleet uses
+      category: security
+  scripts:
+    - run: echo hi
+      why: say hi
+EOT
+"$VMC" build "$T"/d.yaml --root "$R" --esp "$E" -o "$T"/dout >"$T"/log 2>&1
+D=$T/dout/devs.deviations.json
+check "the deviation report is written, in JSON and Markdown" test -s "$D" -a -s "$T"/dout/devs.deviations.md
+dev() { jq -r --arg k "$1" --arg s "$2" '.deviations[] | select(.kind == $k and .subject == $s) | "\(.where) \(.category) \(.why)"' "$D"; }
+check "... an added package at its line, with its why and category" \
+        test "$(dev package-added openssh-server)" = "$T/d.yaml:5 customization remote administration"
+check "... a removed package at its line, undocumented" test "$(dev package-removed tzdata)" = "$T/d.yaml:9 null null"
+check "... an overlay file at the overlay's line" \
+        test "$(dev file /etc/ssh/sshd_config.d-port)" = "$T/d.yaml:12 security the SSH port this fleet uses"
+check "... a script at its line" test "$(dev script "echo hi")" = "$T/d.yaml:16 null say hi"
+check "... counted by category" jq -e '.summary == {"security": 1, "customization": 1, "uncategorized": 1, "undocumented": 1} and .undocumented == 1' "$D"
+check "... saying the root was given, not built" jq -e '.root | startswith("given with --root")' "$D"
+check "... the Markdown groups the undocumented item" \
+        sh -c "sed -n '/^## undocumented/,\$p' '$T/dout/devs.deviations.md' | grep -q 'tzdata'"
+check "without --strict-audit, an undocumented deviation is a warning" grep -q "1 deviation without a why:" "$T"/log
+rm -rf "$T"/dout
+"$VMC" build "$T"/d.yaml --strict-audit --root "$R" --esp "$E" -o "$T"/dout >"$T"/log 2>&1
+check "with --strict-audit, it fails the build (exit 1)" test $? -eq 1
+check "... naming the file, line and item" grep -q "$T/d.yaml:9: package-removed tzdata" "$T"/log
+check "... before anything is written" test -z "$(ls -A "$T"/dout 2>/dev/null)"
+for t in "" qemu azure-gen1 azure-gen2 hyperv-gen2; do
+        "$VMC" -q build profiles/minimal.yaml ${t:+--target $t} --strict-audit --until profile -o "$T"/sa >"$T"/log 2>&1
+        check "the shipped profile minimal${t:+ --target $t} passes --strict-audit" test $? -eq 0
+done
 
 # The validator must fail on what a consumer would reject.
 bad() {
