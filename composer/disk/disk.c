@@ -64,6 +64,32 @@ static int write_fstab(const char *root, const char *text) {
         return r;
 }
 
+/* Creates the directories the other partitions mount on (/boot, /boot/efi) inside the root,
+ * never through a symlink: a root without them boots (systemd makes them), but tools that
+ * mount the image's filesystems (libguestfs) and read-only roots need them. */
+static int make_mount_points(const char *root, const DiskLayout *l) {
+        for (size_t i = 0; i < l->n_partitions; i++) {
+                const PartitionRole role = l->partitions[i].role;
+                if (l->partitions[i].fs == FS_NONE || (role != ROLE_ESP && role != ROLE_BOOT))
+                        continue;
+                static const char *const esp[] = {"boot", "efi", NULL}, *const boot[] = {"boot",
+                                                                                         NULL};
+                _cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                if (fd < 0)
+                        return -errno;
+                for (const char *const *c = role == ROLE_ESP ? esp : boot; *c; c++) {
+                        if (mkdirat(fd, *c, 0755) < 0 && errno != EEXIST)
+                                return -errno;
+                        int sub = openat(fd, *c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        if (sub < 0)
+                                return -errno;
+                        close(fd);
+                        fd = sub;
+                }
+        }
+        return 0;
+}
+
 int disk_build(DiskLayout *l, const DiskSources *src, const char *raw_path, const char *tmp_dir) {
         _cleanup_free_ uint64_t *inodes = xcalloc(l->n_partitions, sizeof(uint64_t));
         Diagnostics diag = {};
@@ -93,6 +119,12 @@ int disk_build(DiskLayout *l, const DiskSources *src, const char *raw_path, cons
                         r = write_fstab(src->root_dir, fstab);
                         if (r < 0)
                                 return log_error_errno(r, "disk: cannot write %s/etc/fstab: %m",
+                                                       src->root_dir);
+                        r = make_mount_points(src->root_dir, l);
+                        if (r < 0)
+                                return log_error_errno(r,
+                                                       "disk: cannot make the mount points in "
+                                                       "%s: %m",
                                                        src->root_dir);
                 }
 

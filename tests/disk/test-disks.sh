@@ -69,6 +69,7 @@ check "e2fsck finds the root filesystem clean" e2fsck -fn "$ROOTFS"
 stat_of() { debugfs -R "stat $1" "$ROOTFS" 2>/dev/null; }
 check "setuid mode survives" grep -q 'Mode:  04755' <(stat_of /usr/bin/tool)
 check "file capability survives" grep -q 'security.capability' <(debugfs -R 'ea_list /usr/bin/pinger' "$ROOTFS" 2>/dev/null)
+check "the ESP's mount point /boot/efi is a directory in the root" grep -q 'Type: directory' <(stat_of /boot/efi)
 check "symlink survives" grep -q 'Fast link dest: "../usr/bin/tool"' <(stat_of /etc/tool-link)
 ino1=$(debugfs -R 'ls -l /etc' "$ROOTFS" 2>/dev/null | awk '$NF == "motd" {print $1}')
 ino2=$(debugfs -R 'ls -l /etc' "$ROOTFS" 2>/dev/null | awk '$NF == "motd.hard" {print $1}')
