@@ -382,6 +382,19 @@ static bool kvm_runs_guests(const char *tmp) {
         return !broken && !exited;
 }
 
+bool boot_kvm_runs_guests(void) {
+        char tmp[] = "/tmp/vmcompose-probe-XXXXXX";
+        if (!boot_kvm_usable())
+                return false;
+        if (!mkdtemp(tmp))
+                return false;
+        bool ok = kvm_runs_guests(tmp);
+        _cleanup_free_ char *vars = path_join(tmp, "probe-vars.fd");
+        (void)unlink(vars);
+        (void)rmdir(tmp);
+        return ok;
+}
+
 int boot_image(const BootOptions *o, BootResult *res) {
         const char *format = o->format;
         char tmp[] = "/tmp/vmcompose-boot-XXXXXX";

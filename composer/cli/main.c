@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "config.h"
+#include "vmcompose/audit.h"
 #include "vmcompose/boottest.h"
 #include "vmcompose/log.h"
 #include "vmcompose/output.h"
@@ -38,6 +39,7 @@ enum {
         ARG_PARALLEL,
         ARG_UNTIL,
         ARG_STRICT_AUDIT,
+        ARG_POLICY,
 };
 
 static const char main_help[] =
@@ -50,6 +52,7 @@ static const char main_help[] =
         "  lock PROFILE           resolve the package set and pin it in NAME.lock\n"
         "  inspect IMAGE          check an image file's format headers and describe it\n"
         "  boot IMAGE             boot an image in QEMU and wait until it is up\n"
+        "  audit IMAGE            check any image against policies; its attack surface\n"
         "  profile validate P...  check profiles (and everything they extend)\n"
         "  profile show P         print a profile, with the file:line of every value\n"
         "  help [COMMAND]         show help for a command\n"
@@ -257,6 +260,90 @@ static int verb_inspect(int argc, char *argv[]) {
                 buffer_done(&out);
         }
         return ret;
+}
+
+static const char audit_help[] =
+        "Usage: vmcompose audit [OPTIONS] IMAGE\n"
+        "\n"
+        "Open IMAGE (raw, qcow2, vhd or vhdx; built by vmcompose or not) read-only with\n"
+        "libguestfs, find its operating system, list the installed packages from its package\n"
+        "database and check packages and files against the policies: every violation with the\n"
+        "package and path and the policy rule it breaks. Also prints the attack surface:\n"
+        "package count, installed size, setuid/setgid files, world-writable files, units\n"
+        "enabled at boot and what they make listen on the network. Exits 0 when clean, 1 when a\n"
+        "policy is violated or the image cannot be read, 2 on bad usage.\n"
+        "\n"
+        "Options:\n"
+        "      --policy NAME      a policy (profiles/policies/NAME.yaml, or a path); repeat for\n"
+        "                         more (default: headless)\n"
+        "      --json             print the report as JSON\n";
+
+static int verb_audit(int argc, char *argv[]) {
+        static const struct option options[] = {
+                {"help", no_argument, NULL, 'h'},
+                {"verbose", no_argument, NULL, 'v'},
+                {"quiet", no_argument, NULL, 'q'},
+                {"policy", required_argument, NULL, ARG_POLICY},
+                {"json", no_argument, NULL, ARG_JSON},
+                {},
+        };
+        _cleanup_strv_free_ char **policies = NULL;
+        bool json = false;
+        int c;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "hvq", options, NULL)) >= 0) {
+                if (parse_common(c))
+                        continue;
+                switch (c) {
+                case 'h':
+                        fputs(audit_help, stdout);
+                        return EXIT_OK;
+                case ARG_POLICY:
+                        strv_extend(&policies, optarg);
+                        break;
+                case ARG_JSON:
+                        json = true;
+                        break;
+                default:
+                        return EXIT_USAGE;
+                }
+        }
+        if (argc - optind != 1) {
+                log_error("audit: expected one IMAGE (see vmcompose audit --help)");
+                return EXIT_USAGE;
+        }
+        const char *image = argv[optind];
+        if (access(image, R_OK) < 0) {
+                log_error_errno(errno, "audit: %s: %m", image);
+                return EXIT_USAGE;
+        }
+        if (!policies)
+                strv_extend(&policies, "headless");
+
+        Diagnostics diag = {};
+        _cleanup_(profile_freep) Profile *p = NULL;
+        int r = profile_load_policies(policies, vmcompose_data_dir(), &diag, &p);
+        diag_print(&diag);
+        diag_done(&diag);
+        if (r < 0)
+                return EXIT_USAGE;
+
+        AuditImage img = {};
+        r = audit_read_image(image, &img);
+        if (r < 0)
+                return EXIT_BUILD_FAILED;
+        AuditReport report = {};
+        audit_check(&img, p, &report);
+        _cleanup_free_ char *out = json ? audit_format_json(image, &img, &report)
+                                        : audit_format_text(image, &img, &report);
+        fputs(out, stdout);
+        bool clean = report.n_findings == 0;
+        audit_report_done(&report);
+        audit_image_done(&img);
+        if (fflush(stdout) != 0)
+                return EXIT_BUILD_FAILED;
+        return clean ? EXIT_OK : EXIT_BUILD_FAILED;
 }
 
 static const char boot_help[] =
@@ -654,6 +741,8 @@ int main(int argc, char *argv[]) {
                         fputs(inspect_help, stdout);
                 else if (streq(vargv[1], "boot"))
                         fputs(boot_help, stdout);
+                else if (streq(vargv[1], "audit"))
+                        fputs(audit_help, stdout);
                 else if (streq(vargv[1], "lock"))
                         fputs(lock_help, stdout);
                 else {
@@ -670,6 +759,8 @@ int main(int argc, char *argv[]) {
                 return verb_inspect(vargc, vargv);
         if (streq(verb, "boot"))
                 return verb_boot(vargc, vargv);
+        if (streq(verb, "audit"))
+                return verb_audit(vargc, vargv);
         if (streq(verb, "lock"))
                 return verb_lock(vargc, vargv);
 

@@ -426,6 +426,36 @@ int profile_load(const char *path, const ProfileLoadOptions *opts, Diagnostics *
         return 0;
 }
 
+int profile_load_policies(char *const *names, const char *data_dir, Diagnostics *diag,
+                          Profile **ret) {
+        _cleanup_(profile_freep) Profile *p = xcalloc(1, sizeof(Profile));
+        ProfileLoadOptions opts = {.data_dir = data_dir};
+        Loader l = {.profile = p, .opts = &opts, .diag = diag};
+        int r = 0;
+
+        for (char *const *n = names; n && *n && r == 0; n++) {
+                /* Names on the command line: relative paths are relative to the working
+                 * directory, as a profile's are to its file. */
+                _cleanup_free_ char *cwd = getcwd(NULL, 0);
+                _cleanup_free_ char *here = path_join(cwd ? cwd : ".", "command-line");
+                Mark m = {.file = source_set_add(&p->sources, here)};
+                _cleanup_(node_freep) Node *name = node_new_scalar(&m, *n, false);
+                ProfileInclude inc;
+                r = load_include(&l, &policy_schema, "profiles/policies", name, &inc);
+                if (r == 0) {
+                        p->policies =
+                                xrealloc(p->policies, (p->n_policies + 1) * sizeof(ProfileInclude));
+                        p->policies[p->n_policies++] = inc;
+                }
+        }
+        free(l.layers);
+        free(l.stack);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(p);
+        return 0;
+}
+
 static void include_done(ProfileInclude *inc) {
         free(inc->name);
         free(inc->path);

@@ -101,6 +101,8 @@ void boot_result_done(BootResult *r);
 /* Whether KVM can be used at all here: /dev/kvm opens and creates a VM. (A KVM that opens
  * but cannot run the guest is caught while booting: auto then restarts under TCG.) */
 bool boot_kvm_usable(void);
+/* boot_kvm_usable(), and a firmware actually runs under it (a few seconds' probe). */
+bool boot_kvm_runs_guests(void);
 
 /* The image format from its headers: "qcow2", "vhdx", "vpc" (fixed VHD) or "raw". */
 int boot_detect_format(const char *path, const char **ret);

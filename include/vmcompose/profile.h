@@ -36,6 +36,11 @@ typedef struct ProfileLoadOptions {
  * -ENOENT when the target does not exist. The caller owns *ret. */
 int profile_load(const char *path, const ProfileLoadOptions *opts, Diagnostics *diag,
                  Profile **ret);
+/* Loads the named policies (profiles/policies/NAME.yaml, or a path) alone, for checking an
+ * image against them: a Profile with only policies filled. 0, or -EBADMSG with the problems
+ * in diag. The caller owns *ret. */
+int profile_load_policies(char *const *names, const char *data_dir, Diagnostics *diag,
+                          Profile **ret);
 Profile *profile_free(Profile *p);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Profile *, profile_free);
 

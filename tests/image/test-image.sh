@@ -151,6 +151,35 @@ timeout 400 "$VMC" boot "$T/gefi/grub-efi.raw" --firmware uefi --timeout 300 >"$
 rc=$?
 check "... and boots (exit $rc): $(grep " up " "$T/boot")" test $rc -eq 0
 
+# vmcompose audit: the minimal image is clean; an image vmcompose did not build (mmdebstrap
+# and a hand-assembled MBR disk) with a pager and an X11 library is not.
+timeout 600 "$VMC" audit "$T/out/minimal.qcow2" >"$T/audit" 2>"$T/audit.err"
+rc=$?
+check "audit of the minimal qcow2 exits 0 (exit $rc): $(sed -n 2p "$T/audit")" test $rc -eq 0
+check "... with its packages and attack surface" grep -q "112 packages\|1[0-9][0-9] packages" "$T/audit"
+check "... mounting every filesystem" test -z "$(grep -i "cannot mount" "$T/audit.err")"
+mapfile -t repos < <(awk '/^URIs:/{u=$2} /^Suites:/{for (i = 2; i <= NF; i++) print "deb " u " " $i " main"}' /etc/apt/sources.list.d/*.sources)
+if command -v mmdebstrap >/dev/null && timeout 600 mmdebstrap --variant=minbase --include=less,libx11-6 \
+        --aptopt='Acquire::Check-Valid-Until "false"' bookworm "$T/foreign" "${repos[@]}" >"$T/log" 2>&1; then
+        truncate -s 600M "$T/foreign.ext4"
+        mkfs.ext4 -q -d "$T/foreign" "$T/foreign.ext4"
+        truncate -s 700M "$T/foreign.raw"
+        echo 'start=2048, type=83' | sfdisk -q "$T/foreign.raw"
+        dd if="$T/foreign.ext4" of="$T/foreign.raw" bs=1M seek=1 conv=notrunc,sparse status=none
+        rm -rf "$T/foreign" "$T/foreign.ext4"
+        timeout 600 "$VMC" audit --json "$T/foreign.raw" >"$T/audit.json" 2>"$T/audit.err"
+        rc=$?
+        check "audit of a foreign image with less and libX11 exits 1 (exit $rc)" test $rc -eq 1
+        check "... reporting the package less and its /usr/bin/less" jq -e \
+                '[.violations[] | select(.package == "less")] | map(.kind) | index("forbidden-package") != null and index("forbidden-path") != null' "$T/audit.json"
+        check "... and libx11-6 with its library" jq -e \
+                '[.violations[] | select(.package == "libx11-6") | .subject] | any(startswith("/usr/lib/x86_64-linux-gnu/libX11"))' "$T/audit.json"
+        check "... naming the policy rule" jq -e '.violations[0].rule | contains("headless.yaml:")' "$T/audit.json"
+        rm -f "$T/foreign.raw"
+else
+        check "mmdebstrap makes the foreign image for the audit test" false
+fi
+
 # The headless policy: a pager asked for by name fails at solve time ...
 cat >"$T/with-less.yaml" <<EOT
 extends: $PWD/profiles/minimal.yaml
