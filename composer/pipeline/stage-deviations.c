@@ -287,6 +287,7 @@ static void add_overlays(Collect *c) {
 
 static void add_system(Collect *c) {
         add_list(c, "policy", "policy", "name");
+        add_list(c, "allow", "policy-exception", "name");
         add_setting(c, "system", "hostname", "setting", NULL);
         add_setting(c, "system", "locale", "setting", NULL);
         add_setting(c, "system", "timezone", "setting", NULL);

@@ -176,8 +176,10 @@ int stage_resolve(BuildContext *ctx) {
                 return r;
         }
 
-        _cleanup_strv_free_ char **install = NULL, **remove = NULL, **origins = NULL;
+        _cleanup_strv_free_ char **install = NULL, **remove = NULL, **origins = NULL,
+                                 **allow = NULL;
         collect_names(node_lookup(p->tree, "packages.install"), "name", &install);
+        collect_names(node_lookup(p->tree, "allow"), "name", &allow);
         collect_names(node_lookup(p->tree, "packages.remove"), "name", &remove);
         const Node *kernel = node_lookup(p->tree, "kernel.package");
         if (kernel && !strv_contains(install, kernel->scalar))
@@ -198,6 +200,7 @@ int stage_resolve(BuildContext *ctx) {
                 .remove = remove,
                 .forbid = forbid,
                 .n_forbid = n_forbid,
+                .allow = allow,
                 .recommends = rec && streq(rec->scalar, "true"),
         };
         r = resolve_plan(family, repos, ctx->indexes.n, &req, &ctx->plan, &problems);

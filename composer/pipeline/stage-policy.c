@@ -17,7 +17,7 @@ typedef struct PathRule {
 
 static PathRule *rules;
 static size_t n_rules, root_len;
-static char **offenders;
+static char **offenders, **allowed; /* allow: entries, names and path globs */
 
 static int visit(const char *path, const struct stat *st, int type, struct FTW *ftw) {
         (void)st;
@@ -26,6 +26,9 @@ static int visit(const char *path, const struct stat *st, int type, struct FTW *
         const char *rel = path + root_len; /* "/usr/bin/less" */
         if (!*rel)
                 return 0;
+        for (char **a = allowed; a && *a; a++)
+                if (**a == '/' && fnmatch(*a, rel, 0) == 0)
+                        return 0;
         for (size_t i = 0; i < n_rules; i++)
                 if (fnmatch(rules[i].pattern, rel, 0) == 0) {
                         strv_push(&offenders, xasprintf("%s (forbidden by policy %s, %s)", rel,
@@ -44,9 +47,16 @@ int stage_policy(BuildContext *ctx) {
         r = install_list_installed(ctx->root_path, &installed);
         if (r < 0)
                 return log_error_errno(r, "policy: cannot list the installed packages: %m");
+        _cleanup_strv_free_ char **allow = NULL;
+        const Node *al = node_lookup(p->tree, "allow");
+        for (size_t i = 0; al && i < al->n_items; i++)
+                strv_extend(&allow, node_map_get(al->items[i], "name")->scalar);
+        allowed = allow;
         for (char **line = installed; line && *line; line++) {
                 _cleanup_free_ char *name = xstrndup(*line, strcspn(*line, " "));
                 const PlanPackage *pp = plan_find(&ctx->plan, name);
+                if (strv_contains(allow, name))
+                        continue;
                 for (size_t i = 0; i < p->n_policies; i++)
                         for (int k = 0; k < 2; k++) {
                                 const Node *list =
@@ -98,6 +108,7 @@ int stage_policy(BuildContext *ctx) {
                 bad++;
         }
         offenders = strv_free(offenders);
+        allowed = NULL;
         free(rules);
         rules = NULL;
         if (r < 0)

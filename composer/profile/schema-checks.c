@@ -68,6 +68,18 @@ int check_policy_item(const Field *f, Node *n, SchemaContext *ctx) {
         return 0;
 }
 
+/* An exception to a policy is itself a deviation that must be explained. */
+int check_allow_item(const Field *f, Node *n, SchemaContext *ctx) {
+        (void)f;
+        Node *name = node_map_get(n, "name");
+        if (name && name->type == NODE_SCALAR && !*name->scalar)
+                return bad(ctx, name, "empty name in allow:%s", "");
+        if (n->type == NODE_MAP && !node_map_get(n, "why"))
+                return bad(ctx, name ? name : n, "the exception '%s' needs a why:",
+                           name && name->type == NODE_SCALAR ? name->scalar : "?");
+        return 0;
+}
+
 int check_kernel_target(const Field *f, Node *n, SchemaContext *ctx) {
         (void)f;
         if (!*n->scalar)

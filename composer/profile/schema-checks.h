@@ -9,6 +9,7 @@ int check_name(const Field *f, Node *n, SchemaContext *ctx);
 int check_uri(const Field *f, Node *n, SchemaContext *ctx);
 int check_package_item(const Field *f, Node *n, SchemaContext *ctx);
 int check_policy_item(const Field *f, Node *n, SchemaContext *ctx);
+int check_allow_item(const Field *f, Node *n, SchemaContext *ctx);
 int check_kernel_target(const Field *f, Node *n, SchemaContext *ctx);
 int check_label(const Field *f, Node *n, SchemaContext *ctx);
 int check_partition(const Field *f, Node *n, SchemaContext *ctx);

@@ -231,6 +231,22 @@ static const Field profile_fields[] = {
                                                    .flags = FIELD_ITEM_REQUIRED},
                                                   {},
                                           }}}},
+        {.name = "allow",
+         .type = FIELD_LIST,
+         .merge = MERGE_ACCUMULATE,
+         .key = "name",
+         .help = "exceptions to the policies: a package name or an absolute path glob the "
+                 "policies forbid, each with the why: it is needed",
+         .item = (const Field[]){{.name = "allow",
+                                  .type = FIELD_MAP,
+                                  .check = check_allow_item,
+                                  .fields =
+                                          (const Field[]){
+                                                  {.name = "name",
+                                                   .type = FIELD_STRING,
+                                                   .flags = FIELD_ITEM_REQUIRED},
+                                                  {},
+                                          }}}},
         {.name = "kernel",
          .type = FIELD_MAP,
          .help = "the kernel",

@@ -41,6 +41,8 @@ static const DebEntry *entry_of(DebSolve *d, Id p) {
 
 /* The rule that forbids this package, or NULL. */
 static const ResolveForbid *forbidden_by(DebSolve *d, const char *name, const DebEntry *e) {
+        if (strv_contains(d->req->allow, name))
+                return NULL;
         for (size_t i = 0; i < d->req->n_forbid; i++) {
                 const ResolveForbid *f = &d->req->forbid[i];
                 const char *subject = name;

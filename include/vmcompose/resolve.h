@@ -31,6 +31,7 @@ typedef struct ResolveRequest {
         char **remove;    /* names the profile removes: never installed */
         const ResolveForbid *forbid;
         size_t n_forbid;
+        char **allow; /* names the profile excepts from the forbid rules (allow:) */
         bool recommends;
 } ResolveRequest;
 

@@ -203,6 +203,16 @@ timeout 600 "$VMC" build "$T/sneaky.yaml" --cache-dir "$C" -o "$T/out3" >"$T/log
 check "a forbidden file dropped by a script fails the build" test $? -eq 1
 check "... naming the path and the rule" grep -q "policy: /usr/bin/less (forbidden by policy headless" "$T/log"
 check "... and nothing is written" test -z "$(ls -A "$T/out3" 2>/dev/null)"
+# ... unless the profile carries a reasoned exception for that path.
+cat >"$T/excused.yaml" <<EOT
+extends: $T/sneaky.yaml
+name: excused
+allow:
+  - name: /usr/bin/less
+    why: a test of allow:, the policies' exception list
+EOT
+timeout 600 "$VMC" build "$T/excused.yaml" --until policy --cache-dir "$C" -o "$T/out4" >"$T/log" 2>&1
+check "an allow: exception lets the final verification pass" test $? -eq 0
 check "no mounts left after the failures" sh -c "! grep -q '$T' /proc/self/mountinfo"
 
 echo "$failures failure(s)"

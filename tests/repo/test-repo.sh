@@ -166,6 +166,18 @@ profile "$T/asks.yaml" asks "" "pager" "policy: [nopager.yaml]"
 lock "$T/asks.yaml"
 check "asking for a forbidden package fails" test $? -eq 1
 check "... before solving" grep -q "package pager is forbidden by policy nopager" "$T/log"
+profile "$T/allowed.yaml" allowed "" "viewer" "policy: [nopager.yaml]
+allow:
+  - name: pager
+    why: this fleet's operators page through logs on the console"
+lock "$T/allowed.yaml"
+check "an allow: exception with a why lets the forbidden package in" test $? -eq 0
+check "... into the lock file" grep -q 'name: "pager"' "$T/allowed.lock"
+profile "$T/allowed2.yaml" allowed2 "" "viewer" "policy: [nopager.yaml]
+allow: [pager]"
+lock "$T/allowed2.yaml"
+check "an allow: exception without a why is refused (exit 2)" test $? -eq 2
+check "... naming its line" grep -q "allowed2.yaml:15:9: the exception 'pager' needs a why:" "$T/log"
 
 # --locked notices a package that changed under the same version.
 profile "$T/pinned.yaml" pinned
