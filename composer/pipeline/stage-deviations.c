@@ -152,6 +152,7 @@ static void add_packages(Collect *c) {
 typedef struct StripRule {
         const char *pattern;
         Deviation *item;
+        bool after_configure; /* strip.remove: unpacked, configured, then removed */
 } StripRule;
 
 typedef struct StripScan {
@@ -193,10 +194,14 @@ static int add_stripped(Collect *c) {
                 for (size_t j = 0; keep && j < keep->n_items; j++)
                         strv_extend(&s.keep, scalar(keep->items[j], "pattern"));
                 const Node *paths = node_lookup(tree, "strip.paths");
-                for (size_t j = 0; paths && j < paths->n_items; j++) {
-                        const Node *pat = node_map_get(paths->items[j], "pattern");
-                        const char *why = scalar(paths->items[j], "why");
-                        const char *cat = scalar(paths->items[j], "category");
+                const Node *removed = node_lookup(tree, "strip.remove");
+                size_t n_paths = paths ? paths->n_items : 0;
+                for (size_t j = 0; j < n_paths + (removed ? removed->n_items : 0); j++) {
+                        const Node *item =
+                                j < n_paths ? paths->items[j] : removed->items[j - n_paths];
+                        const Node *pat = node_map_get(item, "pattern");
+                        const char *why = scalar(item, "why");
+                        const char *cat = scalar(item, "category");
                         if (!why && named) {
                                 why = scalar(named, "why");
                                 cat = scalar(named, "category");
@@ -209,6 +214,7 @@ static int add_stripped(Collect *c) {
                                 .pattern = pat->scalar,
                                 .item = deviations_add(c->report, "paths-stripped", subject, w, why,
                                                        cat, NULL),
+                                .after_configure = j >= n_paths,
                         };
                         strv_extend(&s.exclude, pat->scalar);
                 }
@@ -226,9 +232,12 @@ static int add_stripped(Collect *c) {
         for (size_t i = 0; i < s.n_rules; i++) {
                 Deviation *d = s.rules[i].item;
                 free(d->detail);
-                d->detail = ctx->debs ? xasprintf("%llu files, %.1f MiB never unpacked",
+                d->detail = ctx->debs ? xasprintf("%llu files, %.1f MiB %s",
                                                   (unsigned long long)d->count,
-                                                  (double)d->bytes / (1 << 20))
+                                                  (double)d->bytes / (1 << 20),
+                                                  s.rules[i].after_configure
+                                                          ? "removed after configuration"
+                                                          : "never unpacked")
                                       : xstrdup("not counted: the root was given with --root");
         }
         free(s.rules);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* The install stage: packages into a root, checked against the plan, then the profile's
  * system: section. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "stages.h"
 #include "vmcompose/install.h"
@@ -84,6 +86,99 @@ static char *quote(const char *s) {
                         buffer_putc(&b, *p);
         buffer_putc(&b, '\'');
         return buffer_steal(&b);
+}
+
+/* The alternatives (/var/lib/dpkg/alternatives/NAME) that list path as one of their choices. */
+static char **alternatives_using(int root_fd, const char *path) {
+        char **names = NULL;
+        int fd = install_open_in_root(root_fd, "var/lib/dpkg/alternatives",
+                                      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return NULL;
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return NULL;
+        }
+        for (struct dirent *de; (de = readdir(d));) {
+                if (de->d_name[0] == '.')
+                        continue;
+                _cleanup_close_ int f =
+                        openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                char buf[16384];
+                ssize_t n = f < 0 ? -1 : read(f, buf, sizeof(buf) - 1);
+                if (n <= 0)
+                        continue;
+                buf[n] = 0;
+                /* The file's lines: mode, link, slaves, a blank line, then each choice's path,
+                 * priority and slave paths. A line equal to path names it as a choice. */
+                for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+                        if (streq(line, path)) {
+                                strv_extend(&names, de->d_name);
+                                break;
+                        }
+        }
+        closedir(d);
+        return names;
+}
+
+/* strip.remove: paths a package's own scripts needed at configure time, removed now, with
+ * every alternative that offers them, so no dangling alternative link is left behind. */
+static int remove_after_configure(const BuildContext *ctx) {
+        const Profile *p = ctx->profile;
+        _cleanup_close_ int root_fd = open(ctx->root_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int r = 0;
+
+        if (root_fd < 0)
+                return -errno;
+        for (size_t i = 0; i < p->n_policies && r == 0; i++) {
+                const Node *list = node_lookup(p->policies[i].tree, "strip.remove");
+                for (size_t j = 0; list && j < list->n_items && r == 0; j++) {
+                        const char *path = node_map_get(list->items[j], "pattern")->scalar;
+                        _cleanup_strv_free_ char **alts = alternatives_using(root_fd, path);
+                        for (char **a = alts; a && *a && r == 0; a++) {
+                                char *const argv[] = {(char *)"chroot",
+                                                      ctx->root_path,
+                                                      (char *)"update-alternatives",
+                                                      (char *)"--quiet",
+                                                      (char *)"--remove",
+                                                      *a,
+                                                      (char *)path,
+                                                      NULL};
+                                Buffer out = {};
+                                r = spawn_run(argv, NULL, &out);
+                                if (r != 0) {
+                                        log_error("policy: update-alternatives --remove %s %s "
+                                                  "failed:\n%s",
+                                                  *a, path, out.data ? out.data : "");
+                                        r = -EIO;
+                                }
+                                buffer_done(&out);
+                                if (r == 0)
+                                        log_info("policy: alternative %s no longer offers %s", *a,
+                                                 path);
+                        }
+                        if (r < 0)
+                                break;
+                        /* The parent is resolved inside the root (merged /usr: /bin is
+                         * usr/bin); the entry itself is removed, never followed. */
+                        _cleanup_free_ char *dir = path_dirname(path);
+                        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+                        _cleanup_close_ int dfd =
+                                install_open_in_root(root_fd, dir[0] == '/' ? dir + 1 : dir,
+                                                     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                        if (dfd < 0 && dfd != -ENOENT)
+                                r = dfd;
+                        else if (dfd >= 0 && unlinkat(dfd, base, 0) < 0 && errno != ENOENT)
+                                r = -errno;
+                        else
+                                log_info("policy: removed %s (strip.remove of policy %s)", path,
+                                         p->policies[i].name);
+                        if (r < 0)
+                                log_error_errno(r, "policy: cannot remove %s: %m", path);
+                }
+        }
+        return r;
 }
 
 static int apply_system(const BuildContext *ctx) {
@@ -282,6 +377,9 @@ int stage_install(BuildContext *ctx) {
         if (r < 0)
                 return r;
         r = check_installed(ctx);
+        if (r < 0)
+                return r;
+        r = remove_after_configure(ctx);
         if (r < 0)
                 return r;
         r = apply_system(ctx);

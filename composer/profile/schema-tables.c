@@ -447,6 +447,14 @@ static const Field policy_fields[] = {
                           .key = "pattern",
                           .item = glob_item,
                           .help = "exceptions to strip.paths (dpkg path-include)"},
+                         {.name = "remove",
+                          .type = FIELD_LIST,
+                          .merge = MERGE_ACCUMULATE,
+                          .key = "pattern",
+                          .item = glob_item,
+                          .help = "paths removed once the packages are configured (files "
+                                  "a package's own scripts need), with the alternatives "
+                                  "that point at them"},
                          {},
                  }},
         {},

@@ -52,14 +52,16 @@ mkdir -p "$T/rootcopy"
 debugfs -R "rdump / $T/rootcopy" "$T/root.img" >/dev/null 2>&1
 dpkg --root="$T/rootcopy" --verify >"$T/verify" 2>&1
 check "dpkg --verify in the root reports only missing files" test -z "$(grep -v '^missing ' "$T/verify")"
-check "... all under the strip rules" test -z "$(awk '{print $NF}' "$T/verify" | grep -v '^/usr/share/\(doc\|man\|info\|locale\|lintian\|linda\)/')"
+check "... all under the strip rules" test -z "$(awk '{print $NF}' "$T/verify" | grep -v -e '^/usr/share/\(doc\|man\|info\|locale\|lintian\|linda\)/' -e '^/bin/more$')"
+check "... the pager removed after configuration among them, its alternative gone" \
+        sh -c "grep -q ' /bin/more$' '$T/verify' && test ! -e '$T/rootcopy/usr/bin/more' && test ! -e '$T/rootcopy/var/lib/dpkg/alternatives/pager'"
 check "... none of them a kept copyright file" test -z "$(grep '/usr/share/doc/[^/]*/copyright$' "$T/verify")"
 # The report's count, against the archives read by dpkg-deb and tar: every non-directory
 # member under a strip rule, less what the rules keep.
 for h in $(jq -r '.packages[].sha256' "$M"); do
         dpkg-deb --fsys-tarfile "$C/sha256/${h:0:2}/$h" | tar -tv
 done 2>/dev/null | awk '$1 !~ /^d/ {p = $6; sub(/^\./, "", p); print p}' |
-        grep '^/usr/share/\(doc\|man\|info\|locale\|lintian\|linda\)/' |
+        grep -e '^/usr/share/\(doc\|man\|info\|locale\|lintian\|linda\)/' -e '^/bin/more$' |
         grep -v -e '^/usr/share/doc/.*/copyright$' -e '^/usr/share/locale/locale.alias$' >"$T/stripped"
 check "the report counts the files the strip rules kept out ($(wc -l <"$T/stripped"))" \
         test "$(wc -l <"$T/stripped")" = "$(jq '[.deviations[] | select(.kind == "paths-stripped") | .files] | add' "$D")"
