@@ -51,6 +51,9 @@ dd if="$T/out/minimal.raw" of="$T/root.img" bs=512 skip="$start" count="$size" c
 mkdir -p "$T/rootcopy"
 debugfs -R "rdump / $T/rootcopy" "$T/root.img" >/dev/null 2>&1
 dpkg --root="$T/rootcopy" --verify >"$T/verify" 2>&1
+check "the manifest's packages are exactly dpkg-query -W in the image" test \
+        "$(dpkg-query --admindir="$T/rootcopy/var/lib/dpkg" -W -f '${Package} ${Version}\n' | sort)" = \
+        "$(jq -r '.packages[] | "\(.name) \(.version)"' "$M" | sort)"
 check "dpkg --verify in the root reports only missing files" test -z "$(grep -v '^missing ' "$T/verify")"
 check "... all under the strip rules" test -z "$(awk '{print $NF}' "$T/verify" | grep -v -e '^/usr/share/\(doc\|man\|info\|locale\|lintian\|linda\)/' -e '^/bin/more$')"
 check "... the pager removed after configuration among them, its alternative gone" \
