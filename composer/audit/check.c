@@ -134,14 +134,6 @@ char *audit_format_text(const char *image, const AuditImage *img, const AuditRep
         return b.data;
 }
 
-static void kv(JsonWriter *w, const char *key, const char *v) {
-        json_key(w, key);
-        if (v)
-                json_string(w, v);
-        else
-                json_null(w);
-}
-
 static void string_list(JsonWriter *w, const char *key, char **l) {
         json_key(w, key);
         json_begin_array(w);
@@ -154,9 +146,9 @@ char *audit_format_json(const char *image, const AuditImage *img, const AuditRep
         JsonWriter w = {.pretty = true};
 
         json_begin_object(&w);
-        kv(&w, "image", image);
-        kv(&w, "os", img->os);
-        kv(&w, "package-format", img->package_format);
+        json_kv(&w, "image", image);
+        json_kv(&w, "os", img->os);
+        json_kv(&w, "package-format", img->package_format);
         json_key(&w, "clean");
         json_bool(&w, r->n_findings == 0);
         json_key(&w, "violations");
@@ -168,7 +160,7 @@ char *audit_format_json(const char *image, const AuditImage *img, const AuditRep
                 json_string(&w, f->kind);
                 json_key(&w, "subject");
                 json_string(&w, f->subject);
-                kv(&w, "package", f->package);
+                json_kv(&w, "package", f->package);
                 json_key(&w, "rule");
                 json_string(&w, f->rule);
                 json_end_object(&w);
@@ -191,9 +183,9 @@ char *audit_format_json(const char *image, const AuditImage *img, const AuditRep
         json_begin_array(&w);
         for (size_t i = 0; i < img->n_packages; i++) {
                 json_begin_object(&w);
-                kv(&w, "name", img->packages[i].name);
-                kv(&w, "version", img->packages[i].version);
-                kv(&w, "architecture", img->packages[i].architecture);
+                json_kv(&w, "name", img->packages[i].name);
+                json_kv(&w, "version", img->packages[i].version);
+                json_kv(&w, "architecture", img->packages[i].architecture);
                 json_end_object(&w);
         }
         json_end_array(&w);

@@ -162,6 +162,19 @@ void json_uint(JsonWriter *w, uint64_t v) {
         buffer_printf(&w->out, "%" PRIu64, v);
 }
 
+void json_kv(JsonWriter *w, const char *key, const char *value) {
+        json_key(w, key);
+        if (value)
+                json_string(w, value);
+        else
+                json_null(w);
+}
+
+void json_kv_uint(JsonWriter *w, const char *key, uint64_t value) {
+        json_key(w, key);
+        json_uint(w, value);
+}
+
 void json_bool(JsonWriter *w, bool v) {
         before_item(w);
         buffer_puts(&w->out, v ? "true" : "false");

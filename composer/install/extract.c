@@ -212,11 +212,11 @@ static int read_member(const char *deb, const char *prefix, void **ret, size_t *
         return log_error_errno(EBADMSG, "install: %s: no %s member", deb, prefix);
 }
 
-int deb_extract(int root_fd, const char *deb_path, const InstallOptions *o, ExtractStats *stats) {
+/* Opens the .deb's data.tar (any compression) for reading; *ret_data holds its bytes and
+ * must outlive the archive. */
+static int open_data_tar(const char *deb_path, void **ret_data, struct archive **ret) {
         _cleanup_(archive_read_freep) struct archive *a = archive_read_new();
         _cleanup_free_ void *data = NULL;
-        struct archive_entry *e;
-        ExtractStats st = {};
         size_t size = 0;
         int r;
 
@@ -228,6 +228,21 @@ int deb_extract(int root_fd, const char *deb_path, const InstallOptions *o, Extr
         if (archive_read_open_memory(a, data, size) != ARCHIVE_OK)
                 return log_error_errno(EBADMSG, "install: %s: bad data.tar: %s", deb_path,
                                        archive_error_string(a));
+        *ret_data = TAKE_PTR(data);
+        *ret = TAKE_PTR(a);
+        return 0;
+}
+
+int deb_extract(int root_fd, const char *deb_path, const InstallOptions *o, ExtractStats *stats) {
+        _cleanup_(archive_read_freep) struct archive *a = NULL;
+        _cleanup_free_ void *data = NULL;
+        struct archive_entry *e;
+        ExtractStats st = {};
+        int r;
+
+        r = open_data_tar(deb_path, &data, &a);
+        if (r < 0)
+                return r;
         while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
                 r = extract_entry(a, e, root_fd, o, &st, deb_path);
                 if (r < 0)
@@ -244,20 +259,14 @@ int deb_extract(int root_fd, const char *deb_path, const InstallOptions *o, Extr
 int deb_list_members(const char *deb_path,
                      int (*fn)(const char *path, uint64_t size, bool directory, void *userdata),
                      void *userdata) {
-        _cleanup_(archive_read_freep) struct archive *a = archive_read_new();
+        _cleanup_(archive_read_freep) struct archive *a = NULL;
         _cleanup_free_ void *data = NULL;
         struct archive_entry *e;
-        size_t size = 0;
         int r;
 
-        r = read_member(deb_path, "data.tar", &data, &size);
+        r = open_data_tar(deb_path, &data, &a);
         if (r < 0)
                 return r;
-        archive_read_support_filter_all(a);
-        archive_read_support_format_tar(a);
-        if (archive_read_open_memory(a, data, size) != ARCHIVE_OK)
-                return log_error_errno(EBADMSG, "%s: bad data.tar: %s", deb_path,
-                                       archive_error_string(a));
         while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK || r == ARCHIVE_WARN) {
                 _cleanup_free_ char *rel = NULL;
                 if (!install_member_path_ok(archive_entry_pathname(e), &rel) || !*rel)

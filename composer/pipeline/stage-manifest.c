@@ -10,19 +10,6 @@
 #include "vmcompose/json.h"
 #include "vmcompose/log.h"
 
-static void json_kv(JsonWriter *w, const char *k, const char *v) {
-        json_key(w, k);
-        if (v)
-                json_string(w, v);
-        else
-                json_null(w);
-}
-
-static void json_ku(JsonWriter *w, const char *k, uint64_t v) {
-        json_key(w, k);
-        json_uint(w, v);
-}
-
 static void write_packages(JsonWriter *w, const Plan *plan) {
         json_key(w, "packages");
         json_begin_array(w);
@@ -33,8 +20,8 @@ static void write_packages(JsonWriter *w, const Plan *plan) {
                 json_kv(w, "version", p->version);
                 json_kv(w, "architecture", p->architecture);
                 json_kv(w, "source", p->source);
-                json_ku(w, "installed-size", p->installed_size);
-                json_ku(w, "size", p->size);
+                json_kv_uint(w, "installed-size", p->installed_size);
+                json_kv_uint(w, "size", p->size);
                 json_kv(w, "sha256", p->sha256);
                 json_kv(w, "repository", p->repo);
                 json_kv(w, "section", p->section);
@@ -50,7 +37,7 @@ static void write_disk(JsonWriter *w, const DiskLayout *l) {
         json_key(w, "disk");
         json_begin_object(w);
         json_kv(w, "table", l->gpt ? "gpt" : "mbr");
-        json_ku(w, "size", l->size);
+        json_kv_uint(w, "size", l->size);
         if (l->gpt)
                 uuid_format(l->disk_uuid, u);
         else
@@ -62,12 +49,12 @@ static void write_disk(JsonWriter *w, const DiskLayout *l) {
         for (size_t i = 0; i < l->n_partitions; i++) {
                 const Partition *p = &l->partitions[i];
                 json_begin_object(w);
-                json_ku(w, "number", i + 1);
+                json_kv_uint(w, "number", i + 1);
                 json_kv(w, "role", partition_role_to_string(p->role));
                 json_kv(w, "fs", fs_type_to_string(p->fs));
                 json_kv(w, "label", p->label);
-                json_ku(w, "offset", p->offset);
-                json_ku(w, "size", p->size);
+                json_kv_uint(w, "offset", p->offset);
+                json_kv_uint(w, "size", p->size);
                 if (l->gpt) {
                         json_kv(w, "type", partition_gpt_type(p->role, l->architecture));
                         uuid_format(p->uuid, u);
@@ -111,8 +98,8 @@ static int write_outputs(JsonWriter *w, char **written, char **hashes) {
                 _cleanup_free_ char *base = xstrdup(strrchr(*f, '/') ? strrchr(*f, '/') + 1 : *f);
                 json_begin_object(w);
                 json_kv(w, "file", base);
-                json_ku(w, "size", (uint64_t)st.st_size);
-                json_ku(w, "allocated", (uint64_t)st.st_blocks * 512);
+                json_kv_uint(w, "size", (uint64_t)st.st_size);
+                json_kv_uint(w, "allocated", (uint64_t)st.st_blocks * 512);
                 json_kv(w, "sha256", hex);
                 json_end_object(w);
         }
@@ -135,7 +122,7 @@ int stage_manifest(BuildContext *ctx) {
                 json_string(&w, *l);
         json_end_array(&w);
         json_kv(&w, "seed", ctx->seed);
-        json_ku(&w, "source-date-epoch", ctx->timestamp);
+        json_kv_uint(&w, "source-date-epoch", ctx->timestamp);
         json_kv(&w, "root", ctx->root_path ? "built from packages" : "given with --root");
         json_key(&w, "kernel");
         json_begin_object(&w);

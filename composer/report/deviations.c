@@ -69,24 +69,16 @@ static size_t count_in(const DeviationReport *r, const char *group) {
         return n;
 }
 
-static void kv(JsonWriter *w, const char *k, const char *v) {
-        json_key(w, k);
-        if (v)
-                json_string(w, v);
-        else
-                json_null(w);
-}
-
 char *deviations_json(const DeviationReport *r) {
         JsonWriter w = {.pretty = true};
 
         json_begin_object(&w);
-        kv(&w, "image", r->image);
-        kv(&w, "base", r->base);
-        kv(&w, "root",
-           r->root_given ? "given with --root: the packages and system: items are "
-                           "declared by the profile, not applied by vmcompose"
-                         : "built by vmcompose from the profile");
+        json_kv(&w, "image", r->image);
+        json_kv(&w, "base", r->base);
+        json_kv(&w, "root",
+                r->root_given ? "given with --root: the packages and system: items are "
+                                "declared by the profile, not applied by vmcompose"
+                              : "built by vmcompose from the profile");
         json_key(&w, "summary");
         json_begin_object(&w);
         for (const char *const *g = groups; *g; g++) {
@@ -104,13 +96,13 @@ char *deviations_json(const DeviationReport *r) {
         for (size_t i = 0; i < r->n; i++) {
                 const Deviation *d = &r->items[i];
                 json_begin_object(&w);
-                kv(&w, "kind", d->kind);
-                kv(&w, "subject", d->subject);
-                kv(&w, "where", d->where);
-                kv(&w, "why", d->why);
-                kv(&w, "category", d->category);
+                json_kv(&w, "kind", d->kind);
+                json_kv(&w, "subject", d->subject);
+                json_kv(&w, "where", d->where);
+                json_kv(&w, "why", d->why);
+                json_kv(&w, "category", d->category);
                 if (d->detail)
-                        kv(&w, "detail", d->detail);
+                        json_kv(&w, "detail", d->detail);
                 if (streq(d->kind, "paths-stripped")) {
                         json_key(&w, "files");
                         json_uint(&w, d->count);

@@ -11,11 +11,6 @@
 #include "vmcompose/json.h"
 #include "vmcompose/report.h"
 
-static void kv(JsonWriter *w, const char *k, const char *v) {
-        json_key(w, k);
-        json_string(w, v);
-}
-
 char *sbom_deb_purl(const char *name, const char *version, const char *arch, const char *distro) {
         Buffer b = {};
         buffer_printf(&b, "pkg:deb/debian/%s@", name);
@@ -48,9 +43,9 @@ static char *package_id(const char *name) {
 
 static void relationship(JsonWriter *w, const char *a, const char *type, const char *b) {
         json_begin_object(w);
-        kv(w, "spdxElementId", a);
-        kv(w, "relationshipType", type);
-        kv(w, "relatedSpdxElement", b);
+        json_kv(w, "spdxElementId", a);
+        json_kv(w, "relationshipType", type);
+        json_kv(w, "relatedSpdxElement", b);
         json_end_object(w);
 }
 
@@ -80,16 +75,16 @@ char *sbom_spdx_json(const SbomInput *in) {
                 ids[i] = package_id(in->packages[i].name);
 
         json_begin_object(&w);
-        kv(&w, "spdxVersion", "SPDX-2.3");
-        kv(&w, "dataLicense", "CC0-1.0");
-        kv(&w, "SPDXID", "SPDXRef-DOCUMENT");
-        kv(&w, "name", in->image_name);
+        json_kv(&w, "spdxVersion", "SPDX-2.3");
+        json_kv(&w, "dataLicense", "CC0-1.0");
+        json_kv(&w, "SPDXID", "SPDXRef-DOCUMENT");
+        json_kv(&w, "name", in->image_name);
         _cleanup_free_ char *ns =
                 xasprintf("https://spdx.org/spdxdocs/vmcompose/%s-%s", in->image_name, hex);
-        kv(&w, "documentNamespace", ns);
+        json_kv(&w, "documentNamespace", ns);
         json_key(&w, "creationInfo");
         json_begin_object(&w);
-        kv(&w, "created", created);
+        json_kv(&w, "created", created);
         json_key(&w, "creators");
         json_begin_array(&w);
         _cleanup_free_ char *tool = xasprintf("Tool: %s", in->tool);
@@ -104,54 +99,55 @@ char *sbom_spdx_json(const SbomInput *in) {
         json_key(&w, "packages");
         json_begin_array(&w);
         json_begin_object(&w);
-        kv(&w, "SPDXID", "SPDXRef-Image");
-        kv(&w, "name", in->image_name);
-        kv(&w, "downloadLocation", "NOASSERTION");
+        json_kv(&w, "SPDXID", "SPDXRef-Image");
+        json_kv(&w, "name", in->image_name);
+        json_kv(&w, "downloadLocation", "NOASSERTION");
         json_key(&w, "filesAnalyzed");
         json_bool(&w, false);
-        kv(&w, "primaryPackagePurpose", "OPERATING-SYSTEM");
-        kv(&w, "licenseConcluded", "NOASSERTION");
-        kv(&w, "licenseDeclared", "NOASSERTION");
-        kv(&w, "copyrightText", "NOASSERTION");
+        json_kv(&w, "primaryPackagePurpose", "OPERATING-SYSTEM");
+        json_kv(&w, "licenseConcluded", "NOASSERTION");
+        json_kv(&w, "licenseDeclared", "NOASSERTION");
+        json_kv(&w, "copyrightText", "NOASSERTION");
         _cleanup_free_ char *comment = xasprintf("The disk image built by %s.", in->tool);
-        kv(&w, "comment", comment);
+        json_kv(&w, "comment", comment);
         json_end_object(&w);
         for (size_t i = 0; i < in->n_packages; i++) {
                 const SbomPackage *p = &in->packages[i];
                 json_begin_object(&w);
-                kv(&w, "SPDXID", ids[i]);
-                kv(&w, "name", p->name);
-                kv(&w, "versionInfo", p->version);
-                kv(&w, "supplier", "Organization: Debian");
-                kv(&w, "downloadLocation", p->download ? p->download : "NOASSERTION");
+                json_kv(&w, "SPDXID", ids[i]);
+                json_kv(&w, "name", p->name);
+                json_kv(&w, "versionInfo", p->version);
+                json_kv(&w, "supplier", "Organization: Debian");
+                json_kv(&w, "downloadLocation", p->download ? p->download : "NOASSERTION");
                 json_key(&w, "filesAnalyzed");
                 json_bool(&w, false);
                 if (p->sha256) {
                         json_key(&w, "checksums");
                         json_begin_array(&w);
                         json_begin_object(&w);
-                        kv(&w, "algorithm", "SHA256");
-                        kv(&w, "checksumValue", p->sha256);
+                        json_kv(&w, "algorithm", "SHA256");
+                        json_kv(&w, "checksumValue", p->sha256);
                         json_end_object(&w);
                         json_end_array(&w);
                 }
                 if (p->source) {
                         _cleanup_free_ char *si =
                                 xasprintf("built from the Debian source package %s", p->source);
-                        kv(&w, "sourceInfo", si);
+                        json_kv(&w, "sourceInfo", si);
                 }
-                kv(&w, "licenseConcluded", "NOASSERTION");
-                kv(&w, "licenseDeclared",
-                   p->license && p->license->expression ? p->license->expression : "NOASSERTION");
-                kv(&w, "copyrightText", "NOASSERTION");
+                json_kv(&w, "licenseConcluded", "NOASSERTION");
+                json_kv(&w, "licenseDeclared",
+                        p->license && p->license->expression ? p->license->expression
+                                                             : "NOASSERTION");
+                json_kv(&w, "copyrightText", "NOASSERTION");
                 json_key(&w, "externalRefs");
                 json_begin_array(&w);
                 json_begin_object(&w);
-                kv(&w, "referenceCategory", "PACKAGE-MANAGER");
-                kv(&w, "referenceType", "purl");
+                json_kv(&w, "referenceCategory", "PACKAGE-MANAGER");
+                json_kv(&w, "referenceType", "purl");
                 _cleanup_free_ char *purl =
                         sbom_deb_purl(p->name, p->version, p->architecture, in->distro);
-                kv(&w, "referenceLocator", purl);
+                json_kv(&w, "referenceLocator", purl);
                 json_end_object(&w);
                 json_end_array(&w);
                 json_end_object(&w);
@@ -172,9 +168,9 @@ char *sbom_spdx_json(const SbomInput *in) {
                                 continue;
                         strv_extend(&seen, l->refs[j].id);
                         json_begin_object(&w);
-                        kv(&w, "licenseId", l->refs[j].id);
-                        kv(&w, "name", l->refs[j].name);
-                        kv(&w, "extractedText", l->refs[j].text);
+                        json_kv(&w, "licenseId", l->refs[j].id);
+                        json_kv(&w, "name", l->refs[j].name);
+                        json_kv(&w, "extractedText", l->refs[j].text);
                         json_end_object(&w);
                 }
         }

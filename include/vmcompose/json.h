@@ -26,6 +26,9 @@ void json_string(JsonWriter *w, const char *s);
 void json_uint(JsonWriter *w, uint64_t v);
 void json_bool(JsonWriter *w, bool b);
 void json_null(JsonWriter *w);
+/* A key and its string value (null when value is NULL); a key and a number. */
+void json_kv(JsonWriter *w, const char *key, const char *value);
+void json_kv_uint(JsonWriter *w, const char *key, uint64_t value);
 /* Appends the escaped form of s, with quotes, to b. */
 void json_escape(Buffer *b, const char *s);
 /* Returns the document (with a final newline when pretty) and resets the writer. */
