@@ -304,7 +304,13 @@ char *disk_fstab(const DiskLayout *l) {
                                               fs_type_to_string(p->fs));
                                 break;
                         case ROLE_ESP:
-                                buffer_printf(&b, "UUID=%s /boot/efi vfat umask=0077 0 2\n", u);
+                                /* Mounted on first access, unmounted when idle: booting does
+                                 * not wait for it, and vfat (no journal) is rarely mounted. */
+                                buffer_printf(&b,
+                                              "UUID=%s /boot/efi vfat umask=0077,noauto,"
+                                              "x-systemd.automount,x-systemd.idle-timeout=60 "
+                                              "0 2\n",
+                                              u);
                                 break;
                         case ROLE_SWAP:
                                 buffer_printf(&b, "UUID=%s none swap sw 0 0\n", u);

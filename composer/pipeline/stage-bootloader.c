@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The bootloader stage: the kernel command line from the disk layout, the profile and the
  * kernel target; the ESP's contents; the boot report unit. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -39,6 +40,33 @@ char *build_kernel_cmdline(BuildContext *ctx) {
         for (char **a = args; a && *a; a++)
                 buffer_printf(&b, "%s%s", b.len ? " " : "", *a);
         return buffer_steal(&b);
+}
+
+/* /etc/.updated and /var/.updated, as systemd-update-done writes them: /etc and /var match
+ * /usr already (the packages' scripts ran at build time), so the first boot skips the units
+ * with ConditionNeedsUpdate= (systemd-sysusers and the like) instead of redoing their work. */
+static int mark_updated(const char *root) {
+        _cleanup_free_ char *usr = path_join(root, "usr");
+        struct stat st;
+        if (stat(usr, &st) < 0)
+                return log_error_errno(errno, "bootloader: cannot stat %s: %m", usr);
+        uint64_t nsec = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+        _cleanup_free_ char *text =
+                xasprintf("# Written by vmcompose: this directory matches /usr, as after\n"
+                          "# systemd-update-done.service(8).\nTIMESTAMP_NSEC=%llu\n",
+                          (unsigned long long)nsec);
+        static const char *const dirs[] = {"etc/.updated", "var/.updated"};
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                _cleanup_free_ char *path = path_join(root, dirs[i]);
+                int r = write_file_atomic(path, text, strlen(text), 0644);
+                if (r < 0)
+                        return log_error_errno(r, "bootloader: cannot write %s: %m", path);
+                const struct timespec times[2] = {st.st_mtim, st.st_mtim};
+                if (utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW) < 0)
+                        return log_error_errno(errno, "bootloader: cannot set the time of %s: %m",
+                                               path);
+        }
+        return 0;
 }
 
 static int install_ready_unit(const char *root) {
@@ -227,6 +255,8 @@ int stage_bootloader(BuildContext *ctx) {
         r = b->prepare(&params, ctx->boot_work);
         if (r == 0)
                 r = install_ready_unit(ctx->root_path);
+        if (r == 0)
+                r = mark_updated(ctx->root_path);
         if (r == 0) {
                 ctx->esp_dir = ctx->esp_path;
                 ctx->kernel_version = xstrdup(k.version);

@@ -58,8 +58,18 @@ static void add_list(Collect *c, const char *dotted, const char *kind, const cha
                 add_item(c, kind, list->items[i], key, NULL);
 }
 
-/* A scalar setting takes the why: of the mapping around it, when that is written in the same
- * file ("system: {why: ..., hostname: ...}"). */
+/* The mapping at dotted (NULL: the top) as written in the file that set v. */
+static const Node *layer_map(const Collect *c, const Node *v, const char *dotted) {
+        const Profile *p = c->ctx->profile;
+        for (size_t i = 0; p->layer_trees && p->layers[i]; i++)
+                if (p->layer_trees[i] && streq(p->layers[i], v->mark.file))
+                        return dotted ? node_lookup(p->layer_trees[i], dotted) : p->layer_trees[i];
+        return NULL;
+}
+
+/* A scalar setting takes the why: of the mapping around it in the file that set it
+ * ("system: {why: ..., hostname: ...}"): a later overlay's why: on the same mapping speaks for
+ * that overlay's own settings only. */
 static void add_setting(Collect *c, const char *parent, const char *key, const char *kind,
                         const char *detail) {
         const Node *map =
@@ -67,12 +77,11 @@ static void add_setting(Collect *c, const char *parent, const char *key, const c
         const Node *v = map && map->type == NODE_MAP ? node_map_get(map, key) : NULL;
         if (!v || v->type != NODE_SCALAR || upstream(c, v))
                 return;
-        const Node *why = node_map_get(map, "why"), *cat = node_map_get(map, "category");
-        bool same = why && why->mark.file && streq(why->mark.file, v->mark.file);
+        const Node *around = layer_map(c, v, parent);
         _cleanup_free_ char *w = where(c, &v->mark);
         _cleanup_free_ char *subject = xasprintf("%s: %s", key, v->scalar);
-        deviations_add(c->report, kind, subject, w, same ? why->scalar : NULL,
-                       same && cat ? cat->scalar : NULL, detail);
+        deviations_add(c->report, kind, subject, w, scalar(around, "why"),
+                       scalar(around, "category"), detail);
 }
 
 /* The plan packages a requested package pulled in (not in the base, not requested). */
@@ -126,14 +135,11 @@ static void add_packages(Collect *c) {
         const Node *kernel = node_lookup(p->tree, "kernel");
         const Node *k = kernel ? node_map_get(kernel, "package") : NULL;
         if (k && !upstream(c, k)) {
-                /* A scalar: the why: of the kernel: mapping written in the same file. */
-                const Node *why = node_map_get(kernel, "why"),
-                           *cat = node_map_get(kernel, "category");
-                bool same = why && why->mark.file && streq(why->mark.file, k->mark.file);
+                const Node *around = layer_map(c, k, "kernel");
                 _cleanup_free_ char *w = where(c, &k->mark);
                 _cleanup_free_ char *deps = pulled_in(plan, k->scalar, &claimed);
-                deviations_add(c->report, "package-added", k->scalar, w, same ? why->scalar : NULL,
-                               same && cat ? cat->scalar : NULL, deps);
+                deviations_add(c->report, "package-added", k->scalar, w, scalar(around, "why"),
+                               scalar(around, "category"), deps);
         }
         /* What the boot loader needs in the root, documented by the boot loader table. */
         const Node *bl = node_lookup(p->tree, "bootloader");
@@ -303,10 +309,12 @@ static void add_system(Collect *c) {
         add_list(c, "system.users", "user", "name");
         add_list(c, "system.services.enable", "service-enabled", "name");
         add_list(c, "system.services.disable", "service-disabled", "name");
+        add_list(c, "system.services.mask", "service-masked", "name");
         add_list(c, "system.files", "file", "path");
         add_overlays(c);
         add_list(c, "system.scripts", "script", "run");
         add_list(c, "kernel.cmdline", "kernel-argument", "arg");
+        add_setting(c, "kernel", "initramfs-modules", "setting", NULL);
 }
 
 int deviations_collect(const BuildContext *ctx, bool with_plan, DeviationReport *ret) {

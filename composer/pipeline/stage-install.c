@@ -293,8 +293,8 @@ static int apply_system(const BuildContext *ctx) {
                 buffer_done(&out);
         }
         const Node *services = node_map_get(sys, "services");
-        static const char *const verbs[] = {"enable", "disable"};
-        for (size_t k = 0; services && k < 2 && r == 0; k++) {
+        static const char *const verbs[] = {"enable", "disable", "mask"};
+        for (size_t k = 0; services && k < ELEMENTSOF(verbs) && r == 0; k++) {
                 const Node *list = node_map_get(services, verbs[k]);
                 for (size_t i = 0; list && i < list->n_items && r == 0; i++) {
                         _cleanup_free_ char *q =
@@ -358,13 +358,19 @@ int stage_install(BuildContext *ctx) {
                         : NULL;
         for (size_t i = 0; drivers && i < drivers->n_items; i++)
                 buffer_printf(&modules, "%s\n", node_map_get(drivers->items[i], "name")->scalar);
+        /* kernel.initramfs-modules: target keeps only the target's drivers (and what they
+         * need): a smaller initramfs that unpacks and probes faster, for this platform only. */
+        const Node *im = node_lookup(ctx->profile->tree, "kernel.initramfs-modules");
+        bool only_target = im && streq(im->scalar, "target");
         InstallFile files[] = {
                 {"etc/initramfs-tools/conf.d/vmcompose-fstype", fstype ? fstype : "FSTYPE=ext4\n"},
                 {"etc/initramfs-tools/modules", modules.data},
+                {"etc/initramfs-tools/conf.d/vmcompose-modules",
+                 "# Written by vmcompose: kernel.initramfs-modules: target\nMODULES=list\n"},
         };
         InstallOptions o = {
                 .files = files,
-                .n_files = ELEMENTSOF(files),
+                .n_files = ELEMENTSOF(files) - (only_target ? 0 : 1),
                 .path_exclude = exclude,
                 .path_include = include,
                 .merged_usr =

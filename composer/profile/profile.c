@@ -413,6 +413,12 @@ int profile_load(const char *path, const ProfileLoadOptions *opts, Diagnostics *
         } else
                 r = resolve(&l, path);
 
+        /* Kept for the audit trail, aligned with p->layers (a failed load frees them). */
+        if (r == 0 && !opts->no_overlays) {
+                p->layer_trees = xcalloc(l.n_layers + 1, sizeof(Node *));
+                for (size_t i = 0; i < l.n_layers; i++)
+                        p->layer_trees[i] = TAKE_PTR(l.layers[i].tree);
+        }
         for (size_t i = 0; i < l.n_layers; i++)
                 node_free(l.layers[i].tree);
         free(l.layers);
@@ -466,6 +472,9 @@ Profile *profile_free(Profile *p) {
         if (!p)
                 return NULL;
         node_free(p->tree);
+        for (Node **t = p->layer_trees; t && *t; t++)
+                node_free(*t);
+        free(p->layer_trees);
         strv_free(p->layers);
         for (size_t i = 0; i < p->n_policies; i++)
                 include_done(&p->policies[i]);

@@ -18,6 +18,7 @@ static const char *const package_bases[] = {"essential", "required", "important"
 static const char *const bootloaders[] = {"systemd-boot", "grub-bios", "grub-efi",
                                           "shim",         "uki",       NULL};
 static const char *const tables[] = {"gpt", "mbr", NULL};
+static const char *const initramfs_modules[] = {"most", "target", NULL};
 static const char *const roles[] = {"esp", "bios-boot", "boot", "root", "swap", "data", NULL};
 static const char *const filesystems[] = {"vfat", "ext4", "xfs", "erofs", "swap", NULL};
 static const char *const output_formats[] = {"raw", "raw.zst", "vhd", "vhdx", "qcow2", "tar", NULL};
@@ -263,6 +264,12 @@ static const Field profile_fields[] = {
                           .type = FIELD_STRING,
                           .check = check_kernel_target,
                           .help = "kernel requirements file: kernel-config/NAME.yaml, or a path"},
+                         {.name = "initramfs-modules",
+                          .type = FIELD_ENUM,
+                          .values = initramfs_modules,
+                          .default_value = "most",
+                          .help = "the initramfs's drivers: most (Debian's default) or target "
+                                  "(only the kernel target's initramfs-drivers)"},
                          {},
                  }},
         {.name = "bootloader",
@@ -333,6 +340,13 @@ static const Field profile_fields[] = {
                                            .cancels = "enable",
                                            .item = STRING_ITEM("name"),
                                            .help = "systemd units to disable"},
+                                          {.name = "mask",
+                                           .type = FIELD_LIST,
+                                           .merge = MERGE_ACCUMULATE,
+                                           .key = "name",
+                                           .item = STRING_ITEM("name"),
+                                           .help = "systemd units to mask: never started, "
+                                                   "even when another unit wants them"},
                                           {},
                                   }},
                          {.name = "files",

@@ -15,10 +15,12 @@ typedef struct ProfileInclude {
  * every value, for error messages and the audit trail) through node_lookup(); the profile
  * module owns the language, not the stages' types. */
 typedef struct Profile {
-        SourceSet sources; /* owns every Mark's file name */
-        char **layers;     /* files applied, base first (the target overlay last) */
-        Node *tree;        /* the resolved tree, defaults filled in */
-        const char *name;  /* borrowed from tree */
+        SourceSet sources;  /* owns every Mark's file name */
+        char **layers;      /* files applied, base first (the target overlay last) */
+        Node *tree;         /* the resolved tree, defaults filled in */
+        Node **layer_trees; /* each layer as written, in the order of layers (the audit trail
+                             * reads a setting's why: from the file that set it) */
+        const char *name;   /* borrowed from tree */
         ProfileInclude *policies;
         size_t n_policies;
         ProfileInclude kernel_target; /* .tree is NULL when the profile names no target */

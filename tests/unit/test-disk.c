@@ -182,7 +182,9 @@ static void test_types_fstab_cmdline(void **state) {
         char *fstab = disk_fstab(&l);
         assert_non_null(strstr(fstab, "UUID=11111111-2222-8333-8444-555555555555 / ext4 "
                                       "defaults,errors=remount-ro 0 1\n"));
-        assert_non_null(strstr(fstab, "UUID=1234-ABCD /boot/efi vfat umask=0077 0 2\n"));
+        assert_non_null(
+                strstr(fstab, "UUID=1234-ABCD /boot/efi vfat umask=0077,noauto,x-systemd.automount,"
+                              "x-systemd.idle-timeout=60 0 2\n"));
         assert_non_null(
                 strstr(fstab, "UUID=77777777-2222-8333-8444-555555555555 none swap sw 0 0\n"));
         /* Root first, so that it mounts before the ESP below it. */
