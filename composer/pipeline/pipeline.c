@@ -67,6 +67,8 @@ static const Stage stages[] = {
         {"bootcode", "write boot code outside the filesystems (GRUB for BIOS)", stage_bootcode,
          STAGE_REQUIRED | STAGE_MAKES_ROOT, NULL},
         {"outputs", "write the image formats", stage_outputs, STAGE_REQUIRED, NULL},
+        {"lint", "check the platform's offline rules (Azure: VHD, drivers, command line, ...)",
+         stage_lint, STAGE_REQUIRED, NULL},
         {"manifest", "write NAME.manifest.json: packages, kernel, disk, outputs", stage_manifest,
          STAGE_REQUIRED, NULL},
         {"reports", "write NAME.spdx.json (SPDX 2.3 SBOM) and NAME.deviations.{json,md}",
@@ -113,6 +115,7 @@ void build_context_done(BuildContext *ctx) {
         free(ctx->kernel_version);
         free(ctx->kernel_cmdline);
         ctx->kernel_version = ctx->kernel_cmdline = NULL;
+        ctx->initramfs_modules = strv_free(ctx->initramfs_modules);
         repo_indexes_done(&ctx->indexes);
         for (size_t i = 0; ctx->debs && i < ctx->plan.n_packages; i++)
                 free(ctx->debs[i].path);

@@ -119,8 +119,30 @@ static int check_kconfig(const BuildContext *ctx, const BootKernel *k, const Nod
         return bad ? -EBADMSG : 0;
 }
 
+/* Every module the initramfs holds and every one built into the kernel, by name ("hv_vmbus"),
+ * for the platform lints. */
+static char **initramfs_modules(const char *list, const char *builtin) {
+        char **names = NULL;
+        const char *const texts[] = {list, builtin};
+        for (size_t t = 0; t < ELEMENTSOF(texts); t++)
+                for (const char *line = texts[t]; line && *line;) {
+                        size_t len = strcspn(line, "\n");
+                        const char *slash = memrchr(line, '/', len);
+                        const char *ko = slash ? strstr(slash, ".ko") : NULL;
+                        if (ko && ko < line + len) {
+                                char *name = xstrndup(slash + 1, (size_t)(ko - slash - 1));
+                                for (char *c = name; *c; c++)
+                                        if (*c == '-')
+                                                *c = '_';
+                                strv_push(&names, name);
+                        }
+                        line += len + (line[len] == '\n');
+                }
+        return names;
+}
+
 /* Is every driver the target needs in the initramfs, as a module or built into the kernel? */
-static int check_initramfs(const BuildContext *ctx, const BootKernel *k, const Node *drivers,
+static int check_initramfs(BuildContext *ctx, const BootKernel *k, const Node *drivers,
                            const char *target) {
         _cleanup_free_ char *initrd = xasprintf("/boot/initrd.img-%s", k->version);
         char *const argv[] = {(char *)"chroot", ctx->root_path, (char *)"lsinitramfs", initrd,
@@ -154,6 +176,8 @@ static int check_initramfs(const BuildContext *ctx, const BootKernel *k, const N
                         bad++;
                 }
         }
+        strv_free(ctx->initramfs_modules);
+        ctx->initramfs_modules = initramfs_modules(list.data, builtin);
         buffer_done(&list);
         return bad ? -EBADMSG : 0;
 }

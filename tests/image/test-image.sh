@@ -120,6 +120,7 @@ rc=$?
 check "minimal --target azure-gen2 builds (exit $rc)" test $rc -eq 0
 [ $rc -eq 0 ] || tail -30 "$T/log"
 check "vmcompose inspect accepts the Azure VHD" "$VMC" inspect "$T/az/minimal-azure-gen2.vhd"
+check "... and the Azure lint passes" grep -q "lint azure: ok" "$T/log"
 check "the Azure image carries Azure's command line" \
         jq -e '.kernel.cmdline | contains("rootdelay=300") and contains("earlyprintk=ttyS0")' "$T/az/minimal-azure-gen2.manifest.json"
 check "... and cloud-init" jq -e '[.packages[].name] | index("cloud-init") != null' "$T/az/minimal-azure-gen2.manifest.json"
