@@ -222,7 +222,7 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
                 _cleanup_close_ int d = install_open_in_root(root_fd, dir, O_RDONLY | O_DIRECTORY);
                 if (r != 0 || d < 0 ||
                     (r = write_at(d, base ? base + 1 : o->files[i].path, o->files[i].content,
-                                  0644)) < 0)
+                                  o->files[i].mode ? o->files[i].mode : 0644)) < 0)
                         return log_error_errno(r < 0 ? r : EIO, "install: cannot write %s",
                                                o->files[i].path);
         }

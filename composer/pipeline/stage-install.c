@@ -15,6 +15,25 @@
 #include "vmcompose/sparse.h"
 #include "vmcompose/spawn.h"
 
+/* initramfs-tools sleeps for the whole of rootdelay= before it even looks for the root disk
+ * (its init script), then waits up to that long for it (scripts/local). Azure documents
+ * rootdelay=300 as the longest wait for its disk: these two hooks keep that meaning, and drop
+ * the unconditional five-minute sleep. /conf/param.conf is read back by initramfs-tools after
+ * every hook. */
+static const char rootdelay_top[] =
+        "#!/bin/sh\n"
+        "# Written by vmcompose: rootdelay= is the longest wait for the root disk, not a sleep.\n"
+        "case \"$1\" in prereqs) exit 0 ;; esac\n"
+        "[ -n \"$ROOTDELAY\" ] || exit 0\n"
+        "echo \"export VMCOMPOSE_ROOTDELAY=$ROOTDELAY\" >>/conf/param.conf\n"
+        "echo \"ROOTDELAY=\" >>/conf/param.conf\n";
+static const char rootdelay_local[] =
+        "#!/bin/sh\n"
+        "# Written by vmcompose: rootdelay= back for the wait for the root disk (scripts/local).\n"
+        "case \"$1\" in prereqs) exit 0 ;; esac\n"
+        "[ -n \"$VMCOMPOSE_ROOTDELAY\" ] || exit 0\n"
+        "echo \"ROOTDELAY=$VMCOMPOSE_ROOTDELAY\" >>/conf/param.conf\n";
+
 static void collect_patterns(const Profile *p, const char *key, char ***ret) {
         for (size_t i = 0; i < p->n_policies; i++) {
                 const Node *list = node_lookup(p->policies[i].tree, key);
@@ -363,10 +382,14 @@ int stage_install(BuildContext *ctx) {
         const Node *im = node_lookup(ctx->profile->tree, "kernel.initramfs-modules");
         bool only_target = im && streq(im->scalar, "target");
         InstallFile files[] = {
-                {"etc/initramfs-tools/conf.d/vmcompose-fstype", fstype ? fstype : "FSTYPE=ext4\n"},
-                {"etc/initramfs-tools/modules", modules.data},
+                {"etc/initramfs-tools/conf.d/vmcompose-fstype", fstype ? fstype : "FSTYPE=ext4\n",
+                 0644},
+                {"etc/initramfs-tools/modules", modules.data, 0644},
+                {"etc/initramfs-tools/scripts/init-top/vmcompose-rootdelay", rootdelay_top, 0755},
+                {"etc/initramfs-tools/scripts/local-top/vmcompose-rootdelay", rootdelay_local,
+                 0755},
                 {"etc/initramfs-tools/conf.d/vmcompose-modules",
-                 "# Written by vmcompose: kernel.initramfs-modules: target\nMODULES=list\n"},
+                 "# Written by vmcompose: kernel.initramfs-modules: target\nMODULES=list\n", 0644},
         };
         InstallOptions o = {
                 .files = files,

@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Installing packages into a root directory (composer/install/): .deb data unpacked with
  * libarchive, confined to the root; then dpkg inside a plain chroot configures everything. */
@@ -20,6 +21,7 @@ typedef struct InstallPackage {
 typedef struct InstallFile {
         const char *path; /* relative to the root, e.g. "etc/initramfs-tools/conf.d/x" */
         const char *content;
+        mode_t mode; /* 0: 0644 */
 } InstallFile;
 
 typedef struct InstallOptions {

@@ -121,6 +121,10 @@ check "minimal --target azure-gen2 builds (exit $rc)" test $rc -eq 0
 [ $rc -eq 0 ] || tail -30 "$T/log"
 check "vmcompose inspect accepts the Azure VHD" "$VMC" inspect "$T/az/minimal-azure-gen2.vhd"
 check "... and the Azure lint passes" grep -q "lint azure: ok" "$T/log"
+timeout 400 "$VMC" boot "$T/az/minimal-azure-gen2.vhd" --timeout 300 >"$T/boot" 2>&1
+rc=$?
+check "... and the Azure VHD boots (rootdelay=300 is a longest wait, not a sleep) (exit $rc): $(grep " up " "$T/boot")" \
+        test $rc -eq 0
 check "the Azure image carries Azure's command line" \
         jq -e '.kernel.cmdline | contains("rootdelay=300") and contains("earlyprintk=ttyS0")' "$T/az/minimal-azure-gen2.manifest.json"
 check "... and cloud-init" jq -e '[.packages[].name] | index("cloud-init") != null' "$T/az/minimal-azure-gen2.manifest.json"
