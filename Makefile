@@ -36,16 +36,20 @@ asan:
 	cd $(BUILD)-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS)
 
-# Builds the libFuzzer target with clang and fuzzes the profile loader for FUZZ_SECONDS,
-# starting from (and adding to a copy of) the checked-in corpus.
+# Builds the libFuzzer targets with clang and fuzzes each for FUZZ_SECONDS (the profile loader;
+# the deb822 readers: Packages, Release, apt sources, copyright files), starting from (and
+# adding to a copy of) the checked-in corpus.
 fuzz:
 	scripts/install-deps.sh check fuzz
 	CC=clang cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVMCOMPOSE_FUZZ=ON -DVMCOMPOSE_WERROR=$(WERROR)
-	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzz-profile
-	mkdir -p $(BUILD)-fuzz/corpus
-	cp -n tests/fuzz/corpus/profile/* $(BUILD)-fuzz/corpus/ 2>/dev/null || true
-	$(BUILD)-fuzz/tests/fuzz-profile -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
-		-dict=tests/fuzz/profile.dict -print_final_stats=1 $(BUILD)-fuzz/corpus
+	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzz-profile fuzz-deb822
+	for t in profile deb822; do \
+		mkdir -p $(BUILD)-fuzz/corpus-$$t && \
+		cp -n tests/fuzz/corpus/$$t/* $(BUILD)-fuzz/corpus-$$t/ 2>/dev/null; \
+		dict=; [ -e tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
+		$(BUILD)-fuzz/tests/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+			$$dict -print_final_stats=1 $(BUILD)-fuzz/corpus-$$t || exit 1; \
+	done
 
 image:
 	scripts/install-deps.sh build image

@@ -9,6 +9,10 @@ set -euo pipefail
 VMC=${1:-build}/vmcompose
 BASE=${2:-../shared/baseline}
 RUNS=${RUNS:-3}
+# The reference pipeline copies the host's systemd-boot onto its ESP.
+[ -e /usr/lib/systemd/boot/efi/systemd-bootx64.efi ] ||
+        { echo "install systemd-boot-efi first (the reference image's boot loader)"; exit 1; }
+command -v mmdebstrap >/dev/null || { echo "install mmdebstrap first"; exit 1; }
 W=$(mktemp -d /var/tmp/vmcompose-benchboot-XXXXXX)
 trap 'rm -rf "$W"' EXIT
 
