@@ -34,13 +34,20 @@ static time_t parse_date(const char *s) {
         return timegm(&tm);
 }
 
+typedef struct ReleaseParse {
+        RepoRelease *release;
+        bool seen; /* only the first stanza counts */
+} ReleaseParse;
+
 static int release_stanza(const Deb822Field *f, size_t n, unsigned line, void *userdata) {
-        RepoRelease *r = userdata;
+        ReleaseParse *p = userdata;
+        RepoRelease *r = p->release;
         const char *v;
 
         (void)line;
-        if (r->date || r->suite || r->n_files)
-                return 0; /* only the first stanza */
+        if (p->seen)
+                return 0;
+        p->seen = true;
         if ((v = deb822_get(f, n, "Origin")))
                 r->origin = xstrdup(v);
         if ((v = deb822_get(f, n, "Suite")))
@@ -56,10 +63,10 @@ static int release_stanza(const Deb822Field *f, size_t n, unsigned line, void *u
         if (!(v = deb822_get(f, n, "SHA256")))
                 return -EBADMSG;
         /* Lines of "digest size path". */
-        for (const char *p = v; *p;) {
-                size_t len = strcspn(p, "\n");
-                _cleanup_free_ char *l = xstrndup(p, len);
-                p += len + (p[len] == '\n');
+        for (const char *c = v; *c;) {
+                size_t len = strcspn(c, "\n");
+                _cleanup_free_ char *l = xstrndup(c, len);
+                c += len + (c[len] == '\n');
                 char hash[65], path[1024];
                 unsigned long long size;
                 if (sscanf(l, "%64s %llu %1023s", hash, &size, path) != 3 || strlen(hash) != 64)
@@ -73,7 +80,8 @@ static int release_stanza(const Deb822Field *f, size_t n, unsigned line, void *u
 
 int repo_release_parse(const char *text, RepoRelease *ret) {
         RepoRelease r = {};
-        int k = deb822_parse(text, release_stanza, &r);
+        ReleaseParse p = {.release = &r};
+        int k = deb822_parse(text, release_stanza, &p);
         if (k < 0 || r.n_files == 0) {
                 repo_release_done(&r);
                 return -EBADMSG;
