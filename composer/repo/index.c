@@ -32,7 +32,15 @@ void repo_indexes_done(RepoIndexes *x) {
  * (.asc) keyrings are converted for gpgv into tmp. */
 static int keyring_args(const RepoSource *src, const char *tmp, char ***argv) {
         _cleanup_strv_free_ char **keys = NULL;
-        if (src->keyrings) {
+        if (src->inline_key) {
+                /* The key itself, from the .sources file: armored, converted below. */
+                _cleanup_free_ char *asc = path_join(tmp, "inline-key.asc");
+                _cleanup_free_ char *text = xasprintf("%s\n", src->inline_key);
+                int r = write_file_atomic(asc, text, strlen(text), 0600);
+                if (r < 0)
+                        return log_error_errno(r, "%s: cannot write %s: %m", src->origin, asc);
+                strv_extend(&keys, asc);
+        } else if (src->keyrings) {
                 for (char **k = src->keyrings; *k; k++)
                         strv_extend(&keys, *k);
         } else {

@@ -15,6 +15,7 @@ void repo_sources_done(RepoSources *s) {
                 free(r->suite);
                 strv_free(r->components);
                 strv_free(r->keyrings);
+                free(r->inline_key);
                 free(r->origin);
         }
         free(s->items);
@@ -81,16 +82,17 @@ static int sources_stanza(const Deb822Field *f, size_t n, unsigned line, void *u
 
         if (is_false(deb822_get(f, n, "Enabled")) || !strv_contains(types, "deb"))
                 return 0;
-        if (signed_by && strstr(signed_by, "-----BEGIN PGP PUBLIC KEY BLOCK-----")) {
-                log_warning("%s: inline Signed-By keys are not supported; using the host's "
-                            "trusted keyrings",
-                            origin);
-        } else if (signed_by)
+        /* Signed-By is either keyring files or the key itself, an armored block (deb822 keeps
+         * its blank line as " ."). */
+        bool inline_key = signed_by && strstr(signed_by, "-----BEGIN PGP PUBLIC KEY BLOCK-----");
+        if (signed_by && !inline_key)
                 keys = split_words(signed_by);
         for (char **u = uris; u && *u; u++)
                 for (char **su = suites; su && *su; su++) {
                         RepoSource *r = add(c->s, *u, *su, comps, keys, c->apt, origin);
                         r->allow_unsigned = is_true(deb822_get(f, n, "Trusted"));
+                        if (inline_key)
+                                r->inline_key = xstrdup(signed_by + strspn(signed_by, "\n"));
                 }
         return 0;
 }

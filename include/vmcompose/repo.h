@@ -18,6 +18,7 @@ typedef struct RepoSource {
         char *suite;
         char **components;
         char **keyrings;     /* Signed-By (files); NULL: the host's trusted keyrings */
+        char *inline_key;    /* Signed-By given as an armored key block in a .sources file */
         bool allow_unsigned; /* verification off (warned on every use) */
         bool check_valid_until;
         bool check_date;

@@ -110,6 +110,35 @@ lock "$T/wrongkey.yaml"
 check "a repository signed by another key fails" test $? -eq 1
 check "... saying so" grep -q "signed by an unknown key" "$T/log"
 
+# repositories: system, from an apt .sources file whose Signed-By is the key itself (armored,
+# inline, as deb822 allows).
+inline_sources() { # EMAIL
+        mkdir -p "$T/apt/sources.list.d"
+        {
+                printf 'Types: deb\nURIs: file://%s/repo\nSuites: stable\nComponents: main\nSigned-By:\n' "$T"
+                gpg --batch -q --armor --export "$1" | sed 's/^$/./; s/^/ /'
+        } >"$T/apt/sources.list.d/fixture.sources"
+}
+cat >"$T/system.yaml" <<EOT
+name: system
+distro:
+  family: debian
+  release: stable
+  architecture: amd64
+  repositories: [system]
+packages:
+  base: none
+  install: [app]
+EOT
+inline_sources test@example.invalid
+VMCOMPOSE_APT_DIR=$T/apt lock "$T/system.yaml"
+check "an inline Signed-By key in a .sources file verifies the repository" test $? -eq 0
+check "... and no warning about it" sh -c "! grep -q 'inline Signed-By' '$T/log'"
+inline_sources other@example.invalid
+VMCOMPOSE_APT_DIR=$T/apt lock "$T/system.yaml"
+check "an inline key that did not sign it fails" test $? -eq 1
+check "... saying so" grep -q "signed by an unknown key" "$T/log"
+
 profile "$T/allow.yaml" allow "      allow-unsigned: true"
 mv "$T/repo/dists/stable/InRelease" "$T/InRelease.saved"
 lock "$T/wrongkey.yaml"
