@@ -546,7 +546,11 @@ static int parse_build_option(int c, BuildArgs *a) {
                                 a->until = optarg;
                                 return 1;
                         }
-                log_error("--until %s: no such stage", optarg);
+                Buffer names = {};
+                for (size_t i = 0; i < n; i++)
+                        buffer_printf(&names, "%s%s", i ? ", " : "", stages[i].name);
+                log_error("--until %s: no such stage (the stages: %s)", optarg, names.data);
+                buffer_done(&names);
                 return -1;
         }
         case ARG_PARALLEL:
