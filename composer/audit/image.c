@@ -125,11 +125,14 @@ static int on_status(const Deb822Field *f, size_t n, unsigned line, void *userda
         const char *section = deb822_get(f, n, "Section"),
                    *size = deb822_get(f, n, "Installed-Size");
         const char *slash = section ? strrchr(section, '/') : NULL;
+        /* "Source: name (version)" when the versions differ; no Source: the package's own. */
+        const char *source = deb822_get(f, n, "Source") ?: name;
         img->packages = xrealloc(img->packages, (img->n_packages + 1) * sizeof(AuditPackage));
         img->packages[img->n_packages++] = (AuditPackage){
                 .name = xstrdup(name),
                 .version = xstrdup(deb822_get(f, n, "Version") ?: ""),
                 .architecture = xstrdup(deb822_get(f, n, "Architecture") ?: ""),
+                .source = xstrndup(source, strcspn(source, " ")),
                 .section = section ? xstrdup(slash ? slash + 1 : section) : NULL,
                 .installed_size = size ? strtoull(size, NULL, 10) * 1024 : 0,
         };
@@ -144,6 +147,15 @@ static int cmp_file(const void *a, const void *b) {
         return strcmp(((const AuditFile *)a)->path, ((const AuditFile *)b)->path);
 }
 
+int audit_parse_dpkg_status(const char *text, AuditImage *img) {
+        int r = deb822_parse(text, on_status, img);
+        if (r < 0)
+                return r;
+        if (img->n_packages > 0)
+                qsort(img->packages, img->n_packages, sizeof(AuditPackage), cmp_package);
+        return 0;
+}
+
 /* dpkg's status database, or libguestfs's own inspection for other package formats. */
 static int read_packages(guestfs_h *g, const char *root, const char *tmp, AuditImage *img) {
         int r;
@@ -156,9 +168,10 @@ static int read_packages(guestfs_h *g, const char *root, const char *tmp, AuditI
                 r = read_full_file(local, 256u << 20, &text, NULL);
                 if (r < 0)
                         return log_error_errno(r, "audit: cannot read %s: %m", local);
-                r = deb822_parse(text, on_status, img);
+                r = audit_parse_dpkg_status(text, img);
                 if (r < 0)
                         return log_error_errno(r, "audit: the image's dpkg status is malformed");
+                return 0;
         } else {
                 struct guestfs_application2_list *apps =
                         guestfs_inspect_list_applications2(g, root);
@@ -413,6 +426,7 @@ void audit_image_done(AuditImage *img) {
                 free(img->packages[i].name);
                 free(img->packages[i].version);
                 free(img->packages[i].architecture);
+                free(img->packages[i].source);
                 free(img->packages[i].section);
         }
         free(img->packages);

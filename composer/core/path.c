@@ -26,14 +26,17 @@ char *path_dirname(const char *path) {
 }
 
 int read_full_file(const char *path, size_t max_size, char **ret_data, size_t *ret_size) {
-        _cleanup_close_ int fd = -1;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        return read_full_fd(fd, max_size, ret_data, ret_size);
+}
+
+int read_full_fd(int fd, size_t max_size, char **ret_data, size_t *ret_size) {
         _cleanup_free_ char *data = NULL;
         size_t size = 0, cap = 0;
         struct stat st;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0)
-                return -errno;
         if (fstat(fd, &st) < 0)
                 return -errno;
         if (S_ISDIR(st.st_mode))

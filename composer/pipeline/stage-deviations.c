@@ -352,6 +352,10 @@ int deviations_check_strict(const BuildContext *ctx) {
                 return r;
         _cleanup_strv_free_ char **missing = deviations_undocumented(&report);
         deviation_report_done(&report);
+        return deviations_refuse(missing);
+}
+
+int deviations_refuse(char **missing) {
         if (!missing)
                 return 0;
         log_error("audit: %zu deviation%s from the base profile carr%s no why: "

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "stages.h"
+#include "vmcompose/audit.h"
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
 #include "vmcompose/node.h"
@@ -19,57 +20,18 @@ static int package_license(int root_fd, const char *name, LicenseInfo *ret) {
         _cleanup_free_ char *path = xasprintf("usr/share/doc/%s/copyright", name);
         _cleanup_close_ int fd = install_open_in_root(root_fd, path, O_RDONLY | O_CLOEXEC);
         _cleanup_free_ char *text = NULL;
-        Buffer b = {};
-        char buf[65536];
 
         *ret = (LicenseInfo){};
         if (fd == -ENOENT)
                 return 0;
         if (fd < 0)
                 return fd;
-        for (;;) {
-                ssize_t n = read(fd, buf, sizeof(buf));
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        free(b.data);
-                        return -errno;
-                }
-                if (n == 0)
-                        break;
-                if (b.len + (size_t)n > (16u << 20)) { /* no copyright file is that large */
-                        free(b.data);
-                        return -EFBIG;
-                }
-                buffer_append(&b, buf, (size_t)n);
-        }
-        text = b.data ? b.data : xstrdup("");
+        int r = read_full_fd(fd, 16u << 20, &text, NULL); /* no copyright file is larger */
+        if (r < 0)
+                return r;
         _cleanup_free_ char *file = xasprintf("/%s", path);
-        int r = license_from_copyright(text, file, ret);
+        r = license_from_copyright(text, file, ret);
         return r == -EBADMSG ? 0 : r; /* a malformed file declares nothing we can read */
-}
-
-/* The packages dpkg lists in a root given with --root (no plan: no checksums, no sources). */
-typedef struct StatusPackages {
-        char **fields; /* name, version, arch, source: four strings per package */
-        size_t n;
-} StatusPackages;
-
-static int on_status(const Deb822Field *f, size_t n, unsigned line, void *userdata) {
-        StatusPackages *s = userdata;
-        const char *status = deb822_get(f, n, "Status");
-        const char *name = deb822_get(f, n, "Package");
-        (void)line;
-        if (!name || !status || !strstr(status, " installed"))
-                return 0;
-        const char *source = deb822_get(f, n, "Source");
-        strv_extend(&s->fields, name);
-        strv_extend(&s->fields, deb822_get(f, n, "Version") ?: "");
-        strv_extend(&s->fields, deb822_get(f, n, "Architecture") ?: "");
-        /* "Source: name (version)" when the versions differ. */
-        strv_push(&s->fields, source ? xstrndup(source, strcspn(source, " ")) : xstrdup(name));
-        s->n++;
-        return 0;
 }
 
 static int write_report(BuildContext *ctx, const char *suffix, const char *text) {
@@ -96,7 +58,7 @@ static int write_deviations(BuildContext *ctx) {
         if (r == 0)
                 r = write_report(ctx, "deviations.md", md);
         if (r == 0 && missing && ctx->strict_audit)
-                r = deviations_check_strict(ctx);
+                r = deviations_refuse(missing);
         else if (r == 0 && missing)
                 log_warning("audit: %zu deviation%s without a why: (listed as undocumented in "
                             "the report)",
@@ -108,7 +70,7 @@ int stage_reports(BuildContext *ctx) {
         const char *root = ctx->root_path ? ctx->root_path : ctx->root_dir;
         _cleanup_close_ int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         _cleanup_free_ char *path = build_output_path(ctx, "spdx.json");
-        StatusPackages status = {};
+        AuditImage status = {}; /* with --root: the packages dpkg lists in it */
         size_t n = ctx->plan.n_packages;
         int r = 0;
 
@@ -120,10 +82,12 @@ int stage_reports(BuildContext *ctx) {
                 r = read_full_file(db, 256u << 20, &text, NULL);
                 if (r < 0 && r != -ENOENT)
                         return log_error_errno(r, "reports: cannot read %s: %m", db);
-                if (r == 0 && (r = deb822_parse(text, on_status, &status)) < 0)
+                if (r == 0 && (r = audit_parse_dpkg_status(text, &status)) < 0) {
+                        audit_image_done(&status);
                         return log_error_errno(r, "reports: %s is malformed", db);
+                }
                 r = 0;
-                n = status.n;
+                n = status.n_packages;
         }
 
         SbomPackage *pkgs = xcalloc(n + 1, sizeof(SbomPackage));
@@ -142,11 +106,11 @@ int stage_reports(BuildContext *ctx) {
                                 .depends = p->depends,
                         };
                 } else {
-                        char **f = status.fields + 4 * i;
-                        pkgs[i] = (SbomPackage){.name = f[0],
-                                                .version = f[1],
-                                                .architecture = f[2],
-                                                .source = f[3]};
+                        const AuditPackage *a = &status.packages[i];
+                        pkgs[i] = (SbomPackage){.name = a->name,
+                                                .version = a->version,
+                                                .architecture = a->architecture,
+                                                .source = a->source};
                 }
                 r = package_license(root_fd, pkgs[i].name, &licenses[i]);
                 if (r < 0)
@@ -183,7 +147,7 @@ int stage_reports(BuildContext *ctx) {
                 license_info_done(&licenses[i]);
         free(licenses);
         free(pkgs);
-        strv_free(status.fields);
+        audit_image_done(&status);
         if (r < 0)
                 return r;
         return write_deviations(ctx);

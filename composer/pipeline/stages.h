@@ -33,6 +33,8 @@ unsigned lint_azure(const LintFacts *f, char ***problems);
 int deviations_collect(const BuildContext *ctx, bool with_plan, DeviationReport *ret);
 /* Fails (-EBADMSG, every item logged) when a deviation carries no why: (--strict-audit). */
 int deviations_check_strict(const BuildContext *ctx);
+/* Logs each undocumented item ("file:line: kind subject") and returns -EBADMSG; 0 for none. */
+int deviations_refuse(char **missing);
 int stage_bootcode(BuildContext *ctx);
 
 /* The kernel command line: root= from the disk layout, the profile's, the kernel target's. */

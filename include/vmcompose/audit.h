@@ -12,6 +12,7 @@
 
 typedef struct AuditPackage {
         char *name, *version, *architecture;
+        char *source;            /* the source package; NULL: unknown */
         char *section;           /* "utils", "x11" (no archive area prefix); NULL: unknown */
         uint64_t installed_size; /* bytes; 0: unknown */
 } AuditPackage;
@@ -35,6 +36,10 @@ typedef struct AuditImage {
 } AuditImage;
 
 void audit_image_done(AuditImage *img);
+
+/* Appends the installed packages of a dpkg status database (its text) to img, sorted by name.
+ * 0 or -EBADMSG. */
+int audit_parse_dpkg_status(const char *text, AuditImage *img);
 
 /* Opens path read-only with libguestfs (TCG when KVM cannot run guests here), finds the
  * operating system, mounts its filesystems read-only and reads what the audit needs. Returns 0

@@ -68,6 +68,8 @@ int copy_file(const char *from, const char *to, mode_t mode);
 /* Reads a whole file, at most max_size bytes (-EFBIG beyond). Returns 0 and the contents,
  * NUL-terminated, with their length. */
 int read_full_file(const char *path, size_t max_size, char **ret_data, size_t *ret_size);
+/* The same from an open file descriptor (read from its current position). */
+int read_full_fd(int fd, size_t max_size, char **ret_data, size_t *ret_size);
 
 /* Writes data to path atomically: a temporary file in the same directory, fsync, rename. */
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);
