@@ -2,7 +2,10 @@
 # Packages into a configured root: vmcompose (resolve, fetch, install, up to the installed root)
 # against mmdebstrap installing the same package set (--variant=custom --include=...) from the
 # same repositories, cold cache and warm cache, RUNS runs each. Prints wall time and peak memory
-# and the ratios vmcompose / mmdebstrap. Run as root from the source tree's top directory:
+# and the ratios vmcompose / mmdebstrap. Warm, vmcompose finds the root it installed from the
+# same packages in its root cache and runs no dpkg; the "warm-nrc" line is vmcompose warm with
+# --no-root-cache (dpkg runs again), against the same mmdebstrap warm runs.
+# Run as root from the source tree's top directory:
 #   bench/bench-packages.sh [BUILD_DIR]        (RUNS=3 by default)
 set -euo pipefail
 VMC=${1:-build}/vmcompose
@@ -59,15 +62,18 @@ mmd() { # MODE
 }
 
 vmc() { # MODE
+        local extra=()
         [ "$1" = cold ] && rm -rf "$W/vmc-cache"
+        [ "$1" = warm-nrc ] && extra=(--no-root-cache)
         measure "vmcompose-$1" "$VMC" -q build "$W/bench.yaml" --until install \
-                --cache-dir "$W/vmc-cache" -o "$W/out"
+                --cache-dir "$W/vmc-cache" -o "$W/out" "${extra[@]}"
 }
 
 for i in $(seq "$RUNS"); do
         vmc cold
         mmd cold
         vmc warm
+        vmc warm-nrc
         mmd warm
 done
 rm -rf "$W/mmd-root"
@@ -75,11 +81,11 @@ rm -rf "$W/mmd-root"
 stats() { # FILE -> "median-seconds peak-MiB"
         sort -n "$1" | awk '{t[NR] = $1; m = ($2 > m ? $2 : m)} END {printf "%.2f %.0f", t[int((NR + 1) / 2)], m / 1024}'
 }
-printf '%-6s %-22s %-22s %s\n' cache "vmcompose s / MiB" "mmdebstrap s / MiB" "ratio time / memory"
-for mode in cold warm; do
+printf '%-8s %-22s %-22s %s\n' cache "vmcompose s / MiB" "mmdebstrap s / MiB" "ratio time / memory"
+for mode in cold warm warm-nrc; do
         read -r vt vm <<<"$(stats "$W/vmcompose-$mode")"
-        read -r mt mm <<<"$(stats "$W/mmdebstrap-$mode")"
-        printf '%-6s %-22s %-22s %.2f / %.2f\n' $mode "$vt / $vm" "$mt / $mm" \
+        read -r mt mm <<<"$(stats "$W/mmdebstrap-${mode%-nrc}")"
+        printf '%-8s %-22s %-22s %.2f / %.2f\n' $mode "$vt / $vm" "$mt / $mm" \
                 "$(echo "$vt / $mt" | bc -l)" "$(echo "$vm / $mm" | bc -l)"
 done
 echo "(median of $RUNS runs; peak memory is the largest resident set of the process tree's"

@@ -39,6 +39,7 @@ enum {
         ARG_PARALLEL,
         ARG_UNTIL,
         ARG_STRICT_AUDIT,
+        ARG_NO_ROOT_CACHE,
         ARG_POLICY,
 };
 
@@ -91,6 +92,8 @@ static const char build_help[] =
         "      --cache-dir DIR    the download cache (default: $XDG_CACHE_HOME/vmcompose,\n"
         "                         /var/cache/vmcompose for root)\n"
         "      --parallel N       downloads at once (default: 8)\n"
+        "      --no-root-cache    run dpkg even when the cache holds a root installed from\n"
+        "                         the same packages and settings (and store none)\n"
         "      --until STAGE      stop after this stage (resolve, fetch, install, ...); writes\n"
         "                         no image: for timing and debugging\n"
         "  -v, --verbose / -q, --quiet / -h, --help\n";
@@ -507,7 +510,7 @@ static const char lock_help[] =
 
 typedef struct BuildArgs {
         const char *output, *target, *root, *esp, *cache_dir, *until;
-        bool locked, strict_audit;
+        bool locked, strict_audit, no_root_cache;
         unsigned parallel;
 } BuildArgs;
 
@@ -537,6 +540,9 @@ static int parse_build_option(int c, BuildArgs *a) {
                 return 1;
         case ARG_CACHE_DIR:
                 a->cache_dir = optarg;
+                return 1;
+        case ARG_NO_ROOT_CACHE:
+                a->no_root_cache = true;
                 return 1;
         case ARG_UNTIL: {
                 size_t n;
@@ -593,6 +599,7 @@ static int run_build(const char *profile_path, const BuildArgs *a, bool write_lo
                 .apt_root = getenv("VMCOMPOSE_APT_DIR"),
                 .locked = a->locked,
                 .strict_audit = a->strict_audit,
+                .no_root_cache = a->no_root_cache,
                 .parallel = a->parallel,
                 .stop_after = stop_after,
         };
@@ -656,6 +663,7 @@ static int verb_build(int argc, char *argv[]) {
                 {"esp", required_argument, NULL, ARG_ESP},
                 {"locked", no_argument, NULL, ARG_LOCKED},
                 {"strict-audit", no_argument, NULL, ARG_STRICT_AUDIT},
+                {"no-root-cache", no_argument, NULL, ARG_NO_ROOT_CACHE},
                 {"cache-dir", required_argument, NULL, ARG_CACHE_DIR},
                 {"parallel", required_argument, NULL, ARG_PARALLEL},
                 {"until", required_argument, NULL, ARG_UNTIL},

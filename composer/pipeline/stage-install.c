@@ -331,6 +331,45 @@ static int apply_system(const BuildContext *ctx) {
         return r;
 }
 
+/* The roots the cache keeps (about 350 MB each for the minimal profile). */
+#define ROOT_CACHE_KEEP 3
+
+/* install_root(), or the root the cache holds for the same inputs (the packages, their
+ * digests and order, the dpkg path rules and the files written before configuration). */
+static int install_from_cache(const BuildContext *ctx, const InstallPackage *pkgs,
+                              const InstallOptions *o) {
+        size_t n = ctx->plan.n_packages;
+        _cleanup_free_ char *key = install_root_key(pkgs, n, o);
+        int r;
+
+        if (!ctx->no_root_cache) {
+                r = install_root_cache_restore(ctx->cache, key, ctx->root_path);
+                if (r > 0) {
+                        log_info("install: %zu packages: the root installed from them before "
+                                 "(root cache %.12s), dpkg not run",
+                                 n, key);
+                        return 0;
+                }
+                if (r < 0)
+                        log_warning_errno(r,
+                                          "install: cannot copy the cached root %.12s (%m), "
+                                          "installing, ignoring.",
+                                          key);
+        }
+        r = install_root(ctx->root_path, pkgs, n, o);
+        if (r < 0 || ctx->no_root_cache)
+                return r;
+        r = install_root_cache_store(ctx->cache, key, ctx->root_path, ROOT_CACHE_KEEP);
+        if (r < 0)
+                log_warning_errno(r,
+                                  "install: cannot keep the root in the cache %s (%m), "
+                                  "ignoring.",
+                                  ctx->cache);
+        else
+                log_info("install: root kept in the root cache (%.12s)", key);
+        return 0;
+}
+
 int stage_install(BuildContext *ctx) {
         const char *tmp;
         int r = build_tmp_dir(ctx, &tmp);
@@ -350,6 +389,7 @@ int stage_install(BuildContext *ctx) {
                         .version = p->version,
                         .architecture = p->architecture,
                         .deb_path = ctx->debs[i].path,
+                        .sha256 = p->sha256,
                         .essential = p->essential,
                         .depends = p->depends,
                         .pre_depends = p->pre_depends,
@@ -401,7 +441,7 @@ int stage_install(BuildContext *ctx) {
                 .architecture = node_lookup(ctx->profile->tree, "distro.architecture")->scalar,
         };
 
-        r = install_root(ctx->root_path, pkgs, ctx->plan.n_packages, &o);
+        r = install_from_cache(ctx, pkgs, &o);
         buffer_done(&modules);
         if (r < 0)
                 return r;

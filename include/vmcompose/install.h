@@ -12,6 +12,7 @@
 typedef struct InstallPackage {
         const char *name, *version, *architecture;
         const char *deb_path; /* a verified .deb */
+        const char *sha256;   /* its SHA-256, lower-case hex (the root cache's key) */
         bool essential;       /* Essential: yes */
         char **depends;       /* the packages (in this set) its Depends name */
         char **pre_depends;   /* the packages (in this set) its Pre-Depends name */
@@ -75,3 +76,20 @@ int install_root(const char *root_dir, const InstallPackage *pkgs, size_t n,
 
 /* The packages dpkg knows in root_dir as "name version arch" lines, sorted. Caller frees. */
 int install_list_installed(const char *root_dir, char ***ret);
+
+/* The root cache (composer/install/rootcache.c): installed roots kept under CACHE/roots/KEY.
+ * KEY is the SHA-256 (hex, caller frees) of everything install_root() reads: the packages
+ * (names, versions, architectures, digests, essential flags, dependency order) and the
+ * options (layout, dpkg path rules, files written before configuration). */
+char *install_root_key(const InstallPackage *pkgs, size_t n, const InstallOptions *o);
+
+/* Extracts the cached root KEY to root_dir (which must not exist). Returns 1 when it did, 0
+ * when there is no such root (or no usable cache), a negative errno when the copy failed
+ * (root_dir is removed again). */
+int install_root_cache_restore(const char *cache_dir, const char *key, const char *root_dir);
+
+/* Archives root_dir into the cache as KEY (a pax archive with owners, xattrs and hard links;
+ * temporary file + rename: a concurrent build sees the whole archive or none), then keeps only the
+ * keep most recently used roots. Returns 0 or a negative errno. */
+int install_root_cache_store(const char *cache_dir, const char *key, const char *root_dir,
+                             unsigned keep);

@@ -21,6 +21,7 @@ typedef struct BuildContext {
         const char *apt_root;     /* the host's apt configuration, for repositories: system */
         bool locked;              /* --locked: exactly the lock file's package set */
         bool strict_audit;        /* --strict-audit: an undocumented deviation is an error */
+        bool no_root_cache;       /* --no-root-cache: always run dpkg, store no root */
         const char *stop_after;   /* run the stages up to this one only (vmcompose lock) */
         unsigned parallel;        /* downloads at once; 0: 8 */
 

@@ -17,11 +17,22 @@ failures=0
 check() { local what=$1; shift; if "$@" >/dev/null; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi; }
 C=${VMCOMPOSE_TEST_CACHE:-/var/cache/vmcompose}
 
+# The packages installed up to the root, which the root cache keeps; the image below is then
+# built from the cached root (every check and boot after this goes through it).
+start=$(date +%s)
+timeout 900 "$VMC" build profiles/minimal.yaml --until install --cache-dir "$C" -o "$T/first" >"$T/log" 2>&1
+rc=$?
+check "profiles/minimal.yaml installs (exit $rc, $(($(date +%s) - start)) s)" test $rc -eq 0
+[ $rc -eq 0 ] || tail -40 "$T/log"
+check "... and the root is in the root cache" test -n "$(find "$C/roots" -name '*.tar' -newermt "@$start")" -o -n "$(grep 'dpkg not run' "$T/log")"
+rm -rf "$T/first"
+
 start=$(date +%s)
 timeout 900 "$VMC" build profiles/minimal.yaml --strict-audit --cache-dir "$C" -o "$T/out" >"$T/log" 2>&1
 rc=$?
 check "profiles/minimal.yaml builds under --strict-audit (exit $rc, $(($(date +%s) - start)) s)" test $rc -eq 0
 [ $rc -eq 0 ] || tail -40 "$T/log"
+check "... from the cached root, without running dpkg" grep -q "the root installed from them before (root cache [0-9a-f]*), dpkg not run" "$T/log"
 for f in raw vhd qcow2; do check "minimal.$f written" test -s "$T/out/minimal.$f"; done
 check "no temporary files left" test -z "$(find "$T/out" -name '.vmcompose*' -print -quit)"
 M=$T/out/minimal.manifest.json
@@ -84,7 +95,7 @@ check "... as the firmware's refusal" grep -q "firmware refused to start the boo
 
 # SIGINT while dpkg runs: the build stops, unmounts, and leaves nothing behind.
 mkdir -p "$T/int"
-timeout 600 "$VMC" build profiles/minimal.yaml --cache-dir "$C" -o "$T/int" >"$T/log" 2>&1 &
+timeout 600 "$VMC" build profiles/minimal.yaml --no-root-cache --cache-dir "$C" -o "$T/int" >"$T/log" 2>&1 &
 pid=$!
 # Wait until dpkg runs in the chroot: /proc, /sys and /dev are mounted in the root then.
 for _ in $(seq 600); do
@@ -107,6 +118,7 @@ timeout 900 "$VMC" build profiles/minimal.yaml --target hyperv-gen2 --cache-dir 
 rc=$?
 check "minimal --target hyperv-gen2 builds (exit $rc)" test $rc -eq 0
 [ $rc -eq 0 ] || tail -30 "$T/log"
+check "... running dpkg: other packages, another root in the cache" sh -c "! grep -q 'dpkg not run' '$T/log'"
 check "qemu-img check: the VHDX is clean" qemu-img check -q -f vhdx "$T/hv/minimal-hyperv-gen2.vhdx"
 timeout 400 "$VMC" boot "$T/hv/minimal-hyperv-gen2.vhdx" --firmware secureboot --timeout 300 \
         --serial-log "$T/boot-sb.log" >"$T/boot" 2>&1
