@@ -5,6 +5,7 @@
 
 #include "vmcompose/hash.h"
 #include "vmcompose/macro.h"
+#include "vmcompose/sparse.h"
 
 struct Sha256 {
         EVP_MD_CTX *ctx;
@@ -28,6 +29,40 @@ void sha256_finish(Sha256 *h, uint8_t out[SHA256_DIGEST_SIZE]) {
         EVP_DigestFinal_ex(h->ctx, out, &n);
         EVP_MD_CTX_free(h->ctx);
         free(h);
+}
+
+Sha256 *sha256_copy(const Sha256 *h) {
+        Sha256 *c = xmalloc(sizeof(Sha256));
+        c->ctx = EVP_MD_CTX_new();
+        if (!c->ctx || EVP_MD_CTX_copy_ex(c->ctx, h->ctx) != 1)
+                oom_fatal();
+        return c;
+}
+
+int sha256_update_fd(Sha256 *h, int fd, uint64_t offset, uint64_t size) {
+        static const uint8_t zeros[1 << 16];
+        _cleanup_free_ uint8_t *buf = xmalloc(1 << 20);
+        uint64_t pos = offset, end = offset + size, s, e;
+        int r;
+
+        while (pos < end) {
+                r = sparse_next_data(fd, pos, end, &s, &e);
+                if (r < 0)
+                        return r;
+                if (r == 0)
+                        s = e = end; /* a hole up to the end */
+                for (; pos < s; pos += MIN(s - pos, sizeof(zeros)))
+                        sha256_update(h, zeros, (size_t)MIN(s - pos, sizeof(zeros)));
+                while (pos < e) {
+                        size_t n = (size_t)MIN(e - pos, (uint64_t)1 << 20);
+                        r = pread_all(fd, buf, n, pos);
+                        if (r < 0)
+                                return r;
+                        sha256_update(h, buf, n);
+                        pos += n;
+                }
+        }
+        return 0;
 }
 
 void sha256(const void *data, size_t size, uint8_t out[SHA256_DIGEST_SIZE]) {

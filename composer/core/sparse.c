@@ -66,7 +66,7 @@ int sparse_next_data(int fd, uint64_t offset, uint64_t end, uint64_t *ret_start,
         return 1;
 }
 
-static int copy_range(int in_fd, uint64_t in_off, uint64_t len, int out_fd, uint64_t out_off) {
+int copy_data(int in_fd, uint64_t in_off, uint64_t len, int out_fd, uint64_t out_off) {
         static bool no_cfr;
         _cleanup_free_ char *buf = NULL;
 
@@ -107,11 +107,11 @@ static int copy_range(int in_fd, uint64_t in_off, uint64_t len, int out_fd, uint
 }
 
 int sparse_copy(int in_fd, uint64_t in_offset, uint64_t length, int out_fd, uint64_t out_offset) {
-        uint64_t end = in_offset + length, pos = in_offset, s, e;
+        uint64_t end = in_offset + length, pos = in_offset, s = 0, e = 0;
         int r;
 
         while ((r = sparse_next_data(in_fd, pos, end, &s, &e)) > 0) {
-                r = copy_range(in_fd, s, e - s, out_fd, out_offset + (s - in_offset));
+                r = copy_data(in_fd, s, e - s, out_fd, out_offset + (s - in_offset));
                 if (r < 0)
                         return r;
                 pos = e;

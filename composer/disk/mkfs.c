@@ -202,8 +202,26 @@ int disk_mkfs(const Partition *p, const char *dir, uint64_t inodes, uint64_t tim
 
         if (p->fs == FS_NONE)
                 return 0;
-        if (p->fs == FS_EXT4)
+        if (p->fs == FS_EXT4) {
+                const char *how = getenv("VMCOMPOSE_EXT4_WRITER");
+                if (dir && !(how && streq(how, "mke2fs"))) {
+                        r = ext4_write_tree(p, dir, inodes, timestamp, disk_fd);
+                        if (r != -EOPNOTSUPP)
+                                return r == -E2BIG
+                                               ? log_error_errno(
+                                                         r,
+                                                         "ext4: %s does not fit "
+                                                         "in %llu MiB",
+                                                         dir, (unsigned long long)(p->size >> 20))
+                                               : r;
+                        log_notice("ext4: the tree holds what vmcompose's ext4 writer does not "
+                                   "represent (VMCOMPOSE_DEBUG=disk says what), using mke2fs");
+                        if (fallocate(disk_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                      (off_t)p->offset, (off_t)p->size) < 0)
+                                return -errno;
+                }
                 return mkfs_ext4(p, dir, inodes, timestamp, disk_path);
+        }
 
         /* The others are built as a file of their own and spliced in. */
         _cleanup_free_ char *name = xasprintf("partition-%llu.img", (unsigned long long)p->offset);

@@ -62,13 +62,8 @@ int output_scan_clusters(int fd, uint64_t size, uint64_t cluster_size,
                         r = pread_all(fd, buf, len, off);
                         if (r < 0)
                                 return r;
-                        bool zero = true;
-                        for (size_t i = 0; i < len && zero; i += 8) {
-                                uint64_t w = 0;
-                                memcpy(&w, buf + i, MIN((size_t)8, len - i));
-                                zero = w == 0;
-                        }
-                        if (zero)
+                        /* All zero: the first byte is, and every byte equals the next. */
+                        if (buf[0] == 0 && memcmp(buf, buf + 1, len - 1) == 0)
                                 continue;
                         if (run_count > 0 && run_first + run_count == c)
                                 run_count++;
@@ -99,4 +94,5 @@ const OutputFormat output_raw = {
         .name = "raw",
         .suffix = "raw",
         .write_image = raw_write,
+        .raw_prefix = true,
 };

@@ -109,4 +109,5 @@ const OutputFormat output_vhd = {
         .name = "vhd",
         .suffix = "vhd",
         .write_image = vhd_write,
+        .raw_prefix = true,
 };

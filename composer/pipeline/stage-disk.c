@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "stages.h"
@@ -43,6 +44,34 @@ int stage_disk(BuildContext *ctx) {
         return 0;
 }
 
+/* The raw image's digest state, made once (by the first job that needs it) and continued by
+ * every output that is the raw image plus a trailer. */
+typedef struct RawDigest {
+        pthread_mutex_t lock;
+        int fd;
+        uint64_t size;
+        Sha256 *state; /* NULL until made */
+        int result;
+} RawDigest;
+
+static Sha256 *raw_digest_get(RawDigest *d, int *ret) {
+        pthread_mutex_lock(&d->lock);
+        if (!d->state && d->result == 0) {
+                Sha256 *h = sha256_new();
+                d->result = sha256_update_fd(h, d->fd, 0, d->size);
+                if (d->result == 0)
+                        d->state = h;
+                else {
+                        uint8_t scratch[SHA256_DIGEST_SIZE];
+                        sha256_finish(h, scratch);
+                }
+        }
+        Sha256 *c = d->state ? sha256_copy(d->state) : NULL;
+        *ret = d->result;
+        pthread_mutex_unlock(&d->lock);
+        return c;
+}
+
 typedef struct OutputJob {
         const OutputFormat *format;
         char *path;
@@ -50,6 +79,7 @@ typedef struct OutputJob {
         uint64_t size;
         const OutputOptions *opts;
         const char *raw_path; /* the finished raw image, linked into place for "raw" */
+        RawDigest *raw_digest;
         int result;
         char sha256[2 * SHA256_DIGEST_SIZE + 1];
 } OutputJob;
@@ -76,9 +106,19 @@ static int output_job_run(OutputJob *j) {
 
         _cleanup_close_ int fd = open(j->path, O_RDONLY | O_CLOEXEC);
         uint8_t d[SHA256_DIGEST_SIZE];
-        if (fd < 0)
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
                 return -errno;
-        r = sha256_file(fd, d);
+        Sha256 *h = NULL;
+        if (j->format->raw_prefix && (uint64_t)st.st_size >= j->size)
+                h = raw_digest_get(j->raw_digest, &r); /* then only the trailer to read */
+        else
+                h = sha256_new();
+        if (h && r == 0)
+                r = sha256_update_fd(h, fd, j->format->raw_prefix ? j->size : 0,
+                                     (uint64_t)st.st_size - (j->format->raw_prefix ? j->size : 0));
+        if (h)
+                sha256_finish(h, d);
         if (r < 0)
                 return r;
         sha256_hex(d, j->sha256);
@@ -100,7 +140,13 @@ static void *output_worker(void *userdata) {
                 pthread_mutex_unlock(&q->lock);
                 if (!j)
                         return NULL;
+                struct timespec t0, t1;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
                 j->result = signals_interrupted() ? -EINTR : output_job_run(j);
+                clock_gettime(CLOCK_MONOTONIC, &t1);
+                log_debug_sub("outputs", "%s: %.3f s", j->format->name,
+                              (double)(t1.tv_sec - t0.tv_sec) +
+                                      (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
         }
 }
 
@@ -110,6 +156,7 @@ int stage_outputs(BuildContext *ctx) {
         _cleanup_close_ int raw_fd = -1, root_fd = -1;
         size_t n = outputs ? outputs->n_items : 0;
         OutputQueue q = {.jobs = xcalloc(n + 1, sizeof(OutputJob)), .n_jobs = n};
+        RawDigest raw_digest = {.size = ctx->layout.size};
         int r = 0;
 
         memcpy(opts.disk_uuid, ctx->layout.disk_uuid, sizeof(opts.disk_uuid));
@@ -118,6 +165,8 @@ int stage_outputs(BuildContext *ctx) {
                 r = log_error_errno(errno, "Failed to open %s: %m", ctx->raw_path);
                 goto finish;
         }
+        raw_digest.fd = raw_fd;
+        pthread_mutex_init(&raw_digest.lock, NULL);
 
         for (size_t i = 0; i < n; i++) {
                 const char *name = outputs->items[i]->scalar;
@@ -147,15 +196,15 @@ int stage_outputs(BuildContext *ctx) {
                         .size = ctx->layout.size,
                         .opts = &opts,
                         .raw_path = ctx->raw_path,
+                        .raw_digest = &raw_digest,
                 };
                 log_info("outputs: writing %s", q.jobs[i].path);
         }
 
-        /* The writers read the same raw image and write separate files: one thread each, as
-         * many at once as there are processors. Every writer uses pread/pwrite on its own
-         * offsets, so sharing raw_fd is safe. */
-        long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        size_t n_threads = MIN(n, (size_t)MAX(cpus, 1L));
+        /* The writers read the same raw image and write separate files: one thread each (a
+         * writer waits on fsync as much as it computes; there are at most six formats). Every
+         * writer uses pread/pwrite on its own offsets, so sharing raw_fd is safe. */
+        size_t n_threads = n;
         pthread_t *threads = xcalloc(n_threads + 1, sizeof(pthread_t));
         size_t started = 0;
         pthread_mutex_init(&q.lock, NULL);
@@ -184,6 +233,12 @@ int stage_outputs(BuildContext *ctx) {
         if (r == 0 && signals_interrupted())
                 r = -EINTR;
 finish:
+        if (raw_digest.state) {
+                uint8_t scratch[SHA256_DIGEST_SIZE];
+                sha256_finish(raw_digest.state, scratch);
+        }
+        if (raw_fd >= 0)
+                pthread_mutex_destroy(&raw_digest.lock);
         for (size_t i = 0; i < n; i++)
                 free(q.jobs[i].path);
         free(q.jobs);

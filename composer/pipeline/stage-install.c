@@ -345,7 +345,7 @@ static int install_from_cache(const BuildContext *ctx, const InstallPackage *pkg
         if (!ctx->no_root_cache) {
                 r = install_root_cache_restore(ctx->cache, key, ctx->root_path);
                 if (r > 0) {
-                        log_info("install: %zu packages: the root installed from them before "
+                        log_notice("install: %zu packages: the root installed from them before "
                                  "(root cache %.12s), dpkg not run",
                                  n, key);
                         return 0;

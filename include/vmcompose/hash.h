@@ -16,6 +16,11 @@ void sha256_finish(Sha256 *h, uint8_t out[SHA256_DIGEST_SIZE]);
 void sha256(const void *data, size_t size, uint8_t out[SHA256_DIGEST_SIZE]);
 /* Lower-case hex of a digest, NUL-terminated. */
 void sha256_hex(const uint8_t digest[SHA256_DIGEST_SIZE], char out[2 * SHA256_DIGEST_SIZE + 1]);
+/* A copy of h's state: the digest of what h has seen, continued separately. */
+Sha256 *sha256_copy(const Sha256 *h);
+/* Feeds h the bytes [offset, offset + size) of fd; holes (SEEK_HOLE) as zeros without reading
+ * them. 0 or a negative errno. */
+int sha256_update_fd(Sha256 *h, int fd, uint64_t offset, uint64_t size);
 /* SHA-256 of a whole file: 0 or a negative errno. */
 int sha256_file(int fd, uint8_t out[SHA256_DIGEST_SIZE]);
 

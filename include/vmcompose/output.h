@@ -25,6 +25,9 @@ typedef struct OutputFormat {
         int (*write_image)(int raw_fd, uint64_t size, int out_fd, const OutputOptions *o);
         /* For formats made from the root directory instead (tar): root_fd is the root. */
         int (*write_tree)(int root_fd, int out_fd, const OutputOptions *o);
+        /* The file is the raw image byte for byte, then a trailer (raw: none, fixed VHD: the
+         * footer): its digest continues the raw image's. */
+        bool raw_prefix;
 } OutputFormat;
 
 /* The format called name, or NULL. */

@@ -11,6 +11,10 @@
  * range as data. */
 int sparse_next_data(int fd, uint64_t offset, uint64_t end, uint64_t *ret_start, uint64_t *ret_end);
 
+/* Copies len bytes from in_fd at in_off to out_fd at out_off, holes or not: copy_file_range()
+ * where it works, read/write otherwise. 0 or a negative errno. */
+int copy_data(int in_fd, uint64_t in_off, uint64_t len, int out_fd, uint64_t out_off);
+
 /* Copies length bytes from in_fd at in_offset to out_fd at out_offset, skipping holes in the
  * source (the destination keeps holes there: it must read as zeros, e.g. a new sparse file).
  * Uses copy_file_range() where it works, read/write otherwise. 0 or a negative errno
