@@ -1,7 +1,55 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdint.h>
+#include <sys/types.h>
+
 #include "vmcompose/disk.h"
+
+/* Little-endian (ext4) and big-endian (JBD2) fields. */
+static inline void put16(uint8_t *p, uint16_t v) {
+        p[0] = (uint8_t)v;
+        p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void put32(uint8_t *p, uint32_t v) {
+        for (int i = 0; i < 4; i++)
+                p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void put32be(uint8_t *p, uint32_t v) {
+        for (int i = 0; i < 4; i++)
+                p[i] = (uint8_t)(v >> (24 - 8 * i));
+}
+
+static inline uint16_t get16(const uint8_t *p) {
+        return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static inline uint32_t get32(const uint8_t *p) {
+        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* An extended attribute as ext4 stores it (composer/disk/ext4-xattr.c): the name index
+ * (1 user, 2 ACL access, 3 ACL default, 4 trusted, 6 security), the name after its prefix,
+ * the value (ACLs already in ext4's form). */
+typedef struct Ext4Xattr {
+        int index;
+        char *name;
+        uint8_t *value;
+        size_t size;
+} Ext4Xattr;
+
+/* Reads the xattrs of name in dir_fd (without following a symlink), sorted as ext4 sorts
+ * them. Returns 0, -EOPNOTSUPP for what ext4 has no form for here, or -errno. */
+int ext4_xattrs_read(int dir_fd, const char *name, Ext4Xattr **ret, size_t *ret_n);
+void ext4_xattrs_free(Ext4Xattr *l, size_t n);
+/* Lays out the entries from first and the values back from end, offsets relative to base
+ * (the first entry in an inode, the block in an xattr block), with their hashes. false when
+ * they do not fit. */
+bool ext4_xattrs_layout(const Ext4Xattr *l, size_t n, uint8_t *base, uint8_t *first, uint8_t *end);
+/* Where an entry with a name this long ends: entries are 16 bytes and the name, rounded to 4. */
+#define EXT4_XATTR_ENTRY_SIZE(name_len) ((16u + (name_len) + 3u) & ~3u)
 
 /* Clamps every inode's timestamps in the ext4 filesystem at byte base of the file at path to
  * timestamp and recomputes the

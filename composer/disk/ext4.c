@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "disk-internal.h"
+#include "vmcompose/copier.h"
 #include "vmcompose/crc32c.h"
 #include "vmcompose/log.h"
 #include "vmcompose/signals.h"
@@ -52,105 +53,6 @@ typedef struct {
         uint32_t inum;
 } LinkSeen;
 
-/* File data is copied by a second thread while the walk goes on: a bounded queue of copy
- * jobs, each holding the source file open (the job marked last closes it). */
-#define COPY_QUEUE 128
-
-typedef struct {
-        int fd;
-        uint64_t from, len, to;
-        bool dense, last;
-} CopyJob;
-
-typedef struct {
-        pthread_t thread;
-        pthread_mutex_t lock;
-        pthread_cond_t more, room;
-        CopyJob ring[COPY_QUEUE];
-        size_t head, tail;
-        bool done, running;
-        int result;
-        int out_fd;
-} Copier;
-
-static void *copier_main(void *userdata) {
-        Copier *c = userdata;
-        for (;;) {
-                pthread_mutex_lock(&c->lock);
-                while (c->head == c->tail && !c->done)
-                        pthread_cond_wait(&c->more, &c->lock);
-                if (c->head == c->tail) {
-                        pthread_mutex_unlock(&c->lock);
-                        return NULL;
-                }
-                CopyJob j = c->ring[c->head++ % COPY_QUEUE];
-                bool failed = c->result < 0;
-                pthread_cond_signal(&c->room);
-                pthread_mutex_unlock(&c->lock);
-
-                int r = 0;
-                if (!failed && j.len > 0)
-                        r = signals_interrupted() ? -EINTR
-                            : j.dense             ? copy_data(j.fd, j.from, j.len, c->out_fd, j.to)
-                                      : sparse_copy(j.fd, j.from, j.len, c->out_fd, j.to);
-                if (j.last)
-                        close(j.fd);
-                if (r < 0) {
-                        pthread_mutex_lock(&c->lock);
-                        if (c->result == 0)
-                                c->result = r;
-                        pthread_mutex_unlock(&c->lock);
-                }
-        }
-}
-
-/* Without a thread (pthread_create failed), copier_push() copies in place. */
-static void copier_start(Copier *c, int out_fd) {
-        *c = (Copier){.out_fd = out_fd};
-        pthread_mutex_init(&c->lock, NULL);
-        pthread_cond_init(&c->more, NULL);
-        pthread_cond_init(&c->room, NULL);
-        c->running = pthread_create(&c->thread, NULL, copier_main, c) == 0;
-}
-
-/* Queues a job; without a running copier (or after a failure) does it here. Returns the first
- * error seen so far. */
-static int copier_push(Copier *c, CopyJob j) {
-        pthread_mutex_lock(&c->lock);
-        while (c->running && c->tail - c->head == COPY_QUEUE && c->result == 0)
-                pthread_cond_wait(&c->room, &c->lock);
-        int r = c->result;
-        if (c->running && r == 0) {
-                c->ring[c->tail++ % COPY_QUEUE] = j;
-                pthread_cond_signal(&c->more);
-                pthread_mutex_unlock(&c->lock);
-                return 0;
-        }
-        pthread_mutex_unlock(&c->lock);
-        if (r == 0 && j.len > 0)
-                r = j.dense ? copy_data(j.fd, j.from, j.len, c->out_fd, j.to)
-                            : sparse_copy(j.fd, j.from, j.len, c->out_fd, j.to);
-        if (j.last)
-                close(j.fd);
-        return r;
-}
-
-/* Waits for every queued copy; returns the first error. */
-static int copier_finish(Copier *c) {
-        if (c->running) {
-                pthread_mutex_lock(&c->lock);
-                c->done = true;
-                pthread_cond_signal(&c->more);
-                pthread_mutex_unlock(&c->lock);
-                pthread_join(c->thread, NULL);
-                c->running = false;
-        }
-        pthread_mutex_destroy(&c->lock);
-        pthread_cond_destroy(&c->more);
-        pthread_cond_destroy(&c->room);
-        return c->result;
-}
-
 typedef struct {
         int fd;        /* the disk image */
         uint64_t base; /* the filesystem's byte offset in it */
@@ -174,29 +76,6 @@ typedef struct {
         uint64_t files, bytes;
         Copier copier;
 } Ext4;
-
-static void put16(uint8_t *p, uint16_t v) {
-        p[0] = (uint8_t)v;
-        p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v) {
-        for (int i = 0; i < 4; i++)
-                p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put32be(uint8_t *p, uint32_t v) {
-        for (int i = 0; i < 4; i++)
-                p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
-
-static uint16_t get16(const uint8_t *p) {
-        return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p) {
-        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 static bool bit(const uint8_t *map, uint64_t i) {
         return map[i / 8] & (1u << (i % 8));
@@ -392,172 +271,21 @@ static int set_extents(Ext4 *e, uint32_t inum, const Run *runs, size_t n) {
         return 0;
 }
 
-/* Extended attributes: the name index and the name after the prefix. The two ACL names are
- * whole names (index 2 and 3, empty suffix). */
-static int xattr_index(const char *name, const char **ret_suffix) {
-        static const struct {
-                const char *prefix;
-                int index;
-        } map[] = {{"user.", 1},
-                   {"system.posix_acl_access", 2},
-                   {"system.posix_acl_default", 3},
-                   {"trusted.", 4},
-                   {"security.", 6}};
-        for (size_t i = 0; i < ELEMENTSOF(map); i++)
-                if (strneq(name, map[i].prefix, strlen(map[i].prefix))) {
-                        *ret_suffix = name + strlen(map[i].prefix);
-                        if ((map[i].index == 2 || map[i].index == 3) && **ret_suffix)
-                                break;
-                        return map[i].index;
-                }
-        return -EOPNOTSUPP; /* other system.* names have no on-disk form here */
-}
-
-/* A POSIX ACL from the kernel's xattr form (version 2, 8-byte entries) to ext4's (version 1,
- * 4-byte entries for the owner, group, mask and other, 8-byte ones for named users and
- * groups). Returns the new size, or -EOPNOTSUPP for what is not an ACL. */
-static ssize_t acl_to_disk(const uint8_t *in, size_t size, uint8_t *out) {
-        if (size < 4 || (size - 4) % 8 != 0 || get32(in) != 2)
-                return -EOPNOTSUPP;
-        size_t o = 4;
-        put32(out, 1);
-        for (size_t i = 4; i < size; i += 8) {
-                uint16_t tag = get16(in + i);
-                memcpy(out + o, in + i, 4); /* tag and permissions */
-                o += 4;
-                if (tag == 0x02 || tag == 0x08) { /* ACL_USER, ACL_GROUP: the id too */
-                        memcpy(out + o, in + i + 4, 4);
-                        o += 4;
-                } else if (tag != 0x01 && tag != 0x04 && tag != 0x10 && tag != 0x20)
-                        return -EOPNOTSUPP;
-        }
-        return (ssize_t)o;
-}
-
-typedef struct {
-        int index;
-        char *name; /* without the prefix */
-        uint8_t *value;
-        size_t size;
-} Xattr;
-
-static int cmp_xattr(const void *a, const void *b) {
-        const Xattr *x = a, *y = b;
-        if (x->index != y->index)
-                return x->index - y->index;
-        size_t lx = strlen(x->name), ly = strlen(y->name);
-        if (lx != ly)
-                return lx < ly ? -1 : 1;
-        return strcmp(x->name, y->name);
-}
-
-static void xattrs_free(Xattr *l, size_t n) {
-        for (size_t i = 0; i < n; i++) {
-                free(l[i].name);
-                free(l[i].value);
-        }
-        free(l);
-}
-
-static int read_xattrs(int dir_fd, const char *name, Xattr **ret, size_t *ret_n) {
-        _cleanup_free_ char *path = xasprintf("/proc/self/fd/%d/%s", dir_fd, name);
-        char list[8192];
-        ssize_t len = llistxattr(path, list, sizeof(list));
-        Xattr *l = NULL;
-        size_t n = 0;
-
-        *ret = NULL;
-        *ret_n = 0;
-        if (len < 0)
-                return errno == ENOTSUP ? 0 : -errno;
-        for (ssize_t i = 0; i < len; i += (ssize_t)strlen(list + i) + 1) {
-                const char *suffix;
-                int index = xattr_index(list + i, &suffix);
-                if (index < 0) {
-                        xattrs_free(l, n);
-                        log_debug_sub("disk", "ext4: %s has xattr %s", name, list + i);
-                        return index;
-                }
-                uint8_t value[4096];
-                ssize_t vs = lgetxattr(path, list + i, value, sizeof(value));
-                if (vs < 0) {
-                        int r = errno == ERANGE ? -EOPNOTSUPP : -errno;
-                        xattrs_free(l, n);
-                        return r;
-                }
-                l = xrealloc(l, (n + 1) * sizeof(Xattr));
-                l[n] = (Xattr){index, xstrdup(suffix), xmalloc((size_t)vs + 1), (size_t)vs};
-                memcpy(l[n].value, value, (size_t)vs);
-                n++;
-                if (index == 2 || index == 3) {
-                        ssize_t as = acl_to_disk(value, (size_t)vs, l[n - 1].value);
-                        if (as < 0) {
-                                xattrs_free(l, n);
-                                return (int)as;
-                        }
-                        l[n - 1].size = (size_t)as;
-                }
-        }
-        if (n > 0)
-                qsort(l, n, sizeof(Xattr), cmp_xattr);
-        *ret = l;
-        *ret_n = n;
-        return 0;
-}
-
-#define XATTR_ROUND(x) (((x) + 3u) & ~3u)
-#define ENTRY_SIZE(name_len) XATTR_ROUND(16u + (name_len))
-
-/* ext2_ext_attr_hash_entry(): the hash of an entry's name and value. */
-static uint32_t xattr_entry_hash(const Xattr *x) {
-        uint32_t h = 0;
-        for (const char *c = x->name; *c; c++)
-                h = (h << 5) ^ (h >> 27) ^ (uint32_t)(signed char)*c;
-        for (size_t i = 0; i < XATTR_ROUND(x->size) / 4; i++) {
-                uint8_t w[4] = {0};
-                memcpy(w, x->value + i * 4, MIN((size_t)4, x->size - i * 4));
-                h = (h << 16) ^ (h >> 16) ^ get32(w);
-        }
-        return h;
-}
-
-/* Lays out entries from first and values counted back from end; the values' offsets are
- * relative to base (the first entry in an inode, the block's start in a block). Returns false
- * when they do not fit. */
-static bool xattr_layout(const Xattr *l, size_t n, uint8_t *base, uint8_t *first, uint8_t *end) {
-        uint8_t *ent = first, *val = end;
-        for (size_t i = 0; i < n; i++) {
-                size_t nl = strlen(l[i].name);
-                val -= XATTR_ROUND(l[i].size);
-                if (ent + ENTRY_SIZE(nl) + 4 > val)
-                        return false;
-                ent[0] = (uint8_t)nl;
-                ent[1] = (uint8_t)l[i].index;
-                put16(ent + 2, (uint16_t)(val - base));
-                put32(ent + 4, 0);
-                put32(ent + 8, (uint32_t)l[i].size);
-                put32(ent + 12, xattr_entry_hash(&l[i]));
-                memcpy(ent + 16, l[i].name, nl);
-                memcpy(val, l[i].value, l[i].size);
-                ent += ENTRY_SIZE(nl);
-        }
-        return true;
-}
-
-static int write_xattrs(Ext4 *e, uint32_t inum, const Xattr *l, size_t n) {
+static int write_xattrs(Ext4 *e, uint32_t inum, const Ext4Xattr *l, size_t n) {
         uint8_t *ino = inode_at(e, inum);
         if (n == 0)
                 return 0;
         uint8_t *in = ino + 128 + EXTRA_ISIZE;
         uint8_t space[INODE_SIZE] = {0};
-        if (xattr_layout(l, n, space + 4, space + 4, space + (INODE_SIZE - 128 - EXTRA_ISIZE))) {
+        if (ext4_xattrs_layout(l, n, space + 4, space + 4,
+                               space + (INODE_SIZE - 128 - EXTRA_ISIZE))) {
                 put32(space, 0xEA020000);
                 memcpy(in, space, INODE_SIZE - 128 - EXTRA_ISIZE);
                 return 0;
         }
         /* Too big for the inode: one block of its own. */
         uint8_t blk[BS] = {0};
-        if (!xattr_layout(l, n, blk, blk + 32, blk + BS))
+        if (!ext4_xattrs_layout(l, n, blk, blk + 32, blk + BS))
                 return -E2BIG;
         Run *run = NULL;
         size_t nr = 0;
@@ -571,7 +299,7 @@ static int write_xattrs(Ext4 *e, uint32_t inum, const Xattr *l, size_t n) {
         put32(blk + 8, 1); /* blocks */
         /* ext2fs_ext_attr_block_rehash(): the block hash from the entries' hashes. */
         uint32_t h = 0;
-        for (uint8_t *ent = blk + 32; get32(ent) != 0; ent += ENTRY_SIZE(ent[0])) {
+        for (uint8_t *ent = blk + 32; get32(ent) != 0; ent += EXT4_XATTR_ENTRY_SIZE(ent[0])) {
                 uint32_t eh = get32(ent + 12);
                 if (eh == 0) {
                         h = 0;
@@ -814,12 +542,12 @@ static int write_entry(Ext4 *e, int dir_fd, DirEntry *d, uint32_t parent, const 
                 else
                         put32(ino + 0x2C, (mi & 0xff) | (ma << 8) | ((mi & ~0xffu) << 12));
         }
-        Xattr *x = NULL;
+        Ext4Xattr *x = NULL;
         size_t nx = 0;
-        r = read_xattrs(dir_fd, d->name, &x, &nx);
+        r = ext4_xattrs_read(dir_fd, d->name, &x, &nx);
         if (r == 0)
                 r = write_xattrs(e, d->inum, x, nx);
-        xattrs_free(x, nx);
+        ext4_xattrs_free(x, nx);
         if (r < 0)
                 return r;
         if (S_ISREG(d->st.st_mode))
@@ -1080,12 +808,12 @@ int ext4_write_tree(const Partition *p, const char *dir, uint64_t inodes, uint64
         }
         fill_inode(&e, inode_at(&e, ROOT_INO), &rst, 0);
         {
-                Xattr *x = NULL;
+                Ext4Xattr *x = NULL;
                 size_t nx = 0;
-                r = read_xattrs(root_fd, ".", &x, &nx);
+                r = ext4_xattrs_read(root_fd, ".", &x, &nx);
                 if (r == 0)
                         r = write_xattrs(&e, ROOT_INO, x, nx);
-                xattrs_free(x, nx);
+                ext4_xattrs_free(x, nx);
                 if (r < 0)
                         goto finish;
         }
