@@ -5,30 +5,7 @@
 #include <sys/types.h>
 
 #include "vmcompose/disk.h"
-
-/* Little-endian (ext4) and big-endian (JBD2) fields. */
-static inline void put16(uint8_t *p, uint16_t v) {
-        p[0] = (uint8_t)v;
-        p[1] = (uint8_t)(v >> 8);
-}
-
-static inline void put32(uint8_t *p, uint32_t v) {
-        for (int i = 0; i < 4; i++)
-                p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline void put32be(uint8_t *p, uint32_t v) {
-        for (int i = 0; i < 4; i++)
-                p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
-
-static inline uint16_t get16(const uint8_t *p) {
-        return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static inline uint32_t get32(const uint8_t *p) {
-        return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
+#include "vmcompose/endian.h"
 
 /* An extended attribute as ext4 stores it (composer/disk/ext4-xattr.c): the name index
  * (1 user, 2 ACL access, 3 ACL default, 4 trusted, 6 security), the name after its prefix,

@@ -20,42 +20,42 @@
 
 static void clamp_inode(uint8_t *ino, size_t inode_size, uint32_t inum, uint32_t csum_seed,
                         bool csum, uint32_t epoch) {
-        uint16_t extra = inode_size > 128 ? get16(ino + 0x80) : 0;
-        uint32_t mtime = get32(ino + 0x10);
+        uint16_t extra = inode_size > 128 ? le16(ino + 0x80) : 0;
+        uint32_t mtime = le32(ino + 0x10);
         /* Times past 2038 carry epoch bits in the extra fields: treat them as newer. */
-        bool mtime_high = extra >= 12 && (get32(ino + 0x88) & 3) != 0;
+        bool mtime_high = extra >= 12 && (le32(ino + 0x88) & 3) != 0;
 
         if (mtime > epoch || mtime_high)
                 mtime = epoch;
-        put32(ino + 0x08, mtime); /* atime */
-        put32(ino + 0x0C, mtime); /* ctime */
-        put32(ino + 0x10, mtime); /* mtime */
+        put_le32(ino + 0x08, mtime); /* atime */
+        put_le32(ino + 0x0C, mtime); /* ctime */
+        put_le32(ino + 0x10, mtime); /* mtime */
         if (extra >= 8)
-                put32(ino + 0x84, 0); /* ctime_extra: nanoseconds and epoch */
+                put_le32(ino + 0x84, 0); /* ctime_extra: nanoseconds and epoch */
         if (extra >= 12)
-                put32(ino + 0x88, 0); /* mtime_extra */
+                put_le32(ino + 0x88, 0); /* mtime_extra */
         if (extra >= 16)
-                put32(ino + 0x8C, 0); /* atime_extra */
+                put_le32(ino + 0x8C, 0); /* atime_extra */
         if (extra >= 24) {
-                if (get32(ino + 0x90) > epoch || (get32(ino + 0x94) & 3))
-                        put32(ino + 0x90, epoch); /* crtime */
-                put32(ino + 0x94, 0);
+                if (le32(ino + 0x90) > epoch || (le32(ino + 0x94) & 3))
+                        put_le32(ino + 0x90, epoch); /* crtime */
+                put_le32(ino + 0x94, 0);
         }
 
         if (csum) {
                 uint8_t num[4], gen[4];
-                put32(num, inum);
+                put_le32(num, inum);
                 memcpy(gen, ino + 0x64, 4);
                 bool has_hi = extra >= 4;
-                put16(ino + 0x7C, 0);
+                put_le16(ino + 0x7C, 0);
                 if (has_hi)
-                        put16(ino + 0x82, 0);
+                        put_le16(ino + 0x82, 0);
                 uint32_t c = crc32c_update(csum_seed, num, 4);
                 c = crc32c_update(c, gen, 4);
                 c = crc32c_update(c, ino, inode_size);
-                put16(ino + 0x7C, (uint16_t)c);
+                put_le16(ino + 0x7C, (uint16_t)c);
                 if (has_hi)
-                        put16(ino + 0x82, (uint16_t)(c >> 16));
+                        put_le16(ino + 0x82, (uint16_t)(c >> 16));
         }
 }
 
@@ -69,18 +69,18 @@ int ext4_clamp_times(const char *path, uint64_t base, uint64_t timestamp) {
         r = pread_all(fd, sb, sizeof(sb), base + SB_OFFSET);
         if (r < 0)
                 return r;
-        if (get16(sb + 0x38) != EXT4_MAGIC)
+        if (le16(sb + 0x38) != EXT4_MAGIC)
                 return -EBADMSG;
 
-        uint32_t inodes_count = get32(sb + 0x00);
-        uint32_t first_data_block = get32(sb + 0x14);
-        uint64_t block_size = UINT64_C(1024) << get32(sb + 0x18);
-        uint32_t inodes_per_group = get32(sb + 0x28);
-        size_t inode_size = get16(sb + 0x58);
-        uint32_t incompat = get32(sb + 0x60), ro_compat = get32(sb + 0x64);
-        size_t desc_size = (incompat & INCOMPAT_64BIT) ? get16(sb + 0xFE) : 32;
+        uint32_t inodes_count = le32(sb + 0x00);
+        uint32_t first_data_block = le32(sb + 0x14);
+        uint64_t block_size = UINT64_C(1024) << le32(sb + 0x18);
+        uint32_t inodes_per_group = le32(sb + 0x28);
+        size_t inode_size = le16(sb + 0x58);
+        uint32_t incompat = le32(sb + 0x60), ro_compat = le32(sb + 0x64);
+        size_t desc_size = (incompat & INCOMPAT_64BIT) ? le16(sb + 0xFE) : 32;
         bool csum = ro_compat & RO_COMPAT_METADATA_CSUM;
-        uint32_t csum_seed = (incompat & INCOMPAT_CSUM_SEED) ? get32(sb + 0x270)
+        uint32_t csum_seed = (incompat & INCOMPAT_CSUM_SEED) ? le32(sb + 0x270)
                                                              : crc32c_update(~0u, sb + 0x68, 16);
         uint32_t epoch = timestamp > UINT32_MAX / 2 ? UINT32_MAX / 2 : (uint32_t)timestamp;
 
@@ -99,12 +99,12 @@ int ext4_clamp_times(const char *path, uint64_t base, uint64_t timestamp) {
 
         for (uint32_t g = 0; g < groups; g++) {
                 const uint8_t *d = descs + (size_t)g * desc_size;
-                if (get16(d + 0x12) & BG_INODE_UNINIT)
+                if (le16(d + 0x12) & BG_INODE_UNINIT)
                         continue;
-                uint64_t bitmap_block = get32(d + 0x04), table_block = get32(d + 0x08);
+                uint64_t bitmap_block = le32(d + 0x04), table_block = le32(d + 0x08);
                 if (desc_size >= 64) {
-                        bitmap_block |= (uint64_t)get32(d + 0x24) << 32;
-                        table_block |= (uint64_t)get32(d + 0x28) << 32;
+                        bitmap_block |= (uint64_t)le32(d + 0x24) << 32;
+                        table_block |= (uint64_t)le32(d + 0x28) << 32;
                 }
                 r = pread_all(fd, bitmap, block_size, base + bitmap_block * block_size);
                 if (r < 0)

@@ -37,12 +37,12 @@ static int xattr_index(const char *name, const char **ret_suffix) {
  * 4-byte entries for the owner, group, mask and other, 8-byte ones for named users and
  * groups). Returns the new size, or -EOPNOTSUPP for what is not an ACL. */
 static ssize_t acl_to_disk(const uint8_t *in, size_t size, uint8_t *out) {
-        if (size < 4 || (size - 4) % 8 != 0 || get32(in) != 2)
+        if (size < 4 || (size - 4) % 8 != 0 || le32(in) != 2)
                 return -EOPNOTSUPP;
         size_t o = 4;
-        put32(out, 1);
+        put_le32(out, 1);
         for (size_t i = 4; i < size; i += 8) {
-                uint16_t tag = get16(in + i);
+                uint16_t tag = le16(in + i);
                 memcpy(out + o, in + i, 4); /* tag and permissions */
                 o += 4;
                 if (tag == 0x02 || tag == 0x08) { /* ACL_USER, ACL_GROUP: the id too */
@@ -128,7 +128,7 @@ static uint32_t xattr_entry_hash(const Ext4Xattr *x) {
         for (size_t i = 0; i < XATTR_ROUND(x->size) / 4; i++) {
                 uint8_t w[4] = {0};
                 memcpy(w, x->value + i * 4, MIN((size_t)4, x->size - i * 4));
-                h = (h << 16) ^ (h >> 16) ^ get32(w);
+                h = (h << 16) ^ (h >> 16) ^ le32(w);
         }
         return h;
 }
@@ -145,10 +145,10 @@ bool ext4_xattrs_layout(const Ext4Xattr *l, size_t n, uint8_t *base, uint8_t *fi
                         return false;
                 ent[0] = (uint8_t)nl;
                 ent[1] = (uint8_t)l[i].index;
-                put16(ent + 2, (uint16_t)(val - base));
-                put32(ent + 4, 0);
-                put32(ent + 8, (uint32_t)l[i].size);
-                put32(ent + 12, xattr_entry_hash(&l[i]));
+                put_le16(ent + 2, (uint16_t)(val - base));
+                put_le32(ent + 4, 0);
+                put_le32(ent + 8, (uint32_t)l[i].size);
+                put_le32(ent + 12, xattr_entry_hash(&l[i]));
                 memcpy(ent + 16, l[i].name, nl);
                 memcpy(val, l[i].value, l[i].size);
                 ent += EXT4_XATTR_ENTRY_SIZE(nl);

@@ -168,11 +168,29 @@ static int alloc_blocks(Ext4 *e, uint32_t logical, uint64_t count, Run **runs, s
         return 0;
 }
 
+/* One block for metadata (an extent leaf, an xattr block): its number or -E2BIG. */
+static int alloc_one(Ext4 *e, uint64_t *ret) {
+        Run *run = NULL;
+        size_t n = 0;
+        int r = alloc_blocks(e, 0, 1, &run, &n);
+        if (r == 0)
+                *ret = run[0].start;
+        free(run);
+        return r;
+}
+
+static void put_extent(uint8_t *x, const Run *run) {
+        put_le32(x, run->logical);
+        put_le16(x + 4, (uint16_t)run->len);
+        put_le16(x + 6, (uint16_t)(run->start >> 32));
+        put_le32(x + 8, (uint32_t)run->start);
+}
+
 static uint32_t inode_seed(const Ext4 *e, uint32_t inum) {
         uint8_t b[4];
-        put32(b, inum);
+        put_le32(b, inum);
         uint32_t c = crc32c_update(e->csum_seed, b, 4);
-        put32(b, 0); /* generation */
+        put_le32(b, 0); /* generation */
         return crc32c_update(c, b, 4);
 }
 
@@ -181,48 +199,35 @@ static uint32_t inode_seed(const Ext4 *e, uint32_t inum) {
 static int write_extents(Ext4 *e, uint32_t inum, uint8_t *ino, const Run *runs, size_t n) {
         uint8_t *ib = ino + 0x28;
         memset(ib, 0, 60);
-        put16(ib, 0xF30A);
-        put16(ib + 4, 4);
+        put_le16(ib, 0xF30A);
+        put_le16(ib + 4, 4);
         if (n <= 4) {
-                put16(ib + 2, (uint16_t)n);
-                for (size_t i = 0; i < n; i++) {
-                        uint8_t *x = ib + 12 + 12 * i;
-                        put32(x, runs[i].logical);
-                        put16(x + 4, (uint16_t)runs[i].len);
-                        put16(x + 6, (uint16_t)(runs[i].start >> 32));
-                        put32(x + 8, (uint32_t)runs[i].start);
-                }
+                put_le16(ib + 2, (uint16_t)n);
+                for (size_t i = 0; i < n; i++)
+                        put_extent(ib + 12 + 12 * i, &runs[i]);
                 return 0;
         }
         if (n > (BS - 12 - 4) / 12)
                 return -EOPNOTSUPP; /* more than 340 pieces: a file full of holes */
-        Run *leaf_run = NULL;
-        size_t nl = 0;
-        int r = alloc_blocks(e, 0, 1, &leaf_run, &nl);
+        uint64_t leaf;
+        int r = alloc_one(e, &leaf);
         if (r < 0)
                 return r;
-        uint64_t leaf = leaf_run[0].start;
-        free(leaf_run);
         uint8_t blk[BS] = {0};
-        put16(blk, 0xF30A);
-        put16(blk + 2, (uint16_t)n);
-        put16(blk + 4, (uint16_t)((BS - 12 - 4) / 12));
-        for (size_t i = 0; i < n; i++) {
-                uint8_t *x = blk + 12 + 12 * i;
-                put32(x, runs[i].logical);
-                put16(x + 4, (uint16_t)runs[i].len);
-                put16(x + 6, (uint16_t)(runs[i].start >> 32));
-                put32(x + 8, (uint32_t)runs[i].start);
-        }
-        put32(blk + BS - 4, crc32c_update(inode_seed(e, inum), blk, BS - 4));
+        put_le16(blk, 0xF30A);
+        put_le16(blk + 2, (uint16_t)n);
+        put_le16(blk + 4, (uint16_t)((BS - 12 - 4) / 12));
+        for (size_t i = 0; i < n; i++)
+                put_extent(blk + 12 + 12 * i, &runs[i]);
+        put_le32(blk + BS - 4, crc32c_update(inode_seed(e, inum), blk, BS - 4));
         r = write_at(e, blk, BS, leaf);
         if (r < 0)
                 return r;
-        put16(ib + 2, 1);
-        put16(ib + 6, 1); /* depth */
-        put32(ib + 12, 0);
-        put32(ib + 16, (uint32_t)leaf);
-        put16(ib + 20, (uint16_t)(leaf >> 32));
+        put_le16(ib + 2, 1);
+        put_le16(ib + 6, 1); /* depth */
+        put_le32(ib + 12, 0);
+        put_le32(ib + 16, (uint32_t)leaf);
+        put_le16(ib + 20, (uint16_t)(leaf >> 32));
         return 1;
 }
 
@@ -236,25 +241,25 @@ static uint32_t clamp(const Ext4 *e, int64_t t) {
  * does: atime and ctime are the mtime, no nanoseconds). */
 static void fill_inode(Ext4 *e, uint8_t *ino, const struct stat *st, uint64_t size) {
         uint32_t t = clamp(e, st->st_mtim.tv_sec);
-        put16(ino + 0x00, (uint16_t)st->st_mode);
-        put16(ino + 0x02, (uint16_t)st->st_uid);
-        put16(ino + 0x78, (uint16_t)(st->st_uid >> 16));
-        put16(ino + 0x18, (uint16_t)st->st_gid);
-        put16(ino + 0x7A, (uint16_t)(st->st_gid >> 16));
-        put32(ino + 0x04, (uint32_t)size);
-        put32(ino + 0x6C, (uint32_t)(size >> 32));
-        put32(ino + 0x08, t);
-        put32(ino + 0x0C, t);
-        put32(ino + 0x10, t);
-        put32(ino + 0x90, t); /* crtime */
-        put16(ino + 0x80, EXTRA_ISIZE);
+        put_le16(ino + 0x00, (uint16_t)st->st_mode);
+        put_le16(ino + 0x02, (uint16_t)st->st_uid);
+        put_le16(ino + 0x78, (uint16_t)(st->st_uid >> 16));
+        put_le16(ino + 0x18, (uint16_t)st->st_gid);
+        put_le16(ino + 0x7A, (uint16_t)(st->st_gid >> 16));
+        put_le32(ino + 0x04, (uint32_t)size);
+        put_le32(ino + 0x6C, (uint32_t)(size >> 32));
+        put_le32(ino + 0x08, t);
+        put_le32(ino + 0x0C, t);
+        put_le32(ino + 0x10, t);
+        put_le32(ino + 0x90, t); /* crtime */
+        put_le16(ino + 0x80, EXTRA_ISIZE);
 }
 
 static void add_blocks(uint8_t *ino, uint64_t fs_blocks) {
-        uint64_t sectors = (uint64_t)get32(ino + 0x1C) | (uint64_t)get16(ino + 0x74) << 32;
+        uint64_t sectors = (uint64_t)le32(ino + 0x1C) | (uint64_t)le16(ino + 0x74) << 32;
         sectors += fs_blocks * (BS / 512);
-        put32(ino + 0x1C, (uint32_t)sectors);
-        put16(ino + 0x74, (uint16_t)(sectors >> 32));
+        put_le32(ino + 0x1C, (uint32_t)sectors);
+        put_le16(ino + 0x74, (uint16_t)(sectors >> 32));
 }
 
 /* Finishes a file's block map: extents, flags, i_blocks. */
@@ -266,7 +271,7 @@ static int set_extents(Ext4 *e, uint32_t inum, const Run *runs, size_t n) {
         int r = write_extents(e, inum, ino, runs, n);
         if (r < 0)
                 return r;
-        put32(ino + 0x20, get32(ino + 0x20) | EXT4_EXTENTS_FL);
+        put_le32(ino + 0x20, le32(ino + 0x20) | EXT4_EXTENTS_FL);
         add_blocks(ino, data + (uint64_t)r);
         return 0;
 }
@@ -279,7 +284,7 @@ static int write_xattrs(Ext4 *e, uint32_t inum, const Ext4Xattr *l, size_t n) {
         uint8_t space[INODE_SIZE] = {0};
         if (ext4_xattrs_layout(l, n, space + 4, space + 4,
                                space + (INODE_SIZE - 128 - EXTRA_ISIZE))) {
-                put32(space, 0xEA020000);
+                put_le32(space, 0xEA020000);
                 memcpy(in, space, INODE_SIZE - 128 - EXTRA_ISIZE);
                 return 0;
         }
@@ -287,37 +292,34 @@ static int write_xattrs(Ext4 *e, uint32_t inum, const Ext4Xattr *l, size_t n) {
         uint8_t blk[BS] = {0};
         if (!ext4_xattrs_layout(l, n, blk, blk + 32, blk + BS))
                 return -E2BIG;
-        Run *run = NULL;
-        size_t nr = 0;
-        int r = alloc_blocks(e, 0, 1, &run, &nr);
+        uint64_t b;
+        int r = alloc_one(e, &b);
         if (r < 0)
                 return r;
-        uint64_t b = run[0].start;
-        free(run);
-        put32(blk, 0xEA020000);
-        put32(blk + 4, 1); /* refcount */
-        put32(blk + 8, 1); /* blocks */
+        put_le32(blk, 0xEA020000);
+        put_le32(blk + 4, 1); /* refcount */
+        put_le32(blk + 8, 1); /* blocks */
         /* ext2fs_ext_attr_block_rehash(): the block hash from the entries' hashes. */
         uint32_t h = 0;
-        for (uint8_t *ent = blk + 32; get32(ent) != 0; ent += EXT4_XATTR_ENTRY_SIZE(ent[0])) {
-                uint32_t eh = get32(ent + 12);
+        for (uint8_t *ent = blk + 32; le32(ent) != 0; ent += EXT4_XATTR_ENTRY_SIZE(ent[0])) {
+                uint32_t eh = le32(ent + 12);
                 if (eh == 0) {
                         h = 0;
                         break;
                 }
                 h = (h << 16) ^ (h >> 16) ^ eh;
         }
-        put32(blk + 12, h);
+        put_le32(blk + 12, h);
         uint8_t nb[8];
         for (int i = 0; i < 8; i++)
                 nb[i] = (uint8_t)(b >> (8 * i));
         uint32_t c = crc32c_update(e->csum_seed, nb, 8);
-        put32(blk + 16, crc32c_update(c, blk, BS));
+        put_le32(blk + 16, crc32c_update(c, blk, BS));
         r = write_at(e, blk, BS, b);
         if (r < 0)
                 return r;
-        put32(ino + 0x68, (uint32_t)b);
-        put16(ino + 0x76, (uint16_t)(b >> 32));
+        put_le32(ino + 0x68, (uint32_t)b);
+        put_le16(ino + 0x76, (uint16_t)(b >> 32));
         add_blocks(ino, 1);
         return 0;
 }
@@ -383,7 +385,7 @@ static int write_dir_blocks(Ext4 *e, uint32_t inum, uint32_t parent, const DirEn
                 size_t nl = strlen(name);
                 size_t rec = (8 + nl + 3) & ~(size_t)3;
                 if (off + rec > BS - TAIL) {
-                        put16(last + 4, (uint16_t)(data + (size_t)nb * BS - TAIL - last));
+                        put_le16(last + 4, (uint16_t)(data + (size_t)nb * BS - TAIL - last));
                         if (nb == cap) {
                                 data = xrealloc(data, cap * 2 * BS);
                                 memset(data + cap * BS, 0, cap * BS);
@@ -393,32 +395,32 @@ static int write_dir_blocks(Ext4 *e, uint32_t inum, uint32_t parent, const DirEn
                         off = 0;
                 }
                 uint8_t *d = data + (size_t)(nb - 1) * BS + off;
-                put32(d, target);
-                put16(d + 4, (uint16_t)rec);
+                put_le32(d, target);
+                put_le16(d + 4, (uint16_t)rec);
                 d[6] = (uint8_t)nl;
                 d[7] = type;
                 memcpy(d + 8, name, nl);
                 last = d;
                 off += rec;
         }
-        put16(last + 4, (uint16_t)(data + (size_t)nb * BS - TAIL - last));
+        put_le16(last + 4, (uint16_t)(data + (size_t)nb * BS - TAIL - last));
         while (nb < min_blocks) { /* lost+found: empty blocks to take entries without growing */
                 if (nb == cap) {
                         data = xrealloc(data, cap * 2 * BS);
                         memset(data + cap * BS, 0, cap * BS);
                         cap *= 2;
                 }
-                put16(data + (size_t)nb * BS + 4, BS - TAIL);
+                put_le16(data + (size_t)nb * BS + 4, BS - TAIL);
                 nb++;
         }
         uint32_t seed = inode_seed(e, inum);
         for (uint32_t b = 0; b < nb; b++) {
                 uint8_t *t = data + (size_t)b * BS + BS - TAIL;
-                put32(t, 0);
-                put16(t + 4, TAIL);
+                put_le32(t, 0);
+                put_le16(t + 4, TAIL);
                 t[6] = 0;
                 t[7] = 0xDE;
-                put32(t + 8, crc32c_update(seed, data + (size_t)b * BS, BS - TAIL));
+                put_le32(t + 8, crc32c_update(seed, data + (size_t)b * BS, BS - TAIL));
         }
 
         Run *runs = NULL;
@@ -430,7 +432,7 @@ static int write_dir_blocks(Ext4 *e, uint32_t inum, uint32_t parent, const DirEn
         if (r == 0)
                 r = set_extents(e, inum, runs, nr);
         uint8_t *ino = inode_at(e, inum);
-        put32(ino + 0x04, nb * BS);
+        put_le32(ino + 0x04, nb * BS);
         free(runs);
         free(data);
         return r;
@@ -538,9 +540,9 @@ static int write_entry(Ext4 *e, int dir_fd, DirEntry *d, uint32_t parent, const 
         if (S_ISCHR(d->st.st_mode) || S_ISBLK(d->st.st_mode)) {
                 unsigned ma = major(d->st.st_rdev), mi = minor(d->st.st_rdev);
                 if (ma < 256 && mi < 256)
-                        put32(ino + 0x28, ma << 8 | mi);
+                        put_le32(ino + 0x28, ma << 8 | mi);
                 else
-                        put32(ino + 0x2C, (mi & 0xff) | (ma << 8) | ((mi & ~0xffu) << 12));
+                        put_le32(ino + 0x2C, (mi & 0xff) | (ma << 8) | ((mi & ~0xffu) << 12));
         }
         Ext4Xattr *x = NULL;
         size_t nx = 0;
@@ -609,7 +611,7 @@ static int write_tree(Ext4 *e, int dir_fd, uint32_t inum, uint32_t parent, bool 
                 if (!S_ISDIR(x->st.st_mode) && x->st.st_nlink > 1 &&
                     (x->inum = link_find(e, &x->st)) != 0) {
                         uint8_t *ino = inode_at(e, x->inum);
-                        put16(ino + 0x1A, (uint16_t)(get16(ino + 0x1A) + 1));
+                        put_le16(ino + 0x1A, (uint16_t)(le16(ino + 0x1A) + 1));
                         continue;
                 }
                 x->inum = new_inode(e);
@@ -618,7 +620,7 @@ static int write_tree(Ext4 *e, int dir_fd, uint32_t inum, uint32_t parent, bool 
                         goto finish;
                 }
                 x->fresh = true;
-                put16(inode_at(e, x->inum) + 0x1A, 1); /* links found later add to it */
+                put_le16(inode_at(e, x->inum) + 0x1A, 1); /* links found later add to it */
                 if (!S_ISDIR(x->st.st_mode) && x->st.st_nlink > 1) {
                         e->links = xrealloc(e->links, (e->n_links + 1) * sizeof(LinkSeen));
                         e->links[e->n_links++] = (LinkSeen){x->st.st_dev, x->st.st_ino, x->inum};
@@ -641,7 +643,7 @@ static int write_tree(Ext4 *e, int dir_fd, uint32_t inum, uint32_t parent, bool 
                 goto finish;
         uint8_t *ino = inode_at(e, inum);
         uint32_t nlink = 2 + subdirs;
-        put16(ino + 0x1A, (uint16_t)(nlink >= 65000 ? 1 : nlink));
+        put_le16(ino + 0x1A, (uint16_t)(nlink >= 65000 ? 1 : nlink));
         e->used_dirs[(inum - 1) / e->ipg]++;
 
         for (size_t i = 0; i < n && r == 0; i++) {
@@ -668,7 +670,7 @@ static int write_lost_found(Ext4 *e) {
         struct stat st = {.st_mode = S_IFDIR | 0700, .st_mtim = {e->epoch, 0}};
         set_bit(e->ibitmap, LPF_INO - 1);
         fill_inode(e, ino, &st, 0);
-        put16(ino + 0x1A, 2);
+        put_le16(ino + 0x1A, 2);
         e->used_dirs[0]++;
         return write_dir_blocks(e, LPF_INO, ROOT_INO, NULL, 0, 4); /* 16 KiB, as mke2fs */
 }
@@ -713,24 +715,24 @@ static int write_journal(Ext4 *e, uint8_t *sb) {
                 return r;
         }
         fill_inode(e, ino, &st, (uint64_t)jb * BS);
-        put16(ino + 0x1A, 1);
+        put_le16(ino + 0x1A, 1);
         r = set_extents(e, JOURNAL_INO, runs, nr);
         if (r == 0) {
                 uint8_t j[1024] = {0};
-                put32be(j + 0x00, 0xC03B3998); /* JBD2 magic */
-                put32be(j + 0x04, 4);          /* superblock v2 */
-                put32be(j + 0x0C, BS);
-                put32be(j + 0x10, jb);
-                put32be(j + 0x14, 1); /* first log block */
-                put32be(j + 0x18, 1); /* sequence */
+                put_be32(j + 0x00, 0xC03B3998); /* JBD2 magic */
+                put_be32(j + 0x04, 4);          /* superblock v2 */
+                put_be32(j + 0x0C, BS);
+                put_be32(j + 0x10, jb);
+                put_be32(j + 0x14, 1); /* first log block */
+                put_be32(j + 0x18, 1); /* sequence */
                 memcpy(j + 0x30, e->uuid, 16);
-                put32be(j + 0x40, 1); /* users */
+                put_be32(j + 0x40, 1); /* users */
                 r = write_at(e, j, sizeof(j), runs[0].start);
         }
         /* The superblock keeps a copy of the journal's block map for e2fsck. */
         memcpy(sb + 0x10C, ino + 0x28, 60);
-        put32(sb + 0x10C + 60, get32(ino + 0x6C));
-        put32(sb + 0x10C + 64, get32(ino + 0x04));
+        put_le32(sb + 0x10C + 60, le32(ino + 0x6C));
+        put_le32(sb + 0x10C + 64, le32(ino + 0x04));
         sb[0xFD] = 1; /* EXT3_JNL_BACKUP_BLOCKS */
         free(runs);
         return r;
@@ -831,12 +833,12 @@ int ext4_write_tree(const Partition *p, const char *dir, uint64_t inodes, uint64
                 if (!bit(e.ibitmap, i - 1))
                         continue;
                 uint8_t *ino = inode_at(&e, i);
-                put16(ino + 0x80, EXTRA_ISIZE);
-                put16(ino + 0x7C, 0);
-                put16(ino + 0x82, 0);
+                put_le16(ino + 0x80, EXTRA_ISIZE);
+                put_le16(ino + 0x7C, 0);
+                put_le16(ino + 0x82, 0);
                 uint32_t c = crc32c_update(inode_seed(&e, i), ino, INODE_SIZE);
-                put16(ino + 0x7C, (uint16_t)c);
-                put16(ino + 0x82, (uint16_t)(c >> 16));
+                put_le16(ino + 0x7C, (uint16_t)c);
+                put_le16(ino + 0x82, (uint16_t)(c >> 16));
         }
 
         /* Group descriptors, bitmaps, inode tables. */
@@ -855,10 +857,10 @@ int ext4_write_tree(const Partition *p, const char *dir, uint64_t inodes, uint64
                                 set_bit(bmp, b);
                         else
                                 fb++;
-                put32(d + 0x00, (uint32_t)e.bb[g]);
-                put32(d + 0x20, (uint32_t)(e.bb[g] >> 32));
-                put16(d + 0x18, (uint16_t)crc32c_update(e.csum_seed, bmp, BPG / 8));
-                put16(d + 0x38, (uint16_t)(crc32c_update(e.csum_seed, bmp, BPG / 8) >> 16));
+                put_le32(d + 0x00, (uint32_t)e.bb[g]);
+                put_le32(d + 0x20, (uint32_t)(e.bb[g] >> 32));
+                put_le16(d + 0x18, (uint16_t)crc32c_update(e.csum_seed, bmp, BPG / 8));
+                put_le16(d + 0x38, (uint16_t)(crc32c_update(e.csum_seed, bmp, BPG / 8) >> 16));
                 r = write_at(&e, bmp, BS, e.bb[g]);
 
                 memset(bmp, 0, BS);
@@ -869,94 +871,94 @@ int ext4_write_tree(const Partition *p, const char *dir, uint64_t inodes, uint64
                                         last_used = i + 1;
                         } else
                                 fi++;
-                put32(d + 0x04, (uint32_t)e.ib[g]);
-                put32(d + 0x24, (uint32_t)(e.ib[g] >> 32));
+                put_le32(d + 0x04, (uint32_t)e.ib[g]);
+                put_le32(d + 0x24, (uint32_t)(e.ib[g] >> 32));
                 uint32_t ic = crc32c_update(e.csum_seed, bmp, e.ipg / 8);
-                put16(d + 0x1A, (uint16_t)ic);
-                put16(d + 0x3A, (uint16_t)(ic >> 16));
+                put_le16(d + 0x1A, (uint16_t)ic);
+                put_le16(d + 0x3A, (uint16_t)(ic >> 16));
                 if (r == 0)
                         r = write_at(&e, bmp, BS, e.ib[g]);
 
                 uint64_t table = e.it[g];
-                put32(d + 0x08, (uint32_t)table);
-                put32(d + 0x28, (uint32_t)(table >> 32));
+                put_le32(d + 0x08, (uint32_t)table);
+                put_le32(d + 0x28, (uint32_t)(table >> 32));
                 /* Only the used part: the rest of the table is a hole, zeros. */
                 if (r == 0 && last_used > 0)
                         r = write_at(&e, e.itable + (size_t)g * e.ipg * INODE_SIZE,
                                      ((size_t)last_used * INODE_SIZE + BS - 1) / BS * BS, table);
-                put16(d + 0x0C, (uint16_t)fb);
-                put16(d + 0x2C, (uint16_t)(fb >> 16));
-                put16(d + 0x0E, (uint16_t)fi);
-                put16(d + 0x2E, (uint16_t)(fi >> 16));
-                put16(d + 0x10, (uint16_t)e.used_dirs[g]);
-                put16(d + 0x30, (uint16_t)(e.used_dirs[g] >> 16));
-                put16(d + 0x12, 0x4); /* EXT4_BG_INODE_ZEROED */
-                put16(d + 0x1C, (uint16_t)(e.ipg - last_used));
-                put16(d + 0x32, (uint16_t)((e.ipg - last_used) >> 16));
+                put_le16(d + 0x0C, (uint16_t)fb);
+                put_le16(d + 0x2C, (uint16_t)(fb >> 16));
+                put_le16(d + 0x0E, (uint16_t)fi);
+                put_le16(d + 0x2E, (uint16_t)(fi >> 16));
+                put_le16(d + 0x10, (uint16_t)e.used_dirs[g]);
+                put_le16(d + 0x30, (uint16_t)(e.used_dirs[g] >> 16));
+                put_le16(d + 0x12, 0x4); /* EXT4_BG_INODE_ZEROED */
+                put_le16(d + 0x1C, (uint16_t)(e.ipg - last_used));
+                put_le16(d + 0x32, (uint16_t)((e.ipg - last_used) >> 16));
                 uint8_t gn[4];
-                put32(gn, g);
+                put_le32(gn, g);
                 uint32_t c = crc32c_update(e.csum_seed, gn, 4);
                 c = crc32c_update(c, d, 0x1E);
                 uint8_t zero[2] = {0};
                 c = crc32c_update(c, zero, 2);
                 c = crc32c_update(c, d + 0x20, DESC_SIZE - 0x20);
-                put16(d + 0x1E, (uint16_t)c);
+                put_le16(d + 0x1E, (uint16_t)c);
                 free_blocks += fb;
                 free_inodes += fi;
         }
         free(bmp);
 
         /* The superblock. */
-        put32(sb + 0x00, e.inodes);
-        put32(sb + 0x04, (uint32_t)e.blocks);
-        put32(sb + 0x150, (uint32_t)(e.blocks >> 32));
-        put32(sb + 0x08, (uint32_t)(e.blocks / 100)); /* 1% reserved, as -m 1 */
-        put32(sb + 0x0C, (uint32_t)free_blocks);
-        put32(sb + 0x158, (uint32_t)(free_blocks >> 32));
-        put32(sb + 0x10, (uint32_t)free_inodes);
-        put32(sb + 0x14, 0);
-        put32(sb + 0x18, 2); /* 4096 = 1024 << 2 */
-        put32(sb + 0x1C, 2);
-        put32(sb + 0x20, BPG);
-        put32(sb + 0x24, BPG);
-        put32(sb + 0x28, e.ipg);
-        put32(sb + 0x30, e.epoch); /* wtime */
-        put16(sb + 0x36, 0xFFFF);  /* max mount count: -1 */
-        put16(sb + 0x38, 0xEF53);
-        put16(sb + 0x3A, 1); /* clean */
-        put16(sb + 0x3C, 1); /* errors: continue */
-        put32(sb + 0x40, e.epoch);
-        put32(sb + 0x4C, 1); /* dynamic revision */
-        put32(sb + 0x54, FIRST_INO);
-        put16(sb + 0x58, INODE_SIZE);
-        put32(sb + 0x5C, 0x4 | 0x8 | 0x20);          /* has_journal ext_attr dir_index */
-        put32(sb + 0x60, 0x2 | 0x40 | 0x80 | 0x200); /* filetype extent 64bit flex_bg */
-        put32(sb + 0x64, 0x1 | 0x2 | 0x8 | 0x20 | 0x40 | 0x400); /* sparse_super large_file
-                                                                  * huge_file dir_nlink
-                                                                  * extra_isize metadata_csum */
+        put_le32(sb + 0x00, e.inodes);
+        put_le32(sb + 0x04, (uint32_t)e.blocks);
+        put_le32(sb + 0x150, (uint32_t)(e.blocks >> 32));
+        put_le32(sb + 0x08, (uint32_t)(e.blocks / 100)); /* 1% reserved, as -m 1 */
+        put_le32(sb + 0x0C, (uint32_t)free_blocks);
+        put_le32(sb + 0x158, (uint32_t)(free_blocks >> 32));
+        put_le32(sb + 0x10, (uint32_t)free_inodes);
+        put_le32(sb + 0x14, 0);
+        put_le32(sb + 0x18, 2); /* 4096 = 1024 << 2 */
+        put_le32(sb + 0x1C, 2);
+        put_le32(sb + 0x20, BPG);
+        put_le32(sb + 0x24, BPG);
+        put_le32(sb + 0x28, e.ipg);
+        put_le32(sb + 0x30, e.epoch); /* wtime */
+        put_le16(sb + 0x36, 0xFFFF);  /* max mount count: -1 */
+        put_le16(sb + 0x38, 0xEF53);
+        put_le16(sb + 0x3A, 1); /* clean */
+        put_le16(sb + 0x3C, 1); /* errors: continue */
+        put_le32(sb + 0x40, e.epoch);
+        put_le32(sb + 0x4C, 1); /* dynamic revision */
+        put_le32(sb + 0x54, FIRST_INO);
+        put_le16(sb + 0x58, INODE_SIZE);
+        put_le32(sb + 0x5C, 0x4 | 0x8 | 0x20);          /* has_journal ext_attr dir_index */
+        put_le32(sb + 0x60, 0x2 | 0x40 | 0x80 | 0x200); /* filetype extent 64bit flex_bg */
+        put_le32(sb + 0x64, 0x1 | 0x2 | 0x8 | 0x20 | 0x40 | 0x400); /* sparse_super large_file
+                                                                     * huge_file dir_nlink
+                                                                     * extra_isize metadata_csum */
         memcpy(sb + 0x68, e.uuid, 16);
         if (p->label)
                 strncpy((char *)sb + 0x78, p->label, 16);
-        put32(sb + 0xE0, JOURNAL_INO);
+        put_le32(sb + 0xE0, JOURNAL_INO);
         /* The directory hash seed: derived from the UUID, as for mke2fs -E hash_seed. */
         uint8_t hs[16];
         memcpy(hs, e.uuid, 16);
         hs[15] ^= 0x5a;
         memcpy(sb + 0xEC, hs, 16);
         sb[0xFC] = 1; /* half_md4 */
-        put16(sb + 0xFE, DESC_SIZE);
-        put32(sb + 0x100, 0x4 | 0x8); /* user_xattr acl */
-        put32(sb + 0x108, e.epoch);   /* mkfs time */
-        put16(sb + 0x15C, EXTRA_ISIZE);
-        put16(sb + 0x15E, EXTRA_ISIZE);
-        put32(sb + 0x160, 0x1); /* signed directory hash */
-        sb[0x174] = 4;          /* 16 groups per flex group */
-        sb[0x175] = 1;          /* crc32c */
+        put_le16(sb + 0xFE, DESC_SIZE);
+        put_le32(sb + 0x100, 0x4 | 0x8); /* user_xattr acl */
+        put_le32(sb + 0x108, e.epoch);   /* mkfs time */
+        put_le16(sb + 0x15C, EXTRA_ISIZE);
+        put_le16(sb + 0x15E, EXTRA_ISIZE);
+        put_le32(sb + 0x160, 0x1); /* signed directory hash */
+        sb[0x174] = 4;             /* 16 groups per flex group */
+        sb[0x175] = 1;             /* crc32c */
         for (uint32_t g = 0; g < e.groups && r == 0; g++) {
                 if (!has_super(g))
                         continue;
-                put16(sb + 0x5A, (uint16_t)g);
-                put32(sb + 0x3FC, crc32c_update(~0u, sb, 0x3FC));
+                put_le16(sb + 0x5A, (uint16_t)g);
+                put_le32(sb + 0x3FC, crc32c_update(~0u, sb, 0x3FC));
                 uint8_t blk[BS] = {0};
                 memcpy(blk + (g == 0 ? 1024 : 0), sb, sizeof(sb));
                 r = write_at(&e, blk, BS, (uint64_t)g * BPG);
