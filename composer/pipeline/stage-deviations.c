@@ -310,6 +310,7 @@ static void add_system(Collect *c) {
         add_list(c, "system.services.enable", "service-enabled", "name");
         add_list(c, "system.services.disable", "service-disabled", "name");
         add_list(c, "system.services.mask", "service-masked", "name");
+        add_list(c, "system.generators.mask", "generator-masked", "name");
         add_list(c, "system.files", "file", "path");
         add_overlays(c);
         add_list(c, "system.scripts", "script", "run");

@@ -322,6 +322,26 @@ static int apply_system(const BuildContext *ctx) {
                         r = run_in_root(root, cmd, cmd);
                 }
         }
+        /* A generator is masked by a link to /dev/null of its name in the directory that
+         * overrides systemd's own; one that does not exist is a mistake in the profile. */
+        const Node *gens = node_lookup(ctx->profile->tree, "system.generators.mask");
+        for (size_t i = 0; gens && i < gens->n_items && r == 0; i++) {
+                const Node *name = node_map_get(gens->items[i], "name");
+                _cleanup_free_ char *q = quote(name->scalar);
+                _cleanup_free_ char *cmd = xasprintf(
+                        "for d in /usr/lib/systemd/system-generators "
+                        "/lib/systemd/system-generators; "
+                        "do [ -e \"$d\"/%s ] && break; d=; done; [ -n \"$d\" ] || exit 3; "
+                        "mkdir -p /etc/systemd/system-generators && "
+                        "ln -sfn /dev/null /etc/systemd/system-generators/%s",
+                        q, q);
+                _cleanup_free_ char *what = xasprintf("masking generator %s", name->scalar);
+                r = run_in_root(root, cmd, what);
+                if (r < 0)
+                        log_error("%s:%u:%u: system.generators.mask: no generator %s in the image",
+                                  name->mark.file, name->mark.line, name->mark.column,
+                                  name->scalar);
+        }
         const Node *scripts = node_map_get(sys, "scripts");
         for (size_t i = 0; scripts && i < scripts->n_items && r == 0; i++) {
                 const char *cmd = node_map_get(scripts->items[i], "run")->scalar;
@@ -346,8 +366,8 @@ static int install_from_cache(const BuildContext *ctx, const InstallPackage *pkg
                 r = install_root_cache_restore(ctx->cache, key, ctx->root_path);
                 if (r > 0) {
                         log_notice("install: %zu packages: the root installed from them before "
-                                 "(root cache %.12s), dpkg not run",
-                                 n, key);
+                                   "(root cache %.12s), dpkg not run",
+                                   n, key);
                         return 0;
                 }
                 if (r < 0)
@@ -401,7 +421,7 @@ int stage_install(BuildContext *ctx) {
         /* initramfs-tools reads these when the kernel is configured: the root filesystem's
          * type (or the initramfs has no fsck for it) and the target's drivers. */
         _cleanup_free_ char *fstype = NULL;
-        Buffer modules = {};
+        Buffer hook = {};
         const Node *parts = node_lookup(ctx->profile->tree, "disk.partitions");
         for (size_t i = 0; parts && i < parts->n_items; i++) {
                 const Node *role = node_map_get(parts->items[i], "role");
@@ -410,13 +430,22 @@ int stage_install(BuildContext *ctx) {
                         fstype = xasprintf("# Written by vmcompose\nFSTYPE=%s\n",
                                            fs ? fs->scalar : "ext4");
         }
-        buffer_puts(&modules, "# Written by vmcompose from the kernel target\n");
+        /* The target's drivers go into the initramfs through a hook, not through
+         * /etc/initramfs-tools/modules: that file also loads each at boot, while udev in the
+         * initramfs loads only what the machine has (a QEMU guest no Hyper-V drivers, and no
+         * SCSI stack for a virtio-blk disk). */
+        buffer_puts(&hook, "#!/bin/sh\n"
+                           "# Written by vmcompose: the kernel target's initramfs drivers.\n"
+                           "[ \"$1\" = prereqs ] && exit 0\n"
+                           ". /usr/share/initramfs-tools/hook-functions\n"
+                           "manual_add_modules");
         const Node *drivers =
                 ctx->profile->kernel_target.tree
                         ? node_lookup(ctx->profile->kernel_target.tree, "initramfs-drivers")
                         : NULL;
         for (size_t i = 0; drivers && i < drivers->n_items; i++)
-                buffer_printf(&modules, "%s\n", node_map_get(drivers->items[i], "name")->scalar);
+                buffer_printf(&hook, " %s", node_map_get(drivers->items[i], "name")->scalar);
+        buffer_puts(&hook, "\n");
         /* kernel.initramfs-modules: target keeps only the target's drivers (and what they
          * need): a smaller initramfs that unpacks and probes faster, for this platform only. */
         const Node *im = node_lookup(ctx->profile->tree, "kernel.initramfs-modules");
@@ -424,7 +453,7 @@ int stage_install(BuildContext *ctx) {
         InstallFile files[] = {
                 {"etc/initramfs-tools/conf.d/vmcompose-fstype", fstype ? fstype : "FSTYPE=ext4\n",
                  0644},
-                {"etc/initramfs-tools/modules", modules.data, 0644},
+                {"etc/initramfs-tools/hooks/vmcompose-drivers", hook.data, 0755},
                 {"etc/initramfs-tools/scripts/init-top/vmcompose-rootdelay", rootdelay_top, 0755},
                 {"etc/initramfs-tools/scripts/local-top/vmcompose-rootdelay", rootdelay_local,
                  0755},
@@ -442,7 +471,7 @@ int stage_install(BuildContext *ctx) {
         };
 
         r = install_from_cache(ctx, pkgs, &o);
-        buffer_done(&modules);
+        buffer_done(&hook);
         if (r < 0)
                 return r;
         r = check_installed(ctx);

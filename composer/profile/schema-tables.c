@@ -349,6 +349,20 @@ static const Field profile_fields[] = {
                                                    "even when another unit wants them"},
                                           {},
                                   }},
+                         {.name = "generators",
+                          .type = FIELD_MAP,
+                          .fields =
+                                  (const Field[]){
+                                          {.name = "mask",
+                                           .type = FIELD_LIST,
+                                           .merge = MERGE_ACCUMULATE,
+                                           .key = "name",
+                                           .item = STRING_ITEM("name"),
+                                           .help = "systemd generators not to run at boot "
+                                                   "(linked to /dev/null in "
+                                                   "/etc/systemd/system-generators)"},
+                                          {},
+                                  }},
                          {.name = "files",
                           .type = FIELD_LIST,
                           .merge = MERGE_ACCUMULATE,

@@ -93,6 +93,24 @@ timeout 200 "$VMC" boot "$T/out/minimal.raw" --firmware secureboot --timeout 120
 check "Secure Boot refuses the unsigned boot path" test $? -eq 1
 check "... as the firmware's refusal" grep -q "firmware refused to start the boot loader" "$T/boot"
 
+# The generators the minimal profile masks are masked in the image; a name that is not a
+# generator fails the build, naming the profile's line.
+start=$(sfdisk --json "$T/out/minimal.raw" | jq '.partitiontable.partitions[1].start')
+check "the profile's generators are masked (linked to /dev/null)" grep -q 'Fast link dest: "/dev/null"' \
+        <(debugfs -R 'stat /etc/systemd/system-generators/systemd-gpt-auto-generator' "$T/out/minimal.raw?offset=$((start * 512))" 2>/dev/null)
+cat >"$T/badgen.yaml" <<EOT
+extends: $PWD/profiles/minimal.yaml
+name: badgen
+system:
+  generators:
+    mask:
+      - name: systemd-no-such-generator
+        why: a test of the check
+EOT
+timeout 600 "$VMC" build "$T/badgen.yaml" --until install --cache-dir "$C" -o "$T/badgen" >"$T/log" 2>&1
+check "masking a generator the image does not have fails" test $? -eq 1
+check "... naming the profile line" grep -q "badgen.yaml:6:15: system.generators.mask: no generator systemd-no-such-generator" "$T/log"
+
 # SIGINT while dpkg runs: the build stops, unmounts, and leaves nothing behind.
 mkdir -p "$T/int"
 timeout 600 "$VMC" build profiles/minimal.yaml --no-root-cache --cache-dir "$C" -o "$T/int" >"$T/log" 2>&1 &
