@@ -209,7 +209,7 @@ static int write_extents(Ext4 *e, uint32_t inum, uint8_t *ino, const Run *runs, 
         }
         if (n > (BS - 12 - 4) / 12)
                 return -EOPNOTSUPP; /* more than 340 pieces: a file full of holes */
-        uint64_t leaf;
+        uint64_t leaf = 0;
         int r = alloc_one(e, &leaf);
         if (r < 0)
                 return r;
@@ -292,7 +292,7 @@ static int write_xattrs(Ext4 *e, uint32_t inum, const Ext4Xattr *l, size_t n) {
         uint8_t blk[BS] = {0};
         if (!ext4_xattrs_layout(l, n, blk, blk + 32, blk + BS))
                 return -E2BIG;
-        uint64_t b;
+        uint64_t b = 0;
         int r = alloc_one(e, &b);
         if (r < 0)
                 return r;
