@@ -7,6 +7,10 @@
 #include "vmcompose/disk.h"
 #include "vmcompose/endian.h"
 
+/* mke2fs's journal size in 4 KiB blocks for a filesystem of this many (its
+ * ext2fs_default_journal_size()), composer/disk/measure.c. */
+uint32_t ext4_journal_blocks(uint64_t blocks);
+
 /* An extended attribute as ext4 stores it (composer/disk/ext4-xattr.c): the name index
  * (1 user, 2 ACL access, 3 ACL default, 4 trusted, 6 security), the name after its prefix,
  * the value (ACLs already in ext4's form). */

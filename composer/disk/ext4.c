@@ -675,29 +675,8 @@ static int write_lost_found(Ext4 *e) {
         return write_dir_blocks(e, LPF_INO, ROOT_INO, NULL, 0, 4); /* 16 KiB, as mke2fs */
 }
 
-/* mke2fs's journal size (ext2fs_default_journal_size) for this many blocks. */
-static uint32_t journal_blocks(uint64_t blocks) {
-        if (blocks < 2048)
-                return 0;
-        if (blocks < 32768)
-                return 1024;
-        if (blocks < 256 * 1024)
-                return 4096;
-        if (blocks < 512 * 1024)
-                return 8192;
-        if (blocks < 4096 * 1024)
-                return 16384;
-        if (blocks < 8192 * 1024)
-                return 32768;
-        if (blocks < 16384 * 1024)
-                return 65536;
-        if (blocks < 32768 * 1024)
-                return 131072;
-        return 262144;
-}
-
 static int write_journal(Ext4 *e, uint8_t *sb) {
-        uint32_t jb = journal_blocks(e->blocks);
+        uint32_t jb = ext4_journal_blocks(e->blocks);
         uint8_t *ino = inode_at(e, JOURNAL_INO);
         struct stat st = {.st_mode = S_IFREG | 0600, .st_mtim = {e->epoch, 0}};
         Run *runs = NULL;

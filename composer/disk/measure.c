@@ -59,11 +59,10 @@ static int visit(const char *path, const struct stat *st, int type, struct FTW *
         return 0;
 }
 
-/* mke2fs's journal size for a filesystem of this many 4 KiB blocks (ext2fs_default_journal_size).
- */
-static uint64_t ext4_journal_bytes(uint64_t blocks) {
+uint32_t ext4_journal_blocks(uint64_t blocks) {
         static const struct {
-                uint64_t below, journal_blocks;
+                uint64_t below;
+                uint32_t journal_blocks;
         } steps[] = {
                 {2048, 0},
                 {32768, 1024},
@@ -76,8 +75,8 @@ static uint64_t ext4_journal_bytes(uint64_t blocks) {
         };
         for (size_t i = 0; i < ELEMENTSOF(steps); i++)
                 if (blocks < steps[i].below)
-                        return steps[i].journal_blocks * BLOCK;
-        return UINT64_C(262144) * BLOCK;
+                        return steps[i].journal_blocks;
+        return 262144;
 }
 
 int disk_measure_tree(const char *dir, FsType fs, uint64_t *ret_bytes, uint64_t *ret_inodes) {
@@ -101,7 +100,8 @@ int disk_measure_tree(const char *dir, FsType fs, uint64_t *ret_bytes, uint64_t 
         case FS_EXT4: {
                 /* Inode tables, the journal, bitmaps and descriptors, 5% reserved blocks. */
                 size = content + inodes * 256;
-                size += ext4_journal_bytes(size / BLOCK) + size / 64 + (UINT64_C(4) << 20);
+                size += (uint64_t)ext4_journal_blocks(size / BLOCK) * BLOCK + size / 64 +
+                        (UINT64_C(4) << 20);
                 size = size / 95 * 100;
                 break;
         }
