@@ -91,11 +91,16 @@ static int stage_debs(const char *root, const InstallPackage *pkgs, size_t n, ch
 /* Runs dpkg in the chroot. */
 static int chroot_dpkg(const char *root, char **args, const char *what) {
         _cleanup_strv_free_ char **argv = NULL;
+        /* INITRD=No: the kernel's postinst hook makes no initramfs, and initramfs-tools'
+         * trigger finds none to update; install_phases() makes it once, at the end, with
+         * every package's hooks in place (instead of once per kernel configuration and per
+         * dpkg run that activates the trigger: three times for the minimal profile). */
         static char *env[] = {(char *)"DEBIAN_FRONTEND=noninteractive",
                               (char *)"DEBCONF_NONINTERACTIVE_SEEN=true",
                               (char *)"LC_ALL=C.UTF-8",
                               (char *)"LANGUAGE=",
                               (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+                              (char *)"INITRD=No",
                               NULL};
         Buffer out = {};
 
@@ -180,6 +185,29 @@ static int make_merged_usr(int root_fd, const char *architecture) {
                         return -errno;
         }
         return 0;
+}
+
+/* The initramfs of every installed kernel, made once now that every package is configured
+ * (see chroot_dpkg()'s INITRD=No). Nothing to do without initramfs-tools. */
+static int make_initramfs(const char *root) {
+        static const char script[] = "command -v update-initramfs >/dev/null || exit 0\n"
+                                     "for k in /boot/vmlinuz-*; do\n"
+                                     "        [ -e \"$k\" ] || continue\n"
+                                     "        update-initramfs -c -k \"${k#/boot/vmlinuz-}\"\n"
+                                     "done\n";
+        char *const argv[] = {(char *)"chroot", (char *)root,   (char *)"/bin/sh",
+                              (char *)"-ec",    (char *)script, NULL};
+        char *env[] = {(char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", (char *)"LC_ALL=C.UTF-8",
+                       NULL};
+        Buffer out = {};
+        int r = spawn_run(argv, env, &out);
+        if (r != 0)
+                log_error("install: update-initramfs failed (%s %d):\n%s",
+                          r < 0 ? "error" : "exit status", r, out.data ? out.data : "");
+        else
+                log_debug_sub("install", "initramfs:\n%s", out.data ? out.data : "");
+        buffer_done(&out);
+        return r == 0 ? 0 : r < 0 ? r : -EIO;
 }
 
 static int install_phases(const char *root, int root_fd, const InstallPackage *pkgs, size_t n,
@@ -328,7 +356,7 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
                 if (r < 0)
                         return r;
         }
-        return 0;
+        return make_initramfs(root);
 }
 
 int install_root(const char *root_dir, const InstallPackage *pkgs, size_t n,

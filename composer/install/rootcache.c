@@ -25,7 +25,7 @@
 #include "vmcompose/util.h"
 
 /* Bump when install_root() changes what it makes from the same inputs. */
-#define ROOT_CACHE_FORMAT "vmcompose-root-cache 1"
+#define ROOT_CACHE_FORMAT "vmcompose-root-cache 2"
 
 static void key_strv(Sha256 *h, const char *label, char **l) {
         char buf[64];
