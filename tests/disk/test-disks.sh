@@ -143,6 +143,32 @@ check "the older image is untouched" grep -qx old "$T/out5/small.raw"
 check "no temporary files are left" test "$(ls -A "$T/out5")" = small.raw
 rm -f "$E/too-big-for-the-esp"
 
+# --- what stretches vmcompose's ext4 writer: a directory of 3000 entries (many blocks), a
+# 255-byte name, a symlink target too long for the inode, a file of 10 pieces (an extent tree
+# with a leaf block), a file over 128 MiB (more than one extent) ---
+mkdir -p "$R/var/many"
+(cd "$R/var/many" && seq -f 'entry-with-a-longish-name-%g' 1 3000 | xargs touch)
+long=$(printf 'n%.0s' $(seq 255))
+echo long >"$R/var/many/$long"
+ln -s "/$(printf 'target/%.0s' $(seq 25))end" "$R/var/longlink"
+for i in $(seq 0 9); do
+        printf y | dd of="$R/var/pieces" bs=4096 seek=$((i * 3)) conv=notrunc status=none
+done
+head -c 140M /dev/urandom >"$R/var/large"
+run_build $HERE/small.yaml "$T/out10"
+check "a tree that stretches the ext4 writer builds (got $?)" test -f "$T/out10/small.raw"
+start=$(sfdisk --json "$T/out10/small.raw" | jq '.partitiontable.partitions[1].start')
+FS="$T/out10/small.raw?offset=$((start * 512))"
+check "... to a clean filesystem" e2fsck -fn "$FS"
+check "... the 10-piece file through an extent tree block" grep -q 'ETB0' <(debugfs -R 'stat /var/pieces' "$FS" 2>/dev/null)
+for f in pieces large many/$long; do
+        debugfs -R "dump /var/$f $T/dumped" "$FS" >/dev/null 2>&1
+        check "... /var/${f:0:20} reads back byte for byte" cmp -s "$T/dumped" "$R/var/$f"
+done
+check "... the long symlink's target" grep -q "$(readlink "$R/var/longlink")" <(debugfs -R 'cat /var/longlink' "$FS" 2>/dev/null)
+check "... all 3000 entries of the big directory" test "$(debugfs -R 'ls /var/many' "$FS" 2>/dev/null | grep -o 'entry-with-a-longish-name-[0-9]*' | sort -u | wc -l)" -eq 3000
+rm -rf "$R/var/many" "$R/var/longlink" "$R/var/pieces" "$R/var/large" "$T/out10" "$T/dumped"
+
 # --- interrupted: SIGTERM mid-build leaves nothing behind ---
 head -c 300M /dev/urandom >"$R/var/big"
 mkdir -p "$T/out6"
