@@ -2,6 +2,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "vmcompose/hash.h"
 #include "vmcompose/macro.h"
@@ -81,24 +82,13 @@ void sha256_hex(const uint8_t d[SHA256_DIGEST_SIZE], char out[2 * SHA256_DIGEST_
 }
 
 int sha256_file(int fd, uint8_t out[SHA256_DIGEST_SIZE]) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+                return -errno;
         Sha256 *h = sha256_new();
-        _cleanup_free_ uint8_t *buf = xmalloc(1 << 20);
-
-        for (;;) {
-                ssize_t n = read(fd, buf, 1 << 20);
-                if (n < 0 && errno == EINTR)
-                        continue;
-                if (n < 0) {
-                        int r = -errno;
-                        sha256_finish(h, buf);
-                        return r;
-                }
-                if (n == 0)
-                        break;
-                sha256_update(h, buf, (size_t)n);
-        }
+        int r = sha256_update_fd(h, fd, 0, (uint64_t)st.st_size);
         sha256_finish(h, out);
-        return 0;
+        return r;
 }
 
 void uuid_from_seed(const char *seed, const char *purpose, uint8_t out[16]) {

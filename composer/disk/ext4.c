@@ -490,8 +490,7 @@ static int write_file_data(Ext4 *e, uint32_t inum, int dir_fd, const char *name,
         return r;
 }
 
-static int write_symlink(Ext4 *e, uint32_t inum, int dir_fd, const char *name,
-                         const struct stat *st) {
+static int write_symlink(Ext4 *e, uint32_t inum, int dir_fd, const char *name) {
         char target[BS];
         ssize_t n = readlinkat(dir_fd, name, target, sizeof(target));
         if (n < 0)
@@ -499,7 +498,6 @@ static int write_symlink(Ext4 *e, uint32_t inum, int dir_fd, const char *name,
         if (n >= (ssize_t)sizeof(target))
                 return -ENAMETOOLONG;
         uint8_t *ino = inode_at(e, inum);
-        (void)st;
         if (n < 60) { /* a fast symlink: the target in i_block */
                 memcpy(ino + 0x28, target, (size_t)n);
                 return 0;
@@ -555,7 +553,7 @@ static int write_entry(Ext4 *e, int dir_fd, DirEntry *d, uint32_t parent, const 
         if (S_ISREG(d->st.st_mode))
                 r = write_file_data(e, d->inum, dir_fd, d->name, &d->st);
         else if (S_ISLNK(d->st.st_mode))
-                r = write_symlink(e, d->inum, dir_fd, d->name, &d->st);
+                r = write_symlink(e, d->inum, dir_fd, d->name);
         else if (S_ISDIR(d->st.st_mode)) {
                 _cleanup_close_ int fd =
                         openat(dir_fd, d->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "stages.h"
@@ -140,13 +139,7 @@ static void *output_worker(void *userdata) {
                 pthread_mutex_unlock(&q->lock);
                 if (!j)
                         return NULL;
-                struct timespec t0, t1;
-                clock_gettime(CLOCK_MONOTONIC, &t0);
                 j->result = signals_interrupted() ? -EINTR : output_job_run(j);
-                clock_gettime(CLOCK_MONOTONIC, &t1);
-                log_debug_sub("outputs", "%s: %.3f s", j->format->name,
-                              (double)(t1.tv_sec - t0.tv_sec) +
-                                      (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
         }
 }
 

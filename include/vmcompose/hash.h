@@ -21,7 +21,8 @@ Sha256 *sha256_copy(const Sha256 *h);
 /* Feeds h the bytes [offset, offset + size) of fd; holes (SEEK_HOLE) as zeros without reading
  * them. 0 or a negative errno. */
 int sha256_update_fd(Sha256 *h, int fd, uint64_t offset, uint64_t size);
-/* SHA-256 of a whole file: 0 or a negative errno. */
+/* SHA-256 of a whole regular file (from offset 0, holes read as zeros without reading them):
+ * 0 or a negative errno. */
 int sha256_file(int fd, uint8_t out[SHA256_DIGEST_SIZE]);
 
 /* A UUID derived from a seed and a purpose ("disk", "partition:root", "fs:root", ...): the
