@@ -32,6 +32,7 @@ enum {
         ARG_EXPECT,
         ARG_MEMORY,
         ARG_SERIAL_LOG,
+        ARG_WRITE,
         ARG_ACCEL,
         ARG_FORMAT,
         ARG_LOCKED,
@@ -357,7 +358,7 @@ static const char boot_help[] =
         "default target is reached without failed units. Prints the time to the first kernel\n"
         "line and to ready. Fails, with the last lines of the console, on timeout, kernel panic,\n"
         "emergency shell, a degraded system or firmware refusing the boot loader. The image is\n"
-        "not modified (QEMU -snapshot).\n"
+        "not modified (QEMU -snapshot) unless --write is given.\n"
         "\n"
         "Options:\n"
         "      --firmware bios|uefi|secureboot   default: uefi (secureboot: OVMF with Microsoft "
@@ -368,7 +369,9 @@ static const char boot_help[] =
         "      --expect REGEX                    the line that means up (extended regex)\n"
         "      --memory MIB                      default: 1024\n"
         "      --serial-log FILE                 keep the whole serial console output\n"
-        "      --format raw|qcow2|vpc|vhdx       default: from the image's headers\n";
+        "      --format raw|qcow2|vpc|vhdx       default: from the image's headers\n"
+        "      --write                           keep what the guest writes (first-boot setup,\n"
+        "                                        fsck repairs) in IMAGE\n";
 
 static int verb_boot(int argc, char *argv[]) {
         static const struct option options[] = {
@@ -382,6 +385,7 @@ static int verb_boot(int argc, char *argv[]) {
                 {"serial-log", required_argument, NULL, ARG_SERIAL_LOG},
                 {"accel", required_argument, NULL, ARG_ACCEL},
                 {"format", required_argument, NULL, ARG_FORMAT},
+                {"write", no_argument, NULL, ARG_WRITE},
                 {},
         };
         BootOptions o = {.firmware = BOOT_FIRMWARE_UEFI,
@@ -434,6 +438,9 @@ static int verb_boot(int argc, char *argv[]) {
                         break;
                 case ARG_SERIAL_LOG:
                         o.serial_log = optarg;
+                        break;
+                case ARG_WRITE:
+                        o.write = true;
                         break;
                 case ARG_FORMAT:
                         if (!streq(optarg, "raw") && !streq(optarg, "qcow2") &&

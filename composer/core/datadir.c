@@ -24,3 +24,19 @@ const char *vmcompose_data_dir(void) {
         }
         return VMCOMPOSE_INSTALL_DATADIR;
 }
+
+const char *vmcompose_init_path(void) {
+        static char exe[PATH_MAX];
+        const char *e = getenv("VMCOMPOSE_INIT");
+
+        if (e && *e)
+                return e;
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+        if (n > 0) {
+                exe[n] = 0;
+                size_t l = strlen(VMCOMPOSE_BUILD_DIR);
+                if (strneq(exe, VMCOMPOSE_BUILD_DIR, l) && exe[l] == '/')
+                        return VMCOMPOSE_BUILD_DIR "/vmcompose-init";
+        }
+        return VMCOMPOSE_INSTALL_LIBEXECDIR "/vmcompose-init";
+}

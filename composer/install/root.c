@@ -356,7 +356,7 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
                 if (r < 0)
                         return r;
         }
-        return make_initramfs(root);
+        return o && o->no_initramfs ? 0 : make_initramfs(root);
 }
 
 int install_root(const char *root_dir, const InstallPackage *pkgs, size_t n,

@@ -63,6 +63,7 @@ char *install_root_key(const InstallPackage *pkgs, size_t n, const InstallOption
         }
         key_str(h, "merged-usr", o->merged_usr ? "yes" : "no");
         key_str(h, "architecture", o->architecture);
+        key_str(h, "initramfs", o->no_initramfs ? "none" : "update-initramfs");
         key_strv(h, "path-exclude", o->path_exclude);
         key_strv(h, "path-include", o->path_include);
         for (size_t i = 0; i < o->n_files; i++) {

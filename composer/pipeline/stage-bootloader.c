@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The bootloader stage: the kernel command line from the disk layout, the profile and the
  * kernel target; the ESP's contents; the boot report unit. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -153,10 +154,18 @@ static int check_initramfs(BuildContext *ctx, const BootKernel *k, const Node *d
         Buffer list = {};
         int bad = 0;
 
-        int r = spawn_run(argv, NULL, &list);
-        if (r != 0) {
+        /* Ours is read here; initramfs-tools' (an early microcode archive, then a compressed
+         * one) by its own lister. */
+        const Node *maker = node_lookup(ctx->profile->tree, "kernel.initramfs");
+        int r = 0;
+        if (maker && streq(maker->scalar, "vmcompose")) {
+                _cleanup_free_ char *path = path_join(ctx->root_path, initrd);
+                r = initramfs_list(path, &list);
+        } else if ((r = spawn_run(argv, NULL, &list)) != 0)
+                r = log_error_errno(r < 0 ? r : EIO, "kernel: lsinitramfs %s failed", initrd);
+        if (r < 0) {
                 buffer_done(&list);
-                return log_error_errno(r < 0 ? r : EIO, "kernel: lsinitramfs %s failed", initrd);
+                return r;
         }
         (void)read_full_file(builtin_path, 16 << 20, &builtin, NULL);
         for (size_t i = 0; drivers && i < drivers->n_items; i++) {
@@ -180,6 +189,56 @@ static int check_initramfs(BuildContext *ctx, const BootKernel *k, const Node *d
         ctx->initramfs_modules = initramfs_modules(list.data, builtin);
         buffer_done(&list);
         return bad ? -EBADMSG : 0;
+}
+
+DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
+
+/* kernel.initramfs: vmcompose: the initramfs of each kernel in /boot, written here (the
+ * install stage ran no update-initramfs): init, the target's drivers and the root
+ * filesystem's driver, with what they depend on. */
+static int make_initramfs(BuildContext *ctx) {
+        const Node *maker = node_lookup(ctx->profile->tree, "kernel.initramfs");
+        const Node *target = ctx->profile->kernel_target.tree;
+        _cleanup_strv_free_ char **drivers = NULL;
+        _cleanup_free_ char *boot = path_join(ctx->root_path, "boot");
+
+        if (!maker || !streq(maker->scalar, "vmcompose"))
+                return 0;
+        const Node *list = target ? node_lookup(target, "initramfs-drivers") : NULL;
+        for (size_t i = 0; list && i < list->n_items; i++)
+                strv_extend(&drivers, node_map_get(list->items[i], "name")->scalar);
+        const Node *parts = node_lookup(ctx->profile->tree, "disk.partitions");
+        for (size_t i = 0; parts && i < parts->n_items; i++) {
+                const Node *role = node_map_get(parts->items[i], "role");
+                const Node *fs = node_map_get(parts->items[i], "fs");
+                if (streq(role->scalar, "root"))
+                        strv_extend(&drivers, fs ? fs->scalar : "ext4");
+        }
+        _cleanup_(closedirp) DIR *d = opendir(boot);
+        if (!d)
+                return log_error_errno(errno, "bootloader: %s: %m", boot);
+        for (struct dirent *de; (de = readdir(d));) {
+                if (!strneq(de->d_name, "vmlinuz-", 8))
+                        continue;
+                _cleanup_free_ char *out = xasprintf("%s/initrd.img-%s", boot, de->d_name + 8);
+                InitramfsRequest req = {
+                        .root_dir = ctx->root_path,
+                        .version = de->d_name + 8,
+                        .architecture =
+                                node_lookup(ctx->profile->tree, "distro.architecture")->scalar,
+                        .drivers = drivers,
+                        .init_path = vmcompose_init_path(),
+                        .mtime = ctx->timestamp,
+                        .out_path = out,
+                };
+                int r = initramfs_write(&req);
+                if (r < 0)
+                        return log_error_errno(r,
+                                               "kernel.initramfs: vmcompose (%s:%u): no "
+                                               "initramfs for %s",
+                                               maker->mark.file, maker->mark.line, req.version);
+        }
+        return 0;
 }
 
 /* The command line must not carry what the target forbids (Azure: quiet, crashkernel). */
@@ -216,6 +275,9 @@ int stage_bootloader(BuildContext *ctx) {
                                        "bootloader: %s (%s:%u) is not implemented yet "
                                        "(issue #5); systemd-boot is",
                                        bl->scalar, bl->mark.file, bl->mark.line);
+        r = make_initramfs(ctx);
+        if (r < 0)
+                return r;
         r = boot_kernel_find(ctx->root_path, &k);
         if (r == -ENOTUNIQ)
                 return log_error_errno(r, "bootloader: more than one kernel in %s/boot",

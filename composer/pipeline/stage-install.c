@@ -468,6 +468,8 @@ int stage_install(BuildContext *ctx) {
                 .merged_usr =
                         streq(node_lookup(ctx->profile->tree, "distro.family")->scalar, "debian"),
                 .architecture = node_lookup(ctx->profile->tree, "distro.architecture")->scalar,
+                .no_initramfs = streq(node_lookup(ctx->profile->tree, "kernel.initramfs")->scalar,
+                                      "vmcompose"),
         };
 
         r = install_from_cache(ctx, pkgs, &o);

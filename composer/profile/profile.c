@@ -275,11 +275,18 @@ static int check_resolved(Loader *l, const Node *tree) {
         const Node *parts = node_lookup(tree, "disk.partitions");
         const Node *table = node_lookup(tree, "disk.table");
         const Node *boot = node_lookup(tree, "bootloader");
+        const Node *maker = node_lookup(tree, "kernel.initramfs");
         const Node *last = NULL;
         int r = 0;
 
+        if (maker && streq(maker->scalar, "vmcompose") && !node_lookup(tree, "kernel.target")) {
+                diag_add(l->diag, &maker->mark,
+                         "kernel.initramfs: vmcompose loads the drivers of the kernel target; "
+                         "name one with kernel.target (qemu, azure, hyperv)");
+                r = -EBADMSG;
+        }
         if (!parts || parts->n_items == 0)
-                return 0;
+                return r;
 
         static const char *const unique[] = {"root", "esp", "bios-boot", "boot"};
         for (size_t i = 0; i < ELEMENTSOF(unique); i++)

@@ -19,6 +19,7 @@ static const char *const bootloaders[] = {"systemd-boot", "grub-bios", "grub-efi
                                           "shim",         "uki",       NULL};
 static const char *const tables[] = {"gpt", "mbr", NULL};
 static const char *const initramfs_modules[] = {"most", "target", NULL};
+static const char *const initramfs_makers[] = {"initramfs-tools", "vmcompose", NULL};
 static const char *const roles[] = {"esp", "bios-boot", "boot", "root", "swap", "data", NULL};
 static const char *const filesystems[] = {"vfat", "ext4", "xfs", "erofs", "swap", NULL};
 static const char *const output_formats[] = {"raw", "raw.zst", "vhd", "vhdx", "qcow2", "tar", NULL};
@@ -268,8 +269,15 @@ static const Field profile_fields[] = {
                           .type = FIELD_ENUM,
                           .values = initramfs_modules,
                           .default_value = "most",
-                          .help = "the initramfs's drivers: most (Debian's default) or target "
+                          .help = "initramfs-tools' drivers: most (Debian's default) or target "
                                   "(only the kernel target's initramfs-drivers)"},
+                         {.name = "initramfs",
+                          .type = FIELD_ENUM,
+                          .values = initramfs_makers,
+                          .default_value = "initramfs-tools",
+                          .help = "what makes the initramfs: initramfs-tools (Debian's, with udev "
+                                  "and fsck) or vmcompose (a static init that loads the target's "
+                                  "drivers and mounts the root; needs kernel.target)"},
                          {},
                  }},
         {.name = "bootloader",

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "vmcompose/util.h"
 
@@ -58,6 +59,37 @@ char *grub_cfg(const char *title, const char *root_fs_uuid, const char *version,
                const char *cmdline);
 /* systemd-boot's loader.conf. Caller frees. */
 char *loader_conf(const char *default_entry, unsigned timeout);
+
+/* vmcompose's initramfs (composer/bootloader/initramfs.c, kernel.initramfs: vmcompose). */
+typedef struct InitramfsFile {
+        const char *path; /* in the archive, relative: "dev/console" */
+        mode_t mode;      /* type and permissions */
+        dev_t rdev;
+        const char *data;
+        size_t size;
+} InitramfsFile;
+
+/* A newc cpio archive of files (in the order given), owned by root, every mtime mtime, inode
+ * numbers counted from 1, with the trailer. Pure, for tests. Caller frees. */
+char *initramfs_cpio(const InitramfsFile *files, size_t n, uint64_t mtime, size_t *ret_size);
+
+typedef struct InitramfsRequest {
+        const char *root_dir;     /* the image's root: /lib/modules/VERSION */
+        const char *version;      /* the kernel's */
+        const char *architecture; /* the image's (dpkg name): init must be a program for it */
+        char *const *drivers;     /* module names to load at boot; built-in ones are skipped */
+        const char *init_path;    /* the static init program (vmcompose_init_path()) */
+        uint64_t mtime;           /* every entry's time */
+        const char *out_path;     /* written atomically */
+} InitramfsRequest;
+
+/* Writes the initramfs: /init, /dev/console, /proc, /sys, /sysroot, the drivers' modules and
+ * everything they depend on (modules.dep) under /lib/modules/VERSION, and /vmcompose/modules
+ * listing them in load order. A driver that is neither a module nor built in is an error. */
+int initramfs_write(const InitramfsRequest *req);
+/* Appends the path of every member of the (possibly compressed) cpio archive at path to out,
+ * one a line. 0 or -EIO/-EBADMSG (logged). */
+int initramfs_list(const char *path, Buffer *out);
 
 /* The systemd unit every image carries to report its boot on the serial console
  * ("vmcompose-boot: ready" or "vmcompose-boot: degraded (...)"). */

@@ -32,6 +32,8 @@ typedef struct InstallOptions {
                           * before anything is unpacked (Debian 12's usr-is-merged
                           * refuses a root without them) */
         const char *architecture;
+        bool no_initramfs;   /* the build makes the initramfs itself (kernel.initramfs:
+                              * vmcompose): no update-initramfs after configuration */
         char **path_exclude; /* dpkg path-exclude globs (policy strip rules) */
         char **path_include; /* dpkg path-include globs: exceptions */
 } InstallOptions;

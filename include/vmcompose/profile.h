@@ -64,3 +64,6 @@ char *profile_format_json(const Profile *p);
 /* vmcompose's data directory: $VMCOMPOSE_DATA_DIR, else the source tree when running from the
  * build tree, else the installed data directory. */
 const char *vmcompose_data_dir(void);
+/* The initramfs init program (vmcompose-init): $VMCOMPOSE_INIT, the build tree's when this
+ * binary runs from it, else the installed one. */
+const char *vmcompose_init_path(void);

@@ -142,6 +142,10 @@ bad "${B}disk:
   partitions:
     - {role: root, size: 12Q}
 " "bad.yaml:5:26: disk.partitions\[0\].size: invalid size '12Q'"
+bad "${B}kernel: {initramfs: vmcompose}
+" "bad.yaml:3:21: kernel.initramfs: vmcompose loads the drivers of the kernel target; name one"
+bad "${B}kernel: {initramfs: dracut}
+" "bad.yaml:3:21: kernel.initramfs: .*initramfs-tools, vmcompose"
 bad "${B}disk: {size: -1G}
 " "invalid size '-1G'"
 bad "${B}disk: {size: 99999999999999999999}

@@ -88,6 +88,26 @@ for f in raw vhd qcow2; do
         rc=$?
         check "minimal.$f boots under UEFI and reports ready (exit $rc): $(grep " up " "$T/boot")" test $rc -eq 0
 done
+# kernel.initramfs: vmcompose: its init found the root by PARTUUID and mounted it.
+check "minimal's initramfs is vmcompose's: its init mounted the root" \
+        grep -aq 'vmcompose-initrd: [0-9.]* s: root /dev/vda2 (ext4) mounted rw' "$T/boot-raw.log"
+# A root filesystem that was not cleanly unmounted: the init mounts it read-only,
+# systemd-fsck-root checks and repairs it and reboots; the next boot comes up on a clean root.
+rstart=$(sfdisk --json "$T/out/minimal.raw" | jq '.partitiontable.partitions[1].start')
+cp --sparse=always "$T/out/minimal.raw" "$T/dirty.raw"
+debugfs -w -R "ssv state 0" "$T/dirty.raw?offset=$((rstart * 512))" >/dev/null 2>&1
+fsstate() { dumpe2fs -h "$T/dirty.raw?offset=$((rstart * 512))" 2>/dev/null | sed -n 's/^Filesystem state: *//p'; }
+check "(a copy's root marked not clean: $(fsstate))" test "$(fsstate)" = "not clean"
+timeout 400 "$VMC" boot "$T/dirty.raw" --write --timeout 300 --serial-log "$T/dirty1.log" >/dev/null 2>&1
+check "a root not cleanly unmounted is mounted read-only by the initramfs" \
+        grep -aq 'needs a check (not cleanly unmounted): mounting it read-only' "$T/dirty1.log"
+check "... checked by systemd-fsck-root, which reboots after the repair" \
+        sh -c "grep -aq 'Starting.*systemd-fsck-root' '$T/dirty1.log' && grep -aq 'reboot: Restarting system' '$T/dirty1.log'"
+timeout 400 "$VMC" boot "$T/dirty.raw" --timeout 300 --serial-log "$T/dirty2.log" >"$T/boot" 2>&1
+rc=$?
+check "... then the image boots (exit $rc) on a clean root ($(fsstate)), mounted rw at once" \
+        sh -c "test $rc -eq 0 && test '$(fsstate)' = clean && grep -aq 'mounted rw' '$T/dirty2.log'"
+rm -f "$T/dirty.raw"
 # systemd-boot is not signed: firmware that enforces Secure Boot must refuse it.
 timeout 200 "$VMC" boot "$T/out/minimal.raw" --firmware secureboot --timeout 120 >"$T/boot" 2>&1
 check "Secure Boot refuses the unsigned boot path" test $? -eq 1

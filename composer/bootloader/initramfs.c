@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: MIT */
+/* vmcompose's own initramfs (kernel.initramfs: vmcompose): a newc cpio archive holding the
+ * static init (composer/initrd/init.c), the modules of the kernel target's drivers with the
+ * modules they depend on (modules.dep), in load order, and the few nodes init needs. Written
+ * directly, uncompressed (the kernel copies it faster than it would decompress it, and it is a
+ * few MiB), with fixed owners, inode numbers and times: the same inputs give the same bytes. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "vmcompose/bootloader.h"
+#include "vmcompose/install.h"
+#include "vmcompose/log.h"
+#include "vmcompose/macro.h"
+
+typedef struct Module {
+        char *name; /* "virtio_blk" ('-' made '_') */
+        char *path; /* "kernel/drivers/block/virtio_blk.ko", relative to /lib/modules/VERSION */
+        char **deps;
+        int state; /* 0 not wanted, 1 being added, 2 added */
+} Module;
+
+typedef struct Entry {
+        char *path; /* in the archive, no leading '/' */
+        mode_t mode;
+        dev_t rdev;
+        char *data;
+        size_t size;
+} Entry;
+
+static char *module_name(const char *path) {
+        const char *slash = strrchr(path, '/');
+        const char *base = slash ? slash + 1 : path;
+        char *name = xstrndup(base, strcspn(base, "."));
+        for (char *c = name; *c; c++)
+                if (*c == '-')
+                        *c = '_';
+        return name;
+}
+
+typedef struct Modules {
+        Module *m;
+        size_t n;
+} Modules;
+
+static void modules_done(Modules *m) {
+        for (size_t i = 0; i < m->n; i++) {
+                free(m->m[i].name);
+                free(m->m[i].path);
+                strv_free(m->m[i].deps);
+        }
+        free(m->m);
+}
+
+typedef struct Entries {
+        Entry *e;
+        size_t n;
+} Entries;
+
+static void entries_done(Entries *e) {
+        for (size_t i = 0; i < e->n; i++) {
+                free(e->e[i].path);
+                free(e->e[i].data);
+        }
+        free(e->e);
+}
+
+/* modules.dep: "kernel/a/b.ko: kernel/c/d.ko kernel/e/f.ko" a line. */
+static void parse_modules_dep(const char *text, Modules *ret) {
+        Module *m = NULL;
+        size_t n = 0;
+
+        for (const char *line = text; *line;) {
+                size_t len = strcspn(line, "\n");
+                const char *colon = memchr(line, ':', len);
+                if (colon) {
+                        m = xrealloc(m, (n + 1) * sizeof(Module));
+                        m[n] = (Module){.path = xstrndup(line, (size_t)(colon - line))};
+                        m[n].name = module_name(m[n].path);
+                        for (const char *p = colon + 1; p < line + len;) {
+                                p += strspn(p, " \t");
+                                size_t w = strcspn(p, " \t\n");
+                                if (w > 0 && p + w <= line + len)
+                                        strv_push(&m[n].deps, xstrndup(p, w));
+                                p += w;
+                        }
+                        n++;
+                }
+                line += len + (line[len] == '\n');
+        }
+        *ret = (Modules){m, n};
+}
+
+static Module *module_find(Module *m, size_t n, const char *name) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(m[i].name, name))
+                        return &m[i];
+        return NULL;
+}
+
+static bool is_builtin(const char *builtin, const char *name) {
+        for (const char *line = builtin; line && *line;) {
+                size_t len = strcspn(line, "\n");
+                _cleanup_free_ char *l = xstrndup(line, len);
+                _cleanup_free_ char *n = module_name(l);
+                if (streq(n, name))
+                        return true;
+                line += len + (line[len] == '\n');
+        }
+        return false;
+}
+
+/* Appends m (after what it depends on) to order. */
+static int add_module(Module *all, size_t n, Module *m, Module ***order, size_t *n_order) {
+        if (m->state == 2)
+                return 0;
+        if (m->state == 1)
+                return log_error_errno(ELOOP, "initramfs: modules.dep has a cycle through %s",
+                                       m->name);
+        m->state = 1;
+        for (char **d = m->deps; d && *d; d++) {
+                _cleanup_free_ char *name = module_name(*d);
+                Module *dep = module_find(all, n, name);
+                if (!dep)
+                        return log_error_errno(ENOENT,
+                                               "initramfs: %s needs %s, which modules.dep does "
+                                               "not list",
+                                               m->name, *d);
+                int r = add_module(all, n, dep, order, n_order);
+                if (r < 0)
+                        return r;
+        }
+        m->state = 2;
+        *order = xrealloc(*order, (*n_order + 1) * sizeof(Module *));
+        (*order)[(*n_order)++] = m;
+        return 0;
+}
+
+static void entry_add(Entries *e, const char *path, mode_t mode, char *data, size_t size) {
+        e->e = xrealloc(e->e, (e->n + 1) * sizeof(Entry));
+        e->e[e->n++] = (Entry){.path = xstrdup(path), .mode = mode, .data = data, .size = size};
+}
+
+/* Every directory above path, once. */
+static void entry_add_parents(Entries *e, const char *path) {
+        _cleanup_free_ char *p = xstrdup(path);
+        for (char *s = strchr(p, '/'); s; s = strchr(s + 1, '/')) {
+                *s = 0;
+                bool have = false;
+                for (size_t i = 0; i < e->n && !have; i++)
+                        have = streq(e->e[i].path, p);
+                if (!have)
+                        entry_add(e, p, S_IFDIR | 0755, NULL, 0);
+                *s = '/';
+        }
+}
+
+static int entry_cmp(const void *a, const void *b) {
+        return strcmp(((const Entry *)a)->path, ((const Entry *)b)->path);
+}
+
+static void cpio_header(Buffer *b, unsigned ino, mode_t mode, uint64_t mtime, size_t size,
+                        dev_t rdev, const char *name) {
+        size_t namesize = strlen(name) + 1;
+        buffer_printf(b, "070701%08X%08X%08X%08X%08X%08X%08zX%08X%08X%08X%08X%08zX%08X", ino,
+                      (unsigned)mode, 0u, 0u, S_ISDIR(mode) ? 2u : 1u, (unsigned)mtime, size, 0u,
+                      0u, major(rdev), minor(rdev), namesize, 0u);
+        buffer_append(b, name, namesize);
+        while (b->len % 4)
+                buffer_putc(b, 0);
+}
+
+char *initramfs_cpio(const InitramfsFile *files, size_t n, uint64_t mtime, size_t *ret_size) {
+        Buffer b = {};
+        unsigned ino = 1;
+
+        for (size_t i = 0; i < n; i++) {
+                cpio_header(&b, ino++, files[i].mode, mtime, files[i].size, files[i].rdev,
+                            files[i].path);
+                buffer_append(&b, files[i].data, files[i].size);
+                while (b.len % 4)
+                        buffer_putc(&b, 0);
+        }
+        cpio_header(&b, 0, 0, 0, 0, 0, "TRAILER!!!");
+        /* Padded to cpio's 512-byte blocks, as GNU cpio writes it (lsinitramfs expects it). */
+        while (b.len % 512)
+                buffer_putc(&b, 0);
+        *ret_size = b.len;
+        return buffer_steal(&b);
+}
+
+static int elf_machine(const char *data, size_t size) {
+        if (size < sizeof(Elf64_Ehdr) || memcmp(data, ELFMAG, SELFMAG) != 0)
+                return -1;
+        uint16_t m;
+        memcpy(&m, data + offsetof(Elf64_Ehdr, e_machine), sizeof(m));
+        return m;
+}
+
+static int read_in_root(int root_fd, const char *path, size_t max, char **ret, size_t *ret_size) {
+        _cleanup_close_ int fd = install_open_in_root(root_fd, path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return fd;
+        return read_full_fd(fd, max, ret, ret_size);
+}
+
+/* The drivers' modules, each after what it depends on; built-in drivers are skipped. */
+static int resolve_drivers(const InitramfsRequest *req, Modules *all, const char *builtin,
+                           Module ***order, size_t *n_order) {
+        for (char *const *d = req->drivers; d && *d; d++) {
+                _cleanup_free_ char *name = module_name(*d);
+                Module *m = module_find(all->m, all->n, name);
+                int r = 0;
+                if (m)
+                        r = add_module(all->m, all->n, m, order, n_order);
+                else if (!is_builtin(builtin, name))
+                        r = log_error_errno(ENOENT,
+                                            "initramfs: kernel %s has no driver %s (neither a "
+                                            "module in modules.dep nor built in)",
+                                            req->version, *d);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+int initramfs_write(const InitramfsRequest *req) {
+        static const struct {
+                const char *arch;
+                int machine;
+        } machines[] = {{"amd64", EM_X86_64}, {"arm64", EM_AARCH64}, {"i386", EM_386}};
+        _cleanup_close_ int root_fd = open(req->root_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_free_ char *dep_path = xasprintf("lib/modules/%s/modules.dep", req->version);
+        _cleanup_free_ char *builtin_path =
+                xasprintf("lib/modules/%s/modules.builtin", req->version);
+        _cleanup_free_ char *deps = NULL, *builtin = NULL, *init = NULL, *cpio = NULL;
+        _cleanup_free_ Module **order = NULL;
+        _cleanup_free_ InitramfsFile *files = NULL;
+        _cleanup_(modules_done) Modules all = {};
+        _cleanup_(entries_done) Entries e = {};
+        size_t n_order = 0, init_size = 0, size = 0;
+        Buffer list = {};
+        int r;
+
+        if (root_fd < 0)
+                return log_error_errno(errno, "initramfs: %s: %m", req->root_dir);
+        r = read_full_file(req->init_path, 64 << 20, &init, &init_size);
+        if (r < 0)
+                return log_error_errno(r,
+                                       "initramfs: cannot read the init program %s (%m); build "
+                                       "vmcompose-init or set VMCOMPOSE_INIT",
+                                       req->init_path);
+        int machine = elf_machine(init, init_size);
+        for (size_t i = 0; i < ELEMENTSOF(machines); i++)
+                if (streq(machines[i].arch, req->architecture) && machines[i].machine != machine)
+                        return log_error_errno(ENOEXEC,
+                                               "initramfs: %s is not a program for %s (the "
+                                               "image's architecture)",
+                                               req->init_path, req->architecture);
+        r = read_in_root(root_fd, dep_path, 64 << 20, &deps, NULL);
+        if (r < 0)
+                return log_error_errno(r, "initramfs: %s/%s: %m (kernel %s without depmod?)",
+                                       req->root_dir, dep_path, req->version);
+        (void)read_in_root(root_fd, builtin_path, 64 << 20, &builtin, NULL);
+        parse_modules_dep(deps, &all);
+        r = resolve_drivers(req, &all, builtin, &order, &n_order);
+        if (r < 0)
+                return r;
+
+        entry_add(&e, "init", S_IFREG | 0755, TAKE_PTR(init), init_size);
+        static const char *const dirs[] = {"dev", "proc", "sys", "sysroot", "vmcompose"};
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
+                entry_add(&e, dirs[i], S_IFDIR | 0755, NULL, 0);
+        entry_add(&e, "dev/console", S_IFCHR | 0600, NULL, 0);
+        e.e[e.n - 1].rdev = makedev(5, 1);
+        for (size_t i = 0; i < n_order; i++) {
+                _cleanup_free_ char *in_root =
+                        xasprintf("lib/modules/%s/%s", req->version, order[i]->path);
+                char *data = NULL;
+                size_t data_size = 0;
+                r = read_in_root(root_fd, in_root, 256 << 20, &data, &data_size);
+                if (r < 0) {
+                        buffer_done(&list);
+                        return log_error_errno(r, "initramfs: %s/%s: %m", req->root_dir, in_root);
+                }
+                entry_add_parents(&e, in_root);
+                entry_add(&e, in_root, S_IFREG | 0644, data, data_size);
+                buffer_printf(&list, "%s /%s\n", order[i]->name, in_root);
+        }
+        size_t list_size = list.len;
+        entry_add(&e, "vmcompose/modules", S_IFREG | 0644, buffer_steal(&list), list_size);
+        qsort(e.e, e.n, sizeof(Entry), entry_cmp);
+
+        files = xcalloc(e.n, sizeof(InitramfsFile));
+        for (size_t i = 0; i < e.n; i++)
+                files[i] = (InitramfsFile){.path = e.e[i].path,
+                                           .mode = e.e[i].mode,
+                                           .rdev = e.e[i].rdev,
+                                           .data = e.e[i].data ? e.e[i].data : "",
+                                           .size = e.e[i].size};
+        cpio = initramfs_cpio(files, e.n, req->mtime, &size);
+        r = write_file_atomic(req->out_path, cpio, size, 0644);
+        if (r < 0)
+                return log_error_errno(r, "initramfs: cannot write %s: %m", req->out_path);
+        log_info("initramfs: %s, %zu modules, %zu KiB", req->out_path, n_order, size >> 10);
+        return 0;
+}
+
+int initramfs_list(const char *path, Buffer *out) {
+        struct archive *a = archive_read_new();
+        struct archive_entry *e;
+        int r;
+
+        archive_read_support_format_cpio(a);
+        archive_read_support_filter_all(a);
+        if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
+                r = log_error_errno(EIO, "initramfs: %s: %s", path, archive_error_string(a));
+                archive_read_free(a);
+                return r;
+        }
+        while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK)
+                buffer_printf(out, "%s\n", archive_entry_pathname(e));
+        if (r != ARCHIVE_EOF)
+                r = log_error_errno(EBADMSG, "initramfs: %s: %s", path, archive_error_string(a));
+        else
+                r = 0;
+        archive_read_free(a);
+        return r;
+}
