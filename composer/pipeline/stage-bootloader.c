@@ -159,7 +159,8 @@ static int check_initramfs(BuildContext *ctx, const BootKernel *k, const Node *d
         const Node *maker = node_lookup(ctx->profile->tree, "kernel.initramfs");
         int r = 0;
         if (maker && streq(maker->scalar, "vmcompose")) {
-                _cleanup_free_ char *path = path_join(ctx->root_path, initrd);
+                /* initrd is absolute: path_join() would give it back as it is, the host's. */
+                _cleanup_free_ char *path = xasprintf("%s%s", ctx->root_path, initrd);
                 r = initramfs_list(path, &list);
         } else if ((r = spawn_run(argv, NULL, &list)) != 0)
                 r = log_error_errno(r < 0 ? r : EIO, "kernel: lsinitramfs %s failed", initrd);
