@@ -316,6 +316,7 @@ static void add_system(Collect *c) {
         add_list(c, "system.scripts", "script", "run");
         add_list(c, "kernel.cmdline", "kernel-argument", "arg");
         add_setting(c, "kernel", "initramfs-modules", "setting", NULL);
+        add_setting(c, "kernel", "initramfs", "setting", NULL);
 }
 
 int deviations_collect(const BuildContext *ctx, bool with_plan, DeviationReport *ret) {
