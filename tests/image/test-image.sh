@@ -108,6 +108,21 @@ rc=$?
 check "... then the image boots (exit $rc) on a clean root ($(fsstate)), mounted rw at once" \
         sh -c "test $rc -eq 0 && test '$(fsstate)' = clean && grep -aq 'mounted rw' '$T/dirty2.log'"
 rm -f "$T/dirty.raw"
+# A root= the initramfs cannot find (the boot entry edited on a copy's ESP with mtools): it says
+# so after rootdelay=, naming the block devices it saw; the kernel panics and boot reports it.
+estart=$(sfdisk --json "$T/out/minimal.raw" | jq '.partitiontable.partitions[0].start')
+cp --sparse=always "$T/out/minimal.raw" "$T/noroot.raw"
+esp="$T/noroot.raw@@$((estart * 512))"
+MTOOLS_SKIP_CHECK=1 mtype -i "$esp" ::/loader/entries/vmcompose.conf |
+        sed 's/root=PARTUUID=[^ ]*/root=PARTUUID=00000000-0000-0000-0000-000000000001 rootdelay=2/' >"$T/entry.conf"
+MTOOLS_SKIP_CHECK=1 mcopy -o -i "$esp" "$T/entry.conf" ::/loader/entries/vmcompose.conf
+timeout 200 "$VMC" boot "$T/noroot.raw" --timeout 120 --serial-log "$T/noroot.log" >"$T/boot" 2>&1
+rc=$?
+check "a root= the initramfs cannot find fails the boot (exit $rc) as a kernel panic" \
+        sh -c "test $rc -eq 1 && grep -q 'kernel panic' '$T/boot'"
+check "... after saying so, with the block devices it saw" sh -c \
+        "grep -aq 'root=PARTUUID=00000000-0000-0000-0000-000000000001 did not appear within 2 s' '$T/noroot.log' && grep -aq 'block devices:.*vda2' '$T/noroot.log'"
+rm -f "$T/noroot.raw"
 # systemd-boot is not signed: firmware that enforces Secure Boot must refuse it.
 timeout 200 "$VMC" boot "$T/out/minimal.raw" --firmware secureboot --timeout 120 >"$T/boot" 2>&1
 check "Secure Boot refuses the unsigned boot path" test $? -eq 1
