@@ -30,7 +30,9 @@ measure() { # LABEL CMD...: appends "seconds peak-KiB" to $W/LABEL
 }
 
 # The same work on both sides: what the minimal profile's policies keep out (dpkg path-exclude,
-# as vmcompose writes it), and Debian's standard initramfs (MODULES=most) on both.
+# as vmcompose writes it), and Debian's standard initramfs (initramfs-tools, MODULES=most) on
+# both: the minimal profile's own initramfs (kernel.initramfs: vmcompose) is made later, by the
+# bootloader stage, so the install stage would otherwise skip work mmdebstrap does.
 dpkgopts=()
 for d in doc man info locale lintian linda; do
         dpkgopts+=(--dpkgopt="path-exclude=/usr/share/$d/*")
@@ -41,6 +43,7 @@ cat >"$W/bench.yaml" <<EOT
 extends: $PWD/profiles/minimal.yaml
 name: bench
 kernel:
+  initramfs: initramfs-tools
   initramfs-modules: most
 EOT
 
