@@ -117,30 +117,102 @@ static bool is_builtin(const char *builtin, const char *name) {
         return false;
 }
 
-/* Appends m (after what it depends on) to order. */
-static int add_module(Module *all, size_t n, Module *m, Module ***order, size_t *n_order) {
-        if (m->state == 2)
+typedef struct Resolver {
+        Module *all;
+        size_t n;
+        const char *softdep; /* modules.softdep, or NULL */
+        const char *alias;   /* modules.alias, or NULL */
+        Module **order;
+        size_t n_order;
+} Resolver;
+
+/* The names after "pre:" (or "post:") on modules.softdep's line for module name. */
+static char **softdeps(const char *text, const char *name, const char *kind) {
+        char **ret = NULL;
+        for (const char *line = text; line && *line;) {
+                size_t len = strcspn(line, "\n");
+                _cleanup_free_ char *l = xstrndup(line, len);
+                char *save = NULL, *w0 = strtok_r(l, " \t", &save);
+                char *w1 = strtok_r(NULL, " \t", &save);
+                _cleanup_free_ char *n1 = w1 ? module_name(w1) : NULL;
+                if (w0 && n1 && streq(w0, "softdep") && streq(n1, name)) {
+                        bool on = false;
+                        for (char *w; (w = strtok_r(NULL, " \t", &save));)
+                                if (streq(w, "pre:") || streq(w, "post:"))
+                                        on = streq(w, kind);
+                                else if (on)
+                                        strv_extend(&ret, w);
+                }
+                line += len + (line[len] == '\n');
+        }
+        return ret;
+}
+
+/* The module a soft dependency names: a module of that name, or the first module an exact
+ * alias ("alias crc32c crc32c_generic") gives. NULL: none (built in, or not in this kernel). */
+static Module *softdep_target(Resolver *res, const char *name) {
+        _cleanup_free_ char *n = module_name(name);
+        Module *m = module_find(res->all, res->n, n);
+        if (m)
+                return m;
+        for (const char *line = res->alias; line && *line;) {
+                size_t len = strcspn(line, "\n");
+                _cleanup_free_ char *l = xstrndup(line, len);
+                char *save = NULL, *w0 = strtok_r(l, " \t", &save);
+                char *w1 = strtok_r(NULL, " \t", &save), *w2 = strtok_r(NULL, " \t", &save);
+                if (w0 && w1 && w2 && streq(w0, "alias") && streq(w1, name)) {
+                        _cleanup_free_ char *target = module_name(w2);
+                        if ((m = module_find(res->all, res->n, target)))
+                                return m;
+                }
+                line += len + (line[len] == '\n');
+        }
+        return NULL;
+}
+
+static int add_module(Resolver *res, Module *m, bool soft);
+
+/* modules.softdep's pre: or post: modules of m: loaded with it when this kernel has them. */
+static int add_softdeps(Resolver *res, Module *m, const char *kind) {
+        _cleanup_strv_free_ char **names = softdeps(res->softdep, m->name, kind);
+        for (char **s = names; s && *s; s++) {
+                Module *dep = softdep_target(res, *s);
+                int r = dep ? add_module(res, dep, true) : 0;
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
+/* Appends m to the load order after what it depends on (modules.dep) and what it asks to
+ * come first (softdep pre:), and before what it asks to come after (post:). A cycle through
+ * hard dependencies is an error; one through a soft dependency is broken there. */
+static int add_module(Resolver *res, Module *m, bool soft) {
+        if (m->state == 2 || (m->state == 1 && soft))
                 return 0;
         if (m->state == 1)
                 return log_error_errno(ELOOP, "initramfs: modules.dep has a cycle through %s",
                                        m->name);
         m->state = 1;
+        int r = add_softdeps(res, m, "pre:");
+        if (r < 0)
+                return r;
         for (char **d = m->deps; d && *d; d++) {
                 _cleanup_free_ char *name = module_name(*d);
-                Module *dep = module_find(all, n, name);
+                Module *dep = module_find(res->all, res->n, name);
                 if (!dep)
                         return log_error_errno(ENOENT,
                                                "initramfs: %s needs %s, which modules.dep does "
                                                "not list",
                                                m->name, *d);
-                int r = add_module(all, n, dep, order, n_order);
+                r = add_module(res, dep, false);
                 if (r < 0)
                         return r;
         }
         m->state = 2;
-        *order = xrealloc(*order, (*n_order + 1) * sizeof(Module *));
-        (*order)[(*n_order)++] = m;
-        return 0;
+        res->order = xrealloc(res->order, (res->n_order + 1) * sizeof(Module *));
+        res->order[res->n_order++] = m;
+        return add_softdeps(res, m, "post:");
 }
 
 static void entry_add(Entries *e, const char *path, mode_t mode, char *data, size_t size) {
@@ -212,14 +284,13 @@ static int read_in_root(int root_fd, const char *path, size_t max, char **ret, s
 }
 
 /* The drivers' modules, each after what it depends on; built-in drivers are skipped. */
-static int resolve_drivers(const InitramfsRequest *req, Modules *all, const char *builtin,
-                           Module ***order, size_t *n_order) {
+static int resolve_drivers(const InitramfsRequest *req, Resolver *res, const char *builtin) {
         for (char *const *d = req->drivers; d && *d; d++) {
                 _cleanup_free_ char *name = module_name(*d);
-                Module *m = module_find(all->m, all->n, name);
+                Module *m = module_find(res->all, res->n, name);
                 int r = 0;
                 if (m)
-                        r = add_module(all->m, all->n, m, order, n_order);
+                        r = add_module(res, m, false);
                 else if (!is_builtin(builtin, name))
                         r = log_error_errno(ENOENT,
                                             "initramfs: kernel %s has no driver %s (neither a "
@@ -231,6 +302,38 @@ static int resolve_drivers(const InitramfsRequest *req, Modules *all, const char
         return 0;
 }
 
+/* A compressed module (.ko.xz, .ko.zst, .ko.gz) as the plain .ko the init loads: the kernel
+ * decompresses only with CONFIG_MODULE_DECOMPRESS, so the archive never relies on it. */
+static int decompress(char **data, size_t *size, const char *path) {
+        struct archive *a = archive_read_new();
+        struct archive_entry *e;
+        Buffer out = {};
+        char buf[65536];
+        ssize_t n;
+        int r = 0;
+
+        archive_read_support_filter_all(a);
+        archive_read_support_format_raw(a);
+        if (archive_read_open_memory(a, *data, *size) != ARCHIVE_OK ||
+            archive_read_next_header(a, &e) != ARCHIVE_OK)
+                r = -EBADMSG;
+        while (r == 0 && (n = archive_read_data(a, buf, sizeof(buf))) != 0)
+                if (n < 0)
+                        r = -EBADMSG;
+                else
+                        buffer_append(&out, buf, (size_t)n);
+        if (r < 0) {
+                log_error("initramfs: cannot decompress %s: %s", path, archive_error_string(a));
+                buffer_done(&out);
+        } else {
+                free(*data);
+                *size = out.len;
+                *data = buffer_steal(&out);
+        }
+        archive_read_free(a);
+        return r;
+}
+
 int initramfs_write(const InitramfsRequest *req) {
         static const struct {
                 const char *arch;
@@ -240,12 +343,16 @@ int initramfs_write(const InitramfsRequest *req) {
         _cleanup_free_ char *dep_path = xasprintf("lib/modules/%s/modules.dep", req->version);
         _cleanup_free_ char *builtin_path =
                 xasprintf("lib/modules/%s/modules.builtin", req->version);
+        _cleanup_free_ char *softdep_path =
+                xasprintf("lib/modules/%s/modules.softdep", req->version);
+        _cleanup_free_ char *alias_path = xasprintf("lib/modules/%s/modules.alias", req->version);
         _cleanup_free_ char *deps = NULL, *builtin = NULL, *init = NULL, *cpio = NULL;
+        _cleanup_free_ char *softdep = NULL, *alias = NULL;
         _cleanup_free_ Module **order = NULL;
         _cleanup_free_ InitramfsFile *files = NULL;
         _cleanup_(modules_done) Modules all = {};
         _cleanup_(entries_done) Entries e = {};
-        size_t n_order = 0, init_size = 0, size = 0;
+        size_t init_size = 0, size = 0;
         Buffer list = {};
         int r;
 
@@ -269,8 +376,13 @@ int initramfs_write(const InitramfsRequest *req) {
                 return log_error_errno(r, "initramfs: %s/%s: %m (kernel %s without depmod?)",
                                        req->root_dir, dep_path, req->version);
         (void)read_in_root(root_fd, builtin_path, 64 << 20, &builtin, NULL);
+        (void)read_in_root(root_fd, softdep_path, 64 << 20, &softdep, NULL);
+        (void)read_in_root(root_fd, alias_path, 64 << 20, &alias, NULL);
         parse_modules_dep(deps, &all);
-        r = resolve_drivers(req, &all, builtin, &order, &n_order);
+        Resolver res = {.all = all.m, .n = all.n, .softdep = softdep, .alias = alias};
+        r = resolve_drivers(req, &res, builtin);
+        order = res.order;
+        size_t n_order = res.n_order;
         if (r < 0)
                 return r;
 
@@ -289,6 +401,16 @@ int initramfs_write(const InitramfsRequest *req) {
                 if (r < 0) {
                         buffer_done(&list);
                         return log_error_errno(r, "initramfs: %s/%s: %m", req->root_dir, in_root);
+                }
+                char *ko = strstr(in_root, ".ko.");
+                if (ko) {
+                        r = decompress(&data, &data_size, in_root);
+                        if (r < 0) {
+                                free(data);
+                                buffer_done(&list);
+                                return r;
+                        }
+                        ko[3] = 0;
                 }
                 entry_add_parents(&e, in_root);
                 entry_add(&e, in_root, S_IFREG | 0644, data, data_size);

@@ -32,12 +32,9 @@
 
 #include "probe.h"
 
-#ifndef MODULE_INIT_COMPRESSED_FILE
-#define MODULE_INIT_COMPRESSED_FILE 4
-#endif
 #define RAMFS_MAGIC_ 0x858458f6
 #define TMPFS_MAGIC_ 0x01021994
-#define MAX_WORDS 256
+#define MAX_WORDS 1024 /* x86 command lines hold 2048 bytes */
 #define MAX_FAILED 32
 
 static struct timespec start;
@@ -75,16 +72,20 @@ static int read_line_file(const char *path, char *buf, size_t size) {
 }
 
 static int mount_api_filesystems(void) {
+        /* The flags systemd mounts them with: they move to the real root as they are, and
+         * device nodes may be mapped executable (SGX), so /dev is not noexec. */
         static const struct {
                 const char *what, *where, *type;
+                unsigned long flags;
+                const char *data;
         } m[] = {
-                {"devtmpfs", "/dev", "devtmpfs"},
-                {"proc", "/proc", "proc"},
-                {"sysfs", "/sys", "sysfs"},
+                {"devtmpfs", "/dev", "devtmpfs", MS_NOSUID, "mode=0755"},
+                {"proc", "/proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL},
+                {"sysfs", "/sys", "sysfs", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL},
         };
         for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
                 (void)mkdir(m[i].where, 0755);
-                if (mount(m[i].what, m[i].where, m[i].type, MS_NOSUID | MS_NOEXEC, NULL) < 0 &&
+                if (mount(m[i].what, m[i].where, m[i].type, m[i].flags, m[i].data) < 0 &&
                     errno != EBUSY) {
                         say("cannot mount %s on %s: %s", m[i].type, m[i].where, strerror(errno));
                         return -1;
@@ -106,16 +107,12 @@ static void load_modules(char **words, size_t n_words) {
                 if (!path)
                         continue;
                 *path++ = 0;
-                int flags = 0;
-                const char *ext = strstr(path, ".ko.");
-                if (ext)
-                        flags |= MODULE_INIT_COMPRESSED_FILE;
                 if (initrd_module_params(words, n_words, line, params, sizeof(params)) < 0) {
                         say("parameters for %s too long, loading it without them", line);
                         params[0] = 0;
                 }
                 int fd = open(path, O_RDONLY | O_CLOEXEC);
-                int r = fd < 0 ? -1 : (int)syscall(SYS_finit_module, fd, params, flags);
+                int r = fd < 0 ? -1 : (int)syscall(SYS_finit_module, fd, params, 0);
                 int e = errno;
                 if (fd >= 0)
                         close(fd);
@@ -224,11 +221,18 @@ static int find_root(const char *spec, char *dev, size_t dev_size) {
 
         if (!d)
                 return -1;
-        for (struct dirent *de; r < 0 && (de = readdir(d));)
-                if (de->d_name[0] != '.' && matches(de->d_name, spec)) {
-                        snprintf(dev, dev_size, "/dev/%s", de->d_name);
+        for (struct dirent *de; r < 0 && (de = readdir(d));) {
+                if (de->d_name[0] == '.' || !matches(de->d_name, spec))
+                        continue;
+                /* sysfs and the /dev node come before the device can be opened (an
+                 * asynchronous SCSI probe): until it opens, keep waiting. */
+                snprintf(dev, dev_size, "/dev/%s", de->d_name);
+                int fd = open(dev, O_RDONLY | O_CLOEXEC);
+                if (fd >= 0) {
+                        close(fd);
                         r = 0;
                 }
+        }
         closedir(d);
         return r;
 }
@@ -248,11 +252,14 @@ static void report_devices(void) {
 
 static int wait_for_root(const InitParams *p, char *dev, size_t dev_size) {
         const char *v;
-        if (!spec_is(p->root, "/dev/", &v) && !spec_is(p->root, "PARTUUID=", &v) &&
-            !spec_is(p->root, "PARTLABEL=", &v) && !spec_is(p->root, "UUID=", &v) &&
-            !spec_is(p->root, "LABEL=", &v)) {
-                say("root=%s: not supported; use /dev/NAME, PARTUUID=, PARTLABEL=, UUID= or "
-                    "LABEL=",
+        bool dev_name = spec_is(p->root, "/dev/", &v) && !strchr(v, '/');
+        bool partuuid = spec_is(p->root, "PARTUUID=", &v) && !strchr(v, '/');
+        if (!dev_name && !partuuid && !spec_is(p->root, "PARTLABEL=", &v) &&
+            !spec_is(p->root, "UUID=", &v) && !spec_is(p->root, "LABEL=", &v)) {
+                /* /dev/disk/by-id/... and /dev/mapper/... are udev's and LVM's, PARTNROFF= the
+                 * kernel's: none of them ever appears here. */
+                say("root=%s: not supported by this initramfs; use /dev/NAME, PARTUUID=, "
+                    "PARTLABEL=, UUID= or LABEL= (or kernel.initramfs: initramfs-tools)",
                     p->root);
                 return -1;
         }

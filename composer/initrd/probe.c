@@ -95,7 +95,12 @@ int initrd_module_params(char *const *words, size_t n, const char *module, char 
                 if (!dot || (eq && eq < dot) || dot == words[i] ||
                     !module_name_eq(words[i], module, (size_t)(dot - words[i])))
                         continue;
-                int k = snprintf(buf + used, size - used, "%s%s", used ? " " : "", dot + 1);
+                /* A value with spaces goes back in quotes for the kernel's parser. */
+                const char *param = dot + 1, *value = strchr(param, '=');
+                int k = value && strchr(value, ' ')
+                                ? snprintf(buf + used, size - used, "%s%.*s=\"%s\"",
+                                           used ? " " : "", (int)(value - param), param, value + 1)
+                                : snprintf(buf + used, size - used, "%s%s", used ? " " : "", param);
                 if (k < 0 || (size_t)k >= size - used)
                         return -1;
                 used += (size_t)k;
@@ -127,9 +132,8 @@ int initrd_partuuid(const uint8_t sector0[512], unsigned sector_size, unsigned p
                 if (sector0[446 + 16 * i + 4] == 0xee)
                         gpt = true;
         if (!gpt) {
-                /* Primary partitions only: logical ones need the extended chain walked. */
-                if (partno > 4 || sector0[446 + 16 * (partno - 1) + 4] == 0)
-                        return -1;
+                /* The disk signature and the number, logical partitions (5 on) included: that
+                 * the partition exists is the caller's to know (sysfs). */
                 snprintf(out, 37, "%08x-%02x", le32(sector0 + 440), partno);
                 return 0;
         }
@@ -210,7 +214,9 @@ bool initrd_wants_check(const FsInfo *fs, const char *fsck_mode, uint64_t now, c
         else if (fs->max_mount_count > 0 && fs->mount_count >= fs->max_mount_count) {
                 snprintf(buf, sizeof(buf), "mounted %u times without a check", fs->mount_count);
                 reason = buf;
-        } else if (fs->check_interval && now >= (uint64_t)fs->last_check + fs->check_interval)
+        } else if (fs->check_interval && now < fs->last_check)
+                reason = "last checked in the future";
+        else if (fs->check_interval && now >= (uint64_t)fs->last_check + fs->check_interval)
                 reason = "the check interval has passed";
         if (reason && why_size)
                 snprintf(why, why_size, "%s", reason);

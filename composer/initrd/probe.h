@@ -44,9 +44,9 @@ int initrd_partuuid(const uint8_t sector0[512], unsigned sector_size, unsigned p
 /* What a filesystem's superblock says, read from the first 68 KiB of a partition (ext2/3/4 at
  * 1024, XFS at 0, Btrfs at 64 KiB). */
 typedef struct FsInfo {
-        char type[8];   /* "ext4", "xfs", "btrfs"; "" when not recognised */
-        char uuid[37];  /* lower case */
-        char label[64]; /* empty if none */
+        char type[8];    /* "ext4", "xfs", "btrfs"; "" when not recognised */
+        char uuid[37];   /* lower case */
+        char label[257]; /* empty if none (Btrfs labels hold 256 bytes) */
         /* ext2/3/4 only: */
         uint16_t state; /* s_state: 1 clean, 2 errors */
         uint16_t mount_count;

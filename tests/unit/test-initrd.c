@@ -30,10 +30,10 @@ static void test_cmdline(void **state) {
         char line[] = "initrd=\\k\\initrd root=PARTUUID=ab-01 rootfstype=ext4 "
                       "rootflags=\"data=journal,commit=5\" ro console=ttyS0 rw "
                       "\"init=/lib/my init\" rootdelay=300 fsck.mode=force virtio_blk.x=1 "
-                      "virtio-blk.y virtio_net.z=2 vmcompose.debug\n";
+                      "virtio-blk.y virtio_net.z=2 vmcompose.debug \"sd_mod.w=a b\"\n";
         char *w[64];
         size_t n = initrd_split_cmdline(line, w, 64);
-        assert_int_equal(n, 14);
+        assert_int_equal(n, 15);
         assert_string_equal(w[3], "rootflags=data=journal,commit=5");
         assert_string_equal(w[7], "init=/lib/my init");
         InitParams p;
@@ -54,6 +54,8 @@ static void test_cmdline(void **state) {
         assert_int_equal(initrd_module_params(w, n, "virtio-net", buf, sizeof(buf)), 0);
         assert_string_equal(buf, "z=2");
         assert_int_equal(initrd_module_params(w, n, "sd_mod", buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "w=\"a b\""); /* quoted again for the kernel */
+        assert_int_equal(initrd_module_params(w, n, "scsi_mod", buf, sizeof(buf)), 0);
         assert_string_equal(buf, "");
         assert_int_equal(initrd_module_params(w, n, "virtio_blk", buf, 4), -1);
 
@@ -95,8 +97,10 @@ static void test_partuuid(void **state) {
         d.data[511] = 0xaa;
         assert_int_equal(initrd_partuuid(d.data, 512, 2, disk_read, &d, uuid, name, 64), 0);
         assert_string_equal(uuid, "1234abcd-02");
-        assert_int_equal(initrd_partuuid(d.data, 512, 3, disk_read, &d, uuid, name, 64), -1);
-        assert_int_equal(initrd_partuuid(d.data, 512, 5, disk_read, &d, uuid, name, 64), -1);
+        /* A logical partition: the same form (the kernel's), whatever the table says. */
+        assert_int_equal(initrd_partuuid(d.data, 512, 5, disk_read, &d, uuid, name, 64), 0);
+        assert_string_equal(uuid, "1234abcd-05");
+        assert_int_equal(initrd_partuuid(d.data, 512, 0, disk_read, &d, uuid, name, 64), -1);
 
         /* GPT: the protective MBR, the header at LBA 1, entries at LBA 2, 128 bytes each. */
         memset(d.data + 446, 0, 64);
@@ -177,6 +181,8 @@ static void test_probe_ext4(void **state) {
         assert_false(initrd_wants_check(&f, "auto", 1099, why, sizeof(why)));
         assert_true(initrd_wants_check(&f, "auto", 1100, why, sizeof(why)));
         assert_string_equal(why, "the check interval has passed");
+        assert_true(initrd_wants_check(&f, "auto", 999, why, sizeof(why)));
+        assert_string_equal(why, "last checked in the future");
 
         /* Not a filesystem; XFS and Btrfs signatures. */
         uint8_t *b = calloc(1, FS_PROBE_SIZE);
@@ -277,15 +283,31 @@ static void test_write(void **state) {
         (void)state;
         char root[] = "/tmp/vmcompose-test-initrd-root-XXXXXX";
         assert_non_null(mkdtemp(root));
-        const char *dep = "kernel/x/a.ko: kernel/y/b-b.ko kernel/z/c.ko\n"
-                          "kernel/y/b-b.ko: kernel/z/c.ko\n"
-                          "kernel/z/c.ko:\n"
-                          "kernel/z/other.ko:\n";
+        /* a needs b-b, which needs c (shipped xz-compressed); a asks for pre1 before it and,
+         * through an alias, post1_generic after it; "missing" is not in this kernel. */
+        const char *dep = "kernel/x/a.ko: kernel/y/b-b.ko kernel/z/c.ko.xz\n"
+                          "kernel/y/b-b.ko: kernel/z/c.ko.xz\n"
+                          "kernel/z/c.ko.xz:\n"
+                          "kernel/z/other.ko:\n"
+                          "kernel/s/pre1.ko:\n"
+                          "kernel/s/post1_generic.ko:\n";
+        const char *softdep = "# Soft dependencies extracted from modules themselves.\n"
+                              "softdep a pre: pre1 missing post: post1\n"
+                              "softdep other pre: c\n";
+        const char *alias = "alias post1 post1_generic\nalias pci:v*d* other\n";
         write_at(root, "lib/modules/6.1.0-test/modules.dep", dep, strlen(dep));
+        write_at(root, "lib/modules/6.1.0-test/modules.softdep", softdep, strlen(softdep));
+        write_at(root, "lib/modules/6.1.0-test/modules.alias", alias, strlen(alias));
         write_at(root, "lib/modules/6.1.0-test/modules.builtin", "kernel/fs/ext4/ext4.ko\n", 23);
         write_at(root, "lib/modules/6.1.0-test/kernel/x/a.ko", "AAAA", 4);
         write_at(root, "lib/modules/6.1.0-test/kernel/y/b-b.ko", "BB", 2);
-        write_at(root, "lib/modules/6.1.0-test/kernel/z/c.ko", "C", 1);
+        write_at(root, "lib/modules/6.1.0-test/kernel/s/pre1.ko", "P", 1);
+        write_at(root, "lib/modules/6.1.0-test/kernel/s/post1_generic.ko", "Q", 1);
+        _cleanup_free_ char *xz =
+                xasprintf("mkdir -p %s/lib/modules/6.1.0-test/kernel/z && printf CCCC | xz -c "
+                          ">%s/lib/modules/6.1.0-test/kernel/z/c.ko.xz",
+                          root, root);
+        assert_int_equal(system(xz), 0);
         Elf64_Ehdr elf = {.e_ident = {ELFMAG0, ELFMAG1, ELFMAG2, ELFMAG3, ELFCLASS64},
                           .e_machine = EM_X86_64};
         write_at(root, "init", (const char *)&elf, sizeof(elf));
@@ -315,6 +337,9 @@ static void test_write(void **state) {
                               "lib/modules",
                               "lib/modules/6.1.0-test",
                               "lib/modules/6.1.0-test/kernel",
+                              "lib/modules/6.1.0-test/kernel/s",
+                              "lib/modules/6.1.0-test/kernel/s/post1_generic.ko",
+                              "lib/modules/6.1.0-test/kernel/s/pre1.ko",
                               "lib/modules/6.1.0-test/kernel/x",
                               "lib/modules/6.1.0-test/kernel/x/a.ko",
                               "lib/modules/6.1.0-test/kernel/y",
@@ -329,12 +354,16 @@ static void test_write(void **state) {
         assert_int_equal(n, ELEMENTSOF(want));
         for (size_t i = 0; i < n; i++)
                 assert_string_equal(m[i].path, want[i]);
-        assert_string_equal(m[8].data, "AAAA");
+        assert_string_equal(m[11].data, "AAAA");
+        assert_string_equal(m[15].data, "CCCC"); /* decompressed */
         assert_int_equal(m[2].mode, S_IFREG | 0755);
-        /* Dependencies first; "other" not wanted; ext4 built in. */
-        assert_string_equal(m[17].data, "c /lib/modules/6.1.0-test/kernel/z/c.ko\n"
+        /* Soft and hard dependencies first, post: after; "other" not wanted; ext4 built in. */
+        assert_string_equal(m[20].data, "pre1 /lib/modules/6.1.0-test/kernel/s/pre1.ko\n"
+                                        "c /lib/modules/6.1.0-test/kernel/z/c.ko\n"
                                         "b_b /lib/modules/6.1.0-test/kernel/y/b-b.ko\n"
-                                        "a /lib/modules/6.1.0-test/kernel/x/a.ko\n");
+                                        "a /lib/modules/6.1.0-test/kernel/x/a.ko\n"
+                                        "post1_generic "
+                                        "/lib/modules/6.1.0-test/kernel/s/post1_generic.ko\n");
         members_free(m, n);
 
         /* A driver the kernel lacks; an init for another architecture; no init. */
