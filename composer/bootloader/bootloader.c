@@ -49,7 +49,7 @@ void boot_kernel_done(BootKernel *k) {
         *k = (BootKernel){};
 }
 
-int boot_kernel_find(const char *root_dir, BootKernel *ret) {
+int boot_kernel_find(const char *root_dir, bool need_initrd, BootKernel *ret) {
         _cleanup_free_ char *boot = path_join(root_dir, "boot");
         DIR *d = opendir(boot);
         char *version = NULL;
@@ -76,7 +76,7 @@ int boot_kernel_find(const char *root_dir, BootKernel *ret) {
                 .vmlinuz = xasprintf("%s/vmlinuz-%s", boot, version),
                 .initrd = xasprintf("%s/initrd.img-%s", boot, version),
         };
-        if (access(k.initrd, R_OK) < 0) {
+        if (need_initrd && access(k.initrd, R_OK) < 0) {
                 boot_kernel_done(&k);
                 return -ENOENT;
         }

@@ -283,9 +283,13 @@ static int read_in_root(int root_fd, const char *path, size_t max, char **ret, s
         return read_full_fd(fd, max, ret, ret_size);
 }
 
-/* The drivers' modules, each after what it depends on; built-in drivers are skipped. */
+/* The drivers' modules, each after what it depends on; built-in drivers are skipped. Every
+ * driver the kernel lacks is named before this fails. */
 static int resolve_drivers(const InitramfsRequest *req, Resolver *res, const char *builtin) {
-        for (char *const *d = req->drivers; d && *d; d++) {
+        int ret = 0;
+        for (size_t i = 0; req->drivers && req->drivers[i]; i++) {
+                char *const *d = &req->drivers[i];
+                const char *where = req->driver_wheres ? req->driver_wheres[i] : NULL;
                 _cleanup_free_ char *name = module_name(*d);
                 Module *m = module_find(res->all, res->n, name);
                 int r = 0;
@@ -294,12 +298,13 @@ static int resolve_drivers(const InitramfsRequest *req, Resolver *res, const cha
                 else if (!is_builtin(builtin, name))
                         r = log_error_errno(ENOENT,
                                             "initramfs: kernel %s has no driver %s (neither a "
-                                            "module in modules.dep nor built in)",
-                                            req->version, *d);
-                if (r < 0)
-                        return r;
+                                            "module in modules.dep nor built in)%s%s",
+                                            req->version, *d, where ? ", asked for at " : "",
+                                            where ? where : "");
+                if (r < 0 && ret == 0)
+                        ret = r;
         }
-        return 0;
+        return ret;
 }
 
 /* A compressed module (.ko.xz, .ko.zst, .ko.gz) as the plain .ko the init loads: the kernel

@@ -200,20 +200,25 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 static int make_initramfs(BuildContext *ctx) {
         const Node *maker = node_lookup(ctx->profile->tree, "kernel.initramfs");
         const Node *target = ctx->profile->kernel_target.tree;
-        _cleanup_strv_free_ char **drivers = NULL;
+        _cleanup_strv_free_ char **drivers = NULL, **wheres = NULL;
         _cleanup_free_ char *boot = path_join(ctx->root_path, "boot");
 
         if (!maker || !streq(maker->scalar, "vmcompose"))
                 return 0;
         const Node *list = target ? node_lookup(target, "initramfs-drivers") : NULL;
-        for (size_t i = 0; list && i < list->n_items; i++)
-                strv_extend(&drivers, node_map_get(list->items[i], "name")->scalar);
+        for (size_t i = 0; list && i < list->n_items; i++) {
+                const Node *n = node_map_get(list->items[i], "name");
+                strv_extend(&drivers, n->scalar);
+                strv_push(&wheres, xasprintf("%s:%u", n->mark.file, n->mark.line));
+        }
         const Node *parts = node_lookup(ctx->profile->tree, "disk.partitions");
         for (size_t i = 0; parts && i < parts->n_items; i++) {
                 const Node *role = node_map_get(parts->items[i], "role");
                 const Node *fs = node_map_get(parts->items[i], "fs");
-                if (streq(role->scalar, "root"))
-                        strv_extend(&drivers, fs ? fs->scalar : "ext4");
+                if (!streq(role->scalar, "root"))
+                        continue;
+                strv_extend(&drivers, fs ? fs->scalar : "ext4");
+                strv_push(&wheres, xasprintf("%s:%u", role->mark.file, role->mark.line));
         }
         _cleanup_(closedirp) DIR *d = opendir(boot);
         if (!d)
@@ -228,6 +233,7 @@ static int make_initramfs(BuildContext *ctx) {
                         .architecture =
                                 node_lookup(ctx->profile->tree, "distro.architecture")->scalar,
                         .drivers = drivers,
+                        .driver_wheres = wheres,
                         .init_path = vmcompose_init_path(),
                         .mtime = ctx->timestamp,
                         .out_path = out,
@@ -276,10 +282,10 @@ int stage_bootloader(BuildContext *ctx) {
                                        "bootloader: %s (%s:%u) is not implemented yet "
                                        "(issue #5); systemd-boot is",
                                        bl->scalar, bl->mark.file, bl->mark.line);
-        r = make_initramfs(ctx);
-        if (r < 0)
-                return r;
-        r = boot_kernel_find(ctx->root_path, &k);
+        /* A vmcompose initramfs that cannot be made (a driver the kernel lacks) still lets the
+         * target checks below name everything else the kernel lacks. */
+        int ri = make_initramfs(ctx);
+        r = boot_kernel_find(ctx->root_path, ri == 0, &k);
         if (r == -ENOTUNIQ)
                 return log_error_errno(r, "bootloader: more than one kernel in %s/boot",
                                        ctx->root_path);
@@ -303,7 +309,9 @@ int stage_bootloader(BuildContext *ctx) {
         if (target) {
                 const char *name = node_map_get(target, "name")->scalar;
                 int k1 = check_kconfig(ctx, &k, node_lookup(target, "kconfig"), name);
-                int k2 = check_initramfs(ctx, &k, node_lookup(target, "initramfs-drivers"), name);
+                int k2 = ri < 0 ? ri
+                                : check_initramfs(ctx, &k, node_lookup(target, "initramfs-drivers"),
+                                                  name);
                 int k3 = check_cmdline(ctx, cmdline, name);
                 if (k1 < 0 || k2 < 0 || k3 < 0) {
                         log_error("kernel: %s does not meet the %s target (%s)", k.version, name,
@@ -314,6 +322,10 @@ int stage_bootloader(BuildContext *ctx) {
                 log_info("kernel %s meets the %s target: Kconfig, initramfs drivers, command "
                          "line",
                          k.version, name);
+        }
+        if (ri < 0) {
+                boot_kernel_done(&k);
+                return ri;
         }
         /* The root filesystem's UUID, for loaders that read the kernel from it. */
         char root_uuid[37] = "";

@@ -46,9 +46,9 @@ void grub_patch_core(uint8_t *core, size_t size, uint64_t core_sector);
 /* The boot loader called name, or NULL when vmcompose does not make it yet. */
 const Bootloader *bootloader_find(const char *name);
 
-/* Finds the one kernel in ROOT/boot with its initramfs. 0, -ENOENT (no kernel or no
- * initramfs), or -ENOTUNIQ (several kernels). */
-int boot_kernel_find(const char *root_dir, BootKernel *ret);
+/* Finds the one kernel in ROOT/boot (with its initramfs if need_initrd). 0, -ENOENT (no kernel
+ * or no initramfs), or -ENOTUNIQ (several kernels). */
+int boot_kernel_find(const char *root_dir, bool need_initrd, BootKernel *ret);
 void boot_kernel_done(BootKernel *k);
 
 /* Boot Loader Specification type #1 entry text. Caller frees. */
@@ -74,13 +74,14 @@ typedef struct InitramfsFile {
 char *initramfs_cpio(const InitramfsFile *files, size_t n, uint64_t mtime, size_t *ret_size);
 
 typedef struct InitramfsRequest {
-        const char *root_dir;     /* the image's root: /lib/modules/VERSION */
-        const char *version;      /* the kernel's */
-        const char *architecture; /* the image's (dpkg name): init must be a program for it */
-        char *const *drivers;     /* module names to load at boot; built-in ones are skipped */
-        const char *init_path;    /* the static init program (vmcompose_init_path()) */
-        uint64_t mtime;           /* every entry's time */
-        const char *out_path;     /* written atomically */
+        const char *root_dir;       /* the image's root: /lib/modules/VERSION */
+        const char *version;        /* the kernel's */
+        const char *architecture;   /* the image's (dpkg name): init must be a program for it */
+        char *const *drivers;       /* module names to load at boot; built-in ones are skipped */
+        char *const *driver_wheres; /* optional, one a driver: where it was asked for ("f:12") */
+        const char *init_path;      /* the static init program (vmcompose_init_path()) */
+        uint64_t mtime;             /* every entry's time */
+        const char *out_path;       /* written atomically */
 } InitramfsRequest;
 
 /* Writes the initramfs: /init, /dev/console, /proc, /sys, /sysroot, the drivers' modules and

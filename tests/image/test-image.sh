@@ -146,6 +146,33 @@ timeout 600 "$VMC" build "$T/badgen.yaml" --until install --cache-dir "$C" -o "$
 check "masking a generator the image does not have fails" test $? -eq 1
 check "... naming the profile line" grep -q "badgen.yaml:6:15: system.generators.mask: no generator systemd-no-such-generator" "$T/log"
 
+# A kernel target this kernel cannot meet: the build fails naming every driver and Kconfig
+# option it lacks, with the target file's lines, and writes no image.
+cat >"$T/badtarget.yaml" <<EOT
+name: badtarget
+description: drivers and options the cloud kernel lacks
+initramfs-drivers:
+  - virtio_blk
+  - no_such_driver
+kconfig:
+  - CONFIG_VIRTIO_BLK
+  - CONFIG_NO_SUCH_OPTION
+  - option: CONFIG_VIRTIO_PCI
+    value: y
+EOT
+cat >"$T/badkernel.yaml" <<EOT
+extends: $PWD/profiles/minimal.yaml
+name: badkernel
+kernel:
+  target: $T/badtarget.yaml
+EOT
+timeout 600 "$VMC" build "$T/badkernel.yaml" --cache-dir "$C" -o "$T/badkernel" >"$T/log" 2>&1
+check "a kernel that misses its target fails the build (exit $?)" grep -q "does not meet the badtarget target" "$T/log"
+check "... naming the missing driver and where it was asked for" grep -q "has no driver no_such_driver .*asked for at $T/badtarget.yaml:5" "$T/log"
+check "... the missing option" grep -q "CONFIG_NO_SUCH_OPTION is not set, the badtarget target needs it ($T/badtarget.yaml:8)" "$T/log"
+check "... and the option built as a module, not in" grep -q "CONFIG_VIRTIO_PCI is a module, the badtarget target needs y ($T/badtarget.yaml:9)" "$T/log"
+check "... and writes no image" test -z "$(ls -A "$T/badkernel" 2>/dev/null)"
+
 # SIGINT while dpkg runs: the build stops, unmounts, and leaves nothing behind.
 mkdir -p "$T/int"
 timeout 600 "$VMC" build profiles/minimal.yaml --no-root-cache --cache-dir "$C" -o "$T/int" >"$T/log" 2>&1 &
