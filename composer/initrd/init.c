@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "probe.h"
+#include "vmcompose/macro.h"
 
 #define RAMFS_MAGIC_ 0x858458f6
 #define TMPFS_MAGIC_ 0x01021994
@@ -48,13 +49,18 @@ static double elapsed(void) {
         return (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9;
 }
 
+/* One line on the console, written at once: the kernel's own messages go there too, and a
+ * line written in pieces can be split by one of them. */
 __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...) {
+        char line[2048];
         va_list ap;
-        fprintf(stderr, "vmcompose-initrd: ");
+        int n = snprintf(line, sizeof(line), "vmcompose-initrd: ");
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        int k = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
+        size_t len = (size_t)n + (k < 0 ? 0 : MIN((size_t)k, sizeof(line) - (size_t)n - 2));
+        line[len++] = '\n';
+        (void)!write(STDERR_FILENO, line, len);
 }
 
 static int read_line_file(const char *path, char *buf, size_t size) {
@@ -237,15 +243,23 @@ static int find_root(const char *spec, char *dev, size_t dev_size) {
         return r;
 }
 
+static int not_dot(const struct dirent *de) {
+        return de->d_name[0] != '.';
+}
+
 static void report_devices(void) {
-        DIR *d = opendir("/sys/class/block");
-        fprintf(stderr, "vmcompose-initrd: block devices:");
-        for (struct dirent *de; d && (de = readdir(d));)
-                if (de->d_name[0] != '.')
-                        fprintf(stderr, " %s", de->d_name);
-        fprintf(stderr, "%s\n", d ? "" : " (none: /sys/class/block unreadable)");
-        if (d)
-                closedir(d);
+        struct dirent **names = NULL;
+        char list[1024] = "";
+        size_t used = 0;
+        int n = scandir("/sys/class/block", &names, not_dot, alphasort);
+        for (int i = 0; i < n; i++) {
+                if (used < sizeof(list))
+                        used += (size_t)snprintf(list + used, sizeof(list) - used, " %s",
+                                                 names[i]->d_name);
+                free(names[i]);
+        }
+        free(names);
+        say("block devices:%s", n > 0 ? list : n == 0 ? " none" : " (/sys/class/block unreadable)");
         for (size_t i = 0; i < n_failed; i++)
                 say("module not loaded: %s", failed[i]);
 }
