@@ -221,7 +221,9 @@ static bool matches(const char *name, const char *spec) {
         return spec_is(spec, "/dev/", &want) && strcmp(want, name) == 0;
 }
 
-static int find_root(const char *spec, char *dev, size_t dev_size) {
+/* Finds the device root= names. 0 and dev; -1, with *open_errno set when a device matched but
+ * did not open (yet). */
+static int find_root(const char *spec, char *dev, size_t dev_size, int *open_errno) {
         DIR *d = opendir("/sys/class/block");
         int r = -1;
 
@@ -237,7 +239,8 @@ static int find_root(const char *spec, char *dev, size_t dev_size) {
                 if (fd >= 0) {
                         close(fd);
                         r = 0;
-                }
+                } else
+                        *open_errno = errno;
         }
         closedir(d);
         return r;
@@ -280,11 +283,16 @@ static int wait_for_root(const InitParams *p, char *dev, size_t dev_size) {
         double limit = p->wait ? 1e18 : p->delay ? p->delay : 180;
         bool told = false;
         for (;;) {
-                if (find_root(p->root, dev, dev_size) == 0)
+                int open_errno = 0;
+                if (find_root(p->root, dev, dev_size, &open_errno) == 0)
                         return 0;
                 double t = elapsed();
                 if (t >= limit) {
-                        say("root=%s did not appear within %.0f s", p->root, limit);
+                        if (open_errno)
+                                say("root=%s is %s, which did not open within %.0f s: %s", p->root,
+                                    dev, limit, strerror(open_errno));
+                        else
+                                say("root=%s did not appear within %.0f s", p->root, limit);
                         report_devices();
                         return -1;
                 }

@@ -122,6 +122,7 @@ check "a root= the initramfs cannot find fails the boot (exit $rc) as a kernel p
         sh -c "test $rc -eq 1 && grep -q 'kernel panic' '$T/boot'"
 check "... after saying so, with the block devices it saw" sh -c \
         "grep -aq 'root=PARTUUID=00000000-0000-0000-0000-000000000001 did not appear within 2 s' '$T/noroot.log' && grep -aq 'block devices:.*vda2' '$T/noroot.log'"
+grep -a vmcompose-initrd "$T/noroot.log" | sed 's/^/    console: /'
 rm -f "$T/noroot.raw"
 # systemd-boot is not signed: firmware that enforces Secure Boot must refuse it.
 timeout 200 "$VMC" boot "$T/out/minimal.raw" --firmware secureboot --timeout 120 >"$T/boot" 2>&1
