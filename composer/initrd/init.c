@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/vfs.h>
+#include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +41,7 @@
 
 static struct timespec start;
 static bool debug;
+static int kmsg_fd = -1;
 static char failed[MAX_FAILED][96]; /* modules that did not load, for the error report */
 static size_t n_failed;
 
@@ -49,18 +51,23 @@ static double elapsed(void) {
         return (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9;
 }
 
-/* One line on the console, written at once: the kernel's own messages go there too, and a
- * line written in pieces can be split by one of them. */
-__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...) {
+/* One line into the kernel's log (/dev/kmsg), at a syslog level: the console shows it among
+ * the kernel's own lines, never split by one of them, and journald keeps it. Before /dev is
+ * mounted, and for vmcompose.debug's many lines (kmsg rate-limits writers), the console. */
+__attribute__((format(printf, 2, 3))) static void say(int level, const char *fmt, ...) {
         char line[2048];
         va_list ap;
-        int n = snprintf(line, sizeof(line), "vmcompose-initrd: ");
+        int prefix = snprintf(line, sizeof(line), "<%d>", level);
+        int n = prefix +
+                snprintf(line + prefix, sizeof(line) - (size_t)prefix, "vmcompose-initrd: ");
         va_start(ap, fmt);
         int k = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
         va_end(ap);
         size_t len = (size_t)n + (k < 0 ? 0 : MIN((size_t)k, sizeof(line) - (size_t)n - 2));
         line[len++] = '\n';
-        (void)!write(STDERR_FILENO, line, len);
+        if (kmsg_fd >= 0 && level != LOG_DEBUG && write(kmsg_fd, line, len) == (ssize_t)len)
+                return;
+        (void)!write(STDERR_FILENO, line + prefix, len - (size_t)prefix);
 }
 
 static int read_line_file(const char *path, char *buf, size_t size) {
@@ -90,10 +97,13 @@ static int mount_api_filesystems(void) {
                 {"sysfs", "/sys", "sysfs", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL},
         };
         for (size_t i = 0; i < sizeof(m) / sizeof(m[0]); i++) {
+                if (i == 1)
+                        kmsg_fd = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
                 (void)mkdir(m[i].where, 0755);
                 if (mount(m[i].what, m[i].where, m[i].type, m[i].flags, m[i].data) < 0 &&
                     errno != EBUSY) {
-                        say("cannot mount %s on %s: %s", m[i].type, m[i].where, strerror(errno));
+                        say(LOG_ERR, "cannot mount %s on %s: %s", m[i].type, m[i].where,
+                            strerror(errno));
                         return -1;
                 }
         }
@@ -114,7 +124,8 @@ static void load_modules(char **words, size_t n_words) {
                         continue;
                 *path++ = 0;
                 if (initrd_module_params(words, n_words, line, params, sizeof(params)) < 0) {
-                        say("parameters for %s too long, loading it without them", line);
+                        say(LOG_WARNING, "parameters for %s too long, loading it without them",
+                            line);
                         params[0] = 0;
                 }
                 int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -125,7 +136,7 @@ static void load_modules(char **words, size_t n_words) {
                 if (r == 0 || e == EEXIST) {
                         loaded++;
                         if (debug)
-                                say("%.3f s: loaded %s %s", elapsed(), line, params);
+                                say(LOG_DEBUG, "%.3f s: loaded %s %s", elapsed(), line, params);
                         continue;
                 }
                 /* Expected for drivers of hardware this machine lacks (and what needs them). */
@@ -133,11 +144,11 @@ static void load_modules(char **words, size_t n_words) {
                         snprintf(failed[n_failed++], sizeof(failed[0]), "%.60s (%s)", line,
                                  strerror(e));
                 if (debug)
-                        say("%.3f s: %s: %s", elapsed(), line, strerror(e));
+                        say(LOG_DEBUG, "%.3f s: %s: %s", elapsed(), line, strerror(e));
         }
         fclose(f);
         if (debug)
-                say("%.3f s: %u modules loaded", elapsed(), loaded);
+                say(LOG_DEBUG, "%.3f s: %u modules loaded", elapsed(), loaded);
 }
 
 static int pread_full(uint64_t offset, void *buf, size_t len, void *userdata) {
@@ -262,9 +273,12 @@ static void report_devices(void) {
                 free(names[i]);
         }
         free(names);
-        say("block devices:%s", n > 0 ? list : n == 0 ? " none" : " (/sys/class/block unreadable)");
+        say(LOG_ERR, "block devices:%s",
+            n > 0    ? list
+            : n == 0 ? " none"
+                     : " (/sys/class/block unreadable)");
         for (size_t i = 0; i < n_failed; i++)
-                say("module not loaded: %s", failed[i]);
+                say(LOG_ERR, "module not loaded: %s", failed[i]);
 }
 
 static int wait_for_root(const InitParams *p, char *dev, size_t dev_size) {
@@ -275,7 +289,8 @@ static int wait_for_root(const InitParams *p, char *dev, size_t dev_size) {
             !spec_is(p->root, "UUID=", &v) && !spec_is(p->root, "LABEL=", &v)) {
                 /* /dev/disk/by-id/... and /dev/mapper/... are udev's and LVM's, PARTNROFF= the
                  * kernel's: none of them ever appears here. */
-                say("root=%s: not supported by this initramfs; use /dev/NAME, PARTUUID=, "
+                say(LOG_ERR,
+                    "root=%s: not supported by this initramfs; use /dev/NAME, PARTUUID=, "
                     "PARTLABEL=, UUID= or LABEL= (or kernel.initramfs: initramfs-tools)",
                     p->root);
                 return -1;
@@ -289,15 +304,17 @@ static int wait_for_root(const InitParams *p, char *dev, size_t dev_size) {
                 double t = elapsed();
                 if (t >= limit) {
                         if (open_errno)
-                                say("root=%s is %s, which did not open within %.0f s: %s", p->root,
-                                    dev, limit, strerror(open_errno));
+                                say(LOG_ERR, "root=%s is %s, which did not open within %.0f s: %s",
+                                    p->root, dev, limit, strerror(open_errno));
                         else
-                                say("root=%s did not appear within %.0f s", p->root, limit);
+                                say(LOG_ERR, "root=%s did not appear within %.0f s", p->root,
+                                    limit);
                         report_devices();
                         return -1;
                 }
                 if (!told && (debug || t >= 2)) {
-                        say("%.3f s: waiting for root=%s (up to %.0f s)", t, p->root, limit);
+                        say(LOG_NOTICE, "%.3f s: waiting for root=%s (up to %.0f s)", t, p->root,
+                            limit);
                         told = true;
                 }
                 nanosleep(&(struct timespec){.tv_nsec = 10 * 1000 * 1000}, NULL);
@@ -311,7 +328,7 @@ static int mount_root(const InitParams *p, const char *dev) {
 
         int fd = open(dev, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
-                say("cannot open %s: %s", dev, strerror(errno));
+                say(LOG_ERR, "cannot open %s: %s", dev, strerror(errno));
                 return -1;
         }
         ssize_t n = pread(fd, buf, sizeof(buf), 0);
@@ -319,21 +336,24 @@ static int mount_root(const InitParams *p, const char *dev) {
         initrd_probe_fs(buf, n > 0 ? (size_t)n : 0, &fs);
         const char *type = p->fstype ? p->fstype : fs.type;
         if (!*type) {
-                say("cannot tell the filesystem on %s (root=%s); name it with rootfstype=", dev,
+                say(LOG_ERR,
+                    "cannot tell the filesystem on %s (root=%s); name it with rootfstype=", dev,
                     p->root);
                 return -1;
         }
         bool check = initrd_wants_check(&fs, p->fsck_mode, (uint64_t)time(NULL), why, sizeof(why));
         bool ro = !p->rw || check;
         if (check && p->rw)
-                say("%s needs a check (%s): mounting it read-only for systemd-fsck-root", dev, why);
+                say(LOG_NOTICE,
+                    "%s needs a check (%s): mounting it read-only for systemd-fsck-root", dev, why);
         (void)mkdir("/sysroot", 0755);
         if (mount(dev, "/sysroot", type, ro ? MS_RDONLY : 0, p->flags) < 0) {
-                say("cannot mount %s (root=%s) as %s%s%s: %s", dev, p->root, type,
+                say(LOG_ERR, "cannot mount %s (root=%s) as %s%s%s: %s", dev, p->root, type,
                     p->flags ? " with " : "", p->flags ? p->flags : "", strerror(errno));
                 return -1;
         }
-        say("%.3f s: root %s (%s) mounted %s", elapsed(), dev, type, ro ? "read-only" : "rw");
+        say(LOG_NOTICE, "%.3f s: root %s (%s) mounted %s", elapsed(), dev, type,
+            ro ? "read-only" : "rw");
         return 0;
 }
 
@@ -384,11 +404,11 @@ static int switch_root(const char *init) {
         }
         if (chdir("/sysroot") < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
             chdir("/") < 0) {
-                say("cannot make the root filesystem /: %s", strerror(errno));
+                say(LOG_ERR, "cannot make the root filesystem /: %s", strerror(errno));
                 return -1;
         }
         if (access(init, X_OK) < 0) {
-                say("init=%s: %s in the root filesystem", init, strerror(errno));
+                say(LOG_ERR, "init=%s: %s in the root filesystem", init, strerror(errno));
                 return -1;
         }
         return 0;
@@ -410,14 +430,14 @@ int main(int argc, char **argv) {
         if (mount_api_filesystems() < 0)
                 return 1;
         if (read_line_file("/proc/cmdline", cmdline, sizeof(cmdline)) < 0) {
-                say("cannot read /proc/cmdline: %s", strerror(errno));
+                say(LOG_ERR, "cannot read /proc/cmdline: %s", strerror(errno));
                 return 1;
         }
         size_t n = initrd_split_cmdline(cmdline, words, MAX_WORDS);
         initrd_parse_params(words, n, &p);
         debug = p.debug;
         if (!p.root) {
-                say("no root= on the kernel command line");
+                say(LOG_ERR, "no root= on the kernel command line");
                 return 1;
         }
         load_modules(words, n);
@@ -426,6 +446,6 @@ int main(int argc, char **argv) {
                 return 1;
         argv[0] = (char *)p.init;
         execv(p.init, argv);
-        say("cannot run %s: %s", p.init, strerror(errno));
+        say(LOG_ERR, "cannot run %s: %s", p.init, strerror(errno));
         return 1;
 }
