@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /* vmcompose's own initramfs (kernel.initramfs: vmcompose): a newc cpio archive holding the
  * static init (composer/initrd/init.c), the modules of the kernel target's drivers with the
- * modules they depend on (modules.dep), in load order, and the few nodes init needs. Written
- * directly, uncompressed (the kernel copies it faster than it would decompress it, and it is a
- * few MiB), with fixed owners, inode numbers and times: the same inputs give the same bytes. */
+ * modules they depend on (modules.dep, modules.softdep), decompressed, in load order, and the
+ * few nodes init needs. Written directly, uncompressed (the kernel copies it faster than it
+ * would decompress it, and it is a few MiB), with fixed owners, inode numbers and times: the
+ * same inputs give the same bytes. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <elf.h>
@@ -98,10 +99,10 @@ static void parse_modules_dep(const char *text, Modules *ret) {
         *ret = (Modules){m, n};
 }
 
-static Module *module_find(Module *m, size_t n, const char *name) {
-        for (size_t i = 0; i < n; i++)
-                if (streq(m[i].name, name))
-                        return &m[i];
+static Module *module_find(const Modules *mods, const char *name) {
+        for (size_t i = 0; i < mods->n; i++)
+                if (streq(mods->m[i].name, name))
+                        return &mods->m[i];
         return NULL;
 }
 
@@ -118,8 +119,7 @@ static bool is_builtin(const char *builtin, const char *name) {
 }
 
 typedef struct Resolver {
-        Module *all;
-        size_t n;
+        const Modules *mods;
         const char *softdep; /* modules.softdep, or NULL */
         const char *alias;   /* modules.alias, or NULL */
         Module **order;
@@ -152,7 +152,7 @@ static char **softdeps(const char *text, const char *name, const char *kind) {
  * alias ("alias crc32c crc32c_generic") gives. NULL: none (built in, or not in this kernel). */
 static Module *softdep_target(Resolver *res, const char *name) {
         _cleanup_free_ char *n = module_name(name);
-        Module *m = module_find(res->all, res->n, n);
+        Module *m = module_find(res->mods, n);
         if (m)
                 return m;
         for (const char *line = res->alias; line && *line;) {
@@ -162,7 +162,7 @@ static Module *softdep_target(Resolver *res, const char *name) {
                 char *w1 = strtok_r(NULL, " \t", &save), *w2 = strtok_r(NULL, " \t", &save);
                 if (w0 && w1 && w2 && streq(w0, "alias") && streq(w1, name)) {
                         _cleanup_free_ char *target = module_name(w2);
-                        if ((m = module_find(res->all, res->n, target)))
+                        if ((m = module_find(res->mods, target)))
                                 return m;
                 }
                 line += len + (line[len] == '\n');
@@ -199,7 +199,7 @@ static int add_module(Resolver *res, Module *m, bool soft) {
                 return r;
         for (char **d = m->deps; d && *d; d++) {
                 _cleanup_free_ char *name = module_name(*d);
-                Module *dep = module_find(res->all, res->n, name);
+                Module *dep = module_find(res->mods, name);
                 if (!dep)
                         return log_error_errno(ENOENT,
                                                "initramfs: %s needs %s, which modules.dep does "
@@ -291,7 +291,7 @@ static int resolve_drivers(const InitramfsRequest *req, Resolver *res, const cha
                 char *const *d = &req->drivers[i];
                 const char *where = req->driver_wheres ? req->driver_wheres[i] : NULL;
                 _cleanup_free_ char *name = module_name(*d);
-                Module *m = module_find(res->all, res->n, name);
+                Module *m = module_find(res->mods, name);
                 int r = 0;
                 if (m)
                         r = add_module(res, m, false);
@@ -384,7 +384,7 @@ int initramfs_write(const InitramfsRequest *req) {
         (void)read_in_root(root_fd, softdep_path, 64 << 20, &softdep, NULL);
         (void)read_in_root(root_fd, alias_path, 64 << 20, &alias, NULL);
         parse_modules_dep(deps, &all);
-        Resolver res = {.all = all.m, .n = all.n, .softdep = softdep, .alias = alias};
+        Resolver res = {.mods = &all, .softdep = softdep, .alias = alias};
         r = resolve_drivers(req, &res, builtin);
         order = res.order;
         size_t n_order = res.n_order;
