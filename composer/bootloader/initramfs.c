@@ -296,7 +296,7 @@ static int resolve_drivers(const InitramfsRequest *req, Resolver *res, const cha
                 if (m)
                         r = add_module(res, m, false);
                 else if (!is_builtin(builtin, name))
-                        r = log_error_errno(ENOENT,
+                        r = log_error_errno(ENXIO,
                                             "initramfs: kernel %s has no driver %s (neither a "
                                             "module in modules.dep nor built in)%s%s",
                                             req->version, *d, where ? ", asked for at " : "",

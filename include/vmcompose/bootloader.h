@@ -85,8 +85,9 @@ typedef struct InitramfsRequest {
 } InitramfsRequest;
 
 /* Writes the initramfs: /init, /dev/console, /proc, /sys, /sysroot, the drivers' modules and
- * everything they depend on (modules.dep) under /lib/modules/VERSION, and /vmcompose/modules
- * listing them in load order. A driver that is neither a module nor built in is an error. */
+ * everything they depend on (modules.dep, modules.softdep) under /lib/modules/VERSION, and
+ * /vmcompose/modules listing them in load order. 0; -ENXIO when a driver is neither a module
+ * nor built in (each one logged); other negative errnos (logged). */
 int initramfs_write(const InitramfsRequest *req);
 /* Appends the path of every member of the (possibly compressed) cpio archive at path to out,
  * one a line. 0 or -EIO/-EBADMSG (logged). */
