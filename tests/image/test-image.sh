@@ -173,6 +173,11 @@ check "... naming the missing driver and where it was asked for" grep -q "has no
 check "... the missing option" grep -q "CONFIG_NO_SUCH_OPTION is not set, the badtarget target needs it ($T/badtarget.yaml:8)" "$T/log"
 check "... and the option built as a module, not in" grep -q "CONFIG_VIRTIO_PCI is a module, the badtarget target needs y ($T/badtarget.yaml:9)" "$T/log"
 check "... and writes no image" test -z "$(ls -A "$T/badkernel" 2>/dev/null)"
+# The initramfs's init program comes from VMCOMPOSE_INIT when set: one that is not there fails
+# the build, naming it, and leaves no image.
+VMCOMPOSE_INIT=$T/no-such-init timeout 600 "$VMC" build profiles/minimal.yaml --cache-dir "$C" -o "$T/noinit" >"$T/log" 2>&1
+check "a missing VMCOMPOSE_INIT fails the build (exit $?), naming it" grep -q "cannot read the init program $T/no-such-init" "$T/log"
+check "... and writes no image" test -z "$(ls -A "$T/noinit" 2>/dev/null)"
 
 # SIGINT while dpkg runs: the build stops, unmounts, and leaves nothing behind.
 mkdir -p "$T/int"
