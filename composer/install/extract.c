@@ -5,26 +5,16 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/xattr.h>
 
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
+#include "vmcompose/rootfs.h"
 #include "vmcompose/util.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct archive *, archive_read_free);
-
-int install_open_in_root(int root_fd, const char *path, int flags) {
-        struct open_how how = {
-                .flags = (uint64_t)(flags | O_CLOEXEC),
-                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-        };
-        int fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
-        return fd < 0 ? -errno : fd;
-}
 
 /* The directory that holds path (created as needed, confined to the root), and the last
  * component. */
@@ -32,10 +22,10 @@ static int open_parent(int root_fd, const char *path, const char **ret_name) {
         const char *slash = strrchr(path, '/');
         *ret_name = slash ? slash + 1 : path;
         if (!slash)
-                return install_open_in_root(root_fd, ".", O_PATH | O_DIRECTORY);
+                return root_open(root_fd, ".", O_PATH | O_DIRECTORY, 0);
 
         _cleanup_free_ char *dir = xstrndup(path, (size_t)(slash - path));
-        int fd = install_open_in_root(root_fd, dir, O_PATH | O_DIRECTORY);
+        int fd = root_open(root_fd, dir, O_PATH | O_DIRECTORY, 0);
         if (fd != -ENOENT)
                 return fd;
         /* dpkg archives list directories first; create a missing one anyway. */
@@ -45,7 +35,7 @@ static int open_parent(int root_fd, const char *path, const char **ret_name) {
                 return up;
         if (mkdirat(up, name, 0755) < 0 && errno != EEXIST)
                 return -errno;
-        return install_open_in_root(root_fd, dir, O_PATH | O_DIRECTORY);
+        return root_open(root_fd, dir, O_PATH | O_DIRECTORY, 0);
 }
 
 /* Removes what is at name unless it is a directory (which the caller keeps). */
@@ -149,7 +139,7 @@ static int extract_entry(struct archive *a, struct archive_entry *e, int root_fd
         case AE_IFDIR: {
                 struct stat s;
                 /* An existing directory, or a symlink to one (merged /usr), stays. */
-                _cleanup_close_ int fd = install_open_in_root(root_fd, path, O_PATH | O_DIRECTORY);
+                _cleanup_close_ int fd = root_open(root_fd, path, O_PATH | O_DIRECTORY, 0);
                 if (fd >= 0)
                         return 0;
                 if (mkdirat(dir, name, archive_entry_perm(e)) < 0 && errno != EEXIST)

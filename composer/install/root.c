@@ -11,6 +11,7 @@
 
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
+#include "vmcompose/rootfs.h"
 #include "vmcompose/signals.h"
 #include "vmcompose/sparse.h"
 #include "vmcompose/spawn.h"
@@ -247,7 +248,7 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
                 char *const argv[] = {(char *)"chroot", (char *)root, (char *)"/bin/sh",
                                       (char *)"-c",     cmd,          NULL};
                 r = spawn_run(argv, NULL, NULL);
-                _cleanup_close_ int d = install_open_in_root(root_fd, dir, O_RDONLY | O_DIRECTORY);
+                _cleanup_close_ int d = root_open(root_fd, dir, O_RDONLY | O_DIRECTORY, 0);
                 if (r != 0 || d < 0 ||
                     (r = write_at(d, base ? base + 1 : o->files[i].path, o->files[i].content,
                                   o->files[i].mode ? o->files[i].mode : 0644)) < 0)

@@ -11,6 +11,7 @@
 #include "stages.h"
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
+#include "vmcompose/rootfs.h"
 #include "vmcompose/signals.h"
 #include "vmcompose/sparse.h"
 #include "vmcompose/spawn.h"
@@ -110,8 +111,7 @@ static char *quote(const char *s) {
 /* The alternatives (/var/lib/dpkg/alternatives/NAME) that list path as one of their choices. */
 static char **alternatives_using(int root_fd, const char *path) {
         char **names = NULL;
-        int fd = install_open_in_root(root_fd, "var/lib/dpkg/alternatives",
-                                      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int fd = root_open(root_fd, "var/lib/dpkg/alternatives", O_RDONLY | O_DIRECTORY, 0);
         if (fd < 0)
                 return NULL;
         DIR *d = fdopendir(fd);
@@ -122,13 +122,9 @@ static char **alternatives_using(int root_fd, const char *path) {
         for (struct dirent *de; (de = readdir(d));) {
                 if (de->d_name[0] == '.')
                         continue;
-                _cleanup_close_ int f =
-                        openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-                char buf[16384];
-                ssize_t n = f < 0 ? -1 : read(f, buf, sizeof(buf) - 1);
-                if (n <= 0)
+                _cleanup_free_ char *buf = NULL;
+                if (root_read_file(dirfd(d), de->d_name, 1 << 20, &buf, NULL) < 0)
                         continue;
-                buf[n] = 0;
                 /* The file's lines: mode, link, slaves, a blank line, then each choice's path,
                  * priority and slave paths. A line equal to path names it as a choice. */
                 for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
@@ -184,8 +180,7 @@ static int remove_after_configure(const BuildContext *ctx) {
                         _cleanup_free_ char *dir = path_dirname(path);
                         const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
                         _cleanup_close_ int dfd =
-                                install_open_in_root(root_fd, dir[0] == '/' ? dir + 1 : dir,
-                                                     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                                root_open(root_fd, dir, O_RDONLY | O_DIRECTORY, 0);
                         if (dfd < 0 && dfd != -ENOENT)
                                 r = dfd;
                         else if (dfd >= 0 && unlinkat(dfd, base, 0) < 0 && errno != ENOENT)
