@@ -427,21 +427,26 @@ int initramfs_write(const InitramfsRequest *req) {
                                            .data = e.e[i].data ? e.e[i].data : "",
                                            .size = e.e[i].size};
         cpio = initramfs_cpio(files, e.n, req->mtime, &size);
-        r = write_file_atomic(req->out_path, cpio, size, 0644);
+        r = root_write_file(root_fd, req->out_path, cpio, size, 0644, 0);
         if (r < 0)
-                return log_error_errno(r, "initramfs: cannot write %s: %m", req->out_path);
-        log_info("initramfs: %s, %zu modules, %zu KiB", req->out_path, n_order, size >> 10);
+                return log_error_errno(r, "initramfs: cannot write %s/%s: %m", req->root_dir,
+                                       req->out_path);
+        log_info("initramfs: %s/%s, %zu modules, %zu KiB", req->root_dir, req->out_path, n_order,
+                 size >> 10);
         return 0;
 }
 
-int initramfs_list(const char *path, Buffer *out) {
+int initramfs_list(int root_fd, const char *path, Buffer *out) {
+        _cleanup_close_ int fd = root_open_file(root_fd, path);
+        if (fd < 0)
+                return log_error_errno(fd, "initramfs: %s: %m", path);
         struct archive *a = archive_read_new();
         struct archive_entry *e;
         int r;
 
         archive_read_support_format_cpio(a);
         archive_read_support_filter_all(a);
-        if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
+        if (archive_read_open_fd(a, fd, 1 << 16) != ARCHIVE_OK) {
                 r = log_error_errno(EIO, "initramfs: %s: %s", path, archive_error_string(a));
                 archive_read_free(a);
                 return r;

@@ -247,9 +247,7 @@ int root_symlink(int root_fd, const char *target, const char *path, RootWriteFla
         return r;
 }
 
-/* Opens a regular file for reading: a FIFO would block, a device node (mknod by a maintainer
- * script) would read the host's device. */
-static int open_regular(int root_fd, const char *path) {
+int root_open_file(int root_fd, const char *path) {
         _cleanup_close_ int fd = root_open(root_fd, path, O_RDONLY | O_NONBLOCK | O_NOCTTY, 0);
         struct stat st;
         if (fd < 0)
@@ -266,7 +264,7 @@ static int open_regular(int root_fd, const char *path) {
 }
 
 int root_read_file(int root_fd, const char *path, size_t max, char **ret_data, size_t *ret_size) {
-        _cleanup_close_ int fd = open_regular(root_fd, path);
+        _cleanup_close_ int fd = root_open_file(root_fd, path);
         if (fd < 0)
                 return fd;
         return read_full_fd(fd, max, ret_data, ret_size);
@@ -339,7 +337,7 @@ int root_rm_rf(int root_fd, const char *path) {
 
 int root_copy_file(int from_root_fd, const char *from, int to_root_fd, const char *to,
                    mode_t mode) {
-        _cleanup_close_ int in = open_regular(from_root_fd, from);
+        _cleanup_close_ int in = root_open_file(from_root_fd, from);
         _cleanup_close_ int out = -1;
         struct stat st;
 

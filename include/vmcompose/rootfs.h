@@ -39,6 +39,10 @@ int root_write_file(int root_fd, const char *path, const void *data, size_t size
 /* Makes path a symlink to target (ln -sfn: what was at path is replaced atomically, unless it
  * is a directory: -EISDIR). target is stored as given; it is resolved later, in the image. */
 int root_symlink(int root_fd, const char *target, const char *path, RootWriteFlags flags);
+/* Opens the regular file path for reading (the fd): -EISDIR for a directory, -EBADFD for
+ * anything else that is not a regular file (a FIFO would block, a device node made by a
+ * maintainer script would read the host's device). */
+int root_open_file(int root_fd, const char *path);
 /* Reads the whole file at path (at most max bytes: -EFBIG), NUL-terminated. */
 int root_read_file(int root_fd, const char *path, size_t max, char **ret_data, size_t *ret_size);
 /* Removes path (never followed): a file or symlink, or with AT_REMOVEDIR an empty directory.
