@@ -181,14 +181,13 @@ static int finish_root(int root_fd) {
 /* The merged-/usr layout, as debootstrap makes it for Debian 12. */
 static int make_merged_usr(int root_fd, const char *architecture) {
         static const char *const dirs[] = {"bin", "sbin", "lib", "lib64"};
-        if (mkdirat(root_fd, "usr", 0755) < 0 && errno != EEXIST)
-                return -errno;
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                 if (streq(dirs[i], "lib64") && (!architecture || !streq(architecture, "amd64")))
                         continue;
                 _cleanup_free_ char *target = xasprintf("usr/%s", dirs[i]);
-                if (mkdirat(root_fd, target, 0755) < 0 && errno != EEXIST)
-                        return -errno;
+                int r = root_mkdir_p(root_fd, target, 0755);
+                if (r < 0)
+                        return r;
                 if (symlinkat(target, root_fd, dirs[i]) < 0 && errno != EEXIST)
                         return -errno;
         }

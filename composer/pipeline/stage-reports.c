@@ -77,7 +77,7 @@ int stage_reports(BuildContext *ctx) {
         if (n == 0) {
                 _cleanup_free_ char *text = NULL;
                 _cleanup_free_ char *db = xasprintf("%s/var/lib/dpkg/status", root);
-                r = read_full_file(db, 256u << 20, &text, NULL);
+                r = root_read_file(root_fd, "var/lib/dpkg/status", 256u << 20, &text, NULL);
                 if (r < 0 && r != -ENOENT)
                         return log_error_errno(r, "reports: cannot read %s: %m", db);
                 if (r == 0 && (r = audit_parse_dpkg_status(text, &status)) < 0) {
