@@ -9,5 +9,11 @@
  * not be started (-ENOENT when it is not installed) or was killed by a signal (-EINTR). */
 int spawn_run(char *const argv[], char *const env_extra[], Buffer *output);
 
-/* Formats argv as a shell-like command line for messages. Caller frees. */
+/* The one way a value enters shell text: s as one word of POSIX sh, which the shell reads back
+ * byte for byte (no expansion of $, `, \, globs or newlines). s itself when it holds only
+ * letters, digits and @+:,./_- (and is not empty), otherwise single-quoted with each ' written
+ * '\''. Prefer passing values as arguments (spawn_run() runs no shell). Caller frees. */
+char *shell_quote(const char *s);
+
+/* Formats argv as a shell command line (shell_quote() on each) for messages. Caller frees. */
 char *spawn_format(char *const argv[]);
