@@ -16,7 +16,7 @@ char *shell_quote(const char *s) {
         bool plain = *s;
         for (const char *p = s; plain && *p; p++)
                 plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                        (*p >= '0' && *p <= '9') || strchr("@+:,./_-", *p);
+                        (*p >= '0' && *p <= '9') || strchr("@+=:,./_-", *p);
         if (plain)
                 return xstrdup(s);
         Buffer b = {};

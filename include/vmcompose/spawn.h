@@ -11,7 +11,7 @@ int spawn_run(char *const argv[], char *const env_extra[], Buffer *output);
 
 /* The one way a value enters shell text: s as one word of POSIX sh, which the shell reads back
  * byte for byte (no expansion of $, `, \, globs or newlines). s itself when it holds only
- * letters, digits and @+:,./_- (and is not empty), otherwise single-quoted with each ' written
+ * letters, digits and @+=:,./_- (and is not empty; a word in argument position), otherwise single-quoted with each ' written
  * '\''. Prefer passing values as arguments (spawn_run() runs no shell). Caller frees. */
 char *shell_quote(const char *s);
 
