@@ -16,28 +16,6 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct archive *, archive_read_free);
 
-/* The directory that holds path (created as needed, confined to the root), and the last
- * component. */
-static int open_parent(int root_fd, const char *path, const char **ret_name) {
-        const char *slash = strrchr(path, '/');
-        *ret_name = slash ? slash + 1 : path;
-        if (!slash)
-                return root_open(root_fd, ".", O_PATH | O_DIRECTORY, 0);
-
-        _cleanup_free_ char *dir = xstrndup(path, (size_t)(slash - path));
-        int fd = root_open(root_fd, dir, O_PATH | O_DIRECTORY, 0);
-        if (fd != -ENOENT)
-                return fd;
-        /* dpkg archives list directories first; create a missing one anyway. */
-        const char *name;
-        _cleanup_close_ int up = open_parent(root_fd, dir, &name);
-        if (up < 0)
-                return up;
-        if (mkdirat(up, name, 0755) < 0 && errno != EEXIST)
-                return -errno;
-        return root_open(root_fd, dir, O_PATH | O_DIRECTORY, 0);
-}
-
 /* Removes what is at name unless it is a directory (which the caller keeps). */
 static int clear(int dir_fd, const char *name) {
         struct stat st;
@@ -91,7 +69,7 @@ static int extract_entry(struct archive *a, struct archive_entry *e, int root_fd
         _cleanup_free_ char *path = NULL;
         const char *member = archive_entry_pathname(e);
         mode_t type = archive_entry_filetype(e);
-        const char *name;
+        _cleanup_free_ char *name = NULL;
         int r;
 
         if (!install_member_path_ok(member, &path)) {
@@ -112,21 +90,21 @@ static int extract_entry(struct archive *a, struct archive_entry *e, int root_fd
                 return 0;
         }
 
-        _cleanup_close_ int dir = open_parent(root_fd, path, &name);
+        /* dpkg archives list directories first; a missing one is created anyway. */
+        _cleanup_close_ int dir = root_open_parent(root_fd, path, true, &name);
         if (dir < 0) {
                 log_error("install: %s: cannot place %s: %s", deb, abs, strerror(-dir));
                 return dir == -EXDEV ? -EBADMSG : dir;
         }
-        /* O_PATH directory fds work with the *at() calls below. */
         const char *hardlink = archive_entry_hardlink(e);
         if (hardlink) {
                 _cleanup_free_ char *target = NULL;
-                const char *tname;
+                _cleanup_free_ char *tname = NULL;
                 if (!install_member_path_ok(hardlink, &target) || !*target) {
                         log_error("install: %s: refusing hardlink to '%s'", deb, hardlink);
                         return -EBADMSG;
                 }
-                _cleanup_close_ int tdir = open_parent(root_fd, target, &tname);
+                _cleanup_close_ int tdir = root_open_parent(root_fd, target, true, &tname);
                 if (tdir < 0)
                         return tdir;
                 (void)clear(dir, name);

@@ -194,15 +194,8 @@ static int remove_after_configure(const BuildContext *ctx) {
                                 break;
                         /* The parent is resolved inside the root (merged /usr: /bin is
                          * usr/bin); the entry itself is removed, never followed. */
-                        _cleanup_free_ char *dir = path_dirname(path);
-                        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-                        _cleanup_close_ int dfd =
-                                root_open(root_fd, dir, O_RDONLY | O_DIRECTORY, 0);
-                        if (dfd < 0 && dfd != -ENOENT)
-                                r = dfd;
-                        else if (dfd >= 0 && unlinkat(dfd, base, 0) < 0 && errno != ENOENT)
-                                r = -errno;
-                        else
+                        r = root_unlink(root_fd, path, 0);
+                        if (r == 0)
                                 log_info("policy: removed %s (strip.remove of policy %s)", path,
                                          p->policies[i].name);
                         if (r < 0)
