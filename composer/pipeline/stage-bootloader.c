@@ -47,12 +47,16 @@ char *build_kernel_cmdline(BuildContext *ctx) {
 /* /etc/.updated and /var/.updated, as systemd-update-done writes them: /etc and /var match
  * /usr already (the packages' scripts ran at build time), so the first boot skips the units
  * with ConditionNeedsUpdate= (systemd-sysusers and the like) instead of redoing their work. */
-static int mark_updated(const char *root, int root_fd) {
+static int mark_updated(const char *root, int root_fd, uint64_t epoch) {
         _cleanup_close_ int usr = root_open(root_fd, "usr", O_PATH | O_DIRECTORY, 0);
         struct stat st;
         if (usr < 0 || fstat(usr, &st) < 0)
                 return log_error_errno(usr < 0 ? usr : -errno, "bootloader: cannot stat %s/usr: %m",
                                        root);
+        /* The time /usr will have in the image: the filesystem writers clamp every time to
+         * source-date-epoch, without nanoseconds. */
+        if (epoch > 0 && (uint64_t)st.st_mtim.tv_sec >= epoch)
+                st.st_mtim = (struct timespec){.tv_sec = (time_t)epoch};
         uint64_t nsec = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
         _cleanup_free_ char *text =
                 xasprintf("# Written by vmcompose: this directory matches /usr, as after\n"
@@ -86,7 +90,7 @@ static int install_ready_unit(const char *root, int root_fd) {
                               (char *)"vmcompose-ready.service",
                               NULL};
         Buffer out = {};
-        r = spawn_run(argv, NULL, &out);
+        r = spawn_run_in_root(argv, NULL, &out);
         if (r != 0)
                 log_error("bootloader: systemctl enable vmcompose-ready.service failed:\n%s",
                           out.data ? out.data : "");
@@ -163,7 +167,7 @@ static int check_initramfs(BuildContext *ctx, int root_fd, const BootKernel *k, 
         int r = 0;
         if (maker && streq(maker->scalar, "vmcompose"))
                 r = initramfs_list(root_fd, k->initrd, &list);
-        else if ((r = spawn_run(argv, NULL, &list)) != 0)
+        else if ((r = spawn_run_in_root(argv, NULL, &list)) != 0)
                 r = log_error_errno(r < 0 ? r : EIO, "kernel: lsinitramfs %s failed", initrd);
         if (r < 0) {
                 buffer_done(&list);
@@ -376,7 +380,7 @@ int stage_bootloader(BuildContext *ctx) {
         if (r == 0)
                 r = install_ready_unit(ctx->root_path, root_fd);
         if (r == 0)
-                r = mark_updated(ctx->root_path, root_fd);
+                r = mark_updated(ctx->root_path, root_fd, ctx->timestamp);
         if (r == 0) {
                 ctx->esp_dir = ctx->esp_path;
                 ctx->kernel_version = xstrdup(k.version);
