@@ -7,8 +7,15 @@
 #include "vmcompose/schema.h"
 
 const char *const deviation_categories[] = {
-        "security",      "size",       "platform",    "feature-disable",
-        "customization", "compliance", "performance", "reproducibility", NULL,
+        "security",
+        "size",
+        "platform",
+        "feature-disable",
+        "customization",
+        "compliance",
+        "performance",
+        "reproducibility",
+        NULL,
 };
 
 static const char *const families[] = {"debian", NULL};

@@ -290,8 +290,8 @@ static void test_shell_quote(void **state) {
         unlink(marker);
         _cleanup_free_ char *subst = xasprintf("$(touch %s)", marker);
         _cleanup_free_ char *backtick = xasprintf("`touch %s`", marker);
-        _cleanup_free_ char *mixed = xasprintf("a'b\"c$(touch %s)`touch %s`\\\n;|&", marker,
-                                               marker);
+        _cleanup_free_ char *mixed =
+                xasprintf("a'b\"c$(touch %s)`touch %s`\\\n;|&", marker, marker);
         const char *cases[] = {"",
                                "plain",
                                "/usr/bin/zsh",
