@@ -130,6 +130,13 @@ int check_partition(const Field *f, Node *n, SchemaContext *ctx) {
                 if (streq(r, "bios-boot"))
                         return bad(ctx, fs, "a bios-boot partition holds no filesystem (got '%s')",
                                    v);
+                /* FAT keeps no owners, modes or symlinks, and mcopy, which fills it, would
+                 * follow the root's symlinks onto the build host. */
+                if (streq(r, "root") && streq(v, "vfat"))
+                        return bad(ctx, fs,
+                                   "a root partition cannot be vfat: it keeps no owners, modes or "
+                                   "symlinks%s",
+                                   "");
                 if (streq(r, "swap") != streq(v, "swap"))
                         return bad(ctx, fs,
                                    "fs: swap goes with role: swap and only with it "

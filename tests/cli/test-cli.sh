@@ -251,6 +251,11 @@ hostile "4:18: path '/etc/a\\.\\.\\.' contains a control character" "system:
 "
 hostile "3:20: invalid kernel command line argument" "kernel: {cmdline: [\"quiet\\ninit=/bin/sh\"]}
 "
+bad "${B}disk:
+  partitions:
+    - {role: esp, size: 100M}
+    - {role: root, size: auto, fs: vfat}
+" "bad.yaml:6:36: a root partition cannot be vfat"
 # Values that may hold such characters are taken literally (file content, key comments).
 cat >"$T/literal.yaml" <<EOT
 ${B}system:
