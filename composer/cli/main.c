@@ -238,9 +238,14 @@ static int verb_profile(int argc, char *argv[]) {
 static const char inspect_help[] =
         "Usage: vmcompose inspect IMAGE...\n"
         "\n"
-        "Detect each image's format (raw, vhd, vhdx, qcow2) from its headers, validate them\n"
-        "(VHD footer checksum and alignment, VHDX headers and region tables, qcow2 header) and\n"
-        "describe the image. Exits 1 when an image is corrupt or misaligned.\n";
+        "Detect each image's format (raw, raw.zst, vhd, vhdx, qcow2) from its content, check it\n"
+        "and describe the image. Every structure the format describes must lie inside the file:\n"
+        "the VHD footer (cookie, checksum, size); VHDX headers, region tables, metadata and\n"
+        "every present block in the BAT; the qcow2 header, its extensions, the L1, L2 and\n"
+        "refcount tables, data clusters and snapshots. A name ending in .vhd, .vhdx, .qcow2\n"
+        "or .raw.zst must hold that format (a file of another content is raw only when its\n"
+        "name says .raw, .img or nothing). Exits 0 when every image is valid, 1 when one is\n"
+        "corrupt, truncated or misaligned (the first problem is named), 2 on bad usage.\n";
 
 static int verb_inspect(int argc, char *argv[]) {
         int ret = EXIT_OK;
@@ -258,7 +263,12 @@ static int verb_inspect(int argc, char *argv[]) {
                 int r = output_inspect(argv[i], &out);
                 printf("%s:\n%s", argv[i], out.data ? out.data : "");
                 if (r < 0) {
-                        log_error("%s: invalid image", argv[i]);
+                        /* The reason, once: it may start with the name already. */
+                        const char *e = out.data ? strstr(out.data, "  error: ") : NULL;
+                        e = e ? e + 9 : "unreadable";
+                        bool named = strncmp(e, argv[i], strlen(argv[i])) == 0;
+                        log_error("%s%s%.*s", named ? "" : argv[i],
+                                  named ? "" : ": invalid image: ", (int)strcspn(e, "\n"), e);
                         ret = EXIT_BUILD_FAILED;
                 }
                 buffer_done(&out);
