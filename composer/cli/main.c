@@ -484,6 +484,20 @@ static int verb_boot(int argc, char *argv[]) {
                 boot_watch_done(&w);
         }
 
+        /* An image inspect rejects, or one that is no disk as it stands, never reaches QEMU:
+         * the firmware would find nothing on it and wait in its shell until the timeout. */
+        const char *format = NULL;
+        _cleanup_free_ char *bad = NULL;
+        if (output_inspect_verdict(o.image, &format, &bad) < 0) {
+                log_error("boot: refusing %s: %s", o.image, bad);
+                return EXIT_BUILD_FAILED;
+        }
+        if (streq(format, "raw.zst")) {
+                log_error("boot: refusing %s: it is zstd-compressed (zstd -d makes the raw image)",
+                          o.image);
+                return EXIT_BUILD_FAILED;
+        }
+
         signals_install();
         BootResult res;
         int r = boot_image(&o, &res);
@@ -500,7 +514,16 @@ static int verb_boot(int argc, char *argv[]) {
                 [BOOT_EVENT_PANIC] = "kernel panic",
                 [BOOT_EVENT_EMERGENCY] = "the boot ended in an emergency shell",
                 [BOOT_EVENT_FIRMWARE_DENIED] = "the firmware refused to start the boot loader",
+                [BOOT_EVENT_NO_BOOT] = "the firmware found nothing to boot",
         };
+        if (r == -EPROTO && res.outcome == BOOT_EVENT_NO_BOOT) {
+                log_error("boot: the firmware found nothing to boot on %s (%s; firmware %s, %s). "
+                          "Last console lines:\n%s",
+                          o.image, res.detail ? res.detail : "?",
+                          boot_firmware_to_string(o.firmware), accel, res.tail ? res.tail : "");
+                boot_result_done(&res);
+                return EXIT_BUILD_FAILED;
+        }
         const char *why = r == -ETIMEDOUT                                      ? "timed out"
                           : r == -EINTR                                        ? "interrupted"
                           : res.outcome < _BOOT_EVENT_MAX && what[res.outcome] ? what[res.outcome]
