@@ -320,9 +320,10 @@ int inspect_vhdx(const ImageSource *s, Buffer *out) {
                 return image_error(out, "neither VHDX region table is valid");
         if (log_length > 0 && !image_contains(s, log_offset, log_length))
                 return image_error(out,
-                                   "the log (offset %llu, %llu bytes) ends past the end of the "
+                                   "the log (offset %llu, %llu bytes) %s past the end of the "
                                    "file (%llu bytes)",
-                                   ull(log_offset), ull(log_length), ull(s->size));
+                                   ull(log_offset), ull(log_length),
+                                   log_offset >= s->size ? "starts" : "ends", ull(s->size));
         if (log_pending)
                 buffer_puts(out, "  log: not empty (replayed when opened for writing)\n");
         r = check_region(s, out, "BAT", bat);
