@@ -165,9 +165,12 @@ static int check_l2(Qcow2 *q, uint64_t l1_index, uint64_t l2_offset, uint64_t *b
         return 0;
 }
 
-/* The L1 table and the L2 tables it points to. */
+/* The L1 table and the L2 tables it points to. Each L2 table serves one L1 entry: one that
+ * serves two would alias guest ranges (and reading it again and again would make a small
+ * corrupt file take hours to check). */
 static int check_l1(Qcow2 *q, uint64_t l1_offset, uint64_t l1_size) {
         _cleanup_free_ uint8_t *buf = xmalloc(CHUNK);
+        _cleanup_free_ uint8_t *used = xcalloc(q->s->size / q->cs / 8 + 1, 1);
         uint64_t bad = 0, first_guest = 0, first_host = 0, tables = 0;
         int r;
 
@@ -191,6 +194,13 @@ static int check_l1(Qcow2 *q, uint64_t l1_offset, uint64_t l1_size) {
                 r = check_table(q, what, off, q->cs, 1, "byte", "bytes");
                 if (r < 0)
                         return r;
+                uint64_t c = off / q->cs;
+                if (used[c / 8] & (1u << (c % 8)))
+                        return image_error(q->out,
+                                           "L2 table %llu (offset %llu) also serves an earlier L1 "
+                                           "entry",
+                                           ull(i), ull(off));
+                used[c / 8] |= (uint8_t)(1u << (c % 8));
                 r = check_l2(q, i, off, &bad, &first_guest, &first_host);
                 if (r < 0)
                         return r;

@@ -267,6 +267,11 @@ static void test_inspect_corrupt(void **state) {
                                  qcow2[i].value, qcow2[i].error, out);
                 free(out);
         }
+        /* Two L1 entries that share an L2 table. */
+        memcpy(c, q, n);
+        put_be32(c + 36, 2);
+        memcpy(c + 65536 + 8, c + 65536, 8);
+        expect(c, n, "a.qcow2", "L2 table 1 (offset 262144) also serves an earlier L1 entry");
         free(c);
         free(q);
 
