@@ -53,7 +53,100 @@ int image_error(Buffer *out, const char *fmt, ...) {
         return -EBADMSG;
 }
 
+static unsigned long long ull(uint64_t v) {
+        return (unsigned long long)v;
+}
+
+/* A dynamic VHD: the footer's copy at the start, the dynamic disk header, the block allocation
+ * table, and every block it allocates (a sector bitmap, then the data), before the footer. */
+static int inspect_vhd_dynamic(const ImageSource *s, Buffer *out, const VhdFooter *f) {
+        uint8_t h[1024];
+        int r;
+
+        if (s->size < 2 * VHD_FOOTER_SIZE)
+                return image_error(out, "a dynamic VHD starts with a copy of its footer, and this "
+                                        "file has no room for it");
+        r = image_read(s, h, VHD_FOOTER_SIZE, 0);
+        if (r < 0)
+                return r;
+        if (memcmp(h, "conectix", 8) != 0)
+                return image_error(out, "the copy of the footer at the start of the dynamic VHD "
+                                        "is missing");
+        uint64_t end = s->size - VHD_FOOTER_SIZE; /* where the footer starts */
+        if (!image_contains(s, f->data_offset, sizeof(h)) || f->data_offset + sizeof(h) > end)
+                return image_error(out,
+                                   "the dynamic disk header (offset %llu, 1024 bytes) ends past "
+                                   "the footer (offset %llu)",
+                                   ull(f->data_offset), ull(end));
+        r = image_read(s, h, sizeof(h), f->data_offset);
+        if (r < 0)
+                return r;
+        uint32_t sum = 0;
+        for (size_t i = 0; i < sizeof(h); i++)
+                if (i < 36 || i >= 40) /* the checksum field counts as zero */
+                        sum += h[i];
+        if (memcmp(h, "cxsparse", 8) != 0)
+                return image_error(out,
+                                   "the dynamic disk header (offset %llu) has no "
+                                   "\"cxsparse\" cookie",
+                                   ull(f->data_offset));
+        if (be32(h + 36) != ~sum)
+                return image_error(out, "dynamic disk header checksum mismatch (corrupt header)");
+        if (be32(h + 24) != 0x00010000)
+                return image_error(out, "unsupported dynamic disk header version");
+        uint64_t bat = be64(h + 16), entries = be32(h + 28), block = be32(h + 32);
+        buffer_printf(out, "  block size: %llu\n", ull(block));
+        if (block < 512 || (block & (block - 1)) != 0)
+                return image_error(out, "block size %llu is not a power of 2 of at least 512",
+                                   ull(block));
+        uint64_t needed = f->current_size / block + (f->current_size % block != 0);
+        if (entries < needed)
+                return image_error(out,
+                                   "the block allocation table has %llu entries; the virtual size "
+                                   "needs %llu",
+                                   ull(entries), ull(needed));
+        if (!image_contains(s, bat, entries * 4) || bat + entries * 4 > end)
+                return image_error(out,
+                                   "the block allocation table (offset %llu, %llu entries) ends "
+                                   "past the footer (offset %llu)",
+                                   ull(bat), ull(entries), ull(end));
+        /* A block: its sector bitmap, one bit a sector, in whole sectors; then its data. */
+        uint64_t bitmap = (block / 512 / 8 + 511) / 512 * 512;
+        uint64_t present = 0, bad = 0, first = 0, first_offset = 0;
+        uint8_t buf[4096];
+        for (uint64_t i = 0; i < entries; i++) {
+                if (i % (sizeof(buf) / 4) == 0) {
+                        r = image_read(s, buf, (size_t)MIN(sizeof(buf), (entries - i) * 4),
+                                       bat + i * 4);
+                        if (r < 0)
+                                return r;
+                }
+                uint32_t sector = be32(buf + (i % (sizeof(buf) / 4)) * 4);
+                if (sector == UINT32_MAX)
+                        continue;
+                present++;
+                uint64_t off = (uint64_t)sector * 512;
+                if (off + bitmap + block <= end)
+                        continue;
+                if (bad++ == 0) {
+                        first = i;
+                        first_offset = off;
+                }
+        }
+        buffer_printf(out, "  blocks present: %llu of %llu\n", ull(present), ull(needed));
+        if (bad > 0)
+                return image_error(out,
+                                   "%llu block%s the allocation table lists end%s past the footer "
+                                   "(offset %llu); the first, block %llu, at offset %llu",
+                                   ull(bad), bad == 1 ? "" : "s", bad == 1 ? "s" : "", ull(end),
+                                   ull(first), ull(first_offset));
+        return 0;
+}
+
 int inspect_vhd(const ImageSource *s, Buffer *out) {
+        static const char *const types[] = {[VHD_FIXED] = "fixed",
+                                            [VHD_DYNAMIC] = "dynamic",
+                                            [VHD_DIFFERENCING] = "differencing"};
         uint8_t footer[VHD_FOOTER_SIZE];
         const char *err = NULL;
         VhdFooter f;
@@ -64,27 +157,36 @@ int inspect_vhd(const ImageSource *s, Buffer *out) {
         if (s->size < VHD_FOOTER_SIZE)
                 return image_error(
                         out, "the VHD footer (512 bytes) does not fit in the file (%llu bytes)",
-                        (unsigned long long)s->size);
+                        ull(s->size));
         r = image_read(s, footer, sizeof(footer), s->size - VHD_FOOTER_SIZE);
         if (r < 0)
                 return r;
-        if (vhd_footer_decode(footer, &f, &err) < 0)
+        if (vhd_footer_parse(footer, &f, &err) < 0)
                 return image_error(out, "%s", err);
         uuid_format(f.uuid, u);
-        buffer_printf(out, "  virtual size: %llu (%llu MiB)\n", (unsigned long long)f.current_size,
-                      (unsigned long long)(f.current_size >> 20));
-        buffer_printf(out, "  type: fixed\n  creator: %.4s\n  geometry: %u/%u/%u\n  uuid: %s\n",
-                      f.creator_app, f.cylinders, f.heads, f.sectors, u);
-        buffer_printf(out, "  timestamp: %llu\n",
-                      (unsigned long long)(f.timestamp + VHD_EPOCH_OFFSET));
-        if (f.current_size > UINT64_MAX - VHD_FOOTER_SIZE ||
-            f.current_size + VHD_FOOTER_SIZE != s->size)
-                return image_error(out,
-                                   "the footer says the disk has %llu bytes, so the file should "
-                                   "have %llu bytes with its footer, not %llu",
-                                   (unsigned long long)f.current_size,
-                                   (unsigned long long)f.current_size + VHD_FOOTER_SIZE,
-                                   (unsigned long long)s->size);
+        buffer_printf(out, "  virtual size: %llu (%llu MiB)\n", ull(f.current_size),
+                      ull(f.current_size >> 20));
+        buffer_printf(out, "  type: %s\n  creator: %.4s\n  geometry: %u/%u/%u\n  uuid: %s\n",
+                      types[f.disk_type], f.creator_app, f.cylinders, f.heads, f.sectors, u);
+        buffer_printf(out, "  timestamp: %llu\n", ull(f.timestamp + VHD_EPOCH_OFFSET));
+        if (f.disk_type == VHD_DIFFERENCING)
+                return image_error(out, "differencing VHDs (with a parent) are not supported");
+        if (f.disk_type == VHD_DYNAMIC)
+                r = inspect_vhd_dynamic(s, out, &f);
+        else if (f.current_size > UINT64_MAX - VHD_FOOTER_SIZE ||
+                 f.current_size + VHD_FOOTER_SIZE != s->size)
+                r = image_error(out,
+                                "the footer says the disk has %llu bytes, so the file should "
+                                "have %llu bytes with its footer, not %llu",
+                                ull(f.current_size), ull(f.current_size) + VHD_FOOTER_SIZE,
+                                ull(s->size));
+        if (r < 0)
+                return r;
+        /* A sound image that Azure would not take: an error of its own kind. */
+        if (vhd_footer_azure(&f, &err) < 0) {
+                (void)image_error(out, "%s", err);
+                return -EMEDIUMTYPE;
+        }
         return 0;
 }
 

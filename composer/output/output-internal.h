@@ -24,14 +24,22 @@ typedef struct VhdFooter {
         uint64_t original_size, current_size;
         uint16_t cylinders;
         uint8_t heads, sectors;
-        uint32_t disk_type;
+        uint32_t disk_type; /* VHD_FIXED, VHD_DYNAMIC, VHD_DIFFERENCING */
         uint32_t checksum;
         uint8_t uuid[16];
+        uint64_t data_offset; /* a dynamic disk's header; all ones for a fixed one */
 } VhdFooter;
 
+enum { VHD_FIXED = 2, VHD_DYNAMIC = 3, VHD_DIFFERENCING = 4 };
+
 void vhd_footer_encode(const VhdFooter *f, uint8_t out[VHD_FOOTER_SIZE]);
-/* Decodes and validates a footer: cookie, version, checksum, fixed type, sizes equal and a
- * whole number of MiB. Returns 0, or -EBADMSG with the reason in *ret_error (static). */
+/* Decodes a footer of any VHD: cookie, version, checksum, a known disk type. Returns 0, or
+ * -EBADMSG with the reason in *ret_error (static). */
+int vhd_footer_parse(const uint8_t in[VHD_FOOTER_SIZE], VhdFooter *ret, const char **ret_error);
+/* What Azure asks of a decoded footer beyond that: a fixed disk whose original and current
+ * sizes are equal and a whole number of MiB. Returns 0 or -EMEDIUMTYPE with the reason. */
+int vhd_footer_azure(const VhdFooter *f, const char **ret_error);
+/* Both: a footer vmcompose writes, for Azure. Returns 0, or -EBADMSG with the reason. */
 int vhd_footer_decode(const uint8_t in[VHD_FOOTER_SIZE], VhdFooter *ret, const char **ret_error);
 uint32_t vhd_checksum(const uint8_t footer[VHD_FOOTER_SIZE]);
 
@@ -94,7 +102,8 @@ bool image_contains(const ImageSource *s, uint64_t offset, uint64_t length);
 
 /* Each reader appends "  key: value" lines to out and checks that every structure the format
  * describes lies inside the file. Returns 0 when the image is valid, -EBADMSG after an
- * "  error: ..." line naming what is wrong, or another negative errno when reading failed. */
+ * "  error: ..." line naming what is wrong, -EMEDIUMTYPE after one for a VHD that is sound but
+ * not for Azure (see output_inspect()), or another negative errno when reading failed. */
 int inspect_qcow2(const ImageSource *s, Buffer *out);
 int inspect_vhdx(const ImageSource *s, Buffer *out);
 int inspect_vhd(const ImageSource *s, Buffer *out);

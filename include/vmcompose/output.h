@@ -45,7 +45,9 @@ int output_write_file(const OutputFormat *f, int source_fd, uint64_t size, const
  * L2 and refcount tables, snapshots): every structure the format describes must lie inside
  * the file. A name ending in .vhd, .vhdx, .qcow2 or .raw.zst must hold that format. Appends
  * "key: value" lines to out. Returns 0 when the image is valid, -EBADMSG with the reason in
- * out ("  error: ..." line) when it is corrupt, truncated or misaligned. */
+ * out ("  error: ..." line) when it is corrupt, truncated or misaligned, -EMEDIUMTYPE (with
+ * the reason too) when it is sound but not what Azure takes: a dynamic VHD, or a fixed one
+ * whose size is not a whole number of MiB. */
 int output_inspect(const char *path, Buffer *out);
 /* output_inspect() for callers that want its verdict, not the description: the format found
  * ("raw", "raw.zst", "vhd", "vhdx", "qcow2"; static) in *ret_format and, when the image is

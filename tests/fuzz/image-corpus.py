@@ -137,6 +137,9 @@ def main():
             f.truncate(1 << 20)  # a VHD for Azure is a whole number of MiB
         v, _ = qemu_img("q.vhd", "-O", "vpc", "-o", "subformat=fixed,force_size=on")
         write(outdir, "vhd-qemu-fixed", sparse(v))
+        d, _ = qemu_img("d.vhd", "-O", "vpc")
+        write(outdir, "vhd-qemu-dynamic", sparse(d))
+        write(outdir, "vhd-qemu-dynamic-cut", d[:2048] + d[-512:])  # a block past the footer
 
         # vmcompose's own outputs of a small disk.
         root, esp = os.path.join(t, "root"), os.path.join(t, "esp")

@@ -130,6 +130,24 @@ inspect "$T/v1m.vhd" "$T/v1m.vhd has no VHD footer"
 cp "$A.vhd" "$T/vs.vhd" && poke "$T/vs.vhd" $(((80 << 20) + 50)) '\x01'
 inspect "$T/vs.vhd" "footer checksum mismatch"
 
+# A dynamic VHD (qemu-img's default): sound, so inspect describes its header and allocation
+# table, but exits 1 as Azure would not take it; damaged, it names what is wrong.
+if command -v qemu-img >/dev/null; then
+        qemu-img convert -f raw -O vpc "$T/a/formats.raw" "$T/dyn.vhd"
+        inspect "$T/dyn.vhd" "not a fixed VHD (Azure accepts only fixed VHDs)"
+        check "... after checking its blocks" grep -q "blocks present: " "$T/out"
+        check "... saying it is sound" grep -q "sound, but not for Azure" "$T/err"
+        bat=$(od -An -tu1 -j $((512 + 16)) -N 8 "$T/dyn.vhd" | awk '{ n = 0; for (i = 1; i <= NF; i++) n = n * 256 + $i; print n }')
+        cp "$T/dyn.vhd" "$T/dyn-bat.vhd" && poke "$T/dyn-bat.vhd" $((bat + 4)) '\x00\x10\x00\x00'
+        inspect "$T/dyn-bat.vhd" "1 block the allocation table lists ends past the footer"
+        cp "$T/dyn.vhd" "$T/dyn-header.vhd" && poke "$T/dyn-header.vhd" 512 'X'
+        inspect "$T/dyn-header.vhd" "the dynamic disk header (offset 512) has no \"cxsparse\" cookie"
+        # boot does not refuse it: QEMU starts (and finds nothing to boot by its 1 s timeout).
+        VMCOMPOSE_DEBUG=boot timeout 60 "$VMC" boot "$T/dyn.vhd" --timeout 1 >"$T/out" 2>&1
+        check "boot starts QEMU for a sound dynamic VHD" grep -q "qemu-system-x86_64 .*format=vpc" "$T/out"
+        check "... without refusing it" sh -c "! grep -q refusing '$T/out'"
+fi
+
 # Random bytes: an image name promises a format; .raw, .img or no suffix means raw.
 head -c 4096 /dev/urandom >"$T/random.vhd"
 inspect "$T/random.vhd" "$T/random.vhd has no VHD footer (a .vhd file ends with a 512-byte footer starting \"conectix\")"
