@@ -15,7 +15,6 @@
 #define REFT_OFFSET_MASK UINT64_C(0xfffffffffffffe00)
 #define L2E_COMPRESSED (UINT64_C(1) << 62)
 #define MAX_SNAPSHOTS 65536
-#define CHUNK 65536 /* bytes of a table read at a time */
 
 /* Incompatible feature bits this reader understands. */
 enum {
@@ -169,19 +168,17 @@ static int check_l2(Qcow2 *q, uint64_t l1_index, uint64_t l2_offset, uint64_t *b
  * serves two would alias guest ranges (and reading it again and again would make a small
  * corrupt file take hours to check). */
 static int check_l1(Qcow2 *q, uint64_t l1_offset, uint64_t l1_size) {
-        _cleanup_free_ uint8_t *buf = xmalloc(CHUNK);
+        _cleanup_free_ uint8_t *buf = xmalloc(IMAGE_TABLE_CHUNK);
         _cleanup_free_ uint8_t *used = xcalloc(q->s->size / q->cs / 8 + 1, 1);
         uint64_t bad = 0, first_guest = 0, first_host = 0, tables = 0;
         int r;
 
         for (uint64_t i = 0; i < l1_size; i++) {
-                if (i % (CHUNK / 8) == 0) {
-                        r = image_read(q->s, buf, (size_t)MIN((uint64_t)CHUNK, (l1_size - i) * 8),
-                                       l1_offset + i * 8);
-                        if (r < 0)
-                                return r;
-                }
-                uint64_t e = be64(buf + (i % (CHUNK / 8)) * 8);
+                const uint8_t *p;
+                r = image_table_entry(q->s, l1_offset, l1_size, 8, i, buf, &p);
+                if (r < 0)
+                        return r;
+                uint64_t e = be64(p);
                 if (e & L1E_RESERVED)
                         return image_error(q->out,
                                            "L1 entry %llu (0x%016llx) has reserved bits set",
@@ -218,18 +215,16 @@ static int check_l1(Qcow2 *q, uint64_t l1_offset, uint64_t l1_size) {
 
 /* The refcount table and the refcount blocks it points to. */
 static int check_refcounts(Qcow2 *q, uint64_t offset, uint64_t clusters) {
-        _cleanup_free_ uint8_t *buf = xmalloc(CHUNK);
+        _cleanup_free_ uint8_t *buf = xmalloc(IMAGE_TABLE_CHUNK);
         uint64_t entries = clusters * q->cs / 8, blocks = 0;
         int r;
 
         for (uint64_t i = 0; i < entries; i++) {
-                if (i % (CHUNK / 8) == 0) {
-                        r = image_read(q->s, buf, (size_t)MIN((uint64_t)CHUNK, (entries - i) * 8),
-                                       offset + i * 8);
-                        if (r < 0)
-                                return r;
-                }
-                uint64_t e = be64(buf + (i % (CHUNK / 8)) * 8);
+                const uint8_t *p;
+                r = image_table_entry(q->s, offset, entries, 8, i, buf, &p);
+                if (r < 0)
+                        return r;
+                uint64_t e = be64(p);
                 if (e & ~REFT_OFFSET_MASK)
                         return image_error(q->out,
                                            "refcount table entry %llu (0x%016llx) has reserved "

@@ -13,7 +13,6 @@
 #define KiB (UINT64_C(1) << 10)
 #define MiB (UINT64_C(1) << 20)
 #define MAX_ENTRIES 2047 /* region and metadata table entries */
-#define CHUNK 65536      /* bytes of the BAT read at a time */
 
 enum {
         PAYLOAD_NOT_PRESENT = 0,
@@ -208,7 +207,7 @@ static int check_bat(const ImageSource *s, Buffer *out, Region bat, const Params
         uint64_t blocks = p->size / p->block_size + (p->size % p->block_size != 0);
         uint64_t entries = blocks + (blocks - 1) / chunk_ratio;
         uint64_t present = 0, bad = 0, first_block = 0, first_offset = 0;
-        _cleanup_free_ uint8_t *buf = xmalloc(CHUNK);
+        _cleanup_free_ uint8_t *buf = xmalloc(IMAGE_TABLE_CHUNK);
         int r;
 
         if (entries > bat.length / 8)
@@ -217,13 +216,11 @@ static int check_bat(const ImageSource *s, Buffer *out, Region bat, const Params
                                    "entries",
                                    ull(bat.length), ull(entries));
         for (uint64_t k = 0; k < entries; k++) {
-                if (k % (CHUNK / 8) == 0) {
-                        r = image_read(s, buf, (size_t)MIN((uint64_t)CHUNK, (entries - k) * 8),
-                                       bat.offset + k * 8);
-                        if (r < 0)
-                                return r;
-                }
-                uint64_t e = le64(buf + (k % (CHUNK / 8)) * 8);
+                const uint8_t *entry;
+                r = image_table_entry(s, bat.offset, entries, 8, k, buf, &entry);
+                if (r < 0)
+                        return r;
+                uint64_t e = le64(entry);
                 unsigned state = e & 7;
                 uint64_t off = (e >> 20) * MiB, len = p->block_size;
                 bool bitmap = (k + 1) % (chunk_ratio + 1) == 0;

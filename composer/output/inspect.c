@@ -40,6 +40,20 @@ int image_read(const ImageSource *s, void *buf, size_t len, uint64_t offset) {
         return s->read(s->userdata, buf, len, offset);
 }
 
+int image_table_entry(const ImageSource *s, uint64_t offset, uint64_t count, size_t entry_size,
+                      uint64_t i, uint8_t buf[IMAGE_TABLE_CHUNK], const uint8_t **ret) {
+        uint64_t per_chunk = IMAGE_TABLE_CHUNK / entry_size;
+
+        if (i % per_chunk == 0) {
+                int r = image_read(s, buf, (size_t)(MIN(per_chunk, count - i) * entry_size),
+                                   offset + i * entry_size);
+                if (r < 0)
+                        return r;
+        }
+        *ret = buf + (i % per_chunk) * entry_size;
+        return 0;
+}
+
 int image_error(Buffer *out, const char *fmt, ...) {
         va_list ap;
         char *s;
@@ -113,15 +127,13 @@ static int inspect_vhd_dynamic(const ImageSource *s, Buffer *out, const VhdFoote
         /* A block: its sector bitmap, one bit a sector, in whole sectors; then its data. */
         uint64_t bitmap = (block / 512 / 8 + 511) / 512 * 512;
         uint64_t present = 0, bad = 0, first = 0, first_offset = 0;
-        uint8_t buf[4096];
+        _cleanup_free_ uint8_t *buf = xmalloc(IMAGE_TABLE_CHUNK);
         for (uint64_t i = 0; i < entries; i++) {
-                if (i % (sizeof(buf) / 4) == 0) {
-                        r = image_read(s, buf, (size_t)MIN(sizeof(buf), (entries - i) * 4),
-                                       bat + i * 4);
-                        if (r < 0)
-                                return r;
-                }
-                uint32_t sector = be32(buf + (i % (sizeof(buf) / 4)) * 4);
+                const uint8_t *p;
+                r = image_table_entry(s, bat, entries, 4, i, buf, &p);
+                if (r < 0)
+                        return r;
+                uint32_t sector = be32(p);
                 if (sector == UINT32_MAX)
                         continue;
                 present++;

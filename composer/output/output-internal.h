@@ -95,6 +95,12 @@ typedef struct ImageSource {
 ImageSource image_source_memory(const void *data, size_t size);
 /* Reads len bytes at offset, -ENODATA when they do not all lie inside the file. */
 int image_read(const ImageSource *s, void *buf, size_t len, uint64_t offset);
+/* Walks a table of count entries of entry_size bytes at offset, called for i = 0, 1, ... in
+ * order: reads the next IMAGE_TABLE_CHUNK bytes into buf when entry i starts them, and points
+ * *ret at entry i. Returns 0 or a negative errno. */
+#define IMAGE_TABLE_CHUNK 65536
+int image_table_entry(const ImageSource *s, uint64_t offset, uint64_t count, size_t entry_size,
+                      uint64_t i, uint8_t buf[IMAGE_TABLE_CHUNK], const uint8_t **ret);
 /* Appends "  error: ...\n" to out; returns -EBADMSG. */
 int image_error(Buffer *out, const char *fmt, ...) _printf_(2, 3);
 /* Whether [offset, offset + length) lies inside the file (no overflow). */
