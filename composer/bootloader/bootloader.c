@@ -162,9 +162,9 @@ char *grub_cfg(const char *title, const char *root_fs_uuid, const char *version,
 }
 
 /* UEFI Secure Boot with the distribution's signed chain (../shared/PLATFORMS.md): the
- * Microsoft-signed shim as the removable-media loader, Debian's signed GRUB next to it, and its
- * configuration where that GRUB looks (/EFI/debian). GRUB reads the signed kernel from the
- * root filesystem and has shim verify it. */
+ * Microsoft-signed shim as the removable-media loader, the distribution's signed GRUB next to
+ * it, and its configuration where that GRUB looks (/EFI/VENDOR: the backend's esp_vendor_dir). GRUB
+ * reads the signed kernel from the root filesystem and has shim verify it. */
 static int prepare_shim(const BootParams *p) {
         static const struct {
                 const char *from, *dir, *name;
@@ -193,8 +193,11 @@ static int prepare_shim(const BootParams *p) {
                 return log_error_errno(EINVAL, "bootloader: shim needs a root filesystem");
         _cleanup_free_ char *cfg =
                 grub_cfg(p->title, p->root_fs_uuid, p->kernel->version, p->cmdline);
-        if ((r = write_text(p->esp_fd, "EFI/debian/grub.cfg", cfg)) < 0)
-                return log_error_errno(r, "bootloader: cannot write EFI/debian/grub.cfg: %m");
+        if (!p->esp_vendor_dir)
+                return log_error_errno(EINVAL, "bootloader: shim needs the ESP vendor directory");
+        _cleanup_free_ char *path = xasprintf("EFI/%s/grub.cfg", p->esp_vendor_dir);
+        if ((r = write_text(p->esp_fd, path, cfg)) < 0)
+                return log_error_errno(r, "bootloader: cannot write %s: %m", path);
         return 0;
 }
 
@@ -410,17 +413,12 @@ static int prepare_uki(const BootParams *p) {
         return 0;
 }
 
-static const char *const grub_bios_packages[] = {"grub-pc-bin", NULL};
-static const char *const grub_efi_packages[] = {"grub-efi-amd64-bin", NULL};
-static const char *const systemd_boot_packages[] = {"systemd-boot-efi", NULL};
-static const char *const shim_packages[] = {"shim-signed", "grub-efi-amd64-signed", NULL};
-
 static const Bootloader bootloaders[] = {
-        {"systemd-boot", systemd_boot_packages, prepare_systemd_boot, NULL},
-        {"shim", shim_packages, prepare_shim, NULL},
-        {"grub-bios", grub_bios_packages, prepare_grub_bios, embed_grub_bios},
-        {"uki", systemd_boot_packages, prepare_uki, NULL},
-        {"grub-efi", grub_efi_packages, prepare_grub_efi, NULL},
+        {"systemd-boot", prepare_systemd_boot, NULL},
+        {"shim", prepare_shim, NULL},
+        {"grub-bios", prepare_grub_bios, embed_grub_bios},
+        {"uki", prepare_uki, NULL},
+        {"grub-efi", prepare_grub_efi, NULL},
 };
 
 const Bootloader *bootloader_find(const char *name) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* The cache of installed roots: the install stage's output kept under CACHE/roots/KEY, KEY the
- * SHA-256 of everything install_root() reads (the packages' names, versions, digests and
- * dependency order, the dpkg path rules, the files written before configuration, the layout),
+ * SHA-256 of everything the backend's install_root reads (the packages' names, versions, digests
+ * and dependency order, the dpkg path rules, the files written before configuration, the layout),
  * the way osbuild's object store keeps each stage's tree under the hash of its inputs. A build
  * whose install inputs did not change copies the tree instead of running dpkg again. */
 #include <archive.h>
@@ -24,7 +24,7 @@
 #include "vmcompose/signals.h"
 #include "vmcompose/util.h"
 
-/* Bump when install_root() changes what it makes from the same inputs. */
+/* Bump when the backend's install_root changes what it makes from the same inputs. */
 #define ROOT_CACHE_FORMAT "vmcompose-root-cache 3"
 
 static void key_strv(Sha256 *h, const char *label, char **l) {

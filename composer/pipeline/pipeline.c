@@ -15,6 +15,13 @@ static int stage_profile(BuildContext *ctx) {
         const Profile *p = ctx->profile;
         const Node *seed = node_lookup(p->tree, "reproducible.seed");
         const Node *sde = node_lookup(p->tree, "reproducible.source-date-epoch");
+        const Node *family = node_lookup(p->tree, "distro.family");
+
+        /* The schema admits only the families distros[] has. */
+        ctx->distro = family ? distro_find(family->scalar) : NULL;
+        if (!ctx->distro)
+                return log_error_errno(ENOSYS, "profile: no backend for distro.family %s",
+                                       family ? family->scalar : "(none)");
 
         ctx->seed = xstrdup(seed ? seed->scalar : p->name);
         if (sde)

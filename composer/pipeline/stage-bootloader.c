@@ -153,22 +153,19 @@ static char **initramfs_modules(const char *list, const char *builtin) {
 /* Is every driver the target needs in the initramfs, as a module or built into the kernel? */
 static int check_initramfs(BuildContext *ctx, int root_fd, const BootKernel *k, const Node *drivers,
                            const char *target) {
-        _cleanup_free_ char *initrd = xasprintf("/boot/initrd.img-%s", k->version);
-        char *const argv[] = {(char *)"chroot", ctx->root_path, (char *)"lsinitramfs", initrd,
-                              NULL};
         _cleanup_free_ char *builtin_path = xasprintf("lib/modules/%s/modules.builtin", k->version);
         _cleanup_free_ char *builtin = NULL;
         Buffer list = {};
         int bad = 0;
 
-        /* Ours is read here; initramfs-tools' (an early microcode archive, then a compressed
-         * one) by its own lister. */
+        /* Ours is read here; the family's default maker's (initramfs-tools': an early
+         * microcode archive, then a compressed one) by its own lister. */
         const Node *maker = node_lookup(ctx->profile->tree, "kernel.initramfs");
         int r = 0;
         if (maker && streq(maker->scalar, "vmcompose"))
                 r = initramfs_list(root_fd, k->initrd, &list);
-        else if ((r = spawn_run_in_root(argv, NULL, &list)) != 0)
-                r = log_error_errno(r < 0 ? r : EIO, "kernel: lsinitramfs %s failed", initrd);
+        else if ((r = ctx->distro->initramfs_list(ctx->root_path, k->version, &list)) < 0)
+                r = log_error_errno(r, "kernel: cannot list the initramfs %s: %m", k->initrd);
         if (r < 0) {
                 buffer_done(&list);
                 return r;
@@ -375,6 +372,7 @@ int stage_bootloader(BuildContext *ctx) {
                 .kernel = &k,
                 .cmdline = cmdline,
                 .title = ctx->profile->name,
+                .esp_vendor_dir = ctx->distro->esp_vendor_dir,
         };
         r = b->prepare(&params);
         if (r == 0)

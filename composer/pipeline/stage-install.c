@@ -16,67 +16,12 @@
 #include "vmcompose/sparse.h"
 #include "vmcompose/spawn.h"
 
-/* initramfs-tools sleeps for the whole of rootdelay= before it even looks for the root disk
- * (its init script), then waits up to that long for it (scripts/local). Azure documents
- * rootdelay=300 as the longest wait for its disk: these two hooks keep that meaning, and drop
- * the unconditional five-minute sleep. /conf/param.conf is read back by initramfs-tools after
- * every hook. */
-static const char rootdelay_top[] =
-        "#!/bin/sh\n"
-        "# Written by vmcompose: rootdelay= is the longest wait for the root disk, not a sleep.\n"
-        "case \"$1\" in prereqs) exit 0 ;; esac\n"
-        "[ -n \"$ROOTDELAY\" ] || exit 0\n"
-        "echo \"export VMCOMPOSE_ROOTDELAY=$ROOTDELAY\" >>/conf/param.conf\n"
-        "echo \"ROOTDELAY=\" >>/conf/param.conf\n";
-static const char rootdelay_local[] =
-        "#!/bin/sh\n"
-        "# Written by vmcompose: rootdelay= back for the wait for the root disk (scripts/local).\n"
-        "case \"$1\" in prereqs) exit 0 ;; esac\n"
-        "[ -n \"$VMCOMPOSE_ROOTDELAY\" ] || exit 0\n"
-        "echo \"ROOTDELAY=$VMCOMPOSE_ROOTDELAY\" >>/conf/param.conf\n";
-
 static void collect_patterns(const Profile *p, const char *key, char ***ret) {
         for (size_t i = 0; i < p->n_policies; i++) {
                 const Node *list = node_lookup(p->policies[i].tree, key);
                 for (size_t j = 0; list && j < list->n_items; j++)
                         strv_extend(ret, node_map_get(list->items[j], "pattern")->scalar);
         }
-}
-
-/* dpkg --audit prints nothing, and dpkg knows exactly the planned packages. */
-static int check_installed(const BuildContext *ctx) {
-        char *const audit[] = {(char *)"chroot", ctx->root_path, (char *)"dpkg", (char *)"--audit",
-                               NULL};
-        Buffer out = {};
-        int r = spawn_run_in_root(audit, NULL, &out);
-        if (r != 0 || out.len > 0) {
-                log_error("install: dpkg --audit in the root is not clean:\n%s",
-                          out.data ? out.data : "");
-                buffer_done(&out);
-                return -EBADMSG;
-        }
-        buffer_done(&out);
-
-        _cleanup_strv_free_ char **have = NULL;
-        r = install_list_installed(ctx->root_path, &have);
-        if (r < 0)
-                return log_error_errno(r, "install: dpkg-query in the root failed: %m");
-        int bad = 0;
-        for (size_t i = 0; i < ctx->plan.n_packages; i++) {
-                const PlanPackage *p = &ctx->plan.packages[i];
-                _cleanup_free_ char *want =
-                        xasprintf("%s %s %s", p->name, p->version, p->architecture);
-                if (!strv_contains(have, want)) {
-                        log_error("install: %s is not installed as planned", want);
-                        bad++;
-                }
-        }
-        if (strv_length(have) != ctx->plan.n_packages) {
-                log_error("install: dpkg knows %zu packages, the plan has %zu", strv_length(have),
-                          ctx->plan.n_packages);
-                bad++;
-        }
-        return bad ? -EBADMSG : 0;
 }
 
 static char *const system_env[] = {(char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
@@ -125,37 +70,8 @@ static int run_ok(const char *root, const char *const *args) {
         return r == 0 ? 0 : r < 0 ? r : -EIO;
 }
 
-/* The alternatives (/var/lib/dpkg/alternatives/NAME) that list path as one of their choices. */
-static char **alternatives_using(int root_fd, const char *path) {
-        char **names = NULL;
-        int fd = root_open(root_fd, "var/lib/dpkg/alternatives", O_RDONLY | O_DIRECTORY, 0);
-        if (fd < 0)
-                return NULL;
-        DIR *d = fdopendir(fd);
-        if (!d) {
-                close(fd);
-                return NULL;
-        }
-        for (struct dirent *de; (de = readdir(d));) {
-                if (de->d_name[0] == '.')
-                        continue;
-                _cleanup_free_ char *buf = NULL;
-                if (root_read_file(dirfd(d), de->d_name, 1 << 20, &buf, NULL) < 0)
-                        continue;
-                /* The file's lines: mode, link, slaves, a blank line, then each choice's path,
-                 * priority and slave paths. A line equal to path names it as a choice. */
-                for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
-                        if (streq(line, path)) {
-                                strv_extend(&names, de->d_name);
-                                break;
-                        }
-        }
-        closedir(d);
-        return names;
-}
-
 /* strip.remove: paths a package's own scripts needed at configure time, removed now, with
- * every alternative that offers them, so no dangling alternative link is left behind. */
+ * whatever the package database keeps pointing at them (the backend's remove_path). */
 static int remove_after_configure(const BuildContext *ctx) {
         const Profile *p = ctx->profile;
         _cleanup_close_ int root_fd = open(ctx->root_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -167,38 +83,11 @@ static int remove_after_configure(const BuildContext *ctx) {
                 const Node *list = node_lookup(p->policies[i].tree, "strip.remove");
                 for (size_t j = 0; list && j < list->n_items && r == 0; j++) {
                         const char *path = node_map_get(list->items[j], "pattern")->scalar;
-                        _cleanup_strv_free_ char **alts = alternatives_using(root_fd, path);
-                        for (char **a = alts; a && *a && r == 0; a++) {
-                                char *const argv[] = {(char *)"chroot",
-                                                      ctx->root_path,
-                                                      (char *)"update-alternatives",
-                                                      (char *)"--quiet",
-                                                      (char *)"--remove",
-                                                      *a,
-                                                      (char *)path,
-                                                      NULL};
-                                Buffer out = {};
-                                r = spawn_run_in_root(argv, NULL, &out);
-                                if (r != 0) {
-                                        log_error("policy: update-alternatives --remove %s %s "
-                                                  "failed:\n%s",
-                                                  *a, path, out.data ? out.data : "");
-                                        r = -EIO;
-                                }
-                                buffer_done(&out);
-                                if (r == 0)
-                                        log_info("policy: alternative %s no longer offers %s", *a,
-                                                 path);
-                        }
-                        if (r < 0)
-                                break;
-                        /* The parent is resolved inside the root (merged /usr: /bin is
-                         * usr/bin); the entry itself is removed, never followed. */
-                        r = root_unlink(root_fd, path, 0);
+                        r = ctx->distro->remove_path(ctx->root_path, root_fd, path);
                         if (r == 0)
                                 log_info("policy: removed %s (strip.remove of policy %s)", path,
                                          p->policies[i].name);
-                        if (r < 0)
+                        else
                                 log_error_errno(r, "policy: cannot remove %s: %m", path);
                 }
         }
@@ -447,7 +336,7 @@ static int apply_system(const BuildContext *ctx) {
 /* The roots the cache keeps (about 350 MB each for the minimal profile). */
 #define ROOT_CACHE_KEEP 3
 
-/* install_root(), or the root the cache holds for the same inputs (the packages, their
+/* The backend's install_root, or the root the cache holds for the same inputs (the packages, their
  * digests and order, the dpkg path rules and the files written before configuration). */
 static int install_from_cache(const BuildContext *ctx, const InstallPackage *pkgs,
                               const InstallOptions *o) {
@@ -459,7 +348,7 @@ static int install_from_cache(const BuildContext *ctx, const InstallPackage *pkg
                 r = install_root_cache_restore(ctx->cache, key, ctx->root_path);
                 if (r > 0) {
                         log_notice("install: %zu packages: the root installed from them before "
-                                   "(root cache %.12s), dpkg not run",
+                                   "(root cache %.12s), not installed again",
                                    n, key);
                         return 0;
                 }
@@ -469,7 +358,7 @@ static int install_from_cache(const BuildContext *ctx, const InstallPackage *pkg
                                           "installing, ignoring.",
                                           key);
         }
-        r = install_root(ctx->root_path, pkgs, n, o);
+        r = ctx->distro->install_root(ctx->root_path, pkgs, n, o);
         if (r < 0 || ctx->no_root_cache)
                 return r;
         r = install_root_cache_store(ctx->cache, key, ctx->root_path, ROOT_CACHE_KEEP);
@@ -527,58 +416,38 @@ int stage_install(BuildContext *ctx) {
         _cleanup_strv_free_ char **exclude = NULL, **include = NULL;
         collect_patterns(ctx->profile, "strip.paths", &exclude);
         collect_patterns(ctx->profile, "strip.keep", &include);
-        /* initramfs-tools reads these when the kernel is configured: the root filesystem's
-         * type (or the initramfs has no fsck for it) and the target's drivers. */
-        _cleanup_free_ char *fstype = NULL;
-        Buffer hook = {};
+        /* The initramfs maker reads these when the kernel is configured: the root
+         * filesystem's type (or the initramfs has no fsck for it) and the target's drivers. */
+        const char *fstype = NULL;
         const Node *parts = node_lookup(ctx->profile->tree, "disk.partitions");
         for (size_t i = 0; parts && i < parts->n_items; i++) {
                 const Node *role = node_map_get(parts->items[i], "role");
                 const Node *fs = node_map_get(parts->items[i], "fs");
                 if (streq(role->scalar, "root"))
-                        fstype = xasprintf("# Written by vmcompose\nFSTYPE=%s\n",
-                                           fs ? fs->scalar : "ext4");
+                        fstype = fs ? fs->scalar : "ext4";
         }
-        /* The target's drivers go into the initramfs through a hook, not through
-         * /etc/initramfs-tools/modules: that file also loads each at boot, while udev in the
-         * initramfs loads only what the machine has (a QEMU guest no Hyper-V drivers, and no
-         * SCSI stack for a virtio-blk disk). */
-        buffer_puts(&hook, "#!/bin/sh\n"
-                           "# Written by vmcompose: the kernel target's initramfs drivers.\n"
-                           "[ \"$1\" = prereqs ] && exit 0\n"
-                           ". /usr/share/initramfs-tools/hook-functions\n"
-                           "manual_add_modules");
-        const Node *drivers =
+        _cleanup_strv_free_ char **drivers = NULL;
+        const Node *dl =
                 ctx->profile->kernel_target.tree
                         ? node_lookup(ctx->profile->kernel_target.tree, "initramfs-drivers")
                         : NULL;
-        for (size_t i = 0; drivers && i < drivers->n_items; i++) {
-                _cleanup_free_ char *q =
-                        shell_quote(node_map_get(drivers->items[i], "name")->scalar);
-                buffer_printf(&hook, " %s", q);
-        }
-        buffer_puts(&hook, "\n");
-        /* kernel.initramfs-modules: target keeps only the target's drivers (and what they
-         * need): a smaller initramfs that unpacks and probes faster, for this platform only. */
+        for (size_t i = 0; dl && i < dl->n_items; i++)
+                strv_extend(&drivers, node_map_get(dl->items[i], "name")->scalar);
         const Node *im = node_lookup(ctx->profile->tree, "kernel.initramfs-modules");
-        bool only_target = im && streq(im->scalar, "target");
-        InstallFile files[] = {
-                {"etc/initramfs-tools/conf.d/vmcompose-fstype", fstype ? fstype : "FSTYPE=ext4\n",
-                 0644},
-                {"etc/initramfs-tools/hooks/vmcompose-drivers", hook.data, 0755},
-                {"etc/initramfs-tools/scripts/init-top/vmcompose-rootdelay", rootdelay_top, 0755},
-                {"etc/initramfs-tools/scripts/local-top/vmcompose-rootdelay", rootdelay_local,
-                 0755},
-                {"etc/initramfs-tools/conf.d/vmcompose-modules",
-                 "# Written by vmcompose: kernel.initramfs-modules: target\nMODULES=list\n", 0644},
-        };
+        InstallFile *files = NULL;
+        size_t n_files = 0;
+        ctx->distro->initramfs_settings(
+                &(DistroInitramfsSettings){.root_fstype = fstype,
+                                           .drivers = drivers,
+                                           .only_target_modules =
+                                                   im && streq(im->scalar, "target")},
+                &files, &n_files);
         InstallOptions o = {
                 .files = files,
-                .n_files = ELEMENTSOF(files) - (only_target ? 0 : 1),
+                .n_files = n_files,
                 .path_exclude = exclude,
                 .path_include = include,
-                .merged_usr =
-                        streq(node_lookup(ctx->profile->tree, "distro.family")->scalar, "debian"),
+                .merged_usr = ctx->distro->merged_usr,
                 .architecture = node_lookup(ctx->profile->tree, "distro.architecture")->scalar,
                 .no_initramfs = streq(node_lookup(ctx->profile->tree, "kernel.initramfs")->scalar,
                                       "vmcompose"),
@@ -586,10 +455,12 @@ int stage_install(BuildContext *ctx) {
         };
 
         r = install_from_cache(ctx, pkgs, &o);
-        buffer_done(&hook);
+        for (size_t i = 0; i < n_files; i++)
+                free((char *)files[i].content);
+        free(files);
         if (r < 0)
                 return r;
-        r = check_installed(ctx);
+        r = ctx->distro->verify_installed(ctx->root_path, &ctx->plan);
         if (r < 0)
                 return r;
         r = remove_after_configure(ctx);

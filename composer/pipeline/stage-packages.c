@@ -50,12 +50,12 @@ static int load_indexes(BuildContext *ctx) {
         int r;
 
         ctx->cache = ctx->cache_dir ? xstrdup(ctx->cache_dir) : fetch_default_cache_dir();
-        r = repo_sources_from_profile(repos, ctx->apt_root ? ctx->apt_root : "/etc/apt", &sources,
-                                      &diag);
+        r = ctx->distro->repos_load(repos, ctx->apt_root ?: ctx->distro->default_config_root,
+                                    &sources, &diag);
         diag_print(&diag);
         diag_done(&diag);
         for (size_t i = 0; r == 0 && i < sources.n; i++)
-                r = repo_fetch_indexes(&sources.items[i], arch, ctx->cache, &ctx->indexes);
+                r = ctx->distro->repos_fetch(&sources.items[i], arch, ctx->cache, &ctx->indexes);
         repo_sources_done(&sources);
         return r;
 }
@@ -140,7 +140,7 @@ int build_write_lock(const BuildContext *ctx) {
 
 int stage_resolve(BuildContext *ctx) {
         const Profile *p = ctx->profile;
-        const char *family = node_lookup(p->tree, "distro.family")->scalar;
+        const char *family = ctx->distro->resolver_family;
         const char *arch = node_lookup(p->tree, "distro.architecture")->scalar;
         Buffer problems = {};
         int r;
@@ -186,8 +186,10 @@ int stage_resolve(BuildContext *ctx) {
                 strv_extend(&install, kernel->scalar);
         /* What the boot loader needs in the root. */
         const Node *bl = node_lookup(p->tree, "bootloader");
-        const Bootloader *b = bl ? bootloader_find(bl->scalar) : NULL;
-        for (const char *const *pk = b ? b->packages : NULL; pk && *pk; pk++)
+        const char *const *boot = bl && bootloader_find(bl->scalar)
+                                          ? distro_boot_packages(ctx->distro, bl->scalar)
+                                          : NULL;
+        for (const char *const *pk = boot; pk && *pk; pk++)
                 if (!strv_contains(install, *pk))
                         strv_extend(&install, *pk);
         size_t n_forbid;

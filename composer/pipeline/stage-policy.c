@@ -48,8 +48,8 @@ int stage_policy(BuildContext *ctx) {
         AuditImage img = {};
         int r, bad = 0;
 
-        /* What dpkg has now, with the sections the plan knows. */
-        r = install_list_installed(ctx->root_path, &installed);
+        /* What the package database has now, with the sections the plan knows. */
+        r = ctx->distro->list_installed(ctx->root_path, &installed);
         if (r < 0)
                 return log_error_errno(r, "policy: cannot list the installed packages: %m");
         img.packages = xcalloc(strv_length(installed) + 1, sizeof(AuditPackage));

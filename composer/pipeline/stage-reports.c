@@ -15,23 +15,6 @@
 #include "vmcompose/repo.h"
 #include "vmcompose/report.h"
 
-/* Reads the root's /usr/share/doc/NAME/copyright, confined to the root. 0 with *ret filled
- * (expression NULL when the file is missing or not machine-readable), or a negative errno. */
-static int package_license(int root_fd, const char *name, LicenseInfo *ret) {
-        _cleanup_free_ char *path = xasprintf("usr/share/doc/%s/copyright", name);
-        _cleanup_free_ char *text = NULL;
-
-        *ret = (LicenseInfo){};
-        int r = root_read_file(root_fd, path, 16u << 20, &text, NULL); /* none is larger */
-        if (r == -ENOENT)
-                return 0;
-        if (r < 0)
-                return r;
-        _cleanup_free_ char *file = xasprintf("/%s", path);
-        r = license_from_copyright(text, file, ret);
-        return r == -EBADMSG ? 0 : r; /* a malformed file declares nothing we can read */
-}
-
 static int write_report(BuildContext *ctx, const char *suffix, const char *text) {
         _cleanup_free_ char *path = build_output_path(ctx, suffix);
         int r = write_file_atomic(path, text, strlen(text), 0644);
@@ -68,23 +51,21 @@ int stage_reports(BuildContext *ctx) {
         const char *root = ctx->root_path ? ctx->root_path : ctx->root_dir;
         _cleanup_close_ int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         _cleanup_free_ char *path = build_output_path(ctx, "spdx.json");
-        AuditImage status = {}; /* with --root: the packages dpkg lists in it */
+        AuditImage status = {}; /* with --root: the packages its database lists */
         size_t n = ctx->plan.n_packages;
         int r = 0;
 
         if (root_fd < 0)
                 return log_error_errno(errno, "reports: cannot open %s: %m", root);
         if (n == 0) {
-                _cleanup_free_ char *text = NULL;
-                _cleanup_free_ char *db = xasprintf("%s/var/lib/dpkg/status", root);
-                r = root_read_file(root_fd, "var/lib/dpkg/status", 256u << 20, &text, NULL);
-                if (r < 0 && r != -ENOENT)
-                        return log_error_errno(r, "reports: cannot read %s: %m", db);
-                if (r == 0 && (r = audit_parse_dpkg_status(text, &status)) < 0) {
+                r = ctx->distro->read_installed(root_fd, &status);
+                if (r < 0) {
                         audit_image_done(&status);
-                        return log_error_errno(r, "reports: %s is malformed", db);
+                        return log_error_errno(r,
+                                               "reports: cannot read the package database in "
+                                               "%s: %m",
+                                               root);
                 }
-                r = 0;
                 n = status.n_packages;
         }
 
@@ -110,7 +91,7 @@ int stage_reports(BuildContext *ctx) {
                                                 .architecture = a->architecture,
                                                 .source = a->source};
                 }
-                r = package_license(root_fd, pkgs[i].name, &licenses[i]);
+                r = ctx->distro->package_license(root_fd, pkgs[i].name, &licenses[i]);
                 if (r < 0)
                         log_error_errno(r, "reports: cannot read the copyright file of %s: %m",
                                         pkgs[i].name);
@@ -125,6 +106,7 @@ int stage_reports(BuildContext *ctx) {
                 SbomInput in = {
                         .image_name = ctx->image_name,
                         .distro = release,
+                        .purl = ctx->distro->purl,
                         .namespace_seed = ctx->seed,
                         .created = ctx->timestamp ? ctx->timestamp : (uint64_t)time(NULL),
                         .tool = tool,

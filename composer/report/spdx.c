@@ -146,7 +146,7 @@ char *sbom_spdx_json(const SbomInput *in) {
                 json_kv(&w, "referenceCategory", "PACKAGE-MANAGER");
                 json_kv(&w, "referenceType", "purl");
                 _cleanup_free_ char *purl =
-                        sbom_deb_purl(p->name, p->version, p->architecture, in->distro);
+                        in->purl(p->name, p->version, p->architecture, in->distro);
                 json_kv(&w, "referenceLocator", purl);
                 json_end_object(&w);
                 json_end_array(&w);

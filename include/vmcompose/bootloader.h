@@ -6,7 +6,8 @@
 
 #include "vmcompose/util.h"
 
-/* Boot loaders (composer/bootloader/): the packages each needs, and the ESP it makes. Each is
+/* Boot loaders (composer/bootloader/): the ESP each makes (the packages each needs are the
+ * distribution backend's: DistroOps.boot_packages). Each is
  * a row in one table; the text they write (BLS entries, loader.conf) is built by pure
  * functions. */
 
@@ -27,11 +28,11 @@ typedef struct BootParams {
         const char *cmdline;      /* the whole kernel command line */
         const char *root_fs_uuid; /* the root filesystem, for loaders that read the kernel there */
         const char *title;        /* the menu title */
+        const char *esp_vendor_dir; /* the distribution's /EFI directory: "debian" */
 } BootParams;
 
 typedef struct Bootloader {
-        const char *name;            /* as in the profile's bootloader: */
-        const char *const *packages; /* what the root needs for it */
+        const char *name; /* as in the profile's bootloader: */
         /* Fills the ESP (and the root's /boot); work_dir keeps files for embed(). */
         int (*prepare)(const BootParams *p);
         /* After the disk is written: boot code outside the filesystems (BIOS). NULL: none.

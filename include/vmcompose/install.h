@@ -7,7 +7,8 @@
 #include <sys/types.h>
 
 /* Installing packages into a root directory (composer/install/): .deb data unpacked with
- * libarchive, confined to the root; then dpkg inside a plain chroot configures everything. */
+ * libarchive, confined to the root, and the root cache. The family's installer (Debian: dpkg
+ * inside a plain chroot) is a distribution backend's install_root (vmcompose/distro.h). */
 
 typedef struct InstallPackage {
         const char *name, *version, *architecture;
@@ -67,18 +68,8 @@ int deb_list_members(const char *deb_path,
  * FIFOs are skipped. Returns 0, or -EBADMSG for a malicious or corrupt archive (logged). */
 int deb_extract(int root_fd, const char *deb_path, const InstallOptions *o, ExtractStats *stats);
 
-/* Installs pkgs into root_dir (empty or not yet existing): the essential set is unpacked
- * directly, then dpkg runs in a chroot with /proc, /sys and /dev mounted and a policy-rc.d
- * that keeps services from starting; packages are given to dpkg in Pre-Depends order. Every
- * mount is undone on every path. Must run as root. */
-int install_root(const char *root_dir, const InstallPackage *pkgs, size_t n,
-                 const InstallOptions *o);
-
-/* The packages dpkg knows in root_dir as "name version arch" lines, sorted. Caller frees. */
-int install_list_installed(const char *root_dir, char ***ret);
-
 /* The root cache (composer/install/rootcache.c): installed roots kept under CACHE/roots/KEY.
- * KEY is the SHA-256 (hex, caller frees) of everything install_root() reads: the packages
+ * KEY is the SHA-256 (hex, caller frees) of everything DistroOps.install_root reads: the packages
  * (names, versions, architectures, digests, essential flags, dependency order) and the
  * options (layout, dpkg path rules, files written before configuration). */
 char *install_root_key(const InstallPackage *pkgs, size_t n, const InstallOptions *o);

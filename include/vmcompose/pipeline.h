@@ -2,6 +2,7 @@
 #pragma once
 
 #include "vmcompose/disk.h"
+#include "vmcompose/distro.h"
 #include "vmcompose/fetch.h"
 #include "vmcompose/profile.h"
 #include "vmcompose/repo.h"
@@ -21,14 +22,15 @@ typedef struct BuildContext {
         const char *apt_root;     /* the host's apt configuration, for repositories: system */
         bool locked;              /* --locked: exactly the lock file's package set */
         bool strict_audit;        /* --strict-audit: an undocumented deviation is an error */
-        bool no_root_cache;       /* --no-root-cache: always run dpkg, store no root */
+        bool no_root_cache;       /* --no-root-cache: always install, store no root */
         const char *stop_after;   /* run the stages up to this one only (vmcompose lock) */
         unsigned parallel;        /* downloads at once; 0: 8 */
 
         /* Filled by the stages. */
-        char *seed;         /* reproducible.seed, else the profile's name */
-        uint64_t timestamp; /* reproducible.source-date-epoch, else 0 */
-        char *tmp_dir;      /* OUTPUT_DIR/.vmcompose-NAME-XXXXXX; removed at the end */
+        const DistroOps *distro; /* the profile's distro.family (profile stage) */
+        char *seed;              /* reproducible.seed, else the profile's name */
+        uint64_t timestamp;      /* reproducible.source-date-epoch, else 0 */
+        char *tmp_dir;           /* OUTPUT_DIR/.vmcompose-NAME-XXXXXX; removed at the end */
         DiskLayout layout;
         char *raw_path;        /* the raw disk image, inside tmp_dir */
         char **written;        /* output files written, for the summary */
@@ -36,7 +38,7 @@ typedef struct BuildContext {
         char *cache;           /* the package cache in use */
         RepoIndexes indexes;
         Plan plan;
-        FetchItem *debs; /* the plan's packages in the cache, in plan order */
+        FetchItem *debs; /* the plan's package files in the cache, in plan order */
         char *root_path; /* the root the install stage made (inside tmp_dir) */
         char *esp_path;  /* the ESP contents the bootloader stage made */
         char *boot_work; /* the bootloader's files for the boot code stage */

@@ -44,7 +44,9 @@ typedef struct SbomPackage {
 
 typedef struct SbomInput {
         const char *image_name;
-        const char *distro;         /* purl distro qualifier: "debian-12" */
+        const char *distro; /* purl distro qualifier: "debian-12" */
+        /* The package URL of a package (the distribution backend's: sbom_deb_purl). */
+        char *(*purl)(const char *name, const char *version, const char *arch, const char *distro);
         const char *namespace_seed; /* makes the document namespace: same input, same SBOM */
         uint64_t created;           /* seconds since the epoch */
         const char *tool;           /* "vmcompose-0.1.0" */

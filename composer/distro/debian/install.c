@@ -1,17 +1,18 @@
 /* SPDX-License-Identifier: MIT */
-/* A configured Debian root from .debs, the way debootstrap and mmdebstrap do it, with plain
- * chroot: the essential set is unpacked directly, dpkg then installs it properly, then the
- * rest in Pre-Depends order. /proc, /sys and /dev are mounted only while dpkg runs and are
- * unmounted on every path; a policy-rc.d keeps services from starting. */
+/* The Debian backend's install (moved from composer/install/root.c): a configured Debian root from
+ * .debs, the way debootstrap and mmdebstrap do it, with plain chroot: the essential set is unpacked
+ * directly, dpkg then installs it properly, then the rest in Pre-Depends order. /proc, /sys and
+ * /dev are mounted only while dpkg runs and are unmounted on every path; a policy-rc.d keeps
+ * services from starting. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 
+#include "debian.h"
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
-#include "vmcompose/rootfs.h"
 #include "vmcompose/rootfs.h"
 #include "vmcompose/signals.h"
 #include "vmcompose/sparse.h"
@@ -366,8 +367,8 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
         return o && o->no_initramfs ? 0 : make_initramfs(root, sde);
 }
 
-int install_root(const char *root_dir, const InstallPackage *pkgs, size_t n,
-                 const InstallOptions *o) {
+int debian_install_root(const char *root_dir, const InstallPackage *pkgs, size_t n,
+                        const InstallOptions *o) {
         Mounts mounts = {};
         int r;
 
@@ -388,7 +389,7 @@ int install_root(const char *root_dir, const InstallPackage *pkgs, size_t n,
         return r;
 }
 
-int install_list_installed(const char *root_dir, char ***ret) {
+int debian_list_installed(const char *root_dir, char ***ret) {
         char *const argv[] = {(char *)"chroot",
                               (char *)root_dir,
                               (char *)"dpkg-query",

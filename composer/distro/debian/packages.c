@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/* The Debian backend's package database: dpkg's status and its audit, the alternatives, and
+ * the DEP-5 copyright files (moved from composer/pipeline/stage-install.c and
+ * stage-reports.c). */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "debian.h"
+#include "vmcompose/log.h"
+#include "vmcompose/rootfs.h"
+#include "vmcompose/spawn.h"
+
+/* dpkg --audit prints nothing, and dpkg knows exactly the planned packages. */
+int debian_verify_installed(const char *root_dir, const Plan *plan) {
+        char *const audit[] = {(char *)"chroot", (char *)root_dir, (char *)"dpkg",
+                               (char *)"--audit", NULL};
+        Buffer out = {};
+        int r = spawn_run_in_root(audit, NULL, &out);
+        if (r != 0 || out.len > 0) {
+                log_error("install: dpkg --audit in the root is not clean:\n%s",
+                          out.data ? out.data : "");
+                buffer_done(&out);
+                return -EBADMSG;
+        }
+        buffer_done(&out);
+
+        _cleanup_strv_free_ char **have = NULL;
+        r = debian_list_installed(root_dir, &have);
+        if (r < 0)
+                return log_error_errno(r, "install: dpkg-query in the root failed: %m");
+        int bad = 0;
+        for (size_t i = 0; i < plan->n_packages; i++) {
+                const PlanPackage *p = &plan->packages[i];
+                _cleanup_free_ char *want =
+                        xasprintf("%s %s %s", p->name, p->version, p->architecture);
+                if (!strv_contains(have, want)) {
+                        log_error("install: %s is not installed as planned", want);
+                        bad++;
+                }
+        }
+        if (strv_length(have) != plan->n_packages) {
+                log_error("install: dpkg knows %zu packages, the plan has %zu", strv_length(have),
+                          plan->n_packages);
+                bad++;
+        }
+        return bad ? -EBADMSG : 0;
+}
+
+int debian_read_installed(int root_fd, AuditImage *img) {
+        _cleanup_free_ char *text = NULL;
+        int r = root_read_file(root_fd, "var/lib/dpkg/status", 256u << 20, &text, NULL);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        return audit_parse_dpkg_status(text, img);
+}
+
+/* The alternatives (/var/lib/dpkg/alternatives/NAME) that list path as one of their choices. */
+static char **alternatives_using(int root_fd, const char *path) {
+        char **names = NULL;
+        int fd = root_open(root_fd, "var/lib/dpkg/alternatives", O_RDONLY | O_DIRECTORY, 0);
+        if (fd < 0)
+                return NULL;
+        DIR *d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return NULL;
+        }
+        for (struct dirent *de; (de = readdir(d));) {
+                if (de->d_name[0] == '.')
+                        continue;
+                _cleanup_free_ char *buf = NULL;
+                if (root_read_file(dirfd(d), de->d_name, 1 << 20, &buf, NULL) < 0)
+                        continue;
+                /* The file's lines: mode, link, slaves, a blank line, then each choice's path,
+                 * priority and slave paths. A line equal to path names it as a choice. */
+                for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+                        if (streq(line, path)) {
+                                strv_extend(&names, de->d_name);
+                                break;
+                        }
+        }
+        closedir(d);
+        return names;
+}
+
+/* Every alternative that offers path drops it (no dangling alternative link is left behind),
+ * then the entry itself goes: its parent resolved inside the root (merged /usr: /bin is
+ * usr/bin), the entry removed, never followed. */
+int debian_remove_path(const char *root_dir, int root_fd, const char *path) {
+        _cleanup_strv_free_ char **alts = alternatives_using(root_fd, path);
+        for (char **a = alts; a && *a; a++) {
+                char *const argv[] = {(char *)"chroot",
+                                      (char *)root_dir,
+                                      (char *)"update-alternatives",
+                                      (char *)"--quiet",
+                                      (char *)"--remove",
+                                      *a,
+                                      (char *)path,
+                                      NULL};
+                Buffer out = {};
+                int r = spawn_run_in_root(argv, NULL, &out);
+                if (r != 0)
+                        log_error("policy: update-alternatives --remove %s %s failed:\n%s", *a,
+                                  path, out.data ? out.data : "");
+                buffer_done(&out);
+                if (r != 0)
+                        return -EIO;
+                log_info("policy: alternative %s no longer offers %s", *a, path);
+        }
+        return root_unlink(root_fd, path, 0);
+}
+
+/* Reads the root's /usr/share/doc/NAME/copyright, confined to the root. 0 with *ret filled
+ * (expression NULL when the file is missing or not machine-readable), or a negative errno. */
+int debian_package_license(int root_fd, const char *name, LicenseInfo *ret) {
+        _cleanup_free_ char *path = xasprintf("usr/share/doc/%s/copyright", name);
+        _cleanup_free_ char *text = NULL;
+
+        *ret = (LicenseInfo){};
+        int r = root_read_file(root_fd, path, 16u << 20, &text, NULL); /* none is larger */
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *file = xasprintf("/%s", path);
+        r = license_from_copyright(text, file, ret);
+        return r == -EBADMSG ? 0 : r; /* a malformed file declares nothing we can read */
+}

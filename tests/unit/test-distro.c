@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: MIT */
+/* The distribution backends' table and the Debian row's pure and root-confined operations:
+ * the initramfs-tools settings, the dpkg status database, DEP-5 licences and removing a path,
+ * on a small root made here (no chroot, no root needed). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmcompose/bootloader.h"
+#include "vmcompose/distro.h"
+#include "vmcompose/rootfs.h"
+#include "vmcompose/signals.h"
+
+static void test_find(void **state) {
+        (void)state;
+        const DistroOps *d = distro_find("debian");
+        assert_non_null(d);
+        assert_string_equal(d->family, "debian");
+        assert_string_equal(d->package_suffix, ".deb");
+        assert_string_equal(d->esp_vendor_dir, "debian");
+        assert_true(d->merged_usr);
+        assert_null(distro_find("fedora"));
+        assert_null(distro_find(""));
+        assert_null(distro_find(NULL));
+}
+
+/* Every row is complete: a backend with a missing operation would crash a stage. */
+static void test_rows_complete(void **state) {
+        size_t n;
+        const DistroOps *const *all = distro_list(&n);
+        (void)state;
+        assert_true(n >= 1);
+        for (size_t i = 0; i < n; i++) {
+                const DistroOps *d = all[i];
+                assert_ptr_equal(distro_find(d->family), d);
+                assert_non_null(d->package_format);
+                assert_non_null(d->esp_vendor_dir);
+                assert_non_null(d->default_initramfs);
+                assert_non_null(d->purl_type);
+                assert_non_null(d->purl_namespace);
+                assert_non_null(d->default_config_root);
+                assert_non_null(d->resolver_family);
+                assert_non_null(resolver_backend_find(d->resolver_family));
+                assert_non_null(d->repos_load);
+                assert_non_null(d->repos_fetch);
+                assert_non_null(d->install_root);
+                assert_non_null(d->initramfs_settings);
+                assert_non_null(d->list_installed);
+                assert_non_null(d->verify_installed);
+                assert_non_null(d->read_installed);
+                assert_non_null(d->package_members);
+                assert_non_null(d->remove_path);
+                assert_non_null(d->package_license);
+                assert_non_null(d->purl);
+                assert_non_null(d->initramfs_list);
+                /* Every boot loader vmcompose makes has this family's packages. */
+                static const char *const loaders[] = {"systemd-boot", "shim", "grub-bios", "uki",
+                                                      "grub-efi"};
+                for (size_t j = 0; j < sizeof(loaders) / sizeof(*loaders); j++) {
+                        assert_non_null(bootloader_find(loaders[j]));
+                        const char *const *p = distro_boot_packages(d, loaders[j]);
+                        assert_non_null(p);
+                        assert_non_null(p[0]);
+                }
+                assert_null(distro_boot_packages(d, "lilo"));
+        }
+}
+
+static void test_debian_boot_packages(void **state) {
+        const DistroOps *d = distro_find("debian");
+        (void)state;
+        const char *const *shim = distro_boot_packages(d, "shim");
+        assert_string_equal(shim[0], "shim-signed");
+        assert_string_equal(shim[1], "grub-efi-amd64-signed");
+        assert_null(shim[2]);
+        assert_string_equal(distro_boot_packages(d, "grub-bios")[0], "grub-pc-bin");
+        assert_string_equal(distro_boot_packages(d, "uki")[0], "systemd-boot-efi");
+}
+
+static void free_files(InstallFile *f, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                free((char *)f[i].content);
+        free(f);
+}
+
+static void test_debian_initramfs_settings(void **state) {
+        const DistroOps *d = distro_find("debian");
+        char *drivers[] = {(char *)"hv_vmbus", (char *)"it's", NULL};
+        InstallFile *f = NULL;
+        size_t n = 0;
+        (void)state;
+
+        d->initramfs_settings(&(DistroInitramfsSettings){.root_fstype = "xfs",
+                                                         .drivers = drivers,
+                                                         .only_target_modules = true},
+                              &f, &n);
+        assert_int_equal(n, 5);
+        assert_string_equal(f[0].path, "etc/initramfs-tools/conf.d/vmcompose-fstype");
+        assert_string_equal(f[0].content, "# Written by vmcompose\nFSTYPE=xfs\n");
+        assert_string_equal(f[1].path, "etc/initramfs-tools/hooks/vmcompose-drivers");
+        assert_int_equal(f[1].mode, 0755);
+        assert_non_null(strstr(f[1].content, "\nmanual_add_modules hv_vmbus 'it'\\''s'\n"));
+        assert_string_equal(f[4].path, "etc/initramfs-tools/conf.d/vmcompose-modules");
+        assert_non_null(strstr(f[4].content, "MODULES=list\n"));
+        free_files(f, n);
+
+        /* No root partition, no drivers, every module: ext4 and no MODULES=list. */
+        d->initramfs_settings(&(DistroInitramfsSettings){}, &f, &n);
+        assert_int_equal(n, 4);
+        assert_string_equal(f[0].content, "FSTYPE=ext4\n");
+        assert_non_null(strstr(f[1].content, "\nmanual_add_modules\n"));
+        for (size_t i = 0; i < n; i++)
+                assert_null(strstr(f[i].path, "vmcompose-modules"));
+        free_files(f, n);
+}
+
+static void test_debian_root_database(void **state) {
+        const DistroOps *d = distro_find("debian");
+        char dir[] = "/tmp/vmcompose-distro-XXXXXX";
+        (void)state;
+        assert_non_null(mkdtemp(dir));
+        int root_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_true(root_fd >= 0);
+
+        /* No database: no packages, no error. */
+        AuditImage img = {};
+        assert_int_equal(d->read_installed(root_fd, &img), 0);
+        assert_int_equal(img.n_packages, 0);
+
+        static const char status[] = "Package: zlib1g\nStatus: install ok installed\n"
+                                     "Architecture: amd64\nVersion: 1:1.2.13\n\n"
+                                     "Package: base-files\nStatus: install ok installed\n"
+                                     "Architecture: amd64\nVersion: 12.4\n";
+        assert_int_equal(root_write_file(root_fd, "var/lib/dpkg/status", status, strlen(status),
+                                         0644, ROOT_WRITE_MKDIR),
+                         0);
+        assert_int_equal(d->read_installed(root_fd, &img), 0);
+        assert_int_equal(img.n_packages, 2);
+        assert_string_equal(img.packages[0].name, "base-files");
+        assert_string_equal(img.packages[1].version, "1:1.2.13");
+        audit_image_done(&img);
+
+        /* The licence comes from the package's DEP-5 copyright file; none: NULL. */
+        static const char copyright[] =
+                "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n\n"
+                "Files: *\nCopyright: x\nLicense: Zlib\n";
+        assert_int_equal(root_write_file(root_fd, "usr/share/doc/zlib1g/copyright", copyright,
+                                         strlen(copyright), 0644, ROOT_WRITE_MKDIR),
+                         0);
+        LicenseInfo l = {};
+        assert_int_equal(d->package_license(root_fd, "zlib1g", &l), 0);
+        assert_string_equal(l.expression, "Zlib");
+        license_info_done(&l);
+        assert_int_equal(d->package_license(root_fd, "base-files", &l), 0);
+        assert_null(l.expression);
+
+        /* A path no alternative offers is removed, through a merged-/usr link, never followed. */
+        assert_int_equal(root_write_file(root_fd, "usr/bin/x", "x", 1, 0755, ROOT_WRITE_MKDIR), 0);
+        assert_int_equal(symlinkat("usr/bin", root_fd, "bin"), 0);
+        assert_int_equal(d->remove_path(dir, root_fd, "/bin/x"), 0);
+        assert_int_equal(faccessat(root_fd, "usr/bin/x", F_OK, AT_SYMLINK_NOFOLLOW), -1);
+        assert_int_equal(faccessat(root_fd, "bin", F_OK, AT_SYMLINK_NOFOLLOW), 0);
+
+        close(root_fd);
+        assert_int_equal(rm_rf(dir), 0);
+}
+
+static void test_debian_purl(void **state) {
+        const DistroOps *d = distro_find("debian");
+        (void)state;
+        char *p = d->purl("zlib1g", "1:1.2.13", "amd64", "debian-12");
+        assert_string_equal(p, "pkg:deb/debian/zlib1g@1%3A1.2.13?arch=amd64&distro=debian-12");
+        free(p);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_find),
+                cmocka_unit_test(test_rows_complete),
+                cmocka_unit_test(test_debian_boot_packages),
+                cmocka_unit_test(test_debian_initramfs_settings),
+                cmocka_unit_test(test_debian_root_database),
+                cmocka_unit_test(test_debian_purl),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
