@@ -646,7 +646,7 @@ static int run_build(const char *profile_path, const BuildArgs *a, bool write_lo
                 .esp_dir = a->esp,
                 .image_name = image_name,
                 .cache_dir = a->cache_dir,
-                .apt_root = getenv("VMCOMPOSE_APT_DIR"),
+                .repo_config_dir = getenv("VMCOMPOSE_APT_DIR"),
                 .locked = a->locked,
                 .strict_audit = a->strict_audit,
                 .no_root_cache = a->no_root_cache,

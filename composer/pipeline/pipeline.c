@@ -15,17 +15,16 @@ static int stage_profile(BuildContext *ctx) {
         const Profile *p = ctx->profile;
         const Node *seed = node_lookup(p->tree, "reproducible.seed");
         const Node *sde = node_lookup(p->tree, "reproducible.source-date-epoch");
-        const Node *family = node_lookup(p->tree, "distro.family");
-
-        /* The schema admits only the families distros[] has. */
-        ctx->distro = family ? distro_find(family->scalar) : NULL;
-        if (!ctx->distro)
-                return log_error_errno(ENOSYS, "profile: no backend for distro.family %s",
-                                       family ? family->scalar : "(none)");
 
         ctx->seed = xstrdup(seed ? seed->scalar : p->name);
         if (sde)
                 (void)parse_uint64(sde->scalar, &ctx->timestamp);
+        Diagnostics diag = {};
+        int r = build_config_load(p, ctx->seed, &ctx->config, &diag);
+        diag_print(&diag);
+        diag_done(&diag);
+        if (r < 0)
+                return r;
         log_info("profile: %s from %zu layer(s), %zu policy file(s), seed '%s'", p->name,
                  strv_length(p->layers), p->n_policies, ctx->seed);
         /* Refuse an undocumented deviation before any work, not after the image is built. */
@@ -130,7 +129,7 @@ void build_context_done(BuildContext *ctx) {
         free(ctx->debs);
         ctx->debs = NULL;
         plan_done(&ctx->plan);
-        disk_layout_done(&ctx->layout);
+        build_config_done(&ctx->config);
         ctx->written = strv_free(ctx->written);
         ctx->written_sha256 = strv_free(ctx->written_sha256);
 }

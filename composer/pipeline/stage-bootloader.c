@@ -13,31 +13,17 @@
 #include "vmcompose/rootfs.h"
 #include "vmcompose/spawn.h"
 
-static void add_args(char ***args, const Node *list) {
-        for (size_t i = 0; list && i < list->n_items; i++) {
-                const Node *a = node_map_get(list->items[i], "arg");
-                if (a && !strv_contains(*args, a->scalar))
-                        strv_extend(args, a->scalar);
-        }
-}
-
 char *build_kernel_cmdline(BuildContext *ctx) {
         _cleanup_strv_free_ char **args = NULL;
-        Diagnostics diag = {};
-        DiskLayout l = {};
+        _cleanup_free_ char *root = disk_root_cmdline(&ctx->config.layout);
 
-        if (disk_layout_from_profile(ctx->profile, ctx->seed, &l, &diag) == 0) {
-                _cleanup_free_ char *root = disk_root_cmdline(&l);
-                if (root)
-                        for (char *save = NULL, *t = strtok_r(root, " ", &save); t;
-                             t = strtok_r(NULL, " ", &save))
-                                strv_extend(&args, t);
-                disk_layout_done(&l);
-        }
-        diag_done(&diag);
-        add_args(&args, node_lookup(ctx->profile->tree, "kernel.cmdline"));
-        if (ctx->profile->kernel_target.tree)
-                add_args(&args, node_lookup(ctx->profile->kernel_target.tree, "cmdline"));
+        if (root)
+                for (char *save = NULL, *t = strtok_r(root, " ", &save); t;
+                     t = strtok_r(NULL, " ", &save))
+                        strv_extend(&args, t);
+        for (char **a = ctx->config.cmdline; a && *a; a++)
+                if (!strv_contains(args, *a))
+                        strv_extend(&args, *a);
         Buffer b = {};
         for (char **a = args; a && *a; a++)
                 buffer_printf(&b, "%s%s", b.len ? " " : "", *a);
@@ -99,29 +85,27 @@ static int install_ready_unit(const char *root, int root_fd) {
 }
 
 /* Does the kernel have every Kconfig option the target needs? */
-static int check_kconfig(const BuildContext *ctx, int root_fd, const BootKernel *k,
-                         const Node *kconfig, const char *target) {
+static int check_kconfig(const BuildContext *ctx, int root_fd, const BootKernel *k) {
+        const char *target = ctx->config.target_name;
         _cleanup_free_ char *path = xasprintf("boot/config-%s", k->version);
         _cleanup_free_ char *config = NULL;
         int r = root_read_file(root_fd, path, 16 << 20, &config, NULL), bad = 0;
         if (r < 0)
                 return log_error_errno(r, "kernel: cannot read %s/%s: %m", ctx->root_path, path);
-        for (size_t i = 0; kconfig && i < kconfig->n_items; i++) {
-                const Node *opt = node_map_get(kconfig->items[i], "option");
-                const Node *val = node_map_get(kconfig->items[i], "value");
-                const char *want = val ? val->scalar : "y|m";
-                _cleanup_free_ char *y = xasprintf("\n%s=y\n", opt->scalar);
-                _cleanup_free_ char *m = xasprintf("\n%s=m\n", opt->scalar);
+        for (size_t i = 0; i < ctx->config.n_kconfig; i++) {
+                const KconfigRequirement *opt = &ctx->config.kconfig[i];
+                const char *want = opt->value;
+                _cleanup_free_ char *y = xasprintf("\n%s=y\n", opt->option);
+                _cleanup_free_ char *m = xasprintf("\n%s=m\n", opt->option);
                 bool has_y = strstr(config, y), has_m = strstr(config, m);
                 bool good = streq(want, "y") ? has_y : streq(want, "m") ? has_m : has_y || has_m;
                 if (!good) {
-                        log_error("kernel %s: %s is %s, the %s target needs %s (%s:%u)", k->version,
-                                  opt->scalar,
+                        log_error("kernel %s: %s is %s, the %s target needs %s (%s)", k->version,
+                                  opt->option,
                                   has_y   ? "built in"
                                   : has_m ? "a module"
                                           : "not set",
-                                  target, streq(want, "y|m") ? "it" : want, opt->mark.file,
-                                  opt->mark.line);
+                                  target, streq(want, "y|m") ? "it" : want, opt->where);
                         bad++;
                 }
         }
@@ -151,8 +135,8 @@ static char **initramfs_modules(const char *list, const char *builtin) {
 }
 
 /* Is every driver the target needs in the initramfs, as a module or built into the kernel? */
-static int check_initramfs(BuildContext *ctx, int root_fd, const BootKernel *k, const Node *drivers,
-                           const char *target) {
+static int check_initramfs(BuildContext *ctx, int root_fd, const BootKernel *k) {
+        const BuildConfig *c = &ctx->config;
         _cleanup_free_ char *builtin_path = xasprintf("lib/modules/%s/modules.builtin", k->version);
         _cleanup_free_ char *builtin = NULL;
         Buffer list = {};
@@ -160,31 +144,30 @@ static int check_initramfs(BuildContext *ctx, int root_fd, const BootKernel *k, 
 
         /* Ours is read here; the family's default maker's (initramfs-tools': an early
          * microcode archive, then a compressed one) by its own lister. */
-        const Node *maker = node_lookup(ctx->profile->tree, "kernel.initramfs");
         int r = 0;
-        if (maker && streq(maker->scalar, "vmcompose"))
+        if (streq(c->initramfs, "vmcompose"))
                 r = initramfs_list(root_fd, k->initrd, &list);
-        else if ((r = ctx->distro->initramfs_list(ctx->root_path, k->version, &list)) < 0)
+        else if ((r = c->distro->initramfs_list(ctx->root_path, k->version, &list)) < 0)
                 r = log_error_errno(r, "kernel: cannot list the initramfs %s: %m", k->initrd);
         if (r < 0) {
                 buffer_done(&list);
                 return r;
         }
         (void)root_read_file(root_fd, builtin_path, 16 << 20, &builtin, NULL);
-        for (size_t i = 0; drivers && i < drivers->n_items; i++) {
-                const Node *n = node_map_get(drivers->items[i], "name");
+        for (size_t i = 0; c->target_drivers && c->target_drivers[i]; i++) {
+                const char *n = c->target_drivers[i];
                 /* Module file names use '-' or '_' interchangeably. */
-                _cleanup_free_ char *a = xasprintf("/%s.ko", n->scalar);
+                _cleanup_free_ char *a = xasprintf("/%s.ko", n);
                 _cleanup_free_ char *b = xstrdup(a);
-                for (char *c = b; *c; c++)
-                        if (*c == '_')
-                                *c = '-';
+                for (char *ch = b; *ch; ch++)
+                        if (*ch == '_')
+                                *ch = '-';
                 bool found = (list.data && (strstr(list.data, a) || strstr(list.data, b))) ||
                              (builtin && (strstr(builtin, a) || strstr(builtin, b)));
                 if (!found) {
                         log_error("kernel %s: the initramfs lacks %s, which the %s target needs "
-                                  "(%s:%u)",
-                                  k->version, n->scalar, target, n->mark.file, n->mark.line);
+                                  "(%s)",
+                                  k->version, n, c->target_name, c->target_driver_wheres[i]);
                         bad++;
                 }
         }
@@ -200,26 +183,18 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
  * install stage ran no update-initramfs): init, the target's drivers and the root
  * filesystem's driver, with what they depend on. */
 static int make_initramfs(BuildContext *ctx, int root_fd) {
-        const Node *maker = node_lookup(ctx->profile->tree, "kernel.initramfs");
-        const Node *target = ctx->profile->kernel_target.tree;
+        const BuildConfig *c = &ctx->config;
         _cleanup_strv_free_ char **drivers = NULL, **wheres = NULL;
 
-        if (!maker || !streq(maker->scalar, "vmcompose"))
+        if (!streq(c->initramfs, "vmcompose"))
                 return 0;
-        const Node *list = target ? node_lookup(target, "initramfs-drivers") : NULL;
-        for (size_t i = 0; list && i < list->n_items; i++) {
-                const Node *n = node_map_get(list->items[i], "name");
-                strv_extend(&drivers, n->scalar);
-                strv_push(&wheres, xasprintf("%s:%u", n->mark.file, n->mark.line));
+        for (size_t i = 0; c->target_drivers && c->target_drivers[i]; i++) {
+                strv_extend(&drivers, c->target_drivers[i]);
+                strv_extend(&wheres, c->target_driver_wheres[i]);
         }
-        const Node *parts = node_lookup(ctx->profile->tree, "disk.partitions");
-        for (size_t i = 0; parts && i < parts->n_items; i++) {
-                const Node *role = node_map_get(parts->items[i], "role");
-                const Node *fs = node_map_get(parts->items[i], "fs");
-                if (!streq(role->scalar, "root"))
-                        continue;
-                strv_extend(&drivers, fs ? fs->scalar : "ext4");
-                strv_push(&wheres, xasprintf("%s:%u", role->mark.file, role->mark.line));
+        if (c->root_fstype) {
+                strv_extend(&drivers, c->root_fstype);
+                strv_extend(&wheres, c->root_where);
         }
         int fd = root_open(root_fd, "boot", O_RDONLY | O_DIRECTORY, 0);
         _cleanup_(closedirp) DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
@@ -236,8 +211,7 @@ static int make_initramfs(BuildContext *ctx, int root_fd) {
                 InitramfsRequest req = {
                         .root_dir = ctx->root_path,
                         .version = de->d_name + 8,
-                        .architecture =
-                                node_lookup(ctx->profile->tree, "distro.architecture")->scalar,
+                        .architecture = c->architecture,
                         .drivers = drivers,
                         .driver_wheres = wheres,
                         .init_path = vmcompose_init_path(),
@@ -247,19 +221,19 @@ static int make_initramfs(BuildContext *ctx, int root_fd) {
                 int r = initramfs_write(&req);
                 if (r < 0)
                         return log_error_errno(r,
-                                               "kernel.initramfs: vmcompose (%s:%u): no "
+                                               "kernel.initramfs: vmcompose (%s): no "
                                                "initramfs for %s",
-                                               maker->mark.file, maker->mark.line, req.version);
+                                               c->initramfs_where ?: "default", req.version);
         }
         return 0;
 }
 
 /* The command line must not carry what the target forbids (Azure: quiet, crashkernel). */
-static int check_cmdline(const BuildContext *ctx, const char *cmdline, const char *target) {
-        const Node *forbid = node_lookup(ctx->profile->kernel_target.tree, "forbid-cmdline");
+static int check_cmdline(const BuildContext *ctx, const char *cmdline) {
+        const char *target = ctx->config.target_name;
         int bad = 0;
-        for (size_t i = 0; forbid && i < forbid->n_items; i++) {
-                const char *arg = node_map_get(forbid->items[i], "arg")->scalar;
+        for (char **f = ctx->config.forbid_cmdline; f && *f; f++) {
+                const char *arg = *f;
                 size_t l = strlen(arg);
                 for (const char *p = cmdline; (p = strstr(p, arg)); p += l)
                         if ((p == cmdline || p[-1] == ' ') &&
@@ -275,19 +249,19 @@ static int check_cmdline(const BuildContext *ctx, const char *cmdline, const cha
 }
 
 int stage_bootloader(BuildContext *ctx) {
-        const Node *bl = node_lookup(ctx->profile->tree, "bootloader");
+        const BuildConfig *c = &ctx->config;
+        const Bootloader *b = c->bootloader;
         const char *tmp;
         BootKernel k = {};
         int r;
 
-        if (!bl)
+        if (!c->bootloader_name)
                 return log_error_errno(EINVAL, "bootloader: the profile names no bootloader");
-        const Bootloader *b = bootloader_find(bl->scalar);
         if (!b)
                 return log_error_errno(ENOSYS,
-                                       "bootloader: %s (%s:%u) is not implemented yet "
+                                       "bootloader: %s (%s) is not implemented yet "
                                        "(issue #5); systemd-boot is",
-                                       bl->scalar, bl->mark.file, bl->mark.line);
+                                       c->bootloader_name, c->bootloader_where);
         /* A vmcompose initramfs that cannot be made (a driver the kernel lacks) still lets the
          * target checks below name everything else the kernel lacks. */
         _cleanup_close_ int root_fd = open(ctx->root_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -314,19 +288,15 @@ int stage_bootloader(BuildContext *ctx) {
                 return log_error_errno(errno, "bootloader: %s: %m", ctx->esp_path);
         }
         _cleanup_free_ char *cmdline = build_kernel_cmdline(ctx);
-        const Node *target = ctx->profile->kernel_target.tree;
-        if (target) {
-                const char *name = node_map_get(target, "name")->scalar;
-                int k1 = check_kconfig(ctx, root_fd, &k, node_lookup(target, "kconfig"), name);
+        const char *name = c->target_name;
+        if (name) {
+                int k1 = check_kconfig(ctx, root_fd, &k);
                 /* -ENXIO: drivers the kernel lacks, which is the target's business. */
-                int k2 = ri == -ENXIO ? ri
-                         : ri < 0     ? 0
-                                      : check_initramfs(ctx, root_fd, &k,
-                                                        node_lookup(target, "initramfs-drivers"), name);
-                int k3 = check_cmdline(ctx, cmdline, name);
+                int k2 = ri == -ENXIO ? ri : ri < 0 ? 0 : check_initramfs(ctx, root_fd, &k);
+                int k3 = check_cmdline(ctx, cmdline);
                 if (k1 < 0 || k2 < 0 || k3 < 0) {
                         log_error("kernel: %s does not meet the %s target (%s)", k.version, name,
-                                  ctx->profile->kernel_target.path);
+                                  c->target_path);
                         boot_kernel_done(&k);
                         return -EBADMSG;
                 }
@@ -340,15 +310,9 @@ int stage_bootloader(BuildContext *ctx) {
         }
         /* The root filesystem's UUID, for loaders that read the kernel from it. */
         char root_uuid[37] = "";
-        DiskLayout l = {};
-        Diagnostics diag = {};
-        if (disk_layout_from_profile(ctx->profile, ctx->seed, &l, &diag) == 0) {
-                for (size_t i = 0; i < l.n_partitions; i++)
-                        if (l.partitions[i].role == ROLE_ROOT)
-                                disk_fs_uuid(&l.partitions[i], root_uuid);
-                disk_layout_done(&l);
-        }
-        diag_done(&diag);
+        for (size_t i = 0; i < c->layout.n_partitions; i++)
+                if (c->layout.partitions[i].role == ROLE_ROOT)
+                        disk_fs_uuid(&c->layout.partitions[i], root_uuid);
         ctx->boot_work = path_join(tmp, "boot");
         if (mkdir(ctx->boot_work, 0755) < 0 && errno != EEXIST) {
                 boot_kernel_done(&k);
@@ -372,7 +336,7 @@ int stage_bootloader(BuildContext *ctx) {
                 .kernel = &k,
                 .cmdline = cmdline,
                 .title = ctx->profile->name,
-                .esp_vendor_dir = ctx->distro->esp_vendor_dir,
+                .esp_vendor_dir = c->distro->esp_vendor_dir,
         };
         r = b->prepare(&params);
         if (r == 0)
@@ -392,9 +356,8 @@ int stage_bootloader(BuildContext *ctx) {
 
 /* After the disk stage: boot code outside the filesystems (GRUB for BIOS). */
 int stage_bootcode(BuildContext *ctx) {
-        const Node *bl = node_lookup(ctx->profile->tree, "bootloader");
-        const Bootloader *b = bl ? bootloader_find(bl->scalar) : NULL;
-        const DiskLayout *l = &ctx->layout;
+        const Bootloader *b = ctx->config.bootloader;
+        const DiskLayout *l = &ctx->config.layout;
         uint64_t sector = 1, room = 0;
 
         if (!b || !b->embed || !ctx->boot_work)

@@ -144,7 +144,7 @@ static void add_packages(Collect *c) {
         /* What the boot loader needs in the root, documented by the boot loader table. */
         const Node *bl = node_lookup(p->tree, "bootloader");
         const Bootloader *b = bl ? bootloader_find(bl->scalar) : NULL;
-        const char *const *boot = b ? distro_boot_packages(c->ctx->distro, b->name) : NULL;
+        const char *const *boot = b ? distro_boot_packages(c->ctx->config.distro, b->name) : NULL;
         for (const char *const *pk = !upstream(c, bl) ? boot : NULL; pk && *pk; pk++) {
                 _cleanup_free_ char *w = where(c, &bl->mark);
                 _cleanup_free_ char *why = xasprintf("the %s boot loader is assembled from it "
@@ -233,7 +233,7 @@ static int add_stripped(Collect *c) {
                 s.rules[i].item = &c->report->items[first + i];
 
         for (size_t i = 0; s.n_rules > 0 && i < ctx->plan.n_packages && ctx->debs; i++) {
-                r = ctx->distro->package_members(ctx->debs[i].path, on_member, &s);
+                r = ctx->config.distro->package_members(ctx->debs[i].path, on_member, &s);
                 if (r < 0)
                         break;
         }

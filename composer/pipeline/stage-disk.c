@@ -13,16 +13,12 @@
 #include "vmcompose/signals.h"
 
 int stage_disk(BuildContext *ctx) {
-        Diagnostics diag = {};
+        const char *tmp;
         int r;
 
-        r = disk_layout_from_profile(ctx->profile, ctx->seed, &ctx->layout, &diag);
-        diag_print(&diag);
-        diag_done(&diag);
-        if (r < 0)
-                return r;
-
-        const char *tmp;
+        diag_print(&ctx->config.layout_diag);
+        if (ctx->config.layout_error < 0)
+                return ctx->config.layout_error;
         r = build_tmp_dir(ctx, &tmp);
         if (r < 0)
                 return r;
@@ -33,13 +29,14 @@ int stage_disk(BuildContext *ctx) {
                 .timestamp = ctx->timestamp,
                 .seed = ctx->seed,
         };
-        r = disk_build(&ctx->layout, &src, ctx->raw_path, tmp);
+        r = disk_build(&ctx->config.layout, &src, ctx->raw_path, tmp);
         if (r < 0)
                 return r;
 
-        _cleanup_free_ char *cmdline = disk_root_cmdline(&ctx->layout);
-        log_info("disk: %llu MiB, %zu partitions, %s", (unsigned long long)(ctx->layout.size >> 20),
-                 ctx->layout.n_partitions, cmdline ? cmdline : "no root partition");
+        _cleanup_free_ char *cmdline = disk_root_cmdline(&ctx->config.layout);
+        log_info("disk: %llu MiB, %zu partitions, %s",
+                 (unsigned long long)(ctx->config.layout.size >> 20),
+                 ctx->config.layout.n_partitions, cmdline ? cmdline : "no root partition");
         return 0;
 }
 
@@ -144,15 +141,14 @@ static void *output_worker(void *userdata) {
 }
 
 int stage_outputs(BuildContext *ctx) {
-        const Node *outputs = node_lookup(ctx->profile->tree, "outputs");
         OutputOptions opts = {.timestamp = ctx->timestamp};
         _cleanup_close_ int raw_fd = -1, root_fd = -1;
-        size_t n = outputs ? outputs->n_items : 0;
+        size_t n = strv_length(ctx->config.outputs);
         OutputQueue q = {.jobs = xcalloc(n + 1, sizeof(OutputJob)), .n_jobs = n};
-        RawDigest raw_digest = {.size = ctx->layout.size};
+        RawDigest raw_digest = {.size = ctx->config.layout.size};
         int r = 0;
 
-        memcpy(opts.disk_uuid, ctx->layout.disk_uuid, sizeof(opts.disk_uuid));
+        memcpy(opts.disk_uuid, ctx->config.layout.disk_uuid, sizeof(opts.disk_uuid));
         raw_fd = open(ctx->raw_path, O_RDONLY | O_CLOEXEC);
         if (raw_fd < 0) {
                 r = log_error_errno(errno, "Failed to open %s: %m", ctx->raw_path);
@@ -162,7 +158,7 @@ int stage_outputs(BuildContext *ctx) {
         pthread_mutex_init(&raw_digest.lock, NULL);
 
         for (size_t i = 0; i < n; i++) {
-                const char *name = outputs->items[i]->scalar;
+                const char *name = ctx->config.outputs[i];
                 const OutputFormat *f = output_format_find(name);
                 if (!f) {
                         r = log_error_errno(EOPNOTSUPP, "output format '%s' is unknown", name);
@@ -186,7 +182,7 @@ int stage_outputs(BuildContext *ctx) {
                         .format = f,
                         .path = build_output_path(ctx, f->suffix),
                         .source_fd = src,
-                        .size = ctx->layout.size,
+                        .size = ctx->config.layout.size,
                         .opts = &opts,
                         .raw_path = ctx->raw_path,
                         .raw_digest = &raw_digest,

@@ -16,14 +16,6 @@
 #include "vmcompose/sparse.h"
 #include "vmcompose/spawn.h"
 
-static void collect_patterns(const Profile *p, const char *key, char ***ret) {
-        for (size_t i = 0; i < p->n_policies; i++) {
-                const Node *list = node_lookup(p->policies[i].tree, key);
-                for (size_t j = 0; list && j < list->n_items; j++)
-                        strv_extend(ret, node_map_get(list->items[j], "pattern")->scalar);
-        }
-}
-
 static char *const system_env[] = {(char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
                                    (char *)"LC_ALL=C.UTF-8",
                                    (char *)"DEBIAN_FRONTEND=noninteractive", NULL};
@@ -73,25 +65,19 @@ static int run_ok(const char *root, const char *const *args) {
 /* strip.remove: paths a package's own scripts needed at configure time, removed now, with
  * whatever the package database keeps pointing at them (the backend's remove_path). */
 static int remove_after_configure(const BuildContext *ctx) {
-        const Profile *p = ctx->profile;
+        const BuildConfig *c = &ctx->config;
         _cleanup_close_ int root_fd = open(ctx->root_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        int r = 0;
-
         if (root_fd < 0)
                 return -errno;
-        for (size_t i = 0; i < p->n_policies && r == 0; i++) {
-                const Node *list = node_lookup(p->policies[i].tree, "strip.remove");
-                for (size_t j = 0; list && j < list->n_items && r == 0; j++) {
-                        const char *path = node_map_get(list->items[j], "pattern")->scalar;
-                        r = ctx->distro->remove_path(ctx->root_path, root_fd, path);
-                        if (r == 0)
-                                log_info("policy: removed %s (strip.remove of policy %s)", path,
-                                         p->policies[i].name);
-                        else
-                                log_error_errno(r, "policy: cannot remove %s: %m", path);
-                }
+        for (size_t i = 0; c->strip_remove && c->strip_remove[i]; i++) {
+                const char *path = c->strip_remove[i];
+                int r = c->distro->remove_path(ctx->root_path, root_fd, path);
+                if (r < 0)
+                        return log_error_errno(r, "policy: cannot remove %s: %m", path);
+                log_info("policy: removed %s (strip.remove of policy %s)", path,
+                         c->strip_remove_policy[i]);
         }
-        return r;
+        return 0;
 }
 
 /* The passwd entry of user: home directory, uid and login group. */
@@ -337,7 +323,7 @@ static int apply_system(const BuildContext *ctx) {
 #define ROOT_CACHE_KEEP 3
 
 /* The backend's install_root, or the root the cache holds for the same inputs (the packages, their
- * digests and order, the dpkg path rules and the files written before configuration). */
+ * digests and order, the path exclusions and the files written before configuration). */
 static int install_from_cache(const BuildContext *ctx, const InstallPackage *pkgs,
                               const InstallOptions *o) {
         size_t n = ctx->plan.n_packages;
@@ -358,7 +344,7 @@ static int install_from_cache(const BuildContext *ctx, const InstallPackage *pkg
                                           "installing, ignoring.",
                                           key);
         }
-        r = ctx->distro->install_root(ctx->root_path, pkgs, n, o);
+        r = ctx->config.distro->install_root(ctx->root_path, pkgs, n, o);
         if (r < 0 || ctx->no_root_cache)
                 return r;
         r = install_root_cache_store(ctx->cache, key, ctx->root_path, ROOT_CACHE_KEEP);
@@ -374,7 +360,7 @@ static int install_from_cache(const BuildContext *ctx, const InstallPackage *pkg
 
 /* The logs, caches and seeds the build left behind go, and /etc/shadow's days are clamped
  * to source-date-epoch: the same inputs give the same root on any day (after the root cache
- * too, which keeps the root as dpkg left it). */
+ * too, which keeps the root as the package manager left it). */
 static int clean_build_records(BuildContext *ctx) {
         _cleanup_close_ int root_fd = open(ctx->root_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (root_fd < 0)
@@ -413,44 +399,22 @@ int stage_install(BuildContext *ctx) {
                         .pre_depends = p->pre_depends,
                 };
         }
-        _cleanup_strv_free_ char **exclude = NULL, **include = NULL;
-        collect_patterns(ctx->profile, "strip.paths", &exclude);
-        collect_patterns(ctx->profile, "strip.keep", &include);
-        /* The initramfs maker reads these when the kernel is configured: the root
-         * filesystem's type (or the initramfs has no fsck for it) and the target's drivers. */
-        const char *fstype = NULL;
-        const Node *parts = node_lookup(ctx->profile->tree, "disk.partitions");
-        for (size_t i = 0; parts && i < parts->n_items; i++) {
-                const Node *role = node_map_get(parts->items[i], "role");
-                const Node *fs = node_map_get(parts->items[i], "fs");
-                if (streq(role->scalar, "root"))
-                        fstype = fs ? fs->scalar : "ext4";
-        }
-        _cleanup_strv_free_ char **drivers = NULL;
-        const Node *dl =
-                ctx->profile->kernel_target.tree
-                        ? node_lookup(ctx->profile->kernel_target.tree, "initramfs-drivers")
-                        : NULL;
-        for (size_t i = 0; dl && i < dl->n_items; i++)
-                strv_extend(&drivers, node_map_get(dl->items[i], "name")->scalar);
-        const Node *im = node_lookup(ctx->profile->tree, "kernel.initramfs-modules");
+        const BuildConfig *c = &ctx->config;
         InstallFile *files = NULL;
         size_t n_files = 0;
-        ctx->distro->initramfs_settings(
-                &(DistroInitramfsSettings){.root_fstype = fstype,
-                                           .drivers = drivers,
-                                           .only_target_modules =
-                                                   im && streq(im->scalar, "target")},
+        c->distro->initramfs_settings(
+                &(DistroInitramfsSettings){.root_fstype = c->root_fstype,
+                                           .drivers = c->target_drivers,
+                                           .only_target_modules = c->initramfs_only_target},
                 &files, &n_files);
         InstallOptions o = {
                 .files = files,
                 .n_files = n_files,
-                .path_exclude = exclude,
-                .path_include = include,
-                .merged_usr = ctx->distro->merged_usr,
-                .architecture = node_lookup(ctx->profile->tree, "distro.architecture")->scalar,
-                .no_initramfs = streq(node_lookup(ctx->profile->tree, "kernel.initramfs")->scalar,
-                                      "vmcompose"),
+                .path_exclude = c->strip_exclude,
+                .path_include = c->strip_include,
+                .merged_usr = c->distro->merged_usr,
+                .architecture = c->architecture,
+                .no_initramfs = streq(c->initramfs, "vmcompose"),
                 .source_date_epoch = ctx->timestamp,
         };
 
@@ -460,7 +424,7 @@ int stage_install(BuildContext *ctx) {
         free(files);
         if (r < 0)
                 return r;
-        r = ctx->distro->verify_installed(ctx->root_path, &ctx->plan);
+        r = ctx->config.distro->verify_installed(ctx->root_path, &ctx->plan);
         if (r < 0)
                 return r;
         r = remove_after_configure(ctx);

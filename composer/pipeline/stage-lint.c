@@ -122,8 +122,7 @@ unsigned lint_azure(const LintFacts *f, char ***problems) {
 }
 
 int stage_lint(BuildContext *ctx) {
-        const Node *target = ctx->profile->kernel_target.tree;
-        const char *name = target ? node_map_get(target, "name")->scalar : NULL;
+        const char *name = ctx->config.target_name;
         if (!name || !streq(name, "azure")) {
                 log_info("lint: no platform lint for %s", name ? name : "this image");
                 return 0;
@@ -139,7 +138,7 @@ int stage_lint(BuildContext *ctx) {
                 .initramfs_modules = ctx->initramfs_modules,
                 .cmdline = ctx->kernel_cmdline,
                 .packages = packages,
-                .layout = &ctx->layout,
+                .layout = &ctx->config.layout,
                 .root_fd = root_fd,
         };
         unsigned checks = lint_azure(&f, &problems);

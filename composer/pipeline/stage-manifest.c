@@ -130,7 +130,7 @@ int stage_manifest(BuildContext *ctx) {
         json_kv(&w, "cmdline", ctx->kernel_cmdline);
         json_end_object(&w);
         write_packages(&w, &ctx->plan);
-        write_disk(&w, &ctx->layout);
+        write_disk(&w, &ctx->config.layout);
         r = write_outputs(&w, ctx->written, ctx->written_sha256);
         json_end_object(&w);
         _cleanup_free_ char *text = json_finish(&w);

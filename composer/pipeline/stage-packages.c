@@ -8,54 +8,21 @@
 #include "vmcompose/json.h"
 #include "vmcompose/log.h"
 
-static void collect_names(const Node *list, const char *key, char ***ret) {
-        for (size_t i = 0; list && i < list->n_items; i++) {
-                const Node *n = node_map_get(list->items[i], key);
-                if (n && n->type == NODE_SCALAR)
-                        strv_extend(ret, n->scalar);
-        }
-}
-
-/* Every forbidden package and section of every policy, with where it was written. */
-static ResolveForbid *collect_forbid(const Profile *p, size_t *ret_n, char ***ret_strings) {
-        ResolveForbid *f = NULL;
-        size_t n = 0;
-        static const char *const kinds[] = {"forbid.packages", "forbid.sections"};
-
-        for (size_t i = 0; i < p->n_policies; i++)
-                for (size_t k = 0; k < ELEMENTSOF(kinds); k++) {
-                        const Node *list = node_lookup(p->policies[i].tree, kinds[k]);
-                        for (size_t j = 0; list && j < list->n_items; j++) {
-                                const Node *pat = node_map_get(list->items[j], "pattern");
-                                char *origin =
-                                        xasprintf("policy %s (%s:%u:%u)",
-                                                  node_map_get(p->policies[i].tree, "name")->scalar,
-                                                  pat->mark.file, pat->mark.line, pat->mark.column);
-                                strv_push(ret_strings, origin);
-                                f = xrealloc(f, (n + 1) * sizeof(ResolveForbid));
-                                f[n++] = (ResolveForbid){.pattern = pat->scalar,
-                                                         .section = k == 1,
-                                                         .origin = origin};
-                        }
-                }
-        *ret_n = n;
-        return f;
-}
-
 static int load_indexes(BuildContext *ctx) {
-        const Node *repos = node_lookup(ctx->profile->tree, "distro.repositories");
-        const char *arch = node_lookup(ctx->profile->tree, "distro.architecture")->scalar;
+        const BuildConfig *c = &ctx->config;
         RepoSources sources = {};
         Diagnostics diag = {};
         int r;
 
         ctx->cache = ctx->cache_dir ? xstrdup(ctx->cache_dir) : fetch_default_cache_dir();
-        r = ctx->distro->repos_load(repos, ctx->apt_root ?: ctx->distro->default_config_root,
-                                    &sources, &diag);
+        r = c->distro->repos_load(c->repositories,
+                                  ctx->repo_config_dir ?: c->distro->default_config_root, &sources,
+                                  &diag);
         diag_print(&diag);
         diag_done(&diag);
         for (size_t i = 0; r == 0 && i < sources.n; i++)
-                r = ctx->distro->repos_fetch(&sources.items[i], arch, ctx->cache, &ctx->indexes);
+                r = c->distro->repos_fetch(&sources.items[i], c->architecture, ctx->cache,
+                                           &ctx->indexes);
         repo_sources_done(&sources);
         return r;
 }
@@ -139,9 +106,9 @@ int build_write_lock(const BuildContext *ctx) {
 }
 
 int stage_resolve(BuildContext *ctx) {
-        const Profile *p = ctx->profile;
-        const char *family = ctx->distro->resolver_family;
-        const char *arch = node_lookup(p->tree, "distro.architecture")->scalar;
+        const BuildConfig *c = &ctx->config;
+        const char *family = c->distro->resolver_family;
+        const char *arch = c->architecture;
         Buffer problems = {};
         int r;
 
@@ -176,34 +143,15 @@ int stage_resolve(BuildContext *ctx) {
                 return r;
         }
 
-        _cleanup_strv_free_ char **install = NULL, **remove = NULL, **origins = NULL,
-                                 **allow = NULL;
-        collect_names(node_lookup(p->tree, "packages.install"), "name", &install);
-        collect_names(node_lookup(p->tree, "allow"), "name", &allow);
-        collect_names(node_lookup(p->tree, "packages.remove"), "name", &remove);
-        const Node *kernel = node_lookup(p->tree, "kernel.package");
-        if (kernel && !strv_contains(install, kernel->scalar))
-                strv_extend(&install, kernel->scalar);
-        /* What the boot loader needs in the root. */
-        const Node *bl = node_lookup(p->tree, "bootloader");
-        const char *const *boot = bl && bootloader_find(bl->scalar)
-                                          ? distro_boot_packages(ctx->distro, bl->scalar)
-                                          : NULL;
-        for (const char *const *pk = boot; pk && *pk; pk++)
-                if (!strv_contains(install, *pk))
-                        strv_extend(&install, *pk);
-        size_t n_forbid;
-        _cleanup_free_ ResolveForbid *forbid = collect_forbid(p, &n_forbid, &origins);
-        const Node *rec = node_lookup(p->tree, "packages.recommends");
         ResolveRequest req = {
                 .architecture = arch,
-                .base = node_lookup(p->tree, "packages.base")->scalar,
-                .install = install,
-                .remove = remove,
-                .forbid = forbid,
-                .n_forbid = n_forbid,
-                .allow = allow,
-                .recommends = rec && streq(rec->scalar, "true"),
+                .base = c->base,
+                .install = c->install,
+                .remove = c->remove,
+                .forbid = c->forbid,
+                .n_forbid = c->n_forbid,
+                .allow = c->allow,
+                .recommends = c->recommends,
         };
         r = resolve_plan(family, repos, ctx->indexes.n, &req, &ctx->plan, &problems);
         if (r < 0)

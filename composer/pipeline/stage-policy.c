@@ -44,12 +44,12 @@ static bool allowed(char **allow, const AuditFinding *f) {
 
 int stage_policy(BuildContext *ctx) {
         const Profile *p = ctx->profile;
-        _cleanup_strv_free_ char **installed = NULL, **allow = NULL;
+        _cleanup_strv_free_ char **installed = NULL;
         AuditImage img = {};
         int r, bad = 0;
 
         /* What the package database has now, with the sections the plan knows. */
-        r = ctx->distro->list_installed(ctx->root_path, &installed);
+        r = ctx->config.distro->list_installed(ctx->root_path, &installed);
         if (r < 0)
                 return log_error_errno(r, "policy: cannot list the installed packages: %m");
         img.packages = xcalloc(strv_length(installed) + 1, sizeof(AuditPackage));
@@ -71,15 +71,12 @@ int stage_policy(BuildContext *ctx) {
                                     ctx->root_path);
         walk_image = NULL;
 
-        const Node *al = node_lookup(p->tree, "allow");
-        for (size_t i = 0; al && i < al->n_items; i++)
-                strv_extend(&allow, node_map_get(al->items[i], "name")->scalar);
         AuditReport report = {};
         if (r == 0)
                 audit_check(&img, p, &report);
         for (size_t i = 0; i < report.n_findings; i++) {
                 const AuditFinding *f = &report.findings[i];
-                if (allowed(allow, f))
+                if (allowed(ctx->config.allow, f))
                         continue;
                 if (streq(f->kind, "forbidden-path"))
                         log_error("policy: %s (forbidden by %s)", f->subject, f->rule);

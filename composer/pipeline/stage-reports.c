@@ -58,7 +58,7 @@ int stage_reports(BuildContext *ctx) {
         if (root_fd < 0)
                 return log_error_errno(errno, "reports: cannot open %s: %m", root);
         if (n == 0) {
-                r = ctx->distro->read_installed(root_fd, &status);
+                r = ctx->config.distro->read_installed(root_fd, &status);
                 if (r < 0) {
                         audit_image_done(&status);
                         return log_error_errno(r,
@@ -91,7 +91,7 @@ int stage_reports(BuildContext *ctx) {
                                                 .architecture = a->architecture,
                                                 .source = a->source};
                 }
-                r = ctx->distro->package_license(root_fd, pkgs[i].name, &licenses[i]);
+                r = ctx->config.distro->package_license(root_fd, pkgs[i].name, &licenses[i]);
                 if (r < 0)
                         log_error_errno(r, "reports: cannot read the copyright file of %s: %m",
                                         pkgs[i].name);
@@ -100,13 +100,12 @@ int stage_reports(BuildContext *ctx) {
         }
 
         if (r == 0) {
-                const Node *rel = node_lookup(ctx->profile->tree, "distro.release");
-                const char *release = rel && rel->type == NODE_SCALAR ? rel->scalar : NULL;
+                const char *release = ctx->config.release;
                 _cleanup_free_ char *tool = xasprintf("vmcompose-%s", VMCOMPOSE_VERSION);
                 SbomInput in = {
                         .image_name = ctx->image_name,
                         .distro = release,
-                        .purl = ctx->distro->purl,
+                        .purl = ctx->config.distro->purl,
                         .namespace_seed = ctx->seed,
                         .created = ctx->timestamp ? ctx->timestamp : (uint64_t)time(NULL),
                         .tool = tool,

@@ -8,30 +8,83 @@
 #include "vmcompose/repo.h"
 #include "vmcompose/resolve.h"
 
+typedef struct Bootloader Bootloader;
+
+/* A Kconfig option the kernel target needs. */
+typedef struct KconfigRequirement {
+        char *option; /* "CONFIG_HYPERV" */
+        char *value;  /* "y", "m" or "y|m" */
+        char *where;  /* "file:line" of the requirement */
+} KconfigRequirement;
+
+/* The profile read once, at the profile stage (composer/pipeline/config.c): the stages read
+ * these typed values, not the YAML tree. Strings are owned by the configuration. */
+typedef struct BuildConfig {
+        const DistroOps *distro;      /* the distro.family's backend */
+        char *release;                /* distro.release */
+        char *architecture;           /* distro.architecture (the family's name: "amd64") */
+        const Node *repositories;     /* distro.repositories, for the backend's repos_load */
+        const Bootloader *bootloader; /* NULL: one vmcompose does not make (yet) */
+        char *bootloader_name, *bootloader_where; /* the profile's bootloader:, "file:line" */
+        char *initramfs;                /* kernel.initramfs: "initramfs-tools", "vmcompose" */
+        char *initramfs_where;          /* "file:line" of kernel.initramfs; NULL: the default */
+        bool initramfs_only_target;     /* kernel.initramfs-modules: target */
+        char *root_fstype, *root_where; /* the root partition's type, "file:line"; NULL: none */
+        DiskLayout layout; /* from the profile; sizes and offsets computed by the disk stage */
+        int layout_error;  /* disk_layout_from_profile()'s: the layout is empty, ... */
+        Diagnostics layout_diag; /* ... and these say why */
+        char **cmdline;          /* kernel.cmdline, then the target's cmdline, each once */
+        /* The package request. */
+        char **install; /* packages.install, kernel.package, the boot loader's packages */
+        char **remove, **allow;
+        char *base;
+        bool recommends;
+        ResolveForbid *forbid; /* every policy's forbid.packages and forbid.sections */
+        size_t n_forbid;
+        char **forbid_origins;
+        /* The policies' strip rules. */
+        char **strip_exclude, **strip_include;      /* strip.paths, strip.keep */
+        char **strip_remove, **strip_remove_policy; /* strip.remove, and each one's policy */
+        /* The kernel target (kernel.target); target_name NULL: none. */
+        char *target_name, *target_path;
+        char **target_drivers, **target_driver_wheres; /* initramfs-drivers, "file:line" */
+        KconfigRequirement *kconfig;
+        size_t n_kconfig;
+        char **forbid_cmdline;
+        char **outputs; /* the output formats, in the profile's order */
+} BuildConfig;
+
+/* Reads p into ret (identifiers derive from seed). 0, or -ENOSYS with the problem in diag for a
+ * family without a backend. A disk layout that cannot be made is kept in ret->layout_error
+ * (and ret->layout_diag) for the disk stage. */
+int build_config_load(const Profile *p, const char *seed, BuildConfig *ret, Diagnostics *diag);
+void build_config_done(BuildConfig *c);
+
 /* Everything a build carries from stage to stage. */
 typedef struct BuildContext {
         /* Set by the caller. */
         const Profile *profile;
         const char *output_dir;
-        const char *target;       /* NULL or the --target name */
-        const char *root_dir;     /* --root: use this tree as the finished root */
-        const char *esp_dir;      /* --esp: ESP contents to go with --root */
-        char *image_name;         /* NAME, or NAME-TARGET */
-        const char *profile_path; /* the profile file: the lock file sits next to it */
-        const char *cache_dir;    /* NULL: fetch_default_cache_dir() */
-        const char *apt_root;     /* the host's apt configuration, for repositories: system */
-        bool locked;              /* --locked: exactly the lock file's package set */
-        bool strict_audit;        /* --strict-audit: an undocumented deviation is an error */
-        bool no_root_cache;       /* --no-root-cache: always install, store no root */
-        const char *stop_after;   /* run the stages up to this one only (vmcompose lock) */
-        unsigned parallel;        /* downloads at once; 0: 8 */
+        const char *target;          /* NULL or the --target name */
+        const char *root_dir;        /* --root: use this tree as the finished root */
+        const char *esp_dir;         /* --esp: ESP contents to go with --root */
+        char *image_name;            /* NAME, or NAME-TARGET */
+        const char *profile_path;    /* the profile file: the lock file sits next to it */
+        const char *cache_dir;       /* NULL: fetch_default_cache_dir() */
+        const char *repo_config_dir; /* the host's package manager configuration for
+                                      * repositories: system (VMCOMPOSE_APT_DIR); NULL: the
+                                      * backend's default_config_root */
+        bool locked;                 /* --locked: exactly the lock file's package set */
+        bool strict_audit;           /* --strict-audit: an undocumented deviation is an error */
+        bool no_root_cache;          /* --no-root-cache: always install, store no root */
+        const char *stop_after;      /* run the stages up to this one only (vmcompose lock) */
+        unsigned parallel;           /* downloads at once; 0: 8 */
 
         /* Filled by the stages. */
-        const DistroOps *distro; /* the profile's distro.family (profile stage) */
-        char *seed;              /* reproducible.seed, else the profile's name */
-        uint64_t timestamp;      /* reproducible.source-date-epoch, else 0 */
-        char *tmp_dir;           /* OUTPUT_DIR/.vmcompose-NAME-XXXXXX; removed at the end */
-        DiskLayout layout;
+        BuildConfig config;    /* the profile, read once by the profile stage */
+        char *seed;            /* reproducible.seed, else the profile's name */
+        uint64_t timestamp;    /* reproducible.source-date-epoch, else 0 */
+        char *tmp_dir;         /* OUTPUT_DIR/.vmcompose-NAME-XXXXXX; removed at the end */
         char *raw_path;        /* the raw disk image, inside tmp_dir */
         char **written;        /* output files written, for the summary */
         char **written_sha256; /* the SHA-256 (hex) of each, where the outputs stage hashed it */

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/* The build configuration read once from a profile (composer/pipeline/config.c): the shipped
+ * minimal profile with and without its Azure target, and a profile without a disk (which can
+ * still be locked: the disk stage reports it). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmcompose/bootloader.h"
+#include "vmcompose/pipeline.h"
+
+static Profile *load(const char *path, const char *target) {
+        const char *d = getenv("VMCOMPOSE_DATA_DIR");
+        ProfileLoadOptions opts = {.data_dir = d ? d : ".", .target = target};
+        Diagnostics diag = {};
+        Profile *p = NULL;
+        int r = profile_load(path, &opts, &diag, &p);
+        diag_print(&diag);
+        diag_done(&diag);
+        assert_int_equal(r, 0);
+        return p;
+}
+
+static void test_minimal(void **state) {
+        Profile *p = load("profiles/minimal.yaml", NULL);
+        BuildConfig c = {};
+        Diagnostics diag = {};
+        (void)state;
+
+        assert_int_equal(build_config_load(p, "seed", &c, &diag), 0);
+        assert_ptr_equal(c.distro, distro_find("debian"));
+        assert_string_equal(c.architecture, "amd64");
+        assert_non_null(c.release);
+        assert_ptr_equal(c.bootloader, bootloader_find("systemd-boot"));
+        assert_string_equal(c.bootloader_name, "systemd-boot");
+        assert_string_equal(c.initramfs, "vmcompose");
+        assert_non_null(c.initramfs_where);
+        assert_true(c.initramfs_only_target);
+        assert_string_equal(c.root_fstype, "ext4");
+        assert_non_null(strstr(c.root_where, "minimal.yaml:"));
+        /* The disk layout, read once, with its identifiers from the seed. */
+        assert_int_equal(c.layout_error, 0);
+        assert_true(c.layout.n_partitions >= 2);
+        /* The request: the profile's packages, the kernel, the boot loader's package. */
+        assert_true(strv_contains(c.install, "linux-image-cloud-amd64"));
+        assert_true(strv_contains(c.install, "systemd-boot-efi"));
+        assert_string_equal(c.base, "required");
+        assert_true(c.n_forbid > 0);
+        assert_int_equal(strv_length(c.forbid_origins), c.n_forbid);
+        assert_true(strv_contains(c.strip_exclude, "/usr/share/doc/*"));
+        assert_int_equal(strv_length(c.strip_remove), strv_length(c.strip_remove_policy));
+        assert_true(strv_contains(c.outputs, "raw"));
+        build_config_done(&c);
+        assert_null(c.install);
+        profile_free(p);
+}
+
+static void test_target(void **state) {
+        Profile *p = load("profiles/minimal.yaml", "azure-gen2");
+        BuildConfig c = {};
+        Diagnostics diag = {};
+        (void)state;
+
+        assert_int_equal(build_config_load(p, "seed", &c, &diag), 0);
+        assert_string_equal(c.target_name, "azure");
+        assert_non_null(c.target_path);
+        assert_string_equal(c.initramfs, "initramfs-tools");
+        assert_false(c.initramfs_only_target);
+        assert_true(strv_contains(c.target_drivers, "hv_vmbus"));
+        assert_int_equal(strv_length(c.target_drivers), strv_length(c.target_driver_wheres));
+        assert_true(c.n_kconfig > 0);
+        for (size_t i = 0; i < c.n_kconfig; i++) {
+                assert_true(strneq(c.kconfig[i].option, "CONFIG_", 7));
+                assert_non_null(c.kconfig[i].where);
+        }
+        /* The command line: the profile's and the target's, each argument once. */
+        assert_true(strv_contains(c.cmdline, "rootdelay=300"));
+        for (char **a = c.cmdline; *a; a++)
+                for (char **b = a + 1; *b; b++)
+                        assert_string_not_equal(*a, *b);
+        assert_true(strv_contains(c.forbid_cmdline, "quiet"));
+        build_config_done(&c);
+        profile_free(p);
+}
+
+static void test_no_disk(void **state) {
+        char dir[] = "/tmp/vmcompose-config-XXXXXX";
+        (void)state;
+        assert_non_null(mkdtemp(dir));
+        char *path = xasprintf("%s/nodisk.yaml", dir);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs("name: nodisk\ndistro:\n  family: debian\n  release: stable\n"
+              "  architecture: amd64\npackages:\n  base: none\n  install: [app]\n",
+              f);
+        fclose(f);
+        Profile *p = load(path, NULL);
+        BuildConfig c = {};
+        Diagnostics diag = {};
+
+        assert_int_equal(build_config_load(p, "seed", &c, &diag), 0);
+        assert_int_equal(c.layout_error, -EBADMSG);
+        assert_non_null(c.layout_diag.messages);
+        assert_int_equal(c.layout.n_partitions, 0);
+        assert_null(c.root_fstype);
+        assert_null(c.target_name);
+        assert_string_equal(c.install[0], "app");
+        build_config_done(&c);
+        profile_free(p);
+        unlink(path);
+        rmdir(dir);
+        free(path);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_minimal),
+                cmocka_unit_test(test_target),
+                cmocka_unit_test(test_no_disk),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
