@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "vmcompose/diff.h"
+#include "vmcompose/endian.h"
 #include "vmcompose/node.h"
 #include "vmcompose/output.h"
 #include "vmcompose/sparse.h"
@@ -432,6 +433,17 @@ static int image_load(const char *path, int file_fd, uint64_t file_size, DiffSid
         r = read_table(fd, s->disk.size, &s->disk);
         if (r < 0)
                 return fail(ret_error, r, "%s: cannot probe: %s", path, strerror(-r));
+        if (!s->disk.table) {
+                /* libblkid ignores a GPT whose disk is larger than the file: say why. */
+                uint8_t h[512];
+                if (s->disk.size >= 1024 && pread_all(fd, h, sizeof(h), 512) == 0 &&
+                    memcmp(h, "EFI PART", 8) == 0 && (le64(h + 32) + 1) * 512 > s->disk.size)
+                        return fail(ret_error, -EBADMSG,
+                                    "%s: truncated: its GPT describes a disk of %llu bytes, the "
+                                    "image has %llu",
+                                    path, (unsigned long long)((le64(h + 32) + 1) * 512),
+                                    (unsigned long long)s->disk.size);
+        }
         if (!s->disk.table) { /* a bare filesystem? */
                 DiffPartition *p = disk_add(&s->disk);
                 p->size = s->disk.size;
