@@ -37,17 +37,17 @@ asan:
 		ctest --output-on-failure -j $(JOBS)
 
 # Builds the libFuzzer targets with clang and fuzzes each for FUZZ_SECONDS (the profile loader;
-# the deb822 readers: Packages, Release, apt sources, copyright files), starting from (and
-# adding to a copy of) the checked-in corpus.
+# the deb822 readers: Packages, Release, apt sources, copyright files; diff's FAT and ext4
+# readers over image bytes), starting from (and adding to a copy of) the checked-in corpus.
 fuzz:
 	scripts/install-deps.sh check fuzz
 	CC=clang cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVMCOMPOSE_FUZZ=ON -DVMCOMPOSE_WERROR=$(WERROR)
-	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzz-profile fuzz-deb822
-	for t in profile deb822; do \
+	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzz-profile fuzz-deb822 fuzz-diff
+	for t in profile deb822 diff; do \
 		mkdir -p $(BUILD)-fuzz/corpus-$$t && \
 		cp -n tests/fuzz/corpus/$$t/* $(BUILD)-fuzz/corpus-$$t/ 2>/dev/null; \
 		dict=; [ -e tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
-		$(BUILD)-fuzz/tests/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+		$(BUILD)-fuzz/tests/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=$$([ $$t = diff ] && echo 262144 || echo 8192) \
 			$$dict -print_final_stats=1 $(BUILD)-fuzz/corpus-$$t || exit 1; \
 	done
 
