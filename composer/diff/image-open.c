@@ -195,17 +195,48 @@ static char *inspect_field(const char *text, const char *key) {
         return NULL;
 }
 
+/* The error of a qemu-img run that failed with status r, from the first line of its output. */
+static int qemu_img_failed(const char *path, const char *format, const char *what, int r,
+                           Buffer *out, char **ret_error) {
+        char *nl = out->data ? strchr(out->data, '\n') : NULL;
+        if (nl)
+                *nl = 0;
+        if (r == -ENOENT)
+                r = fail(ret_error, -ENOENT,
+                         "%s: reading %s images needs qemu-img (package qemu-utils)", path, format);
+        else
+                r = fail(ret_error, -EBADMSG, "%s: corrupt %s image: qemu-img %s: %s", path, format,
+                         what, out->data && *out->data ? out->data : "failed");
+        buffer_done(out);
+        return r;
+}
+
 /* Converts a qcow2 or vhdx image to raw with qemu-img, into a file with no name in $TMPDIR
- * (O_TMPFILE: nothing to remove, whatever way the process ends). Returns the fd. */
+ * (O_TMPFILE: nothing to remove, whatever way the process ends; where the filesystem cannot do
+ * that, a named file removed as soon as qemu-img is done). Returns the fd. */
 static int convert_to_raw(const char *path, const char *format, char **ret_error) {
         const char *tmp = getenv("TMPDIR");
+        _cleanup_free_ char *named = NULL;
         char target[64];
         Buffer out = {};
         int fd, r;
 
         if (!tmp || !*tmp)
                 tmp = "/tmp";
+        /* qemu-img convert reads clusters past the end of a cut qcow2 as zeros: check first
+         * (exit 2: corruption; 3: only leaked clusters, harmless; 63: no check for format). */
+        char *check[] = {(char *)"qemu-img", (char *)"check", (char *)"-q", (char *)"-f",
+                         (char *)format,     (char *)path,    NULL};
+        r = spawn_run(check, NULL, &out);
+        if (r != 0 && r != 3 && r != 63)
+                return qemu_img_failed(path, format, "check", r, &out, ret_error);
+        buffer_done(&out);
+
         fd = open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+                named = xasprintf("%s/vmcompose-diff-XXXXXX", tmp);
+                fd = mkostemp(named, O_CLOEXEC);
+        }
         if (fd < 0)
                 return fail(ret_error, -errno, "%s: cannot create a temporary file in %s: %s", path,
                             tmp, strerror(errno));
@@ -215,20 +246,11 @@ static int convert_to_raw(const char *path, const char *format, char **ret_error
                 (char *)"qemu-img", (char *)"convert", (char *)"-q", (char *)"-f", (char *)format,
                 (char *)"-O",       (char *)"raw",     (char *)path, target,       NULL};
         r = spawn_run(argv, NULL, &out);
+        if (named)
+                (void)unlink(named);
         if (r != 0) {
-                char *nl = out.data ? strchr(out.data, '\n') : NULL;
-                if (nl)
-                        *nl = 0;
-                if (r == -ENOENT)
-                        r = fail(ret_error, -ENOENT,
-                                 "%s: reading %s images needs qemu-img (package qemu-utils)", path,
-                                 format);
-                else
-                        r = fail(ret_error, -EBADMSG, "%s: corrupt %s image: qemu-img: %s", path,
-                                 format, out.data && *out.data ? out.data : "conversion failed");
-                buffer_done(&out);
                 close(fd);
-                return r;
+                return qemu_img_failed(path, format, "convert", r, &out, ret_error);
         }
         buffer_done(&out);
         return fd;
@@ -367,6 +389,18 @@ static int read_dpkg(const char *path, DiffSide *s, bool want_packages, char **r
                         if (colon)
                                 *colon = 0;
                         diff_owners_add_list(&s->owners, name, f->data, f->data_size);
+                }
+                /* Top-level symbolic links to directories (merged /usr: /bin -> usr/bin). */
+                for (size_t j = 0; j < t->n_files; j++) {
+                        const DiffFile *f = &t->files[j];
+                        if (!S_ISLNK(f->mode) || !f->link || strchr(f->path + 1, '/') ||
+                            strstr(f->link, ".."))
+                                continue;
+                        _cleanup_free_ char *to =
+                                f->link[0] == '/' ? xstrdup(f->link) : xasprintf("/%s", f->link);
+                        const DiffFile *dir = diff_tree_find(t, to);
+                        if (dir && S_ISDIR(dir->mode))
+                                diff_owners_add_alias(&s->owners, f->path, to);
                 }
                 diff_owners_sort(&s->owners);
                 return 0;

@@ -180,6 +180,24 @@ void diff_owners_add_list(DiffOwners *o, const char *package, const char *text, 
         }
 }
 
+void diff_owners_add_alias(DiffOwners *o, const char *from, const char *to) {
+        size_t n = o->n_owners, len = strlen(from);
+
+        for (size_t i = 0; i < n; i++) {
+                const char *p = o->owners[i].path;
+                if (!strneq(p, from, len) || p[len] != '/')
+                        continue;
+                if (o->n_owners == o->n_allocated) {
+                        o->n_allocated = MAX(o->n_allocated * 2, (size_t)1024);
+                        o->owners = xrealloc(o->owners, o->n_allocated * sizeof(DiffOwner));
+                }
+                o->owners[o->n_owners++] = (DiffOwner){
+                        .path = xasprintf("%s%s", to, o->owners[i].path + len),
+                        .package = o->owners[i].package,
+                };
+        }
+}
+
 static int owner_cmp(const void *a, const void *b) {
         const DiffOwner *x = a, *y = b;
         int c = strcmp(x->path, y->path);

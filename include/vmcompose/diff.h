@@ -103,6 +103,9 @@ typedef struct DiffOwners {
 
 /* Adds the paths listed in a NAME.list file's text as owned by package. */
 void diff_owners_add_list(DiffOwners *o, const char *package, const char *text, size_t size);
+/* Also records every owned path under the directory from as under to: dpkg lists /bin/nano
+ * where a merged-/usr image has /bin -> usr/bin and the file at /usr/bin/nano. */
+void diff_owners_add_alias(DiffOwners *o, const char *from, const char *to);
 void diff_owners_sort(DiffOwners *o);
 /* The package owning path, or NULL. */
 const char *diff_owners_find(const DiffOwners *o, const char *path);

@@ -39,7 +39,9 @@ Architecture: amd64
 Version: 2.0-1
 EOF
 printf '/.\n/etc\n/etc/motd\n' >"$R/var/lib/dpkg/info/motd-pkg.list"
-printf '/.\n/usr\n/usr/bin\n/usr/bin/tool\n' >"$R/var/lib/dpkg/info/tool.list"
+# Merged /usr, as in Debian 12: dpkg lists /bin/tool, the file is /usr/bin/tool.
+ln -s usr/bin "$R/bin"
+printf '/.\n/bin\n/bin/tool\n' >"$R/var/lib/dpkg/info/tool.list"
 echo efi >"$E/EFI/BOOT/BOOTX64.EFI"
 echo "title a long-named entry" >"$E/loader/entries/a long entry name.conf"
 
@@ -168,6 +170,10 @@ check "... saying so" has "$T/out" "is a manifest and $T/a1/diff.raw an image"
 
 # Inputs that are not images: exit 2, a message naming the file, no temporary file left.
 head -c 100000 "$T/a1/diff.qcow2" >"$T/cut.qcow2"
+qcow2_size=$(stat -c %s "$T/a1/diff.qcow2")
+head -c $((qcow2_size / 2)) "$T/a1/diff.qcow2" >"$T/half.qcow2"
+vhdx_size=$(stat -c %s "$T/a1/diff.vhdx")
+head -c $((vhdx_size - (1 << 20))) "$T/a1/diff.vhdx" >"$T/cut.vhdx"
 head -c 4096 /dev/urandom >"$T/random.vhd"
 echo "just some text" >"$T/text.txt"
 head -c $((40 << 20)) "$T/a1/diff.raw" >"$T/half.raw"
@@ -175,7 +181,14 @@ bad() { # FILE MESSAGE
         diff_run 2 "$T/out" "$T/a1/diff.raw" "$1" && has "$T/out" "diff: $1: $2" &&
                 test -z "$(ls -A "$TMPDIR")"
 }
+cp "$T/a1/diff.vhd" "$T/damaged.vhd"
+printf '\x42' | dd of="$T/damaged.vhd" bs=1 seek=$(((80 << 20) + 40)) conv=notrunc status=none
 check "a qcow2 cut to 100 KB: exit 2, named" bad "$T/cut.qcow2" "corrupt qcow2 image"
+check "a qcow2 cut in half (headers intact): exit 2, from qemu-img check" \
+        bad "$T/half.qcow2" "corrupt qcow2 image: qemu-img check: ERROR"
+check "a vhdx missing its last MiB: exit 2" bad "$T/cut.vhdx" "corrupt vhdx image: qemu-img check: "
+check "a VHD whose footer has one changed byte: exit 2, with inspect's reason" \
+        bad "$T/damaged.vhd" "corrupt vhd image: footer checksum mismatch"
 check "4 KiB of random bytes named .vhd: exit 2" bad "$T/random.vhd" "unknown format"
 check "a missing file: exit 2" bad "$T/missing.raw" "No such file or directory"
 check "a text file: exit 2" bad "$T/text.txt" "unknown format"

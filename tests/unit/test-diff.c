@@ -70,6 +70,18 @@ static void test_trees(void **state) {
         assert_string_equal(diff_owners_find(&ob, "/usr/bin/nano"), "nano");
         assert_null(diff_owners_find(&ob, "/etc/motd"));
         assert_null(diff_owners_find(&ob, "/."));
+        /* Merged /usr: dpkg lists /bin/sh, the file is at /usr/bin/sh. */
+        DiffOwners om = {};
+        const char dash_list[] = "/.\n/bin\n/bin/dash\n/usr/share/man/man1/dash.1.gz\n";
+        diff_owners_add_list(&om, "dash", dash_list, sizeof(dash_list) - 1);
+        diff_owners_add_alias(&om, "/bin", "/usr/bin");
+        diff_owners_add_alias(&om, "/b", "/nothing");
+        diff_owners_sort(&om);
+        assert_string_equal(diff_owners_find(&om, "/usr/bin/dash"), "dash");
+        assert_string_equal(diff_owners_find(&om, "/bin/dash"), "dash");
+        assert_null(diff_owners_find(&om, "/nothing/in/dash"));
+        assert_int_equal(om.n_owners, 4);
+        diff_owners_done(&om);
 
         diff_trees(&a, &b, &oa, &ob, &o, &r);
         assert_int_equal(r.n_added, 1);
