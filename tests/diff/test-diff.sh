@@ -8,7 +8,7 @@
 # Usage: test-diff.sh VMCOMPOSE   (run from the source tree's top directory)
 set -u
 VMC=${1:?usage: test-diff.sh VMCOMPOSE}
-for t in qemu-img jq mkfs.vfat mcopy mkfs.ext4; do
+for t in qemu-img jq mkfs.vfat mcopy mkfs.ext4 sfdisk od; do
         command -v $t >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
 done
 T=$(mktemp -d /tmp/vmcompose-diff-XXXXXX)
@@ -193,6 +193,20 @@ check "4 KiB of random bytes named .vhd: exit 2" bad "$T/random.vhd" "unknown fo
 check "a missing file: exit 2" bad "$T/missing.raw" "No such file or directory"
 check "a text file: exit 2" bad "$T/text.txt" "unknown format"
 check "a raw image cut in half: exit 2" bad "$T/half.raw" "truncated: its GPT describes a disk of 83886080 bytes"
+# Filesystems damaged inside a valid disk: named with the partition and what is wrong.
+part_start() { sfdisk --json "$1" | jq ".partitiontable.partitions[$2].start * 512"; }
+cp "$T/a1/diff.raw" "$T/badext.raw"
+head -c 4096 /dev/urandom |
+        dd of="$T/badext.raw" bs=4096 seek=$(($(part_start "$T/badext.raw" 1) / 4096 + 1)) conv=notrunc status=none
+check "an ext4 whose group descriptors are random: exit 2" \
+        bad "$T/badext.raw" "partition 2 (ext4): /: cannot read inode 2: Corrupt group descriptor"
+cp "$T/a1/diff.raw" "$T/badfat.raw"
+esp=$(part_start "$T/badfat.raw" 0)
+reserved=$(od -An -tu2 -j $((esp + 14)) -N2 "$T/badfat.raw" | tr -d ' ')
+for c in $(seq 2 40); do printf '\002\000'; done |
+        dd of="$T/badfat.raw" bs=1 seek=$((esp + reserved * 512 + 4)) conv=notrunc status=none
+check "a FAT whose cluster chains loop: exit 2" \
+        bad "$T/badfat.raw" "partition 1 (vfat): cluster 2 is used twice (a loop or cross-link)"
 check "the bad one first: exit 2 as well" diff_run 2 "$T/out" "$T/cut.qcow2" "$T/a1/diff.vhdx"
 check "... naming it" has "$T/out" "$T/cut.qcow2"
 check "no temporary file is left in TMPDIR" test -z "$(ls -A "$TMPDIR")"
