@@ -430,6 +430,59 @@ static bool looks_like_json(int fd) {
         return false;
 }
 
+/* The partition table, or a bare filesystem as the one "partition" 0 of the disk. */
+static int read_layout(const char *path, int fd, DiffSide *s, char **ret_error) {
+        uint8_t h[512];
+        int r;
+
+        r = read_table(fd, s->disk.size, &s->disk);
+        if (r < 0)
+                return fail(ret_error, r, "%s: cannot probe: %s", path, strerror(-r));
+        if (s->disk.table)
+                return 0;
+        /* libblkid ignores a GPT whose disk is larger than the file: say why. */
+        if (s->disk.size >= 1024 && pread_all(fd, h, sizeof(h), 512) == 0 &&
+            memcmp(h, "EFI PART", 8) == 0 && (le64(h + 32) + 1) * 512 > s->disk.size)
+                return fail(ret_error, -EBADMSG,
+                            "%s: truncated: its GPT describes a disk of %llu bytes, the image "
+                            "has %llu",
+                            path, (unsigned long long)((le64(h + 32) + 1) * 512),
+                            (unsigned long long)s->disk.size);
+        DiffPartition *p = disk_add(&s->disk);
+        p->size = s->disk.size;
+        probe_fs(fd, p);
+        if (!p->fs_type)
+                return fail(ret_error, -EBADMSG,
+                            "%s: unknown format: no qcow2, VHDX or VHD header, no partition "
+                            "table and no filesystem (%llu bytes)",
+                            path, (unsigned long long)s->disk.size);
+        /* read_filesystems() probes it again, with the partitions. */
+        free(p->fs_type);
+        free(p->fs_uuid);
+        free(p->fs_label);
+        p->fs_type = p->fs_uuid = p->fs_label = NULL;
+        return 0;
+}
+
+/* Packages from the manifest beside the image, else from its dpkg database; owners from the
+ * dpkg database in any case. */
+static int read_packages(const char *path, DiffSide *s, char **ret_error) {
+        _cleanup_free_ char *manifest = manifest_beside(path);
+        if (manifest) {
+                DiffSide m = {};
+                int r = manifest_load(manifest, &m, ret_error);
+                if (r < 0)
+                        return r;
+                if (m.has_packages) {
+                        s->packages = m.packages;
+                        s->has_packages = true;
+                        m.packages = (DiffPackages){};
+                }
+                diff_side_done(&m);
+        }
+        return read_dpkg(path, s, !s->has_packages, ret_error);
+}
+
 static int image_load(const char *path, int file_fd, uint64_t file_size, DiffSide *s,
                       char **ret_error) {
         Buffer info = {};
@@ -464,53 +517,13 @@ static int image_load(const char *path, int file_fd, uint64_t file_size, DiffSid
         }
         int fd = raw_fd >= 0 ? raw_fd : file_fd;
 
-        r = read_table(fd, s->disk.size, &s->disk);
+        r = read_layout(path, fd, s, ret_error);
         if (r < 0)
-                return fail(ret_error, r, "%s: cannot probe: %s", path, strerror(-r));
-        if (!s->disk.table) {
-                /* libblkid ignores a GPT whose disk is larger than the file: say why. */
-                uint8_t h[512];
-                if (s->disk.size >= 1024 && pread_all(fd, h, sizeof(h), 512) == 0 &&
-                    memcmp(h, "EFI PART", 8) == 0 && (le64(h + 32) + 1) * 512 > s->disk.size)
-                        return fail(ret_error, -EBADMSG,
-                                    "%s: truncated: its GPT describes a disk of %llu bytes, the "
-                                    "image has %llu",
-                                    path, (unsigned long long)((le64(h + 32) + 1) * 512),
-                                    (unsigned long long)s->disk.size);
-        }
-        if (!s->disk.table) { /* a bare filesystem? */
-                DiffPartition *p = disk_add(&s->disk);
-                p->size = s->disk.size;
-                probe_fs(fd, p);
-                if (!p->fs_type)
-                        return fail(ret_error, -EBADMSG,
-                                    "%s: unknown format: no qcow2, VHDX or VHD header, no "
-                                    "partition table and no filesystem (%llu bytes)",
-                                    path, (unsigned long long)s->disk.size);
-                free(p->fs_type);
-                free(p->fs_uuid);
-                free(p->fs_label);
-                p->fs_type = p->fs_uuid = p->fs_label = NULL;
-        }
+                return r;
         r = read_filesystems(path, fd, s, ret_error);
         if (r < 0)
                 return r;
-
-        _cleanup_free_ char *manifest = manifest_beside(path);
-        if (manifest) {
-                DiffSide m = {};
-                r = manifest_load(manifest, &m, ret_error);
-                if (r < 0)
-                        return r;
-                if (m.has_packages) {
-                        s->packages = m.packages;
-                        s->has_packages = true;
-                        m.packages = (DiffPackages){};
-                }
-                diff_side_done(&m);
-        }
-        /* Owners come from the image's dpkg database in any case. */
-        return read_dpkg(path, s, !s->has_packages, ret_error);
+        return read_packages(path, s, ret_error);
 }
 
 int diff_side_open(const char *path, DiffSide *ret, char **ret_error) {
