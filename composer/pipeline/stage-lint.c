@@ -12,6 +12,7 @@
 #include "stages.h"
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
+#include "vmcompose/rootfs.h"
 #include "vmcompose/output.h"
 
 static bool has_arg(const char *cmdline, const char *arg) {
@@ -96,15 +97,14 @@ unsigned lint_azure(const LintFacts *f, char ***problems) {
                 return checks;
         /* First boot makes the VM's own identity: an empty machine-id, no SSH host keys. */
         checks++;
-        _cleanup_close_ int mid =
-                install_open_in_root(f->root_fd, "etc/machine-id", O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int mid = root_open(f->root_fd, "etc/machine-id", O_PATH, 0);
         struct stat st;
         if (mid < 0)
                 problem(problems, "/etc/machine-id is missing (systemd expects it, empty)");
         else if (fstat(mid, &st) == 0 && st.st_size != 0)
                 problem(problems, "/etc/machine-id is not empty: every VM would share it");
         checks++;
-        int sfd = install_open_in_root(f->root_fd, "etc/ssh", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int sfd = root_open(f->root_fd, "etc/ssh", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
         DIR *d = sfd >= 0 ? fdopendir(sfd) : NULL;
         if (!d && sfd >= 0)
                 close(sfd);
