@@ -211,19 +211,53 @@ static int qemu_img_failed(const char *path, const char *format, const char *wha
         return r;
 }
 
-/* Converts a qcow2 or vhdx image to raw with qemu-img, into a file with no name in $TMPDIR
- * (O_TMPFILE: nothing to remove, whatever way the process ends; where the filesystem cannot do
- * that, a named file removed as soon as qemu-img is done). Returns the fd. */
-static int convert_to_raw(const char *path, const char *format, char **ret_error) {
+/* A temporary file with no name in $TMPDIR (O_TMPFILE; where the filesystem cannot do that, a
+ * file unlinked as soon as it is created): nothing to remove, whatever way the process ends. */
+static int open_tmpfile(const char *path, char **ret_error) {
         const char *tmp = getenv("TMPDIR");
-        _cleanup_free_ char *named = NULL;
-        char target[64];
-        Buffer out = {};
-        int fd, r;
+        int fd;
 
         if (!tmp || !*tmp)
                 tmp = "/tmp";
-        /* qemu-img convert reads clusters past the end of a cut qcow2 as zeros: check first
+        fd = open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+                _cleanup_free_ char *named = xasprintf("%s/vmcompose-diff-XXXXXX", tmp);
+                fd = mkostemp(named, O_CLOEXEC);
+                if (fd >= 0)
+                        (void)unlink(named);
+        }
+        if (fd < 0)
+                return fail(ret_error, -errno, "%s: cannot create a temporary file in %s: %s", path,
+                            tmp, strerror(errno));
+        return fd;
+}
+
+/* Converts a qcow2 or vhdx image to raw in a temporary file: a plain qcow2 with our own reader,
+ * anything else with qemu-img. Returns the raw file's fd. */
+static int convert_to_raw(const char *path, int file_fd, uint64_t file_size, const char *format,
+                          char **ret_error) {
+        _cleanup_close_ int fd = open_tmpfile(path, ret_error);
+        char target[64];
+        Buffer out = {};
+        int r;
+
+        if (fd < 0)
+                return fd;
+        if (streq(format, "qcow2")) {
+                _cleanup_free_ char *why = NULL;
+                uint64_t size;
+                r = diff_qcow2_to_raw(file_fd, file_size, fd, &size, &why);
+                if (r == 0)
+                        return TAKE_FD(fd);
+                if (r == -EBADMSG)
+                        return fail(ret_error, r, "%s: corrupt qcow2 image: %s", path, why);
+                if (r != -EOPNOTSUPP)
+                        return fail(ret_error, r, "%s: cannot convert to raw: %s", path,
+                                    strerror(-r));
+                if (ftruncate(fd, 0) < 0)
+                        return fail(ret_error, -errno, "%s: %s", path, strerror(errno));
+        }
+        /* qemu-img convert reads clusters past the end of a cut image as zeros: check first
          * (exit 2: corruption; 3: only leaked clusters, harmless; 63: no check for format). */
         char *check[] = {(char *)"qemu-img", (char *)"check", (char *)"-q", (char *)"-f",
                          (char *)format,     (char *)path,    NULL};
@@ -231,29 +265,16 @@ static int convert_to_raw(const char *path, const char *format, char **ret_error
         if (r != 0 && r != 3 && r != 63)
                 return qemu_img_failed(path, format, "check", r, &out, ret_error);
         buffer_done(&out);
-
-        fd = open(tmp, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-        if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
-                named = xasprintf("%s/vmcompose-diff-XXXXXX", tmp);
-                fd = mkostemp(named, O_CLOEXEC);
-        }
-        if (fd < 0)
-                return fail(ret_error, -errno, "%s: cannot create a temporary file in %s: %s", path,
-                            tmp, strerror(errno));
         /* qemu-img opens the file through our descriptor's /proc link. */
         snprintf(target, sizeof(target), "/proc/%d/fd/%d", (int)getpid(), fd);
         char *argv[] = {
                 (char *)"qemu-img", (char *)"convert", (char *)"-q", (char *)"-f", (char *)format,
                 (char *)"-O",       (char *)"raw",     (char *)path, target,       NULL};
         r = spawn_run(argv, NULL, &out);
-        if (named)
-                (void)unlink(named);
-        if (r != 0) {
-                close(fd);
+        if (r != 0)
                 return qemu_img_failed(path, format, "convert", r, &out, ret_error);
-        }
         buffer_done(&out);
-        return fd;
+        return TAKE_FD(fd);
 }
 
 typedef struct FdReader {
@@ -506,8 +527,7 @@ static int image_load(const char *path, int file_fd, uint64_t file_size, DiffSid
         if (streq(s->format, "vhd"))
                 s->disk.size = file_size - 512; /* a fixed VHD: the raw image, then a footer */
         else if (streq(s->format, "qcow2") || streq(s->format, "vhdx")) {
-                raw_fd = convert_to_raw(path, streq(s->format, "vhdx") ? "vhdx" : "qcow2",
-                                        ret_error);
+                raw_fd = convert_to_raw(path, file_fd, file_size, s->format, ret_error);
                 if (raw_fd < 0)
                         return raw_fd;
                 struct stat st;

@@ -71,6 +71,14 @@ int diff_fat_read(const DiffReader *r, DiffTree *ret, char **ret_error);
 int diff_ext4_read(const char *path, uint64_t offset, uint64_t size, DiffTree *ret,
                    char **ret_error);
 
+/* The qcow2 reader (qcow2-read.c): copies the guest data of the qcow2 image in fd (file_size
+ * bytes long) into out_fd, an empty file it sizes to the virtual size (holes where the image
+ * stores nothing). Returns 0 and the virtual size; -EOPNOTSUPP for what it does not read (a
+ * backing file, encryption, compressed clusters, an external data file, extended L2 entries:
+ * qemu-img can); -EBADMSG with ret_error (caller frees) for a corrupt or cut image; another
+ * negative errno when writing fails. */
+int diff_qcow2_to_raw(int fd, uint64_t file_size, int out_fd, uint64_t *ret_size, char **ret_error);
+
 /* An installed package. */
 typedef struct DiffPackage {
         char *name, *version, *architecture;

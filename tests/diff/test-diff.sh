@@ -80,6 +80,15 @@ check "... summary says identical" has "$T/out" "summary: identical"
 check "--quiet prints only the summary" \
         test "$("$VMC" diff --quiet "$T/a1/diff.vhd" "$T/a2/diff.vhdx")" = "summary: identical"
 
+# qcow2 files qemu-img made: version 2, small clusters (our reader), compressed (qemu-img's).
+for o in "-o compat=0.10" "-o cluster_size=4096" "-c"; do
+        rm -f "$T/qemu.qcow2"
+        qemu-img convert -f raw -O qcow2 $o "$T/a1/diff.raw" "$T/qemu.qcow2"
+        check "a qcow2 made by qemu-img $o: identical to the raw" \
+                diff_run 0 "$T/out" "$T/a2/diff.raw" "$T/qemu.qcow2"
+done
+check "no temporary file is left in TMPDIR" test -z "$(ls -A "$TMPDIR")"
+
 # One file's content (raw against qcow2).
 variant content
 echo "hello, changed" >"$T/content/etc/motd"
@@ -184,8 +193,8 @@ bad() { # FILE MESSAGE
 cp "$T/a1/diff.vhd" "$T/damaged.vhd"
 printf '\x42' | dd of="$T/damaged.vhd" bs=1 seek=$(((80 << 20) + 40)) conv=notrunc status=none
 check "a qcow2 cut to 100 KB: exit 2, named" bad "$T/cut.qcow2" "corrupt qcow2 image"
-check "a qcow2 cut in half (headers intact): exit 2, from qemu-img check" \
-        bad "$T/half.qcow2" "corrupt qcow2 image: qemu-img check: ERROR"
+check "a qcow2 cut in half (headers intact): exit 2, saying where" \
+        bad "$T/half.qcow2" "corrupt qcow2 image: the cluster for guest byte "
 check "a vhdx missing its last MiB: exit 2" bad "$T/cut.vhdx" "corrupt vhdx image: qemu-img check: "
 check "a VHD whose footer has one changed byte: exit 2, with inspect's reason" \
         bad "$T/damaged.vhd" "corrupt vhd image: footer checksum mismatch"

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* `vmcompose diff`'s pure parts: comparing file lists and package lists, dpkg's status and
- * .list files, the report (text and JSON), and the FAT reader on images made by mkfs.vfat and
- * mcopy (skipped, exit 77, when dosfstools or mtools are missing). */
+ * .list files, the report (text and JSON), the qcow2 reader on images from vmcompose's writer
+ * and qemu-img, and the FAT reader on images made by mkfs.vfat and mcopy (skipped, exit 77, when
+ * dosfstools or mtools are missing). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,12 +10,16 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include "vmcompose/diff.h"
 #include "vmcompose/endian.h"
 #include "vmcompose/node.h"
+#include "vmcompose/output.h"
+#include "vmcompose/sparse.h"
 #include "vmcompose/spawn.h"
+#include <sys/mman.h>
 
 static DiffFile *add(DiffTree *t, const char *path, uint32_t mode, const char *content) {
         DiffFile *f = diff_tree_add(t, path);
@@ -448,15 +453,129 @@ static void test_fat_corrupt(void **state) {
         free(m.data);
 }
 
+/* ---- the qcow2 reader, on images made by vmcompose's own writer and by qemu-img ---- */
+
+#define QSIZE (UINT64_C(8) << 20)
+
+/* A raw disk with data at a few places (the rest holes), in a memfd. */
+static int make_raw(void) {
+        int fd = memfd_create("raw", MFD_CLOEXEC);
+        assert_true(fd >= 0);
+        assert_int_equal(ftruncate(fd, (off_t)QSIZE), 0);
+        assert_int_equal(pwrite_all(fd, "first", 5, 0), 0);
+        assert_int_equal(pwrite_all(fd, "middle", 6, 3 << 20), 0);
+        assert_int_equal(pwrite_all(fd, "last", 4, QSIZE - 4), 0);
+        return fd;
+}
+
+static void assert_same(int a, int b, uint64_t size) {
+        static uint8_t x[1 << 16], y[1 << 16];
+        for (uint64_t off = 0; off < size; off += sizeof(x)) {
+                assert_int_equal(pread_all(a, x, sizeof(x), off), 0);
+                assert_int_equal(pread_all(b, y, sizeof(y), off), 0);
+                assert_memory_equal(x, y, sizeof(x));
+        }
+}
+
+static void test_qcow2(void **state) {
+        (void)state;
+        const OutputFormat *q = output_format_find("qcow2");
+        OutputOptions o = {.timestamp = 1700000000};
+        int raw = make_raw(), img = memfd_create("qcow2", MFD_CLOEXEC);
+        int out = memfd_create("out", MFD_CLOEXEC);
+        struct stat st;
+        uint64_t size = 0;
+        char *err = NULL;
+
+        assert_non_null(q);
+        assert_int_equal(q->write_image(raw, QSIZE, img, &o), 0);
+        assert_int_equal(fstat(img, &st), 0);
+        assert_int_equal(diff_qcow2_to_raw(img, (uint64_t)st.st_size, out, &size, &err), 0);
+        assert_int_equal(size, QSIZE);
+        assert_same(raw, out, QSIZE);
+
+        /* Cut: the last data cluster is outside the file. */
+        close(out);
+        out = memfd_create("out", MFD_CLOEXEC);
+        assert_int_equal(diff_qcow2_to_raw(img, (uint64_t)st.st_size - 70000, out, &size, &err),
+                         -EBADMSG);
+        assert_non_null(strstr(err, "outside the file (truncated?)"));
+        free(err);
+        err = NULL;
+
+        /* Every L2 entry pointing at one cluster: refused, not copied 128 times. */
+        uint8_t h[104];
+        assert_int_equal(pread_all(img, h, sizeof(h), 0), 0);
+        uint64_t l1 = be64(h + 40), l2 = 0, entry = 0;
+        assert_int_equal(pread_all(img, &l2, 8, l1), 0);
+        l2 = be64((uint8_t *)&l2) & UINT64_C(0x00fffffffffffe00);
+        assert_int_equal(pread_all(img, &entry, 8, l2), 0);
+        for (unsigned i = 0; i < 128; i++)
+                assert_int_equal(pwrite_all(img, &entry, 8, l2 + 8 * i), 0);
+        close(out);
+        out = memfd_create("out", MFD_CLOEXEC);
+        assert_int_equal(diff_qcow2_to_raw(img, (uint64_t)st.st_size, out, &size, &err), -EBADMSG);
+        assert_non_null(strstr(err, "clusters used twice"));
+        free(err);
+        err = NULL;
+
+        /* A backing file: for qemu-img. */
+        put_be64(h + 8, 4096);
+        assert_int_equal(pwrite_all(img, h, sizeof(h), 0), 0);
+        assert_int_equal(diff_qcow2_to_raw(img, (uint64_t)st.st_size, out, &size, &err),
+                         -EOPNOTSUPP);
+        close(raw);
+        close(img);
+        close(out);
+}
+
+static void test_qcow2_qemu(void **state) {
+        (void)state;
+        static const char *const variants[] = {"", "-o compat=0.10", "-o cluster_size=4096",
+                                               "-o cluster_size=2M", "-c"};
+        int raw = make_raw();
+
+        if (run("command -v qemu-img") != 0)
+                skip();
+        for (size_t i = 0; i < ELEMENTSOF(variants); i++) {
+                _cleanup_free_ char *cmd =
+                        xasprintf("qemu-img convert -f raw -O qcow2 %s /proc/%d/fd/%d %s/q.qcow2",
+                                  variants[i], (int)getpid(), raw, tmpdir);
+                _cleanup_free_ char *path = xasprintf("%s/q.qcow2", tmpdir);
+                assert_int_equal(run(cmd), 0);
+                _cleanup_close_ int img = open(path, O_RDONLY | O_CLOEXEC);
+                int out = memfd_create("out", MFD_CLOEXEC);
+                struct stat st;
+                uint64_t size = 0;
+                char *err = NULL;
+                assert_int_equal(fstat(img, &st), 0);
+                int r = diff_qcow2_to_raw(img, (uint64_t)st.st_size, out, &size, &err);
+                if (streq(variants[i], "-c"))
+                        assert_int_equal(r, -EOPNOTSUPP); /* compressed clusters */
+                else {
+                        if (r < 0)
+                                fprintf(stderr, "%s: %s\n", variants[i], err);
+                        assert_int_equal(r, 0);
+                        assert_int_equal(size, QSIZE);
+                        assert_same(raw, out, QSIZE);
+                }
+                close(out);
+                unlink(path);
+        }
+        close(raw);
+}
+
 int main(void) {
         const struct CMUnitTest pure[] = {
                 cmocka_unit_test(test_trees),    cmocka_unit_test(test_type_change),
                 cmocka_unit_test(test_packages), cmocka_unit_test(test_keep_content),
                 cmocka_unit_test(test_report),   cmocka_unit_test(test_bytes),
+                cmocka_unit_test(test_qcow2),
         };
         const struct CMUnitTest fat[] = {
                 cmocka_unit_test(test_fat),
                 cmocka_unit_test(test_fat_corrupt),
+                cmocka_unit_test(test_qcow2_qemu),
         };
         int failed = cmocka_run_group_tests_name("diff", pure, NULL, NULL);
 
