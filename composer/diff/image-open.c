@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "vmcompose/diff.h"
+#include "diff-internal.h"
 #include "vmcompose/endian.h"
 #include "vmcompose/node.h"
 #include "vmcompose/output.h"
@@ -21,17 +21,6 @@
 #define MANIFEST_MAX_SIZE (64u << 20)
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(blkid_probe, blkid_free_probe);
-
-static int fail(char **ret_error, int r, const char *fmt, ...) _printf_(3, 4);
-static int fail(char **ret_error, int r, const char *fmt, ...) {
-        va_list ap;
-
-        va_start(ap, fmt);
-        if (vasprintf(ret_error, fmt, ap) < 0)
-                oom_fatal();
-        va_end(ap);
-        return r;
-}
 
 void diff_disk_done(DiffDisk *d) {
         for (size_t i = 0; i < d->n_partitions; i++) {
@@ -162,18 +151,20 @@ static int manifest_load(const char *path, DiffSide *s, char **ret_error) {
 
         r = read_full_file(path, MANIFEST_MAX_SIZE, &data, &size);
         if (r < 0)
-                return fail(ret_error, r, "%s: cannot read: %s", path, strerror(-r));
+                return diff_error(ret_error, r, "%s: cannot read: %s", path, strerror(-r));
         r = node_parse_yaml(path, data, size, &diag, &root);
         if (r < 0) {
-                r = fail(ret_error, -EBADMSG, "%s: not a manifest (JSON): %s", path,
-                         diag.messages && diag.messages[0] ? diag.messages[0] : "parse error");
+                r = diff_error(ret_error, -EBADMSG, "%s: not a manifest (JSON): %s", path,
+                               diag.messages && diag.messages[0] ? diag.messages[0]
+                                                                 : "parse error");
                 diag_done(&diag);
                 return r;
         }
         diag_done(&diag);
         if (manifest_packages(root, &s->packages) < 0)
-                return fail(ret_error, -EBADMSG,
-                            "%s: not a vmcompose manifest: no \"packages\" list of names", path);
+                return diff_error(ret_error, -EBADMSG,
+                                  "%s: not a vmcompose manifest: no \"packages\" list of names",
+                                  path);
         s->has_packages = s->manifest || manifest_has_packages(root);
         manifest_disk(root, &s->disk);
         return 0;
@@ -202,11 +193,12 @@ static int qemu_img_failed(const char *path, const char *format, const char *wha
         if (nl)
                 *nl = 0;
         if (r == -ENOENT)
-                r = fail(ret_error, -ENOENT,
-                         "%s: reading %s images needs qemu-img (package qemu-utils)", path, format);
+                r = diff_error(ret_error, -ENOENT,
+                               "%s: reading %s images needs qemu-img (package qemu-utils)", path,
+                               format);
         else
-                r = fail(ret_error, -EBADMSG, "%s: corrupt %s image: qemu-img %s: %s", path, format,
-                         what, out->data && *out->data ? out->data : "failed");
+                r = diff_error(ret_error, -EBADMSG, "%s: corrupt %s image: qemu-img %s: %s", path,
+                               format, what, out->data && *out->data ? out->data : "failed");
         buffer_done(out);
         return r;
 }
@@ -227,13 +219,14 @@ static int open_tmpfile(const char *path, char **ret_error) {
                         (void)unlink(named);
         }
         if (fd < 0)
-                return fail(ret_error, -errno, "%s: cannot create a temporary file in %s: %s", path,
-                            tmp, strerror(errno));
+                return diff_error(ret_error, -errno, "%s: cannot create a temporary file in %s: %s",
+                                  path, tmp, strerror(errno));
         return fd;
 }
 
-/* Converts a qcow2 or vhdx image to raw in a temporary file: a plain qcow2 with our own reader,
- * anything else with qemu-img. Returns the raw file's fd. */
+/* Converts a qcow2 or vhdx image to raw in a temporary file: with our own readers, or where
+ * they say -EOPNOTSUPP (compressed clusters, backing files, differencing VHDX, a VHDX log to
+ * replay) with qemu-img. Returns the raw file's fd. */
 static int convert_to_raw(const char *path, int file_fd, uint64_t file_size, const char *format,
                           char **ret_error) {
         _cleanup_close_ int fd = open_tmpfile(path, ret_error);
@@ -243,19 +236,21 @@ static int convert_to_raw(const char *path, int file_fd, uint64_t file_size, con
 
         if (fd < 0)
                 return fd;
-        if (streq(format, "qcow2")) {
+        if (!getenv("VMCOMPOSE_DIFF_QEMU_IMG")) { /* for tests: qemu-img for everything */
                 _cleanup_free_ char *why = NULL;
                 uint64_t size;
-                r = diff_qcow2_to_raw(file_fd, file_size, fd, &size, &why);
+                r = streq(format, "qcow2") ? diff_qcow2_to_raw(file_fd, file_size, fd, &size, &why)
+                                           : diff_vhdx_to_raw(file_fd, file_size, fd, &size, &why);
                 if (r == 0)
                         return TAKE_FD(fd);
                 if (r == -EBADMSG)
-                        return fail(ret_error, r, "%s: corrupt qcow2 image: %s", path, why);
+                        return diff_error(ret_error, r, "%s: corrupt %s image: %s", path, format,
+                                          why);
                 if (r != -EOPNOTSUPP)
-                        return fail(ret_error, r, "%s: cannot convert to raw: %s", path,
-                                    strerror(-r));
+                        return diff_error(ret_error, r, "%s: cannot convert to raw: %s", path,
+                                          strerror(-r));
                 if (ftruncate(fd, 0) < 0)
-                        return fail(ret_error, -errno, "%s: %s", path, strerror(errno));
+                        return diff_error(ret_error, -errno, "%s: %s", path, strerror(errno));
         }
         /* qemu-img convert reads clusters past the end of a cut image as zeros: check first
          * (exit 2: corruption; 3: only leaked clusters, harmless; 63: no check for format). */
@@ -351,10 +346,10 @@ static int read_filesystems(const char *path, int fd, DiffSide *s, char **ret_er
         for (size_t i = 0; i < s->disk.n_partitions; i++) {
                 DiffPartition *p = &s->disk.partitions[i];
                 if (p->start > s->disk.size || p->size > s->disk.size - p->start)
-                        return fail(ret_error, -EBADMSG,
-                                    "%s: partition %u ends beyond the end of the image "
-                                    "(%llu bytes): truncated?",
-                                    path, p->number, (unsigned long long)s->disk.size);
+                        return diff_error(ret_error, -EBADMSG,
+                                          "%s: partition %u ends beyond the end of the image "
+                                          "(%llu bytes): truncated?",
+                                          path, p->number, (unsigned long long)s->disk.size);
                 probe_fs(fd, p);
                 if (!p->fs_type)
                         continue;
@@ -373,8 +368,8 @@ static int read_filesystems(const char *path, int fd, DiffSide *s, char **ret_er
                 }
                 if (r < 0) {
                         free(t);
-                        return fail(ret_error, r, "%s: partition %u (%s): %s", path, p->number,
-                                    p->fs_type, err ? err : strerror(-r));
+                        return diff_error(ret_error, r, "%s: partition %u (%s): %s", path,
+                                          p->number, p->fs_type, err ? err : strerror(-r));
                 }
                 p->fs_size = t->fs_size;
                 p->tree = t;
@@ -395,8 +390,8 @@ static int read_dpkg(const char *path, DiffSide *s, bool want_packages, char **r
                         int r = diff_packages_parse_dpkg_status(st->data, st->data_size,
                                                                 &s->packages, &err);
                         if (r < 0)
-                                return fail(ret_error, r, "%s: /var/lib/dpkg/status: %s", path,
-                                            err);
+                                return diff_error(ret_error, r, "%s: /var/lib/dpkg/status: %s",
+                                                  path, err);
                         s->has_packages = true;
                 }
                 for (size_t j = 0; j < t->n_files; j++) {
@@ -458,25 +453,26 @@ static int read_layout(const char *path, int fd, DiffSide *s, char **ret_error) 
 
         r = read_table(fd, s->disk.size, &s->disk);
         if (r < 0)
-                return fail(ret_error, r, "%s: cannot probe: %s", path, strerror(-r));
+                return diff_error(ret_error, r, "%s: cannot probe: %s", path, strerror(-r));
         if (s->disk.table)
                 return 0;
         /* libblkid ignores a GPT whose disk is larger than the file: say why. */
         if (s->disk.size >= 1024 && pread_all(fd, h, sizeof(h), 512) == 0 &&
             memcmp(h, "EFI PART", 8) == 0 && (le64(h + 32) + 1) * 512 > s->disk.size)
-                return fail(ret_error, -EBADMSG,
-                            "%s: truncated: its GPT describes a disk of %llu bytes, the image "
-                            "has %llu",
-                            path, (unsigned long long)((le64(h + 32) + 1) * 512),
-                            (unsigned long long)s->disk.size);
+                return diff_error(
+                        ret_error, -EBADMSG,
+                        "%s: truncated: its GPT describes a disk of %llu bytes, the image "
+                        "has %llu",
+                        path, (unsigned long long)((le64(h + 32) + 1) * 512),
+                        (unsigned long long)s->disk.size);
         DiffPartition *p = disk_add(&s->disk);
         p->size = s->disk.size;
         probe_fs(fd, p);
         if (!p->fs_type)
-                return fail(ret_error, -EBADMSG,
-                            "%s: unknown format: no qcow2, VHDX or VHD header, no partition "
-                            "table and no filesystem (%llu bytes)",
-                            path, (unsigned long long)s->disk.size);
+                return diff_error(ret_error, -EBADMSG,
+                                  "%s: unknown format: no qcow2, VHDX or VHD header, no partition "
+                                  "table and no filesystem (%llu bytes)",
+                                  path, (unsigned long long)s->disk.size);
         /* read_filesystems() probes it again, with the partitions. */
         free(p->fs_type);
         free(p->fs_uuid);
@@ -515,14 +511,15 @@ static int image_load(const char *path, int file_fd, uint64_t file_size, DiffSid
         _cleanup_free_ char *why = inspect_field(info.data, "error");
         buffer_done(&info);
         if (r < 0 || !format)
-                return fail(ret_error, -EBADMSG, "%s: corrupt %s image: %s", path,
-                            format ? format : "disk", why ? why : strerror(-r));
+                return diff_error(ret_error, -EBADMSG, "%s: corrupt %s image: %s", path,
+                                  format ? format : "disk", why ? why : strerror(-r));
         static const char *const formats[] = {"raw", "vhd", "vhdx", "qcow2"};
         for (size_t i = 0; i < ELEMENTSOF(formats); i++)
                 if (streq(format, formats[i]))
                         s->format = formats[i];
         if (!s->format)
-                return fail(ret_error, -EBADMSG, "%s: unsupported image format %s", path, format);
+                return diff_error(ret_error, -EBADMSG, "%s: unsupported image format %s", path,
+                                  format);
         s->disk.size = file_size;
         if (streq(s->format, "vhd"))
                 s->disk.size = file_size - 512; /* a fixed VHD: the raw image, then a footer */
@@ -532,7 +529,7 @@ static int image_load(const char *path, int file_fd, uint64_t file_size, DiffSid
                         return raw_fd;
                 struct stat st;
                 if (fstat(raw_fd, &st) < 0)
-                        return fail(ret_error, -errno, "%s: %m", path);
+                        return diff_error(ret_error, -errno, "%s: %m", path);
                 s->disk.size = (uint64_t)st.st_size;
         }
         int fd = raw_fd >= 0 ? raw_fd : file_fd;
@@ -555,11 +552,11 @@ int diff_side_open(const char *path, DiffSide *ret, char **ret_error) {
         if (fd < 0 || fstat(fd, &st) < 0) {
                 r = -errno;
                 diff_side_done(&s);
-                return fail(ret_error, r, "%s: %s", path, strerror(-r));
+                return diff_error(ret_error, r, "%s: %s", path, strerror(-r));
         }
         if (!S_ISREG(st.st_mode)) {
                 diff_side_done(&s);
-                return fail(ret_error, -EBADMSG, "%s: not a regular file", path);
+                return diff_error(ret_error, -EBADMSG, "%s: not a regular file", path);
         }
         if (looks_like_json(fd)) {
                 s.manifest = true;
@@ -601,9 +598,10 @@ int diff_sides_open(const char *a, const char *b, DiffSide *ret_a, DiffSide *ret
                 open_job(&jb);
         int r = ja.r < 0 ? ja.r : jb.r;
         if (r >= 0 && ja.side.manifest != jb.side.manifest)
-                r = fail(&ja.error, -EBADMSG,
-                         "%s is a manifest and %s an image: compare two images or two manifests",
-                         ja.side.manifest ? a : b, ja.side.manifest ? b : a);
+                r = diff_error(
+                        &ja.error, -EBADMSG,
+                        "%s is a manifest and %s an image: compare two images or two manifests",
+                        ja.side.manifest ? a : b, ja.side.manifest ? b : a);
         if (r < 0) {
                 *ret_error = ja.r < 0 || ja.error ? TAKE_PTR(ja.error) : TAKE_PTR(jb.error);
                 free(ja.error);

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "vmcompose/diff.h"
+#include "diff-internal.h"
 #include "vmcompose/endian.h"
 #include "vmcompose/sparse.h"
 
@@ -17,16 +17,7 @@
 #define QCOW2_ZERO UINT64_C(1) /* v3 L2 entry: the cluster reads as zeros */
 #define QCOW2_MAX_L1_BYTES (32u << 20)
 
-static int bad(char **ret_error, const char *fmt, ...) _printf_(2, 3);
-static int bad(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-
-        va_start(ap, fmt);
-        if (vasprintf(ret_error, fmt, ap) < 0)
-                oom_fatal();
-        va_end(ap);
-        return -EBADMSG;
-}
+#define bad(ret_error, ...) diff_error(ret_error, -EBADMSG, __VA_ARGS__)
 
 /* Whether [offset, offset + size) is inside the file; qemu, too, lets the last cluster end
  * past the end of the file. */

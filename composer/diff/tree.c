@@ -1,10 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /* The data `vmcompose diff` compares: file lists, the packages dpkg says are installed, and
  * which package owns which path (dpkg's NAME.list files). */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "vmcompose/diff.h"
+#include "diff-internal.h"
+
+int diff_error(char **ret_error, int r, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(ret_error, fmt, ap) < 0)
+                oom_fatal();
+        va_end(ap);
+        return r;
+}
 
 DiffFile *diff_tree_add(DiffTree *t, const char *path) {
         if (t->n_files == t->n_allocated) {

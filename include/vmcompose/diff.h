@@ -79,6 +79,10 @@ int diff_ext4_read(const char *path, uint64_t offset, uint64_t size, DiffTree *r
  * negative errno when writing fails. */
 int diff_qcow2_to_raw(int fd, uint64_t file_size, int out_fd, uint64_t *ret_size, char **ret_error);
 
+/* The VHDX reader (vhdx-read.c), alike for fixed and dynamic VHDX: -EOPNOTSUPP for a
+ * differencing image or one with a log to replay. */
+int diff_vhdx_to_raw(int fd, uint64_t file_size, int out_fd, uint64_t *ret_size, char **ret_error);
+
 /* An installed package. */
 typedef struct DiffPackage {
         char *name, *version, *architecture;

@@ -80,13 +80,24 @@ check "... summary says identical" has "$T/out" "summary: identical"
 check "--quiet prints only the summary" \
         test "$("$VMC" diff --quiet "$T/a1/diff.vhd" "$T/a2/diff.vhdx")" = "summary: identical"
 
-# qcow2 files qemu-img made: version 2, small clusters (our reader), compressed (qemu-img's).
+# Images qemu-img made: qcow2 version 2, small clusters (our reader), compressed (qemu-img's);
+# dynamic and fixed VHDX (our reader).
 for o in "-o compat=0.10" "-o cluster_size=4096" "-c"; do
         rm -f "$T/qemu.qcow2"
         qemu-img convert -f raw -O qcow2 $o "$T/a1/diff.raw" "$T/qemu.qcow2"
         check "a qcow2 made by qemu-img $o: identical to the raw" \
                 diff_run 0 "$T/out" "$T/a2/diff.raw" "$T/qemu.qcow2"
 done
+for o in "-o subformat=dynamic" "-o subformat=fixed"; do
+        rm -f "$T/qemu.vhdx"
+        qemu-img convert -f raw -O vhdx $o "$T/a1/diff.raw" "$T/qemu.vhdx"
+        check "a vhdx made by qemu-img $o: identical to the raw" \
+                diff_run 0 "$T/out" "$T/a2/diff.raw" "$T/qemu.vhdx"
+done
+via_qemu_img() { VMCOMPOSE_DIFF_QEMU_IMG=1 diff_run "$@"; }
+check "qemu-img's conversion (VMCOMPOSE_DIFF_QEMU_IMG=1) agrees: qcow2 vs vhdx identical" \
+        via_qemu_img 0 "$T/out" "$T/a1/diff.qcow2" "$T/a2/diff.vhdx"
+
 check "no temporary file is left in TMPDIR" test -z "$(ls -A "$TMPDIR")"
 
 # One file's content (raw against qcow2).
@@ -123,6 +134,9 @@ check "one added file: exit 1 (qcow2 vs vhd)" diff_run 1 "$T/out" "$T/a1/diff.qc
 check "... listed with its size, owned by no package" has "$T/out" "  (no package):
     + /etc/new (4 B)"
 check "... counted" has "$T/out" "files (root, ext4): 1 added, 0 removed, 0 changed"
+check "qemu-img's conversion finds it too (qcow2 vs vhdx)" \
+        via_qemu_img 1 "$T/out" "$T/a1/diff.qcow2" "$T/added.out/diff.vhdx"
+check "... the same file" has "$T/out" "    + /etc/new (4 B)"
 check "the other way round it is removed (vhd vs qcow2)" diff_run 1 "$T/out" "$T/added.out/diff.vhd" "$T/a1/diff.qcow2"
 check "... listed as removed" has "$T/out" "    - /etc/new (4 B)"
 
@@ -195,7 +209,13 @@ printf '\x42' | dd of="$T/damaged.vhd" bs=1 seek=$(((80 << 20) + 40)) conv=notru
 check "a qcow2 cut to 100 KB: exit 2, named" bad "$T/cut.qcow2" "corrupt qcow2 image"
 check "a qcow2 cut in half (headers intact): exit 2, saying where" \
         bad "$T/half.qcow2" "corrupt qcow2 image: the cluster for guest byte "
-check "a vhdx missing its last MiB: exit 2" bad "$T/cut.vhdx" "corrupt vhdx image: qemu-img check: "
+check "a vhdx missing its last MiB: exit 2, saying where" \
+        bad "$T/cut.vhdx" "corrupt vhdx image: block "
+bad_qemu() { VMCOMPOSE_DIFF_QEMU_IMG=1 bad "$@"; }
+check "... through qemu-img as well (VMCOMPOSE_DIFF_QEMU_IMG=1)" \
+        bad_qemu "$T/cut.vhdx" "corrupt vhdx image: qemu-img check: "
+check "a qcow2 cut in half, through qemu-img: exit 2" \
+        bad_qemu "$T/half.qcow2" "corrupt qcow2 image: qemu-img check: ERROR"
 check "a VHD whose footer has one changed byte: exit 2, with inspect's reason" \
         bad "$T/damaged.vhd" "corrupt vhd image: footer checksum mismatch"
 check "4 KiB of random bytes named .vhd: exit 2" bad "$T/random.vhd" "unknown format"

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Fuzz target for what `vmcompose diff` reads out of an image: the FAT reader over the input as
- * a volume, the ext4 open-and-walk path (libext2fs, then our walk) and the qcow2 reader over the
- * input written to a memfd, and dpkg's status and .list texts. Built with -fsanitize=fuzzer by
- * `make fuzz`; otherwise replay.c replays the corpus. */
+ * a volume, the ext4 open-and-walk path (libext2fs, then our walk) and the qcow2 and VHDX readers
+ * over the input written to a memfd, and dpkg's status and .list texts. Built with
+ * -fsanitize=fuzzer by `make fuzz`; otherwise replay.c replays the corpus. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +53,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 uint64_t virtual_size;
                 if (out >= 0) {
                         (void)diff_qcow2_to_raw(fd, size, out, &virtual_size, &err);
+                        free(err);
+                        err = NULL;
+                        (void)ftruncate(out, 0);
+                        (void)diff_vhdx_to_raw(fd, size, out, &virtual_size, &err);
                         free(err);
                         err = NULL;
                         close(out);

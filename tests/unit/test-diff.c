@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* `vmcompose diff`'s pure parts: comparing file lists and package lists, dpkg's status and
- * .list files, the report (text and JSON), the qcow2 reader on images from vmcompose's writer
- * and qemu-img, and the FAT reader on images made by mkfs.vfat and mcopy (skipped, exit 77, when
- * dosfstools or mtools are missing). */
+ * .list files, the report (text and JSON), the qcow2 and VHDX readers on images from
+ * vmcompose's writers and qemu-img, and the FAT reader on images made by mkfs.vfat and mcopy
+ * (skipped, exit 77, when dosfstools or mtools are missing). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -477,26 +477,38 @@ static void assert_same(int a, int b, uint64_t size) {
         }
 }
 
-static void test_qcow2(void **state) {
-        (void)state;
-        const OutputFormat *q = output_format_find("qcow2");
+typedef int (*ToRaw)(int, uint64_t, int, uint64_t *, char **);
+
+/* The sample disk written by vmcompose's own writer for format into a memfd; checks that
+ * read gives back its bytes. Returns the image and its size. */
+static int own_image(const char *format, int raw, ToRaw read, uint64_t *ret_size) {
+        const OutputFormat *f = output_format_find(format);
         OutputOptions o = {.timestamp = 1700000000};
-        int raw = make_raw(), img = memfd_create("qcow2", MFD_CLOEXEC);
-        int out = memfd_create("out", MFD_CLOEXEC);
+        int img = memfd_create(format, MFD_CLOEXEC), out = memfd_create("out", MFD_CLOEXEC);
         struct stat st;
         uint64_t size = 0;
         char *err = NULL;
 
-        assert_non_null(q);
-        assert_int_equal(q->write_image(raw, QSIZE, img, &o), 0);
+        assert_non_null(f);
+        assert_int_equal(f->write_image(raw, QSIZE, img, &o), 0);
         assert_int_equal(fstat(img, &st), 0);
-        assert_int_equal(diff_qcow2_to_raw(img, (uint64_t)st.st_size, out, &size, &err), 0);
+        assert_int_equal(read(img, (uint64_t)st.st_size, out, &size, &err), 0);
         assert_int_equal(size, QSIZE);
         assert_same(raw, out, QSIZE);
+        close(out);
+        *ret_size = (uint64_t)st.st_size;
+        return img;
+}
+
+static void test_qcow2(void **state) {
+        (void)state;
+        int raw = make_raw(), out = memfd_create("out", MFD_CLOEXEC);
+        uint64_t file_size, size;
+        char *err = NULL;
+        int img = own_image("qcow2", raw, diff_qcow2_to_raw, &file_size);
+        struct stat st = {.st_size = (off_t)file_size};
 
         /* Cut: the last data cluster is outside the file. */
-        close(out);
-        out = memfd_create("out", MFD_CLOEXEC);
         assert_int_equal(diff_qcow2_to_raw(img, (uint64_t)st.st_size - 70000, out, &size, &err),
                          -EBADMSG);
         assert_non_null(strstr(err, "outside the file (truncated?)"));
@@ -529,40 +541,74 @@ static void test_qcow2(void **state) {
         close(out);
 }
 
-static void test_qcow2_qemu(void **state) {
+static void test_vhdx(void **state) {
         (void)state;
-        static const char *const variants[] = {"", "-o compat=0.10", "-o cluster_size=4096",
-                                               "-o cluster_size=2M", "-c"};
-        int raw = make_raw();
+        int raw = make_raw(), out = memfd_create("out", MFD_CLOEXEC);
+        uint64_t file_size, size;
+        char *err = NULL;
+        int img = own_image("vhdx", raw, diff_vhdx_to_raw, &file_size);
+        struct stat st = {.st_size = (off_t)file_size};
 
+        /* Cut: the last block is outside the file. */
+        assert_int_equal(diff_vhdx_to_raw(img, (uint64_t)st.st_size - 4096, out, &size, &err),
+                         -EBADMSG);
+        assert_non_null(strstr(err, "outside the file (truncated?)"));
+        free(err);
+        err = NULL;
+
+        /* Both headers damaged: refused. */
+        uint8_t b = 0x42;
+        assert_int_equal(pwrite_all(img, &b, 1, 64 * 1024 + 200), 0);
+        assert_int_equal(pwrite_all(img, &b, 1, 128 * 1024 + 200), 0);
+        assert_int_equal(diff_vhdx_to_raw(img, (uint64_t)st.st_size, out, &size, &err), -EBADMSG);
+        assert_non_null(strstr(err, "no valid header"));
+        free(err);
+        close(raw);
+        close(img);
+        close(out);
+}
+
+/* Converts the sample raw disk with qemu-img into format with options, reads it back with
+ * read and checks the bytes; expect: 0, or the error the reader must give. */
+static void qemu_variant(const char *format, const char *options, ToRaw read, int expect) {
+        int raw = make_raw(), out = memfd_create("out", MFD_CLOEXEC);
+        _cleanup_free_ char *path = xasprintf("%s/image.%s", tmpdir, format);
+        _cleanup_free_ char *cmd = xasprintf("qemu-img convert -f raw -O %s %s /proc/%d/fd/%d %s",
+                                             format, options, (int)getpid(), raw, path);
+        struct stat st;
+        uint64_t size = 0;
+        char *err = NULL;
+
+        assert_int_equal(run(cmd), 0);
+        _cleanup_close_ int img = open(path, O_RDONLY | O_CLOEXEC);
+        assert_int_equal(fstat(img, &st), 0);
+        int r = read(img, (uint64_t)st.st_size, out, &size, &err);
+        if (r < 0 && expect == 0)
+                fprintf(stderr, "%s %s: %s\n", format, options, err);
+        assert_int_equal(r, expect);
+        if (expect == 0) {
+                assert_int_equal(size, QSIZE);
+                assert_same(raw, out, QSIZE);
+        }
+        free(err);
+        close(out);
+        close(raw);
+        unlink(path);
+}
+
+static void test_qemu_img(void **state) {
+        (void)state;
         if (run("command -v qemu-img") != 0)
                 skip();
-        for (size_t i = 0; i < ELEMENTSOF(variants); i++) {
-                _cleanup_free_ char *cmd =
-                        xasprintf("qemu-img convert -f raw -O qcow2 %s /proc/%d/fd/%d %s/q.qcow2",
-                                  variants[i], (int)getpid(), raw, tmpdir);
-                _cleanup_free_ char *path = xasprintf("%s/q.qcow2", tmpdir);
-                assert_int_equal(run(cmd), 0);
-                _cleanup_close_ int img = open(path, O_RDONLY | O_CLOEXEC);
-                int out = memfd_create("out", MFD_CLOEXEC);
-                struct stat st;
-                uint64_t size = 0;
-                char *err = NULL;
-                assert_int_equal(fstat(img, &st), 0);
-                int r = diff_qcow2_to_raw(img, (uint64_t)st.st_size, out, &size, &err);
-                if (streq(variants[i], "-c"))
-                        assert_int_equal(r, -EOPNOTSUPP); /* compressed clusters */
-                else {
-                        if (r < 0)
-                                fprintf(stderr, "%s: %s\n", variants[i], err);
-                        assert_int_equal(r, 0);
-                        assert_int_equal(size, QSIZE);
-                        assert_same(raw, out, QSIZE);
-                }
-                close(out);
-                unlink(path);
-        }
-        close(raw);
+        qemu_variant("qcow2", "", diff_qcow2_to_raw, 0);
+        qemu_variant("qcow2", "-o compat=0.10", diff_qcow2_to_raw, 0);
+        qemu_variant("qcow2", "-o cluster_size=4096", diff_qcow2_to_raw, 0);
+        qemu_variant("qcow2", "-o cluster_size=2M", diff_qcow2_to_raw, 0);
+        qemu_variant("qcow2", "-c", diff_qcow2_to_raw, -EOPNOTSUPP); /* compressed */
+        qemu_variant("vhdx", "", diff_vhdx_to_raw, 0);
+        qemu_variant("vhdx", "-o subformat=fixed", diff_vhdx_to_raw, 0);
+        qemu_variant("vhdx", "-o block_size=1M", diff_vhdx_to_raw, 0);
+        qemu_variant("vhdx", "-o block_size=256M", diff_vhdx_to_raw, 0);
 }
 
 int main(void) {
@@ -570,12 +616,12 @@ int main(void) {
                 cmocka_unit_test(test_trees),    cmocka_unit_test(test_type_change),
                 cmocka_unit_test(test_packages), cmocka_unit_test(test_keep_content),
                 cmocka_unit_test(test_report),   cmocka_unit_test(test_bytes),
-                cmocka_unit_test(test_qcow2),
+                cmocka_unit_test(test_qcow2),    cmocka_unit_test(test_vhdx),
         };
         const struct CMUnitTest fat[] = {
                 cmocka_unit_test(test_fat),
                 cmocka_unit_test(test_fat_corrupt),
-                cmocka_unit_test(test_qcow2_qemu),
+                cmocka_unit_test(test_qemu_img),
         };
         int failed = cmocka_run_group_tests_name("diff", pure, NULL, NULL);
 
