@@ -37,8 +37,8 @@ asan:
 		ctest --output-on-failure -j $(JOBS)
 
 # Builds the libFuzzer targets with clang and fuzzes each for FUZZ_SECONDS (the profile loader;
-# the deb822 readers: Packages, Release, apt sources, copyright files; diff's FAT and ext4
-# readers over image bytes), starting from (and adding to a copy of) the checked-in corpus.
+# the deb822 readers: Packages, Release, apt sources, copyright files; diff's FAT, ext4, qcow2
+# and VHDX readers over image bytes), starting from (and adding to a copy of) the corpus.
 fuzz:
 	scripts/install-deps.sh check fuzz
 	CC=clang cmake -S . -B $(BUILD)-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVMCOMPOSE_FUZZ=ON -DVMCOMPOSE_WERROR=$(WERROR)
