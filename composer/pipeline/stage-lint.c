@@ -38,13 +38,17 @@ unsigned lint_azure(const LintFacts *f, char ***problems) {
                 vhds++;
                 Buffer out = {};
                 int r = output_inspect(*o, &out);
-                if (r < 0) {
+                /* Content of another format (or none) under a .vhd name: no footer. */
+                bool other = out.data && strstr(out.data, "  format: ") &&
+                             !strstr(out.data, "  format: vhd\n");
+                if (other)
+                        problem(problems, "%s is not a VHD (no VHD footer)", *o);
+                else if (r < 0) {
                         const char *why = out.data ? strstr(out.data, "error: ") : NULL;
                         problem(problems, "%s is not a valid Azure VHD: %.*s", *o,
                                 why ? (int)strcspn(why + 7, "\n") : 10,
                                 why ? why + 7 : "unreadable");
-                } else if (!out.data || !strstr(out.data, "format: vhd\n"))
-                        problem(problems, "%s is not a VHD (no VHD footer)", *o);
+                }
                 buffer_done(&out);
         }
         if (vhds == 0)
