@@ -477,6 +477,20 @@ static void test_extends_errors(void **state) {
 static void test_yaml_errors(void **state) {
         (void)state;
         expect_error("name: [a, b\n", "bad.yaml:2:1: YAML syntax error", NULL);
+        /* Where the unclosed collection began, not only where the parser gave up. */
+        expect_error("name: t\ndistro:\n  family: debian\npackages: {install: [openssh-server,\n"
+                     "  less\noutputs: [raw]\n",
+                     "bad.yaml:6:8: YAML syntax error: did not find expected ',' or ']' while "
+                     "parsing a flow sequence; the flow sequence started at /",
+                     "/bad.yaml:4:21", NULL);
+        expect_error("name: t\nkernel: {cmdline: x\n",
+                     "while parsing a flow mapping; the flow mapping started at /", "/bad.yaml:2:9",
+                     NULL);
+        /* No "started at" when that is where the parser stopped. */
+        expect_error("name: [a,\n",
+                     "bad.yaml:2:1: YAML syntax error: did not find expected node "
+                     "content while parsing a flow node\n",
+                     NULL);
         expect_error("name: a\n  bad: indent\n", "YAML syntax error", NULL);
         expect_error("name: \"unterminated\n", "YAML syntax error", NULL);
         expect_error(BASE "description: caf\xc3\n", "bad.yaml:6:17: invalid input", NULL);
