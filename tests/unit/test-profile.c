@@ -501,6 +501,40 @@ static void test_yaml_errors(void **state) {
         expect_error(BASE "description: *nothing\n", "unknown alias", NULL);
 }
 
+/* The profile's part of the input digest: values, not where the files lie. */
+static char *canonical(const char *name) {
+        Profile *p = load_ok(name);
+        char *text = NULL, *failed = NULL;
+        int r = profile_format_canonical(p, &text, &failed);
+        if (r < 0)
+                fail_msg("canonical %s: %d on %s", name, r, failed);
+        profile_free(p);
+        return text;
+}
+
+static void test_canonical(void **state) {
+        (void)state;
+        put("a/files/etc/motd", "hello\n");
+        put("a/p.yaml", BASE "system:\n  overlay: files\n");
+        put("b/files/etc/motd", "hello\n");
+        put("b/p.yaml", BASE "system:\n  overlay: files\n");
+        char *a = canonical("a/p.yaml"), *b = canonical("b/p.yaml");
+        assert_string_equal(a, b);
+        assert_null(strstr(a, dir)); /* no path of this machine */
+        assert_non_null(strstr(a, "\"overlay\":[{\"path\":\"sha256:"));
+        put("b/files/etc/motd", "hello!\n");
+        char *c = canonical("b/p.yaml");
+        assert_string_not_equal(a, c);
+        put("b/files/etc/motd", "hello\n");
+        put("b/p.yaml", BASE "description: other\nsystem:\n  overlay: files\n");
+        char *d = canonical("b/p.yaml");
+        assert_string_not_equal(a, d);
+        free(a);
+        free(b);
+        free(c);
+        free(d);
+}
+
 static void test_limits(void **state) {
         (void)state;
         /* Billion laughs: 10 levels of 10 aliases each would be 10^10 nodes. */
@@ -680,6 +714,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_extends_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_yaml_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_canonical, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_value_checks, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_layout_checks, setup, teardown),
