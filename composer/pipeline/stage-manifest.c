@@ -123,8 +123,9 @@ int stage_manifest(BuildContext *ctx) {
         json_end_array(&w);
         json_kv(&w, "seed", ctx->seed);
         json_kv_uint(&w, "source-date-epoch", ctx->timestamp);
-        if (!ctx->root_dir) {
-                /* With --root the tree given is an input the digest does not cover. */
+        if (ctx->root_path) {
+                /* Built from packages: with --root, the tree given is an input the digest
+                 * does not cover. */
                 _cleanup_free_ char *digest = NULL, *failed = NULL;
                 r = build_input_digest(ctx, &digest, &failed);
                 if (r < 0) {
