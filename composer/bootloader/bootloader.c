@@ -262,7 +262,7 @@ static int make_grub(const BootParams *p, const char *work_dir, const char *form
         for (const char *const *m = modules; *m; m++)
                 strv_extend(&argv, *m);
         Buffer out = {};
-        r = spawn_run(argv, NULL, &out);
+        r = spawn_run_in_root(argv, NULL, &out);
         if (r != 0) {
                 log_error("bootloader: grub-mkimage -O %s failed:\n%s", format,
                           out.data ? out.data : "");

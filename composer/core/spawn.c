@@ -25,7 +25,26 @@ char *spawn_format(char *const argv[]) {
         return buffer_steal(&b);
 }
 
+/* What every program run inside an image root starts from (spawn_run_in_root()). */
+static char *const root_env[] = {
+        (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+        (char *)"LC_ALL=C.UTF-8",
+        (char *)"LANGUAGE=",
+        (char *)"HOME=/root",
+        NULL,
+};
+
+static int spawn(char *const argv[], bool clean, char *const env_extra[], Buffer *output);
+
 int spawn_run(char *const argv[], char *const env_extra[], Buffer *output) {
+        return spawn(argv, false, env_extra, output);
+}
+
+int spawn_run_in_root(char *const argv[], char *const env_extra[], Buffer *output) {
+        return spawn(argv, true, env_extra, output);
+}
+
+static int spawn(char *const argv[], bool clean, char *const env_extra[], Buffer *output) {
         int pipefd[2];
         pid_t pid;
 
@@ -60,6 +79,11 @@ int spawn_run(char *const argv[], char *const env_extra[], Buffer *output) {
                     dup2(pipefd[1], STDOUT_FILENO) < 0 || dup2(pipefd[1], STDERR_FILENO) < 0)
                         _exit(127);
                 signal(SIGPIPE, SIG_DFL);
+                if (clean) {
+                        (void)clearenv();
+                        for (size_t i = 0; root_env[i]; i++)
+                                putenv(root_env[i]);
+                }
                 for (size_t i = 0; env_extra && env_extra[i]; i++)
                         putenv(env_extra[i]);
                 execvp(argv[0], argv);

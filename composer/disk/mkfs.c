@@ -103,7 +103,7 @@ static int cmp_names(const void *a, const void *b) {
         return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int mkfs_vfat(const Partition *p, const char *dir, const char *path) {
+static int mkfs_vfat(const Partition *p, const char *dir, uint64_t ts, const char *path) {
         char serial[16], kib[32];
         int r;
 
@@ -138,14 +138,19 @@ static int mkfs_vfat(const Partition *p, const char *dir, const char *path) {
         qsort(names, strv_length(names), sizeof(char *), cmp_names);
 
         _cleanup_strv_free_ char **mcopy = NULL;
-        static const char *const head[] = {"mcopy", "-s", "-p", "-m", "-Q", "-i"};
+        /* Every entry's times are source-date-epoch (mtools reads SOURCE_DATE_EPOCH instead
+         * of the clock; without -m it does not copy the file's own time), in UTC: FAT stores
+         * local time, and the build host's zone must not change the bytes. */
+        static const char *const head[] = {"mcopy", "-s", "-p", "-Q", "-i"};
         for (size_t i = 0; i < ELEMENTSOF(head); i++)
                 strv_extend(&mcopy, head[i]);
         strv_extend(&mcopy, path);
         for (char **s = names; *s; s++)
                 strv_extend(&mcopy, *s);
         strv_extend(&mcopy, "::/");
-        char *env[] = {(char *)"MTOOLS_SKIP_CHECK=1", NULL};
+        _cleanup_free_ char *sde =
+                ts ? xasprintf("SOURCE_DATE_EPOCH=%llu", (unsigned long long)ts) : NULL;
+        char *env[] = {(char *)"MTOOLS_SKIP_CHECK=1", (char *)"TZ=UTC0", sde, NULL};
         return run_tool(mcopy, env, "vfat");
 }
 
@@ -229,7 +234,7 @@ int disk_mkfs(const Partition *p, const char *dir, uint64_t inodes, uint64_t tim
         (void)unlink(path);
         switch (p->fs) {
         case FS_VFAT:
-                r = mkfs_vfat(p, dir, path);
+                r = mkfs_vfat(p, dir, timestamp, path);
                 break;
         case FS_EROFS:
                 r = mkfs_erofs(p, dir, timestamp, path, tmp_dir);

@@ -88,20 +88,29 @@ static int stage_debs(const char *root, const InstallPackage *pkgs, size_t n, ch
         return 0;
 }
 
+/* SOURCE_DATE_EPOCH=N for the programs run in the root (shadow's useradd and chage,
+ * mkinitramfs, systemd-sysusers use it instead of the clock), or NULL without one. */
+static char *sde_env(const InstallOptions *o) {
+        if (!o || o->source_date_epoch == 0)
+                return NULL;
+        return xasprintf("SOURCE_DATE_EPOCH=%llu", (unsigned long long)o->source_date_epoch);
+}
+
 /* Runs dpkg in the chroot. */
-static int chroot_dpkg(const char *root, char **args, const char *what) {
+static int chroot_dpkg(const char *root, char **args, const char *what, const char *sde) {
         _cleanup_strv_free_ char **argv = NULL;
         /* INITRD=No: the kernel's postinst hook makes no initramfs, and initramfs-tools'
          * trigger finds none to update; install_phases() makes it once, at the end, with
          * every package's hooks in place (instead of once per kernel configuration and per
          * dpkg run that activates the trigger: three times for the minimal profile). */
-        static char *env[] = {(char *)"DEBIAN_FRONTEND=noninteractive",
-                              (char *)"DEBCONF_NONINTERACTIVE_SEEN=true",
-                              (char *)"LC_ALL=C.UTF-8",
-                              (char *)"LANGUAGE=",
-                              (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-                              (char *)"INITRD=No",
-                              NULL};
+        char *env[] = {(char *)"DEBIAN_FRONTEND=noninteractive",
+                       (char *)"DEBCONF_NONINTERACTIVE_SEEN=true",
+                       (char *)"LC_ALL=C.UTF-8",
+                       (char *)"LANGUAGE=",
+                       (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+                       (char *)"INITRD=No",
+                       (char *)sde,
+                       NULL};
         Buffer out = {};
 
         strv_extend(&argv, "chroot");
@@ -111,7 +120,7 @@ static int chroot_dpkg(const char *root, char **args, const char *what) {
         strv_extend(&argv, "--force-unsafe-io");
         for (char **a = args; a && *a; a++)
                 strv_extend(&argv, *a);
-        int r = spawn_run(argv, env, &out);
+        int r = spawn_run_in_root(argv, env, &out);
         if (r != 0) {
                 log_debug_sub("install", "dpkg %s, the whole output:\n%s", what,
                               out.data ? out.data : "");
@@ -189,7 +198,7 @@ static int make_merged_usr(int root_fd, const char *architecture) {
 
 /* The initramfs of every installed kernel, made once now that every package is configured
  * (see chroot_dpkg()'s INITRD=No). Nothing to do without initramfs-tools. */
-static int make_initramfs(const char *root) {
+static int make_initramfs(const char *root, const char *sde) {
         static const char script[] = "command -v update-initramfs >/dev/null || exit 0\n"
                                      "for k in /boot/vmlinuz-*; do\n"
                                      "        [ -e \"$k\" ] || continue\n"
@@ -198,9 +207,9 @@ static int make_initramfs(const char *root) {
         char *const argv[] = {(char *)"chroot", (char *)root,   (char *)"/bin/sh",
                               (char *)"-ec",    (char *)script, NULL};
         char *env[] = {(char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", (char *)"LC_ALL=C.UTF-8",
-                       NULL};
+                       (char *)sde, NULL};
         Buffer out = {};
-        int r = spawn_run(argv, env, &out);
+        int r = spawn_run_in_root(argv, env, &out);
         if (r != 0)
                 log_error("install: update-initramfs failed (%s %d):\n%s",
                           r < 0 ? "error" : "exit status", r, out.data ? out.data : "");
@@ -215,6 +224,7 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
         _cleanup_free_ bool *boot = xcalloc(n + 1, sizeof(bool));
         _cleanup_free_ bool *done = xcalloc(n + 1, sizeof(bool));
         _cleanup_strv_free_ char **staged = xcalloc(n + 1, sizeof(char *));
+        _cleanup_free_ char *sde = sde_env(o);
         unsigned n_boot = 0;
         int r;
 
@@ -246,7 +256,7 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
                 _cleanup_free_ char *cmd = xasprintf("mkdir -p /%s", dir);
                 char *const argv[] = {(char *)"chroot", (char *)root, (char *)"/bin/sh",
                                       (char *)"-c",     cmd,          NULL};
-                r = spawn_run(argv, NULL, NULL);
+                r = spawn_run_in_root(argv, NULL, NULL);
                 _cleanup_close_ int d = install_open_in_root(root_fd, dir, O_RDONLY | O_DIRECTORY);
                 if (r != 0 || d < 0 ||
                     (r = write_at(d, base ? base + 1 : o->files[i].path, o->files[i].content,
@@ -302,7 +312,7 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
                         strv_extend(&args, staged[i]);
                         done[i] = true;
                 }
-        r = chroot_dpkg(root, args, "bootstrap");
+        r = chroot_dpkg(root, args, "bootstrap", sde);
         if (r < 0)
                 return r;
 
@@ -352,11 +362,11 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
                 if (count == 0)
                         continue;
                 _cleanup_free_ char *what = xasprintf("round %u, %zu packages", round + 1, count);
-                r = chroot_dpkg(root, args, what);
+                r = chroot_dpkg(root, args, what, sde);
                 if (r < 0)
                         return r;
         }
-        return o && o->no_initramfs ? 0 : make_initramfs(root);
+        return o && o->no_initramfs ? 0 : make_initramfs(root, sde);
 }
 
 int install_root(const char *root_dir, const InstallPackage *pkgs, size_t n,
@@ -394,7 +404,7 @@ int install_list_installed(const char *root_dir, char ***ret) {
                               (char *)"${Package} ${Version} ${Architecture}\\n",
                               NULL};
         Buffer out = {};
-        int r = spawn_run(argv, NULL, &out);
+        int r = spawn_run_in_root(argv, NULL, &out);
         if (r != 0) {
                 buffer_done(&out);
                 return r < 0 ? r : -EIO;

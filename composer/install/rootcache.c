@@ -25,7 +25,7 @@
 #include "vmcompose/util.h"
 
 /* Bump when install_root() changes what it makes from the same inputs. */
-#define ROOT_CACHE_FORMAT "vmcompose-root-cache 2"
+#define ROOT_CACHE_FORMAT "vmcompose-root-cache 3"
 
 static void key_strv(Sha256 *h, const char *label, char **l) {
         char buf[64];
@@ -66,6 +66,8 @@ char *install_root_key(const InstallPackage *pkgs, size_t n, const InstallOption
         key_str(h, "initramfs", o->no_initramfs ? "none" : "update-initramfs");
         key_strv(h, "path-exclude", o->path_exclude);
         key_strv(h, "path-include", o->path_include);
+        snprintf(count, sizeof(count), "%llu", (unsigned long long)o->source_date_epoch);
+        key_str(h, "source-date-epoch", count);
         for (size_t i = 0; i < o->n_files; i++) {
                 char mode[16];
                 snprintf(mode, sizeof(mode), "%o", (unsigned)o->files[i].mode);
@@ -111,16 +113,17 @@ static int pump_entry(const Pump *p, struct archive_entry *e) {
                 _cleanup_free_ char *lt = repath(p, link);
                 archive_entry_set_hardlink(e, lt);
         }
-        /* Holes go into the archive as zeros (the tar writer takes the data in order); the
-         * extraction makes them holes again. */
-        archive_entry_sparse_clear(e);
+        /* Holes go into the archive as the pax sparse map read_disk found (SEEK_HOLE), and the
+         * extraction makes exactly those holes again, no more: a run of zeros dpkg wrote stays
+         * data. The tree restored from the cache is then the tree installed, holes included,
+         * and so is the filesystem the ext4 writer makes from it (it keeps holes as holes). */
         r = map_archive(p->out, archive_write_header(p->out, e), to);
         if (r < 0)
                 return r;
         if (archive_entry_filetype(e) == AE_IFREG && archive_entry_size(e) > 0 && !link) {
-                static const char zeros[64 << 10];
                 const void *buf;
                 size_t size;
+                static const char zeros[64 << 10];
                 la_int64_t off, pos = 0;
                 int ar;
                 while ((ar = archive_read_data_block(p->in, &buf, &size, &off)) == ARCHIVE_OK) {
@@ -128,6 +131,8 @@ static int pump_entry(const Pump *p, struct archive_entry *e) {
                         if (!p->from_disk)
                                 w = archive_write_data_block(p->out, buf, size, off);
                         else {
+                                /* The pax writer takes the whole file in order and leaves
+                                 * out what its sparse map calls holes. */
                                 for (; pos < off && w >= 0; pos += w)
                                         w = archive_write_data(
                                                 p->out, zeros,
@@ -232,7 +237,7 @@ static int tar_to_tree(int fd, const char *root_dir) {
         archive_read_support_format_tar(in);
         archive_write_disk_set_options(
                 out, ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
-                             ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_SPARSE |
+                             ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL |
                              ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
         r = map_archive(in, archive_read_open_fd(in, fd, 1 << 20), "cache");
         if (r < 0)

@@ -46,11 +46,15 @@ char *build_kernel_cmdline(BuildContext *ctx) {
 /* /etc/.updated and /var/.updated, as systemd-update-done writes them: /etc and /var match
  * /usr already (the packages' scripts ran at build time), so the first boot skips the units
  * with ConditionNeedsUpdate= (systemd-sysusers and the like) instead of redoing their work. */
-static int mark_updated(const char *root) {
+static int mark_updated(const char *root, uint64_t epoch) {
         _cleanup_free_ char *usr = path_join(root, "usr");
         struct stat st;
         if (stat(usr, &st) < 0)
                 return log_error_errno(errno, "bootloader: cannot stat %s: %m", usr);
+        /* The time /usr will have in the image: the filesystem writers clamp every time to
+         * source-date-epoch, without nanoseconds. */
+        if (epoch > 0 && (uint64_t)st.st_mtim.tv_sec >= epoch)
+                st.st_mtim = (struct timespec){.tv_sec = (time_t)epoch};
         uint64_t nsec = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
         _cleanup_free_ char *text =
                 xasprintf("# Written by vmcompose: this directory matches /usr, as after\n"
@@ -82,7 +86,7 @@ static int install_ready_unit(const char *root) {
                               (char *)"vmcompose-ready.service",
                               NULL};
         Buffer out = {};
-        r = spawn_run(argv, NULL, &out);
+        r = spawn_run_in_root(argv, NULL, &out);
         if (r != 0)
                 log_error("bootloader: systemctl enable vmcompose-ready.service failed:\n%s",
                           out.data ? out.data : "");
@@ -162,7 +166,7 @@ static int check_initramfs(BuildContext *ctx, const BootKernel *k, const Node *d
                 /* initrd is absolute: path_join() would give it back as it is, the host's. */
                 _cleanup_free_ char *path = xasprintf("%s%s", ctx->root_path, initrd);
                 r = initramfs_list(path, &list);
-        } else if ((r = spawn_run(argv, NULL, &list)) != 0)
+        } else if ((r = spawn_run_in_root(argv, NULL, &list)) != 0)
                 r = log_error_errno(r < 0 ? r : EIO, "kernel: lsinitramfs %s failed", initrd);
         if (r < 0) {
                 buffer_done(&list);
@@ -357,7 +361,7 @@ int stage_bootloader(BuildContext *ctx) {
         if (r == 0)
                 r = install_ready_unit(ctx->root_path);
         if (r == 0)
-                r = mark_updated(ctx->root_path);
+                r = mark_updated(ctx->root_path, ctx->timestamp);
         if (r == 0) {
                 ctx->esp_dir = ctx->esp_path;
                 ctx->kernel_version = xstrdup(k.version);

@@ -319,6 +319,22 @@ static void add_system(Collect *c) {
         add_setting(c, "kernel", "initramfs", "setting", NULL);
 }
 
+/* The build's own records the install stage removed (reproducible_clean_root()): each with
+ * the table's why, at the profile line that asks for reproducible output. */
+static void add_build_records(Collect *c) {
+        const Node *sde = node_lookup(c->ctx->profile->tree, "reproducible.source-date-epoch");
+        _cleanup_free_ char *w = sde && sde->mark.file ? where(c, &sde->mark) : xstrdup("built in");
+        size_t n;
+        const ReproducibleRemoval *table = reproducible_removals(&n);
+        for (char **p = c->ctx->build_records_removed; p && *p; p++)
+                for (size_t i = 0; i < n; i++)
+                        if (streq(table[i].path, *p)) {
+                                _cleanup_free_ char *subject = xasprintf("/%s", *p);
+                                deviations_add(c->report, "build-record-removed", subject, w,
+                                               table[i].why, "reproducibility", NULL);
+                        }
+}
+
 int deviations_collect(const BuildContext *ctx, bool with_plan, DeviationReport *ret) {
         DeviationReport report = {};
         Collect c = {
@@ -336,6 +352,7 @@ int deviations_collect(const BuildContext *ctx, bool with_plan, DeviationReport 
         report.base = xstrdup(base);
         add_system(&c);
         add_packages(&c);
+        add_build_records(&c);
         if (with_plan)
                 r = add_stripped(&c);
         free(c.cwd);

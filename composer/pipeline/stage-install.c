@@ -47,7 +47,7 @@ static int check_installed(const BuildContext *ctx) {
         char *const audit[] = {(char *)"chroot", ctx->root_path, (char *)"dpkg", (char *)"--audit",
                                NULL};
         Buffer out = {};
-        int r = spawn_run(audit, NULL, &out);
+        int r = spawn_run_in_root(audit, NULL, &out);
         if (r != 0 || out.len > 0) {
                 log_error("install: dpkg --audit in the root is not clean:\n%s",
                           out.data ? out.data : "");
@@ -84,7 +84,7 @@ static int run_in_root(const char *root, const char *script, const char *what) {
         char *env[] = {(char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", (char *)"LC_ALL=C.UTF-8",
                        (char *)"DEBIAN_FRONTEND=noninteractive", NULL};
         Buffer out = {};
-        int r = spawn_run(argv, env, &out);
+        int r = spawn_run_in_root(argv, env, &out);
         if (r != 0) {
                 log_error("system: %s failed (%s %d):\n%s", what, r < 0 ? "error" : "exit status",
                           r, out.data ? out.data : "");
@@ -165,7 +165,7 @@ static int remove_after_configure(const BuildContext *ctx) {
                                                       (char *)path,
                                                       NULL};
                                 Buffer out = {};
-                                r = spawn_run(argv, NULL, &out);
+                                r = spawn_run_in_root(argv, NULL, &out);
                                 if (r != 0) {
                                         log_error("policy: update-alternatives --remove %s %s "
                                                   "failed:\n%s",
@@ -304,7 +304,7 @@ static int apply_system(const BuildContext *ctx) {
                         qd, qr);
                 char *const argv[] = {(char *)"sh", (char *)"-ec", cmd, NULL};
                 Buffer out = {};
-                r = spawn_run(argv, NULL, &out);
+                r = spawn_run_in_root(argv, NULL, &out);
                 if (r != 0) {
                         log_error("system: overlay %s failed:\n%s", dir, out.data ? out.data : "");
                         r = -EIO;
@@ -390,6 +390,22 @@ static int install_from_cache(const BuildContext *ctx, const InstallPackage *pkg
         return 0;
 }
 
+/* The logs, caches and seeds the build left behind go, and /etc/shadow's days are clamped
+ * to source-date-epoch: the same inputs give the same root on any day (after the root cache
+ * too, which keeps the root as dpkg left it). */
+static int clean_build_records(BuildContext *ctx) {
+        _cleanup_close_ int root_fd = open(ctx->root_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0)
+                return log_error_errno(errno, "install: cannot open %s: %m", ctx->root_path);
+        int r = reproducible_clean_root(root_fd, ctx->timestamp, &ctx->build_records_removed);
+        if (r < 0)
+                return log_error_errno(r, "install: cannot remove the build's records from %s: %m",
+                                       ctx->root_path);
+        log_info("install: %zu build record(s) removed (logs, caches, seeds of this build)",
+                 strv_length(ctx->build_records_removed));
+        return 0;
+}
+
 int stage_install(BuildContext *ctx) {
         const char *tmp;
         int r = build_tmp_dir(ctx, &tmp);
@@ -470,6 +486,7 @@ int stage_install(BuildContext *ctx) {
                 .architecture = node_lookup(ctx->profile->tree, "distro.architecture")->scalar,
                 .no_initramfs = streq(node_lookup(ctx->profile->tree, "kernel.initramfs")->scalar,
                                       "vmcompose"),
+                .source_date_epoch = ctx->timestamp,
         };
 
         r = install_from_cache(ctx, pkgs, &o);
@@ -483,6 +500,9 @@ int stage_install(BuildContext *ctx) {
         if (r < 0)
                 return r;
         r = apply_system(ctx);
+        if (r < 0)
+                return r;
+        r = clean_build_records(ctx);
         if (r < 0)
                 return r;
         /* From here on the stages work on this root. */

@@ -8,7 +8,7 @@
 
 const char *const deviation_categories[] = {
         "security",      "size",       "platform",    "feature-disable",
-        "customization", "compliance", "performance", NULL,
+        "customization", "compliance", "performance", "reproducibility", NULL,
 };
 
 static const char *const families[] = {"debian", NULL};

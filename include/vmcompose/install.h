@@ -32,10 +32,12 @@ typedef struct InstallOptions {
                           * before anything is unpacked (Debian 12's usr-is-merged
                           * refuses a root without them) */
         const char *architecture;
-        bool no_initramfs;   /* the build makes the initramfs itself (kernel.initramfs:
-                              * vmcompose): no update-initramfs after configuration */
-        char **path_exclude; /* dpkg path-exclude globs (policy strip rules) */
-        char **path_include; /* dpkg path-include globs: exceptions */
+        bool no_initramfs;          /* the build makes the initramfs itself (kernel.initramfs:
+                                     * vmcompose): no update-initramfs after configuration */
+        char **path_exclude;        /* dpkg path-exclude globs (policy strip rules) */
+        char **path_include;        /* dpkg path-include globs: exceptions */
+        uint64_t source_date_epoch; /* SOURCE_DATE_EPOCH for the programs run in the root;
+                                     * 0: none */
 } InstallOptions;
 
 /* Counts of what deb_extract() did. */
@@ -95,3 +97,24 @@ int install_root_cache_restore(const char *cache_dir, const char *key, const cha
  * keep most recently used roots. Returns 0 or a negative errno. */
 int install_root_cache_store(const char *cache_dir, const char *key, const char *root_dir,
                              unsigned keep);
+
+/* A file a build leaves in the root that would make two builds of the same inputs differ,
+ * and why it is removed (the deviation report says it). */
+typedef struct ReproducibleRemoval {
+        const char *path; /* relative to the root */
+        const char *why;
+} ReproducibleRemoval;
+
+/* The table reproducible_clean_root() works from. */
+const ReproducibleRemoval *reproducible_removals(size_t *ret_n);
+
+/* /etc/shadow's text with every password-change day (the third field) after epoch's day set to
+ * that day; every other byte as it was. Returns the number of lines changed, with the new text
+ * in *ret (NULL when 0), or a negative errno. */
+int reproducible_shadow_clamp(const char *text, uint64_t epoch, char **ret);
+
+/* Removes the build records of reproducible_removals() from the root (entries only, resolved
+ * inside the root, never followed) and, when epoch is not 0, clamps /etc/shadow's and
+ * /etc/shadow-'s days to it, keeping owner, mode and time. *ret_removed (may be NULL): the
+ * paths removed, NULL for none. Returns 0 or a negative errno. */
+int reproducible_clean_root(int root_fd, uint64_t epoch, char ***ret_removed);

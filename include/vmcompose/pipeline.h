@@ -41,7 +41,8 @@ typedef struct BuildContext {
         char *esp_path;  /* the ESP contents the bootloader stage made */
         char *boot_work; /* the bootloader's files for the boot code stage */
         char *kernel_version, *kernel_cmdline; /* what the bootloader stage installed */
-        char **initramfs_modules; /* in the initramfs or built into the kernel ("hv_vmbus") */
+        char **initramfs_modules;     /* in the initramfs or built into the kernel ("hv_vmbus") */
+        char **build_records_removed; /* reproducible_clean_root()'s removals, for the report */
 } BuildContext;
 
 enum {

@@ -9,5 +9,11 @@
  * not be started (-ENOENT when it is not installed) or was killed by a signal (-EINTR). */
 int spawn_run(char *const argv[], char *const env_extra[], Buffer *output);
 
+/* As spawn_run(), for a program that runs inside an image root (chroot ROOT ...): it gets
+ * none of the caller's environment (the build host's TZ, LANG, LD_PRELOAD or proxy settings
+ * must not change what it writes into the image), only PATH=/usr/sbin:/usr/bin:/sbin:/bin,
+ * LC_ALL=C.UTF-8, LANGUAGE= and HOME=/root, then env_extra (which may override them). */
+int spawn_run_in_root(char *const argv[], char *const env_extra[], Buffer *output);
+
 /* Formats argv as a shell-like command line for messages. Caller frees. */
 char *spawn_format(char *const argv[]);

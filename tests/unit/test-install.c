@@ -5,11 +5,17 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "vmcompose/install.h"
 #include "vmcompose/macro.h"
+#include "vmcompose/signals.h"
+#include "vmcompose/util.h"
 
 static void ok(const char *member, const char *expect) {
         char *n = NULL;
@@ -54,10 +60,106 @@ static void test_exclude(void **state) {
         assert_false(install_path_excluded("/x", NULL, NULL));
 }
 
+/* /etc/shadow's change days after the epoch's day are clamped; nothing else moves. */
+static void test_shadow_clamp(void **state) {
+        (void)state;
+        char *out = NULL;
+        const uint64_t epoch = 1700000000; /* day 19675 */
+        assert_int_equal(reproducible_shadow_clamp("root:*:20426:0:99999:7:::\n"
+                                                   "daemon:*:19000:0:99999:7:::\n"
+                                                   "systemd-network:!*:20426::::::\n"
+                                                   "nobody:*::0:99999:7:::\n"
+                                                   "odd:x:2042a6:0\n"
+                                                   "short:x\n"
+                                                   "last:*:30000:0:99999:7:::",
+                                                   epoch, &out),
+                         3);
+        assert_string_equal(out, "root:*:19675:0:99999:7:::\n"
+                                 "daemon:*:19000:0:99999:7:::\n"
+                                 "systemd-network:!*:19675::::::\n"
+                                 "nobody:*::0:99999:7:::\n"
+                                 "odd:x:2042a6:0\n"
+                                 "short:x\n"
+                                 "last:*:19675:0:99999:7:::");
+        free(out);
+        out = (char *)1;
+        assert_int_equal(reproducible_shadow_clamp("root:*:19000:0:99999:7:::\n", epoch, &out), 0);
+        assert_null(out);
+}
+
+static void put(const char *root, const char *path, const char *text, mode_t mode) {
+        char p[4096];
+        snprintf(p, sizeof(p), "%s/%s", root, path);
+        int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, mode);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+        close(fd);
+}
+
+static bool exists(const char *root, const char *path) {
+        char p[4096];
+        struct stat st;
+        snprintf(p, sizeof(p), "%s/%s", root, path);
+        return lstat(p, &st) == 0;
+}
+
+/* The build's logs and caches go, resolved inside the root: a root whose /var/log is a link
+ * to a host directory loses nothing there. /etc/shadow keeps its mode. */
+static void test_clean_root(void **state) {
+        (void)state;
+        char root[] = "/tmp/vmcompose-test-clean-XXXXXX",
+             host[] = "/tmp/vmcompose-test-host-XXXXXX";
+        assert_non_null(mkdtemp(root));
+        assert_non_null(mkdtemp(host));
+        char p[4096];
+        static const char *const dirs[] = {"var", "var/cache", "var/cache/ldconfig",
+                                           "etc", "var/lib",   "var/lib/systemd"};
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                snprintf(p, sizeof(p), "%s/%s", root, dirs[i]);
+                assert_int_equal(mkdir(p, 0755), 0);
+        }
+        put(root, "var/cache/ldconfig/aux-cache", "cache", 0644);
+        put(root, "var/lib/systemd/random-seed", "seed", 0600);
+        put(root, "etc/shadow", "root:*:20426:0:99999:7:::\n", 0640);
+        /* var/log -> the host's directory, which holds a dpkg.log of its own */
+        snprintf(p, sizeof(p), "%s/var/log", root);
+        assert_int_equal(symlink(host, p), 0);
+        put(host, "dpkg.log", "the host's log", 0644);
+
+        int fd = open(root, O_RDONLY | O_DIRECTORY);
+        assert_true(fd >= 0);
+        char **removed = NULL;
+        assert_int_equal(reproducible_clean_root(fd, 1700000000, &removed), 0);
+        close(fd);
+        assert_false(exists(root, "var/cache/ldconfig/aux-cache"));
+        assert_false(exists(root, "var/lib/systemd/random-seed"));
+        assert_true(exists(host, "dpkg.log"));
+        assert_non_null(removed);
+        assert_string_equal(removed[0], "var/cache/ldconfig/aux-cache");
+        assert_string_equal(removed[1], "var/lib/systemd/random-seed");
+        assert_null(removed[2]);
+        strv_free(removed);
+
+        char text[256] = {};
+        snprintf(p, sizeof(p), "%s/etc/shadow", root);
+        struct stat st;
+        assert_int_equal(stat(p, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0640);
+        fd = open(p, O_RDONLY);
+        assert_true(read(fd, text, sizeof(text) - 1) > 0);
+        close(fd);
+        assert_string_equal(text, "root:*:19675:0:99999:7:::\n");
+
+        assert_int_equal(rm_rf(root), 0);
+        assert_int_equal(rm_rf(host), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_members),
                 cmocka_unit_test(test_exclude),
+                cmocka_unit_test(test_shadow_clamp),
+                cmocka_unit_test(test_clean_root),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
