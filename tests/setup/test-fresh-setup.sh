@@ -86,7 +86,14 @@ step "scripts/install-deps.sh build image installs the build and image sets" \
         step "make build configures and compiles" "make build" build &&
         step "build/vmcompose --version runs" "build/vmcompose --version" version &&
         check "... and prints the version" grep -q '^vmcompose [0-9]' "$T/version.log" &&
-        check "make build configured without the tests" grep -q '^BUILD_TESTING:BOOL=OFF$' "$R/src/build/CMakeCache.txt"
+        check "make build configured without the tests" grep -q '^BUILD_TESTING:BOOL=OFF$' "$R/src/build/CMakeCache.txt" &&
+        # The tests asked for without cmocka: a clear error naming the package and the way out.
+        ! in_root "cmake -S . -B build -DBUILD_TESTING=ON" notests &&
+        check "configuring the tests without cmocka fails, naming libcmocka-dev" \
+                grep -q "The tests need cmocka.*libcmocka-dev" <(tr -s '\n ' ' ' <"$T/notests.log") &&
+        # ... and the same build directory switches to the tests once cmocka is there.
+        step "with libcmocka-dev, the same build directory configures the tests and builds one" \
+                "apt-get install -y -qq --no-install-recommends libcmocka-dev && cmake -S . -B build -DBUILD_TESTING=ON && cmake --build build --target test-core && cd build && ctest -R '^test-core$'" tests
 # What `vmcompose build` runs on the host (composer/: spawn_run's argv): mkfs.ext4 (e2fsprogs),
 # mkfs.vfat (dosfstools), mcopy (mtools), mkfs.erofs (erofs-utils), gpg and gpgv (keyrings,
 # Release signatures), objcopy (UKIs), chroot, tar and sh; and the keyring the host's sources name.
