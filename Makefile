@@ -5,6 +5,7 @@ DESTDIR ?=
 WERROR ?= ON
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= profile deb822 image
 PROFILE ?= profiles/minimal.yaml
 OUT ?= out
 
@@ -41,13 +42,14 @@ asan:
 		ctest --output-on-failure -j $(JOBS)
 
 # Builds the libFuzzer targets with clang and fuzzes each for FUZZ_SECONDS (the profile loader;
-# the deb822 readers: Packages, Release, apt sources, copyright files), starting from (and
-# adding to a copy of) the checked-in corpus.
+# the deb822 readers: Packages, Release, apt sources, copyright files; the image readers of
+# inspect: qcow2, VHDX, VHD), starting from (and adding to a copy of) the checked-in corpus.
+# FUZZ_TARGETS=image fuzzes one.
 fuzz:
 	scripts/install-deps.sh check fuzz
 	CC=clang cmake -S . -B $(BUILD)-fuzz -DBUILD_TESTING=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVMCOMPOSE_FUZZ=ON -DVMCOMPOSE_WERROR=$(WERROR)
-	cmake --build $(BUILD)-fuzz -j $(JOBS) --target fuzz-profile fuzz-deb822
-	for t in profile deb822; do \
+	cmake --build $(BUILD)-fuzz -j $(JOBS) --target $(addprefix fuzz-,$(FUZZ_TARGETS))
+	for t in $(FUZZ_TARGETS); do \
 		mkdir -p $(BUILD)-fuzz/corpus-$$t && \
 		cp -n tests/fuzz/corpus/$$t/* $(BUILD)-fuzz/corpus-$$t/ 2>/dev/null; \
 		dict=; [ -e tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \

@@ -8,6 +8,7 @@
 #include "vmcompose/bootloader.h"
 #include "vmcompose/boottest.h"
 #include "vmcompose/log.h"
+#include "vmcompose/rootfs.h"
 #include "vmcompose/signals.h"
 #include "vmcompose/spawn.h"
 #include "vmcompose/sparse.h"
@@ -49,14 +50,19 @@ void boot_kernel_done(BootKernel *k) {
         *k = (BootKernel){};
 }
 
-int boot_kernel_find(const char *root_dir, bool need_initrd, BootKernel *ret) {
-        _cleanup_free_ char *boot = path_join(root_dir, "boot");
-        DIR *d = opendir(boot);
+int boot_kernel_find(int root_fd, bool need_initrd, BootKernel *ret) {
+        int fd = root_open(root_fd, "boot", O_RDONLY | O_DIRECTORY, 0);
+        if (fd < 0)
+                return fd;
+        DIR *d = fdopendir(fd);
         char *version = NULL;
         int r = 0;
 
-        if (!d)
-                return -errno;
+        if (!d) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
         for (struct dirent *de; (de = readdir(d));) {
                 if (!strneq(de->d_name, "vmlinuz-", 8))
                         continue;
@@ -73,71 +79,70 @@ int boot_kernel_find(const char *root_dir, bool need_initrd, BootKernel *ret) {
         }
         BootKernel k = {
                 .version = version,
-                .vmlinuz = xasprintf("%s/vmlinuz-%s", boot, version),
-                .initrd = xasprintf("%s/initrd.img-%s", boot, version),
+                .vmlinuz = xasprintf("boot/vmlinuz-%s", version),
+                .initrd = xasprintf("boot/initrd.img-%s", version),
         };
-        if (need_initrd && access(k.initrd, R_OK) < 0) {
+        _cleanup_close_ int initrd = need_initrd ? root_open(root_fd, k.initrd, O_PATH, 0) : -1;
+        if (need_initrd && initrd < 0) {
                 boot_kernel_done(&k);
-                return -ENOENT;
+                return initrd;
         }
         *ret = k;
         return 0;
 }
 
-static int copy_into(const char *from, const char *dir, const char *name) {
+/* Copies from (in the root) to the directory dir of the tree to_fd (the ESP, the work
+ * directory), made as needed. */
+static int copy_into(int from_fd, const char *from, int to_fd, const char *dir, const char *name) {
         _cleanup_free_ char *to = path_join(dir, name);
-        return copy_file(from, to, 0644);
+        int r = root_mkdir_p(to_fd, dir, 0755);
+        return r < 0 ? r : root_copy_file(from_fd, from, to_fd, to, 0644);
 }
 
-static int mkdirs(const char *base, const char *rel) {
-        _cleanup_free_ char *p = path_join(base, rel);
-        return mkdir_p(p);
+static int write_text(int tree_fd, const char *path, const char *text) {
+        return root_write_file(tree_fd, path, text, strlen(text), 0644, ROOT_WRITE_MKDIR);
 }
 
-static int write_text(const char *dir, const char *name, const char *text) {
-        _cleanup_free_ char *p = path_join(dir, name);
-        return write_file_atomic(p, text, strlen(text), 0644);
+/* Whether the root has the file path (resolved inside it); errno set when not. */
+static bool in_root(const BootParams *p, const char *path) {
+        _cleanup_close_ int fd = root_open(p->root_fd, path, O_PATH, 0);
+        if (fd < 0)
+                errno = -fd;
+        return fd >= 0;
 }
 
 /* systemd-boot as the removable-media loader, with one BLS entry; the kernel and initramfs
  * sit on the ESP next to it. */
-static int prepare_systemd_boot(const BootParams *p, const char *work_dir) {
-        (void)work_dir;
-        _cleanup_free_ char *efi =
-                path_join(p->root_dir, "usr/lib/systemd/boot/efi/systemd-bootx64.efi");
-        _cleanup_free_ char *boot_dir = path_join(p->esp_dir, "EFI/BOOT");
-        _cleanup_free_ char *entries = path_join(p->esp_dir, "loader/entries");
-        _cleanup_free_ char *kdir_rel = xasprintf("vmcompose/%s", p->kernel->version);
-        _cleanup_free_ char *kdir = path_join(p->esp_dir, kdir_rel);
+static int prepare_systemd_boot(const BootParams *p) {
+        static const char efi[] = "usr/lib/systemd/boot/efi/systemd-bootx64.efi";
+        _cleanup_free_ char *kdir = xasprintf("vmcompose/%s", p->kernel->version);
         int r;
 
-        if (access(efi, R_OK) < 0)
+        if (!in_root(p, efi))
                 return log_error_errno(errno,
-                                       "bootloader: %s is missing (is systemd-boot-efi "
+                                       "bootloader: %s/%s is missing (is systemd-boot-efi "
                                        "installed?): %m",
-                                       efi);
-        if ((r = mkdirs(p->esp_dir, "EFI/BOOT")) < 0 ||
-            (r = mkdirs(p->esp_dir, "loader/entries")) < 0 ||
-            (r = mkdirs(p->esp_dir, kdir_rel)) < 0)
+                                       p->root_dir, efi);
+        if ((r = root_mkdir_p(p->esp_fd, "EFI/BOOT", 0755)) < 0 ||
+            (r = root_mkdir_p(p->esp_fd, "loader/entries", 0755)) < 0 ||
+            (r = root_mkdir_p(p->esp_fd, kdir, 0755)) < 0)
                 return log_error_errno(r, "bootloader: cannot lay out the ESP: %m");
-        r = copy_into(efi, boot_dir, "BOOTX64.EFI");
+        r = copy_into(p->root_fd, efi, p->esp_fd, "EFI/BOOT", "BOOTX64.EFI");
         if (r == 0)
-                r = copy_into(p->kernel->vmlinuz, kdir, "linux");
+                r = copy_into(p->root_fd, p->kernel->vmlinuz, p->esp_fd, kdir, "linux");
         if (r == 0)
-                r = copy_into(p->kernel->initrd, kdir, "initrd");
+                r = copy_into(p->root_fd, p->kernel->initrd, p->esp_fd, kdir, "initrd");
         if (r < 0)
                 return log_error_errno(r, "bootloader: cannot copy the boot files: %m");
 
-        _cleanup_free_ char *linux_path = xasprintf("/%s/linux", kdir_rel);
-        _cleanup_free_ char *initrd_path = xasprintf("/%s/initrd", kdir_rel);
+        _cleanup_free_ char *linux_path = xasprintf("/%s/linux", kdir);
+        _cleanup_free_ char *initrd_path = xasprintf("/%s/initrd", kdir);
         _cleanup_free_ char *entry =
                 bls_entry(p->title, p->kernel->version, linux_path, initrd_path, p->cmdline);
         _cleanup_free_ char *conf = loader_conf("vmcompose.conf", 0);
-        r = write_text(entries, "vmcompose.conf", entry);
-        if (r == 0) {
-                _cleanup_free_ char *loader = path_join(p->esp_dir, "loader");
-                r = write_text(loader, "loader.conf", conf);
-        }
+        r = write_text(p->esp_fd, "loader/entries/vmcompose.conf", entry);
+        if (r == 0)
+                r = write_text(p->esp_fd, "loader/loader.conf", conf);
         return r;
 }
 
@@ -160,8 +165,7 @@ char *grub_cfg(const char *title, const char *root_fs_uuid, const char *version,
  * Microsoft-signed shim as the removable-media loader, Debian's signed GRUB next to it, and its
  * configuration where that GRUB looks (/EFI/debian). GRUB reads the signed kernel from the
  * root filesystem and has shim verify it. */
-static int prepare_shim(const BootParams *p, const char *work_dir) {
-        (void)work_dir;
+static int prepare_shim(const BootParams *p) {
         static const struct {
                 const char *from, *dir, *name;
         } files[] = {
@@ -172,27 +176,24 @@ static int prepare_shim(const BootParams *p, const char *work_dir) {
         int r;
 
         for (size_t i = 0; i < ELEMENTSOF(files); i++) {
-                _cleanup_free_ char *from = path_join(p->root_dir, files[i].from);
-                _cleanup_free_ char *dir = path_join(p->esp_dir, files[i].dir);
-                if (access(from, R_OK) < 0) {
+                const char *from = files[i].from;
+                if (!in_root(p, from)) {
                         if (i == 2)
                                 continue; /* MokManager is optional */
                         return log_error_errno(errno,
-                                               "bootloader: %s is missing (shim-signed, "
+                                               "bootloader: %s/%s is missing (shim-signed, "
                                                "grub-efi-amd64-signed installed?): %m",
-                                               from);
+                                               p->root_dir, from);
                 }
-                if ((r = mkdirs(p->esp_dir, files[i].dir)) < 0 ||
-                    (r = copy_into(from, dir, files[i].name)) < 0)
-                        return log_error_errno(r, "bootloader: cannot copy %s: %m", from);
+                if ((r = copy_into(p->root_fd, from, p->esp_fd, files[i].dir, files[i].name)) < 0)
+                        return log_error_errno(r, "bootloader: cannot copy %s/%s: %m", p->root_dir,
+                                               from);
         }
         if (!p->root_fs_uuid)
                 return log_error_errno(EINVAL, "bootloader: shim needs a root filesystem");
         _cleanup_free_ char *cfg =
                 grub_cfg(p->title, p->root_fs_uuid, p->kernel->version, p->cmdline);
-        _cleanup_free_ char *debian = path_join(p->esp_dir, "EFI/debian");
-        if ((r = mkdirs(p->esp_dir, "EFI/debian")) < 0 ||
-            (r = write_text(debian, "grub.cfg", cfg)) < 0)
+        if ((r = write_text(p->esp_fd, "EFI/debian/grub.cfg", cfg)) < 0)
                 return log_error_errno(r, "bootloader: cannot write EFI/debian/grub.cfg: %m");
         return 0;
 }
@@ -229,11 +230,9 @@ void grub_patch_core(uint8_t *core, size_t size, uint64_t core_sector) {
 /* Makes a GRUB image with grub-mkimage inside the root (its GRUB and modules) whose early
  * configuration finds the root filesystem by UUID, and writes /boot/grub/grub.cfg there.
  * The image is kept as work_dir/image_name. */
-static int make_grub(const BootParams *p, const char *work_dir, const char *format,
-                     const char *const *modules, const char *image_name) {
-        _cleanup_free_ char *cfg_dir = path_join(p->root_dir, "boot/grub");
-        _cleanup_free_ char *in_root = path_join(p->root_dir, "tmp/vmcompose-grub");
-        _cleanup_free_ char *early_in = path_join(in_root, "early.cfg");
+static int make_grub(const BootParams *p, const char *format, const char *const *modules,
+                     const char *image_name) {
+        static const char in_root[] = "tmp/vmcompose-grub";
         _cleanup_strv_free_ char **argv = NULL;
         int r;
 
@@ -242,8 +241,7 @@ static int make_grub(const BootParams *p, const char *work_dir, const char *form
         _cleanup_free_ char *early_text = xasprintf("search --no-floppy --fs-uuid --set=root %s\n"
                                                     "set prefix=($root)/boot/grub\n",
                                                     p->root_fs_uuid);
-        (void)mkdir(in_root, 0755);
-        r = write_file_atomic(early_in, early_text, strlen(early_text), 0644);
+        r = write_text(p->root_fd, "tmp/vmcompose-grub/early.cfg", early_text);
         if (r < 0)
                 return r;
         static const char *const head[] = {"chroot",
@@ -267,47 +265,43 @@ static int make_grub(const BootParams *p, const char *work_dir, const char *form
                 log_error("bootloader: grub-mkimage -O %s failed:\n%s", format,
                           out.data ? out.data : "");
                 buffer_done(&out);
-                (void)rm_rf(in_root);
+                (void)root_rm_rf(p->root_fd, in_root);
                 return -EIO;
         }
         buffer_done(&out);
-        _cleanup_free_ char *made = path_join(in_root, "image");
-        r = copy_into(made, work_dir, image_name);
-        (void)rm_rf(in_root);
+        r = copy_into(p->root_fd, "tmp/vmcompose-grub/image", p->work_fd, ".", image_name);
+        (void)root_rm_rf(p->root_fd, in_root);
         if (r < 0)
                 return log_error_errno(r, "bootloader: cannot keep GRUB's image: %m");
 
         _cleanup_free_ char *cfg =
                 grub_cfg(p->title, p->root_fs_uuid, p->kernel->version, p->cmdline);
-        if ((r = mkdirs(p->root_dir, "boot/grub")) < 0 ||
-            (r = write_text(cfg_dir, "grub.cfg", cfg)) < 0)
+        if ((r = write_text(p->root_fd, "boot/grub/grub.cfg", cfg)) < 0)
                 return log_error_errno(r, "bootloader: cannot write /boot/grub/grub.cfg: %m");
         return 0;
 }
 
-static int prepare_grub_bios(const BootParams *p, const char *work_dir) {
+static int prepare_grub_bios(const BootParams *p) {
         static const char *const modules[] = {
                 "biosdisk",       "part_msdos", "part_gpt", "ext2",       "search",
                 "search_fs_uuid", "normal",     "linux",    "configfile", "serial",
                 "terminal",       "echo",       "test",     NULL};
-        _cleanup_free_ char *boot_img = path_join(p->root_dir, "usr/lib/grub/i386-pc/boot.img");
-        int r = make_grub(p, work_dir, "i386-pc", modules, "core.img");
+        int r = make_grub(p, "i386-pc", modules, "core.img");
         if (r == 0)
-                r = copy_into(boot_img, work_dir, "boot.img");
+                r = copy_into(p->root_fd, "usr/lib/grub/i386-pc/boot.img", p->work_fd, ".",
+                              "boot.img");
         return r < 0 ? log_error_errno(r, "bootloader: cannot keep GRUB's boot.img: %m") : 0;
 }
 
 /* GRUB for plain UEFI (no Secure Boot): a GRUB EFI image as the removable-media loader. */
-static int prepare_grub_efi(const BootParams *p, const char *work_dir) {
+static int prepare_grub_efi(const BootParams *p) {
         static const char *const modules[] = {
                 "part_gpt",       "part_msdos", "fat",   "ext2",       "search",
                 "search_fs_uuid", "normal",     "linux", "configfile", "serial",
                 "terminal",       "echo",       "test",  NULL};
-        _cleanup_free_ char *efi = path_join(work_dir, "grubx64.efi");
-        _cleanup_free_ char *boot_dir = path_join(p->esp_dir, "EFI/BOOT");
-        int r = make_grub(p, work_dir, "x86_64-efi", modules, "grubx64.efi");
-        if (r == 0 && (r = mkdirs(p->esp_dir, "EFI/BOOT")) == 0)
-                r = copy_into(efi, boot_dir, "BOOTX64.EFI");
+        int r = make_grub(p, "x86_64-efi", modules, "grubx64.efi");
+        if (r == 0)
+                r = copy_into(p->work_fd, "grubx64.efi", p->esp_fd, "EFI/BOOT", "BOOTX64.EFI");
         return r < 0 ? log_error_errno(r, "bootloader: cannot install GRUB on the ESP: %m") : 0;
 }
 
@@ -351,26 +345,33 @@ static int embed_grub_bios(const char *work_dir, const char *disk_path, uint64_t
 /* A Unified Kernel Image: systemd's EFI stub with the kernel, initramfs, command line and
  * os-release as PE sections (objcopy, as systemd 252 documents for building one by hand),
  * installed as the removable-media loader and under /EFI/Linux for systemd-boot. */
-static int prepare_uki(const BootParams *p, const char *work_dir) {
-        _cleanup_free_ char *stub =
-                path_join(p->root_dir, "usr/lib/systemd/boot/efi/linuxx64.efi.stub");
-        _cleanup_free_ char *osrel = path_join(p->root_dir, "usr/lib/os-release");
-        _cleanup_free_ char *cmdline = path_join(work_dir, "cmdline.txt");
-        _cleanup_free_ char *uki = path_join(work_dir, "uki.efi");
+static int prepare_uki(const BootParams *p) {
+        static const char stub[] = "usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+        /* objcopy reads what it puts together by name, outside any root: copies of the
+         * root's files in the work directory (ours), not the root's paths. */
+        static const char *const parts[] = {"stub.efi", "os-release", "linux", "initrd"};
+        const char *from[] = {stub, "usr/lib/os-release", p->kernel->vmlinuz, p->kernel->initrd};
         int r;
 
-        if (access(stub, R_OK) < 0)
+        if (!in_root(p, stub))
                 return log_error_errno(errno,
-                                       "bootloader: %s is missing (systemd-boot-efi "
+                                       "bootloader: %s/%s is missing (systemd-boot-efi "
                                        "installed?): %m",
-                                       stub);
-        r = write_file_atomic(cmdline, p->cmdline, strlen(p->cmdline), 0644);
+                                       p->root_dir, stub);
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++)
+                if ((r = copy_into(p->root_fd, from[i], p->work_fd, ".", parts[i])) < 0)
+                        return log_error_errno(r, "bootloader: cannot read %s/%s: %m", p->root_dir,
+                                               from[i]);
+        r = root_write_file(p->work_fd, "cmdline.txt", p->cmdline, strlen(p->cmdline), 0644, 0);
         if (r < 0)
                 return r;
-        _cleanup_free_ char *s_osrel = xasprintf(".osrel=%s", osrel);
-        _cleanup_free_ char *s_cmdline = xasprintf(".cmdline=%s", cmdline);
-        _cleanup_free_ char *s_linux = xasprintf(".linux=%s", p->kernel->vmlinuz);
-        _cleanup_free_ char *s_initrd = xasprintf(".initrd=%s", p->kernel->initrd);
+        const char *work = p->work_dir;
+        _cleanup_free_ char *s_osrel = xasprintf(".osrel=%s/os-release", work);
+        _cleanup_free_ char *s_cmdline = xasprintf(".cmdline=%s/cmdline.txt", work);
+        _cleanup_free_ char *s_linux = xasprintf(".linux=%s/linux", work);
+        _cleanup_free_ char *s_initrd = xasprintf(".initrd=%s/initrd", work);
+        _cleanup_free_ char *s_stub = xasprintf("%s/stub.efi", work);
+        _cleanup_free_ char *uki = xasprintf("%s/uki.efi", work);
         char *const argv[] = {(char *)"objcopy",
                               (char *)"--add-section",
                               s_osrel,
@@ -388,11 +389,13 @@ static int prepare_uki(const BootParams *p, const char *work_dir) {
                               s_initrd,
                               (char *)"--change-section-vma",
                               (char *)".initrd=0x3000000",
-                              stub,
+                              s_stub,
                               uki,
                               NULL};
         Buffer out = {};
         r = spawn_run(argv, NULL, &out);
+        for (size_t i = 0; i < ELEMENTSOF(parts); i++)
+                (void)unlinkat(p->work_fd, parts[i], 0);
         if (r != 0) {
                 log_error("bootloader: objcopy could not make the UKI:\n%s",
                           out.data ? out.data : "");
@@ -400,12 +403,9 @@ static int prepare_uki(const BootParams *p, const char *work_dir) {
                 return -EIO;
         }
         buffer_done(&out);
-        _cleanup_free_ char *boot_dir = path_join(p->esp_dir, "EFI/BOOT");
-        _cleanup_free_ char *linux_dir = path_join(p->esp_dir, "EFI/Linux");
         _cleanup_free_ char *name = xasprintf("vmcompose-%s.efi", p->kernel->version);
-        if ((r = mkdirs(p->esp_dir, "EFI/BOOT")) < 0 || (r = mkdirs(p->esp_dir, "EFI/Linux")) < 0 ||
-            (r = copy_into(uki, boot_dir, "BOOTX64.EFI")) < 0 ||
-            (r = copy_into(uki, linux_dir, name)) < 0)
+        if ((r = copy_into(p->work_fd, "uki.efi", p->esp_fd, "EFI/BOOT", "BOOTX64.EFI")) < 0 ||
+            (r = copy_into(p->work_fd, "uki.efi", p->esp_fd, "EFI/Linux", name)) < 0)
                 return log_error_errno(r, "bootloader: cannot install the UKI: %m");
         return 0;
 }

@@ -19,6 +19,7 @@
 #include "vmcompose/bootloader.h"
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
+#include "vmcompose/rootfs.h"
 #include "vmcompose/macro.h"
 
 typedef struct Module {
@@ -276,13 +277,6 @@ static int elf_machine(const char *data, size_t size) {
         return m;
 }
 
-static int read_in_root(int root_fd, const char *path, size_t max, char **ret, size_t *ret_size) {
-        _cleanup_close_ int fd = install_open_in_root(root_fd, path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return fd;
-        return read_full_fd(fd, max, ret, ret_size);
-}
-
 /* The drivers' modules, each after what it depends on; built-in drivers are skipped. Every
  * driver the kernel lacks is named before this fails. */
 static int resolve_drivers(const InitramfsRequest *req, Resolver *res, const char *builtin) {
@@ -376,13 +370,13 @@ int initramfs_write(const InitramfsRequest *req) {
                                                "initramfs: %s is not a program for %s (the "
                                                "image's architecture)",
                                                req->init_path, req->architecture);
-        r = read_in_root(root_fd, dep_path, 64 << 20, &deps, NULL);
+        r = root_read_file(root_fd, dep_path, 64 << 20, &deps, NULL);
         if (r < 0)
                 return log_error_errno(r, "initramfs: %s/%s: %m (kernel %s without depmod?)",
                                        req->root_dir, dep_path, req->version);
-        (void)read_in_root(root_fd, builtin_path, 64 << 20, &builtin, NULL);
-        (void)read_in_root(root_fd, softdep_path, 64 << 20, &softdep, NULL);
-        (void)read_in_root(root_fd, alias_path, 64 << 20, &alias, NULL);
+        (void)root_read_file(root_fd, builtin_path, 64 << 20, &builtin, NULL);
+        (void)root_read_file(root_fd, softdep_path, 64 << 20, &softdep, NULL);
+        (void)root_read_file(root_fd, alias_path, 64 << 20, &alias, NULL);
         parse_modules_dep(deps, &all);
         Resolver res = {.mods = &all, .softdep = softdep, .alias = alias};
         r = resolve_drivers(req, &res, builtin);
@@ -402,7 +396,7 @@ int initramfs_write(const InitramfsRequest *req) {
                         xasprintf("lib/modules/%s/%s", req->version, order[i]->path);
                 char *data = NULL;
                 size_t data_size = 0;
-                r = read_in_root(root_fd, in_root, 256 << 20, &data, &data_size);
+                r = root_read_file(root_fd, in_root, 256 << 20, &data, &data_size);
                 if (r < 0) {
                         buffer_done(&list);
                         return log_error_errno(r, "initramfs: %s/%s: %m", req->root_dir, in_root);
@@ -433,21 +427,26 @@ int initramfs_write(const InitramfsRequest *req) {
                                            .data = e.e[i].data ? e.e[i].data : "",
                                            .size = e.e[i].size};
         cpio = initramfs_cpio(files, e.n, req->mtime, &size);
-        r = write_file_atomic(req->out_path, cpio, size, 0644);
+        r = root_write_file(root_fd, req->out_path, cpio, size, 0644, 0);
         if (r < 0)
-                return log_error_errno(r, "initramfs: cannot write %s: %m", req->out_path);
-        log_info("initramfs: %s, %zu modules, %zu KiB", req->out_path, n_order, size >> 10);
+                return log_error_errno(r, "initramfs: cannot write %s/%s: %m", req->root_dir,
+                                       req->out_path);
+        log_info("initramfs: %s/%s, %zu modules, %zu KiB", req->root_dir, req->out_path, n_order,
+                 size >> 10);
         return 0;
 }
 
-int initramfs_list(const char *path, Buffer *out) {
+int initramfs_list(int root_fd, const char *path, Buffer *out) {
+        _cleanup_close_ int fd = root_open_file(root_fd, path);
+        if (fd < 0)
+                return log_error_errno(fd, "initramfs: %s: %m", path);
         struct archive *a = archive_read_new();
         struct archive_entry *e;
         int r;
 
         archive_read_support_format_cpio(a);
         archive_read_support_filter_all(a);
-        if (archive_read_open_filename(a, path, 1 << 16) != ARCHIVE_OK) {
+        if (archive_read_open_fd(a, fd, 1 << 16) != ARCHIVE_OK) {
                 r = log_error_errno(EIO, "initramfs: %s: %s", path, archive_error_string(a));
                 archive_read_free(a);
                 return r;

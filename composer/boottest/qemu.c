@@ -157,11 +157,23 @@ static int build_argv(const BootOptions *o, const char *format, bool kvm, const 
         strv_extend(&a, "-m");
         strv_push(&a,
                   xasprintf("%llu", (unsigned long long)(o->memory_mib ? o->memory_mib : 1024)));
-        static const char *const common[] = {"-smp",     "2",    "-display",  "none",
-                                             "-monitor", "none", "-serial",   "stdio",
-                                             "-nic",     "none", "-no-reboot"};
+        static const char *const common[] = {"-smp", "2",    "-display", "none",      "-monitor",
+                                             "none", "-nic", "none",     "-no-reboot"};
         for (size_t i = 0; i < ELEMENTSOF(common); i++)
                 strv_extend(&a, common[i]);
+        if (fw == BOOT_FIRMWARE_BIOS) {
+                /* SeaBIOS writes its messages ("No bootable device.") only to the screen and
+                 * its debug port: put the debug port on the serial console's stream. */
+                static const char *const bios[] = {
+                        "-chardev", "stdio,id=console,mux=on",
+                        "-serial",  "chardev:console",
+                        "-device",  "isa-debugcon,iobase=0x402,chardev=console"};
+                for (size_t i = 0; i < ELEMENTSOF(bios); i++)
+                        strv_extend(&a, bios[i]);
+        } else {
+                strv_extend(&a, "-serial");
+                strv_extend(&a, "stdio");
+        }
         if (fw != BOOT_FIRMWARE_BIOS) {
                 const char *code = fw == BOOT_FIRMWARE_SECUREBOOT ? OVMF_DIR
                                            "/OVMF_CODE_4M.secboot.fd"
@@ -326,6 +338,7 @@ static int boot_once(const BootOptions *o, const char *format, bool kvm, const c
         }
         qemu_stop(&q);
         res->tail = boot_watch_tail(&w);
+        res->detail = res->outcome < _BOOT_EVENT_MAX ? w.what[res->outcome] : NULL;
         res->used_kvm = kvm;
         boot_watch_done(&w);
         buffer_done(&err);

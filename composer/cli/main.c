@@ -238,9 +238,16 @@ static int verb_profile(int argc, char *argv[]) {
 static const char inspect_help[] =
         "Usage: vmcompose inspect IMAGE...\n"
         "\n"
-        "Detect each image's format (raw, vhd, vhdx, qcow2) from its headers, validate them\n"
-        "(VHD footer checksum and alignment, VHDX headers and region tables, qcow2 header) and\n"
-        "describe the image. Exits 1 when an image is corrupt or misaligned.\n";
+        "Detect each image's format (raw, raw.zst, vhd, vhdx, qcow2) from its content, check it\n"
+        "and describe the image. Every structure the format describes must lie inside the file:\n"
+        "the VHD footer (cookie, checksum, size) and a dynamic VHD's header and blocks; VHDX\n"
+        "headers, region tables, metadata and every present block in the BAT; the qcow2\n"
+        "header, its extensions, the L1, L2 and refcount tables, data clusters and snapshots.\n"
+        "A name ending in .vhd, .vhdx, .qcow2 or .raw.zst must hold that format (a file of\n"
+        "another content is raw only when its name says .raw, .img or nothing). Exits 0 when\n"
+        "every image is valid, 1 when one is corrupt, truncated or misaligned (the first\n"
+        "problem is named) or is a sound VHD that Azure would not take (dynamic, or a size not\n"
+        "in whole MiB), 2 on bad usage.\n";
 
 static int verb_inspect(int argc, char *argv[]) {
         int ret = EXIT_OK;
@@ -258,7 +265,15 @@ static int verb_inspect(int argc, char *argv[]) {
                 int r = output_inspect(argv[i], &out);
                 printf("%s:\n%s", argv[i], out.data ? out.data : "");
                 if (r < 0) {
-                        log_error("%s: invalid image", argv[i]);
+                        /* The reason, once: it may start with the name already. */
+                        const char *e = out.data ? strstr(out.data, "  error: ") : NULL;
+                        e = e ? e + 9 : "unreadable";
+                        bool named = strncmp(e, argv[i], strlen(argv[i])) == 0;
+                        log_error("%s%s%.*s", named ? "" : argv[i],
+                                  named               ? ""
+                                  : r == -EMEDIUMTYPE ? ": sound, but not for Azure: "
+                                                      : ": invalid image: ",
+                                  (int)strcspn(e, "\n"), e);
                         ret = EXIT_BUILD_FAILED;
                 }
                 buffer_done(&out);
@@ -356,9 +371,12 @@ static const char boot_help[] =
         "Boot IMAGE (raw, qcow2, vhd or vhdx) in QEMU and wait until the system says it is up:\n"
         "every vmcompose image prints \"" BOOT_MARKER_READY "\" on its serial console once its\n"
         "default target is reached without failed units. Prints the time to the first kernel\n"
-        "line and to ready. Fails, with the last lines of the console, on timeout, kernel panic,\n"
-        "emergency shell, a degraded system or firmware refusing the boot loader. The image is\n"
-        "not modified (QEMU -snapshot) unless --write is given.\n"
+        "line and to ready. Fails (exit 1), with the last lines of the console, on timeout,\n"
+        "kernel panic, emergency shell, a degraded system, firmware refusing the boot loader,\n"
+        "or firmware finding nothing to boot (OVMF's UEFI shell or \"No bootable option\",\n"
+        "SeaBIOS's \"No bootable device.\"), which ends the boot within seconds. An image that\n"
+        "`vmcompose inspect` rejects, or a raw.zst, is refused before QEMU starts (exit 1).\n"
+        "The image is not modified (QEMU -snapshot) unless --write is given.\n"
         "\n"
         "Options:\n"
         "      --firmware bios|uefi|secureboot   default: uefi (secureboot: OVMF with Microsoft "
@@ -393,7 +411,7 @@ static int verb_boot(int argc, char *argv[]) {
                          .timeout_sec = 300,
                          .memory_mib = 1024};
         uint64_t v;
-        int c;
+        int c, r;
 
         optind = 0;
         while ((c = getopt_long(argc, argv, "hvq", options, NULL)) >= 0) {
@@ -474,9 +492,25 @@ static int verb_boot(int argc, char *argv[]) {
                 boot_watch_done(&w);
         }
 
+        /* An image inspect rejects, or one that is no disk as it stands, never reaches QEMU:
+         * the firmware would find nothing on it and wait in its shell until the timeout. (A
+         * sound VHD that Azure would not take, -EMEDIUMTYPE, boots.) */
+        const char *format = NULL;
+        _cleanup_free_ char *bad = NULL;
+        r = output_inspect_verdict(o.image, &format, &bad);
+        if (r < 0 && r != -EMEDIUMTYPE) {
+                log_error("boot: refusing %s: %s", o.image, bad);
+                return EXIT_BUILD_FAILED;
+        }
+        if (streq(format, "raw.zst")) {
+                log_error("boot: refusing %s: it is zstd-compressed (zstd -d makes the raw image)",
+                          o.image);
+                return EXIT_BUILD_FAILED;
+        }
+
         signals_install();
         BootResult res;
-        int r = boot_image(&o, &res);
+        r = boot_image(&o, &res);
         const char *accel = res.used_kvm ? "kvm" : res.fell_back ? "tcg (KVM unusable)" : "tcg";
         if (r == 0) {
                 printf("%s: up (firmware %s, %s): kernel after %.1f s, ready after %.1f s\n",
@@ -490,7 +524,16 @@ static int verb_boot(int argc, char *argv[]) {
                 [BOOT_EVENT_PANIC] = "kernel panic",
                 [BOOT_EVENT_EMERGENCY] = "the boot ended in an emergency shell",
                 [BOOT_EVENT_FIRMWARE_DENIED] = "the firmware refused to start the boot loader",
+                [BOOT_EVENT_NO_BOOT] = "the firmware found nothing to boot",
         };
+        if (r == -EPROTO && res.outcome == BOOT_EVENT_NO_BOOT) {
+                log_error("boot: the firmware found nothing to boot on %s (%s; firmware %s, %s). "
+                          "Last console lines:\n%s",
+                          o.image, res.detail ? res.detail : "?",
+                          boot_firmware_to_string(o.firmware), accel, res.tail ? res.tail : "");
+                boot_result_done(&res);
+                return EXIT_BUILD_FAILED;
+        }
         const char *why = r == -ETIMEDOUT                                      ? "timed out"
                           : r == -EINTR                                        ? "interrupted"
                           : res.outcome < _BOOT_EVENT_MAX && what[res.outcome] ? what[res.outcome]

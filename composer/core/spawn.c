@@ -12,15 +12,31 @@
 
 extern char **environ;
 
+char *shell_quote(const char *s) {
+        bool plain = *s;
+        for (const char *p = s; plain && *p; p++)
+                plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                        (*p >= '0' && *p <= '9') || strchr("@+=:,./_-", *p);
+        if (plain)
+                return xstrdup(s);
+        Buffer b = {};
+        buffer_putc(&b, '\'');
+        for (const char *p = s; *p; p++)
+                if (*p == '\'')
+                        buffer_puts(&b, "'\\''");
+                else
+                        buffer_putc(&b, *p);
+        buffer_putc(&b, '\'');
+        return buffer_steal(&b);
+}
+
 char *spawn_format(char *const argv[]) {
         Buffer b = {};
         for (size_t i = 0; argv[i]; i++) {
+                _cleanup_free_ char *q = shell_quote(argv[i]);
                 if (i > 0)
                         buffer_putc(&b, ' ');
-                if (strpbrk(argv[i], " \t\"'$\\") || !*argv[i])
-                        buffer_printf(&b, "'%s'", argv[i]);
-                else
-                        buffer_puts(&b, argv[i]);
+                buffer_puts(&b, q);
         }
         return buffer_steal(&b);
 }

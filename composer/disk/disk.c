@@ -8,6 +8,7 @@
 
 #include "disk-internal.h"
 #include "vmcompose/log.h"
+#include "vmcompose/rootfs.h"
 #include "vmcompose/sparse.h"
 
 static const char *source_dir(const Partition *p, const DiskSources *src) {
@@ -23,45 +24,18 @@ static const char *source_dir(const Partition *p, const DiskSources *src) {
         }
 }
 
-/* Writes /etc/fstab inside the root without following any symlink out of it: the root is
- * untrusted input. Leaves the file alone when it already has this content, so rebuilding from
- * the same root changes nothing in it. */
+/* Writes /etc/fstab inside the root (core/rootfs.c: the root is untrusted input). Leaves the
+ * file alone when it already has this content, so rebuilding from the same root changes
+ * nothing in it. */
 static int write_fstab(const char *root, const char *text) {
         _cleanup_close_ int rfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        _cleanup_close_ int efd = -1, tfd = -1;
-        size_t len = strlen(text);
-        int r;
+        _cleanup_free_ char *old = NULL;
 
         if (rfd < 0)
                 return -errno;
-        efd = openat(rfd, "etc", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (efd < 0 && errno == ENOENT) {
-                if (mkdirat(rfd, "etc", 0755) < 0)
-                        return -errno;
-                efd = openat(rfd, "etc", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        }
-        if (efd < 0)
-                return -errno;
-
-        _cleanup_close_ int old = openat(efd, "fstab", O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-        if (old >= 0) {
-                char buf[8192];
-                ssize_t n = pread(old, buf, sizeof(buf), 0);
-                if (n == (ssize_t)len && memcmp(buf, text, len) == 0)
-                        return 0;
-        }
-
-        tfd = openat(efd, ".fstab.vmcompose", O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
-                     0644);
-        if (tfd < 0)
-                return -errno;
-        r = pwrite_all(tfd, text, len, 0);
-        if (r == 0 &&
-            (fchmod(tfd, 0644) < 0 || renameat(efd, ".fstab.vmcompose", efd, "fstab") < 0))
-                r = -errno;
-        if (r < 0)
-                (void)unlinkat(efd, ".fstab.vmcompose", 0);
-        return r;
+        if (root_read_file(rfd, "etc/fstab", 1 << 20, &old, NULL) == 0 && streq(old, text))
+                return 0;
+        return root_write_file(rfd, "etc/fstab", text, strlen(text), 0644, ROOT_WRITE_MKDIR);
 }
 
 /* Creates the directories the other partitions mount on (/boot, /boot/efi) inside the root,

@@ -5,48 +5,16 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/xattr.h>
 
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
+#include "vmcompose/rootfs.h"
 #include "vmcompose/util.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct archive *, archive_read_free);
-
-int install_open_in_root(int root_fd, const char *path, int flags) {
-        struct open_how how = {
-                .flags = (uint64_t)(flags | O_CLOEXEC),
-                .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
-        };
-        int fd = (int)syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
-        return fd < 0 ? -errno : fd;
-}
-
-/* The directory that holds path (created as needed, confined to the root), and the last
- * component. */
-static int open_parent(int root_fd, const char *path, const char **ret_name) {
-        const char *slash = strrchr(path, '/');
-        *ret_name = slash ? slash + 1 : path;
-        if (!slash)
-                return install_open_in_root(root_fd, ".", O_PATH | O_DIRECTORY);
-
-        _cleanup_free_ char *dir = xstrndup(path, (size_t)(slash - path));
-        int fd = install_open_in_root(root_fd, dir, O_PATH | O_DIRECTORY);
-        if (fd != -ENOENT)
-                return fd;
-        /* dpkg archives list directories first; create a missing one anyway. */
-        const char *name;
-        _cleanup_close_ int up = open_parent(root_fd, dir, &name);
-        if (up < 0)
-                return up;
-        if (mkdirat(up, name, 0755) < 0 && errno != EEXIST)
-                return -errno;
-        return install_open_in_root(root_fd, dir, O_PATH | O_DIRECTORY);
-}
 
 /* Removes what is at name unless it is a directory (which the caller keeps). */
 static int clear(int dir_fd, const char *name) {
@@ -101,7 +69,7 @@ static int extract_entry(struct archive *a, struct archive_entry *e, int root_fd
         _cleanup_free_ char *path = NULL;
         const char *member = archive_entry_pathname(e);
         mode_t type = archive_entry_filetype(e);
-        const char *name;
+        _cleanup_free_ char *name = NULL;
         int r;
 
         if (!install_member_path_ok(member, &path)) {
@@ -122,21 +90,21 @@ static int extract_entry(struct archive *a, struct archive_entry *e, int root_fd
                 return 0;
         }
 
-        _cleanup_close_ int dir = open_parent(root_fd, path, &name);
+        /* dpkg archives list directories first; a missing one is created anyway. */
+        _cleanup_close_ int dir = root_open_parent(root_fd, path, true, &name);
         if (dir < 0) {
                 log_error("install: %s: cannot place %s: %s", deb, abs, strerror(-dir));
                 return dir == -EXDEV ? -EBADMSG : dir;
         }
-        /* O_PATH directory fds work with the *at() calls below. */
         const char *hardlink = archive_entry_hardlink(e);
         if (hardlink) {
                 _cleanup_free_ char *target = NULL;
-                const char *tname;
+                _cleanup_free_ char *tname = NULL;
                 if (!install_member_path_ok(hardlink, &target) || !*target) {
                         log_error("install: %s: refusing hardlink to '%s'", deb, hardlink);
                         return -EBADMSG;
                 }
-                _cleanup_close_ int tdir = open_parent(root_fd, target, &tname);
+                _cleanup_close_ int tdir = root_open_parent(root_fd, target, true, &tname);
                 if (tdir < 0)
                         return tdir;
                 (void)clear(dir, name);
@@ -149,7 +117,7 @@ static int extract_entry(struct archive *a, struct archive_entry *e, int root_fd
         case AE_IFDIR: {
                 struct stat s;
                 /* An existing directory, or a symlink to one (merged /usr), stays. */
-                _cleanup_close_ int fd = install_open_in_root(root_fd, path, O_PATH | O_DIRECTORY);
+                _cleanup_close_ int fd = root_open(root_fd, path, O_PATH | O_DIRECTORY, 0);
                 if (fd >= 0)
                         return 0;
                 if (mkdirat(dir, name, archive_entry_perm(e)) < 0 && errno != EEXIST)

@@ -12,6 +12,7 @@
 
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
+#include "vmcompose/rootfs.h"
 #include "vmcompose/util.h"
 
 static const ReproducibleRemoval removals[] = {
@@ -100,7 +101,9 @@ static int rewrite_at(int dir_fd, const char *name, const struct stat *st, const
 
 static int clamp_shadow_file(int etc_fd, const char *name, uint64_t epoch) {
         struct stat st;
-        _cleanup_close_ int fd = openat(etc_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        /* O_NONBLOCK: a FIFO of that name must not hang the build (refused below). */
+        _cleanup_close_ int fd =
+                openat(etc_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
         if (fd < 0)
                 return errno == ENOENT ? 0 : -errno;
         if (fstat(fd, &st) < 0)
@@ -128,8 +131,7 @@ int reproducible_clean_root(int root_fd, uint64_t epoch, char ***ret_removed) {
         for (size_t i = 0; i < ELEMENTSOF(removals); i++) {
                 const char *path = removals[i].path;
                 _cleanup_free_ char *dir = path_dirname(path);
-                _cleanup_close_ int dfd =
-                        install_open_in_root(root_fd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                _cleanup_close_ int dfd = root_open(root_fd, dir, O_RDONLY | O_DIRECTORY, 0);
                 if (dfd == -ENOENT || dfd == -ENOTDIR)
                         continue;
                 if (dfd < 0)
@@ -143,8 +145,7 @@ int reproducible_clean_root(int root_fd, uint64_t epoch, char ***ret_removed) {
                 strv_extend(&removed, path);
         }
         if (epoch > 0) {
-                _cleanup_close_ int etc =
-                        install_open_in_root(root_fd, "etc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+                _cleanup_close_ int etc = root_open(root_fd, "etc", O_RDONLY | O_DIRECTORY, 0);
                 if (etc >= 0) {
                         r = clamp_shadow_file(etc, "shadow", epoch);
                         if (r >= 0)

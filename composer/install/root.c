@@ -11,6 +11,8 @@
 
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
+#include "vmcompose/rootfs.h"
+#include "vmcompose/rootfs.h"
 #include "vmcompose/signals.h"
 #include "vmcompose/sparse.h"
 #include "vmcompose/spawn.h"
@@ -25,59 +27,69 @@ typedef struct Mounts {
 static void unmount_all(Mounts *m) {
         while (m->n > 0) {
                 char *p = m->paths[--m->n];
-                if (umount2(p, 0) < 0 && umount2(p, MNT_DETACH) < 0)
+                if (umount2(p, UMOUNT_NOFOLLOW) < 0 && umount2(p, UMOUNT_NOFOLLOW | MNT_DETACH) < 0)
                         log_warning("install: cannot unmount %s: %s", p, strerror(errno));
                 free(p);
         }
 }
 
-static int mount_one(Mounts *m, const char *root, const char *dir, const char *src,
+/* Mounts src on the directory dir of the root: a real directory there (a package's
+ * "proc -> /" is refused, not followed), reached through its fd, never by a path the kernel
+ * would resolve again. */
+static int mount_one(Mounts *m, const char *root, int root_fd, const char *dir, const char *src,
                      const char *type, unsigned long flags) {
-        char *path = path_join(root, dir);
-        (void)mkdir(path, 0755);
-        if (mount(src, path, type, flags, NULL) < 0) {
-                int r = -errno;
-                free(path);
-                return log_error_errno(r, "install: cannot mount %s on %s/%s: %m", src, root, dir);
-        }
-        m->paths[m->n++] = path;
+        (void)mkdirat(root_fd, dir, 0755);
+        _cleanup_close_ int fd = root_open(root_fd, dir, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
+        if (fd < 0)
+                return log_error_errno(fd, "install: %s/%s is not a directory: %m", root, dir);
+        char proc[64];
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+        if (mount(src, proc, type, flags, NULL) < 0)
+                return log_error_errno(errno, "install: cannot mount %s on %s/%s: %m", src, root,
+                                       dir);
+        /* A mount point can be neither removed nor renamed while mounted: the path stays. */
+        m->paths[m->n++] = path_join(root, dir);
         return 0;
 }
 
-static int mount_api(Mounts *m, const char *root) {
-        int r = mount_one(m, root, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC);
+static int mount_api(Mounts *m, const char *root, int root_fd) {
+        int r = mount_one(m, root, root_fd, "proc", "proc", "proc",
+                          MS_NOSUID | MS_NODEV | MS_NOEXEC);
         if (r == 0)
-                r = mount_one(m, root, "sys", "sysfs", "sysfs",
+                r = mount_one(m, root, root_fd, "sys", "sysfs", "sysfs",
                               MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
         if (r == 0)
-                r = mount_one(m, root, "dev", "/dev", NULL, MS_BIND | MS_REC);
+                r = mount_one(m, root, root_fd, "dev", "/dev", NULL, MS_BIND | MS_REC);
         return r;
 }
 
-static int write_at(int dir_fd, const char *name, const char *text, mode_t mode) {
-        _cleanup_close_ int fd =
-                openat(dir_fd, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
-        if (fd < 0)
-                return -errno;
-        int r = pwrite_all(fd, text, strlen(text), 0);
-        if (r == 0 && fchmod(fd, mode) < 0)
-                r = -errno;
-        return r;
+static int write_at(int root_fd, const char *path, const char *text, mode_t mode) {
+        return root_write_file(root_fd, path, text, strlen(text), mode, 0);
 }
 
 /* Copies (or hard-links) each .deb into the root, where dpkg in the chroot can read it. */
-static int stage_debs(const char *root, const InstallPackage *pkgs, size_t n, char ***ret) {
-        _cleanup_free_ char *dir = path_join(root, DEB_DIR);
-        (void)mkdir(dir, 0755);
+static int stage_debs(int root_fd, const InstallPackage *pkgs, size_t n, char ***ret) {
+        int r = root_mkdir_p(root_fd, DEB_DIR, 0755);
+        _cleanup_close_ int dir =
+                r < 0 ? r : root_open(root_fd, DEB_DIR, O_RDONLY | O_DIRECTORY, 0);
+        if (dir < 0)
+                return log_error_errno(dir, "install: cannot make /%s: %m", DEB_DIR);
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *name = xasprintf("%s_%s_%s.deb", pkgs[i].name, pkgs[i].version,
                                                       pkgs[i].architecture);
                 for (char *c = name; *c; c++)
                         if (*c == ':' || *c == '/')
                                 *c = '%';
-                _cleanup_free_ char *dst = path_join(dir, name);
-                if (link(pkgs[i].deb_path, dst) < 0) {
-                        int r = copy_file(pkgs[i].deb_path, dst, 0644);
+                if (linkat(AT_FDCWD, pkgs[i].deb_path, dir, name, 0) < 0) {
+                        _cleanup_close_ int in =
+                                open(pkgs[i].deb_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                        _cleanup_close_ int out =
+                                openat(dir, name,
+                                       O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+                        struct stat st;
+                        r = in < 0 || out < 0 || fstat(in, &st) < 0
+                                    ? -errno
+                                    : sparse_copy(in, 0, (uint64_t)st.st_size, out, 0);
                         if (r < 0)
                                 return log_error_errno(r, "install: cannot stage %s: %m",
                                                        pkgs[i].deb_path);
@@ -167,29 +179,24 @@ static void bootstrap_set(const InstallPackage *pkgs, size_t n, bool *in) {
 
 static int finish_root(int root_fd) {
         /* First boot generates these: the image must not carry them. */
-        _cleanup_close_ int etc =
-                openat(root_fd, "etc", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        _cleanup_close_ int etc = root_open(root_fd, "etc", O_PATH | O_DIRECTORY, 0);
         if (etc < 0)
-                return -errno;
-        (void)write_at(etc, "machine-id", "", 0444);
-        _cleanup_close_ int dbus =
-                openat(root_fd, "var/lib/dbus", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dbus >= 0)
-                (void)unlinkat(dbus, "machine-id", 0);
+                return etc;
+        (void)write_at(root_fd, "etc/machine-id", "", 0444);
+        (void)root_unlink(root_fd, "var/lib/dbus/machine-id", 0);
         return 0;
 }
 
 /* The merged-/usr layout, as debootstrap makes it for Debian 12. */
 static int make_merged_usr(int root_fd, const char *architecture) {
         static const char *const dirs[] = {"bin", "sbin", "lib", "lib64"};
-        if (mkdirat(root_fd, "usr", 0755) < 0 && errno != EEXIST)
-                return -errno;
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
                 if (streq(dirs[i], "lib64") && (!architecture || !streq(architecture, "amd64")))
                         continue;
                 _cleanup_free_ char *target = xasprintf("usr/%s", dirs[i]);
-                if (mkdirat(root_fd, target, 0755) < 0 && errno != EEXIST)
-                        return -errno;
+                int r = root_mkdir_p(root_fd, target, 0755);
+                if (r < 0)
+                        return r;
                 if (symlinkat(target, root_fd, dirs[i]) < 0 && errno != EEXIST)
                         return -errno;
         }
@@ -251,18 +258,11 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
 
         /* Settings that must be in place before the packages that read them configure. */
         for (size_t i = 0; o && i < o->n_files; i++) {
-                _cleanup_free_ char *dir = path_dirname(o->files[i].path);
-                const char *base = strrchr(o->files[i].path, '/');
-                _cleanup_free_ char *cmd = xasprintf("mkdir -p /%s", dir);
-                char *const argv[] = {(char *)"chroot", (char *)root, (char *)"/bin/sh",
-                                      (char *)"-c",     cmd,          NULL};
-                r = spawn_run_in_root(argv, NULL, NULL);
-                _cleanup_close_ int d = install_open_in_root(root_fd, dir, O_RDONLY | O_DIRECTORY);
-                if (r != 0 || d < 0 ||
-                    (r = write_at(d, base ? base + 1 : o->files[i].path, o->files[i].content,
-                                  o->files[i].mode ? o->files[i].mode : 0644)) < 0)
-                        return log_error_errno(r < 0 ? r : EIO, "install: cannot write %s",
-                                               o->files[i].path);
+                const InstallFile *f = &o->files[i];
+                r = root_write_file(root_fd, f->path, f->content, strlen(f->content),
+                                    f->mode ? f->mode : 0644, ROOT_WRITE_MKDIR);
+                if (r < 0)
+                        return log_error_errno(r, "install: cannot write %s: %m", f->path);
         }
 
         /* dpkg's own records of what the policy strips. */
@@ -273,32 +273,29 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
                         buffer_printf(&cfg, "path-exclude=%s\n", *e);
                 for (char **i = o->path_include; i && *i; i++)
                         buffer_printf(&cfg, "path-include=%s\n", *i);
-                _cleanup_close_ int d = openat(root_fd, "etc/dpkg/dpkg.cfg.d",
-                                               O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                r = d < 0 ? -errno : write_at(d, "vmcompose-policy", cfg.data, 0644);
+                r = write_at(root_fd, "etc/dpkg/dpkg.cfg.d/vmcompose-policy", cfg.data, 0644);
                 buffer_done(&cfg);
                 if (r < 0)
                         return log_error_errno(r, "install: cannot write dpkg's path-exclude "
                                                   "rules: %m");
         }
-        _cleanup_close_ int sbin =
-                openat(root_fd, "usr/sbin", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sbin < 0 || write_at(sbin, "policy-rc.d",
-                                 "#!/bin/sh\n# vmcompose: no services "
-                                 "start while the image is built\nexit 101\n",
-                                 0755) < 0)
-                return log_error_errno(errno, "install: cannot write usr/sbin/policy-rc.d: %m");
+        r = write_at(
+                root_fd, "usr/sbin/policy-rc.d",
+                "#!/bin/sh\n# vmcompose: no services start while the image is built\nexit 101\n",
+                0755);
+        if (r < 0)
+                return log_error_errno(r, "install: cannot write usr/sbin/policy-rc.d: %m");
 
         /* The .debs, where dpkg in the chroot sees them. */
         for (size_t i = 0; i < n; i++) {
                 _cleanup_strv_free_ char **one = xcalloc(2, sizeof(char *));
-                r = stage_debs(root, &pkgs[i], 1, &one);
+                r = stage_debs(root_fd, &pkgs[i], 1, &one);
                 if (r < 0)
                         return r;
                 staged[i] = TAKE_PTR(one[0]);
         }
 
-        r = mount_api(mounts, root);
+        r = mount_api(mounts, root, root_fd);
         if (r < 0)
                 return r;
 
@@ -384,12 +381,8 @@ int install_root(const char *root_dir, const InstallPackage *pkgs, size_t n,
         unmount_all(&mounts);
 
         /* Whatever happened: no policy-rc.d and no staged .debs stay in the root. */
-        _cleanup_free_ char *debs = path_join(root_dir, DEB_DIR);
-        (void)rm_rf(debs);
-        _cleanup_close_ int sbin =
-                openat(root_fd, "usr/sbin", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (sbin >= 0)
-                (void)unlinkat(sbin, "policy-rc.d", 0);
+        (void)root_rm_rf(root_fd, DEB_DIR);
+        (void)root_unlink(root_fd, "usr/sbin/policy-rc.d", 0);
         if (r == 0)
                 r = finish_root(root_fd);
         return r;

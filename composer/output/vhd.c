@@ -40,9 +40,10 @@ void vhd_footer_encode(const VhdFooter *f, uint8_t out[VHD_FOOTER_SIZE]) {
         put_be32(out + 64, vhd_checksum(out));
 }
 
-int vhd_footer_decode(const uint8_t in[VHD_FOOTER_SIZE], VhdFooter *ret, const char **ret_error) {
+int vhd_footer_parse(const uint8_t in[VHD_FOOTER_SIZE], VhdFooter *ret, const char **ret_error) {
         VhdFooter f = {};
         const char *err = NULL;
+        uint32_t type = be32(in + 60);
 
         if (memcmp(in, "conectix", 8) != 0)
                 err = "no VHD footer (cookie \"conectix\" missing)";
@@ -50,19 +51,16 @@ int vhd_footer_decode(const uint8_t in[VHD_FOOTER_SIZE], VhdFooter *ret, const c
                 err = "unsupported VHD version";
         else if (be32(in + 64) != vhd_checksum(in))
                 err = "footer checksum mismatch (corrupt footer)";
-        else if (be32(in + 60) != 2)
-                err = "not a fixed VHD (Azure accepts only fixed VHDs)";
-        else if (be64(in + 16) != UINT64_MAX)
+        else if (type != VHD_FIXED && type != VHD_DYNAMIC && type != VHD_DIFFERENCING)
+                err = "unknown VHD disk type";
+        else if (type == VHD_FIXED && be64(in + 16) != UINT64_MAX)
                 err = "a fixed VHD's data offset must be all ones";
-        else if (be64(in + 48) % MiB != 0)
-                err = "virtual size is not a whole number of MiB (Azure rejects it)";
-        else if (be64(in + 40) != be64(in + 48))
-                err = "original and current size differ";
         if (err) {
                 if (ret_error)
                         *ret_error = err;
                 return -EBADMSG;
         }
+        f.data_offset = be64(in + 16);
         f.timestamp = be32(in + 24);
         memcpy(f.creator_app, in + 28, 4);
         f.original_size = be64(in + 40);
@@ -70,11 +68,36 @@ int vhd_footer_decode(const uint8_t in[VHD_FOOTER_SIZE], VhdFooter *ret, const c
         f.cylinders = be16(in + 56);
         f.heads = in[58];
         f.sectors = in[59];
-        f.disk_type = be32(in + 60);
+        f.disk_type = type;
         f.checksum = be32(in + 64);
         memcpy(f.uuid, in + 68, 16);
         *ret = f;
         return 0;
+}
+
+int vhd_footer_azure(const VhdFooter *f, const char **ret_error) {
+        const char *err = NULL;
+
+        if (f->disk_type != VHD_FIXED)
+                err = "not a fixed VHD (Azure accepts only fixed VHDs)";
+        else if (f->current_size % MiB != 0)
+                err = "virtual size is not a whole number of MiB (Azure rejects it)";
+        else if (f->original_size != f->current_size)
+                err = "original and current size differ";
+        if (err && ret_error)
+                *ret_error = err;
+        return err ? -EMEDIUMTYPE : 0;
+}
+
+int vhd_footer_decode(const uint8_t in[VHD_FOOTER_SIZE], VhdFooter *ret, const char **ret_error) {
+        VhdFooter f;
+        int r = vhd_footer_parse(in, &f, ret_error);
+
+        if (r == 0 && vhd_footer_azure(&f, ret_error) < 0)
+                r = -EBADMSG;
+        if (r == 0)
+                *ret = f;
+        return r;
 }
 
 static int vhd_write(int raw_fd, uint64_t size, int out_fd, const OutputOptions *o) {

@@ -24,13 +24,13 @@
 #define VHDX_BAT_OFFSET (3 * MiB)
 #define PAYLOAD_BLOCK_FULLY_PRESENT 6u
 
-static const char guid_bat[] = "2DC27766-F623-4200-9D64-115E9BFD4A08";
-static const char guid_metadata[] = "8B7CA206-4790-4B9A-B8FE-575F050F886E";
-static const char guid_file_parameters[] = "CAA16737-FA36-4D43-B3B6-33F0AA44E76B";
-static const char guid_disk_size[] = "2FA54224-CD1B-4876-B211-5DBED83BF4B8";
-static const char guid_disk_id[] = "BECA12AB-B2E6-4523-93EF-C309E000C746";
-static const char guid_logical_sector[] = "8141BF1D-A96F-4709-BA47-F233A8FAAB5F";
-static const char guid_physical_sector[] = "CDA348C7-445D-4471-9CC9-E9885251C556";
+static const char guid_bat[] = VHDX_GUID_BAT;
+static const char guid_metadata[] = VHDX_GUID_METADATA;
+static const char guid_file_parameters[] = VHDX_GUID_FILE_PARAMETERS;
+static const char guid_disk_size[] = VHDX_GUID_DISK_SIZE;
+static const char guid_disk_id[] = VHDX_GUID_DISK_ID;
+static const char guid_logical_sector[] = VHDX_GUID_LOGICAL_SECTOR;
+static const char guid_physical_sector[] = VHDX_GUID_PHYSICAL_SECTOR;
 
 /* A GUID in the byte order Windows stores it: the first three fields little-endian. */
 static void put_guid(uint8_t *p, const uint8_t rfc[16]) {
@@ -45,7 +45,7 @@ static void put_guid(uint8_t *p, const uint8_t rfc[16]) {
         memcpy(p + 8, rfc + 8, 8);
 }
 
-static void put_guid_str(uint8_t *p, const char *s) {
+void vhdx_put_guid_str(uint8_t *p, const char *s) {
         uint8_t u[16];
         (void)uuid_parse(s, u);
         put_guid(p, u);
@@ -85,12 +85,12 @@ static void encode_region_table(uint8_t *t, uint64_t bat_length) {
         memcpy(t, "regi", 4);
         put_le32(t + 8, 2); /* entry count */
         uint8_t *e = t + 16;
-        put_guid_str(e, guid_bat);
+        vhdx_put_guid_str(e, guid_bat);
         put_le64(e + 16, VHDX_BAT_OFFSET);
         put_le32(e + 24, (uint32_t)bat_length);
         put_le32(e + 28, 1); /* required */
         e += 32;
-        put_guid_str(e, guid_metadata);
+        vhdx_put_guid_str(e, guid_metadata);
         put_le64(e + 16, VHDX_METADATA_OFFSET);
         put_le32(e + 24, (uint32_t)VHDX_METADATA_LENGTH);
         put_le32(e + 28, 1);
@@ -117,7 +117,7 @@ static void encode_metadata(uint8_t *m, uint64_t size, const uint8_t disk_id[16]
         uint32_t off = 64 * KiB;
         for (size_t i = 0; i < ELEMENTSOF(items); i++) {
                 uint8_t *e = m + 32 + 32 * i;
-                put_guid_str(e, items[i].guid);
+                vhdx_put_guid_str(e, items[i].guid);
                 put_le32(e + 16, off);
                 put_le32(e + 20, items[i].length);
                 put_le32(e + 24, items[i].flags);

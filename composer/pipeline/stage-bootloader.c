@@ -10,6 +10,7 @@
 #include "stages.h"
 #include "vmcompose/bootloader.h"
 #include "vmcompose/log.h"
+#include "vmcompose/rootfs.h"
 #include "vmcompose/spawn.h"
 
 static void add_args(char ***args, const Node *list) {
@@ -46,11 +47,12 @@ char *build_kernel_cmdline(BuildContext *ctx) {
 /* /etc/.updated and /var/.updated, as systemd-update-done writes them: /etc and /var match
  * /usr already (the packages' scripts ran at build time), so the first boot skips the units
  * with ConditionNeedsUpdate= (systemd-sysusers and the like) instead of redoing their work. */
-static int mark_updated(const char *root, uint64_t epoch) {
-        _cleanup_free_ char *usr = path_join(root, "usr");
+static int mark_updated(const char *root, int root_fd, uint64_t epoch) {
+        _cleanup_close_ int usr = root_open(root_fd, "usr", O_PATH | O_DIRECTORY, 0);
         struct stat st;
-        if (stat(usr, &st) < 0)
-                return log_error_errno(errno, "bootloader: cannot stat %s: %m", usr);
+        if (usr < 0 || fstat(usr, &st) < 0)
+                return log_error_errno(usr < 0 ? usr : -errno, "bootloader: cannot stat %s/usr: %m",
+                                       root);
         /* The time /usr will have in the image: the filesystem writers clamp every time to
          * source-date-epoch, without nanoseconds. */
         if (epoch > 0 && (uint64_t)st.st_mtim.tv_sec >= epoch)
@@ -62,23 +64,25 @@ static int mark_updated(const char *root, uint64_t epoch) {
                           (unsigned long long)nsec);
         static const char *const dirs[] = {"etc/.updated", "var/.updated"};
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
-                _cleanup_free_ char *path = path_join(root, dirs[i]);
-                int r = write_file_atomic(path, text, strlen(text), 0644);
+                int r = root_write_file(root_fd, dirs[i], text, strlen(text), 0644, 0);
                 if (r < 0)
-                        return log_error_errno(r, "bootloader: cannot write %s: %m", path);
+                        return log_error_errno(r, "bootloader: cannot write %s/%s: %m", root,
+                                               dirs[i]);
                 const struct timespec times[2] = {st.st_mtim, st.st_mtim};
-                if (utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW) < 0)
-                        return log_error_errno(errno, "bootloader: cannot set the time of %s: %m",
-                                               path);
+                _cleanup_close_ int fd = root_open(root_fd, dirs[i], O_RDONLY | O_NOFOLLOW, 0);
+                if (fd < 0 || futimens(fd, times) < 0)
+                        return log_error_errno(fd < 0 ? fd : -errno,
+                                               "bootloader: cannot set the time of %s/%s: %m", root,
+                                               dirs[i]);
         }
         return 0;
 }
 
-static int install_ready_unit(const char *root) {
-        _cleanup_free_ char *path = path_join(root, "etc/systemd/system/vmcompose-ready.service");
-        int r = write_file_atomic(path, boot_ready_unit, strlen(boot_ready_unit), 0644);
+static int install_ready_unit(const char *root, int root_fd) {
+        static const char path[] = "etc/systemd/system/vmcompose-ready.service";
+        int r = root_write_file(root_fd, path, boot_ready_unit, strlen(boot_ready_unit), 0644, 0);
         if (r < 0)
-                return log_error_errno(r, "bootloader: cannot write %s: %m", path);
+                return log_error_errno(r, "bootloader: cannot write %s/%s: %m", root, path);
         char *const argv[] = {(char *)"chroot",
                               (char *)root,
                               (char *)"systemctl",
@@ -95,13 +99,13 @@ static int install_ready_unit(const char *root) {
 }
 
 /* Does the kernel have every Kconfig option the target needs? */
-static int check_kconfig(const BuildContext *ctx, const BootKernel *k, const Node *kconfig,
-                         const char *target) {
-        _cleanup_free_ char *path = xasprintf("%s/boot/config-%s", ctx->root_path, k->version);
+static int check_kconfig(const BuildContext *ctx, int root_fd, const BootKernel *k,
+                         const Node *kconfig, const char *target) {
+        _cleanup_free_ char *path = xasprintf("boot/config-%s", k->version);
         _cleanup_free_ char *config = NULL;
-        int r = read_full_file(path, 16 << 20, &config, NULL), bad = 0;
+        int r = root_read_file(root_fd, path, 16 << 20, &config, NULL), bad = 0;
         if (r < 0)
-                return log_error_errno(r, "kernel: cannot read %s: %m", path);
+                return log_error_errno(r, "kernel: cannot read %s/%s: %m", ctx->root_path, path);
         for (size_t i = 0; kconfig && i < kconfig->n_items; i++) {
                 const Node *opt = node_map_get(kconfig->items[i], "option");
                 const Node *val = node_map_get(kconfig->items[i], "value");
@@ -147,13 +151,12 @@ static char **initramfs_modules(const char *list, const char *builtin) {
 }
 
 /* Is every driver the target needs in the initramfs, as a module or built into the kernel? */
-static int check_initramfs(BuildContext *ctx, const BootKernel *k, const Node *drivers,
+static int check_initramfs(BuildContext *ctx, int root_fd, const BootKernel *k, const Node *drivers,
                            const char *target) {
         _cleanup_free_ char *initrd = xasprintf("/boot/initrd.img-%s", k->version);
         char *const argv[] = {(char *)"chroot", ctx->root_path, (char *)"lsinitramfs", initrd,
                               NULL};
-        _cleanup_free_ char *builtin_path =
-                xasprintf("%s/lib/modules/%s/modules.builtin", ctx->root_path, k->version);
+        _cleanup_free_ char *builtin_path = xasprintf("lib/modules/%s/modules.builtin", k->version);
         _cleanup_free_ char *builtin = NULL;
         Buffer list = {};
         int bad = 0;
@@ -162,17 +165,15 @@ static int check_initramfs(BuildContext *ctx, const BootKernel *k, const Node *d
          * one) by its own lister. */
         const Node *maker = node_lookup(ctx->profile->tree, "kernel.initramfs");
         int r = 0;
-        if (maker && streq(maker->scalar, "vmcompose")) {
-                /* initrd is absolute: path_join() would give it back as it is, the host's. */
-                _cleanup_free_ char *path = xasprintf("%s%s", ctx->root_path, initrd);
-                r = initramfs_list(path, &list);
-        } else if ((r = spawn_run_in_root(argv, NULL, &list)) != 0)
+        if (maker && streq(maker->scalar, "vmcompose"))
+                r = initramfs_list(root_fd, k->initrd, &list);
+        else if ((r = spawn_run_in_root(argv, NULL, &list)) != 0)
                 r = log_error_errno(r < 0 ? r : EIO, "kernel: lsinitramfs %s failed", initrd);
         if (r < 0) {
                 buffer_done(&list);
                 return r;
         }
-        (void)read_full_file(builtin_path, 16 << 20, &builtin, NULL);
+        (void)root_read_file(root_fd, builtin_path, 16 << 20, &builtin, NULL);
         for (size_t i = 0; drivers && i < drivers->n_items; i++) {
                 const Node *n = node_map_get(drivers->items[i], "name");
                 /* Module file names use '-' or '_' interchangeably. */
@@ -201,11 +202,10 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(DIR *, closedir);
 /* kernel.initramfs: vmcompose: the initramfs of each kernel in /boot, written here (the
  * install stage ran no update-initramfs): init, the target's drivers and the root
  * filesystem's driver, with what they depend on. */
-static int make_initramfs(BuildContext *ctx) {
+static int make_initramfs(BuildContext *ctx, int root_fd) {
         const Node *maker = node_lookup(ctx->profile->tree, "kernel.initramfs");
         const Node *target = ctx->profile->kernel_target.tree;
         _cleanup_strv_free_ char **drivers = NULL, **wheres = NULL;
-        _cleanup_free_ char *boot = path_join(ctx->root_path, "boot");
 
         if (!maker || !streq(maker->scalar, "vmcompose"))
                 return 0;
@@ -224,13 +224,18 @@ static int make_initramfs(BuildContext *ctx) {
                 strv_extend(&drivers, fs ? fs->scalar : "ext4");
                 strv_push(&wheres, xasprintf("%s:%u", role->mark.file, role->mark.line));
         }
-        _cleanup_(closedirp) DIR *d = opendir(boot);
-        if (!d)
-                return log_error_errno(errno, "bootloader: %s: %m", boot);
+        int fd = root_open(root_fd, "boot", O_RDONLY | O_DIRECTORY, 0);
+        _cleanup_(closedirp) DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                int r = fd < 0 ? fd : -errno;
+                if (fd >= 0)
+                        close(fd);
+                return log_error_errno(r, "bootloader: %s/boot: %m", ctx->root_path);
+        }
         for (struct dirent *de; (de = readdir(d));) {
                 if (!strneq(de->d_name, "vmlinuz-", 8))
                         continue;
-                _cleanup_free_ char *out = xasprintf("%s/initrd.img-%s", boot, de->d_name + 8);
+                _cleanup_free_ char *out = xasprintf("boot/initrd.img-%s", de->d_name + 8);
                 InitramfsRequest req = {
                         .root_dir = ctx->root_path,
                         .version = de->d_name + 8,
@@ -288,8 +293,11 @@ int stage_bootloader(BuildContext *ctx) {
                                        bl->scalar, bl->mark.file, bl->mark.line);
         /* A vmcompose initramfs that cannot be made (a driver the kernel lacks) still lets the
          * target checks below name everything else the kernel lacks. */
-        int ri = make_initramfs(ctx);
-        r = boot_kernel_find(ctx->root_path, ri == 0, &k);
+        _cleanup_close_ int root_fd = open(ctx->root_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0)
+                return log_error_errno(errno, "bootloader: %s: %m", ctx->root_path);
+        int ri = make_initramfs(ctx, root_fd);
+        r = boot_kernel_find(root_fd, ri == 0, &k);
         if (r == -ENOTUNIQ)
                 return log_error_errno(r, "bootloader: more than one kernel in %s/boot",
                                        ctx->root_path);
@@ -312,11 +320,11 @@ int stage_bootloader(BuildContext *ctx) {
         const Node *target = ctx->profile->kernel_target.tree;
         if (target) {
                 const char *name = node_map_get(target, "name")->scalar;
-                int k1 = check_kconfig(ctx, &k, node_lookup(target, "kconfig"), name);
+                int k1 = check_kconfig(ctx, root_fd, &k, node_lookup(target, "kconfig"), name);
                 /* -ENXIO: drivers the kernel lacks, which is the target's business. */
                 int k2 = ri == -ENXIO ? ri
                          : ri < 0     ? 0
-                                      : check_initramfs(ctx, &k,
+                                      : check_initramfs(ctx, root_fd, &k,
                                                         node_lookup(target, "initramfs-drivers"), name);
                 int k3 = check_cmdline(ctx, cmdline, name);
                 if (k1 < 0 || k2 < 0 || k3 < 0) {
@@ -344,24 +352,35 @@ int stage_bootloader(BuildContext *ctx) {
                 disk_layout_done(&l);
         }
         diag_done(&diag);
-        BootParams params = {
-                .root_fs_uuid = *root_uuid ? root_uuid : NULL,
-                .root_dir = ctx->root_path,
-                .esp_dir = ctx->esp_path,
-                .kernel = &k,
-                .cmdline = cmdline,
-                .title = ctx->profile->name,
-        };
         ctx->boot_work = path_join(tmp, "boot");
         if (mkdir(ctx->boot_work, 0755) < 0 && errno != EEXIST) {
                 boot_kernel_done(&k);
                 return log_error_errno(errno, "bootloader: %s: %m", ctx->boot_work);
         }
-        r = b->prepare(&params, ctx->boot_work);
+        _cleanup_close_ int esp_fd = open(ctx->esp_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int work_fd = open(ctx->boot_work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (esp_fd < 0 || work_fd < 0) {
+                boot_kernel_done(&k);
+                return log_error_errno(errno, "bootloader: %s: %m",
+                                       esp_fd < 0 ? ctx->esp_path : ctx->boot_work);
+        }
+        BootParams params = {
+                .root_fs_uuid = *root_uuid ? root_uuid : NULL,
+                .root_dir = ctx->root_path,
+                .root_fd = root_fd,
+                .esp_dir = ctx->esp_path,
+                .esp_fd = esp_fd,
+                .work_dir = ctx->boot_work,
+                .work_fd = work_fd,
+                .kernel = &k,
+                .cmdline = cmdline,
+                .title = ctx->profile->name,
+        };
+        r = b->prepare(&params);
         if (r == 0)
-                r = install_ready_unit(ctx->root_path);
+                r = install_ready_unit(ctx->root_path, root_fd);
         if (r == 0)
-                r = mark_updated(ctx->root_path, ctx->timestamp);
+                r = mark_updated(ctx->root_path, root_fd, ctx->timestamp);
         if (r == 0) {
                 ctx->esp_dir = ctx->esp_path;
                 ctx->kernel_version = xstrdup(k.version);

@@ -11,6 +11,7 @@
 #include "stages.h"
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
+#include "vmcompose/rootfs.h"
 #include "vmcompose/signals.h"
 #include "vmcompose/sparse.h"
 #include "vmcompose/spawn.h"
@@ -78,13 +79,15 @@ static int check_installed(const BuildContext *ctx) {
         return bad ? -EBADMSG : 0;
 }
 
+static char *const system_env[] = {(char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
+                                   (char *)"LC_ALL=C.UTF-8",
+                                   (char *)"DEBIAN_FRONTEND=noninteractive", NULL};
+
 static int run_in_root(const char *root, const char *script, const char *what) {
         char *const argv[] = {(char *)"chroot", (char *)root,   (char *)"/bin/sh",
                               (char *)"-ec",    (char *)script, NULL};
-        char *env[] = {(char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", (char *)"LC_ALL=C.UTF-8",
-                       (char *)"DEBIAN_FRONTEND=noninteractive", NULL};
         Buffer out = {};
-        int r = spawn_run_in_root(argv, env, &out);
+        int r = spawn_run_in_root(argv, system_env, &out);
         if (r != 0) {
                 log_error("system: %s failed (%s %d):\n%s", what, r < 0 ? "error" : "exit status",
                           r, out.data ? out.data : "");
@@ -94,24 +97,38 @@ static int run_in_root(const char *root, const char *script, const char *what) {
         return r;
 }
 
-/* Shell-quotes s for run_in_root(). */
-static char *quote(const char *s) {
+/* Runs the program args[0] in the root with args: values are arguments, never shell text.
+ * Returns its exit status (logged, with the output, when not 0 and log_failure) or a negative
+ * errno; out (may be NULL) gets the output. */
+static int run_args(const char *root, const char *const *args, bool log_failure, Buffer *out) {
+        _cleanup_strv_free_ char **argv = NULL;
         Buffer b = {};
-        buffer_putc(&b, '\'');
-        for (const char *p = s; *p; p++)
-                if (*p == '\'')
-                        buffer_puts(&b, "'\\''");
-                else
-                        buffer_putc(&b, *p);
-        buffer_putc(&b, '\'');
-        return buffer_steal(&b);
+        strv_extend(&argv, "chroot");
+        strv_extend(&argv, root);
+        for (const char *const *a = args; *a; a++)
+                strv_extend(&argv, *a);
+        int r = spawn_run_in_root(argv, system_env, &b);
+        if (r != 0 && log_failure) {
+                _cleanup_free_ char *cmd = spawn_format(argv + 2);
+                log_error("system: %s failed (%s %d):\n%s", cmd, r < 0 ? "error" : "exit status", r,
+                          b.data ? b.data : "");
+        }
+        if (out)
+                *out = b;
+        else
+                buffer_done(&b);
+        return r;
+}
+
+static int run_ok(const char *root, const char *const *args) {
+        int r = run_args(root, args, true, NULL);
+        return r == 0 ? 0 : r < 0 ? r : -EIO;
 }
 
 /* The alternatives (/var/lib/dpkg/alternatives/NAME) that list path as one of their choices. */
 static char **alternatives_using(int root_fd, const char *path) {
         char **names = NULL;
-        int fd = install_open_in_root(root_fd, "var/lib/dpkg/alternatives",
-                                      O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int fd = root_open(root_fd, "var/lib/dpkg/alternatives", O_RDONLY | O_DIRECTORY, 0);
         if (fd < 0)
                 return NULL;
         DIR *d = fdopendir(fd);
@@ -122,13 +139,9 @@ static char **alternatives_using(int root_fd, const char *path) {
         for (struct dirent *de; (de = readdir(d));) {
                 if (de->d_name[0] == '.')
                         continue;
-                _cleanup_close_ int f =
-                        openat(dirfd(d), de->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-                char buf[16384];
-                ssize_t n = f < 0 ? -1 : read(f, buf, sizeof(buf) - 1);
-                if (n <= 0)
+                _cleanup_free_ char *buf = NULL;
+                if (root_read_file(dirfd(d), de->d_name, 1 << 20, &buf, NULL) < 0)
                         continue;
-                buf[n] = 0;
                 /* The file's lines: mode, link, slaves, a blank line, then each choice's path,
                  * priority and slave paths. A line equal to path names it as a choice. */
                 for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
@@ -181,16 +194,8 @@ static int remove_after_configure(const BuildContext *ctx) {
                                 break;
                         /* The parent is resolved inside the root (merged /usr: /bin is
                          * usr/bin); the entry itself is removed, never followed. */
-                        _cleanup_free_ char *dir = path_dirname(path);
-                        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-                        _cleanup_close_ int dfd =
-                                install_open_in_root(root_fd, dir[0] == '/' ? dir + 1 : dir,
-                                                     O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-                        if (dfd < 0 && dfd != -ENOENT)
-                                r = dfd;
-                        else if (dfd >= 0 && unlinkat(dfd, base, 0) < 0 && errno != ENOENT)
-                                r = -errno;
-                        else
+                        r = root_unlink(root_fd, path, 0);
+                        if (r == 0)
                                 log_info("policy: removed %s (strip.remove of policy %s)", path,
                                          p->policies[i].name);
                         if (r < 0)
@@ -200,109 +205,215 @@ static int remove_after_configure(const BuildContext *ctx) {
         return r;
 }
 
+/* The passwd entry of user: home directory, uid and login group. */
+static int user_home(const char *root, const char *user, char **ret_home, uid_t *ret_uid,
+                     gid_t *ret_gid) {
+        Buffer out = {};
+        int r = run_args(root, (const char *const[]){"getent", "passwd", user, NULL}, true, &out);
+        if (r != 0) {
+                buffer_done(&out);
+                return r < 0 ? r : -ENOENT;
+        }
+        /* name:password:uid:gid:gecos:home:shell */
+        char *field[7] = {};
+        char *p = out.data;
+        for (size_t i = 0; i < 7 && p; i++) {
+                field[i] = p;
+                p = strchr(p, i == 6 ? '\n' : ':');
+                if (p)
+                        *p++ = 0;
+        }
+        if (!field[6] || field[5][0] != '/') {
+                buffer_done(&out);
+                return -EBADMSG;
+        }
+        *ret_home = xstrdup(field[5]);
+        *ret_uid = (uid_t)strtoul(field[2], NULL, 10);
+        *ret_gid = (gid_t)strtoul(field[3], NULL, 10);
+        buffer_done(&out);
+        return 0;
+}
+
+/* ~/.ssh/authorized_keys of user, one key a line, owned by the user (chown -R user: ~/.ssh). */
+static int write_ssh_keys(const char *root, int root_fd, const char *user, const Node *keys) {
+        _cleanup_free_ char *home = NULL;
+        uid_t uid;
+        gid_t gid;
+        int r = user_home(root, user, &home, &uid, &gid);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *ssh = path_join(home, ".ssh");
+        _cleanup_free_ char *file = path_join(ssh, "authorized_keys");
+        Buffer text = {};
+        for (size_t k = 0; k < keys->n_items; k++)
+                buffer_printf(&text, "%s\n", keys->items[k]->scalar);
+        r = root_mkdir_p(root_fd, ssh, 0755); /* then 0700, as mkdir -p and chmod did */
+        if (r == 0)
+                r = root_write_file(root_fd, file, text.data ? text.data : "", text.len, 0600, 0);
+        buffer_done(&text);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int dir = root_open(root_fd, ssh, O_RDONLY | O_DIRECTORY, 0);
+        if (dir < 0)
+                return dir;
+        if (fchmod(dir, 0700) < 0 || fchown(dir, uid, gid) < 0)
+                return -errno;
+        int fd = dup(dir);
+        DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+        if (!d) {
+                r = -errno;
+                if (fd >= 0)
+                        close(fd);
+                return r;
+        }
+        for (struct dirent *de; (de = readdir(d));)
+                if (!streq(de->d_name, ".") && !streq(de->d_name, "..") &&
+                    fchownat(dir, de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0 && r == 0)
+                        r = -errno;
+        closedir(d);
+        return r;
+}
+
+static int add_user(const char *root, int root_fd, const Node *u) {
+        const char *name = node_map_get(u, "name")->scalar;
+        const Node *shell = node_map_get(u, "shell"), *uid = node_map_get(u, "uid");
+        const Node *groups = node_map_get(u, "groups"), *hash = node_map_get(u, "password-hash");
+        const Node *keys = node_map_get(u, "ssh-keys");
+        int r;
+
+        if (run_args(root, (const char *const[]){"id", "-u", name, NULL}, false, NULL) != 0) {
+                const char *args[9] = {"useradd", "-m"};
+                size_t n = 2;
+                if (shell) {
+                        args[n++] = "-s";
+                        args[n++] = shell->scalar;
+                }
+                if (uid) {
+                        args[n++] = "-u";
+                        args[n++] = uid->scalar;
+                }
+                args[n++] = name;
+                if ((r = run_ok(root, args)) < 0)
+                        return r;
+        }
+        for (size_t g = 0; groups && g < groups->n_items; g++) {
+                const char *group = groups->items[g]->scalar;
+                if (run_args(root, (const char *const[]){"getent", "group", group, NULL}, false,
+                             NULL) != 0 &&
+                    (r = run_ok(root, (const char *const[]){"groupadd", group, NULL})) < 0)
+                        return r;
+                if ((r = run_ok(root, (const char *const[]){"usermod", "-aG", group, name, NULL})) <
+                    0)
+                        return r;
+        }
+        r = hash ? run_ok(root, (const char *const[]){"usermod", "-p", hash->scalar, name, NULL})
+                 : run_ok(root, (const char *const[]){"usermod", "-L", name, NULL});
+        if (r < 0)
+                return r;
+        if (keys && keys->n_items > 0 && (r = write_ssh_keys(root, root_fd, name, keys)) < 0)
+                return log_error_errno(r, "system: cannot write the SSH keys of %s: %m", name);
+        return 0;
+}
+
+/* A generator is masked by a link to /dev/null of its name in the directory that overrides
+ * systemd's own; one that does not exist is a mistake in the profile. */
+static int mask_generator(int root_fd, const Node *name) {
+        static const char *const dirs[] = {"usr/lib/systemd/system-generators",
+                                           "lib/systemd/system-generators"};
+        bool found = false;
+        for (size_t i = 0; i < ELEMENTSOF(dirs) && !found; i++) {
+                _cleanup_free_ char *p = path_join(dirs[i], name->scalar);
+                _cleanup_close_ int fd = root_open(root_fd, p, O_PATH, 0);
+                found = fd >= 0;
+        }
+        if (!found) {
+                log_error("%s:%u:%u: system.generators.mask: no generator %s in the image",
+                          name->mark.file, name->mark.line, name->mark.column, name->scalar);
+                return -ENOENT;
+        }
+        _cleanup_free_ char *link = path_join("etc/systemd/system-generators", name->scalar);
+        int r = root_symlink(root_fd, "/dev/null", link, ROOT_WRITE_MKDIR);
+        if (r < 0)
+                return log_error_errno(r, "system: cannot mask generator %s: %m", name->scalar);
+        return 0;
+}
+
+/* The profile's system: section. Values reach the root as file contents written through
+ * core/rootfs.c or as arguments of programs run in it, never as shell text; each was checked
+ * at load (profile/schema-checks.c). */
 static int apply_system(const BuildContext *ctx) {
         const Node *sys = node_map_get(ctx->profile->tree, "system");
         const char *root = ctx->root_path;
-        Buffer sh = {};
+        _cleanup_close_ int root_fd = -1;
         int r = 0;
 
         if (!sys)
                 return 0;
-        /* Everything below runs inside the chroot, so that a symlink in the root can never
-         * make it write on the host. */
+        root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0)
+                return log_error_errno(errno, "system: %s: %m", root);
         const Node *v;
         if ((v = node_map_get(sys, "hostname"))) {
-                _cleanup_free_ char *q = quote(v->scalar);
-                buffer_printf(&sh, "printf '%%s\\n' %s > /etc/hostname\n", q);
+                _cleanup_free_ char *text = xasprintf("%s\n", v->scalar);
+                r = root_write_file(root_fd, "etc/hostname", text, strlen(text), 0644, 0);
+                if (r < 0)
+                        return log_error_errno(r, "system: cannot write /etc/hostname: %m");
         }
         if ((v = node_map_get(sys, "timezone"))) {
-                _cleanup_free_ char *q = quote(v->scalar);
-                buffer_printf(&sh,
-                              "tz=%s; if [ -e /usr/share/zoneinfo/$tz ]; then ln -sfn "
-                              "/usr/share/zoneinfo/$tz /etc/localtime; fi; printf '%%s\\n' "
-                              "\"$tz\" > /etc/timezone\n",
-                              q);
+                _cleanup_free_ char *zone = path_join("/usr/share/zoneinfo", v->scalar);
+                _cleanup_free_ char *text = xasprintf("%s\n", v->scalar);
+                _cleanup_close_ int fd = root_open(root_fd, zone, O_PATH, 0);
+                if (fd >= 0 && (r = root_symlink(root_fd, zone, "etc/localtime", 0)) < 0)
+                        return log_error_errno(r, "system: cannot link /etc/localtime: %m");
+                r = root_write_file(root_fd, "etc/timezone", text, strlen(text), 0644, 0);
+                if (r < 0)
+                        return log_error_errno(r, "system: cannot write /etc/timezone: %m");
         }
         if ((v = node_map_get(sys, "locale"))) {
-                _cleanup_free_ char *q = quote(v->scalar);
-                buffer_printf(&sh, "printf 'LANG=%%s\\n' %s > /etc/default/locale\n", q);
+                _cleanup_free_ char *text = xasprintf("LANG=%s\n", v->scalar);
+                r = root_write_file(root_fd, "etc/default/locale", text, strlen(text), 0644, 0);
+                if (r < 0)
+                        return log_error_errno(r, "system: cannot write /etc/default/locale: %m");
         }
         const Node *users = node_map_get(sys, "users");
-        for (size_t i = 0; users && i < users->n_items; i++) {
-                const Node *u = users->items[i];
-                _cleanup_free_ char *name = quote(node_map_get(u, "name")->scalar);
-                const Node *shell = node_map_get(u, "shell"), *uid = node_map_get(u, "uid");
-                const Node *groups = node_map_get(u, "groups"),
-                           *hash = node_map_get(u, "password-hash");
-                const Node *keys = node_map_get(u, "ssh-keys");
-                buffer_printf(&sh, "id -u %s >/dev/null 2>&1 || useradd -m %s%s%s%s%s %s\n", name,
-                              shell ? "-s " : "", shell ? shell->scalar : "", uid ? " -u " : "",
-                              uid ? uid->scalar : "", "", name);
-                for (size_t g = 0; groups && g < groups->n_items; g++) {
-                        _cleanup_free_ char *gq = quote(groups->items[g]->scalar);
-                        buffer_printf(&sh,
-                                      "getent group %s >/dev/null || groupadd %s; usermod "
-                                      "-aG %s %s\n",
-                                      gq, gq, gq, name);
-                }
-                if (hash) {
-                        _cleanup_free_ char *hq = quote(hash->scalar);
-                        buffer_printf(&sh, "usermod -p %s %s\n", hq, name);
-                } else
-                        buffer_printf(&sh, "usermod -L %s\n", name);
-                if (keys && keys->n_items > 0) {
-                        buffer_printf(&sh,
-                                      "h=$(getent passwd %s | cut -d: -f6); mkdir -p "
-                                      "\"$h/.ssh\"; : > \"$h/.ssh/authorized_keys\"\n",
-                                      name);
-                        for (size_t k = 0; k < keys->n_items; k++) {
-                                _cleanup_free_ char *kq = quote(keys->items[k]->scalar);
-                                buffer_printf(&sh,
-                                              "printf '%%s\\n' %s >> \"$h/.ssh/"
-                                              "authorized_keys\"\n",
-                                              kq);
-                        }
-                        buffer_printf(&sh,
-                                      "chmod 700 \"$h/.ssh\"; chmod 600 "
-                                      "\"$h/.ssh/authorized_keys\"; chown -R %s: \"$h/.ssh\"\n",
-                                      name);
-                }
-        }
-        if (sh.len > 0)
-                r = run_in_root(root, sh.data, "hostname, time zone, locale and users");
-        buffer_done(&sh);
-        if (r < 0)
-                return r;
+        for (size_t i = 0; users && i < users->n_items; i++)
+                if ((r = add_user(root, root_fd, users->items[i])) < 0)
+                        return r;
 
-        /* Files: content through the chroot's own shell; sources copied in by cat. */
         const Node *files = node_map_get(sys, "files");
-        for (size_t i = 0; files && i < files->n_items && r == 0; i++) {
+        for (size_t i = 0; files && i < files->n_items; i++) {
                 const Node *f = files->items[i];
                 const Node *content = node_map_get(f, "content"), *src = node_map_get(f, "source");
                 const Node *mode = node_map_get(f, "mode");
-                _cleanup_free_ char *path = quote(node_map_get(f, "path")->scalar);
+                const char *path = node_map_get(f, "path")->scalar;
                 _cleanup_free_ char *data = NULL;
+                size_t size = 0;
                 if (src) {
-                        r = read_full_file(src->scalar, 64 << 20, &data, NULL);
+                        r = read_full_file(src->scalar, 64 << 20, &data, &size);
                         if (r < 0)
                                 return log_error_errno(r, "system: files: %s: %m", src->scalar);
+                } else {
+                        data = xstrdup(content->scalar);
+                        size = strlen(data);
                 }
-                _cleanup_free_ char *text = quote(content ? content->scalar : data);
-                _cleanup_free_ char *script =
-                        xasprintf("mkdir -p \"$(dirname %s)\"; printf '%%s' %s > %s; chmod %s %s",
-                                  path, text, path, mode ? mode->scalar : "0644", path);
-                r = run_in_root(root, script, "files");
+                mode_t m = (mode_t)strtoul(mode ? mode->scalar : "0644", NULL, 8);
+                r = root_write_file(root_fd, path, data, size, m, ROOT_WRITE_MKDIR);
+                if (r < 0)
+                        return log_error_errno(r, "system: files: cannot write %s: %m", path);
         }
-        /* Overlays: unpacked by tar inside the chroot. */
+        /* Overlays: unpacked by tar inside the chroot; the paths are arguments of the
+         * script, not part of it. */
         const Node *overlays = node_map_get(sys, "overlay");
         for (size_t i = 0; overlays && i < overlays->n_items && r == 0; i++) {
                 const char *dir = node_map_get(overlays->items[i], "path")->scalar;
-                _cleanup_free_ char *qd = quote(dir), *qr = quote(root);
-                _cleanup_free_ char *cmd = xasprintf(
-                        "tar -C %s --numeric-owner -cf - . | chroot %s tar --numeric-owner -xf - "
-                        "-C /",
-                        qd, qr);
-                char *const argv[] = {(char *)"sh", (char *)"-ec", cmd, NULL};
+                char *const argv[] = {(char *)"sh",
+                                      (char *)"-ec",
+                                      (char *)"tar -C \"$1\" --numeric-owner -cf - . | chroot "
+                                              "\"$2\" tar --numeric-owner -xf - -C /",
+                                      (char *)"sh",
+                                      (char *)dir,
+                                      (char *)root,
+                                      NULL};
                 Buffer out = {};
                 r = spawn_run_in_root(argv, NULL, &out);
                 if (r != 0) {
@@ -316,32 +427,14 @@ static int apply_system(const BuildContext *ctx) {
         for (size_t k = 0; services && k < ELEMENTSOF(verbs) && r == 0; k++) {
                 const Node *list = node_map_get(services, verbs[k]);
                 for (size_t i = 0; list && i < list->n_items && r == 0; i++) {
-                        _cleanup_free_ char *q =
-                                quote(node_map_get(list->items[i], "name")->scalar);
-                        _cleanup_free_ char *cmd = xasprintf("systemctl %s %s", verbs[k], q);
-                        r = run_in_root(root, cmd, cmd);
+                        const char *unit = node_map_get(list->items[i], "name")->scalar;
+                        r = run_ok(root, (const char *const[]){"systemctl", verbs[k], unit, NULL});
                 }
         }
-        /* A generator is masked by a link to /dev/null of its name in the directory that
-         * overrides systemd's own; one that does not exist is a mistake in the profile. */
         const Node *gens = node_lookup(ctx->profile->tree, "system.generators.mask");
-        for (size_t i = 0; gens && i < gens->n_items && r == 0; i++) {
-                const Node *name = node_map_get(gens->items[i], "name");
-                _cleanup_free_ char *q = quote(name->scalar);
-                _cleanup_free_ char *cmd = xasprintf(
-                        "for d in /usr/lib/systemd/system-generators "
-                        "/lib/systemd/system-generators; "
-                        "do [ -e \"$d\"/%s ] && break; d=; done; [ -n \"$d\" ] || exit 3; "
-                        "mkdir -p /etc/systemd/system-generators && "
-                        "ln -sfn /dev/null /etc/systemd/system-generators/%s",
-                        q, q);
-                _cleanup_free_ char *what = xasprintf("masking generator %s", name->scalar);
-                r = run_in_root(root, cmd, what);
-                if (r < 0)
-                        log_error("%s:%u:%u: system.generators.mask: no generator %s in the image",
-                                  name->mark.file, name->mark.line, name->mark.column,
-                                  name->scalar);
-        }
+        for (size_t i = 0; gens && i < gens->n_items && r == 0; i++)
+                r = mask_generator(root_fd, node_map_get(gens->items[i], "name"));
+        /* The profile's own commands: shell text by design, the profile author's. */
         const Node *scripts = node_map_get(sys, "scripts");
         for (size_t i = 0; scripts && i < scripts->n_items && r == 0; i++) {
                 const char *cmd = node_map_get(scripts->items[i], "run")->scalar;
@@ -459,8 +552,11 @@ int stage_install(BuildContext *ctx) {
                 ctx->profile->kernel_target.tree
                         ? node_lookup(ctx->profile->kernel_target.tree, "initramfs-drivers")
                         : NULL;
-        for (size_t i = 0; drivers && i < drivers->n_items; i++)
-                buffer_printf(&hook, " %s", node_map_get(drivers->items[i], "name")->scalar);
+        for (size_t i = 0; drivers && i < drivers->n_items; i++) {
+                _cleanup_free_ char *q =
+                        shell_quote(node_map_get(drivers->items[i], "name")->scalar);
+                buffer_printf(&hook, " %s", q);
+        }
         buffer_puts(&hook, "\n");
         /* kernel.initramfs-modules: target keeps only the target's drivers (and what they
          * need): a smaller initramfs that unpacks and probes faster, for this platform only. */

@@ -12,6 +12,7 @@
 #include "stages.h"
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
+#include "vmcompose/rootfs.h"
 #include "vmcompose/output.h"
 
 static bool has_arg(const char *cmdline, const char *arg) {
@@ -37,13 +38,17 @@ unsigned lint_azure(const LintFacts *f, char ***problems) {
                 vhds++;
                 Buffer out = {};
                 int r = output_inspect(*o, &out);
-                if (r < 0) {
+                /* Content of another format (or none) under a .vhd name: no footer. */
+                bool other = out.data && strstr(out.data, "  format: ") &&
+                             !strstr(out.data, "  format: vhd\n");
+                if (other)
+                        problem(problems, "%s is not a VHD (no VHD footer)", *o);
+                else if (r < 0) {
                         const char *why = out.data ? strstr(out.data, "error: ") : NULL;
                         problem(problems, "%s is not a valid Azure VHD: %.*s", *o,
                                 why ? (int)strcspn(why + 7, "\n") : 10,
                                 why ? why + 7 : "unreadable");
-                } else if (!out.data || !strstr(out.data, "format: vhd\n"))
-                        problem(problems, "%s is not a VHD (no VHD footer)", *o);
+                }
                 buffer_done(&out);
         }
         if (vhds == 0)
@@ -96,15 +101,14 @@ unsigned lint_azure(const LintFacts *f, char ***problems) {
                 return checks;
         /* First boot makes the VM's own identity: an empty machine-id, no SSH host keys. */
         checks++;
-        _cleanup_close_ int mid =
-                install_open_in_root(f->root_fd, "etc/machine-id", O_RDONLY | O_CLOEXEC);
+        _cleanup_close_ int mid = root_open(f->root_fd, "etc/machine-id", O_PATH, 0);
         struct stat st;
         if (mid < 0)
                 problem(problems, "/etc/machine-id is missing (systemd expects it, empty)");
         else if (fstat(mid, &st) == 0 && st.st_size != 0)
                 problem(problems, "/etc/machine-id is not empty: every VM would share it");
         checks++;
-        int sfd = install_open_in_root(f->root_fd, "etc/ssh", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int sfd = root_open(f->root_fd, "etc/ssh", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
         DIR *d = sfd >= 0 ? fdopendir(sfd) : NULL;
         if (!d && sfd >= 0)
                 close(sfd);

@@ -10,6 +10,7 @@
 #include "vmcompose/audit.h"
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
+#include "vmcompose/rootfs.h"
 #include "vmcompose/node.h"
 #include "vmcompose/repo.h"
 #include "vmcompose/report.h"
@@ -18,15 +19,12 @@
  * (expression NULL when the file is missing or not machine-readable), or a negative errno. */
 static int package_license(int root_fd, const char *name, LicenseInfo *ret) {
         _cleanup_free_ char *path = xasprintf("usr/share/doc/%s/copyright", name);
-        _cleanup_close_ int fd = install_open_in_root(root_fd, path, O_RDONLY | O_CLOEXEC);
         _cleanup_free_ char *text = NULL;
 
         *ret = (LicenseInfo){};
-        if (fd == -ENOENT)
+        int r = root_read_file(root_fd, path, 16u << 20, &text, NULL); /* none is larger */
+        if (r == -ENOENT)
                 return 0;
-        if (fd < 0)
-                return fd;
-        int r = read_full_fd(fd, 16u << 20, &text, NULL); /* no copyright file is larger */
         if (r < 0)
                 return r;
         _cleanup_free_ char *file = xasprintf("/%s", path);
@@ -79,7 +77,7 @@ int stage_reports(BuildContext *ctx) {
         if (n == 0) {
                 _cleanup_free_ char *text = NULL;
                 _cleanup_free_ char *db = xasprintf("%s/var/lib/dpkg/status", root);
-                r = read_full_file(db, 256u << 20, &text, NULL);
+                r = root_read_file(root_fd, "var/lib/dpkg/status", 256u << 20, &text, NULL);
                 if (r < 0 && r != -ENOENT)
                         return log_error_errno(r, "reports: cannot read %s: %m", db);
                 if (r == 0 && (r = audit_parse_dpkg_status(text, &status)) < 0) {

@@ -17,6 +17,23 @@ static bool all_chars_in(const char *s, const char *extra) {
         return true;
 }
 
+/* A control character (a newline above all) would start another line in the file the value
+ * is written to: /etc/passwd, authorized_keys, a loader entry, a unit. */
+static size_t printable_len(const char *s) {
+        size_t n = 0;
+        while (s[n] && (unsigned char)s[n] >= 0x20 && s[n] != 0x7f)
+                n++;
+        return n;
+}
+
+static bool has_control(const char *s) {
+        return s[printable_len(s)] != 0;
+}
+
+/* Messages quote a value up to its first control character: a newline in a message would
+ * look like a second one. */
+#define SHOWN(s) (int)printable_len(s), (s), has_control(s) ? "..." : ""
+
 int check_name(const Field *f, Node *n, SchemaContext *ctx) {
         (void)f;
         const char *s = n->scalar;
@@ -113,6 +130,13 @@ int check_partition(const Field *f, Node *n, SchemaContext *ctx) {
                 if (streq(r, "bios-boot"))
                         return bad(ctx, fs, "a bios-boot partition holds no filesystem (got '%s')",
                                    v);
+                /* FAT keeps no owners, modes or symlinks, and mcopy, which fills it, would
+                 * follow the root's symlinks onto the build host. */
+                if (streq(r, "root") && streq(v, "vfat"))
+                        return bad(ctx, fs,
+                                   "a root partition cannot be vfat: it keeps no owners, modes or "
+                                   "symlinks%s",
+                                   "");
                 if (streq(r, "swap") != streq(v, "swap"))
                         return bad(ctx, fs,
                                    "fs: swap goes with role: swap and only with it "
@@ -132,7 +156,7 @@ int check_user_name(const Field *f, Node *n, SchemaContext *ctx) {
         for (const char *p = s; ok && *p; p++)
                 ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("_-", *p);
         if (!ok)
-                return bad(ctx, n, "invalid user or group name '%s'", s);
+                return bad(ctx, n, "invalid user or group name '%.*s%s'", SHOWN(s));
         return 0;
 }
 
@@ -141,6 +165,8 @@ int check_abs_path(const Field *f, Node *n, SchemaContext *ctx) {
         const char *s = n->scalar;
         if (s[0] != '/')
                 return bad(ctx, n, "path '%s' must be absolute (inside the image)", s);
+        if (has_control(s))
+                return bad(ctx, n, "path '%.*s%s' contains a control character", SHOWN(s));
         for (const char *p = s; (p = strstr(p, "..")); p += 2)
                 if ((p == s || p[-1] == '/') && (p[2] == '/' || p[2] == 0))
                         return bad(ctx, n, "path '%s' must not contain '..'", s);
@@ -192,7 +218,7 @@ int check_hostname(const Field *f, Node *n, SchemaContext *ctx) {
                 }
         }
         if (!ok)
-                return bad(ctx, n, "invalid hostname '%s' (RFC 1123)", s);
+                return bad(ctx, n, "invalid hostname '%.*s%s' (RFC 1123)", SHOWN(s));
         return 0;
 }
 
@@ -200,7 +226,8 @@ int check_timezone(const Field *f, Node *n, SchemaContext *ctx) {
         (void)f;
         const char *s = n->scalar;
         if (!*s || s[0] == '/' || strstr(s, "..") || !all_chars_in(s, "/_+-"))
-                return bad(ctx, n, "invalid time zone '%s': expected a name like Etc/UTC", s);
+                return bad(ctx, n, "invalid time zone '%.*s%s': expected a name like Etc/UTC",
+                           SHOWN(s));
         return 0;
 }
 
@@ -209,5 +236,89 @@ int check_kconfig(const Field *f, Node *n, SchemaContext *ctx) {
         const char *s = n->scalar;
         if (!strneq(s, "CONFIG_", 7) || !s[7] || !all_chars_in(s + 7, "_"))
                 return bad(ctx, n, "invalid Kconfig option '%s': expected CONFIG_NAME", s);
+        return 0;
+}
+
+/* A login shell: an absolute path, one field of /etc/passwd (no ':'), no white space. */
+int check_login_shell(const Field *f, Node *n, SchemaContext *ctx) {
+        (void)f;
+        const char *s = n->scalar;
+        if (s[0] != '/' || strpbrk(s, ": \t") || has_control(s) || strlen(s) > 255)
+                return bad(ctx, n,
+                           "invalid login shell '%.*s%s': expected an absolute path such as "
+                           "/bin/bash, without ':', white space or control characters",
+                           SHOWN(s));
+        return 0;
+}
+
+/* An authorized_keys line: one line. */
+int check_ssh_key(const Field *f, Node *n, SchemaContext *ctx) {
+        (void)f;
+        const char *s = n->scalar;
+        for (const char *p = s; *p; p++)
+                if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
+                        return bad(ctx, n,
+                                   "an SSH key must be one line without control characters: "
+                                   "'%.*s%s'",
+                                   SHOWN(s));
+        if (!*s)
+                return bad(ctx, n, "empty SSH key%s", "");
+        return 0;
+}
+
+/* A crypt(3) hash: one field of /etc/shadow. */
+int check_password_hash(const Field *f, Node *n, SchemaContext *ctx) {
+        (void)f;
+        const char *s = n->scalar;
+        if (!*s || strpbrk(s, ": \t") || has_control(s))
+                return bad(ctx, n,
+                           "invalid password hash: a crypt(3) hash has no ':', white space or "
+                           "control characters%s",
+                           "");
+        return 0;
+}
+
+int check_locale(const Field *f, Node *n, SchemaContext *ctx) {
+        (void)f;
+        const char *s = n->scalar;
+        if (!*s || strlen(s) > 64 || !all_chars_in(s, "._@-"))
+                return bad(ctx, n,
+                           "invalid locale '%.*s%s': expected a name like C.UTF-8 or en_US.UTF-8",
+                           SHOWN(s));
+        return 0;
+}
+
+/* A systemd unit or generator name (systemd.unit(5): letters, digits, ":-_.\@"), which is
+ * also a file name: no '/', not "." or "..", not an option ("-..."). */
+int check_unit_name(const Field *f, Node *n, SchemaContext *ctx) {
+        (void)f;
+        const char *s = n->scalar;
+        if (!*s || strlen(s) > 255 || s[0] == '-' || s[0] == '.' || !all_chars_in(s, ":-_.\\@"))
+                return bad(ctx, n,
+                           "invalid unit name '%.*s%s': letters, digits and ':-_.\\@', not "
+                           "starting with '-' or '.'",
+                           SHOWN(s));
+        return 0;
+}
+
+/* A kernel command line argument: no control characters (the command line is one line of a
+ * loader entry and of grub.cfg). */
+int check_cmdline_arg(const Field *f, Node *n, SchemaContext *ctx) {
+        (void)f;
+        if (!*n->scalar || has_control(n->scalar))
+                return bad(ctx, n,
+                           "invalid kernel command line argument '%.*s%s': empty or with a "
+                           "control character",
+                           SHOWN(n->scalar));
+        return 0;
+}
+
+/* A kernel module name (virtio_blk, hv-storvsc). */
+int check_module_name(const Field *f, Node *n, SchemaContext *ctx) {
+        (void)f;
+        const char *s = n->scalar;
+        if (!*s || strlen(s) > 64 || s[0] == '-' || !all_chars_in(s, "_-"))
+                return bad(ctx, n, "invalid module name '%.*s%s': letters, digits, '_' and '-'",
+                           SHOWN(s));
         return 0;
 }

@@ -7,8 +7,15 @@
 #include "vmcompose/schema.h"
 
 const char *const deviation_categories[] = {
-        "security",      "size",       "platform",    "feature-disable",
-        "customization", "compliance", "performance", "reproducibility", NULL,
+        "security",
+        "size",
+        "platform",
+        "feature-disable",
+        "customization",
+        "compliance",
+        "performance",
+        "reproducibility",
+        NULL,
 };
 
 static const char *const families[] = {"debian", NULL};
@@ -32,6 +39,21 @@ static const char *const kconfig_values[] = {"y", "m", "y|m", NULL};
                         .name = "item", .type = FIELD_MAP,                                         \
                         .fields = (const Field[]){                                                 \
                                 {.name = k, .type = FIELD_STRING, .flags = FIELD_ITEM_REQUIRED},   \
+                                {},                                                                \
+                        },                                                                         \
+                }                                                                                  \
+        }
+
+/* The same, the value checked by fn. */
+#define STRING_ITEM_CHECKED(k, fn)                                                                 \
+        (const Field[]) {                                                                          \
+                {                                                                                  \
+                        .name = "item", .type = FIELD_MAP,                                         \
+                        .fields = (const Field[]){                                                 \
+                                {.name = k,                                                        \
+                                 .type = FIELD_STRING,                                             \
+                                 .flags = FIELD_ITEM_REQUIRED,                                     \
+                                 .check = fn},                                                     \
                                 {},                                                                \
                         },                                                                         \
                 }                                                                                  \
@@ -113,12 +135,16 @@ static const Field user_fields[] = {
         {.name = "ssh-keys",
          .type = FIELD_LIST,
          .merge = MERGE_REPLACE,
-         .item = &(const Field){.name = "key", .type = FIELD_STRING},
+         .item = &(const Field){.name = "key", .type = FIELD_STRING, .check = check_ssh_key},
          .help = "authorized_keys lines"},
         {.name = "password-hash",
          .type = FIELD_STRING,
+         .check = check_password_hash,
          .help = "crypt(3) hash; absent means the password is locked"},
-        {.name = "shell", .type = FIELD_STRING, .help = "login shell"},
+        {.name = "shell",
+         .type = FIELD_STRING,
+         .check = check_login_shell,
+         .help = "login shell (an absolute path)"},
         {.name = "uid", .type = FIELD_UINT, .help = "numeric user ID"},
         {},
 };
@@ -259,7 +285,7 @@ static const Field profile_fields[] = {
                           .type = FIELD_LIST,
                           .merge = MERGE_ACCUMULATE,
                           .key = "arg",
-                          .item = STRING_ITEM("arg"),
+                          .item = STRING_ITEM_CHECKED("arg", check_cmdline_arg),
                           .help = "kernel command line arguments: ARG or {arg, why}; accumulates"},
                          {.name = "target",
                           .type = FIELD_STRING,
@@ -316,7 +342,10 @@ static const Field profile_fields[] = {
          .fields =
                  (const Field[]){
                          {.name = "hostname", .type = FIELD_STRING, .check = check_hostname},
-                         {.name = "locale", .type = FIELD_STRING, .help = "e.g. C.UTF-8"},
+                         {.name = "locale",
+                          .type = FIELD_STRING,
+                          .check = check_locale,
+                          .help = "e.g. C.UTF-8"},
                          {.name = "timezone",
                           .type = FIELD_STRING,
                           .check = check_timezone,
@@ -339,20 +368,20 @@ static const Field profile_fields[] = {
                                            .merge = MERGE_ACCUMULATE,
                                            .key = "name",
                                            .cancels = "disable",
-                                           .item = STRING_ITEM("name"),
+                                           .item = STRING_ITEM_CHECKED("name", check_unit_name),
                                            .help = "systemd units to enable: NAME or {name, why}"},
                                           {.name = "disable",
                                            .type = FIELD_LIST,
                                            .merge = MERGE_ACCUMULATE,
                                            .key = "name",
                                            .cancels = "enable",
-                                           .item = STRING_ITEM("name"),
+                                           .item = STRING_ITEM_CHECKED("name", check_unit_name),
                                            .help = "systemd units to disable"},
                                           {.name = "mask",
                                            .type = FIELD_LIST,
                                            .merge = MERGE_ACCUMULATE,
                                            .key = "name",
-                                           .item = STRING_ITEM("name"),
+                                           .item = STRING_ITEM_CHECKED("name", check_unit_name),
                                            .help = "systemd units to mask: never started, "
                                                    "even when another unit wants them"},
                                           {},
@@ -365,7 +394,7 @@ static const Field profile_fields[] = {
                                            .type = FIELD_LIST,
                                            .merge = MERGE_ACCUMULATE,
                                            .key = "name",
-                                           .item = STRING_ITEM("name"),
+                                           .item = STRING_ITEM_CHECKED("name", check_unit_name),
                                            .help = "systemd generators not to run at boot "
                                                    "(linked to /dev/null in "
                                                    "/etc/systemd/system-generators)"},
@@ -505,7 +534,7 @@ static const Field kernel_target_fields[] = {
          .type = FIELD_LIST,
          .merge = MERGE_ACCUMULATE,
          .key = "arg",
-         .item = STRING_ITEM("arg"),
+         .item = STRING_ITEM_CHECKED("arg", check_cmdline_arg),
          .help = "arguments the kernel command line must carry"},
         {.name = "forbid-cmdline",
          .type = FIELD_LIST,
@@ -517,7 +546,7 @@ static const Field kernel_target_fields[] = {
          .type = FIELD_LIST,
          .merge = MERGE_ACCUMULATE,
          .key = "name",
-         .item = STRING_ITEM("name"),
+         .item = STRING_ITEM_CHECKED("name", check_module_name),
          .help = "modules that must be in the initramfs"},
         {.name = "kconfig",
          .type = FIELD_LIST,

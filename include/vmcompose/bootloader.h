@@ -12,13 +12,17 @@
 
 typedef struct BootKernel {
         char *version; /* "6.1.0-56-cloud-amd64" */
-        char *vmlinuz; /* in the root: /boot/vmlinuz-VERSION */
-        char *initrd;  /* /boot/initrd.img-VERSION */
+        char *vmlinuz; /* relative to the root: boot/vmlinuz-VERSION */
+        char *initrd;  /* boot/initrd.img-VERSION */
 } BootKernel;
 
 typedef struct BootParams {
-        const char *root_dir; /* the finished root */
+        const char *root_dir; /* the finished root (for messages and chroot) */
+        int root_fd;          /* the same, where every file of the root is reached */
         const char *esp_dir;  /* an empty directory to fill */
+        int esp_fd;
+        const char *work_dir; /* files kept for embed() */
+        int work_fd;
         const BootKernel *kernel;
         const char *cmdline;      /* the whole kernel command line */
         const char *root_fs_uuid; /* the root filesystem, for loaders that read the kernel there */
@@ -29,7 +33,7 @@ typedef struct Bootloader {
         const char *name;            /* as in the profile's bootloader: */
         const char *const *packages; /* what the root needs for it */
         /* Fills the ESP (and the root's /boot); work_dir keeps files for embed(). */
-        int (*prepare)(const BootParams *p, const char *work_dir);
+        int (*prepare)(const BootParams *p);
         /* After the disk is written: boot code outside the filesystems (BIOS). NULL: none.
          * core_sector is where the boot code may go (the MBR gap or the bios-boot partition),
          * room its size in sectors. */
@@ -46,9 +50,9 @@ void grub_patch_core(uint8_t *core, size_t size, uint64_t core_sector);
 /* The boot loader called name, or NULL when vmcompose does not make it yet. */
 const Bootloader *bootloader_find(const char *name);
 
-/* Finds the one kernel in ROOT/boot (with its initramfs if need_initrd). 0, -ENOENT (no kernel
- * or no initramfs), or -ENOTUNIQ (several kernels). */
-int boot_kernel_find(const char *root_dir, bool need_initrd, BootKernel *ret);
+/* Finds the one kernel in the root's /boot (with its initramfs if need_initrd), resolved inside
+ * the root. 0, -ENOENT (no kernel or no initramfs), or -ENOTUNIQ (several kernels). */
+int boot_kernel_find(int root_fd, bool need_initrd, BootKernel *ret);
 void boot_kernel_done(BootKernel *k);
 
 /* Boot Loader Specification type #1 entry text. Caller frees. */
@@ -74,14 +78,16 @@ typedef struct InitramfsFile {
 char *initramfs_cpio(const InitramfsFile *files, size_t n, uint64_t mtime, size_t *ret_size);
 
 typedef struct InitramfsRequest {
-        const char *root_dir;       /* the image's root: /lib/modules/VERSION */
+        const char *root_dir;       /* the image's root: /lib/modules/VERSION; the archive is
+                                     * written there too */
         const char *version;        /* the kernel's */
         const char *architecture;   /* the image's (dpkg name): init must be a program for it */
         char *const *drivers;       /* module names to load at boot; built-in ones are skipped */
         char *const *driver_wheres; /* optional, one a driver: where it was asked for ("f:12") */
         const char *init_path;      /* the static init program (vmcompose_init_path()) */
         uint64_t mtime;             /* every entry's time */
-        const char *out_path;       /* written atomically */
+        const char *out_path;       /* relative to the root ("boot/initrd.img-VERSION"),
+                                     * resolved inside it, written atomically */
 } InitramfsRequest;
 
 /* Writes the initramfs: /init, /dev/console, /proc, /sys, /sysroot, the drivers' modules and
@@ -89,9 +95,9 @@ typedef struct InitramfsRequest {
  * /vmcompose/modules listing them in load order. 0; -ENXIO when a driver is neither a module
  * nor built in (each one logged); other negative errnos (logged). */
 int initramfs_write(const InitramfsRequest *req);
-/* Appends the path of every member of the (possibly compressed) cpio archive at path to out,
- * one a line. 0 or -EIO/-EBADMSG (logged). */
-int initramfs_list(const char *path, Buffer *out);
+/* Appends the path of every member of the (possibly compressed) cpio archive at path (resolved
+ * inside the root root_fd) to out, one a line. 0 or -EIO/-EBADMSG (logged). */
+int initramfs_list(int root_fd, const char *path, Buffer *out);
 
 /* The systemd unit every image carries to report its boot on the serial console
  * ("vmcompose-boot: ready" or "vmcompose-boot: degraded (...)"). */

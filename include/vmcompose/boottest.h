@@ -44,11 +44,14 @@ typedef enum BootEvent {
         BOOT_EVENT_PANIC,           /* kernel panic */
         BOOT_EVENT_EMERGENCY,       /* emergency or rescue shell, dracut/initramfs shell */
         BOOT_EVENT_FIRMWARE_DENIED, /* the firmware refused to start the boot loader */
+        BOOT_EVENT_NO_BOOT,         /* the firmware found nothing to boot (OVMF's shell, ...) */
         _BOOT_EVENT_MAX,
 } BootEvent;
 
-/* Watches the serial console's bytes: works on chunks (prompts have no newline), keeps the
- * last lines for error reports. */
+/* Watches the serial console's bytes: works on chunks (prompts have no newline), drops
+ * terminal escape sequences, keeps the last lines for error reports. The firmware's "nothing
+ * to boot" states (OVMF's shell prompt or its "No bootable option or device was found",
+ * SeaBIOS's "No bootable device.") count only before the kernel's first line. */
 typedef struct BootWatch {
         regex_t expect;
         bool has_expect;
@@ -58,6 +61,8 @@ typedef struct BootWatch {
         unsigned tail_next;
         bool seen[_BOOT_EVENT_MAX];
         bool reported[_BOOT_EVENT_MAX];
+        const char *what[_BOOT_EVENT_MAX]; /* what the matched line means, when known (static) */
+        unsigned char escape; /* inside a terminal escape: 1 after ESC, 2 in a CSI sequence */
 } BootWatch;
 
 /* expect: an extended regex matched against each line (NULL: BOOT_MARKER_READY). Returns 0
@@ -89,11 +94,13 @@ typedef struct BootResult {
         const char *kvm_error; /* what QEMU said about KVM (static string) */
         double time_to_kernel; /* seconds from QEMU start, < 0 if never seen */
         double time_to_ready;
-        char *tail; /* the last serial lines, for a failure report */
+        char *tail;         /* the last serial lines, for a failure report */
+        const char *detail; /* what the firmware did, for BOOT_EVENT_NO_BOOT (static) */
 } BootResult;
 
 /* Boots the image and waits for the expected line. Returns 0 when it came up; -ETIMEDOUT,
- * -EPROTO (panic, emergency shell, degraded, firmware refusal: see result->outcome) or
+ * -EPROTO (panic, emergency shell, degraded, firmware refusal, nothing to boot: see
+ * result->outcome) or
  * another negative errno. QEMU is stopped, by its PID, on every path. */
 int boot_image(const BootOptions *o, BootResult *result);
 void boot_result_done(BootResult *r);

@@ -61,10 +61,6 @@ int deb_list_members(const char *deb_path,
                      int (*fn)(const char *path, uint64_t size, bool directory, void *userdata),
                      void *userdata);
 
-/* openat() confined to the root: symlinks resolve as if root_fd were "/" (openat2 with
- * RESOLVE_IN_ROOT). Returns the fd or a negative errno. */
-int install_open_in_root(int root_fd, const char *path, int flags);
-
 /* Unpacks the data.tar.* of the .deb at deb_path into the root directory root_fd. Paths are
  * resolved inside the root (openat2 RESOLVE_IN_ROOT): absolute or ".." members are refused,
  * symlinks in the root are followed only within it (so merged /usr works), device nodes and

@@ -41,6 +41,16 @@ int output_write_file(const OutputFormat *f, int source_fd, uint64_t size, const
                       const OutputOptions *o);
 
 /* Checks an image file and describes it: format, virtual size, and format-specific fields
- * (VHD footer, VHDX headers, qcow2 header). Appends "key: value" lines to out. Returns 0 when
- * the image is valid, -EBADMSG with the reason in out when it is corrupt or misaligned. */
+ * (VHD footer, VHDX headers, region tables, metadata and BAT, qcow2 header, extensions, L1,
+ * L2 and refcount tables, snapshots): every structure the format describes must lie inside
+ * the file. A name ending in .vhd, .vhdx, .qcow2 or .raw.zst must hold that format. Appends
+ * "key: value" lines to out. Returns 0 when the image is valid, -EBADMSG with the reason in
+ * out ("  error: ..." line) when it is corrupt, truncated or misaligned, -EMEDIUMTYPE (with
+ * the reason too) when it is sound but not what Azure takes: a dynamic VHD, or a fixed one
+ * whose size is not a whole number of MiB. */
 int output_inspect(const char *path, Buffer *out);
+/* output_inspect() for callers that want its verdict, not the description: the format found
+ * ("raw", "raw.zst", "vhd", "vhdx", "qcow2"; static) in *ret_format and, when the image is
+ * invalid or unreadable, the reason (one line, caller frees) in *ret_error. Both optional.
+ * Returns what output_inspect() returns. */
+int output_inspect_verdict(const char *path, const char **ret_format, char **ret_error);

@@ -9,11 +9,18 @@
  * not be started (-ENOENT when it is not installed) or was killed by a signal (-EINTR). */
 int spawn_run(char *const argv[], char *const env_extra[], Buffer *output);
 
+/* The one way a value enters shell text: s as one word of POSIX sh, which the shell reads back
+ * byte for byte (no expansion of $, `, \, globs or newlines). s itself when it holds only
+ * letters, digits and @+=:,./_- (and is not empty; a word in argument position), otherwise
+ * single-quoted with each ' written
+ * '\''. Prefer passing values as arguments (spawn_run() runs no shell). Caller frees. */
+char *shell_quote(const char *s);
+
 /* As spawn_run(), for a program that runs inside an image root (chroot ROOT ...): it gets
  * none of the caller's environment (the build host's TZ, LANG, LD_PRELOAD or proxy settings
  * must not change what it writes into the image), only PATH=/usr/sbin:/usr/bin:/sbin:/bin,
  * LC_ALL=C.UTF-8, LANGUAGE= and HOME=/root, then env_extra (which may override them). */
 int spawn_run_in_root(char *const argv[], char *const env_extra[], Buffer *output);
 
-/* Formats argv as a shell-like command line for messages. Caller frees. */
+/* Formats argv as a shell command line (shell_quote() on each) for messages. Caller frees. */
 char *spawn_format(char *const argv[]);

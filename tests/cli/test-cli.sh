@@ -217,6 +217,62 @@ run 2 "$VMC" profile validate "$T/bad.yaml" && expect "$T/err" "more than 100000
 } >"$T/bad.yaml"
 run 2 "$VMC" profile validate "$T/bad.yaml" && expect "$T/err" "nesting deeper than 64 levels"
 
+# Hostile system: values (quotes, $(...), backticks, newlines) that can never be legitimate are
+# refused at load, naming file:line:col; no command runs (the marker file never appears).
+M=$T/pwned
+hostile() { # LINE:COL-REGEX YAML
+        bad "${B}$2" "bad.yaml:$1"
+        checks=$((checks + 1))
+        [ ! -e "$M" ] || { echo "FAIL: a command in a profile value ran"; failures=$((failures + 1)); }
+}
+hostile "3:20: invalid hostname" "system: {hostname: \"h\$(touch $M)\"}
+"
+hostile "3:18: invalid locale" "system: {locale: \"C.UTF-8'; touch $M; '\"}
+"
+hostile "4:28: invalid login shell '\\\$\\(touch" "system:
+  users: [{name: u, shell: \"\$(touch $M)\"}]
+"
+hostile "4:28: invalid login shell" "system:
+  users: [{name: u, shell: \"/bin/sh\\nroot::0:0::/:/bin/sh\"}]
+"
+hostile "4:18: invalid user or group name 'u:0'" "system:
+  users: [{name: \"u:0\"}]
+"
+hostile "4:32: an SSH key must be one line" "system:
+  users: [{name: u, ssh-keys: [\"ssh-ed25519 AAAA a\\nssh-rsa BBBB evil\"]}]
+"
+hostile "4:36: invalid password hash" "system:
+  users: [{name: u, password-hash: \"x:0:0\\n\"}]
+"
+hostile "4:23: invalid unit name 'ssh.touch" "system:
+  services: {enable: ['ssh\`touch $M\`']}
+"
+hostile "4:24: invalid unit name '--root=/'" "system:
+  services: {disable: [--root=/]}
+"
+hostile "4:23: invalid unit name '../../etc/x'" "system:
+  generators: {mask: [../../etc/x]}
+"
+hostile "4:18: path '/etc/a\\.\\.\\.' contains a control character" "system:
+  files: [{path: \"/etc/a\\nb\", content: x}]
+"
+hostile "3:20: invalid kernel command line argument" "kernel: {cmdline: [\"quiet\\ninit=/bin/sh\"]}
+"
+bad "${B}disk:
+  partitions:
+    - {role: esp, size: 100M}
+    - {role: root, size: auto, fs: vfat}
+" "bad.yaml:6:36: a root partition cannot be vfat"
+# Values that may hold such characters are taken literally (file content, key comments).
+cat >"$T/literal.yaml" <<EOT
+${B}system:
+  users: [{name: u, shell: /bin/bash, ssh-keys: ["ssh-ed25519 AAAA it's \"q\" \$(touch $M) \`touch $M\`"]}]
+  files: [{path: "/etc/it's \$(x)", content: "a'b \$(touch $M) \`touch $M\`\\n"}]
+EOT
+run 0 "$VMC" profile validate "$T/literal.yaml"
+checks=$((checks + 1))
+[ ! -e "$M" ] || { echo "FAIL: a command in a profile value ran"; failures=$((failures + 1)); }
+
 # Several files at once: each is reported, the status is 2 if any failed.
 printf '%s' "$B" >"$T/good.yaml"
 printf 'zzz: 1\n' >"$T/bad.yaml"

@@ -280,6 +280,40 @@ if [ "$(id -u)" = 0 ]; then
                         test "$(ls -A "$S")" = file -a "$(cat "$S/file")" = untouched
         done
         grep -q "refusing archive member" "$T/log" || true
+
+        # Symlinked directories a package may ship (each entry is legal on its own): the
+        # build's own writes (the staged .debs under /var/cache, the mounts on /proc) stay in
+        # the root. S2 holds a file where the staged .debs would go through var -> S2.
+        S2=$T/sentinel2
+        mkdir -p "$S2/cache"
+        echo untouched >"$S2/cache/vmcompose-debs"
+        rm -rf "$T/evil-data"
+        mkdir -p "$T/evil-data"
+        ln -s "$S2" "$T/evil-data/var"
+        ln -s / "$T/evil-data/boot"
+        evil linkedvar -cf - ./var ./boot
+        rm -rf "$T/evil-data"
+        mkdir -p "$T/evil-data"
+        ln -s "$S" "$T/evil-data/proc"
+        evil linkedproc -cf - ./proc
+        publish
+        for e in linkedvar linkedproc; do
+                profile "$T/$e.yaml" "$e" "" "$e"
+                timeout 120 "$VMC" build --cache-dir "$C" -o "$T/out-$e" "$T/$e.yaml" >"$T/log" 2>&1
+                rc=$?
+                check "package $e (a directory linked to the host): the build fails (got $rc)" \
+                        test $rc -eq 1
+                case $e in
+                linkedvar) check "... the .debs are not staged through var -> host" \
+                        grep -q "cannot make /var/cache/vmcompose-debs" "$T/log" ;;
+                linkedproc) check "... /proc is not mounted through proc -> host" \
+                        grep -q "root/proc is not a directory" "$T/log" ;;
+                esac
+                check "... nothing staged or removed in the host directory" \
+                        test "$(ls -A "$S2/cache")" = vmcompose-debs -a "$(cat "$S2/cache/vmcompose-debs")" = untouched
+                check "... nothing written in the other sentinel" \
+                        test "$(ls -A "$S")" = file -a "$(cat "$S/file")" = untouched
+        done
         check "no mounts are left behind" sh -c "! grep -q '$T' /proc/self/mountinfo"
 else
         echo "skipping the malicious-package checks: not root"

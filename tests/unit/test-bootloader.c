@@ -6,11 +6,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "vmcompose/bootloader.h"
 #include "vmcompose/macro.h"
+#include "vmcompose/rootfs.h"
+#include "vmcompose/signals.h"
 
 static void test_text(void **state) {
         (void)state;
@@ -69,10 +74,78 @@ static void test_grub_boot_code(void **state) {
         free(core);
 }
 
+static char *read_at(int fd, const char *path) {
+        char *data = NULL;
+        assert_int_equal(root_read_file(fd, path, 1 << 20, &data, NULL), 0);
+        return data;
+}
+
+/* systemd-boot's ESP from a root whose /boot is a link to "/" (a package may ship one): the
+ * kernel is the root's own (ROOT/vmlinuz-*), and a kernel that links to a host file is
+ * refused, not copied onto the ESP. */
+static void test_systemd_boot_hostile_root(void **state) {
+        (void)state;
+        char base[] = "/tmp/vmc-bootloader-XXXXXX";
+        assert_non_null(mkdtemp(base));
+        _cleanup_free_ char *root = xasprintf("%s/root", base), *esp = xasprintf("%s/esp", base);
+        _cleanup_free_ char *work = xasprintf("%s/work", base);
+        _cleanup_free_ char *host = xasprintf("%s/host-secret", base);
+        assert_int_equal(write_file_atomic(host, "host secret\n", 12, 0600), 0);
+        assert_int_equal(mkdir(root, 0755), 0);
+        assert_int_equal(mkdir(esp, 0755), 0);
+        assert_int_equal(mkdir(work, 0755), 0);
+        _cleanup_close_ int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int esp_fd = open(esp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int work_fd = open(work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_int_equal(symlinkat("/", root_fd, "boot"), 0);
+        assert_int_equal(root_write_file(root_fd, "/boot/vmlinuz-6.1-test", "KERNEL", 6, 0644, 0),
+                         0);
+        assert_int_equal(root_write_file(root_fd, "boot/initrd.img-6.1-test", "INITRD", 6, 0644, 0),
+                         0);
+        assert_int_equal(root_write_file(root_fd, "usr/lib/systemd/boot/efi/systemd-bootx64.efi",
+                                         "EFI", 3, 0644, ROOT_WRITE_MKDIR),
+                         0);
+
+        BootKernel k = {};
+        assert_int_equal(boot_kernel_find(root_fd, true, &k), 0);
+        assert_string_equal(k.version, "6.1-test");
+        const Bootloader *b = bootloader_find("systemd-boot");
+        BootParams p = {.root_dir = root,
+                        .root_fd = root_fd,
+                        .esp_dir = esp,
+                        .esp_fd = esp_fd,
+                        .work_dir = work,
+                        .work_fd = work_fd,
+                        .kernel = &k,
+                        .cmdline = "root=PARTUUID=x ro",
+                        .title = "test"};
+        assert_int_equal(b->prepare(&p), 0);
+        _cleanup_free_ char *efi = read_at(esp_fd, "EFI/BOOT/BOOTX64.EFI");
+        _cleanup_free_ char *kernel = read_at(esp_fd, "vmcompose/6.1-test/linux");
+        _cleanup_free_ char *entry = read_at(esp_fd, "loader/entries/vmcompose.conf");
+        assert_string_equal(efi, "EFI");
+        assert_string_equal(kernel, "KERNEL");
+        assert_string_equal(entry, "title test\nversion 6.1-test\nlinux /vmcompose/6.1-test/linux\n"
+                                   "initrd /vmcompose/6.1-test/initrd\noptions root=PARTUUID=x "
+                                   "ro\n");
+
+        /* The kernel a link to a host file: resolved in the root, where there is none. */
+        assert_int_equal(root_unlink(root_fd, "boot/vmlinuz-6.1-test", 0), 0);
+        assert_int_equal(root_symlink(root_fd, host, "boot/vmlinuz-6.1-test", 0), 0);
+        assert_int_equal(root_unlink(esp_fd, "vmcompose/6.1-test/linux", 0), 0);
+        assert_int_equal(b->prepare(&p), -ENOENT);
+        char *leak = NULL;
+        assert_int_equal(root_read_file(esp_fd, "vmcompose/6.1-test/linux", 1 << 20, &leak, NULL),
+                         -ENOENT);
+        boot_kernel_done(&k);
+        assert_int_equal(rm_rf(base), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_text),
                 cmocka_unit_test(test_grub_boot_code),
+                cmocka_unit_test(test_systemd_boot_hostile_root),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

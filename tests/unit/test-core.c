@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 
 #include "vmcompose/hash.h"
+#include "vmcompose/spawn.h"
 #include "vmcompose/util.h"
 
 static void assert_size(const char *s, uint64_t expected) {
@@ -279,6 +280,71 @@ static void test_uuid(void **state) {
         assert_int_equal(uuid_parse("g12a7328-f81f-11d2-ba4b-00a0c93ec93b", b), -EINVAL);
 }
 
+/* shell_quote(): whatever the string, sh reads back exactly it, and runs nothing. */
+static void test_shell_quote(void **state) {
+        (void)state;
+        char marker[] = "/tmp/vmc-pwned-XXXXXX";
+        int fd = mkstemp(marker);
+        assert_true(fd >= 0);
+        close(fd);
+        unlink(marker);
+        _cleanup_free_ char *subst = xasprintf("$(touch %s)", marker);
+        _cleanup_free_ char *backtick = xasprintf("`touch %s`", marker);
+        _cleanup_free_ char *mixed =
+                xasprintf("a'b\"c$(touch %s)`touch %s`\\\n;|&", marker, marker);
+        const char *cases[] = {"",
+                               "plain",
+                               "/usr/bin/zsh",
+                               "with space",
+                               "'",
+                               "''",
+                               "it's",
+                               "\"double\"",
+                               "$HOME",
+                               "${PATH}",
+                               subst,
+                               backtick,
+                               mixed,
+                               "line1\nline2\n",
+                               "\n",
+                               "tab\there",
+                               "back\\slash\\",
+                               "glob * ? [a]",
+                               "~root",
+                               "-n",
+                               "--",
+                               "a;b|c&d>e<f",
+                               "#comment",
+                               "caf\xc3\xa9 \xe2\x82\xac \xff\xfe",
+                               "!bang",
+                               "x=y",
+                               "%1",
+                               "{a,b}"};
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *q = shell_quote(cases[i]);
+                _cleanup_free_ char *script = xasprintf("printf %%s %s", q);
+                char *const argv[] = {(char *)"/bin/sh", (char *)"-c", script, NULL};
+                Buffer out = {};
+                assert_int_equal(spawn_run(argv, NULL, &out), 0);
+                assert_int_equal(out.len, strlen(cases[i]));
+                assert_memory_equal(out.data ? out.data : "", cases[i], out.len);
+                buffer_done(&out);
+                /* And as one of several words: exactly one argument. */
+                _cleanup_free_ char *count = xasprintf("set -- %s %s; printf %%s $#", q, q);
+                char *const argv2[] = {(char *)"/bin/sh", (char *)"-c", count, NULL};
+                assert_int_equal(spawn_run(argv2, NULL, &out), 0);
+                assert_string_equal(out.data, "2");
+                buffer_done(&out);
+        }
+        assert_int_equal(access(marker, F_OK), -1);
+        /* Plain words stay as they are (generated files keep their bytes). */
+        _cleanup_free_ char *p = shell_quote("virtio_blk"), *e = shell_quote("");
+        _cleanup_free_ char *a = shell_quote("it's");
+        assert_string_equal(p, "virtio_blk");
+        assert_string_equal(e, "''");
+        assert_string_equal(a, "'it'\\''s'");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_size_valid),  cmocka_unit_test(test_size_invalid),
@@ -286,7 +352,7 @@ int main(void) {
                 cmocka_unit_test(test_uint64),      cmocka_unit_test(test_paths),
                 cmocka_unit_test(test_distance),    cmocka_unit_test(test_strv_buffer),
                 cmocka_unit_test(test_files),       cmocka_unit_test(test_sha256),
-                cmocka_unit_test(test_uuid),
+                cmocka_unit_test(test_uuid),        cmocka_unit_test(test_shell_quote),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include <archive_entry.h>
 #include <elf.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +316,11 @@ static void test_write(void **state) {
         _cleanup_free_ char *init = path_join(root, "init");
         _cleanup_free_ char *out = path_join(root, "initrd.img");
         char *drivers[] = {(char *)"a", (char *)"ext4", NULL};
+        /* A root whose /boot is a link to the host's "/": the archive still lands in the
+         * root (ROOT/initrd.img), never on the host. */
+        _cleanup_free_ char *boot = path_join(root, "boot");
+        assert_int_equal(symlink("/", boot), 0);
+        _cleanup_free_ char *host_out = xasprintf("/vmc-initrd-test-%d.img", (int)getpid());
         InitramfsRequest req = {
                 .root_dir = root,
                 .version = "6.1.0-test",
@@ -322,8 +328,13 @@ static void test_write(void **state) {
                 .drivers = drivers,
                 .init_path = init,
                 .mtime = 1700000000,
-                .out_path = out,
+                .out_path = host_out + 1,
         };
+        assert_int_equal(initramfs_write(&req), 0);
+        assert_int_equal(access(host_out, F_OK), -1);
+        _cleanup_free_ char *in_root = xasprintf("%s%s", root, host_out);
+        assert_int_equal(access(in_root, F_OK), 0);
+        req.out_path = "boot/initrd.img";
         assert_int_equal(initramfs_write(&req), 0);
         _cleanup_free_ char *data = NULL;
         size_t size = 0;
@@ -402,18 +413,22 @@ static void test_real_root(void **state) {
                 .drivers = drivers,
                 .init_path = vmcompose_init_path(),
                 .mtime = 0,
-                .out_path = "/tmp/vmc-initrd.img",
+                .out_path = "tmp/vmc-initrd.img",
         };
         assert_int_equal(initramfs_write(&req), 0);
         /* GNU cpio reads it too; and initramfs_list(). */
-        assert_int_equal(system("cpio --quiet -t </tmp/vmc-initrd.img >/tmp/vmc-initrd.list"), 0);
+        _cleanup_free_ char *cpio =
+                xasprintf("cpio --quiet -t <%s/tmp/vmc-initrd.img >/tmp/vmc-initrd.list", root);
+        assert_int_equal(system(cpio), 0);
         assert_int_equal(system("grep -q 'virtio_blk.ko$' /tmp/vmc-initrd.list"), 0);
         Buffer list = {};
-        assert_int_equal(initramfs_list("/tmp/vmc-initrd.img", &list), 0);
+        _cleanup_close_ int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_int_equal(initramfs_list(root_fd, "tmp/vmc-initrd.img", &list), 0);
         assert_non_null(strstr(list.data, "/kernel/drivers/scsi/sd_mod.ko\n"));
         assert_non_null(strstr(list.data, "\ninit\n"));
         buffer_done(&list);
-        unlink("/tmp/vmc-initrd.img");
+        _cleanup_free_ char *img = xasprintf("%s/tmp/vmc-initrd.img", root);
+        unlink(img);
         unlink("/tmp/vmc-initrd.list");
 }
 

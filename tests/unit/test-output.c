@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "../../composer/output/output-internal.h"
 #include "vmcompose/crc32c.h"
@@ -155,12 +157,150 @@ static void test_qcow2_layout(void **state) {
         assert_int_equal(be32(h + 100), 112);
 }
 
+/* Writes an 8 MiB raw disk with data in a few places through a format's writer; returns the
+ * image bytes (caller frees). */
+static uint8_t *make_image(const OutputFormat *f, size_t *ret_size) {
+        int raw = memfd_create("raw", MFD_CLOEXEC), img = memfd_create("img", MFD_CLOEXEC);
+        assert_true(raw >= 0 && img >= 0);
+        assert_int_equal(ftruncate(raw, 8 * MiB), 0);
+        static const uint64_t at[] = {0, 70000, 3 * MiB + 5, 8 * MiB - 1};
+        for (size_t i = 0; i < ELEMENTSOF(at); i++)
+                assert_int_equal(pwrite(raw, "data", 1, (off_t)at[i]), 1);
+        OutputOptions o = {.timestamp = 1700000000};
+        memset(o.disk_uuid, 0x5a, 16);
+        assert_int_equal(f->write_image(raw, 8 * MiB, img, &o), 0);
+        off_t size = lseek(img, 0, SEEK_END);
+        uint8_t *data = malloc((size_t)size);
+        assert_non_null(data);
+        assert_int_equal(pread(img, data, (size_t)size, 0), size);
+        close(raw);
+        close(img);
+        *ret_size = (size_t)size;
+        return data;
+}
+
+/* Inspects the first size bytes of data as name; returns the output (caller frees). */
+static char *inspect(const uint8_t *data, size_t size, const char *name, int *ret) {
+        Buffer out = {};
+        ImageSource s = image_source_memory(data, size);
+        *ret = inspect_source(&s, name, &out, NULL);
+        return buffer_steal(&out);
+}
+
+static void expect(const uint8_t *data, size_t size, const char *name, const char *error) {
+        int r;
+        char *out = inspect(data, size, name, &r);
+        if (error ? r != -EBADMSG || !strstr(out, error) : r != 0)
+                fail_msg("%s cut at %zu: expected %s, got %d:\n%s", name, size,
+                         error ? error : "valid", r, out);
+        free(out);
+}
+
+static void test_inspect_truncated(void **state) {
+        (void)state;
+        size_t n;
+        uint8_t *q = make_image(&output_qcow2, &n);
+        expect(q, n, "a.qcow2", NULL);
+        expect(q, 60, "a.qcow2", "the qcow2 header (72 bytes) ends past the end of the file");
+        expect(q, 112, "a.qcow2", "the header extensions (from offset 112) end past the end");
+        expect(q, 65536 + 4, "a.qcow2",
+               "the L1 table (offset 65536, 1 entry) ends past the end of the file (65540 bytes)");
+        expect(q, 3 * 65536, "a.qcow2", "refcount block 0 (offset 196608, 65536 bytes) starts");
+        expect(q, n - 65536, "a.qcow2", "1 data cluster lies past the end of the file");
+        /* A data cluster may end short of a whole cluster, as qemu-img check allows. */
+        expect(q, n - 100, "a.qcow2", NULL);
+        free(q);
+
+        uint8_t *x = make_image(&output_vhdx, &n);
+        expect(x, n, "a.vhdx", NULL);
+        expect(x, 100, "a.vhdx", "header 1 (offset 65536, 4096 bytes) starts past the end");
+        expect(x, 300000, "a.vhdx", "region table 2 (offset 262144, 65536 bytes) ends past");
+        expect(x, 3 * MiB + 100, "a.vhdx", "the BAT region (offset 3145728, 1048576 bytes) ends");
+        expect(x, n - 1, "a.vhdx", "1 block the BAT says is present ends past the end");
+        free(x);
+
+        uint8_t *v = make_image(&output_vhd, &n);
+        expect(v, n, "a.vhd", NULL);
+        expect(v, n - 512, "a.vhd", "a.vhd has no VHD footer");
+        /* The same bytes named .raw are a raw disk. */
+        expect(v, n - 512, "a.raw", NULL);
+        expect(v, n - 512, NULL, NULL);
+        free(v);
+}
+
+/* Damaged fields, each named in the error. */
+static void test_inspect_corrupt(void **state) {
+        (void)state;
+        size_t n;
+        uint8_t *q = make_image(&output_qcow2, &n);
+        uint8_t *c = malloc(n);
+        static const struct {
+                size_t at;
+                uint8_t value;
+                const char *error;
+        } qcow2[] = {
+                {7, 4, "unsupported qcow2 version 4"},
+                {23, 30, "cluster bits 30 out of range"},
+                {47, 0x08, "the L1 table (offset 65544) is not aligned to the cluster size"},
+                {39, 0, "the L1 table has 0 entries; the virtual size needs 1"},
+                {79, 2, "marked corrupt"},
+                {103, 100, "header length 100 is invalid"},
+                /* An extension that runs past the header cluster (made below). */
+                {115, 0x78, "header extension 1 (type 0x12345678, 65536 bytes) runs past"},
+                {65536 + 5, 0x14,
+                 "L2 table 0 (offset 1310720, 65536 bytes) starts past the end "
+                 "of the file (589824 bytes)"},
+                {65536 + 6, 0x02, "L2 table 0 (offset 262656) is not aligned"},
+                {65536 + 0, 0x40, "L1 entry 0 (0x40"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(qcow2); i++) {
+                memcpy(c, q, n);
+                c[qcow2[i].at] = qcow2[i].value;
+                if (qcow2[i].at == 115) {
+                        put_be32(c + 112, 0x12345678);
+                        put_be32(c + 116, 65536);
+                }
+                int r;
+                char *out = inspect(c, n, "a.qcow2", &r);
+                if (r != -EBADMSG || !strstr(out, qcow2[i].error))
+                        fail_msg("qcow2 byte %zu = 0x%x: expected '%s', got:\n%s", qcow2[i].at,
+                                 qcow2[i].value, qcow2[i].error, out);
+                free(out);
+        }
+        /* Two L1 entries that share an L2 table. */
+        memcpy(c, q, n);
+        put_be32(c + 36, 2);
+        memcpy(c + 65536 + 8, c + 65536, 8);
+        expect(c, n, "a.qcow2", "L2 table 1 (offset 262144) also serves an earlier L1 entry");
+        free(c);
+        free(q);
+
+        uint8_t *x = make_image(&output_vhdx, &n);
+        c = malloc(n);
+        memcpy(c, x, n);
+        c[64 * 1024 + 100] ^= 1; /* header 1's checksum fails: header 2 still opens it */
+        expect(c, n, "a.vhdx", NULL);
+        c[128 * 1024 + 100] ^= 1;
+        expect(c, n, "a.vhdx", "neither VHDX header is valid");
+        free(c);
+        free(x);
+
+        /* Random bytes named .vhd, .vhdx, .qcow2 and .raw.zst. */
+        uint8_t rnd[4096];
+        for (size_t i = 0; i < sizeof(rnd); i++)
+                rnd[i] = (uint8_t)(i * 2654435761u >> 13);
+        expect(rnd, sizeof(rnd), "r.vhd", "r.vhd has no VHD footer (a .vhd file ends with");
+        expect(rnd, sizeof(rnd), "r.VHDX", "has no VHDX file identifier");
+        expect(rnd, sizeof(rnd), "r.qcow2", "has no qcow2 header");
+        expect(rnd, sizeof(rnd), "r.raw.zst", "is not zstd-compressed");
+        expect(rnd, sizeof(rnd), "r.img", NULL);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_vhd_footer),
-                cmocka_unit_test(test_crc32c),
-                cmocka_unit_test(test_vhdx_bat),
-                cmocka_unit_test(test_qcow2_layout),
+                cmocka_unit_test(test_vhd_footer),        cmocka_unit_test(test_crc32c),
+                cmocka_unit_test(test_vhdx_bat),          cmocka_unit_test(test_qcow2_layout),
+                cmocka_unit_test(test_inspect_truncated), cmocka_unit_test(test_inspect_corrupt),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

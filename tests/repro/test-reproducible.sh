@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Byte-identical images: the same profile built twice from cold (dpkg runs both times), the
+# second time three days later by its clock (faketime) and in another time zone, and once more
+# from the root cache, gives the same bytes in every output and report. For the minimal image in
+# every output format, and for the azure-gen2 and hyperv-gen2 targets. On a difference,
+# `vmcompose diff` says which files differ. Needs root (the install stage) and the host's
+# repositories.
+# Usage: test-reproducible.sh VMCOMPOSE   (from the source tree's top directory)
+set -u
+VMC=$(realpath "${1:?usage: test-reproducible.sh VMCOMPOSE}")
+[ "$(id -u)" = 0 ] || { echo "SKIP: building images needs root"; exit 77; }
+command -v faketime >/dev/null || { echo "SKIP: faketime is not installed"; exit 77; }
+T=$(mktemp -d /tmp/vmcompose-repro-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+failures=0
+check() { local what=$1; shift; if "$@" >/dev/null; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi; }
+
+# The shared download cache, and a root cache of this test's own (hard links to the packages):
+# the first build of each image must run dpkg, the third must not.
+SHARED=${VMCOMPOSE_TEST_CACHE:-/var/cache/vmcompose}
+C=$T/cache
+mkdir -p "$C" "$SHARED"
+[ -d "$SHARED/sha256" ] && cp -al "$SHARED/sha256" "$C/sha256"
+
+# same NAME A B: every file of directory A is in B with the same bytes, and B has no other.
+same() {
+        local name=$1 a=$2 b=$3 bad=0 f
+        for f in "$a"/* "$b"/*; do
+                f=${f##*/}
+                if ! cmp -s "$a/$f" "$b/$f"; then
+                        echo "  $name: $f differs" >&2
+                        bad=1
+                        case $f in
+                        *.raw | *.vhd | *.vhdx | *.qcow2)
+                                "$VMC" diff "$a/$f" "$b/$f" >&2
+                                ;;
+                        *.json | *.md | *.tar) diff <(cat "$a/$f" | strings) <(cat "$b/$f" | strings) | head -20 >&2 ;;
+                        esac
+                fi
+        done
+        return $bad
+}
+
+build() { # build NAME OUTDIR ARGS...: the build's log in OUTDIR.log
+        local name=$1 out=$2
+        shift 2
+        local start=$(date +%s)
+        timeout 900 "$@" --cache-dir "$C" -o "$out" >"$out.log" 2>&1
+        local rc=$?
+        check "$name builds (exit $rc, $(($(date +%s) - start)) s)" test $rc -eq 0
+        [ $rc -eq 0 ] || tail -30 "$out.log"
+        return $rc
+}
+
+for image in minimal-all azure-gen2 hyperv-gen2; do
+        case $image in
+        minimal-all) args=(tests/repro/minimal-all.yaml) ;;
+        *) args=(profiles/minimal.yaml --target "$image") ;;
+        esac
+        A=$T/$image-a B=$T/$image-b W=$T/$image-warm
+        build "$image, cold" "$A" "$VMC" build "${args[@]}" || continue
+        check "... dpkg ran (cold)" test -z "$(grep "dpkg not run" "$A.log")"
+        # Three days later by the build's clock (vmcompose's own: faketime does not reach the
+        # programs run in the root, which get no host environment), in another zone.
+        build "$image, cold again 3 days later in UTC+14" "$B" \
+                env TZ=Pacific/Kiritimati faketime -f +3d "$VMC" build "${args[@]}" --no-root-cache || continue
+        check "... dpkg ran (cold)" test -z "$(grep "dpkg not run" "$B.log")"
+        check "$image: the cold builds are byte-identical ($(ls "$A" | tr '\n' ' '))" same "$image" "$A" "$B"
+        build "$image, from the root cache" "$W" "$VMC" build "${args[@]}" || continue
+        check "... dpkg not run" grep -q "dpkg not run" "$W.log"
+        check "$image: the warm build is byte-identical to the cold one" same "$image" "$A" "$W"
+        rm -rf "$B" "$W"
+done
+check "minimal-all: every output format was compared" test "$(ls "$T/minimal-all-a" | grep -c -E '\.(raw|raw\.zst|vhd|vhdx|qcow2|tar)$')" -eq 6
+check "... and the reports" test "$(ls "$T/minimal-all-a" | grep -c -E '\.(manifest\.json|spdx\.json|deviations\.json|deviations\.md)$')" -eq 4
+check "the deviation report lists the build records removed, each with a why" jq -e \
+        '[.deviations[] | select(.kind == "build-record-removed")] | length >= 3 and all(.why != null and .category == "reproducibility")' \
+        "$T/minimal-all-a/minimal-all.deviations.json"
+check "... dpkg's log among them" jq -e '.deviations[] | select(.kind == "build-record-removed" and .subject == "/var/log/dpkg.log")' \
+        "$T/minimal-all-a/minimal-all.deviations.json"
+
+echo "$((failures == 0 ? 1 : 0)) passed, $((failures > 0 ? 1 : 0)) failed"
+[ $failures -eq 0 ]
