@@ -95,9 +95,10 @@ step "scripts/install-deps.sh build image installs the build and image sets" \
         step "with libcmocka-dev, the same build directory configures the tests and builds one" \
                 "apt-get install -y -qq --no-install-recommends libcmocka-dev && cmake -S . -B build -DBUILD_TESTING=ON && cmake --build build --target test-core && cd build && ctest -R '^test-core$'" tests
 # What `vmcompose build` runs on the host (composer/: spawn_run's argv): mkfs.ext4 (e2fsprogs),
-# mkfs.vfat (dosfstools), mcopy (mtools), mkfs.erofs (erofs-utils), gpg and gpgv (keyrings,
-# Release signatures), objcopy (UKIs), chroot, tar and sh; and the keyring the host's sources name.
-for t in mkfs.ext4 mkfs.vfat mcopy mkfs.erofs gpg gpgv objcopy chroot tar sh; do
+# mkfs.vfat (dosfstools), mcopy (mtools), mkfs.erofs (erofs-utils), mkswap (util-linux), gpg and
+# gpgv (keyrings, Release signatures), objcopy (UKIs), chroot, tar and sh; and the keyring the
+# host's sources name.
+for t in mkfs.ext4 mkfs.vfat mcopy mkfs.erofs mkswap gpg gpgv objcopy chroot tar sh; do
         check "$t is installed" in_root "command -v $t" tool
 done
 for k in $(sed -n 's/^Signed-By: *//p' "${sources[@]}" | sort -u); do
