@@ -555,6 +555,8 @@ static const char lock_help[] =
         "architecture, SHA-256, size and repository, to NAME.lock (NAME-TARGET.lock with\n"
         "--target) next to the profile. `vmcompose build --locked` then installs exactly that "
         "set.\n"
+        "Prints `input digest: sha256:HEX`: the digest of the build's inputs (version, resolved\n"
+        "profile, repository metadata, package set), the manifest's input-digest.\n"
         "\n"
         "Options:\n"
         "  -t, --target NAME      apply profiles/targets/NAME.yaml on top of PROFILE\n"
@@ -660,6 +662,14 @@ static int run_build(const char *profile_path, const BuildArgs *a, bool write_lo
         r = pipeline_run(&ctx);
         if (r == 0 && write_lock)
                 r = build_write_lock(&ctx);
+        if (r == 0 && write_lock) {
+                _cleanup_free_ char *digest = NULL, *failed = NULL;
+                r = build_input_digest(&ctx, &digest, &failed);
+                if (r < 0)
+                        log_error_errno(r, "input digest: cannot read %s: %m", failed);
+                else
+                        printf("input digest: %s\n", digest);
+        }
         build_context_done(&ctx);
         if (r == -EINTR && signals_received()) {
                 log_error("interrupted by signal %d; nothing was written", signals_received());
