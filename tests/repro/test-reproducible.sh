@@ -76,7 +76,7 @@ done
 start=$(date +%s.%N)
 "$VMC" diff "$T/minimal-all-a/minimal-all.raw" "$T/azure-gen2-a/minimal-azure-gen2.vhd" >"$T/diff" 2>&1
 rc=$?
-echo "  (vmcompose diff of minimal-all.raw and minimal-azure-gen2.vhd: $(echo "$(date +%s.%N) - $start" | bc) s)"
+echo "  (vmcompose diff of minimal-all.raw and minimal-azure-gen2.vhd: $(awk "BEGIN {printf \"%.1f\", $(date +%s.%N) - $start}") s)"
 check "vmcompose diff of two different builds exits 1 (exit $rc)" test $rc -eq 1
 check "... naming cloud-init as added" grep -q '^  + cloud-init ' "$T/diff"
 check "... and its files under it" grep -A3 '^  cloud-init:' "$T/diff"
