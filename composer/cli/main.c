@@ -8,6 +8,7 @@
 #include "config.h"
 #include "vmcompose/audit.h"
 #include "vmcompose/boottest.h"
+#include "vmcompose/diff.h"
 #include "vmcompose/log.h"
 #include "vmcompose/output.h"
 #include "vmcompose/signals.h"
@@ -42,6 +43,7 @@ enum {
         ARG_STRICT_AUDIT,
         ARG_NO_ROOT_CACHE,
         ARG_POLICY,
+        ARG_NO_TIMES,
 };
 
 static const char main_help[] =
@@ -55,6 +57,7 @@ static const char main_help[] =
         "  inspect IMAGE          check an image file's format headers and describe it\n"
         "  boot IMAGE             boot an image in QEMU and wait until it is up\n"
         "  audit IMAGE            check any image against policies; its attack surface\n"
+        "  diff A B               what differs between two images or two manifests\n"
         "  profile validate P...  check profiles (and everything they extend)\n"
         "  profile show P         print a profile, with the file:line of every value\n"
         "  help [COMMAND]         show help for a command\n"
@@ -552,6 +555,8 @@ static const char lock_help[] =
         "architecture, SHA-256, size and repository, to NAME.lock (NAME-TARGET.lock with\n"
         "--target) next to the profile. `vmcompose build --locked` then installs exactly that "
         "set.\n"
+        "Prints `input digest: sha256:HEX`: the digest of the build's inputs (version, resolved\n"
+        "profile, repository metadata, package set), the manifest's input-digest.\n"
         "\n"
         "Options:\n"
         "  -t, --target NAME      apply profiles/targets/NAME.yaml on top of PROFILE\n"
@@ -657,6 +662,14 @@ static int run_build(const char *profile_path, const BuildArgs *a, bool write_lo
         r = pipeline_run(&ctx);
         if (r == 0 && write_lock)
                 r = build_write_lock(&ctx);
+        if (r == 0 && write_lock) {
+                _cleanup_free_ char *digest = NULL, *failed = NULL;
+                r = build_input_digest(&ctx, &digest, &failed);
+                if (r < 0)
+                        log_error_errno(r, "input digest: cannot read %s: %m", failed);
+                else
+                        printf("input digest: %s\n", digest);
+        }
         build_context_done(&ctx);
         if (r == -EINTR && signals_received()) {
                 log_error("interrupted by signal %d; nothing was written", signals_received());
@@ -757,6 +770,146 @@ static int verb_build(int argc, char *argv[]) {
         return run_build(argv[optind], &a, false);
 }
 
+static const char diff_help[] =
+        "Usage: vmcompose diff [OPTIONS] A B\n"
+        "\n"
+        "Compare two images (raw, vhd, vhdx or qcow2, in any pairing) or two NAME.manifest.json\n"
+        "files, without root and without mounting. Reports the packages added, removed or\n"
+        "changed (from the manifest beside an image when there is one, else from the image's\n"
+        "dpkg database), the partition table (type, size, UUID, name) and each filesystem's\n"
+        "type, UUID, label and size, and every file added, removed or changed (content hash,\n"
+        "size, mode, owner, xattrs, times, link target), grouped by the package that owns it.\n"
+        "ext4 and FAT filesystems are read; qcow2 and vhdx images are first written out as raw\n"
+        "(by vmcompose's own readers; compressed, backing or differencing images by qemu-img)\n"
+        "into an unnamed temporary file in $TMPDIR, which no exit leaves behind.\n"
+        "\n"
+        "Options:\n"
+        "      --json             print the comparison as one JSON object\n"
+        "      --no-times         ignore modification and change times\n"
+        "  -q, --quiet            print only the summary line\n"
+        "\n"
+        "Exit status: 0 identical, 1 different, 2 bad usage or an input that is not a readable\n"
+        "image or manifest (unknown format, truncated, corrupt), named in the message.\n";
+
+static int verb_diff(int argc, char *argv[]) {
+        static const struct option options[] = {
+                {"help", no_argument, NULL, 'h'},
+                {"verbose", no_argument, NULL, 'v'},
+                {"quiet", no_argument, NULL, 'q'},
+                {"json", no_argument, NULL, ARG_JSON},
+                {"no-times", no_argument, NULL, ARG_NO_TIMES},
+                {},
+        };
+        DiffOptions o = {};
+        bool json = false, quiet = false;
+        int c;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "hvq", options, NULL)) >= 0) {
+                if (c == 'q')
+                        quiet = true;
+                if (parse_common(c))
+                        continue;
+                switch (c) {
+                case 'h':
+                        fputs(diff_help, stdout);
+                        return EXIT_OK;
+                case ARG_JSON:
+                        json = true;
+                        break;
+                case ARG_NO_TIMES:
+                        o.no_times = true;
+                        break;
+                default:
+                        return EXIT_USAGE;
+                }
+        }
+        if (argc - optind != 2) {
+                log_error("diff: expected two images or two manifests (see vmcompose diff --help)");
+                return EXIT_USAGE;
+        }
+        DiffSide a = {}, b = {};
+        _cleanup_free_ char *err = NULL;
+        if (diff_sides_open(argv[optind], argv[optind + 1], &a, &b, &err) < 0) {
+                log_error("diff: %s", err);
+                return EXIT_USAGE;
+        }
+        DiffResult r;
+        diff_sides(&a, &b, &o, &r);
+        _cleanup_free_ char *out = json ? diff_format_json(&r) : diff_format_text(&r, quiet);
+        fputs(out, stdout);
+        int ret = r.identical ? EXIT_OK : EXIT_BUILD_FAILED;
+        diff_result_done(&r);
+        diff_side_done(&a);
+        diff_side_done(&b);
+        if (fflush(stdout) != 0)
+                return EXIT_USAGE;
+        return ret;
+}
+
+/* The commands, like git's table of builtins: the name, what runs it, and its help. */
+typedef struct Verb {
+        const char *name;
+        int (*run)(int argc, char *argv[]);
+        void (*help)(void); /* prints the command's help on stdout */
+} Verb;
+
+static const Verb *verb_find(const char *name);
+
+static void help_main(void) {
+        fputs(main_help, stdout);
+}
+static void help_build(void) {
+        fputs(build_help, stdout);
+}
+static void help_lock(void) {
+        fputs(lock_help, stdout);
+}
+static void help_inspect(void) {
+        fputs(inspect_help, stdout);
+}
+static void help_boot(void) {
+        fputs(boot_help, stdout);
+}
+static void help_audit(void) {
+        fputs(audit_help, stdout);
+}
+static void help_diff(void) {
+        fputs(diff_help, stdout);
+}
+
+static int verb_help(int argc, char *argv[]) {
+        if (argc < 2) {
+                help_main();
+                return EXIT_OK;
+        }
+        const Verb *v = verb_find(argv[1]);
+        if (!v) {
+                log_error("no help for unknown command '%s'", argv[1]);
+                return EXIT_USAGE;
+        }
+        v->help();
+        return EXIT_OK;
+}
+
+static const Verb verbs[] = {
+        {"build", verb_build, help_build},
+        {"lock", verb_lock, help_lock},
+        {"inspect", verb_inspect, help_inspect},
+        {"boot", verb_boot, help_boot},
+        {"audit", verb_audit, help_audit},
+        {"diff", verb_diff, help_diff},
+        {"profile", verb_profile, print_profile_help},
+        {"help", verb_help, help_main},
+};
+
+static const Verb *verb_find(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(verbs); i++)
+                if (streq(verbs[i].name, name))
+                        return &verbs[i];
+        return NULL;
+}
+
 int main(int argc, char *argv[]) {
         static const struct option options[] = {
                 {"help", no_argument, NULL, 'h'},
@@ -788,44 +941,11 @@ int main(int argc, char *argv[]) {
                 return EXIT_USAGE;
         }
 
-        const char *verb = argv[optind];
-        int vargc = argc - optind;
-        char **vargv = argv + optind;
-
-        if (streq(verb, "help")) {
-                if (vargc < 2)
-                        fputs(main_help, stdout);
-                else if (streq(vargv[1], "build"))
-                        fputs(build_help, stdout);
-                else if (streq(vargv[1], "profile"))
-                        print_profile_help();
-                else if (streq(vargv[1], "inspect"))
-                        fputs(inspect_help, stdout);
-                else if (streq(vargv[1], "boot"))
-                        fputs(boot_help, stdout);
-                else if (streq(vargv[1], "audit"))
-                        fputs(audit_help, stdout);
-                else if (streq(vargv[1], "lock"))
-                        fputs(lock_help, stdout);
-                else {
-                        log_error("no help for unknown command '%s'", vargv[1]);
-                        return EXIT_USAGE;
-                }
-                return EXIT_OK;
+        const char *name = argv[optind];
+        const Verb *verb = verb_find(name);
+        if (!verb) {
+                log_error("unknown command '%s' (see vmcompose --help)", name);
+                return EXIT_USAGE;
         }
-        if (streq(verb, "profile"))
-                return verb_profile(vargc, vargv);
-        if (streq(verb, "build"))
-                return verb_build(vargc, vargv);
-        if (streq(verb, "inspect"))
-                return verb_inspect(vargc, vargv);
-        if (streq(verb, "boot"))
-                return verb_boot(vargc, vargv);
-        if (streq(verb, "audit"))
-                return verb_audit(vargc, vargv);
-        if (streq(verb, "lock"))
-                return verb_lock(vargc, vargv);
-
-        log_error("unknown command '%s' (see vmcompose --help)", verb);
-        return EXIT_USAGE;
+        return verb->run(argc - optind, argv + optind);
 }

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "vmcompose/hash.h"
 #include "vmcompose/macro.h"
@@ -87,6 +91,83 @@ int sha256_file(int fd, uint8_t out[SHA256_DIGEST_SIZE]) {
                 return -errno;
         Sha256 *h = sha256_new();
         int r = sha256_update_fd(h, fd, 0, (uint64_t)st.st_size);
+        sha256_finish(h, out);
+        return r;
+}
+
+static int name_cmp(const struct dirent **a, const struct dirent **b) {
+        return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int no_dots(const struct dirent *d) {
+        return !streq(d->d_name, ".") && !streq(d->d_name, "..");
+}
+
+static int tree_update(Sha256 *h, int dfd, const char *rel);
+
+/* Feeds h one entry of the directory dfd: its path, type and mode, owner, and content. */
+static int tree_entry(Sha256 *h, int dfd, const char *rel, const char *name) {
+        _cleanup_free_ char *sub = *rel ? xasprintf("%s/%s", rel, name) : xstrdup(name);
+        struct stat st;
+        char meta[64], hex[2 * SHA256_DIGEST_SIZE + 1], target[4096];
+        uint8_t d[SHA256_DIGEST_SIZE];
+        int r;
+
+        if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return -errno;
+        sha256_update(h, sub, strlen(sub) + 1);
+        int m = snprintf(meta, sizeof(meta), "%o %u %u", (unsigned)st.st_mode, (unsigned)st.st_uid,
+                         (unsigned)st.st_gid);
+        sha256_update(h, meta, (size_t)m + 1);
+        if (S_ISREG(st.st_mode)) {
+                _cleanup_close_ int fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0)
+                        return -errno;
+                r = sha256_file(fd, d);
+                if (r < 0)
+                        return r;
+                sha256_hex(d, hex);
+                sha256_update(h, hex, sizeof(hex));
+        } else if (S_ISLNK(st.st_mode)) {
+                ssize_t k = readlinkat(dfd, name, target, sizeof(target) - 1);
+                if (k < 0)
+                        return -errno;
+                sha256_update(h, target, (size_t)k);
+                sha256_update(h, "", 1);
+        } else if (S_ISDIR(st.st_mode)) {
+                _cleanup_close_ int fd =
+                        openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+                if (fd < 0)
+                        return -errno;
+                return tree_update(h, fd, sub);
+        }
+        return 0;
+}
+
+/* Feeds h the entries of the directory dfd (relative names under rel), sorted. */
+static int tree_update(Sha256 *h, int dfd, const char *rel) {
+        struct dirent **names = NULL;
+        int n = scandirat(dfd, ".", &names, no_dots, name_cmp), r = 0;
+        if (n < 0)
+                return -errno;
+        for (int i = 0; i < n; i++) {
+                if (r == 0)
+                        r = tree_entry(h, dfd, rel, names[i]->d_name);
+                free(names[i]);
+        }
+        free(names);
+        return r;
+}
+
+int sha256_tree(const char *path, uint8_t out[SHA256_DIGEST_SIZE]) {
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISDIR(st.st_mode))
+                return sha256_file(fd, out);
+        Sha256 *h = sha256_new();
+        int r = tree_update(h, fd, "");
         sha256_finish(h, out);
         return r;
 }

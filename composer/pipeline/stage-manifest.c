@@ -123,6 +123,19 @@ int stage_manifest(BuildContext *ctx) {
         json_end_array(&w);
         json_kv(&w, "seed", ctx->seed);
         json_kv_uint(&w, "source-date-epoch", ctx->timestamp);
+        if (ctx->root_path) {
+                /* Built from packages: with --root, the tree given is an input the digest
+                 * does not cover. */
+                _cleanup_free_ char *digest = NULL, *failed = NULL;
+                r = build_input_digest(ctx, &digest, &failed);
+                if (r < 0) {
+                        json_end_object(&w);
+                        free(json_finish(&w));
+                        return log_error_errno(r, "manifest: input digest: cannot read %s: %m",
+                                               failed);
+                }
+                json_kv(&w, "input-digest", digest);
+        }
         json_kv(&w, "root", ctx->root_path ? "built from packages" : "given with --root");
         json_key(&w, "kernel");
         json_begin_object(&w);

@@ -225,7 +225,22 @@ static int parser_next(Parser *p, yaml_event_t *ev) {
                                  p->yaml.problem ? p->yaml.problem : "unreadable text");
                         return -EBADMSG;
                 }
-                if (p->yaml.context)
+                if (p->yaml.context &&
+                    (p->yaml.context_mark.line != p->yaml.problem_mark.line ||
+                     p->yaml.context_mark.column != p->yaml.problem_mark.column)) {
+                        /* "while parsing a flow sequence": name where that sequence began. */
+                        Mark c = mark_from_yaml(p, p->yaml.context_mark);
+                        const char *what = p->yaml.context;
+                        static const char *const skip[] = {"while parsing ", "while scanning ",
+                                                           "a ", "an "};
+                        for (size_t i = 0; i < ELEMENTSOF(skip); i++)
+                                if (strneq(what, skip[i], strlen(skip[i])))
+                                        what += strlen(skip[i]);
+                        diag_add(p->diag, &m,
+                                 "YAML syntax error: %s %s; the %s started at %s:%u:%u",
+                                 p->yaml.problem ? p->yaml.problem : "unknown problem",
+                                 p->yaml.context, what, c.file, c.line, c.column);
+                } else if (p->yaml.context)
                         diag_add(p->diag, &m, "YAML syntax error: %s %s",
                                  p->yaml.problem ? p->yaml.problem : "unknown problem",
                                  p->yaml.context);

@@ -3,6 +3,7 @@
  * the schema, so keys come out in the schema's order whatever order the files used. */
 #include <string.h>
 
+#include "vmcompose/hash.h"
 #include "vmcompose/json.h"
 #include "vmcompose/profile.h"
 
@@ -159,7 +160,13 @@ char *profile_format_text(const Profile *p) {
         return buffer_steal(&b);
 }
 
-static void json_value(JsonWriter *w, const Field *f, const Node *n) {
+/* For profile_format_canonical(): paths are replaced by the digest of what they name. */
+typedef struct PathDigests {
+        int r;        /* the first error */
+        char *failed; /* the path it was on */
+} PathDigests;
+
+static void json_value(JsonWriter *w, const Field *f, const Node *n, PathDigests *pd) {
         uint64_t v;
 
         switch (n->type) {
@@ -169,7 +176,7 @@ static void json_value(JsonWriter *w, const Field *f, const Node *n) {
                 json_begin_object(w);
                 for (size_t i = 0; i < np; i++) {
                         json_key(w, pairs[i]->key);
-                        json_value(w, schema_field(f, pairs[i]->key), pairs[i]->value);
+                        json_value(w, schema_field(f, pairs[i]->key), pairs[i]->value, pd);
                 }
                 json_end_object(w);
                 return;
@@ -177,11 +184,22 @@ static void json_value(JsonWriter *w, const Field *f, const Node *n) {
         case NODE_SEQ:
                 json_begin_array(w);
                 for (size_t i = 0; i < n->n_items; i++)
-                        json_value(w, list_item(f), n->items[i]);
+                        json_value(w, list_item(f), n->items[i], pd);
                 json_end_array(w);
                 return;
         case NODE_SCALAR:
-                if (f && f->type == FIELD_BOOL)
+                if (f && f->type == FIELD_PATH && pd) {
+                        uint8_t d[SHA256_DIGEST_SIZE];
+                        char hex[2 * SHA256_DIGEST_SIZE + 1] = "";
+                        int r = sha256_tree(n->scalar, d);
+                        if (r < 0 && pd->r == 0) {
+                                pd->r = r;
+                                pd->failed = xstrdup(n->scalar);
+                        } else if (r >= 0)
+                                sha256_hex(d, hex);
+                        _cleanup_free_ char *digest = xasprintf("sha256:%s", hex);
+                        json_string(w, digest);
+                } else if (f && f->type == FIELD_BOOL)
                         json_bool(w, streq(n->scalar, "true"));
                 else if (f && f->type == FIELD_UINT && parse_uint64(n->scalar, &v) == 0)
                         json_uint(w, v);
@@ -231,11 +249,25 @@ char *profile_format_json(const Profile *p) {
                 json_string(&w, *l);
         json_end_array(&w);
         json_key(&w, "profile");
-        json_value(&w, &profile_schema, p->tree);
+        json_value(&w, &profile_schema, p->tree, NULL);
         json_key(&w, "provenance");
         json_begin_object(&w);
         json_provenance(&w, &profile_schema, p->tree, "");
         json_end_object(&w);
         json_end_object(&w);
         return json_finish(&w);
+}
+
+int profile_format_canonical(const Profile *p, char **ret, char **ret_failed) {
+        JsonWriter w = {};
+        PathDigests pd = {};
+
+        json_value(&w, &profile_schema, p->tree, &pd);
+        _cleanup_free_ char *text = json_finish(&w);
+        if (pd.r < 0) {
+                *ret_failed = pd.failed;
+                return pd.r;
+        }
+        *ret = TAKE_PTR(text);
+        return 0;
 }

@@ -158,7 +158,8 @@ static char *strip_clearsign(const char *text) {
         return xstrndup(body + 2, (size_t)(end - body - 1));
 }
 
-static int fetch_release(const RepoSource *src, const char *tmp, RepoRelease *ret) {
+static int fetch_release(const RepoSource *src, const char *tmp, RepoRelease *ret,
+                         char ret_sha256[65]) {
         _cleanup_free_ char *inrel = path_join(tmp, "InRelease");
         _cleanup_free_ char *signed_text = path_join(tmp, "Release.signed");
         _cleanup_free_ char *uri = xasprintf("%s/dists/%s/InRelease", src->uri, src->suite);
@@ -208,6 +209,9 @@ static int fetch_release(const RepoSource *src, const char *tmp, RepoRelease *re
         r = read_full_file(signed_text, METADATA_MAX, &text, NULL);
         if (r < 0)
                 return r;
+        uint8_t d[SHA256_DIGEST_SIZE];
+        sha256(text, strlen(text), d);
+        sha256_hex(d, ret_sha256);
         r = repo_release_parse(text, ret);
         if (r < 0)
                 return log_error_errno(r,
@@ -279,9 +283,9 @@ static int decompress(const char *from, const char *expect_sha256, const char *c
         return 0;
 }
 
-static int fetch_component(const RepoSource *src, const RepoRelease *rel, const char *comp,
-                           const char *arch, const char *cache_dir, const char *tmp,
-                           RepoIndexes *ret) {
+static int fetch_component(const RepoSource *src, const RepoRelease *rel,
+                           const char *release_sha256, const char *comp, const char *arch,
+                           const char *cache_dir, const char *tmp, RepoIndexes *ret) {
         static const char *const exts[] = {".xz", ".gz", ""};
         _cleanup_free_ char *base = xasprintf("%s/binary-%s/Packages", comp, arch);
         const struct RepoFile *plain = find_file(rel, base), *f = NULL;
@@ -329,6 +333,8 @@ static int fetch_component(const RepoSource *src, const RepoRelease *rel, const 
                 .uri = xstrdup(src->uri),
                 .packages_path = packages,
         };
+        snprintf(ret->items[ret->n - 1].release_sha256, sizeof(ret->items[0].release_sha256), "%s",
+                 release_sha256);
         log_debug_sub("repo", "%s/%s: %s", src->suite, comp, packages);
         return 0;
 }
@@ -338,14 +344,15 @@ int repo_fetch_indexes(const RepoSource *src, const char *arch, const char *cach
         _cleanup_free_ char *tmp_parent = path_join(cache_dir, "tmp");
         _cleanup_free_ char *tmp = path_join(tmp_parent, "repo-XXXXXX");
         RepoRelease rel = {};
+        char release_sha256[65] = "";
         int r;
 
         if ((mkdir(cache_dir, 0755) < 0 && errno != EEXIST) ||
             (mkdir(tmp_parent, 0755) < 0 && errno != EEXIST) || !mkdtemp(tmp))
                 return log_error_errno(errno, "repo: cannot use the cache %s: %m", cache_dir);
-        r = fetch_release(src, tmp, &rel);
+        r = fetch_release(src, tmp, &rel, release_sha256);
         for (char **c = src->components; r == 0 && c && *c; c++)
-                r = fetch_component(src, &rel, *c, arch, cache_dir, tmp, ret);
+                r = fetch_component(src, &rel, release_sha256, *c, arch, cache_dir, tmp, ret);
         repo_release_done(&rel);
         (void)rm_rf(tmp);
         return r;

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The fields of a Debian Packages index that libsolv does not keep (Size, Section, Priority,
  * Essential), looked up by (name, version, architecture). */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "resolve-internal.h"
@@ -82,6 +84,41 @@ static void add_entry(DebIndex *x, DebEntry *e) {
         x->n++;
 }
 
+/* One line of a stanza (without its newline); an empty line ends the stanza in cur. */
+static void index_line(DebIndex *x, DebEntry *cur, const char *p, size_t len) {
+        if (len == 0 || (len == 1 && p[0] == '\r')) {
+                add_entry(x, cur);
+                return;
+        }
+        if (p[0] == ' ' || p[0] == '\t')
+                return;
+#define FIELD(n)                                                                                   \
+        (len > sizeof(n) - 1 && p[sizeof(n) - 1] == ':' && strncasecmp(p, n, sizeof(n) - 1) == 0)
+        if (FIELD("Package")) {
+                free(cur->name);
+                cur->name = field_value(p, len, 7);
+        } else if (FIELD("Version")) {
+                free(cur->version);
+                cur->version = field_value(p, len, 7);
+        } else if (FIELD("Architecture")) {
+                free(cur->architecture);
+                cur->architecture = field_value(p, len, 12);
+        } else if (FIELD("Section")) {
+                free(cur->section);
+                cur->section = field_value(p, len, 7);
+        } else if (FIELD("Priority")) {
+                free(cur->priority);
+                cur->priority = field_value(p, len, 8);
+        } else if (FIELD("Essential")) {
+                _cleanup_free_ char *v = field_value(p, len, 9);
+                cur->essential = strcasecmp(v, "yes") == 0;
+        } else if (FIELD("Size")) {
+                _cleanup_free_ char *v = field_value(p, len, 4);
+                (void)parse_uint64(v, &cur->size);
+        }
+#undef FIELD
+}
+
 int deb_index_load(DebIndex *x, const char *data, size_t size) {
         DebEntry cur = {};
         const char *p = data, *end = data + size;
@@ -89,40 +126,28 @@ int deb_index_load(DebIndex *x, const char *data, size_t size) {
         while (p < end) {
                 const char *nl = memchr(p, '\n', (size_t)(end - p));
                 size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-
-                if (len == 0 || (len == 1 && p[0] == '\r'))
-                        add_entry(x, &cur);
-                else if (p[0] != ' ' && p[0] != '\t') {
-#define FIELD(n)                                                                                   \
-        (len > sizeof(n) - 1 && p[sizeof(n) - 1] == ':' && strncasecmp(p, n, sizeof(n) - 1) == 0)
-                        if (FIELD("Package")) {
-                                free(cur.name);
-                                cur.name = field_value(p, len, 7);
-                        } else if (FIELD("Version")) {
-                                free(cur.version);
-                                cur.version = field_value(p, len, 7);
-                        } else if (FIELD("Architecture")) {
-                                free(cur.architecture);
-                                cur.architecture = field_value(p, len, 12);
-                        } else if (FIELD("Section")) {
-                                free(cur.section);
-                                cur.section = field_value(p, len, 7);
-                        } else if (FIELD("Priority")) {
-                                free(cur.priority);
-                                cur.priority = field_value(p, len, 8);
-                        } else if (FIELD("Essential")) {
-                                _cleanup_free_ char *v = field_value(p, len, 9);
-                                cur.essential = strcasecmp(v, "yes") == 0;
-                        } else if (FIELD("Size")) {
-                                _cleanup_free_ char *v = field_value(p, len, 4);
-                                (void)parse_uint64(v, &cur.size);
-                        }
-#undef FIELD
-                }
+                index_line(x, &cur, p, len);
                 p += len + (nl ? 1 : 0);
         }
         add_entry(x, &cur);
         return 0;
+}
+
+int deb_index_load_file(DebIndex *x, FILE *f) {
+        DebEntry cur = {};
+        _cleanup_free_ char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+
+        errno = 0;
+        while ((n = getline(&line, &cap, f)) >= 0) {
+                size_t len = (size_t)n;
+                if (len > 0 && line[len - 1] == '\n')
+                        len--;
+                index_line(x, &cur, line, len);
+        }
+        add_entry(x, &cur);
+        return ferror(f) ? (errno > 0 ? -errno : -EIO) : 0;
 }
 
 void deb_index_done(DebIndex *x) {

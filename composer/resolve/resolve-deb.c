@@ -73,19 +73,18 @@ static bool in_base(const char *base, const DebEntry *e) {
 
 static int load_repos(DebSolve *d) {
         for (size_t i = 0; i < d->n_repos; i++) {
-                _cleanup_free_ char *data = NULL;
-                size_t size;
-                int r = read_full_file(d->repos[i].packages_path, SIZE_MAX / 2, &data, &size);
-                if (r < 0)
+                /* Read twice as a stream, not into memory: Debian main's index is ~50 MB. */
+                FILE *f = fopen(d->repos[i].packages_path, "re");
+                int r = f ? deb_index_load_file(&d->index, f) : -errno;
+                if (r < 0) {
+                        if (f)
+                                fclose(f);
                         return log_error_errno(r, "resolve: cannot read the index of %s (%s): %m",
                                                d->repos[i].name, d->repos[i].packages_path);
-                deb_index_load(&d->index, data, size);
-
+                }
+                rewind(f);
                 Repo *repo = repo_create(d->pool, d->repos[i].name);
                 repo->appdata = (void *)&d->repos[i];
-                FILE *f = fmemopen(data, size ? size : 1, "r");
-                if (!f)
-                        return -errno;
                 r = repo_add_debpackages(repo, f, 0);
                 fclose(f);
                 if (r != 0)

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdio.h>
+
 #include <strings.h>
 
 #include "vmcompose/resolve.h"
@@ -20,6 +22,9 @@ typedef struct DebIndex {
 
 /* Adds every stanza of a Packages index. */
 int deb_index_load(DebIndex *x, const char *data, size_t size);
+/* The same from a stream, a line at a time (an index is never held whole): 0 or a negative
+ * errno on a read error. */
+int deb_index_load_file(DebIndex *x, FILE *f);
 const DebEntry *deb_index_find(const DebIndex *x, const char *name, const char *version,
                                const char *arch);
 void deb_index_done(DebIndex *x);

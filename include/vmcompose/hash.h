@@ -24,6 +24,12 @@ int sha256_update_fd(Sha256 *h, int fd, uint64_t offset, uint64_t size);
 /* SHA-256 of a whole regular file (from offset 0, holes read as zeros without reading them):
  * 0 or a negative errno. */
 int sha256_file(int fd, uint8_t out[SHA256_DIGEST_SIZE]);
+/* SHA-256 of what path names, following a symbolic link at path itself: a regular file's
+ * bytes; a directory's tree, as the sorted (byte order) list of every entry below it, each with
+ * its path relative to the directory, type, mode, uid, gid and then its content's SHA-256 (a
+ * file) or target (a symbolic link). The same tree gives the same digest wherever it lies.
+ * 0 or a negative errno. */
+int sha256_tree(const char *path, uint8_t out[SHA256_DIGEST_SIZE]);
 
 /* A UUID derived from a seed and a purpose ("disk", "partition:root", "fs:root", ...): the
  * first 16 bytes of SHA-256(seed "\0" purpose) with the RFC 9562 version 8 and variant bits

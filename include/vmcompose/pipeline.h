@@ -132,5 +132,12 @@ char *build_lock_path(const BuildContext *ctx);
 /* Writes the lock file for the resolved plan (vmcompose lock). */
 int build_write_lock(const BuildContext *ctx);
 
+/* The build's input digest, "sha256:HEX" (docs/manifest.md): SHA-256 over vmcompose's version,
+ * the --target, the resolved profile (profile_format_canonical()), the policy and kernel target
+ * files it names, each index's signed Release and the resolved package set, in that order. Needs
+ * the resolve stage's indexes and plan. Returns 0 and the text in *ret, or a negative errno and
+ * the file that could not be read in *ret_failed; the caller frees either. */
+int build_input_digest(const BuildContext *ctx, char **ret, char **ret_failed);
+
 /* DIR/NAME.SUFFIX for this build. */
 char *build_output_path(const BuildContext *ctx, const char *suffix);

@@ -60,6 +60,13 @@ char *profile_format_text(const Profile *p);
 /* Emits {"profile": ..., "provenance": {"dotted.path": "file:line:col"}, "layers": [...]}
  * with typed values (booleans, integers, sizes in bytes). */
 char *profile_format_json(const Profile *p);
+/* The resolved profile as compact JSON, the profile's part of the build's input digest: the
+ * values of profile_format_json() in the same (schema) order, without layers or provenance,
+ * each path value (files[].source, overlay, signed-by) replaced by "sha256:" and the digest of
+ * what it names (sha256_tree()), so the text does not depend on where the files lie. Returns 0
+ * and the text in *ret, or a negative errno and the path that could not be read in
+ * *ret_failed; the caller frees either. */
+int profile_format_canonical(const Profile *p, char **ret, char **ret_failed);
 
 /* vmcompose's data directory: $VMCOMPOSE_DATA_DIR, else the source tree when running from the
  * build tree, else the installed data directory. */

@@ -78,9 +78,10 @@ int repo_release_check_dates(const RepoRelease *r, const RepoSource *src, time_t
 
 /* One verified, uncompressed Packages index. */
 typedef struct RepoIndex {
-        char *name;          /* "SUITE/COMPONENT" */
-        char *uri;           /* the repository's base URI (package file names are relative) */
-        char *packages_path; /* in the cache */
+        char *name;              /* "SUITE/COMPONENT" */
+        char *uri;               /* the repository's base URI (package file names are relative) */
+        char *packages_path;     /* in the cache */
+        char release_sha256[65]; /* hex SHA-256 of the signed Release text the index is from */
 } RepoIndex;
 
 typedef struct RepoIndexes {

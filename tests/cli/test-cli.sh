@@ -179,6 +179,13 @@ bad "- a
 " "bad.yaml:1:1: the top level must be a mapping, not a list"
 bad "name: [unclosed
 " "bad.yaml:2:1: YAML syntax error"
+bad "name: t
+distro: {family: debian}
+description: x
+packages: {install: [openssh-server,
+  less
+outputs: [raw]
+" "bad.yaml:6:8: YAML syntax error: did not find expected ',' or ']' while parsing a flow sequence; the flow sequence started at .*bad.yaml:4:21$"
 printf 'name: caf\xc3\n' >"$T/bad.yaml"
 run 2 "$VMC" profile validate "$T/bad.yaml" && expect "$T/err" "bad.yaml:1:10: invalid input"
 printf 'name: \x80\n' >"$T/bad.yaml"

@@ -37,6 +37,11 @@ for f in raw vhd qcow2; do check "minimal.$f written" test -s "$T/out/minimal.$f
 check "no temporary files left" test -z "$(find "$T/out" -name '.vmcompose*' -print -quit)"
 M=$T/out/minimal.manifest.json
 check "the manifest is valid JSON" jq -e . "$M" >/dev/null
+# The input digest: what `vmcompose lock` prints, from a copy of the profiles elsewhere.
+cp -r profiles "$T/profiles"
+timeout 300 "$VMC" lock "$T/profiles/minimal.yaml" --cache-dir "$C" >"$T/lock.log" 2>&1
+check "the manifest's input digest is the one vmcompose lock prints" test \
+        "input digest: $(jq -r '."input-digest"' "$M")" = "$(grep '^input digest: ' "$T/lock.log")"
 for f in raw vhd qcow2; do
         check "the manifest has minimal.$f's SHA-256" test "$(jq -r ".outputs[] | select(.file == \"minimal.$f\") | .sha256" "$M")" = "$(sha256sum "$T/out/minimal.$f" | cut -d' ' -f1)"
 done

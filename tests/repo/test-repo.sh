@@ -105,6 +105,26 @@ check "the lock file lists app and its dependency" grep -q 'name: "libdep"' "$T/
 grep -q 'name: "app"' "$T/ok.lock" && grep -q 'sha256: "[0-9a-f]\{64\}"' "$T/ok.lock"
 check "the lock file pins SHA-256 digests" test $? -eq 0
 
+# The input digest (docs/manifest.md): the same inputs give the same one, wherever the files
+# lie; a profile value or the repository's metadata changed gives another.
+digest() { sed -n 's/^input digest: //p' "$T/log"; }
+d1=$(digest)
+check "lock prints the input digest" grep -qE '^input digest: sha256:[0-9a-f]{64}$' "$T/log"
+lock "$T/ok.yaml"
+check "... the same for the same inputs" test "$(digest)" = "$d1"
+mkdir -p "$T/elsewhere"
+cp "$T/key.gpg" "$T/elsewhere/key.gpg"
+profile "$T/elsewhere/ok.yaml" ok "      signed-by: key.gpg"
+lock "$T/elsewhere/ok.yaml"
+check "... the same for the same profile and keyring in another directory" test "$(digest)" = "$d1"
+profile "$T/changed.yaml" ok "" "" "description: another"
+lock "$T/changed.yaml"
+check "... another when a profile value changes" test -n "$(digest)" -a "$(digest)" != "$d1"
+publish "Label: republished"
+lock "$T/ok.yaml"
+check "... another when the repository's Release changes" test -n "$(digest)" -a "$(digest)" != "$d1"
+publish
+
 profile "$T/wrongkey.yaml" wrongkey "      signed-by: $T/other.gpg"
 lock "$T/wrongkey.yaml"
 check "a repository signed by another key fails" test $? -eq 1

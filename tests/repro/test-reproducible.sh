@@ -71,6 +71,17 @@ for image in minimal-all azure-gen2 hyperv-gen2; do
         check "$image: the warm build is byte-identical to the cold one" same "$image" "$A" "$W"
         rm -rf "$B" "$W"
 done
+# Two deliberately different builds: vmcompose diff names what differs (the Azure target adds
+# cloud-init, and its files under it) and exits 1.
+start=$(date +%s.%N)
+"$VMC" diff "$T/minimal-all-a/minimal-all.raw" "$T/azure-gen2-a/minimal-azure-gen2.vhd" >"$T/diff" 2>&1
+rc=$?
+echo "  (vmcompose diff of minimal-all.raw and minimal-azure-gen2.vhd: $(awk "BEGIN {printf \"%.1f\", $(date +%s.%N) - $start}") s)"
+check "vmcompose diff of two different builds exits 1 (exit $rc)" test $rc -eq 1
+check "... naming cloud-init as added" grep -q '^  + cloud-init ' "$T/diff"
+check "... and its files under it" grep -A3 '^  cloud-init:' "$T/diff"
+check "... and the kernel command line file on the ESP" grep -q 'loader/entries/' "$T/diff"
+[ $rc -eq 1 ] || cat "$T/diff"
 check "minimal-all: every output format was compared" test "$(ls "$T/minimal-all-a" | grep -c -E '\.(raw|raw\.zst|vhd|vhdx|qcow2|tar)$')" -eq 6
 check "... and the reports" test "$(ls "$T/minimal-all-a" | grep -c -E '\.(manifest\.json|spdx\.json|deviations\.json|deviations\.md)$')" -eq 4
 check "the deviation report lists the build records removed, each with a why" jq -e \

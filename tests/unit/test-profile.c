@@ -477,6 +477,20 @@ static void test_extends_errors(void **state) {
 static void test_yaml_errors(void **state) {
         (void)state;
         expect_error("name: [a, b\n", "bad.yaml:2:1: YAML syntax error", NULL);
+        /* Where the unclosed collection began, not only where the parser gave up. */
+        expect_error("name: t\ndistro:\n  family: debian\npackages: {install: [openssh-server,\n"
+                     "  less\noutputs: [raw]\n",
+                     "bad.yaml:6:8: YAML syntax error: did not find expected ',' or ']' while "
+                     "parsing a flow sequence; the flow sequence started at /",
+                     "/bad.yaml:4:21", NULL);
+        expect_error("name: t\nkernel: {cmdline: x\n",
+                     "while parsing a flow mapping; the flow mapping started at /", "/bad.yaml:2:9",
+                     NULL);
+        /* No "started at" when that is where the parser stopped. */
+        expect_error("name: [a,\n",
+                     "bad.yaml:2:1: YAML syntax error: did not find expected node "
+                     "content while parsing a flow node\n",
+                     NULL);
         expect_error("name: a\n  bad: indent\n", "YAML syntax error", NULL);
         expect_error("name: \"unterminated\n", "YAML syntax error", NULL);
         expect_error(BASE "description: caf\xc3\n", "bad.yaml:6:17: invalid input", NULL);
@@ -485,6 +499,40 @@ static void test_yaml_errors(void **state) {
         expect_error(BASE "---\nname: second\n", "one YAML document, found a second", NULL);
         expect_error(BASE "? [complex]\n: key\n", "mapping keys must be plain strings", NULL);
         expect_error(BASE "description: *nothing\n", "unknown alias", NULL);
+}
+
+/* The profile's part of the input digest: values, not where the files lie. */
+static char *canonical(const char *name) {
+        Profile *p = load_ok(name);
+        char *text = NULL, *failed = NULL;
+        int r = profile_format_canonical(p, &text, &failed);
+        if (r < 0)
+                fail_msg("canonical %s: %d on %s", name, r, failed);
+        profile_free(p);
+        return text;
+}
+
+static void test_canonical(void **state) {
+        (void)state;
+        put("a/files/etc/motd", "hello\n");
+        put("a/p.yaml", BASE "system:\n  overlay: files\n");
+        put("b/files/etc/motd", "hello\n");
+        put("b/p.yaml", BASE "system:\n  overlay: files\n");
+        char *a = canonical("a/p.yaml"), *b = canonical("b/p.yaml");
+        assert_string_equal(a, b);
+        assert_null(strstr(a, dir)); /* no path of this machine */
+        assert_non_null(strstr(a, "\"overlay\":[{\"path\":\"sha256:"));
+        put("b/files/etc/motd", "hello!\n");
+        char *c = canonical("b/p.yaml");
+        assert_string_not_equal(a, c);
+        put("b/files/etc/motd", "hello\n");
+        put("b/p.yaml", BASE "description: other\nsystem:\n  overlay: files\n");
+        char *d = canonical("b/p.yaml");
+        assert_string_not_equal(a, d);
+        free(a);
+        free(b);
+        free(c);
+        free(d);
 }
 
 static void test_limits(void **state) {
@@ -666,6 +714,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_extends_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_yaml_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_canonical, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_value_checks, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_layout_checks, setup, teardown),
