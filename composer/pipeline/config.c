@@ -116,6 +116,24 @@ static void load_target(BuildConfig *c, const Profile *p) {
                 strv_extend(&c->forbid_cmdline, node_map_get(list->items[i], "arg")->scalar);
 }
 
+/* The package request: the profile's, the kernel, what the boot loader needs. */
+static void load_request(BuildConfig *c, const Profile *p) {
+        collect_all(&c->install, p->tree, "packages.install", "name");
+        const Node *kernel = node_lookup(p->tree, "kernel.package");
+        if (kernel && !strv_contains(c->install, kernel->scalar))
+                strv_extend(&c->install, kernel->scalar);
+        const char *const *boot =
+                c->bootloader ? distro_boot_packages(c->distro, c->bootloader->name) : NULL;
+        for (const char *const *pk = boot; pk && *pk; pk++)
+                if (!strv_contains(c->install, *pk))
+                        strv_extend(&c->install, *pk);
+        collect_all(&c->remove, p->tree, "packages.remove", "name");
+        collect_all(&c->allow, p->tree, "allow", "name");
+        c->base = scalar_dup(p->tree, "packages.base");
+        const Node *rec = node_lookup(p->tree, "packages.recommends");
+        c->recommends = rec && streq(rec->scalar, "true");
+}
+
 int build_config_load(const Profile *p, const char *seed, BuildConfig *ret, Diagnostics *diag) {
         BuildConfig c = {};
         const Node *family = node_lookup(p->tree, "distro.family");
@@ -163,21 +181,7 @@ int build_config_load(const Profile *p, const char *seed, BuildConfig *ret, Diag
         add_unique(&c.cmdline, p->tree, "kernel.cmdline", "arg");
         add_unique(&c.cmdline, p->kernel_target.tree, "cmdline", "arg");
 
-        /* The package request: the profile's, the kernel, what the boot loader needs. */
-        collect_all(&c.install, p->tree, "packages.install", "name");
-        const Node *kernel = node_lookup(p->tree, "kernel.package");
-        if (kernel && !strv_contains(c.install, kernel->scalar))
-                strv_extend(&c.install, kernel->scalar);
-        const char *const *boot =
-                c.bootloader ? distro_boot_packages(c.distro, c.bootloader->name) : NULL;
-        for (const char *const *pk = boot; pk && *pk; pk++)
-                if (!strv_contains(c.install, *pk))
-                        strv_extend(&c.install, *pk);
-        collect_all(&c.remove, p->tree, "packages.remove", "name");
-        collect_all(&c.allow, p->tree, "allow", "name");
-        c.base = scalar_dup(p->tree, "packages.base");
-        const Node *rec = node_lookup(p->tree, "packages.recommends");
-        c.recommends = rec && streq(rec->scalar, "true");
+        load_request(&c, p);
         load_forbid(&c, p);
         load_strip(&c, p);
         load_target(&c, p);

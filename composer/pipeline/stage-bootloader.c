@@ -248,83 +248,56 @@ static int check_cmdline(const BuildContext *ctx, const char *cmdline) {
         return bad ? -EBADMSG : 0;
 }
 
-int stage_bootloader(BuildContext *ctx) {
+/* Does the kernel meet the kernel target (Kconfig, initramfs drivers, command line)? ri is
+ * make_initramfs()'s result. 0 (or no target), or -EBADMSG with every shortfall logged. */
+static int check_target(BuildContext *ctx, int root_fd, const BootKernel *k, int ri,
+                        const char *cmdline) {
         const BuildConfig *c = &ctx->config;
-        const Bootloader *b = c->bootloader;
-        const char *tmp;
-        BootKernel k = {};
-        int r;
+        if (!c->target_name)
+                return 0;
+        int k1 = check_kconfig(ctx, root_fd, k);
+        /* -ENXIO: drivers the kernel lacks, which is the target's business. */
+        int k2 = ri == -ENXIO ? ri : ri < 0 ? 0 : check_initramfs(ctx, root_fd, k);
+        int k3 = check_cmdline(ctx, cmdline);
+        if (k1 < 0 || k2 < 0 || k3 < 0) {
+                log_error("kernel: %s does not meet the %s target (%s)", k->version, c->target_name,
+                          c->target_path);
+                return -EBADMSG;
+        }
+        log_info("kernel %s meets the %s target: Kconfig, initramfs drivers, command line",
+                 k->version, c->target_name);
+        return 0;
+}
 
-        if (!c->bootloader_name)
-                return log_error_errno(EINVAL, "bootloader: the profile names no bootloader");
-        if (!b)
-                return log_error_errno(ENOSYS,
-                                       "bootloader: %s (%s) is not implemented yet "
-                                       "(issue #5); systemd-boot is",
-                                       c->bootloader_name, c->bootloader_where);
-        /* A vmcompose initramfs that cannot be made (a driver the kernel lacks) still lets the
-         * target checks below name everything else the kernel lacks. */
-        _cleanup_close_ int root_fd = open(ctx->root_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (root_fd < 0)
-                return log_error_errno(errno, "bootloader: %s: %m", ctx->root_path);
-        int ri = make_initramfs(ctx, root_fd);
-        r = boot_kernel_find(root_fd, ri == 0, &k);
-        if (r == -ENOTUNIQ)
-                return log_error_errno(r, "bootloader: more than one kernel in %s/boot",
-                                       ctx->root_path);
+/* The ESP and the boot loader's work directory, in the build's temporary directory. */
+static int make_boot_dirs(BuildContext *ctx) {
+        const char *tmp;
+        int r = build_tmp_dir(ctx, &tmp);
         if (r < 0)
-                return log_error_errno(r,
-                                       "bootloader: no kernel with an initramfs in %s/boot "
-                                       "(kernel.package and initramfs-tools installed?)",
-                                       ctx->root_path);
-        r = build_tmp_dir(ctx, &tmp);
-        if (r < 0) {
-                boot_kernel_done(&k);
                 return r;
-        }
         ctx->esp_path = path_join(tmp, "esp");
-        if (mkdir(ctx->esp_path, 0755) < 0 && errno != EEXIST) {
-                boot_kernel_done(&k);
-                return log_error_errno(errno, "bootloader: %s: %m", ctx->esp_path);
-        }
-        _cleanup_free_ char *cmdline = build_kernel_cmdline(ctx);
-        const char *name = c->target_name;
-        if (name) {
-                int k1 = check_kconfig(ctx, root_fd, &k);
-                /* -ENXIO: drivers the kernel lacks, which is the target's business. */
-                int k2 = ri == -ENXIO ? ri : ri < 0 ? 0 : check_initramfs(ctx, root_fd, &k);
-                int k3 = check_cmdline(ctx, cmdline);
-                if (k1 < 0 || k2 < 0 || k3 < 0) {
-                        log_error("kernel: %s does not meet the %s target (%s)", k.version, name,
-                                  c->target_path);
-                        boot_kernel_done(&k);
-                        return -EBADMSG;
-                }
-                log_info("kernel %s meets the %s target: Kconfig, initramfs drivers, command "
-                         "line",
-                         k.version, name);
-        }
-        if (ri < 0) {
-                boot_kernel_done(&k);
-                return ri;
-        }
+        ctx->boot_work = path_join(tmp, "boot");
+        const char *const dirs[] = {ctx->esp_path, ctx->boot_work};
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++)
+                if (mkdir(dirs[i], 0755) < 0 && errno != EEXIST)
+                        return log_error_errno(errno, "bootloader: %s: %m", dirs[i]);
+        return 0;
+}
+
+/* The boot loader's files on the ESP (and in the root), the boot report unit, and the
+ * /etc/.updated marks. */
+static int prepare_boot(BuildContext *ctx, int root_fd, const BootKernel *k, const char *cmdline) {
+        const BuildConfig *c = &ctx->config;
+        _cleanup_close_ int esp_fd = open(ctx->esp_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int work_fd = open(ctx->boot_work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (esp_fd < 0 || work_fd < 0)
+                return log_error_errno(errno, "bootloader: %s: %m",
+                                       esp_fd < 0 ? ctx->esp_path : ctx->boot_work);
         /* The root filesystem's UUID, for loaders that read the kernel from it. */
         char root_uuid[37] = "";
         for (size_t i = 0; i < c->layout.n_partitions; i++)
                 if (c->layout.partitions[i].role == ROLE_ROOT)
                         disk_fs_uuid(&c->layout.partitions[i], root_uuid);
-        ctx->boot_work = path_join(tmp, "boot");
-        if (mkdir(ctx->boot_work, 0755) < 0 && errno != EEXIST) {
-                boot_kernel_done(&k);
-                return log_error_errno(errno, "bootloader: %s: %m", ctx->boot_work);
-        }
-        _cleanup_close_ int esp_fd = open(ctx->esp_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        _cleanup_close_ int work_fd = open(ctx->boot_work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (esp_fd < 0 || work_fd < 0) {
-                boot_kernel_done(&k);
-                return log_error_errno(errno, "bootloader: %s: %m",
-                                       esp_fd < 0 ? ctx->esp_path : ctx->boot_work);
-        }
         BootParams params = {
                 .root_fs_uuid = *root_uuid ? root_uuid : NULL,
                 .root_dir = ctx->root_path,
@@ -333,25 +306,62 @@ int stage_bootloader(BuildContext *ctx) {
                 .esp_fd = esp_fd,
                 .work_dir = ctx->boot_work,
                 .work_fd = work_fd,
-                .kernel = &k,
+                .kernel = k,
                 .cmdline = cmdline,
                 .title = ctx->profile->name,
                 .esp_vendor_dir = c->distro->esp_vendor_dir,
         };
-        r = b->prepare(&params);
+        int r = c->bootloader->prepare(&params);
         if (r == 0)
                 r = install_ready_unit(ctx->root_path, root_fd);
         if (r == 0)
                 r = mark_updated(ctx->root_path, root_fd, ctx->timestamp);
-        if (r == 0) {
-                ctx->esp_dir = ctx->esp_path;
-                ctx->kernel_version = xstrdup(k.version);
-                ctx->kernel_cmdline = xstrdup(cmdline);
-                log_info("bootloader: %s, kernel %s, command line: %s", b->name, k.version,
-                         cmdline);
-        }
-        boot_kernel_done(&k);
         return r;
+}
+
+static void boot_kernel_donep(BootKernel *k) {
+        boot_kernel_done(k);
+}
+
+int stage_bootloader(BuildContext *ctx) {
+        const BuildConfig *c = &ctx->config;
+        _cleanup_(boot_kernel_donep) BootKernel k = {};
+
+        if (!c->bootloader_name)
+                return log_error_errno(EINVAL, "bootloader: the profile names no bootloader");
+        if (!c->bootloader)
+                return log_error_errno(ENOSYS,
+                                       "bootloader: %s (%s) is not implemented yet "
+                                       "(issue #5); systemd-boot is",
+                                       c->bootloader_name, c->bootloader_where);
+        _cleanup_close_ int root_fd = open(ctx->root_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (root_fd < 0)
+                return log_error_errno(errno, "bootloader: %s: %m", ctx->root_path);
+        /* A vmcompose initramfs that cannot be made (a driver the kernel lacks) still lets the
+         * target checks below name everything else the kernel lacks. */
+        int ri = make_initramfs(ctx, root_fd);
+        int r = boot_kernel_find(root_fd, ri == 0, &k);
+        if (r == -ENOTUNIQ)
+                return log_error_errno(r, "bootloader: more than one kernel in %s/boot",
+                                       ctx->root_path);
+        if (r < 0)
+                return log_error_errno(r,
+                                       "bootloader: no kernel with an initramfs in %s/boot "
+                                       "(kernel.package and initramfs-tools installed?)",
+                                       ctx->root_path);
+        _cleanup_free_ char *cmdline = build_kernel_cmdline(ctx);
+        if ((r = check_target(ctx, root_fd, &k, ri, cmdline)) < 0)
+                return r;
+        if (ri < 0)
+                return ri;
+        if ((r = make_boot_dirs(ctx)) < 0 || (r = prepare_boot(ctx, root_fd, &k, cmdline)) < 0)
+                return r;
+        ctx->esp_dir = ctx->esp_path;
+        ctx->kernel_version = xstrdup(k.version);
+        ctx->kernel_cmdline = xstrdup(cmdline);
+        log_info("bootloader: %s, kernel %s, command line: %s", c->bootloader->name, k.version,
+                 cmdline);
+        return 0;
 }
 
 /* After the disk stage: boot code outside the filesystems (GRUB for BIOS). */

@@ -374,18 +374,9 @@ static int clean_build_records(BuildContext *ctx) {
         return 0;
 }
 
-int stage_install(BuildContext *ctx) {
-        const char *tmp;
-        int r = build_tmp_dir(ctx, &tmp);
-        if (r < 0)
-                return r;
-        if (geteuid() != 0)
-                return log_error_errno(EPERM, "install: installing packages needs root (chroot, "
-                                              "mounts, file ownership)");
-        ctx->root_path = path_join(tmp, "root");
-
-        _cleanup_free_ InstallPackage *pkgs =
-                xcalloc(ctx->plan.n_packages + 1, sizeof(InstallPackage));
+/* The plan's packages as the backend's install_root takes them (pointing into the plan). */
+static InstallPackage *install_packages(const BuildContext *ctx) {
+        InstallPackage *pkgs = xcalloc(ctx->plan.n_packages + 1, sizeof(InstallPackage));
         for (size_t i = 0; i < ctx->plan.n_packages; i++) {
                 const PlanPackage *p = &ctx->plan.packages[i];
                 pkgs[i] = (InstallPackage){
@@ -399,7 +390,14 @@ int stage_install(BuildContext *ctx) {
                         .pre_depends = p->pre_depends,
                 };
         }
+        return pkgs;
+}
+
+/* The packages into the root (or the cached root of the same inputs), with the policy's
+ * exclusions and the initramfs maker's settings. */
+static int install_packages_into_root(const BuildContext *ctx) {
         const BuildConfig *c = &ctx->config;
+        _cleanup_free_ InstallPackage *pkgs = install_packages(ctx);
         InstallFile *files = NULL;
         size_t n_files = 0;
         c->distro->initramfs_settings(
@@ -417,11 +415,24 @@ int stage_install(BuildContext *ctx) {
                 .no_initramfs = streq(c->initramfs, "vmcompose"),
                 .source_date_epoch = ctx->timestamp,
         };
-
-        r = install_from_cache(ctx, pkgs, &o);
+        int r = install_from_cache(ctx, pkgs, &o);
         for (size_t i = 0; i < n_files; i++)
                 free((char *)files[i].content);
         free(files);
+        return r;
+}
+
+int stage_install(BuildContext *ctx) {
+        const char *tmp;
+        int r = build_tmp_dir(ctx, &tmp);
+        if (r < 0)
+                return r;
+        if (geteuid() != 0)
+                return log_error_errno(EPERM, "install: installing packages needs root (chroot, "
+                                              "mounts, file ownership)");
+        ctx->root_path = path_join(tmp, "root");
+
+        r = install_packages_into_root(ctx);
         if (r < 0)
                 return r;
         r = ctx->config.distro->verify_installed(ctx->root_path, &ctx->plan);

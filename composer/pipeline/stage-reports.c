@@ -47,10 +47,68 @@ static int write_deviations(BuildContext *ctx) {
         return r;
 }
 
+/* The SBOM's packages: the plan's, or (with --root) those the root's database lists, each with
+ * the licence it declares in the root. Returns the number with a machine-readable licence, or
+ * a negative errno (logged). */
+static int sbom_packages(const BuildContext *ctx, int root_fd, const AuditImage *status, size_t n,
+                         SbomPackage *pkgs, LicenseInfo *licenses) {
+        int found = 0;
+        for (size_t i = 0; i < n; i++) {
+                if (ctx->plan.n_packages > 0) {
+                        const PlanPackage *p = &ctx->plan.packages[i];
+                        pkgs[i] = (SbomPackage){
+                                .name = p->name,
+                                .version = p->version,
+                                .architecture = p->architecture,
+                                .source = p->source,
+                                .sha256 = p->sha256,
+                                .download = p->uri,
+                                .depends = p->depends,
+                        };
+                } else {
+                        const AuditPackage *a = &status->packages[i];
+                        pkgs[i] = (SbomPackage){.name = a->name,
+                                                .version = a->version,
+                                                .architecture = a->architecture,
+                                                .source = a->source};
+                }
+                int r = ctx->config.distro->package_license(root_fd, pkgs[i].name, &licenses[i]);
+                if (r < 0)
+                        return log_error_errno(r,
+                                               "reports: cannot read the copyright file of %s: %m",
+                                               pkgs[i].name);
+                pkgs[i].license = &licenses[i];
+                found += licenses[i].expression != NULL;
+        }
+        return found;
+}
+
+/* NAME.spdx.json for the n packages. */
+static int write_sbom(BuildContext *ctx, const SbomPackage *pkgs, size_t n, int found) {
+        _cleanup_free_ char *path = build_output_path(ctx, "spdx.json");
+        _cleanup_free_ char *tool = xasprintf("vmcompose-%s", VMCOMPOSE_VERSION);
+        SbomInput in = {
+                .image_name = ctx->image_name,
+                .distro = ctx->config.release,
+                .purl = ctx->config.distro->purl,
+                .namespace_seed = ctx->seed,
+                .created = ctx->timestamp ? ctx->timestamp : (uint64_t)time(NULL),
+                .tool = tool,
+                .packages = pkgs,
+                .n_packages = n,
+        };
+        _cleanup_free_ char *json = sbom_spdx_json(&in);
+        int r = write_file_atomic(path, json, strlen(json), 0644);
+        if (r < 0)
+                return log_error_errno(r, "reports: cannot write %s: %m", path);
+        strv_extend(&ctx->written, path);
+        log_notice("wrote %s (%zu packages, %d with a machine-readable licence)", path, n, found);
+        return 0;
+}
+
 int stage_reports(BuildContext *ctx) {
         const char *root = ctx->root_path ? ctx->root_path : ctx->root_dir;
         _cleanup_close_ int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        _cleanup_free_ char *path = build_output_path(ctx, "spdx.json");
         AuditImage status = {}; /* with --root: the packages its database lists */
         size_t n = ctx->plan.n_packages;
         int r = 0;
@@ -68,60 +126,11 @@ int stage_reports(BuildContext *ctx) {
                 }
                 n = status.n_packages;
         }
-
         SbomPackage *pkgs = xcalloc(n + 1, sizeof(SbomPackage));
         LicenseInfo *licenses = xcalloc(n + 1, sizeof(LicenseInfo));
-        size_t found = 0;
-        for (size_t i = 0; i < n && r == 0; i++) {
-                if (ctx->plan.n_packages > 0) {
-                        const PlanPackage *p = &ctx->plan.packages[i];
-                        pkgs[i] = (SbomPackage){
-                                .name = p->name,
-                                .version = p->version,
-                                .architecture = p->architecture,
-                                .source = p->source,
-                                .sha256 = p->sha256,
-                                .download = p->uri,
-                                .depends = p->depends,
-                        };
-                } else {
-                        const AuditPackage *a = &status.packages[i];
-                        pkgs[i] = (SbomPackage){.name = a->name,
-                                                .version = a->version,
-                                                .architecture = a->architecture,
-                                                .source = a->source};
-                }
-                r = ctx->config.distro->package_license(root_fd, pkgs[i].name, &licenses[i]);
-                if (r < 0)
-                        log_error_errno(r, "reports: cannot read the copyright file of %s: %m",
-                                        pkgs[i].name);
-                pkgs[i].license = &licenses[i];
-                found += licenses[i].expression != NULL;
-        }
-
-        if (r == 0) {
-                const char *release = ctx->config.release;
-                _cleanup_free_ char *tool = xasprintf("vmcompose-%s", VMCOMPOSE_VERSION);
-                SbomInput in = {
-                        .image_name = ctx->image_name,
-                        .distro = release,
-                        .purl = ctx->config.distro->purl,
-                        .namespace_seed = ctx->seed,
-                        .created = ctx->timestamp ? ctx->timestamp : (uint64_t)time(NULL),
-                        .tool = tool,
-                        .packages = pkgs,
-                        .n_packages = n,
-                };
-                _cleanup_free_ char *json = sbom_spdx_json(&in);
-                r = write_file_atomic(path, json, strlen(json), 0644);
-                if (r < 0)
-                        log_error_errno(r, "reports: cannot write %s: %m", path);
-                else {
-                        strv_extend(&ctx->written, path);
-                        log_notice("wrote %s (%zu packages, %zu with a machine-readable licence)",
-                                   path, n, found);
-                }
-        }
+        r = sbom_packages(ctx, root_fd, &status, n, pkgs, licenses);
+        if (r >= 0)
+                r = write_sbom(ctx, pkgs, n, r);
         for (size_t i = 0; i < n; i++)
                 license_info_done(&licenses[i]);
         free(licenses);

@@ -40,6 +40,23 @@ const OutputFormat *const *output_formats(void);
 int output_write_file(const OutputFormat *f, int source_fd, uint64_t size, const char *path,
                       const OutputOptions *o);
 
+/* One output of output_write_all(). */
+typedef struct OutputJob {
+        const OutputFormat *format;
+        const char *path; /* where it goes */
+        int source_fd;    /* the raw image, or the root directory for a write_tree format */
+        int result;       /* set: 0 or a negative errno (-EINTR on a signal) */
+        char sha256[65];  /* set on success: the SHA-256 (hex) of the file written */
+} OutputJob;
+
+/* Writes every job at once, one thread each, each atomically (output_write_file()); "raw" is
+ * raw_path (the finished raw image, size bytes, open as raw_fd) linked into place where the
+ * filesystem allows it. Each file is hashed after writing; the raw image's digest is computed
+ * once and continued by the formats that are the raw image plus a trailer. Returns 0 when every
+ * job succeeded, else the first job's error; every job's result is in its result field. */
+int output_write_all(OutputJob *jobs, size_t n, const char *raw_path, int raw_fd, uint64_t size,
+                     const OutputOptions *opts);
+
 /* Checks an image file and describes it: format, virtual size, and format-specific fields
  * (VHD footer, VHDX headers, region tables, metadata and BAT, qcow2 header, extensions, L1,
  * L2 and refcount tables, snapshots): every structure the format describes must lie inside
