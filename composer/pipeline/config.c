@@ -185,6 +185,7 @@ int build_config_load(const Profile *p, const char *seed, BuildConfig *ret, Diag
         load_forbid(&c, p);
         load_strip(&c, p);
         load_target(&c, p);
+        c.system = node_map_get(p->tree, "system");
         const Node *outputs = node_lookup(p->tree, "outputs");
         for (size_t i = 0; outputs && i < outputs->n_items; i++)
                 strv_extend(&c.outputs, outputs->items[i]->scalar);
