@@ -134,6 +134,15 @@ static void load_request(BuildConfig *c, const Profile *p) {
         c->recommends = rec && streq(rec->scalar, "true");
 }
 
+void build_config_reproducible(const Profile *p, char **ret_seed, uint64_t *ret_epoch) {
+        const Node *seed = node_lookup(p->tree, "reproducible.seed");
+        const Node *sde = node_lookup(p->tree, "reproducible.source-date-epoch");
+
+        *ret_seed = xstrdup(seed ? seed->scalar : p->name);
+        if (sde)
+                (void)parse_uint64(sde->scalar, ret_epoch);
+}
+
 int build_config_load(const Profile *p, const char *seed, BuildConfig *ret, Diagnostics *diag) {
         BuildConfig c = {};
         const Node *family = node_lookup(p->tree, "distro.family");

@@ -13,12 +13,8 @@
 
 static int stage_profile(BuildContext *ctx) {
         const Profile *p = ctx->profile;
-        const Node *seed = node_lookup(p->tree, "reproducible.seed");
-        const Node *sde = node_lookup(p->tree, "reproducible.source-date-epoch");
 
-        ctx->seed = xstrdup(seed ? seed->scalar : p->name);
-        if (sde)
-                (void)parse_uint64(sde->scalar, &ctx->timestamp);
+        build_config_reproducible(p, &ctx->seed, &ctx->timestamp);
         Diagnostics diag = {};
         int r = build_config_load(p, ctx->seed, &ctx->config, &diag);
         diag_print(&diag);

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "vmcompose/pipeline.h"
+#include "vmcompose/lint.h"
 #include "vmcompose/report.h"
 
 int stage_resolve(BuildContext *ctx);
@@ -12,21 +13,6 @@ int stage_bootloader(BuildContext *ctx);
 int stage_manifest(BuildContext *ctx);
 int stage_reports(BuildContext *ctx);
 int stage_lint(BuildContext *ctx);
-
-/* What the platform lints look at (composer/pipeline/stage-lint.c). NULL lists and a
- * root_fd < 0 skip the checks that need them. */
-typedef struct LintFacts {
-        char **outputs;           /* the files written */
-        char **initramfs_modules; /* "hv_vmbus", ... */
-        const char *cmdline;
-        char **packages; /* installed package names */
-        const DiskLayout *layout;
-        int root_fd;
-} LintFacts;
-
-/* Azure's offline rules; appends a line per failure to *problems. Returns the number of
- * checks made. */
-unsigned lint_azure(const LintFacts *f, char ***problems);
 
 /* The deviation report of the build so far (composer/pipeline/stage-deviations.c): from the
  * profile, and with_plan, from the package plan and archives too. */

@@ -61,6 +61,10 @@ typedef struct BuildConfig {
 int build_config_load(const Profile *p, const char *seed, BuildConfig *ret, Diagnostics *diag);
 void build_config_done(BuildConfig *c);
 
+/* reproducible.seed (the profile's name without one; caller frees) and
+ * reproducible.source-date-epoch (*ret_epoch unchanged without one). */
+void build_config_reproducible(const Profile *p, char **ret_seed, uint64_t *ret_epoch);
+
 /* Everything a build carries from stage to stage. */
 typedef struct BuildContext {
         /* Set by the caller. */
