@@ -74,6 +74,9 @@ static void write_disk(JsonWriter *w, const DiskLayout *l) {
         json_end_object(w);
 }
 
+/* Each output's name, size and SHA-256: what the bytes are. Not the blocks the build host
+ * allocated for a sparse output (st_blocks), which differ between two builds of the same bytes
+ * with the host filesystem's timing. */
 static int write_outputs(JsonWriter *w, char **written, char **hashes) {
         size_t n_hashes = strv_length(hashes);
 
@@ -99,7 +102,6 @@ static int write_outputs(JsonWriter *w, char **written, char **hashes) {
                 json_begin_object(w);
                 json_kv(w, "file", base);
                 json_kv_uint(w, "size", (uint64_t)st.st_size);
-                json_kv_uint(w, "allocated", (uint64_t)st.st_blocks * 512);
                 json_kv(w, "sha256", hex);
                 json_end_object(w);
         }

@@ -242,6 +242,10 @@ for layout in mbr gpt; do
                 --serial-log "$T/boot-bios-$layout.log" >"$T/boot" 2>&1
         rc=$?
         check "... and boots with SeaBIOS (exit $rc): $(grep " up " "$T/boot")" test $rc -eq 0
+        if [ $rc -ne 0 ]; then
+                cat "$T/boot"
+                tail -40 "$T/boot-bios-$layout.log"
+        fi
 done
 
 # A Unified Kernel Image booted directly by the firmware.
