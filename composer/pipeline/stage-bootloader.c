@@ -95,43 +95,18 @@ static int check_kconfig(const BuildContext *ctx, int root_fd, const BootKernel 
         for (size_t i = 0; i < ctx->config.n_kconfig; i++) {
                 const KconfigRequirement *opt = &ctx->config.kconfig[i];
                 const char *want = opt->value;
-                _cleanup_free_ char *y = xasprintf("\n%s=y\n", opt->option);
-                _cleanup_free_ char *m = xasprintf("\n%s=m\n", opt->option);
-                bool has_y = strstr(config, y), has_m = strstr(config, m);
-                bool good = streq(want, "y") ? has_y : streq(want, "m") ? has_m : has_y || has_m;
-                if (!good) {
+                char state = kconfig_state(config, opt->option);
+                if (!kconfig_meets(state, want)) {
                         log_error("kernel %s: %s is %s, the %s target needs %s (%s)", k->version,
                                   opt->option,
-                                  has_y   ? "built in"
-                                  : has_m ? "a module"
-                                          : "not set",
+                                  state == 'y'   ? "built in"
+                                  : state == 'm' ? "a module"
+                                                 : "not set",
                                   target, streq(want, "y|m") ? "it" : want, opt->where);
                         bad++;
                 }
         }
         return bad ? -EBADMSG : 0;
-}
-
-/* Every module the initramfs holds and every one built into the kernel, by name ("hv_vmbus"),
- * for the platform lints. */
-static char **initramfs_modules(const char *list, const char *builtin) {
-        char **names = NULL;
-        const char *const texts[] = {list, builtin};
-        for (size_t t = 0; t < ELEMENTSOF(texts); t++)
-                for (const char *line = texts[t]; line && *line;) {
-                        size_t len = strcspn(line, "\n");
-                        const char *slash = memrchr(line, '/', len);
-                        const char *ko = slash ? strstr(slash, ".ko") : NULL;
-                        if (ko && ko < line + len) {
-                                char *name = xstrndup(slash + 1, (size_t)(ko - slash - 1));
-                                for (char *c = name; *c; c++)
-                                        if (*c == '-')
-                                                *c = '_';
-                                strv_push(&names, name);
-                        }
-                        line += len + (line[len] == '\n');
-                }
-        return names;
 }
 
 /* Is every driver the target needs in the initramfs, as a module or built into the kernel? */
@@ -156,15 +131,7 @@ static int check_initramfs(BuildContext *ctx, int root_fd, const BootKernel *k) 
         (void)root_read_file(root_fd, builtin_path, 16 << 20, &builtin, NULL);
         for (size_t i = 0; c->target_drivers && c->target_drivers[i]; i++) {
                 const char *n = c->target_drivers[i];
-                /* Module file names use '-' or '_' interchangeably. */
-                _cleanup_free_ char *a = xasprintf("/%s.ko", n);
-                _cleanup_free_ char *b = xstrdup(a);
-                for (char *ch = b; *ch; ch++)
-                        if (*ch == '_')
-                                *ch = '-';
-                bool found = (list.data && (strstr(list.data, a) || strstr(list.data, b))) ||
-                             (builtin && (strstr(builtin, a) || strstr(builtin, b)));
-                if (!found) {
+                if (!kernel_has_module(list.data, builtin, n)) {
                         log_error("kernel %s: the initramfs lacks %s, which the %s target needs "
                                   "(%s)",
                                   k->version, n, c->target_name, c->target_driver_wheres[i]);
@@ -172,7 +139,7 @@ static int check_initramfs(BuildContext *ctx, int root_fd, const BootKernel *k) 
                 }
         }
         strv_free(ctx->initramfs_modules);
-        ctx->initramfs_modules = initramfs_modules(list.data, builtin);
+        ctx->initramfs_modules = kernel_module_names(list.data, builtin);
         buffer_done(&list);
         return bad ? -EBADMSG : 0;
 }

@@ -100,6 +100,17 @@ int initramfs_write(const InitramfsRequest *req);
  * inside the root root_fd) to out, one a line. 0 or -EIO/-EBADMSG (logged). */
 int initramfs_list(int root_fd, const char *path, Buffer *out);
 
+/* A kernel target's checks (composer/bootloader/kernel-check.c). The state of option
+ * ("CONFIG_HYPERV") in a kernel config text: 'y', 'm', or 0 when it is not set. */
+char kconfig_state(const char *config, const char *option);
+/* Whether state meets want: "y", "m" or "y|m". */
+bool kconfig_meets(char state, const char *want);
+/* Whether the module name ("hv_vmbus"; '-' and '_' alike) is in an initramfs listing (a path a
+ * line) or the kernel's modules.builtin (either may be NULL). */
+bool kernel_has_module(const char *list, const char *builtin, const char *name);
+/* Every module named in the listing and modules.builtin, '-' as '_', in order. Caller frees. */
+char **kernel_module_names(const char *list, const char *builtin);
+
 /* The systemd unit every image carries to report its boot on the serial console
  * ("vmcompose-boot: ready" or "vmcompose-boot: degraded (...)"). */
 extern const char boot_ready_unit[];
