@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../../composer/distro/debian/debian.h"
 #include "vmcompose/bootloader.h"
 #include "vmcompose/distro.h"
 #include "vmcompose/rootfs.h"
@@ -179,6 +180,39 @@ static void test_debian_purl(void **state) {
         free(p);
 }
 
+/* dpkg's rounds: after every package pre-depended on, with every package depended on. */
+static void test_debian_install_levels(void **state) {
+        char *pre_b[] = {(char *)"a", NULL}, *dep_c[] = {(char *)"b", NULL};
+        char *pre_d[] = {(char *)"c", NULL}, *dep_e[] = {(char *)"boot", NULL};
+        InstallPackage pkgs[] = {
+                {.name = "boot"},
+                {.name = "a"},
+                {.name = "b", .pre_depends = pre_b},
+                {.name = "c", .depends = dep_c},
+                {.name = "d", .pre_depends = pre_d},
+                {.name = "e", .depends = dep_e},
+        };
+        bool done[] = {true, false, false, false, false, false};
+        unsigned level[6] = {}, max = 99;
+        (void)state;
+
+        assert_int_equal(debian_install_levels(pkgs, 6, done, level, &max), 0);
+        assert_int_equal(level[1], 0); /* a */
+        assert_int_equal(level[2], 1); /* b after a */
+        assert_int_equal(level[3], 1); /* c with b */
+        assert_int_equal(level[4], 2); /* d after c */
+        assert_int_equal(level[5], 0); /* e: what it depends on is done */
+        assert_int_equal(max, 2);
+
+        /* A Pre-Depends cycle is refused. */
+        char *pre_x[] = {(char *)"y", NULL}, *pre_y[] = {(char *)"x", NULL};
+        InstallPackage cyc[] = {{.name = "x", .pre_depends = pre_x},
+                                {.name = "y", .pre_depends = pre_y}};
+        bool none[2] = {};
+        unsigned lv[2] = {};
+        assert_int_equal(debian_install_levels(cyc, 2, none, lv, &max), -ELOOP);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_find),
@@ -187,6 +221,7 @@ int main(void) {
                 cmocka_unit_test(test_debian_initramfs_settings),
                 cmocka_unit_test(test_debian_root_database),
                 cmocka_unit_test(test_debian_purl),
+                cmocka_unit_test(test_debian_install_levels),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,11 @@
  * order. Every mount is undone on every path. Must run as root. */
 int debian_install_root(const char *root_dir, const InstallPackage *pkgs, size_t n,
                         const InstallOptions *o);
+/* The dpkg round (0, 1, ...) of each package not done yet, in level[] (zeroed by the caller):
+ * after every package it pre-depends on, not before any it depends on. *ret_max: the last
+ * round. Returns 0, or -ELOOP for a Pre-Depends cycle. Pure, for tests. */
+int debian_install_levels(const InstallPackage *pkgs, size_t n, const bool *done, unsigned *level,
+                          unsigned *ret_max);
 /* The packages dpkg knows in root_dir as "name version arch" lines, sorted. Caller frees. */
 int debian_list_installed(const char *root_dir, char ***ret);
 

@@ -227,28 +227,14 @@ static int make_initramfs(const char *root, const char *sde) {
         return r == 0 ? 0 : r < 0 ? r : -EIO;
 }
 
-static int install_phases(const char *root, int root_fd, const InstallPackage *pkgs, size_t n,
-                          const InstallOptions *o, Mounts *mounts) {
-        _cleanup_free_ bool *boot = xcalloc(n + 1, sizeof(bool));
-        _cleanup_free_ bool *done = xcalloc(n + 1, sizeof(bool));
-        _cleanup_strv_free_ char **staged = xcalloc(n + 1, sizeof(char *));
-        _cleanup_free_ char *sde = sde_env(o);
+/* 1. The bootstrap set unpacked, so that dpkg can run inside the root. */
+static int unpack_bootstrap(int root_fd, const InstallPackage *pkgs, size_t n,
+                            const InstallOptions *o, const bool *boot) {
         unsigned n_boot = 0;
-        int r;
-
-        if (o && o->merged_usr) {
-                r = make_merged_usr(root_fd, o->architecture);
-                if (r < 0)
-                        return log_error_errno(r, "install: cannot make the merged-/usr links: "
-                                                  "%m");
-        }
-
-        /* 1. Unpack the bootstrap set so that dpkg can run inside the root. */
-        bootstrap_set(pkgs, n, boot);
         for (size_t i = 0; i < n; i++) {
                 if (!boot[i])
                         continue;
-                r = deb_extract(root_fd, pkgs[i].deb_path, o, NULL);
+                int r = deb_extract(root_fd, pkgs[i].deb_path, o, NULL);
                 if (r < 0)
                         return r;
                 if (signals_interrupted())
@@ -256,8 +242,13 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
                 n_boot++;
         }
         log_info("install: unpacked %u bootstrap packages", n_boot);
+        return 0;
+}
 
-        /* Settings that must be in place before the packages that read them configure. */
+/* What must be in place before anything is configured: the settings the packages read, dpkg's
+ * own records of what the policy strips, a policy-rc.d that keeps services from starting. */
+static int write_before_configure(int root_fd, const InstallOptions *o) {
+        int r;
         for (size_t i = 0; o && i < o->n_files; i++) {
                 const InstallFile *f = &o->files[i];
                 r = root_write_file(root_fd, f->path, f->content, strlen(f->content),
@@ -265,8 +256,6 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
                 if (r < 0)
                         return log_error_errno(r, "install: cannot write %s: %m", f->path);
         }
-
-        /* dpkg's own records of what the policy strips. */
         if (o && o->path_exclude) {
                 Buffer cfg = {};
                 buffer_puts(&cfg, "# Written by vmcompose from the image's policies.\n");
@@ -286,38 +275,11 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
                 0755);
         if (r < 0)
                 return log_error_errno(r, "install: cannot write usr/sbin/policy-rc.d: %m");
+        return 0;
+}
 
-        /* The .debs, where dpkg in the chroot sees them. */
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_strv_free_ char **one = xcalloc(2, sizeof(char *));
-                r = stage_debs(root_fd, &pkgs[i], 1, &one);
-                if (r < 0)
-                        return r;
-                staged[i] = TAKE_PTR(one[0]);
-        }
-
-        r = mount_api(mounts, root, root_fd);
-        if (r < 0)
-                return r;
-
-        /* 2. dpkg installs the bootstrap set properly, dependencies forced: they are all
-         * there, only not configured yet. */
-        _cleanup_strv_free_ char **args = NULL;
-        strv_extend(&args, "--install");
-        strv_extend(&args, "--force-depends");
-        for (size_t i = 0; i < n; i++)
-                if (boot[i]) {
-                        strv_extend(&args, staged[i]);
-                        done[i] = true;
-                }
-        r = chroot_dpkg(root, args, "bootstrap", sde);
-        if (r < 0)
-                return r;
-
-        /* 3. The rest, a round per Pre-Depends level: a package goes after everything it
-         * pre-depends on (which must be configured before it is even unpacked) and not
-         * before anything it depends on (which dpkg configures first within one round). */
-        _cleanup_free_ unsigned *level = xcalloc(n + 1, sizeof(unsigned));
+int debian_install_levels(const InstallPackage *pkgs, size_t n, const bool *done, unsigned *level,
+                          unsigned *ret_max) {
         unsigned max_level = 0;
         for (bool changed = true; changed;) {
                 changed = false;
@@ -341,15 +303,20 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
                         }
                         max_level = MAX(max_level, l);
                 }
-                if (max_level > n) {
-                        log_error("install: a Pre-Depends cycle among the packages");
+                if (max_level > n)
                         return -ELOOP;
-                }
         }
+        *ret_max = max_level;
+        return 0;
+}
+
+/* 3. dpkg --install, a round per level, of the packages not done yet. */
+static int install_rounds(const char *root, char **staged, size_t n, const bool *done,
+                          const unsigned *level, unsigned max_level, const char *sde) {
         for (unsigned round = 0; round <= max_level; round++) {
                 if (signals_interrupted())
                         return -EINTR;
-                args = strv_free(args);
+                _cleanup_strv_free_ char **args = NULL;
                 strv_extend(&args, "--install");
                 size_t count = 0;
                 for (size_t i = 0; i < n; i++)
@@ -360,10 +327,63 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
                 if (count == 0)
                         continue;
                 _cleanup_free_ char *what = xasprintf("round %u, %zu packages", round + 1, count);
-                r = chroot_dpkg(root, args, what, sde);
+                int r = chroot_dpkg(root, args, what, sde);
                 if (r < 0)
                         return r;
         }
+        return 0;
+}
+
+static int install_phases(const char *root, int root_fd, const InstallPackage *pkgs, size_t n,
+                          const InstallOptions *o, Mounts *mounts) {
+        _cleanup_free_ bool *boot = xcalloc(n + 1, sizeof(bool));
+        _cleanup_free_ bool *done = xcalloc(n + 1, sizeof(bool));
+        _cleanup_strv_free_ char **staged = xcalloc(n + 1, sizeof(char *));
+        _cleanup_free_ unsigned *level = xcalloc(n + 1, sizeof(unsigned));
+        _cleanup_free_ char *sde = sde_env(o);
+        unsigned max_level = 0;
+        int r;
+
+        if (o && o->merged_usr && (r = make_merged_usr(root_fd, o->architecture)) < 0)
+                return log_error_errno(r, "install: cannot make the merged-/usr links: %m");
+        bootstrap_set(pkgs, n, boot);
+        if ((r = unpack_bootstrap(root_fd, pkgs, n, o, boot)) < 0 ||
+            (r = write_before_configure(root_fd, o)) < 0)
+                return r;
+        /* The .debs, where dpkg in the chroot sees them. */
+        for (size_t i = 0; i < n; i++) {
+                _cleanup_strv_free_ char **one = xcalloc(2, sizeof(char *));
+                r = stage_debs(root_fd, &pkgs[i], 1, &one);
+                if (r < 0)
+                        return r;
+                staged[i] = TAKE_PTR(one[0]);
+        }
+        r = mount_api(mounts, root, root_fd);
+        if (r < 0)
+                return r;
+
+        /* 2. dpkg installs the bootstrap set properly, dependencies forced: they are all
+         * there, only not configured yet. */
+        _cleanup_strv_free_ char **args = NULL;
+        strv_extend(&args, "--install");
+        strv_extend(&args, "--force-depends");
+        for (size_t i = 0; i < n; i++)
+                if (boot[i]) {
+                        strv_extend(&args, staged[i]);
+                        done[i] = true;
+                }
+        r = chroot_dpkg(root, args, "bootstrap", sde);
+        if (r < 0)
+                return r;
+
+        /* 3. The rest, a round per Pre-Depends level: a package goes after everything it
+         * pre-depends on (which must be configured before it is even unpacked) and not
+         * before anything it depends on (which dpkg configures first within one round). */
+        if (debian_install_levels(pkgs, n, done, level, &max_level) < 0)
+                return log_error_errno(ELOOP, "install: a Pre-Depends cycle among the packages");
+        r = install_rounds(root, staged, n, done, level, max_level, sde);
+        if (r < 0)
+                return r;
         return o && o->no_initramfs ? 0 : make_initramfs(root, sde);
 }
 
