@@ -348,6 +348,19 @@ static int embed_grub_bios(const char *work_dir, const char *disk_path, uint64_t
 /* A Unified Kernel Image: systemd's EFI stub with the kernel, initramfs, command line and
  * os-release as PE sections (objcopy, as systemd 252 documents for building one by hand),
  * installed as the removable-media loader and under /EFI/Linux for systemd-boot. */
+/* objcopy stamps the UKI's PE header with the clock's time: source-date-epoch's instead. */
+static int stamp_uki(int work_fd, uint64_t timestamp) {
+        _cleanup_free_ char *data = NULL;
+        size_t size;
+        int r = root_read_file(work_fd, "uki.efi", SIZE_MAX, &data, &size);
+        if (r < 0)
+                return r;
+        r = pe_set_timestamp((uint8_t *)data, size, (uint32_t)MIN(timestamp, UINT32_MAX));
+        if (r < 0)
+                return r;
+        return root_write_file(work_fd, "uki.efi", data, size, 0644, 0);
+}
+
 static int prepare_uki(const BootParams *p) {
         static const char stub[] = "usr/lib/systemd/boot/efi/linuxx64.efi.stub";
         /* objcopy reads what it puts together by name, outside any root: copies of the
@@ -406,6 +419,8 @@ static int prepare_uki(const BootParams *p) {
                 return -EIO;
         }
         buffer_done(&out);
+        if (p->timestamp > 0 && (r = stamp_uki(p->work_fd, p->timestamp)) < 0)
+                return log_error_errno(r, "bootloader: cannot set the UKI's time: %m");
         _cleanup_free_ char *name = xasprintf("vmcompose-%s.efi", p->kernel->version);
         if ((r = copy_into(p->work_fd, "uki.efi", p->esp_fd, "EFI/BOOT", "BOOTX64.EFI")) < 0 ||
             (r = copy_into(p->work_fd, "uki.efi", p->esp_fd, "EFI/Linux", name)) < 0)

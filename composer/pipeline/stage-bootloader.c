@@ -277,6 +277,7 @@ static int prepare_boot(BuildContext *ctx, int root_fd, const BootKernel *k, con
                 .cmdline = cmdline,
                 .title = ctx->profile->name,
                 .esp_vendor_dir = c->distro->esp_vendor_dir,
+                .timestamp = ctx->timestamp,
         };
         int r = c->bootloader->prepare(&params);
         if (r == 0)

@@ -29,6 +29,8 @@ typedef struct BootParams {
         const char *root_fs_uuid; /* the root filesystem, for loaders that read the kernel there */
         const char *title;        /* the menu title */
         const char *esp_vendor_dir; /* the distribution's /EFI directory: "debian" */
+        uint64_t timestamp; /* source-date-epoch for what records a time (the UKI's PE header);
+                             * 0: none */
 } BootParams;
 
 typedef struct Bootloader {
@@ -114,3 +116,8 @@ char **kernel_module_names(const char *list, const char *builtin);
 /* The systemd unit every image carries to report its boot on the serial console
  * ("vmcompose-boot: ready" or "vmcompose-boot: degraded (...)"). */
 extern const char boot_ready_unit[];
+
+/* Sets the COFF header's TimeDateStamp of the PE image b (size bytes) and, when the optional
+ * header carries a checksum, computes it again. Returns 0, or -EBADMSG when b is not a PE
+ * image. */
+int pe_set_timestamp(uint8_t *b, size_t size, uint32_t timestamp);

@@ -141,9 +141,36 @@ static void test_systemd_boot_hostile_root(void **state) {
         assert_int_equal(rm_rf(base), 0);
 }
 
+/* The UKI's PE time: set, and the checksum made again as Windows' CheckSumMappedFile does
+ * (the expected value computed independently, and the algorithm checked against the checksums
+ * objcopy writes). */
+static void test_pe_timestamp(void **state) {
+        (void)state;
+        uint8_t b[512];
+        for (size_t i = 0; i < sizeof(b); i++)
+                b[i] = (uint8_t)(i * 7);
+        memcpy(b, "MZ", 2);
+        b[0x3c] = 0x80, b[0x3d] = b[0x3e] = b[0x3f] = 0;
+        memcpy(b + 0x80, "PE\0\0", 4);
+        b[0x98] = 0x0b, b[0x99] = 0x02;               /* PE32+ */
+        b[0xd8] = 1, b[0xd9] = b[0xda] = b[0xdb] = 0; /* a checksum */
+        assert_int_equal(pe_set_timestamp(b, sizeof(b), 1700000000), 0);
+        assert_int_equal(b[0x88] | b[0x89] << 8 | b[0x8a] << 16 | (uint32_t)b[0x8b] << 24,
+                         1700000000);
+        assert_int_equal(b[0xd8] | b[0xd9] << 8 | b[0xda] << 16 | (uint32_t)b[0xdb] << 24, 0x460f);
+        /* A zero checksum stays zero; what is not PE is refused. */
+        b[0xd8] = b[0xd9] = 0;
+        assert_int_equal(pe_set_timestamp(b, sizeof(b), 1), 0);
+        assert_int_equal(b[0xd8] | b[0xd9], 0);
+        b[0x81] = 'X';
+        assert_int_equal(pe_set_timestamp(b, sizeof(b), 1), -EBADMSG);
+        assert_int_equal(pe_set_timestamp(b, 0x50, 1), -EBADMSG);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_text),
+                cmocka_unit_test(test_pe_timestamp),
                 cmocka_unit_test(test_grub_boot_code),
                 cmocka_unit_test(test_systemd_boot_hostile_root),
         };
