@@ -68,7 +68,8 @@ int read_full_fd(int fd, size_t max_size, char **ret_data, size_t *ret_size) {
         return 0;
 }
 
-static int write_all(int fd, const char *p, size_t size) {
+int write_all(int fd, const void *data, size_t size) {
+        const char *p = data;
         while (size > 0) {
                 ssize_t n = write(fd, p, size);
                 if (n < 0) {

@@ -176,21 +176,6 @@ int root_mkdir_p(int root_fd, const char *path, mode_t mode) {
         return 0;
 }
 
-static int write_all(int fd, const void *data, size_t size) {
-        const char *p = data;
-        while (size > 0) {
-                ssize_t n = write(fd, p, size);
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += n;
-                size -= (size_t)n;
-        }
-        return 0;
-}
-
 /* A fresh name for a temporary entry in a directory: ".vmcompose-" and 12 hex digits. */
 static void temp_name(char buf[static 32]) {
         uint64_t v = 0;

@@ -83,17 +83,12 @@ static int rewrite_at(int dir_fd, const char *name, const struct stat *st, const
                 openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return -errno;
-        size_t len = strlen(text);
-        int r = 0;
-        if (write(fd, text, len) != (ssize_t)len)
-                r = errno ? -errno : -EIO;
-        else if (fchown(fd, st->st_uid, st->st_gid) < 0 || fchmod(fd, st->st_mode & 07777) < 0)
+        const struct timespec times[2] = {st->st_atim, st->st_mtim};
+        int r = write_all(fd, text, strlen(text));
+        if (r == 0 &&
+            (fchown(fd, st->st_uid, st->st_gid) < 0 || fchmod(fd, st->st_mode & 07777) < 0 ||
+             futimens(fd, times) < 0 || renameat(dir_fd, tmp, dir_fd, name) < 0))
                 r = -errno;
-        else {
-                const struct timespec times[2] = {st->st_atim, st->st_mtim};
-                if (futimens(fd, times) < 0 || renameat(dir_fd, tmp, dir_fd, name) < 0)
-                        r = -errno;
-        }
         if (r < 0)
                 (void)unlinkat(dir_fd, tmp, 0);
         return r;

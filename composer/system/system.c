@@ -17,9 +17,7 @@
 #include "vmcompose/spawn.h"
 #include "vmcompose/system.h"
 
-static char *const system_env[] = {(char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-                                   (char *)"LC_ALL=C.UTF-8",
-                                   (char *)"DEBIAN_FRONTEND=noninteractive", NULL};
+static char *const system_env[] = {(char *)"DEBIAN_FRONTEND=noninteractive", NULL};
 
 static int run_in_root(const char *root, const char *script, const char *what) {
         char *const argv[] = {(char *)"chroot", (char *)root,   (char *)"/bin/sh",

@@ -70,6 +70,8 @@ int copy_file(const char *from, const char *to, mode_t mode);
 int read_full_file(const char *path, size_t max_size, char **ret_data, size_t *ret_size);
 /* The same from an open file descriptor (read from its current position). */
 int read_full_fd(int fd, size_t max_size, char **ret_data, size_t *ret_size);
+/* Writes all of data to fd (short writes and EINTR retried). Returns 0 or a negative errno. */
+int write_all(int fd, const void *data, size_t size);
 
 /* Writes data to path atomically: a temporary file in the same directory, fsync, rename. */
 int write_file_atomic(const char *path, const void *data, size_t size, mode_t mode);

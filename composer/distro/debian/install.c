@@ -117,12 +117,7 @@ static int chroot_dpkg(const char *root, char **args, const char *what, const ch
          * every package's hooks in place (instead of once per kernel configuration and per
          * dpkg run that activates the trigger: three times for the minimal profile). */
         char *env[] = {(char *)"DEBIAN_FRONTEND=noninteractive",
-                       (char *)"DEBCONF_NONINTERACTIVE_SEEN=true",
-                       (char *)"LC_ALL=C.UTF-8",
-                       (char *)"LANGUAGE=",
-                       (char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin",
-                       (char *)"INITRD=No",
-                       (char *)sde,
+                       (char *)"DEBCONF_NONINTERACTIVE_SEEN=true", (char *)"INITRD=No", (char *)sde,
                        NULL};
         Buffer out = {};
 
@@ -214,8 +209,7 @@ static int make_initramfs(const char *root, const char *sde) {
                                      "done\n";
         char *const argv[] = {(char *)"chroot", (char *)root,   (char *)"/bin/sh",
                               (char *)"-ec",    (char *)script, NULL};
-        char *env[] = {(char *)"PATH=/usr/sbin:/usr/bin:/sbin:/bin", (char *)"LC_ALL=C.UTF-8",
-                       (char *)sde, NULL};
+        char *env[] = {(char *)sde, NULL}; /* PATH and the locale: spawn_run_in_root()'s */
         Buffer out = {};
         int r = spawn_run_in_root(argv, env, &out);
         if (r != 0)
