@@ -15,7 +15,7 @@ static int load_indexes(BuildContext *ctx) {
         int r;
 
         ctx->cache = ctx->cache_dir ? xstrdup(ctx->cache_dir) : fetch_default_cache_dir();
-        r = c->distro->repos_load(c->repositories,
+        r = c->distro->repos_load(c->repositories, c->n_repositories,
                                   ctx->repo_config_dir ?: c->distro->default_config_root, &sources,
                                   &diag);
         diag_print(&diag);
@@ -85,7 +85,7 @@ int build_write_lock(const BuildContext *ctx) {
                       ctx->profile_path, ctx->target ? " --target " : "",
                       ctx->target ? ctx->target : "");
         buffer_printf(&b, "profile: %s\narchitecture: %s\npackages:\n", ctx->profile->name,
-                      node_lookup(ctx->profile->tree, "distro.architecture")->scalar);
+                      ctx->config.architecture);
         for (size_t i = 0; i < ctx->plan.n_packages; i++) {
                 const PlanPackage *p = &ctx->plan.packages[i];
                 buffer_puts(&b, "  - name: ");
