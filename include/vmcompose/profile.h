@@ -171,6 +171,24 @@ char *profile_format_json(const Profile *p);
  * *ret_failed; the caller frees either. */
 int profile_format_canonical(const Profile *p, char **ret, char **ret_failed);
 
+/* A package pinned by the lock file. */
+typedef struct ProfileLockPin {
+        const char *name, *version, *architecture, *sha256;
+} ProfileLockPin;
+
+/* A lock file (NAME.lock, YAML written by `vmcompose lock`). Strings are owned by it. */
+typedef struct ProfileLock {
+        SourceSet sources;
+        Node *tree;
+        ProfileLockPin *pins;
+        size_t n_pins;
+} ProfileLock;
+
+/* Reads the lock file at path. 0; a negative errno when it cannot be read; -EBADMSG with the
+ * problem in diag when it is not a lock file. */
+int profile_lock_read(const char *path, ProfileLock *ret, Diagnostics *diag);
+void profile_lock_done(ProfileLock *l);
+
 /* vmcompose's data directory: $VMCOMPOSE_DATA_DIR, else the source tree when running from the
  * build tree, else the installed data directory. */
 const char *vmcompose_data_dir(void);

@@ -774,6 +774,31 @@ static void test_typed_config(void **state) {
         profile_free(p);
 }
 
+static void test_lock_file(void **state) {
+        (void)state;
+        put("t.lock", "profile: t\narchitecture: amd64\npackages:\n"
+                      "  - name: \"a\"\n    version: \"1\"\n    architecture: \"amd64\"\n"
+                      "    sha256: \"00\"\n");
+        put("bad.lock", "profile: t\npackages:\n  - name: a\n    version: 1\n");
+        char *good = path_of("t.lock"), *bad = path_of("bad.lock"), *none = path_of("no.lock");
+        ProfileLock l = {};
+        Diagnostics diag = {};
+
+        assert_int_equal(profile_lock_read(good, &l, &diag), 0);
+        assert_int_equal(l.n_pins, 1);
+        assert_string_equal(l.pins[0].name, "a");
+        assert_string_equal(l.pins[0].sha256, "00");
+        profile_lock_done(&l);
+        assert_int_equal(profile_lock_read(bad, &l, &diag), -EBADMSG);
+        assert_int_equal(diag.n_errors, 1);
+        assert_non_null(strstr(diag.messages[0], "bad.lock:3:5: lock entry without architecture"));
+        assert_int_equal(profile_lock_read(none, &l, &diag), -ENOENT);
+        diag_done(&diag);
+        free(good);
+        free(bad);
+        free(none);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_maps_merge_key_by_key, setup, teardown),
@@ -800,6 +825,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_all_errors_reported, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unreadable, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_typed_config, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_lock_file, setup, teardown),
                 cmocka_unit_test(test_docs_cover_schema),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
