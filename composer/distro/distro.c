@@ -21,10 +21,3 @@ const DistroOps *const *distro_list(size_t *ret_n) {
         *ret_n = ELEMENTSOF(distros);
         return distros;
 }
-
-const char *const *distro_boot_packages(const DistroOps *ops, const char *bootloader) {
-        for (const DistroBootPackages *b = ops->boot_packages; b && b->bootloader; b++)
-                if (streq(b->bootloader, bootloader))
-                        return b->packages;
-        return NULL;
-}

@@ -116,6 +116,21 @@ static void load_target(BuildConfig *c, const Profile *p) {
                 strv_extend(&c->forbid_cmdline, node_map_get(list->items[i], "arg")->scalar);
 }
 
+/* The family's boot data (a data file): it must name the packages of the profile's boot
+ * loader. */
+static int load_boot_data(BuildConfig *c, Diagnostics *diag) {
+        int r = distro_boot_data_load(c->distro, vmcompose_data_dir(), &c->distro_boot, diag);
+        if (r < 0)
+                return r;
+        if (c->bootloader && !distro_boot_packages(&c->distro_boot, c->bootloader->name)) {
+                diag_add(diag, &(Mark){.file = c->distro_boot.path},
+                         "packages: the %s boot loader (%s) is missing", c->bootloader->name,
+                         c->bootloader_where);
+                return -EBADMSG;
+        }
+        return 0;
+}
+
 /* The package request: the profile's, the kernel, what the boot loader needs. */
 static void load_request(BuildConfig *c, const Profile *p) {
         collect_all(&c->install, p->tree, "packages.install", "name");
@@ -123,7 +138,7 @@ static void load_request(BuildConfig *c, const Profile *p) {
         if (kernel && !strv_contains(c->install, kernel->scalar))
                 strv_extend(&c->install, kernel->scalar);
         const char *const *boot =
-                c->bootloader ? distro_boot_packages(c->distro, c->bootloader->name) : NULL;
+                c->bootloader ? distro_boot_packages(&c->distro_boot, c->bootloader->name) : NULL;
         for (const char *const *pk = boot; pk && *pk; pk++)
                 if (!strv_contains(c->install, *pk))
                         strv_extend(&c->install, *pk);
@@ -190,6 +205,11 @@ int build_config_load(const Profile *p, const char *seed, BuildConfig *ret, Diag
         add_unique(&c.cmdline, p->tree, "kernel.cmdline", "arg");
         add_unique(&c.cmdline, p->kernel_target.tree, "cmdline", "arg");
 
+        int r = load_boot_data(&c, diag);
+        if (r < 0) {
+                build_config_done(&c);
+                return r;
+        }
         load_request(&c, p);
         load_forbid(&c, p);
         load_strip(&c, p);
@@ -203,6 +223,7 @@ int build_config_load(const Profile *p, const char *seed, BuildConfig *ret, Diag
 }
 
 void build_config_done(BuildConfig *c) {
+        distro_boot_data_done(&c->distro_boot);
         disk_layout_done(&c->layout);
         diag_done(&c->layout_diag);
         free(c->release);

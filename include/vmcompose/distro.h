@@ -21,12 +21,6 @@
  * (composer/distro/FAMILY/) and one row in distros[] (composer/distro/distro.c); see
  * docs/distro-backends.md. */
 
-/* The packages a bootloader needs in the root, by this family's package names. */
-typedef struct DistroBootPackages {
-        const char *bootloader;      /* as in the profile's bootloader: "grub-bios" */
-        const char *const *packages; /* NULL-terminated */
-} DistroBootPackages;
-
 /* What the family's initramfs maker must be told before the packages are configured. */
 typedef struct DistroInitramfsSettings {
         const char *root_fstype;  /* the root filesystem's type: "ext4" */
@@ -39,11 +33,9 @@ typedef struct DistroOps {
         const char *package_format;    /* "deb" (AuditImage.package_format) */
         const char *package_suffix;    /* ".deb" */
         bool merged_usr;               /* /bin, /sbin, /lib as links into /usr from the start */
-        const char *esp_vendor_dir;    /* the directory the signed GRUB reads: EFI/debian */
         const char *default_initramfs; /* kernel.initramfs when the profile gives none */
         const char *purl_type;         /* "deb" */
         const char *purl_namespace;    /* "debian" */
-        const DistroBootPackages *boot_packages; /* per bootloader; ends with a NULL row */
 
         /* Repositories: the profile's distro.repositories list ("system" entries: the host's
          * configuration under config_root, default_config_root when NULL) as sources, problems
@@ -100,5 +92,29 @@ const DistroOps *distro_find(const char *family);
 /* Every backend, in table order. */
 const DistroOps *const *distro_list(size_t *ret_n);
 
-/* The packages ops's family needs for bootloader, NULL-terminated; NULL for none. */
-const char *const *distro_boot_packages(const DistroOps *ops, const char *bootloader);
+/* A family's boot data, read at run time from DATA_DIR/bootloader/distro/FAMILY.yaml (data,
+ * not code: bootloader/README.md): the ESP directory the distribution's signed GRUB reads, and
+ * the packages the root needs for each boot loader, by the family's package names. */
+typedef struct DistroBootData {
+        char *path;           /* the file it was read from */
+        char *esp_vendor_dir; /* esp-vendor-dir: "debian" (EFI/debian/grub.cfg) */
+        char **bootloaders;   /* the keys of packages:, in file order */
+        char ***packages;     /* packages[i]: bootloaders[i]'s, a strv (possibly empty) */
+        size_t n_bootloaders;
+} DistroBootData;
+
+/* Parses the boot data text (size bytes, read from path, which messages name). 0 and *ret
+ * (release with distro_boot_data_done()), or -EBADMSG with every problem in diag as
+ * "path:line:column: message": a missing or malformed esp-vendor-dir or packages, an unknown
+ * key, a boot loader vmcompose does not make. Pure, for tests. */
+int distro_boot_data_parse(const char *path, const char *text, size_t size, DistroBootData *ret,
+                           Diagnostics *diag);
+/* Reads DATA_DIR/bootloader/distro/FAMILY.yaml for ops's family: as distro_boot_data_parse(),
+ * or a negative errno with "path: message" in diag when the file cannot be read. */
+int distro_boot_data_load(const DistroOps *ops, const char *data_dir, DistroBootData *ret,
+                          Diagnostics *diag);
+void distro_boot_data_done(DistroBootData *d);
+
+/* The packages d names for bootloader (possibly none: an empty strv); NULL when d does not
+ * list the boot loader. */
+const char *const *distro_boot_packages(const DistroBootData *d, const char *bootloader);

@@ -21,6 +21,7 @@ typedef struct KconfigRequirement {
  * these typed values, not the YAML tree. Strings are owned by the configuration. */
 typedef struct BuildConfig {
         const DistroOps *distro;      /* the distro.family's backend */
+        DistroBootData distro_boot;   /* its boot data (bootloader/distro/FAMILY.yaml) */
         char *release;                /* distro.release */
         char *architecture;           /* distro.architecture (the family's name: "amd64") */
         const Node *repositories;     /* distro.repositories, for the backend's repos_load */

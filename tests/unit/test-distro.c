@@ -15,6 +15,7 @@
 #include "../../composer/distro/debian/debian.h"
 #include "vmcompose/bootloader.h"
 #include "vmcompose/distro.h"
+#include "vmcompose/profile.h"
 #include "vmcompose/rootfs.h"
 #include "vmcompose/signals.h"
 
@@ -24,7 +25,6 @@ static void test_find(void **state) {
         assert_non_null(d);
         assert_string_equal(d->family, "debian");
         assert_string_equal(d->package_suffix, ".deb");
-        assert_string_equal(d->esp_vendor_dir, "debian");
         assert_true(d->merged_usr);
         assert_null(distro_find("fedora"));
         assert_null(distro_find(""));
@@ -41,7 +41,6 @@ static void test_rows_complete(void **state) {
                 const DistroOps *d = all[i];
                 assert_ptr_equal(distro_find(d->family), d);
                 assert_non_null(d->package_format);
-                assert_non_null(d->esp_vendor_dir);
                 assert_non_null(d->default_initramfs);
                 assert_non_null(d->purl_type);
                 assert_non_null(d->purl_namespace);
@@ -60,28 +59,91 @@ static void test_rows_complete(void **state) {
                 assert_non_null(d->package_license);
                 assert_non_null(d->purl);
                 assert_non_null(d->initramfs_list);
-                /* Every boot loader vmcompose makes has this family's packages. */
+                /* The family's boot data file is shipped, and every boot loader vmcompose
+                 * makes has the family's packages in it. */
+                DistroBootData bd = {};
+                Diagnostics diag = {};
+                assert_int_equal(distro_boot_data_load(d, vmcompose_data_dir(), &bd, &diag), 0);
+                assert_non_null(bd.esp_vendor_dir);
                 static const char *const loaders[] = {"systemd-boot", "shim", "grub-bios", "uki",
                                                       "grub-efi"};
                 for (size_t j = 0; j < sizeof(loaders) / sizeof(*loaders); j++) {
                         assert_non_null(bootloader_find(loaders[j]));
-                        const char *const *p = distro_boot_packages(d, loaders[j]);
+                        const char *const *p = distro_boot_packages(&bd, loaders[j]);
                         assert_non_null(p);
                         assert_non_null(p[0]);
                 }
-                assert_null(distro_boot_packages(d, "lilo"));
+                assert_null(distro_boot_packages(&bd, "lilo"));
+                distro_boot_data_done(&bd);
         }
 }
 
 static void test_debian_boot_packages(void **state) {
         const DistroOps *d = distro_find("debian");
+        DistroBootData bd = {};
+        Diagnostics diag = {};
         (void)state;
-        const char *const *shim = distro_boot_packages(d, "shim");
+        assert_int_equal(distro_boot_data_load(d, vmcompose_data_dir(), &bd, &diag), 0);
+        assert_string_equal(bd.esp_vendor_dir, "debian");
+        const char *const *shim = distro_boot_packages(&bd, "shim");
         assert_string_equal(shim[0], "shim-signed");
         assert_string_equal(shim[1], "grub-efi-amd64-signed");
         assert_null(shim[2]);
-        assert_string_equal(distro_boot_packages(d, "grub-bios")[0], "grub-pc-bin");
-        assert_string_equal(distro_boot_packages(d, "uki")[0], "systemd-boot-efi");
+        assert_string_equal(distro_boot_packages(&bd, "grub-bios")[0], "grub-pc-bin");
+        assert_string_equal(distro_boot_packages(&bd, "grub-efi")[0], "grub-efi-amd64-bin");
+        assert_string_equal(distro_boot_packages(&bd, "systemd-boot")[0], "systemd-boot-efi");
+        assert_string_equal(distro_boot_packages(&bd, "uki")[0], "systemd-boot-efi");
+        distro_boot_data_done(&bd);
+}
+
+/* A boot data file's problems are each named with its file, line and column; a missing file
+ * with its path. */
+static void test_boot_data_errors(void **state) {
+        DistroBootData bd = {};
+        Diagnostics diag = {};
+        (void)state;
+
+        static const char empty_list[] = "esp-vendor-dir: x\npackages:\n  grub-bios: []\n";
+        assert_int_equal(
+                distro_boot_data_parse("x.yaml", empty_list, strlen(empty_list), &bd, &diag), 0);
+        assert_non_null(distro_boot_packages(&bd, "grub-bios"));
+        assert_null(distro_boot_packages(&bd, "grub-bios")[0]);
+        assert_null(distro_boot_packages(&bd, "shim"));
+        distro_boot_data_done(&bd);
+
+        static const char bad[] = "esp-vendor-dir: ../x\n"
+                                  "packages:\n"
+                                  "  systemd-boot: systemd-boot-efi\n"
+                                  "  lilo: [lilo]\n"
+                                  "  shim: [shim-signed, {a: b}]\n"
+                                  "vendor: x\n";
+        assert_int_equal(distro_boot_data_parse("d/fam.yaml", bad, strlen(bad), &bd, &diag),
+                         -EBADMSG);
+        assert_null(bd.path);
+        assert_int_equal(diag.n_errors, 5);
+        assert_non_null(strstr(diag.messages[0], "d/fam.yaml:1:17: esp-vendor-dir:"));
+        assert_non_null(strstr(diag.messages[1], "d/fam.yaml:3:17: packages.systemd-boot: a list"));
+        assert_non_null(strstr(diag.messages[2], "d/fam.yaml:4:3: packages: lilo is not a boot"));
+        assert_non_null(strstr(diag.messages[3], "d/fam.yaml:5:23: packages.shim: a package name"));
+        assert_non_null(strstr(diag.messages[4], "d/fam.yaml:6:1: unknown key vendor"));
+        diag_done(&diag);
+
+        assert_int_equal(distro_boot_data_parse("e.yaml", "", 0, &bd, &diag), -EBADMSG);
+        assert_int_equal(diag.n_errors, 2);
+        assert_string_equal(diag.messages[0], "e.yaml: esp-vendor-dir is missing");
+        diag_done(&diag);
+
+        static const char broken[] = "esp-vendor-dir: [\n";
+        assert_int_equal(distro_boot_data_parse("b.yaml", broken, strlen(broken), &bd, &diag),
+                         -EBADMSG);
+        assert_non_null(strstr(diag.messages[0], "b.yaml:"));
+        diag_done(&diag);
+
+        assert_int_equal(distro_boot_data_load(distro_find("debian"), "/nonexistent", &bd, &diag),
+                         -ENOENT);
+        assert_non_null(strstr(diag.messages[0], "/nonexistent/bootloader/distro/debian.yaml: "
+                                                 "cannot read the debian family's boot data"));
+        diag_done(&diag);
 }
 
 static void free_files(InstallFile *f, size_t n) {
@@ -218,6 +280,7 @@ int main(void) {
                 cmocka_unit_test(test_find),
                 cmocka_unit_test(test_rows_complete),
                 cmocka_unit_test(test_debian_boot_packages),
+                cmocka_unit_test(test_boot_data_errors),
                 cmocka_unit_test(test_debian_initramfs_settings),
                 cmocka_unit_test(test_debian_root_database),
                 cmocka_unit_test(test_debian_purl),

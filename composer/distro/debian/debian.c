@@ -1,28 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* The Debian backend's row: dpkg and apt, .deb files, Debian's package names and layout. */
+/* The Debian backend's row: dpkg and apt, .deb files, Debian's layout (its boot loader packages
+ * and ESP directory are data: bootloader/distro/debian.yaml). */
 #include "debian.h"
-
-static const char *const grub_bios_packages[] = {"grub-pc-bin", NULL};
-static const char *const grub_efi_packages[] = {"grub-efi-amd64-bin", NULL};
-static const char *const systemd_boot_packages[] = {"systemd-boot-efi", NULL};
-static const char *const shim_packages[] = {"shim-signed", "grub-efi-amd64-signed", NULL};
-
-static const DistroBootPackages boot_packages[] = {
-        {"systemd-boot", systemd_boot_packages}, {"grub-bios", grub_bios_packages},
-        {"grub-efi", grub_efi_packages},         {"shim", shim_packages},
-        {"uki", systemd_boot_packages},          {NULL, NULL},
-};
 
 const DistroOps distro_debian = {
         .family = "debian",
         .package_format = "deb",
         .package_suffix = ".deb",
         .merged_usr = true,
-        .esp_vendor_dir = "debian",
         .default_initramfs = "initramfs-tools",
         .purl_type = "deb",
         .purl_namespace = "debian",
-        .boot_packages = boot_packages,
         .default_config_root = "/etc/apt",
         .repos_load = repo_sources_from_profile,
         .repos_fetch = repo_fetch_indexes,
