@@ -51,9 +51,11 @@ typedef struct DistroOps {
 
         /* Installs pkgs (verified package files, fetch_all() checked their SHA-256) into
          * root_dir with the policy's exclusions (o->path_exclude, o->path_include); every
-         * maintainer script runs in a chroot. Returns 0 or a negative errno (logged). */
+         * maintainer script runs in a chroot. Returns 0 or a negative errno, with what failed
+         * (a tool's output) in diag for the caller to log (a package file refused by
+         * deb_extract() is logged there). */
         int (*install_root)(const char *root_dir, const InstallPackage *pkgs, size_t n,
-                            const InstallOptions *o);
+                            const InstallOptions *o, Diagnostics *diag);
         /* The files the initramfs maker reads at configure time (InstallOptions.files), for
          * s. *ret (caller frees each content and the array) and *ret_n. */
         void (*initramfs_settings)(const DistroInitramfsSettings *s, InstallFile **ret,
@@ -62,8 +64,8 @@ typedef struct DistroOps {
         /* The installed-package database: "name version arch" lines, sorted (caller frees). */
         int (*list_installed)(const char *root_dir, char ***ret);
         /* 0 when the database is consistent and holds exactly plan's packages; -EBADMSG
-         * (every difference logged) otherwise. */
-        int (*verify_installed)(const char *root_dir, const Plan *plan);
+         * (every difference in diag) or another negative errno otherwise. */
+        int (*verify_installed)(const char *root_dir, const Plan *plan, Diagnostics *diag);
         /* Reads the installed packages of the root into img (sorted by name). 0 (nothing added)
          * when the root has no database, or a negative errno: -EBADMSG for a malformed one. */
         int (*read_installed)(int root_fd, AuditImage *img);
@@ -73,8 +75,9 @@ typedef struct DistroOps {
                                          void *userdata),
                                void *userdata);
         /* Removes path from the configured root, and whatever the package database keeps
-         * pointing at it (Debian's alternatives). 0 or a negative errno (logged). */
-        int (*remove_path)(const char *root_dir, int root_fd, const char *path);
+         * pointing at it (Debian's alternatives). 0 or a negative errno (a tool's output in
+         * diag). */
+        int (*remove_path)(const char *root_dir, int root_fd, const char *path, Diagnostics *diag);
 
         /* The licence the package declares in the root (ret->expression NULL: none readable). */
         int (*package_license)(int root_fd, const char *name, LicenseInfo *ret);

@@ -14,14 +14,14 @@
 #include "vmcompose/spawn.h"
 
 /* dpkg --audit prints nothing, and dpkg knows exactly the planned packages. */
-int debian_verify_installed(const char *root_dir, const Plan *plan) {
+int debian_verify_installed(const char *root_dir, const Plan *plan, Diagnostics *diag) {
         char *const audit[] = {(char *)"chroot", (char *)root_dir, (char *)"dpkg",
                                (char *)"--audit", NULL};
         Buffer out = {};
         int r = spawn_run_in_root(audit, NULL, &out);
         if (r != 0 || out.len > 0) {
-                log_error("install: dpkg --audit in the root is not clean:\n%s",
-                          out.data ? out.data : "");
+                diag_add(diag, NULL, "install: dpkg --audit in the root is not clean:\n%s",
+                         out.data ? out.data : "");
                 buffer_done(&out);
                 return -EBADMSG;
         }
@@ -30,20 +30,20 @@ int debian_verify_installed(const char *root_dir, const Plan *plan) {
         _cleanup_strv_free_ char **have = NULL;
         r = debian_list_installed(root_dir, &have);
         if (r < 0)
-                return log_error_errno(r, "install: dpkg-query in the root failed: %m");
+                return diag_add_errno(diag, r, "install: dpkg-query in the root failed: %m");
         int bad = 0;
         for (size_t i = 0; i < plan->n_packages; i++) {
                 const PlanPackage *p = &plan->packages[i];
                 _cleanup_free_ char *want =
                         xasprintf("%s %s %s", p->name, p->version, p->architecture);
                 if (!strv_contains(have, want)) {
-                        log_error("install: %s is not installed as planned", want);
+                        diag_add(diag, NULL, "install: %s is not installed as planned", want);
                         bad++;
                 }
         }
         if (strv_length(have) != plan->n_packages) {
-                log_error("install: dpkg knows %zu packages, the plan has %zu", strv_length(have),
-                          plan->n_packages);
+                diag_add(diag, NULL, "install: dpkg knows %zu packages, the plan has %zu",
+                         strv_length(have), plan->n_packages);
                 bad++;
         }
         return bad ? -EBADMSG : 0;
@@ -91,7 +91,7 @@ static char **alternatives_using(int root_fd, const char *path) {
 /* Every alternative that offers path drops it (no dangling alternative link is left behind),
  * then the entry itself goes: its parent resolved inside the root (merged /usr: /bin is
  * usr/bin), the entry removed, never followed. */
-int debian_remove_path(const char *root_dir, int root_fd, const char *path) {
+int debian_remove_path(const char *root_dir, int root_fd, const char *path, Diagnostics *diag) {
         _cleanup_strv_free_ char **alts = alternatives_using(root_fd, path);
         for (char **a = alts; a && *a; a++) {
                 char *const argv[] = {(char *)"chroot",
@@ -105,8 +105,9 @@ int debian_remove_path(const char *root_dir, int root_fd, const char *path) {
                 Buffer out = {};
                 int r = spawn_run_in_root(argv, NULL, &out);
                 if (r != 0)
-                        log_error("policy: update-alternatives --remove %s %s failed:\n%s", *a,
-                                  path, out.data ? out.data : "");
+                        diag_add(diag, NULL,
+                                 "policy: update-alternatives --remove %s %s failed:\n%s", *a, path,
+                                 out.data ? out.data : "");
                 buffer_done(&out);
                 if (r != 0)
                         return -EIO;
