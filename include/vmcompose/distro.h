@@ -69,6 +69,20 @@ typedef struct DistroOps {
         /* Reads the installed packages of the root into img (sorted by name). 0 (nothing added)
          * when the root has no database, or a negative errno: -EBADMSG for a malformed one. */
         int (*read_installed)(int root_fd, AuditImage *img);
+        /* The database as files, for the readers of an image that have no configured root to
+         * run the family's tools in (`vmcompose audit` through libguestfs, `vmcompose diff`
+         * through its own filesystem readers); paths are absolute in the image. */
+        const char *db_name;        /* how reports name it: "dpkg status" */
+        const char *db_status_path; /* the installed packages: "/var/lib/dpkg/status" */
+        const char *db_lists_dir;   /* one file list per package: "/var/lib/dpkg/info" */
+        /* Appends the packages whose files are on disk, read from the text (size bytes) of
+         * db_status_path, to img, sorted by name. 0, or -EBADMSG with *ret_error (caller frees)
+         * for a malformed database. */
+        int (*parse_installed)(const char *text, size_t size, AuditImage *img, char **ret_error);
+        /* The length of the package name that begins name when name is a file list of
+         * db_lists_dir ("libc6:amd64.list": 5, the list of libc6's paths, one a line); 0 when it
+         * is not one. */
+        size_t (*list_package)(const char *name);
         /* Calls fn for each member of a package file, without extracting it. */
         int (*package_members)(const char *package_path,
                                int (*fn)(const char *path, uint64_t size, bool directory,
@@ -91,6 +105,12 @@ typedef struct DistroOps {
 
 /* The backend of a family ("debian"), or NULL. */
 const DistroOps *distro_find(const char *family);
+
+/* The backend whose packages are package_format ("deb": AuditImage.package_format), or NULL. */
+const DistroOps *distro_find_format(const char *package_format);
+/* Whether path (absolute, in an image) is a file of some backend's database as
+ * parse_installed() and list_package() read it. */
+bool distro_is_database_file(const char *path);
 
 /* Every backend, in table order. */
 const DistroOps *const *distro_list(size_t *ret_n);

@@ -54,6 +54,13 @@ static void test_rows_complete(void **state) {
                 assert_non_null(d->list_installed);
                 assert_non_null(d->verify_installed);
                 assert_non_null(d->read_installed);
+                assert_non_null(d->db_name);
+                assert_true(d->db_status_path && d->db_status_path[0] == '/');
+                assert_true(d->db_lists_dir && d->db_lists_dir[0] == '/');
+                assert_non_null(d->parse_installed);
+                assert_non_null(d->list_package);
+                assert_ptr_equal(distro_find_format(d->package_format), d);
+                assert_true(distro_is_database_file(d->db_status_path));
                 assert_non_null(d->package_members);
                 assert_non_null(d->remove_path);
                 assert_non_null(d->package_license);
@@ -144,6 +151,61 @@ static void test_boot_data_errors(void **state) {
         assert_non_null(strstr(diag.messages[0], "/nonexistent/bootloader/distro/debian.yaml: "
                                                  "cannot read the debian family's boot data"));
         diag_done(&diag);
+}
+
+/* dpkg's status as the image readers (audit, diff) see it: the packages whose files are on
+ * disk; its file lists, and nothing else, are database files. */
+static void test_debian_database_files(void **state) {
+        const DistroOps *d = distro_find("debian");
+        AuditImage img = {};
+        char *err = NULL;
+        (void)state;
+
+        static const char status[] = "Package: zsh\n"
+                                     "Status: install ok half-configured\n"
+                                     "Version: 5.9-4\n"
+                                     "Architecture: amd64\n"
+                                     "\n"
+                                     "Package: gone\n"
+                                     "Status: deinstall ok config-files\n"
+                                     "\n"
+                                     "Package: bash\n"
+                                     "Status: install ok installed\n"
+                                     "Section: shells\n"
+                                     "Installed-Size: 2\n"
+                                     "Source: bash (5.2-1)\n"
+                                     "Version: 5.2.15-2+b2\n"
+                                     "Architecture: amd64\n";
+        assert_int_equal(d->parse_installed(status, strlen(status), &img, &err), 0);
+        assert_int_equal(img.n_packages, 2);
+        assert_string_equal(img.packages[0].name, "bash"); /* sorted */
+        assert_string_equal(img.packages[0].source, "bash");
+        assert_string_equal(img.packages[0].section, "shells");
+        assert_int_equal(img.packages[0].installed_size, 2048);
+        assert_string_equal(img.packages[1].name, "zsh");
+        assert_string_equal(img.packages[1].version, "5.9-4");
+        audit_image_done(&img);
+
+        static const char bad[] = "Package: a\nStatus: install ok installed\n\nVersion: 1\n";
+        assert_int_equal(d->parse_installed(bad, strlen(bad), &img, &err), -EBADMSG);
+        assert_non_null(strstr(err, "stanza without Package: at line 4"));
+        free(err);
+        audit_image_done(&img);
+        assert_int_equal(d->parse_installed("a\0b", 3, &img, &err), -EBADMSG);
+        free(err);
+        audit_image_done(&img);
+
+        assert_int_equal(d->list_package("nano.list"), 4);
+        assert_int_equal(d->list_package("libc6:amd64.list"), 5);
+        assert_int_equal(d->list_package("nano.md5sums"), 0);
+        assert_int_equal(d->list_package(".list"), 0);
+        assert_int_equal(d->list_package("sub/x.list"), 0);
+        assert_true(distro_is_database_file("/var/lib/dpkg/info/libc6:amd64.list"));
+        assert_false(distro_is_database_file("/var/lib/dpkg/info/sub/x.list"));
+        assert_false(distro_is_database_file("/var/lib/dpkg/statusx"));
+        assert_false(distro_is_database_file("/etc/status"));
+        assert_null(distro_find_format("rpm"));
+        assert_null(distro_find_format(NULL));
 }
 
 static void free_files(InstallFile *f, size_t n) {
@@ -283,6 +345,7 @@ int main(void) {
                 cmocka_unit_test(test_rows_complete),
                 cmocka_unit_test(test_debian_boot_packages),
                 cmocka_unit_test(test_boot_data_errors),
+                cmocka_unit_test(test_debian_database_files),
                 cmocka_unit_test(test_debian_initramfs_settings),
                 cmocka_unit_test(test_debian_root_database),
                 cmocka_unit_test(test_debian_purl),

@@ -22,6 +22,8 @@ int debian_list_installed(const char *root_dir, char ***ret);
 /* packages.c: dpkg's database and alternatives. */
 int debian_verify_installed(const char *root_dir, const Plan *plan, Diagnostics *diag);
 int debian_read_installed(int root_fd, AuditImage *img);
+int debian_parse_installed(const char *text, size_t size, AuditImage *img, char **ret_error);
+size_t debian_list_package(const char *name);
 int debian_remove_path(const char *root_dir, int root_fd, const char *path, Diagnostics *diag);
 int debian_package_license(int root_fd, const char *name, LicenseInfo *ret);
 
