@@ -140,3 +140,25 @@ int boot_ready_unit(const char *data_dir, char **ret, Diagnostics *diag) {
         return boot_data_render(data_dir, "vmcompose-ready.service", vars, ELEMENTSOF(vars), ret,
                                 diag);
 }
+
+int bootloader_check_data(const char *data_dir, const Bootloader *b, Diagnostics *diag) {
+        static const BootEntry e = {"", "", "", "", "", ""};
+        char *text[5] = {};
+        int rs[5] = {}, r = 0;
+
+        if (b->texts & BOOT_TEXT_BLS_ENTRY)
+                rs[0] = bls_entry(data_dir, &e, &text[0], diag);
+        if (b->texts & BOOT_TEXT_LOADER_CONF)
+                rs[1] = loader_conf(data_dir, "", &text[1], diag);
+        if (b->texts & BOOT_TEXT_GRUB_CFG)
+                rs[2] = grub_cfg(data_dir, &e, &text[2], diag);
+        if (b->texts & BOOT_TEXT_GRUB_EARLY)
+                rs[3] = grub_early_cfg(data_dir, "", &text[3], diag);
+        rs[4] = boot_ready_unit(data_dir, &text[4], diag);
+        for (size_t i = 0; i < ELEMENTSOF(rs); i++) {
+                free(text[i]);
+                if (rs[i] < 0 && r == 0)
+                        r = rs[i];
+        }
+        return r;
+}

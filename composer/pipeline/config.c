@@ -117,7 +117,7 @@ static void load_target(BuildConfig *c, const Profile *p) {
 }
 
 /* The family's boot data (a data file): it must name the packages of the profile's boot
- * loader. */
+ * loader; and the boot loader's templates must be readable and well-formed. */
 static int load_boot_data(BuildConfig *c, Diagnostics *diag) {
         int r = distro_boot_data_load(c->distro, vmcompose_data_dir(), &c->distro_boot, diag);
         if (r < 0)
@@ -128,7 +128,7 @@ static int load_boot_data(BuildConfig *c, Diagnostics *diag) {
                          c->bootloader_where);
                 return -EBADMSG;
         }
-        return 0;
+        return c->bootloader ? bootloader_check_data(vmcompose_data_dir(), c->bootloader, diag) : 0;
 }
 
 /* The package request: the profile's, the kernel, what the boot loader needs. */

@@ -35,8 +35,17 @@ typedef struct BootParams {
                              * 0: none */
 } BootParams;
 
+/* The boot data templates a boot loader writes (Bootloader.texts). */
+typedef enum BootText {
+        BOOT_TEXT_BLS_ENTRY = 1 << 0,   /* systemd-boot/entry.conf */
+        BOOT_TEXT_LOADER_CONF = 1 << 1, /* systemd-boot/loader.conf */
+        BOOT_TEXT_GRUB_CFG = 1 << 2,    /* grub/grub.cfg */
+        BOOT_TEXT_GRUB_EARLY = 1 << 3,  /* grub/early.cfg */
+} BootText;
+
 typedef struct Bootloader {
         const char *name; /* as in the profile's bootloader: */
+        unsigned texts;   /* the BootText templates prepare() renders */
         /* Fills the ESP (and the root's /boot); work_dir keeps files for embed(). */
         int (*prepare)(const BootParams *p);
         /* After the disk is written: boot code outside the filesystems (BIOS). NULL: none.
@@ -97,6 +106,10 @@ int bls_entry(const char *data_dir, const BootEntry *e, char **ret, Diagnostics 
 int loader_conf(const char *data_dir, const char *default_entry, char **ret, Diagnostics *diag);
 int grub_cfg(const char *data_dir, const BootEntry *e, char **ret, Diagnostics *diag);
 int grub_early_cfg(const char *data_dir, const char *root_fs_uuid, char **ret, Diagnostics *diag);
+/* Renders every template b writes, and the boot report unit, with empty values: 0, or the first
+ * error (each in diag) of a template that is missing or malformed, so that a build stops before
+ * it installs anything. */
+int bootloader_check_data(const char *data_dir, const Bootloader *b, Diagnostics *diag);
 /* The systemd unit every image carries to report its boot on the serial console
  * ("vmcompose-boot: ready" or "vmcompose-boot: degraded (...)"): vmcompose-ready.service, with
  * READY_MARKER and DEGRADED_MARKER (boottest.h's BOOT_MARKER_*). */

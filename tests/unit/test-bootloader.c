@@ -133,6 +133,38 @@ static void test_data_missing(void **state) {
         diag_done(&diag);
 }
 
+/* Every boot loader's templates (the shipped ones) check out; a malformed or missing one is
+ * found before a build installs anything, named with its file and line. */
+static void test_check_data(void **state) {
+        static const char *const names[] = {"systemd-boot", "shim", "grub-bios", "grub-efi", "uki"};
+        Diagnostics diag = {};
+        (void)state;
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                assert_int_equal(
+                        bootloader_check_data(data_dir(), bootloader_find(names[i]), &diag), 0);
+        assert_int_equal(diag.n_errors, 0);
+
+        char dir[] = "/tmp/vmcompose-test-bootdata-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_free_ char *entry = xasprintf("%s/bootloader/systemd-boot/entry.conf", dir);
+        _cleanup_free_ char *sub = xasprintf("%s/bootloader/systemd-boot", dir);
+        static const char bad[] = "title @TITLE@\nversion @VERSON@\n";
+        assert_int_equal(mkdir_p(sub), 0);
+        assert_int_equal(write_file_atomic(entry, bad, strlen(bad), 0644), 0);
+        assert_int_equal(bootloader_check_data(dir, bootloader_find("systemd-boot"), &diag),
+                         -EBADMSG);
+        assert_int_equal(diag.n_errors, 3);
+        assert_non_null(strstr(diag.messages[0], "entry.conf:2:9: unknown variable @VERSON@"));
+        assert_non_null(strstr(diag.messages[1], "systemd-boot/loader.conf: cannot read"));
+        assert_non_null(strstr(diag.messages[2], "vmcompose-ready.service: cannot read"));
+        diag_done(&diag);
+        /* uki writes no template, but every image has the boot report unit. */
+        assert_int_equal(bootloader_check_data(dir, bootloader_find("uki"), &diag), -ENOENT);
+        diag_done(&diag);
+        assert_int_equal(rm_rf(dir), 0);
+}
+
 static void test_grub_boot_code(void **state) {
         (void)state;
         uint8_t boot[512], mbr[512];
@@ -265,6 +297,7 @@ int main(void) {
                 cmocka_unit_test(test_text),
                 cmocka_unit_test(test_template),
                 cmocka_unit_test(test_data_missing),
+                cmocka_unit_test(test_check_data),
                 cmocka_unit_test(test_pe_timestamp),
                 cmocka_unit_test(test_grub_boot_code),
                 cmocka_unit_test(test_systemd_boot_hostile_root),
