@@ -151,8 +151,9 @@ static int prepare_systemd_boot(const BootParams *p) {
 
 /* UEFI Secure Boot with the distribution's signed chain (../shared/PLATFORMS.md): the
  * Microsoft-signed shim as the removable-media loader, the distribution's signed GRUB next to
- * it, and its configuration where that GRUB looks (/EFI/VENDOR: the backend's esp_vendor_dir). GRUB
- * reads the signed kernel from the root filesystem and has shim verify it. */
+ * it, and its configuration where that GRUB looks (/EFI/VENDOR: the family's boot data's
+ * esp-vendor-dir, bootloader/distro/FAMILY.yaml). GRUB reads the signed kernel from the root
+ * filesystem and has shim verify it. */
 static int prepare_shim(const BootParams *p) {
         static const struct {
                 const char *from, *dir, *name;
