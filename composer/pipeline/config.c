@@ -100,6 +100,12 @@ static void load_target(BuildConfig *c, const Profile *p) {
                 strv_extend(&c->target_drivers, n->scalar);
                 strv_push(&c->target_driver_wheres, where_of(n));
         }
+        list = node_lookup(t, "modules");
+        for (size_t i = 0; list && i < list->n_items; i++) {
+                const Node *n = node_map_get(list->items[i], "name");
+                strv_extend(&c->target_modules, n->scalar);
+                strv_push(&c->target_module_wheres, where_of(n));
+        }
         list = node_lookup(t, "kconfig");
         for (size_t i = 0; list && i < list->n_items; i++) {
                 const Node *opt = node_map_get(list->items[i], "option");
@@ -172,6 +178,20 @@ int build_config_load(const Profile *p, const char *seed, BuildConfig *ret, Diag
         c.initramfs_where = maker ? where_of(maker) : NULL;
         const Node *im = node_lookup(p->tree, "kernel.initramfs-modules");
         c.initramfs_only_target = im && streq(im->scalar, "target");
+        const Node *km = node_lookup(p->tree, "kernel.modules");
+        c.modules_only_target = km && streq(km->scalar, "target");
+        c.modules_where = km && km->mark.line > 0 ? where_of(km) : NULL;
+        const Node *keep = node_lookup(p->tree, "kernel.modules-keep");
+        for (size_t i = 0; keep && i < keep->n_items; i++) {
+                const Node *n = node_map_get(keep->items[i], "name");
+                strv_extend(&c.modules_keep, n->scalar);
+                strv_push(&c.modules_keep_wheres, where_of(n));
+        }
+        for (size_t i = 0; i < c.layout.n_partitions; i++)
+                if (c.layout.partitions[i].role == ROLE_ESP) {
+                        free(c.esp_fstype);
+                        c.esp_fstype = xstrdup(fs_type_to_string(c.layout.partitions[i].fs));
+                }
         for (size_t i = 0; i < c.layout.n_partitions; i++)
                 if (c.layout.partitions[i].role == ROLE_ROOT) {
                         free(c.root_fstype);
@@ -211,6 +231,10 @@ void build_config_done(BuildConfig *c) {
         free(c->bootloader_where);
         free(c->initramfs);
         free(c->initramfs_where);
+        free(c->modules_where);
+        strv_free(c->modules_keep);
+        strv_free(c->modules_keep_wheres);
+        free(c->esp_fstype);
         free(c->root_fstype);
         free(c->root_where);
         strv_free(c->cmdline);
@@ -230,6 +254,8 @@ void build_config_done(BuildConfig *c) {
         free(c->target_path);
         strv_free(c->target_drivers);
         strv_free(c->target_driver_wheres);
+        strv_free(c->target_modules);
+        strv_free(c->target_module_wheres);
         for (size_t i = 0; i < c->n_kconfig; i++) {
                 free(c->kconfig[i].option);
                 free(c->kconfig[i].value);

@@ -62,6 +62,8 @@ static const Stage stages[] = {
          STAGE_REQUIRED | STAGE_MAKES_ROOT, NULL},
         {"policy", "verify the root against the profile's policies", stage_policy,
          STAGE_REQUIRED | STAGE_MAKES_ROOT, NULL},
+        {"modules", "remove the kernel modules the target does not need (kernel.modules)",
+         stage_modules, STAGE_REQUIRED | STAGE_MAKES_ROOT, NULL},
         {"bootloader", "install kernel, initramfs and bootloader", stage_bootloader,
          STAGE_REQUIRED | STAGE_MAKES_ROOT, NULL},
         {"disk", "partition, build filesystems from directories, verify", stage_disk,

@@ -302,6 +302,26 @@ static void add_overlays(Collect *c) {
         }
 }
 
+/* kernel.modules: target: the modules the modules stage removed, counted. */
+static void add_modules(Collect *c) {
+        const BuildContext *ctx = c->ctx;
+        if (!ctx->config.modules_only_target)
+                return;
+        size_t before = c->report->n;
+        _cleanup_free_ char *detail =
+                ctx->root_path ? xasprintf("%llu modules, %.1f MiB removed from /lib/modules; "
+                                           "%llu kept; dpkg --verify lists them missing",
+                                           (unsigned long long)ctx->modules_removed,
+                                           (double)ctx->modules_removed_bytes / (1 << 20),
+                                           (unsigned long long)ctx->modules_kept)
+                               : xstrdup("not counted: the root was given with --root");
+        add_setting(c, "kernel", "modules", "modules-removed", detail);
+        if (c->report->n > before) {
+                c->report->items[before].count = ctx->modules_removed;
+                c->report->items[before].bytes = ctx->modules_removed_bytes;
+        }
+}
+
 static void add_system(Collect *c) {
         add_list(c, "policy", "policy", "name");
         add_list(c, "allow", "policy-exception", "name");
@@ -318,6 +338,8 @@ static void add_system(Collect *c) {
         add_list(c, "system.scripts", "script", "run");
         add_list(c, "kernel.cmdline", "kernel-argument", "arg");
         add_setting(c, "kernel", "initramfs-modules", "setting", NULL);
+        add_modules(c);
+        add_list(c, "kernel.modules-keep", "module-kept", "name");
         add_setting(c, "kernel", "initramfs", "setting", NULL);
 }
 
