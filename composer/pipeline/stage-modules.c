@@ -78,8 +78,8 @@ static int prune_dir(int dir_fd, const char *rel, Prune *p) {
                         left++;
                         continue;
                 }
-                if (p->keep && bsearch(&path, p->keep, strv_length(p->keep), sizeof(char *),
-                                       cmp_str)) {
+                if (p->keep &&
+                    bsearch(&path, p->keep, strv_length(p->keep), sizeof(char *), cmp_str)) {
                         p->kept++;
                         left++;
                         continue;
@@ -135,8 +135,8 @@ static int wanted_modules(BuildContext *ctx, int root_fd, const char *version, c
                 int r = c->distro->initramfs_list(ctx->root_path, version, &list);
                 if (r < 0) {
                         buffer_done(&list);
-                        return log_error_errno(r, "modules: cannot list %s/%s: %m",
-                                               ctx->root_path, initrd);
+                        return log_error_errno(r, "modules: cannot list %s/%s: %m", ctx->root_path,
+                                               initrd);
                 }
                 _cleanup_strv_free_ char **in = kernel_module_names(list.data, NULL);
                 buffer_done(&list);
