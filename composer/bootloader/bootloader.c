@@ -429,11 +429,11 @@ static int prepare_uki(const BootParams *p) {
 }
 
 static const Bootloader bootloaders[] = {
-        {"systemd-boot", prepare_systemd_boot, NULL},
-        {"shim", prepare_shim, NULL},
-        {"grub-bios", prepare_grub_bios, embed_grub_bios},
-        {"uki", prepare_uki, NULL},
-        {"grub-efi", prepare_grub_efi, NULL},
+        {"systemd-boot", prepare_systemd_boot, NULL, true},
+        {"shim", prepare_shim, NULL, false},
+        {"grub-bios", prepare_grub_bios, embed_grub_bios, false},
+        {"uki", prepare_uki, NULL, true},
+        {"grub-efi", prepare_grub_efi, NULL, false},
 };
 
 const Bootloader *bootloader_find(const char *name) {

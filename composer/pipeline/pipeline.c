@@ -121,6 +121,7 @@ void build_context_done(BuildContext *ctx) {
         ctx->kernel_version = ctx->kernel_cmdline = NULL;
         ctx->initramfs_modules = strv_free(ctx->initramfs_modules);
         ctx->build_records_removed = strv_free(ctx->build_records_removed);
+        ctx->kernel_root_removed = strv_free(ctx->kernel_root_removed);
         repo_indexes_done(&ctx->indexes);
         for (size_t i = 0; ctx->debs && i < ctx->plan.n_packages; i++)
                 free(ctx->debs[i].path);

@@ -359,6 +359,32 @@ static void add_build_records(Collect *c) {
                         }
 }
 
+/* The root's kernel and initramfs the bootloader stage removed (Bootloader.kernel_on_esp). */
+static void add_kernel_on_esp(Collect *c) {
+        const BuildContext *ctx = c->ctx;
+        if (!ctx->kernel_root_removed)
+                return;
+        Buffer subject = {};
+        for (char **p = ctx->kernel_root_removed; *p; p++)
+                buffer_printf(&subject, "%s%s", subject.len ? ", " : "", *p);
+        _cleanup_free_ char *detail = xasprintf(
+                "%.1f MiB; the ESP holds the only copy; dpkg --verify lists the kernel package's "
+                "/boot file missing",
+                (double)ctx->kernel_root_removed_bytes / (1 << 20));
+        const Node *bl = node_lookup(ctx->profile->tree, "bootloader");
+        _cleanup_free_ char *w = bl ? where(c, &bl->mark) : xstrdup("bootloader");
+        Deviation *d = deviations_add(
+                c->report, "kernel-root-copy-removed", subject.data, w,
+                "the boot loader reads the kernel and initramfs from the ESP (FAT, which the "
+                "firmware reads), so the root's copies were never read: the entry keeps the ESP's "
+                "copy rather than pointing at the root's, which would need an ext4 driver for the "
+                "firmware (none in Debian, and one more binary Secure Boot must trust)",
+                "size", detail);
+        d->count = strv_length(ctx->kernel_root_removed);
+        d->bytes = ctx->kernel_root_removed_bytes;
+        buffer_done(&subject);
+}
+
 int deviations_collect(const BuildContext *ctx, bool with_plan, DeviationReport *ret) {
         DeviationReport report = {};
         Collect c = {
@@ -377,6 +403,7 @@ int deviations_collect(const BuildContext *ctx, bool with_plan, DeviationReport 
         add_system(&c);
         add_packages(&c);
         add_build_records(&c);
+        add_kernel_on_esp(&c);
         if (with_plan)
                 r = add_stripped(&c);
         free(c.cwd);

@@ -111,6 +111,10 @@ typedef struct BuildContext {
         /* kernel.modules: target (composer/pipeline/stage-modules.c): the modules kept and
          * removed, the bytes removed; all 0 for kernel.modules: all. */
         uint64_t modules_kept, modules_removed, modules_removed_bytes;
+        /* The root's copies of the kernel and initramfs the bootloader stage removed because
+         * the boot loader reads the ESP's (Bootloader.kernel_on_esp): "/boot/vmlinuz-V", ... */
+        char **kernel_root_removed;
+        uint64_t kernel_root_removed_bytes;
 } BuildContext;
 
 enum {
