@@ -71,7 +71,7 @@ static const Stage stages[] = {
         {"bootcode", "write boot code outside the filesystems (GRUB for BIOS)", stage_bootcode,
          STAGE_REQUIRED | STAGE_MAKES_ROOT, NULL},
         {"outputs", "write the image formats", stage_outputs, STAGE_REQUIRED, NULL},
-        {"lint", "check the platform's offline rules (Azure: VHD, drivers, command line, ...)",
+        {"lint", "check the platform's offline rules (Azure: VHD, drivers, ...; Hyper-V: drivers)",
          stage_lint, STAGE_REQUIRED, NULL},
         {"manifest", "write NAME.manifest.json: packages, kernel, disk, outputs", stage_manifest,
          STAGE_REQUIRED, NULL},
