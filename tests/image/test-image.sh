@@ -187,6 +187,18 @@ check "... naming the missing driver and where it was asked for" grep -q "has no
 check "... the missing option" grep -q "CONFIG_NO_SUCH_OPTION is not set, the badtarget target needs it ($T/badtarget.yaml:8)" "$T/log"
 check "... and the option built as a module, not in" grep -q "CONFIG_VIRTIO_PCI is a module, the badtarget target needs y ($T/badtarget.yaml:9)" "$T/log"
 check "... and writes no image" test -z "$(ls -A "$T/badkernel" 2>/dev/null)"
+# kernel.modules-keep naming a module this kernel does not have: the build fails at the
+# modules stage, naming the module and the line, and writes no image.
+cat >"$T/badkeep.yaml" <<EOT
+extends: $PWD/profiles/minimal.yaml
+name: badkeep
+kernel:
+  modules-keep:
+    - no_such_module
+EOT
+timeout 600 "$VMC" build "$T/badkeep.yaml" --cache-dir "$C" -o "$T/badkeep" >"$T/log" 2>&1
+check "kernel.modules-keep naming a module the kernel lacks fails the build (exit $?)" grep -q "has no module no_such_module (neither in modules.dep nor built in), asked for at $T/badkeep.yaml:5" "$T/log"
+check "... and writes no image" test -z "$(ls -A "$T/badkeep" 2>/dev/null)"
 # The initramfs's init program comes from VMCOMPOSE_INIT when set: one that is not there fails
 # the build, naming it, and leaves no image.
 VMCOMPOSE_INIT=$T/no-such-init timeout 600 "$VMC" build profiles/minimal.yaml --cache-dir "$C" -o "$T/noinit" >"$T/log" 2>&1
