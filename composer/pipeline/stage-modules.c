@@ -3,11 +3,12 @@
  * every machine; an image for one platform keeps only what it needs and removes the rest
  * before the initramfs is made (the bootloader stage), then runs depmod in the root. Kept: the
  * kernel target's initramfs-drivers and modules (kernel-config/NAME.yaml), the root and ESP
- * filesystems' drivers, the profile's kernel.modules-keep, every module in an initramfs the
- * distribution's maker already wrote (so the root matches what boots), and what all of them
- * pull in through modules.dep and modules.softdep (kmod_closure()). The package database still
- * lists the removed files: dpkg --verify reports them missing, as the deviation report and the
- * manifest count them. */
+ * filesystems' drivers, the profile's kernel.modules-keep, what the root's own configuration
+ * loads at boot (modules-load.d, /etc/modules; binfmt_misc for binfmt.d), every module in an
+ * initramfs the distribution's maker already wrote (so the root matches what boots), and what
+ * all of them pull in through modules.dep and modules.softdep (kmod_closure()). The package
+ * database still lists the removed files: dpkg --verify reports them missing, as the deviation
+ * report and the manifest count them. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -109,6 +110,59 @@ static void add_fs_drivers(char ***wanted, char ***wheres, const char *fstype, c
         }
 }
 
+/* The files in the root's directories dirs (sorted, each as "/DIR/NAME"). */
+static char **list_config_files(int root_fd, const char *const *dirs, size_t n) {
+        char **files = NULL;
+        for (size_t i = 0; i < n; i++) {
+                int fd = root_open(root_fd, dirs[i], O_RDONLY | O_DIRECTORY, 0);
+                DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+                if (!d) {
+                        if (fd >= 0)
+                                close(fd);
+                        continue;
+                }
+                for (struct dirent *de; (de = readdir(d));)
+                        if (de->d_name[0] != '.')
+                                strv_push(&files, xasprintf("/%s/%s", dirs[i], de->d_name));
+                closedir(d);
+        }
+        if (files)
+                qsort(files, strv_length(files), sizeof(char *), cmp_str);
+        return files;
+}
+
+/* What the image's own configuration loads at boot: the modules systemd-modules-load reads
+ * from modules-load.d (and kmod's /etc/modules), and binfmt_misc when a binfmt.d file asks
+ * systemd-binfmt to register a format (python3's .pyc handler). */
+static void add_config_modules(int root_fd, char ***wanted, char ***wheres) {
+        static const char *const load_dirs[] = {"etc/modules-load.d", "usr/lib/modules-load.d",
+                                                "usr/local/lib/modules-load.d"};
+        static const char *const binfmt_dirs[] = {"etc/binfmt.d", "usr/lib/binfmt.d",
+                                                  "usr/local/lib/binfmt.d"};
+        _cleanup_strv_free_ char **load = list_config_files(root_fd, load_dirs, 3);
+        strv_extend(&load, "/etc/modules");
+        for (char **f = load; f && *f; f++) {
+                _cleanup_free_ char *text = NULL;
+                if (root_read_file(root_fd, *f + 1, 1 << 20, &text, NULL) < 0)
+                        continue;
+                for (char *save = NULL, *l = strtok_r(text, "\n", &save); l;
+                     l = strtok_r(NULL, "\n", &save)) {
+                        l += strspn(l, " \t");
+                        size_t len = strcspn(l, " \t#;");
+                        if (len == 0)
+                                continue;
+                        l[len] = 0;
+                        strv_extend(wanted, l);
+                        strv_extend(wheres, *f);
+                }
+        }
+        _cleanup_strv_free_ char **binfmt = list_config_files(root_fd, binfmt_dirs, 3);
+        if (binfmt) {
+                strv_extend(wanted, "binfmt_misc");
+                strv_extend(wheres, binfmt[0]);
+        }
+}
+
 /* What the root keeps for kernel version: see the top of this file. */
 static int wanted_modules(BuildContext *ctx, int root_fd, const char *version, char ***ret_wanted,
                           char ***ret_wheres) {
@@ -126,6 +180,7 @@ static int wanted_modules(BuildContext *ctx, int root_fd, const char *version, c
                 }
         add_fs_drivers(&wanted, &wheres, c->root_fstype, c->root_where);
         add_fs_drivers(&wanted, &wheres, c->esp_fstype, NULL);
+        add_config_modules(root_fd, &wanted, &wheres);
 
         /* An initramfs the distribution's maker wrote at install time: its modules stay. */
         _cleanup_free_ char *initrd = xasprintf("boot/initrd.img-%s", version);
