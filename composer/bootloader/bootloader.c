@@ -419,12 +419,13 @@ static int prepare_uki(const BootParams *p) {
 }
 
 static const Bootloader bootloaders[] = {
-        {"systemd-boot", BOOT_TEXT_BLS_ENTRY | BOOT_TEXT_LOADER_CONF, prepare_systemd_boot, NULL},
-        {"shim", BOOT_TEXT_GRUB_CFG, prepare_shim, NULL},
-        {"grub-bios", BOOT_TEXT_GRUB_CFG | BOOT_TEXT_GRUB_EARLY, prepare_grub_bios,
-         embed_grub_bios},
-        {"uki", 0, prepare_uki, NULL},
-        {"grub-efi", BOOT_TEXT_GRUB_CFG | BOOT_TEXT_GRUB_EARLY, prepare_grub_efi, NULL},
+        {"systemd-boot", BOOT_TEXT_BLS_ENTRY | BOOT_TEXT_LOADER_CONF, prepare_systemd_boot, NULL,
+         true},
+        {"shim", BOOT_TEXT_GRUB_CFG, prepare_shim, NULL, false},
+        {"grub-bios", BOOT_TEXT_GRUB_CFG | BOOT_TEXT_GRUB_EARLY, prepare_grub_bios, embed_grub_bios,
+         false},
+        {"uki", 0, prepare_uki, NULL, true},
+        {"grub-efi", BOOT_TEXT_GRUB_CFG | BOOT_TEXT_GRUB_EARLY, prepare_grub_efi, NULL, false},
 };
 
 const Bootloader *bootloader_find(const char *name) {

@@ -18,16 +18,10 @@
 
 #include "vmcompose/bootloader.h"
 #include "vmcompose/install.h"
+#include "vmcompose/kmod.h"
 #include "vmcompose/log.h"
 #include "vmcompose/rootfs.h"
 #include "vmcompose/macro.h"
-
-typedef struct Module {
-        char *name; /* "virtio_blk" ('-' made '_') */
-        char *path; /* "kernel/drivers/block/virtio_blk.ko", relative to /lib/modules/VERSION */
-        char **deps;
-        int state; /* 0 not wanted, 1 being added, 2 added */
-} Module;
 
 typedef struct Entry {
         char *path; /* in the archive, no leading '/' */
@@ -36,30 +30,6 @@ typedef struct Entry {
         char *data;
         size_t size;
 } Entry;
-
-static char *module_name(const char *path) {
-        const char *slash = strrchr(path, '/');
-        const char *base = slash ? slash + 1 : path;
-        char *name = xstrndup(base, strcspn(base, "."));
-        for (char *c = name; *c; c++)
-                if (*c == '-')
-                        *c = '_';
-        return name;
-}
-
-typedef struct Modules {
-        Module *m;
-        size_t n;
-} Modules;
-
-static void modules_done(Modules *m) {
-        for (size_t i = 0; i < m->n; i++) {
-                free(m->m[i].name);
-                free(m->m[i].path);
-                strv_free(m->m[i].deps);
-        }
-        free(m->m);
-}
 
 typedef struct Entries {
         Entry *e;
@@ -74,110 +44,21 @@ static void entries_done(Entries *e) {
         free(e->e);
 }
 
-/* modules.dep: "kernel/a/b.ko: kernel/c/d.ko kernel/e/f.ko" a line. */
-static void parse_modules_dep(const char *text, Modules *ret) {
-        Module *m = NULL;
-        size_t n = 0;
-
-        for (const char *line = text; *line;) {
-                size_t len = strcspn(line, "\n");
-                const char *colon = memchr(line, ':', len);
-                if (colon) {
-                        m = xrealloc(m, (n + 1) * sizeof(Module));
-                        m[n] = (Module){.path = xstrndup(line, (size_t)(colon - line))};
-                        m[n].name = module_name(m[n].path);
-                        for (const char *p = colon + 1; p < line + len;) {
-                                p += strspn(p, " \t");
-                                size_t w = strcspn(p, " \t\n");
-                                if (w > 0 && p + w <= line + len)
-                                        strv_push(&m[n].deps, xstrndup(p, w));
-                                p += w;
-                        }
-                        n++;
-                }
-                line += len + (line[len] == '\n');
-        }
-        *ret = (Modules){m, n};
-}
-
-static Module *module_find(const Modules *mods, const char *name) {
-        for (size_t i = 0; i < mods->n; i++)
-                if (streq(mods->m[i].name, name))
-                        return &mods->m[i];
-        return NULL;
-}
-
-static bool is_builtin(const char *builtin, const char *name) {
-        for (const char *line = builtin; line && *line;) {
-                size_t len = strcspn(line, "\n");
-                _cleanup_free_ char *l = xstrndup(line, len);
-                _cleanup_free_ char *n = module_name(l);
-                if (streq(n, name))
-                        return true;
-                line += len + (line[len] == '\n');
-        }
-        return false;
-}
-
 typedef struct Resolver {
-        const Modules *mods;
+        const KernelModules *mods;
         const char *softdep; /* modules.softdep, or NULL */
         const char *alias;   /* modules.alias, or NULL */
-        Module **order;
+        KernelModule **order;
         size_t n_order;
 } Resolver;
 
-/* The names after "pre:" (or "post:") on modules.softdep's line for module name. */
-static char **softdeps(const char *text, const char *name, const char *kind) {
-        char **ret = NULL;
-        for (const char *line = text; line && *line;) {
-                size_t len = strcspn(line, "\n");
-                _cleanup_free_ char *l = xstrndup(line, len);
-                char *save = NULL, *w0 = strtok_r(l, " \t", &save);
-                char *w1 = strtok_r(NULL, " \t", &save);
-                _cleanup_free_ char *n1 = w1 ? module_name(w1) : NULL;
-                if (w0 && n1 && streq(w0, "softdep") && streq(n1, name)) {
-                        bool on = false;
-                        for (char *w; (w = strtok_r(NULL, " \t", &save));)
-                                if (streq(w, "pre:") || streq(w, "post:"))
-                                        on = streq(w, kind);
-                                else if (on)
-                                        strv_extend(&ret, w);
-                }
-                line += len + (line[len] == '\n');
-        }
-        return ret;
-}
-
-/* The module a soft dependency names: a module of that name, or the first module an exact
- * alias ("alias crc32c crc32c_generic") gives. NULL: none (built in, or not in this kernel). */
-static Module *softdep_target(Resolver *res, const char *name) {
-        _cleanup_free_ char *n = module_name(name);
-        Module *m = module_find(res->mods, n);
-        if (m)
-                return m;
-        for (const char *line = res->alias; line && *line;) {
-                size_t len = strcspn(line, "\n");
-                _cleanup_free_ char *l = xstrndup(line, len);
-                char *save = NULL, *w0 = strtok_r(l, " \t", &save);
-                char *w1 = strtok_r(NULL, " \t", &save), *w2 = strtok_r(NULL, " \t", &save);
-                if (w0 && w1 && w2 && streq(w0, "alias") && streq(w1, name)) {
-                        _cleanup_free_ char *target = module_name(w2);
-                        if ((m = module_find(res->mods, target)))
-                                return m;
-                }
-                line += len + (line[len] == '\n');
-        }
-        return NULL;
-}
-
-static int add_module(Resolver *res, Module *m, bool soft);
+static int add_module(Resolver *res, KernelModule *m, bool soft);
 
 /* modules.softdep's pre: or post: modules of m: loaded with it when this kernel has them. */
-static int add_softdeps(Resolver *res, Module *m, const char *kind) {
-        _cleanup_strv_free_ char **names = softdeps(res->softdep, m->name, kind);
+static int add_softdeps(Resolver *res, KernelModule *m, const char *kind) {
+        _cleanup_strv_free_ char **names = kmod_softdeps(res->softdep, m->name, kind);
         for (char **s = names; s && *s; s++) {
-                Module *dep = softdep_target(res, *s);
+                KernelModule *dep = kmod_softdep_target(res->mods, res->alias, *s);
                 int r = dep ? add_module(res, dep, true) : 0;
                 if (r < 0)
                         return r;
@@ -188,7 +69,7 @@ static int add_softdeps(Resolver *res, Module *m, const char *kind) {
 /* Appends m to the load order after what it depends on (modules.dep) and what it asks to
  * come first (softdep pre:), and before what it asks to come after (post:). A cycle through
  * hard dependencies is an error; one through a soft dependency is broken there. */
-static int add_module(Resolver *res, Module *m, bool soft) {
+static int add_module(Resolver *res, KernelModule *m, bool soft) {
         if (m->state == 2 || (m->state == 1 && soft))
                 return 0;
         if (m->state == 1)
@@ -199,8 +80,8 @@ static int add_module(Resolver *res, Module *m, bool soft) {
         if (r < 0)
                 return r;
         for (char **d = m->deps; d && *d; d++) {
-                _cleanup_free_ char *name = module_name(*d);
-                Module *dep = module_find(res->mods, name);
+                _cleanup_free_ char *name = kmod_name(*d);
+                KernelModule *dep = kmod_find(res->mods, name);
                 if (!dep)
                         return log_error_errno(ENOENT,
                                                "initramfs: %s needs %s, which modules.dep does "
@@ -211,7 +92,7 @@ static int add_module(Resolver *res, Module *m, bool soft) {
                         return r;
         }
         m->state = 2;
-        res->order = xrealloc(res->order, (res->n_order + 1) * sizeof(Module *));
+        res->order = xrealloc(res->order, (res->n_order + 1) * sizeof(KernelModule *));
         res->order[res->n_order++] = m;
         return add_softdeps(res, m, "post:");
 }
@@ -284,12 +165,12 @@ static int resolve_drivers(const InitramfsRequest *req, Resolver *res, const cha
         for (size_t i = 0; req->drivers && req->drivers[i]; i++) {
                 char *const *d = &req->drivers[i];
                 const char *where = req->driver_wheres ? req->driver_wheres[i] : NULL;
-                _cleanup_free_ char *name = module_name(*d);
-                Module *m = module_find(res->mods, name);
+                _cleanup_free_ char *name = kmod_name(*d);
+                KernelModule *m = kmod_find(res->mods, name);
                 int r = 0;
                 if (m)
                         r = add_module(res, m, false);
-                else if (!is_builtin(builtin, name))
+                else if (!kmod_is_builtin(builtin, name))
                         r = log_error_errno(ENXIO,
                                             "initramfs: kernel %s has no driver %s (neither a "
                                             "module in modules.dep nor built in)%s%s",
@@ -347,9 +228,9 @@ int initramfs_write(const InitramfsRequest *req) {
         _cleanup_free_ char *alias_path = xasprintf("lib/modules/%s/modules.alias", req->version);
         _cleanup_free_ char *deps = NULL, *builtin = NULL, *init = NULL, *cpio = NULL;
         _cleanup_free_ char *softdep = NULL, *alias = NULL;
-        _cleanup_free_ Module **order = NULL;
+        _cleanup_free_ KernelModule **order = NULL;
         _cleanup_free_ InitramfsFile *files = NULL;
-        _cleanup_(modules_done) Modules all = {};
+        _cleanup_(kmod_done) KernelModules all = {};
         _cleanup_(entries_done) Entries e = {};
         size_t init_size = 0, size = 0;
         Buffer list = {};
@@ -377,7 +258,7 @@ int initramfs_write(const InitramfsRequest *req) {
         (void)root_read_file(root_fd, builtin_path, 64 << 20, &builtin, NULL);
         (void)root_read_file(root_fd, softdep_path, 64 << 20, &softdep, NULL);
         (void)root_read_file(root_fd, alias_path, 64 << 20, &alias, NULL);
-        parse_modules_dep(deps, &all);
+        kmod_parse_dep(deps, &all);
         Resolver res = {.mods = &all, .softdep = softdep, .alias = alias};
         r = resolve_drivers(req, &res, builtin);
         order = res.order;

@@ -157,8 +157,13 @@ static int build_argv(const BootOptions *o, const char *format, bool kvm, const 
         strv_extend(&a, "-m");
         strv_push(&a,
                   xasprintf("%llu", (unsigned long long)(o->memory_mib ? o->memory_mib : 1024)));
-        static const char *const common[] = {"-smp", "2",    "-display", "none",      "-monitor",
-                                             "none", "-nic", "none",     "-no-reboot"};
+        /* virtio-rng-pci, as libvirt gives every guest: the host's entropy seeds the guest's
+         * CRNG at once; without it (and without RDRAND, which TCG's default CPU lacks) the
+         * kernel waits seconds for jitter entropy, and so does everything that asks for random
+         * bytes at boot (systemd-random-seed, systemd-networkd). */
+        static const char *const common[] = {
+                "-smp", "2",    "-display", "none",           "-monitor",  "none",
+                "-nic", "none", "-device",  "virtio-rng-pci", "-no-reboot"};
         for (size_t i = 0; i < ELEMENTSOF(common); i++)
                 strv_extend(&a, common[i]);
         if (fw == BOOT_FIRMWARE_BIOS) {

@@ -2,14 +2,15 @@
 /* The platform lints (moved from composer/pipeline/stage-lint.c): the rules of the cloud an
  * image is for that can be checked offline, on the finished outputs and root, one row per
  * platform. Azure: a fixed VHD aligned to 1 MiB with a valid footer, the Hyper-V drivers in the
- * initramfs, Azure's kernel command line, exactly one provisioning agent, no swap partition,
- * an empty machine-id and no SSH host keys baked in. */
+ * initramfs and the root, Azure's kernel command line, exactly one provisioning agent, no swap
+ * partition, an empty machine-id and no SSH host keys baked in. Hyper-V: its drivers. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmcompose/kmod.h"
 #include "vmcompose/lint.h"
 #include "vmcompose/log.h"
 #include "vmcompose/output.h"
@@ -24,6 +25,56 @@ static bool has_arg(const char *cmdline, const char *arg) {
 }
 
 #define problem(l, ...) strv_push((l), xasprintf(__VA_ARGS__))
+
+/* The Hyper-V drivers the storage and network of Azure and Hyper-V need. */
+static const char *const hv_drivers[] = {"hv_vmbus", "hv_storvsc", "hv_netvsc", "hv_utils"};
+
+/* Whether the root's kernel has the module name: built in (modules.builtin), or listed in
+ * modules.dep with its file present (kernel.modules: target removes files, and depmod then
+ * forgets them). */
+static bool root_has_module(int root_fd, const char *version, const char *builtin,
+                            const KernelModules *mods, const char *name) {
+        if (kmod_is_builtin(builtin, name))
+                return true;
+        const KernelModule *m = kmod_find(mods, name);
+        if (!m)
+                return false;
+        _cleanup_free_ char *path = xasprintf("lib/modules/%s/%s", version, m->path);
+        _cleanup_close_ int fd = root_open(root_fd, path, O_PATH, 0);
+        return fd >= 0;
+}
+
+/* Every driver in the initramfs and, after kernel.modules, in the root: the initramfs finds
+ * the disk, the root's copy serves udev after a device comes back (a NIC hot-added by Azure's
+ * accelerated networking, a rescan) and the next initramfs the VM makes. */
+static unsigned check_drivers(const LintFacts *f, const char *const *drivers, size_t n,
+                              char ***problems) {
+        unsigned checks = 0;
+        for (size_t i = 0; i < n && f->initramfs_modules; i++) {
+                checks++;
+                if (!strv_contains(f->initramfs_modules, drivers[i]))
+                        problem(problems, "the initramfs lacks %s", drivers[i]);
+        }
+        if (f->root_fd < 0 || !f->kernel_version)
+                return checks;
+        _cleanup_free_ char *dep_path = xasprintf("lib/modules/%s/modules.dep", f->kernel_version);
+        _cleanup_free_ char *builtin_path =
+                xasprintf("lib/modules/%s/modules.builtin", f->kernel_version);
+        _cleanup_free_ char *deps = NULL, *builtin = NULL;
+        (void)root_read_file(f->root_fd, dep_path, 64 << 20, &deps, NULL);
+        (void)root_read_file(f->root_fd, builtin_path, 64 << 20, &builtin, NULL);
+        _cleanup_(kmod_done) KernelModules mods = {};
+        kmod_parse_dep(deps, &mods);
+        for (size_t i = 0; i < n; i++) {
+                checks++;
+                if (!root_has_module(f->root_fd, f->kernel_version, builtin, &mods, drivers[i]))
+                        problem(problems,
+                                "the root's kernel %s lacks %s (not built in, no module file "
+                                "in /lib/modules; kernel.modules removed it?)",
+                                f->kernel_version, drivers[i]);
+        }
+        return checks;
+}
 
 unsigned lint_azure(const LintFacts *f, char ***problems) {
         unsigned checks = 0;
@@ -54,13 +105,8 @@ unsigned lint_azure(const LintFacts *f, char ***problems) {
         if (vhds == 0)
                 problem(problems, "no fixed VHD among the outputs (outputs: [vhd])");
 
-        /* The Hyper-V drivers Azure's storage and network need, in the initramfs. */
-        static const char *const drivers[] = {"hv_vmbus", "hv_storvsc", "hv_netvsc", "hv_utils"};
-        for (size_t i = 0; i < ELEMENTSOF(drivers) && f->initramfs_modules; i++) {
-                checks++;
-                if (!strv_contains(f->initramfs_modules, drivers[i]))
-                        problem(problems, "the initramfs lacks %s", drivers[i]);
-        }
+        /* The Hyper-V drivers Azure's storage and network need. */
+        checks += check_drivers(f, hv_drivers, ELEMENTSOF(hv_drivers), problems);
 
         /* Azure's documented command line: the serial console, early output, a long wait for
          * the root disk; and no "quiet", which hides what the serial console log should show. */
@@ -121,9 +167,14 @@ unsigned lint_azure(const LintFacts *f, char ***problems) {
         return checks;
 }
 
+unsigned lint_hyperv(const LintFacts *f, char ***problems) {
+        return check_drivers(f, hv_drivers, ELEMENTSOF(hv_drivers), problems);
+}
+
 static const LintPlatform platforms[] = {
         {"azure", "Azure", "VHD, drivers, command line, agent, swap, machine-id, SSH host keys",
          lint_azure},
+        {"hyperv", "Hyper-V", "drivers in the initramfs and the root", lint_hyperv},
 };
 
 const LintPlatform *lint_platform_find(const char *target) {

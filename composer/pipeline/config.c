@@ -74,6 +74,10 @@ static void load_target(BuildConfig *c, const Profile *p) {
                 strv_extend(&c->target_drivers, t->initramfs_drivers.items[i].value);
                 strv_push(&c->target_driver_wheres, where_of(&t->initramfs_drivers.items[i].mark));
         }
+        for (size_t i = 0; i < t->modules.n; i++) {
+                strv_extend(&c->target_modules, t->modules.items[i].value);
+                strv_push(&c->target_module_wheres, where_of(&t->modules.items[i].mark));
+        }
         for (size_t i = 0; i < t->n_kconfig; i++) {
                 c->kconfig = xrealloc(c->kconfig, (c->n_kconfig + 1) * sizeof(KconfigRequirement));
                 c->kconfig[c->n_kconfig++] = (KconfigRequirement){
@@ -154,6 +158,18 @@ int build_config_load(const Profile *p, const char *seed, BuildConfig *ret, Diag
         c.initramfs_where = pc->initramfs.value ? where_of(&pc->initramfs.mark) : NULL;
         c.initramfs_only_target =
                 pc->initramfs_modules.value && streq(pc->initramfs_modules.value, "target");
+        c.modules_only_target = pc->modules.value && streq(pc->modules.value, "target");
+        c.modules_where =
+                pc->modules.value && pc->modules.mark.line > 0 ? where_of(&pc->modules.mark) : NULL;
+        for (size_t i = 0; i < pc->modules_keep.n; i++) {
+                strv_extend(&c.modules_keep, pc->modules_keep.items[i].value);
+                strv_push(&c.modules_keep_wheres, where_of(&pc->modules_keep.items[i].mark));
+        }
+        for (size_t i = 0; i < c.layout.n_partitions; i++)
+                if (c.layout.partitions[i].role == ROLE_ESP) {
+                        free(c.esp_fstype);
+                        c.esp_fstype = xstrdup(fs_type_to_string(c.layout.partitions[i].fs));
+                }
         /* The root filesystem's type: the layout's root partition's (disk_layout_root()). */
         const Partition *root = disk_layout_root(&c.layout);
         if (root) {
@@ -190,6 +206,10 @@ void build_config_done(BuildConfig *c) {
         free(c->bootloader_where);
         free(c->initramfs);
         free(c->initramfs_where);
+        free(c->modules_where);
+        strv_free(c->modules_keep);
+        strv_free(c->modules_keep_wheres);
+        free(c->esp_fstype);
         free(c->root_fstype);
         free(c->root_where);
         strv_free(c->cmdline);
@@ -209,6 +229,8 @@ void build_config_done(BuildConfig *c) {
         free(c->target_path);
         strv_free(c->target_drivers);
         strv_free(c->target_driver_wheres);
+        strv_free(c->target_modules);
+        strv_free(c->target_module_wheres);
         for (size_t i = 0; i < c->n_kconfig; i++) {
                 free(c->kconfig[i].option);
                 free(c->kconfig[i].value);

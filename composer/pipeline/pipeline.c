@@ -62,6 +62,8 @@ static const Stage stages[] = {
          STAGE_REQUIRED | STAGE_MAKES_ROOT, NULL},
         {"policy", "verify the root against the profile's policies", stage_policy,
          STAGE_REQUIRED | STAGE_MAKES_ROOT, NULL},
+        {"modules", "remove the kernel modules the target does not need (kernel.modules)",
+         stage_modules, STAGE_REQUIRED | STAGE_MAKES_ROOT, NULL},
         {"bootloader", "install kernel, initramfs and bootloader", stage_bootloader,
          STAGE_REQUIRED | STAGE_MAKES_ROOT, NULL},
         {"disk", "partition, build filesystems from directories, verify", stage_disk,
@@ -69,7 +71,7 @@ static const Stage stages[] = {
         {"bootcode", "write boot code outside the filesystems (GRUB for BIOS)", stage_bootcode,
          STAGE_REQUIRED | STAGE_MAKES_ROOT, NULL},
         {"outputs", "write the image formats", stage_outputs, STAGE_REQUIRED, NULL},
-        {"lint", "check the platform's offline rules (Azure: VHD, drivers, command line, ...)",
+        {"lint", "check the platform's offline rules (Azure: VHD, drivers, ...; Hyper-V: drivers)",
          stage_lint, STAGE_REQUIRED, NULL},
         {"manifest", "write NAME.manifest.json: packages, kernel, disk, outputs", stage_manifest,
          STAGE_REQUIRED, NULL},
@@ -119,6 +121,7 @@ void build_context_done(BuildContext *ctx) {
         ctx->kernel_version = ctx->kernel_cmdline = NULL;
         ctx->initramfs_modules = strv_free(ctx->initramfs_modules);
         ctx->build_records_removed = strv_free(ctx->build_records_removed);
+        ctx->kernel_root_removed = strv_free(ctx->kernel_root_removed);
         repo_indexes_done(&ctx->indexes);
         for (size_t i = 0; ctx->debs && i < ctx->plan.n_packages; i++)
                 free(ctx->debs[i].path);

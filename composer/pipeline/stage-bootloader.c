@@ -3,9 +3,11 @@
  * kernel target; the ESP's contents; the boot report unit. */
 #include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "stages.h"
 #include "vmcompose/bootloader.h"
@@ -297,6 +299,47 @@ static int prepare_boot(BuildContext *ctx, int root_fd, const BootKernel *k, con
         return r;
 }
 
+/* One copy of the kernel: a loader that reads the kernel and initramfs from the ESP leaves the
+ * root's /boot copies unread, so they go (with the /vmlinuz and /initrd.img links to them); the
+ * package database still lists the kernel's file, which dpkg --verify reports missing, and the
+ * deviation report says why. */
+static int remove_root_kernel(BuildContext *ctx, int root_fd, const BootKernel *k) {
+        const char *const files[] = {k->vmlinuz, k->initrd};
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                struct stat st;
+                _cleanup_close_ int fd = root_open(root_fd, files[i], O_PATH, 0);
+                if (fd < 0 || fstat(fd, &st) < 0)
+                        return log_error_errno(fd < 0 ? fd : -errno, "bootloader: %s/%s: %m",
+                                               ctx->root_path, files[i]);
+                int r = root_unlink(root_fd, files[i], 0);
+                if (r < 0)
+                        return log_error_errno(r, "bootloader: cannot remove %s/%s: %m",
+                                               ctx->root_path, files[i]);
+                strv_push(&ctx->kernel_root_removed, xasprintf("/%s", files[i]));
+                ctx->kernel_root_removed_bytes += (uint64_t)st.st_size;
+        }
+        /* linux-base's links in / (vmlinuz, vmlinuz.old, initrd.img, initrd.img.old) to them. */
+        static const char *const links[] = {"vmlinuz", "vmlinuz.old", "initrd.img",
+                                            "initrd.img.old"};
+        for (size_t i = 0; i < ELEMENTSOF(links); i++) {
+                char target[PATH_MAX];
+                ssize_t n = readlinkat(root_fd, links[i], target, sizeof(target) - 1);
+                if (n <= 0)
+                        continue;
+                target[n] = 0;
+                const char *t = target[0] == '/' ? target + 1 : target;
+                if (!streq(t, k->vmlinuz) && !streq(t, k->initrd))
+                        continue;
+                if (unlinkat(root_fd, links[i], 0) < 0)
+                        return log_error_errno(errno, "bootloader: cannot remove %s/%s: %m",
+                                               ctx->root_path, links[i]);
+        }
+        log_info("bootloader: %s reads the kernel from the ESP; the root's copies removed "
+                 "(%.1f MiB)",
+                 ctx->config.bootloader->name, (double)ctx->kernel_root_removed_bytes / (1 << 20));
+        return 0;
+}
+
 static void boot_kernel_donep(BootKernel *k) {
         boot_kernel_done(k);
 }
@@ -333,6 +376,8 @@ int stage_bootloader(BuildContext *ctx) {
         if (ri < 0)
                 return ri;
         if ((r = make_boot_dirs(ctx)) < 0 || (r = prepare_boot(ctx, root_fd, &k, cmdline)) < 0)
+                return r;
+        if (c->bootloader->kernel_on_esp && (r = remove_root_kernel(ctx, root_fd, &k)) < 0)
                 return r;
         ctx->esp_dir = ctx->esp_path;
         ctx->kernel_version = xstrdup(k.version);

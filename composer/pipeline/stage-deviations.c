@@ -261,6 +261,26 @@ static void add_overlays(Collect *c) {
         }
 }
 
+/* kernel.modules: target: the modules the modules stage removed, counted. */
+static void add_modules(Collect *c) {
+        const BuildContext *ctx = c->ctx;
+        if (!ctx->config.modules_only_target)
+                return;
+        size_t before = c->report->n;
+        _cleanup_free_ char *detail =
+                ctx->root_path ? xasprintf("%llu modules, %.1f MiB removed from /lib/modules; "
+                                           "%llu kept; dpkg --verify lists them missing",
+                                           (unsigned long long)ctx->modules_removed,
+                                           (double)ctx->modules_removed_bytes / (1 << 20),
+                                           (unsigned long long)ctx->modules_kept)
+                               : xstrdup("not counted: the root was given with --root");
+        add_setting(c, "modules", &c->ctx->profile->config.modules, "modules-removed", detail);
+        if (c->report->n > before) {
+                c->report->items[before].count = ctx->modules_removed;
+                c->report->items[before].bytes = ctx->modules_removed_bytes;
+        }
+}
+
 static void add_system(Collect *c) {
         const ProfileConfig *pc = &c->ctx->profile->config;
         const SystemConfig *sys = &pc->system;
@@ -281,6 +301,8 @@ static void add_system(Collect *c) {
         add_list(c, &sys->scripts, "script");
         add_list(c, &pc->cmdline, "kernel-argument");
         add_setting(c, "initramfs-modules", &pc->initramfs_modules, "setting", NULL);
+        add_modules(c);
+        add_list(c, &pc->modules_keep, "module-kept");
         add_setting(c, "initramfs", &pc->initramfs, "setting", NULL);
 }
 
@@ -301,6 +323,32 @@ static void add_build_records(Collect *c) {
                         }
 }
 
+/* The root's kernel and initramfs the bootloader stage removed (Bootloader.kernel_on_esp). */
+static void add_kernel_on_esp(Collect *c) {
+        const BuildContext *ctx = c->ctx;
+        if (!ctx->kernel_root_removed)
+                return;
+        Buffer subject = {};
+        for (char **p = ctx->kernel_root_removed; *p; p++)
+                buffer_printf(&subject, "%s%s", subject.len ? ", " : "", *p);
+        _cleanup_free_ char *detail = xasprintf(
+                "%.1f MiB; the ESP holds the only copy; dpkg --verify lists the kernel package's "
+                "/boot file missing",
+                (double)ctx->kernel_root_removed_bytes / (1 << 20));
+        const ProfileValue *bl = &ctx->profile->config.bootloader;
+        _cleanup_free_ char *w = bl->value ? where(c, &bl->mark) : xstrdup("bootloader");
+        Deviation *d = deviations_add(
+                c->report, "kernel-root-copy-removed", subject.data, w,
+                "the boot loader reads the kernel and initramfs from the ESP (FAT, which the "
+                "firmware reads), so the root's copies were never read: the entry keeps the ESP's "
+                "copy rather than pointing at the root's, which would need an ext4 driver for the "
+                "firmware (none in Debian, and one more binary Secure Boot must trust)",
+                "size", detail);
+        d->count = strv_length(ctx->kernel_root_removed);
+        d->bytes = ctx->kernel_root_removed_bytes;
+        buffer_done(&subject);
+}
+
 int deviations_collect(const BuildContext *ctx, bool with_plan, DeviationReport *ret) {
         DeviationReport report = {};
         Collect c = {
@@ -319,6 +367,7 @@ int deviations_collect(const BuildContext *ctx, bool with_plan, DeviationReport 
         add_system(&c);
         add_packages(&c);
         add_build_records(&c);
+        add_kernel_on_esp(&c);
         if (with_plan)
                 r = add_stripped(&c);
         free(c.cwd);

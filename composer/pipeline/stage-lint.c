@@ -26,6 +26,7 @@ int stage_lint(BuildContext *ctx) {
                 .packages = packages,
                 .layout = &ctx->config.layout,
                 .root_fd = root_fd,
+                .kernel_version = ctx->kernel_version,
         };
         unsigned checks = platform->run(&f, &problems);
         if (problems) {

@@ -143,6 +143,16 @@ int stage_manifest(BuildContext *ctx) {
         json_begin_object(&w);
         json_kv(&w, "version", ctx->kernel_version);
         json_kv(&w, "cmdline", ctx->kernel_cmdline);
+        /* kernel.modules: what the modules stage kept and removed under /lib/modules. */
+        json_key(&w, "modules");
+        json_begin_object(&w);
+        json_kv(&w, "keep", ctx->config.modules_only_target ? "target" : "all");
+        if (ctx->config.modules_only_target && ctx->root_path) {
+                json_kv_uint(&w, "kept", ctx->modules_kept);
+                json_kv_uint(&w, "removed", ctx->modules_removed);
+                json_kv_uint(&w, "removed-bytes", ctx->modules_removed_bytes);
+        }
+        json_end_object(&w);
         json_end_object(&w);
         write_packages(&w, &ctx->plan);
         write_disk(&w, &ctx->config.layout);

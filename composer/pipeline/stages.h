@@ -9,6 +9,8 @@ int stage_resolve(BuildContext *ctx);
 int stage_fetch(BuildContext *ctx);
 int stage_install(BuildContext *ctx);
 int stage_policy(BuildContext *ctx);
+/* kernel.modules: target: removes the modules the image does not need, runs depmod. */
+int stage_modules(BuildContext *ctx);
 int stage_bootloader(BuildContext *ctx);
 int stage_manifest(BuildContext *ctx);
 int stage_reports(BuildContext *ctx);

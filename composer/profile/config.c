@@ -226,6 +226,7 @@ static void load_target(ProfileConfig *c, const Profile *p) {
         tg->cmdline = list_of(t, "cmdline", "arg");
         tg->forbid_cmdline = list_of(t, "forbid-cmdline", "arg");
         tg->initramfs_drivers = list_of(t, "initramfs-drivers", "name");
+        tg->modules = list_of(t, "modules", "name");
         const Node *list = node_lookup(t, "kconfig");
         for (size_t i = 0; list && list->type == NODE_SEQ && i < list->n_items; i++) {
                 ProfileValue opt = item_value(list->items[i], "option");
@@ -249,6 +250,8 @@ int profile_config_load(Profile *p, Diagnostics *diag) {
         c->kernel_package = setting(p, "kernel", "package");
         c->initramfs = setting(p, "kernel", "initramfs");
         c->initramfs_modules = setting(p, "kernel", "initramfs-modules");
+        c->modules = setting(p, "kernel", "modules");
+        c->modules_keep = list_of(p->tree, "kernel.modules-keep", "name");
         c->cmdline = list_of(p->tree, "kernel.cmdline", "arg");
         if (load_disk(c, p->tree, diag) < 0)
                 r = -EBADMSG;
@@ -306,7 +309,9 @@ void profile_config_done(ProfileConfig *c, size_t n_policies) {
                                 &c->system.scripts,
                                 &c->target.cmdline,
                                 &c->target.forbid_cmdline,
-                                &c->target.initramfs_drivers};
+                                &c->target.initramfs_drivers,
+                                &c->target.modules,
+                                &c->modules_keep};
         for (size_t i = 0; i < ELEMENTSOF(lists); i++)
                 list_done(lists[i]);
         for (size_t i = 0; i < c->system.n_users; i++) {

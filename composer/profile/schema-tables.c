@@ -31,6 +31,7 @@ static const char *const roles[] = {"esp", "bios-boot", "boot", "root", "swap", 
 static const char *const filesystems[] = {"vfat", "ext4", "xfs", "erofs", "swap", NULL};
 static const char *const output_formats[] = {"raw", "raw.zst", "vhd", "vhdx", "qcow2", "tar", NULL};
 static const char *const system_shorthand[] = {"system", NULL};
+static const char *const kernel_modules[] = {"all", "target", NULL};
 static const char *const kconfig_values[] = {"y", "m", "y|m", NULL};
 
 #define STRING_ITEM(k)                                                                             \
@@ -297,6 +298,20 @@ static const Field profile_fields[] = {
                           .default_value = "most",
                           .help = "initramfs-tools' drivers: most (Debian's default) or target "
                                   "(only the kernel target's initramfs-drivers)"},
+                         {.name = "modules",
+                          .type = FIELD_ENUM,
+                          .values = kernel_modules,
+                          .default_value = "all",
+                          .help = "the modules the root keeps: all (Debian's set) or target (the "
+                                  "kernel target's drivers and modules, the root and ESP "
+                                  "filesystems', modules-keep and what they depend on)"},
+                         {.name = "modules-keep",
+                          .type = FIELD_LIST,
+                          .merge = MERGE_ACCUMULATE,
+                          .key = "name",
+                          .item = STRING_ITEM_CHECKED("name", check_module_name),
+                          .help = "modules kernel.modules: target keeps for the image's "
+                                  "features: NAME or {name, why}; accumulates"},
                          {.name = "initramfs",
                           .type = FIELD_ENUM,
                           .values = initramfs_makers,
@@ -548,6 +563,13 @@ static const Field kernel_target_fields[] = {
          .key = "name",
          .item = STRING_ITEM_CHECKED("name", check_module_name),
          .help = "modules that must be in the initramfs"},
+        {.name = "modules",
+         .type = FIELD_LIST,
+         .merge = MERGE_ACCUMULATE,
+         .key = "name",
+         .item = STRING_ITEM_CHECKED("name", check_module_name),
+         .help = "modules the platform's devices use after boot, which kernel.modules: target "
+                 "keeps in the root with initramfs-drivers"},
         {.name = "kconfig",
          .type = FIELD_LIST,
          .merge = MERGE_ACCUMULATE,

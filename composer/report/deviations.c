@@ -103,7 +103,8 @@ char *deviations_json(const DeviationReport *r) {
                 json_kv(&w, "category", d->category);
                 if (d->detail)
                         json_kv(&w, "detail", d->detail);
-                if (streq(d->kind, "paths-stripped")) {
+                if (streq(d->kind, "paths-stripped") || streq(d->kind, "modules-removed") ||
+                    streq(d->kind, "kernel-root-copy-removed")) {
                         json_key(&w, "files");
                         json_uint(&w, d->count);
                         json_key(&w, "bytes");

@@ -53,6 +53,10 @@ typedef struct Bootloader {
          * room its size in sectors. */
         int (*embed)(const char *work_dir, const char *disk_path, uint64_t core_sector,
                      uint64_t room);
+        /* The loader reads the kernel and initramfs from its copies on the ESP (prepare()
+         * put them there), never from the root's /boot: the bootloader stage removes the
+         * root's copies. */
+        bool kernel_on_esp;
 } Bootloader;
 
 /* GRUB's i386-pc boot sector, patched to load core.img from core_sector: keeps the disk's own

@@ -14,6 +14,7 @@ typedef struct LintFacts {
         char **packages; /* installed package names */
         const DiskLayout *layout;
         int root_fd;
+        const char *kernel_version; /* the kernel in root_fd; NULL skips the root's modules */
 } LintFacts;
 
 typedef struct LintPlatform {
@@ -30,3 +31,5 @@ const LintPlatform *lint_platform_find(const char *target);
 /* Azure's offline rules; appends a line per failure to *problems. Returns the number of
  * checks made. */
 unsigned lint_azure(const LintFacts *f, char ***problems);
+/* Hyper-V's: its synthetic devices' drivers in the initramfs and in the root. */
+unsigned lint_hyperv(const LintFacts *f, char ***problems);

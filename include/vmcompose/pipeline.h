@@ -29,9 +29,13 @@ typedef struct BuildConfig {
         size_t n_repositories;
         const Bootloader *bootloader;             /* NULL: one vmcompose does not make (yet) */
         char *bootloader_name, *bootloader_where; /* the profile's bootloader:, "file:line" */
-        char *initramfs;                /* kernel.initramfs: "initramfs-tools", "vmcompose" */
-        char *initramfs_where;          /* "file:line" of kernel.initramfs; NULL: the default */
-        bool initramfs_only_target;     /* kernel.initramfs-modules: target */
+        char *initramfs;            /* kernel.initramfs: "initramfs-tools", "vmcompose" */
+        char *initramfs_where;      /* "file:line" of kernel.initramfs; NULL: the default */
+        bool initramfs_only_target; /* kernel.initramfs-modules: target */
+        bool modules_only_target;   /* kernel.modules: target */
+        char *modules_where;        /* "file:line" of kernel.modules; NULL: the default */
+        char **modules_keep, **modules_keep_wheres; /* kernel.modules-keep, "file:line" */
+        char *esp_fstype;                           /* the ESP's type; NULL: no ESP */
         char *root_fstype, *root_where; /* the root partition's type, "file:line"; NULL: none */
         DiskLayout layout; /* from the profile; sizes and offsets computed by the disk stage */
         int layout_error;  /* disk_layout_from_profile()'s: the layout is empty, ... */
@@ -51,6 +55,7 @@ typedef struct BuildConfig {
         /* The kernel target (kernel.target); target_name NULL: none. */
         char *target_name, *target_path;
         char **target_drivers, **target_driver_wheres; /* initramfs-drivers, "file:line" */
+        char **target_modules, **target_module_wheres; /* modules, "file:line" */
         KconfigRequirement *kconfig;
         size_t n_kconfig;
         char **forbid_cmdline;
@@ -106,6 +111,13 @@ typedef struct BuildContext {
         char *kernel_version, *kernel_cmdline; /* what the bootloader stage installed */
         char **initramfs_modules;     /* in the initramfs or built into the kernel ("hv_vmbus") */
         char **build_records_removed; /* reproducible_clean_root()'s removals, for the report */
+        /* kernel.modules: target (composer/pipeline/stage-modules.c): the modules kept and
+         * removed, the bytes removed; all 0 for kernel.modules: all. */
+        uint64_t modules_kept, modules_removed, modules_removed_bytes;
+        /* The root's copies of the kernel and initramfs the bootloader stage removed because
+         * the boot loader reads the ESP's (Bootloader.kernel_on_esp): "/boot/vmlinuz-V", ... */
+        char **kernel_root_removed;
+        uint64_t kernel_root_removed_bytes;
 } BuildContext;
 
 enum {

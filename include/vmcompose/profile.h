@@ -83,7 +83,7 @@ typedef struct KconfigItem {
 /* The kernel target (kernel-config/NAME.yaml). name NULL: the profile names none. */
 typedef struct ProfileTarget {
         const char *name, *path;
-        ProfileList cmdline, forbid_cmdline, initramfs_drivers;
+        ProfileList cmdline, forbid_cmdline, initramfs_drivers, modules;
         KconfigItem *kconfig;
         size_t n_kconfig;
 } ProfileTarget;
@@ -95,6 +95,8 @@ typedef struct ProfileConfig {
         size_t n_repositories;
         ProfileValue bootloader;
         ProfileValue kernel_package, initramfs, initramfs_modules;
+        ProfileValue modules;     /* kernel.modules: all, target */
+        ProfileList modules_keep; /* kernel.modules-keep */
         ProfileList cmdline;
         ProfileValue disk_table, disk_size;
         bool disk_auto_size; /* disk.size: auto (or not given); else disk_bytes */

@@ -71,7 +71,16 @@ check "the manifest's packages are exactly dpkg-query -W in the image" test \
         "$(dpkg-query --admindir="$T/rootcopy/var/lib/dpkg" -W -f '${Package} ${Version}\n' | sort)" = \
         "$(jq -r '.packages[] | "\(.name) \(.version)"' "$M" | sort)"
 check "dpkg --verify in the root reports only missing files" test -z "$(grep -v '^missing ' "$T/verify")"
-check "... all under the strip rules" test -z "$(awk '{print $NF}' "$T/verify" | grep -v -e '^/usr/share/\(doc\|man\|info\|locale\|lintian\|linda\)/' -e '^/bin/more$')"
+check "... all under the strip rules, kernel.modules and the kernel's one copy" test -z "$(awk '{print $NF}' "$T/verify" | grep -v -e '^/usr/share/\(doc\|man\|info\|locale\|lintian\|linda\)/' -e '^/bin/more$' -e '^/lib/modules/' -e '^/boot/vmlinuz-')"
+removed=$(grep -c ' /lib/modules/.*\.ko$' "$T/verify")
+check "... the module files kernel.modules: target removed ($removed; their emptied directories too), as many as the manifest and the deviation report count" \
+        test "$removed" -gt 500 -a "$removed" = "$(jq '.kernel.modules.removed' "$M")" -a "$removed" = "$(jq '.deviations[] | select(.kind == "modules-removed") | .files' "$D")"
+check "... the target's drivers and the ESP's filesystem kept, depmod run for them" sh -c \
+        "grep -q '/virtio_net.ko:' $T/rootcopy/usr/lib/modules/*/modules.dep && grep -q '/vfat.ko:' $T/rootcopy/usr/lib/modules/*/modules.dep && test \$(grep -c . $T/rootcopy/usr/lib/modules/*/modules.dep) -lt 60"
+check "... the kernel's /boot/vmlinuz among them: systemd-boot reads the ESP's, the only copy" sh -c \
+        "grep -q ' /boot/vmlinuz-' '$T/verify' && test -z \"\$(ls $T/rootcopy/boot | grep -e vmlinuz -e initrd)\" && test ! -L $T/rootcopy/vmlinuz && MTOOLS_SKIP_CHECK=1 mdir -i '$T/out/minimal.raw@@1M' ::/vmcompose/*/linux ::/vmcompose/*/initrd"
+check "... as the deviation report says, with its size" jq -e \
+        '.deviations[] | select(.kind == "kernel-root-copy-removed") | (.files == 2) and (.bytes > 10000000) and (.where | test("profiles/minimal.yaml:[0-9]+$"))' "$D"
 check "... the pager removed after configuration among them, its alternative gone" \
         sh -c "grep -q ' /bin/more$' '$T/verify' && test ! -e '$T/rootcopy/usr/bin/more' && test ! -e '$T/rootcopy/var/lib/dpkg/alternatives/pager'"
 check "... none of them a kept copyright file" test -z "$(grep '/usr/share/doc/[^/]*/copyright$' "$T/verify")"
@@ -178,6 +187,18 @@ check "... naming the missing driver and where it was asked for" grep -q "has no
 check "... the missing option" grep -q "CONFIG_NO_SUCH_OPTION is not set, the badtarget target needs it ($T/badtarget.yaml:8)" "$T/log"
 check "... and the option built as a module, not in" grep -q "CONFIG_VIRTIO_PCI is a module, the badtarget target needs y ($T/badtarget.yaml:9)" "$T/log"
 check "... and writes no image" test -z "$(ls -A "$T/badkernel" 2>/dev/null)"
+# kernel.modules-keep naming a module this kernel does not have: the build fails at the
+# modules stage, naming the module and the line, and writes no image.
+cat >"$T/badkeep.yaml" <<EOT
+extends: $PWD/profiles/minimal.yaml
+name: badkeep
+kernel:
+  modules-keep:
+    - no_such_module
+EOT
+timeout 600 "$VMC" build "$T/badkeep.yaml" --cache-dir "$C" -o "$T/badkeep" >"$T/log" 2>&1
+check "kernel.modules-keep naming a module the kernel lacks fails the build (exit $?)" grep -q "has no module no_such_module (neither in modules.dep nor built in), asked for at $T/badkeep.yaml:5" "$T/log"
+check "... and writes no image" test -z "$(ls -A "$T/badkeep" 2>/dev/null)"
 # The initramfs's init program comes from VMCOMPOSE_INIT when set: one that is not there fails
 # the build, naming it, and leaves no image.
 VMCOMPOSE_INIT=$T/no-such-init timeout 600 "$VMC" build profiles/minimal.yaml --cache-dir "$C" -o "$T/noinit" >"$T/log" 2>&1

@@ -45,6 +45,14 @@ static void test_minimal(void **state) {
         assert_true(c.initramfs_only_target);
         assert_string_equal(c.root_fstype, "ext4");
         assert_non_null(strstr(c.root_where, "minimal.yaml:"));
+        /* kernel.modules: target with its keep list, each name with its line; the ESP's type. */
+        assert_true(c.modules_only_target);
+        assert_non_null(strstr(c.modules_where, "minimal.yaml:"));
+        assert_true(strv_contains(c.modules_keep, "autofs4"));
+        assert_int_equal(strv_length(c.modules_keep), strv_length(c.modules_keep_wheres));
+        assert_non_null(strstr(c.modules_keep_wheres[0], "minimal.yaml:"));
+        assert_string_equal(c.esp_fstype, "vfat");
+        assert_true(c.bootloader->kernel_on_esp);
         /* The disk layout, read once, with its identifiers from the seed. */
         assert_int_equal(c.layout_error, 0);
         assert_true(c.layout.n_partitions >= 2);
@@ -75,6 +83,11 @@ static void test_target(void **state) {
         assert_false(c.initramfs_only_target);
         assert_true(strv_contains(c.target_drivers, "hv_vmbus"));
         assert_int_equal(strv_length(c.target_drivers), strv_length(c.target_driver_wheres));
+        /* The target's modules for after boot (kernel-config/azure.yaml's modules:). */
+        assert_true(strv_contains(c.target_modules, "hv_balloon"));
+        assert_false(strv_contains(c.target_modules, "hv_vmbus"));
+        assert_int_equal(strv_length(c.target_modules), strv_length(c.target_module_wheres));
+        assert_non_null(strstr(c.target_module_wheres[0], "azure.yaml:"));
         assert_true(c.n_kconfig > 0);
         for (size_t i = 0; i < c.n_kconfig; i++) {
                 assert_true(strneq(c.kconfig[i].option, "CONFIG_", 7));

@@ -34,6 +34,34 @@ static bool mentions(char **problems, const char *what) {
         return false;
 }
 
+/* A kernel in root shaped like Debian's cloud kernel, with the Hyper-V drivers as modules
+ * (hv_storvsc built in). */
+static void make_kernel(const char *root) {
+        char *cmd = xasprintf("mkdir -p %s/lib/modules/6.1.0-1-cloud-amd64/kernel/drivers/hv "
+                              "%s/lib/modules/6.1.0-1-cloud-amd64/kernel/drivers/net/hyperv",
+                              root, root);
+        assert_int_equal(system(cmd), 0);
+        free(cmd);
+        /* put() takes paths under dir, where root is dir/root. */
+        const char *d = "root/lib/modules/6.1.0-1-cloud-amd64";
+        char *p = xasprintf("%s/modules.dep", d);
+        put(p, "kernel/drivers/hv/hv_vmbus.ko:\n"
+               "kernel/drivers/hv/hv_utils.ko: kernel/drivers/hv/hv_vmbus.ko\n"
+               "kernel/drivers/net/hyperv/hv_netvsc.ko: kernel/drivers/hv/hv_vmbus.ko\n");
+        free(p);
+        p = xasprintf("%s/modules.builtin", d);
+        put(p, "kernel/drivers/scsi/hv_storvsc.ko\n");
+        free(p);
+        const char *const files[] = {"kernel/drivers/hv/hv_vmbus.ko",
+                                     "kernel/drivers/hv/hv_utils.ko",
+                                     "kernel/drivers/net/hyperv/hv_netvsc.ko"};
+        for (size_t i = 0; i < ELEMENTSOF(files); i++) {
+                p = xasprintf("%s/%s", d, files[i]);
+                put(p, "\177ELF");
+                free(p);
+        }
+}
+
 static void test_azure(void **state) {
         (void)state;
         assert_non_null(mkdtemp(dir));
@@ -53,6 +81,7 @@ static void test_azure(void **state) {
         assert_int_equal(output_write_file(output_format_find("vhd"), fd, 2 << 20, vhd, &o), 0);
         close(fd);
         put("root/etc/machine-id", "");
+        make_kernel(root);
         char *outputs[] = {vhd, NULL};
         char *modules[] = {(char *)"hv_vmbus", (char *)"hv_storvsc", (char *)"hv_netvsc",
                            (char *)"hv_utils", NULL};
@@ -67,9 +96,10 @@ static void test_azure(void **state) {
                 .packages = packages,
                 .layout = &layout,
                 .root_fd = root_fd,
+                .kernel_version = "6.1.0-1-cloud-amd64",
         };
         char **problems = NULL;
-        assert_true(lint_azure(&f, &problems) >= 10);
+        assert_true(lint_azure(&f, &problems) >= 14);
         assert_null(problems);
 
         /* Now break every rule. */
@@ -88,6 +118,14 @@ static void test_azure(void **state) {
         Partition parts2[] = {{.role = ROLE_ROOT},
                               {.role = ROLE_SWAP, .where = (char *)"p.yaml:9:7"}};
         DiskLayout layout2 = {.partitions = parts2, .n_partitions = 2};
+        /* The root's kernel lost hv_netvsc's file (kernel.modules), and modules.dep forgets
+         * hv_utils. */
+        char *netvsc = xasprintf("%s/lib/modules/6.1.0-1-cloud-amd64/kernel/drivers/net/"
+                                 "hyperv/hv_netvsc.ko",
+                                 root);
+        assert_int_equal(unlink(netvsc), 0);
+        free(netvsc);
+        put("root/lib/modules/6.1.0-1-cloud-amd64/modules.dep", "kernel/drivers/hv/hv_vmbus.ko:\n");
         put("root/etc/machine-id", "0123456789abcdef0123456789abcdef\n");
         put("root/etc/ssh/ssh_host_ed25519_key", "secret");
         f = (LintFacts){
@@ -97,12 +135,18 @@ static void test_azure(void **state) {
                 .packages = packages2,
                 .layout = &layout2,
                 .root_fd = root_fd,
+                .kernel_version = "6.1.0-1-cloud-amd64",
         };
         lint_azure(&f, &problems);
         assert_true(mentions(problems, "bad.vhd is not a valid Azure VHD: "));
         assert_true(mentions(problems, "fake.vhd is not a VHD"));
         assert_true(mentions(problems, "lacks hv_storvsc"));
         assert_true(mentions(problems, "lacks hv_netvsc"));
+        assert_true(mentions(problems, "kernel 6.1.0-1-cloud-amd64 lacks hv_netvsc"));
+        assert_true(mentions(problems, "kernel 6.1.0-1-cloud-amd64 lacks hv_utils"));
+        assert_false(mentions(problems, "kernel 6.1.0-1-cloud-amd64 lacks hv_vmbus"));
+        /* hv_storvsc is built into this kernel. */
+        assert_false(mentions(problems, "kernel 6.1.0-1-cloud-amd64 lacks hv_storvsc"));
         assert_true(mentions(problems, "lacks earlyprintk=ttyS0"));
         assert_true(mentions(problems, "lacks rootdelay=300"));
         assert_true(mentions(problems, "carries quiet"));
@@ -127,9 +171,46 @@ static void test_azure(void **state) {
         free(root), free(etc), free(ssh), free(raw), free(vhd), free(bad_vhd), free(fake_vhd);
 }
 
+/* Hyper-V's lint: the drivers in the initramfs and in the root, through the platform table. */
+static void test_hyperv(void **state) {
+        (void)state;
+        strcpy(dir, "/tmp/vmcompose-lint-XXXXXX");
+        assert_non_null(mkdtemp(dir));
+        char *root = xasprintf("%s/root", dir);
+        assert_int_equal(mkdir(root, 0755), 0);
+        make_kernel(root);
+        const LintPlatform *hv = lint_platform_find("hyperv");
+        assert_non_null(hv);
+        char *modules[] = {(char *)"hv_vmbus", (char *)"hv_storvsc", (char *)"hv_netvsc",
+                           (char *)"hv_utils", NULL};
+        int root_fd = open(root, O_RDONLY | O_DIRECTORY);
+        LintFacts f = {.initramfs_modules = modules,
+                       .root_fd = root_fd,
+                       .kernel_version = "6.1.0-1-cloud-amd64"};
+        char **problems = NULL;
+        assert_int_equal(hv->run(&f, &problems), 8);
+        assert_null(problems);
+
+        /* kernel.modules removed a driver: the lint fails and names it. */
+        char *utils =
+                xasprintf("%s/lib/modules/6.1.0-1-cloud-amd64/kernel/drivers/hv/hv_utils.ko", root);
+        assert_int_equal(unlink(utils), 0);
+        hv->run(&f, &problems);
+        assert_int_equal(strv_length(problems), 1);
+        assert_true(mentions(problems, "kernel 6.1.0-1-cloud-amd64 lacks hv_utils"));
+        strv_free(problems);
+
+        close(root_fd);
+        char *cmd = xasprintf("rm -rf %s", dir);
+        assert_int_equal(system(cmd), 0);
+        free(cmd);
+        free(root), free(utils);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_azure),
+                cmocka_unit_test(test_hyperv),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
