@@ -102,8 +102,8 @@ static void test_purl(void **state) {
         (void)state;
         _cleanup_free_ char *a = rpm_purl_fedora("bash", "5.2.37-1.fc43", "x86_64", "fedora-43");
         assert_string_equal(a, "pkg:rpm/fedora/bash@5.2.37-1.fc43?arch=x86_64&distro=fedora-43");
-        _cleanup_free_ char *b = rpm_purl_azurelinux("shadow-utils", "2:4.14.0-2.azl3", "x86_64",
-                                                     "azurelinux-3.0");
+        _cleanup_free_ char *b =
+                rpm_purl_azurelinux("shadow-utils", "2:4.14.0-2.azl3", "x86_64", "azurelinux-3.0");
         assert_string_equal(b, "pkg:rpm/azurelinux/shadow-utils@4.14.0-2.azl3?arch=x86_64&"
                                "epoch=2&distro=azurelinux-3.0");
         _cleanup_free_ char *c = rpm_purl_fedora("x", "0:1+git-1", "noarch", NULL);
@@ -227,8 +227,12 @@ static void test_install(void **state) {
         assert_string_equal(have[1], "tsh 1.0-1 x86_64");
 
         PlanPackage plan_pkgs[] = {
-                {.name = (char *)"hello", .version = (char *)"1.0-1", .architecture = (char *)"noarch"},
-                {.name = (char *)"tsh", .version = (char *)"1.0-1", .architecture = (char *)"x86_64"},
+                {.name = (char *)"hello",
+                 .version = (char *)"1.0-1",
+                 .architecture = (char *)"noarch"},
+                {.name = (char *)"tsh",
+                 .version = (char *)"1.0-1",
+                 .architecture = (char *)"x86_64"},
         };
         Plan plan = {.packages = plan_pkgs, .n_packages = 2};
         assert_int_equal(rpm_verify_installed(root, &plan, &diag), 0);
@@ -267,8 +271,7 @@ static void test_install(void **state) {
         assert_int_equal(rpm_parse_installed(db, size, &img2, &error), 0);
         assert_int_equal(img2.n_packages, 2);
         audit_image_done(&img2);
-        assert_int_equal(rpm_parse_installed("SQLite format 2 nope", 21, &img2, &error),
-                         -EBADMSG);
+        assert_int_equal(rpm_parse_installed("SQLite format 2 nope", 21, &img2, &error), -EBADMSG);
         assert_non_null(strstr(error, "not an SQLite database"));
         audit_image_done(&img2);
 
@@ -368,8 +371,8 @@ static int setup(void **state) {
         tmp = xstrdup(t);
         fixture = path_join(tmp, "packages");
         const char *src = getenv("VMCOMPOSE_DATA_DIR") ?: ".";
-        _cleanup_free_ char *cmd = xasprintf("bash '%s/tests/rpm/make-install-packages.sh' '%s'",
-                                             src, fixture);
+        _cleanup_free_ char *cmd =
+                xasprintf("bash '%s/tests/rpm/make-install-packages.sh' '%s'", src, fixture);
         int st = system(cmd);
         if (WIFEXITED(st) && WEXITSTATUS(st) == 77)
                 exit(77);
@@ -388,10 +391,10 @@ static int teardown(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_path_ok), cmocka_unit_test(test_netshared),
-                cmocka_unit_test(test_purl),    cmocka_unit_test(test_verify),
+                cmocka_unit_test(test_path_ok),   cmocka_unit_test(test_netshared),
+                cmocka_unit_test(test_purl),      cmocka_unit_test(test_verify),
                 cmocka_unit_test(test_file_list), cmocka_unit_test(test_members),
-                cmocka_unit_test(test_install), cmocka_unit_test(test_refused),
+                cmocka_unit_test(test_install),   cmocka_unit_test(test_refused),
                 cmocka_unit_test(test_escape),
         };
         return cmocka_run_group_tests(tests, setup, teardown);

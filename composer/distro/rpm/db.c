@@ -227,8 +227,7 @@ int rpm_package_members(const char *package_path,
         for (int i = 0; r >= 0 && files && i < (int)rpmfilesFC(files); i++) {
                 _cleanup_free_ char *path = rpmfilesFN(files, i);
                 mode_t mode = rpmfilesFMode(files, i);
-                r = fn(path, S_ISREG(mode) ? rpmfilesFSize(files, i) : 0, S_ISDIR(mode),
-                       userdata);
+                r = fn(path, S_ISREG(mode) ? rpmfilesFSize(files, i) : 0, S_ISDIR(mode), userdata);
         }
         rpmfilesFree(files);
         headerFree(h);
@@ -315,8 +314,7 @@ void rpm_initramfs_settings(const DistroInitramfsSettings *s, InstallFile **ret,
 /* dracut's lsinitrd, when the profile has dracut make the initramfs. */
 int rpm_initramfs_list(const char *root_dir, const char *version, Buffer *out) {
         _cleanup_free_ char *initrd = xasprintf("/boot/initramfs-%s.img", version);
-        char *const argv[] = {(char *)"chroot", (char *)root_dir, (char *)"lsinitrd", initrd,
-                              NULL};
+        char *const argv[] = {(char *)"chroot", (char *)root_dir, (char *)"lsinitrd", initrd, NULL};
         int r = spawn_run_in_root(argv, NULL, out);
         return r == 0 ? 0 : r < 0 ? r : -EIO;
 }

@@ -212,7 +212,10 @@ static void *notify(const void *arg, const rpmCallbackType what, const rpm_loff_
                 const char *name = h ? headerGetString(h, RPMTAG_NAME) : NULL;
                 c->script_errors++;
                 child_say(c, "install: the %s scriptlet of package %s failed\n",
-                          script_name(amount), name ? name : p ? p->name : "?");
+                          script_name(amount),
+                          name ? name
+                          : p  ? p->name
+                               : "?");
                 return NULL;
         }
         default:
