@@ -23,6 +23,7 @@ void repo_indexes_done(RepoIndexes *x) {
                 free(x->items[i].name);
                 free(x->items[i].uri);
                 free(x->items[i].packages_path);
+                free(x->items[i].filelists_path);
         }
         free(x->items);
         *x = (RepoIndexes){};

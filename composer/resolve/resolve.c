@@ -5,6 +5,7 @@
 
 static const ResolverBackend *const backends[] = {
         &resolver_deb,
+        &resolver_rpm,
 };
 
 const ResolverBackend *resolver_backend_find(const char *family) {

@@ -41,6 +41,8 @@ typedef struct ProfileRepository {
         const char *uri, *suite, *signed_by; /* signed_by NULL: none */
         char **components;                   /* NULL: not given */
         bool allow_unsigned;
+        bool gpgcheck;           /* rpm-md: packages' signatures checked (default true) */
+        uint64_t priority, cost; /* rpm-md: dnf's priority (default 99) and cost (1000) */
 } ProfileRepository;
 
 typedef struct SystemUser {

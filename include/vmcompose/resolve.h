@@ -14,7 +14,10 @@
 typedef struct ResolveRepo {
         const char *name;          /* for messages: "bookworm/main" */
         const char *uri;           /* base URI the index's file names are relative to */
-        const char *packages_path; /* a verified, uncompressed index (Packages) */
+        const char *packages_path; /* a verified, uncompressed index (Packages); rpm-md: primary.xml
+                                    * (gz, xz, zstd or plain) */
+        const char *filelists_path; /* rpm-md: filelists.xml; NULL elsewhere */
+        uint64_t priority, cost;    /* rpm-md: dnf's priority and cost (lower wins) */
 } ResolveRepo;
 
 /* A package that must never be installed, and who says so. */
