@@ -301,6 +301,22 @@ static void add_build_records(Collect *c) {
                         }
 }
 
+/* A repository whose packages' signatures are not checked (rpm-md's gpgcheck: false) is a
+ * security deviation wherever it is declared, the base profile included. */
+static void add_unchecked_signatures(Collect *c) {
+        const BuildConfig *bc = &c->ctx->config;
+        for (size_t i = 0; i < bc->n_repositories; i++) {
+                const ProfileRepository *r = &bc->repositories[i];
+                if (r->system || r->gpgcheck)
+                        continue;
+                _cleanup_free_ char *w = where(c, &r->mark);
+                deviations_add(c->report, "package-signatures-unchecked", r->uri, w,
+                               "the repository says gpgcheck: false: its packages are installed "
+                               "without checking their signatures",
+                               "security", NULL);
+        }
+}
+
 int deviations_collect(const BuildContext *ctx, bool with_plan, DeviationReport *ret) {
         DeviationReport report = {};
         Collect c = {
@@ -319,6 +335,7 @@ int deviations_collect(const BuildContext *ctx, bool with_plan, DeviationReport 
         add_system(&c);
         add_packages(&c);
         add_build_records(&c);
+        add_unchecked_signatures(&c);
         if (with_plan)
                 r = add_stripped(&c);
         free(c.cwd);

@@ -92,6 +92,10 @@ typedef struct RepoIndex {
          * repomd.xml), filelists_path filelists.xml; release_sha256 is repomd.xml's. */
         char *filelists_path;
         uint64_t priority, cost;
+        /* rpm-md: the key file each package must be signed with (signed-by), or
+         * packages_unsigned_ok (gpgcheck: false); neither: the packages are refused. */
+        char *package_key;
+        bool packages_unsigned_ok;
 } RepoIndex;
 
 typedef struct RepoIndexes {

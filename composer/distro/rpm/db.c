@@ -51,9 +51,13 @@ static int each_installed(const char *root_dir, int (*fn)(Header h, void *userda
         return r;
 }
 
-/* [EPOCH:]VERSION-RELEASE, as the plan names versions. */
+/* [EPOCH:]VERSION-RELEASE, as the plan (libsolv) names versions: no "0:" for epoch 0. */
 static char *header_evr(Header h) {
-        return headerGetAsString(h, RPMTAG_EVR);
+        uint64_t epoch = headerGetNumber(h, RPMTAG_EPOCH);
+        const char *v = headerGetString(h, RPMTAG_VERSION) ?: "",
+                   *rel = headerGetString(h, RPMTAG_RELEASE) ?: "";
+        return epoch > 0 ? xasprintf("%llu:%s-%s", (unsigned long long)epoch, v, rel)
+                         : xasprintf("%s-%s", v, rel);
 }
 
 static int on_list(Header h, void *userdata) {

@@ -279,6 +279,8 @@ int rpm_repo_fetch(const RepoSource *src, const char *arch, const char *cache_di
                 .filelists_path = TAKE_PTR(filelists),
                 .priority = src->priority,
                 .cost = src->cost,
+                .package_key = src->gpgcheck && src->keyrings ? xstrdup(src->keyrings[0]) : NULL,
+                .packages_unsigned_ok = !src->gpgcheck,
         };
         sha256_hex(d, x->release_sha256);
         log_debug_sub("repo", "%s: primary %s, filelists %s", x->name, x->packages_path,
