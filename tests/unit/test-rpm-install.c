@@ -65,6 +65,17 @@ static void test_path_ok(void **state) {
         assert_false(rpm_file_path_ok(""));
 }
 
+static void test_root_is(void **state) {
+        (void)state;
+        assert_true(rpm_root_is("/tmp/root/", "/tmp/root"));
+        assert_true(rpm_root_is("/tmp/root", "/tmp/root"));
+        assert_false(rpm_root_is("/", "/tmp/root"));
+        assert_false(rpm_root_is("/tmp/rootx/", "/tmp/root"));
+        assert_false(rpm_root_is("/", "/"));
+        assert_false(rpm_root_is("/", "tmp/root"));
+        assert_false(rpm_root_is(NULL, "/tmp/root"));
+}
+
 static void test_netshared(void **state) {
         (void)state;
         char *exclude[] = {(char *)"/usr/share/doc/*", (char *)"/usr/share/man/*",
@@ -363,6 +374,38 @@ static void test_escape(void **state) {
         assert_int_equal(access(sentinel, F_OK), -1);
 }
 
+/* A relative root is the root, not the host's "/" (librpm ignores a relative root and installs
+ * into "/"), and "/" itself is refused before anything is read. */
+static void test_relative_root(void **state) {
+        (void)state;
+        if (skip_without_root())
+                skip();
+        _cleanup_free_ char *cwd = getcwd(NULL, 0);
+        assert_int_equal(chdir(tmp), 0);
+        InstallPackage p[] = {package("tsh", "key"), package("hello", "key")};
+        Diagnostics diag = {};
+        int r = rpm_install_root("relative/root", p, 2, NULL, &diag);
+        print_diag(&diag);
+        diag_done(&diag);
+        assert_int_equal(chdir(cwd), 0);
+        assert_int_equal(r, 0);
+        _cleanup_free_ char *root = xasprintf("%s/relative/root", tmp);
+        assert_true(exists(root, "/usr/bin/hello"));
+        assert_true(exists(root, RPM_DBPATH "/rpmdb.sqlite"));
+        assert_int_equal(chdir(tmp), 0);
+        _cleanup_strv_free_ char **have = NULL;
+        r = rpm_list_installed("relative/root", &have);
+        assert_int_equal(chdir(cwd), 0);
+        assert_int_equal(r, 0);
+        assert_int_equal(strv_length(have), 2);
+
+        r = rpm_install_root("/", p, 2, NULL, &diag);
+        assert_int_equal(r, -EINVAL);
+        assert_true(diag_has(&diag, "refusing to install into /"));
+        diag_done(&diag);
+        packages_done(p, 2);
+}
+
 static int setup(void **state) {
         (void)state;
         char t[] = "/tmp/test-rpm-install-XXXXXX";
@@ -391,11 +434,12 @@ static int teardown(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_path_ok),   cmocka_unit_test(test_netshared),
-                cmocka_unit_test(test_purl),      cmocka_unit_test(test_verify),
-                cmocka_unit_test(test_file_list), cmocka_unit_test(test_members),
-                cmocka_unit_test(test_install),   cmocka_unit_test(test_refused),
-                cmocka_unit_test(test_escape),
+                cmocka_unit_test(test_path_ok),       cmocka_unit_test(test_root_is),
+                cmocka_unit_test(test_netshared),     cmocka_unit_test(test_purl),
+                cmocka_unit_test(test_verify),        cmocka_unit_test(test_file_list),
+                cmocka_unit_test(test_members),       cmocka_unit_test(test_install),
+                cmocka_unit_test(test_refused),       cmocka_unit_test(test_escape),
+                cmocka_unit_test(test_relative_root),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -34,8 +34,15 @@ static int each_installed(const char *root_dir, int (*fn)(Header h, void *userda
         _cleanup_free_ char *db = xasprintf("%s%s", root_dir, RPMDB_FILE);
         if (access(db, F_OK) < 0)
                 return -errno;
+        /* librpm takes an absolute root only; with another it would read the host's rpmdb. */
+        _cleanup_free_ char *root = realpath(root_dir, NULL);
+        if (!root)
+                return -errno;
         rpmts ts = rpmtsCreate();
-        rpmtsSetRootDir(ts, root_dir);
+        if (rpmtsSetRootDir(ts, root) != 0 || !rpm_root_is(rpmtsRootDir(ts), root)) {
+                rpmtsFree(ts);
+                return -EINVAL;
+        }
         rpmtsSetVSFlags(ts, RPMVSF_MASK_NOSIGNATURES);
         rpmdbMatchIterator mi = rpmtsInitIterator(ts, RPMDBI_PACKAGES, NULL, 0);
         if (!mi) {

@@ -249,7 +249,15 @@ static int child_run(const char *root, const InstallPackage *pkgs, size_t n,
         }
 
         rpmts ts = rpmtsCreate();
-        rpmtsSetRootDir(ts, root);
+        /* librpm ignores a root that is not absolute and installs into "/" instead: the root
+         * is checked as librpm holds it, never assumed. */
+        const char *have = rpmtsSetRootDir(ts, root) == 0 ? rpmtsRootDir(ts) : NULL;
+        if (!rpm_root_is(have, root)) {
+                child_say(c, "install: librpm does not take %s as the root (%s)\n", root,
+                          have ?: "refused");
+                rpmtsFree(ts);
+                return 1;
+        }
         rpmtsSetVSFlags(ts, RPMVSF_MASK_NOSIGNATURES);
         rpmtsSetNotifyCallback(ts, notify, c);
         FD_t script = fdDup(c->out);
@@ -374,6 +382,14 @@ int rpm_install_root(const char *root_dir, const InstallPackage *pkgs, size_t n,
         r = mkdir_p(root_dir);
         if (r < 0)
                 return diag_add_errno(diag, r, "install: cannot make %s: %m", root_dir);
+        /* librpm takes an absolute root only (a relative one would make it install into the
+         * host's "/"), and never "/" itself. */
+        _cleanup_free_ char *root = realpath(root_dir, NULL);
+        if (!root)
+                return diag_add_errno(diag, errno, "install: cannot resolve %s: %m", root_dir);
+        if (streq(root, "/"))
+                return diag_add_errno(diag, EINVAL, "install: refusing to install into / (%s)",
+                                      root_dir);
         _cleanup_close_ int root_fd = open(root_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (root_fd < 0)
                 return diag_add_errno(diag, errno, "install: cannot open %s: %m", root_dir);
@@ -386,7 +402,7 @@ int rpm_install_root(const char *root_dir, const InstallPackage *pkgs, size_t n,
         }
         _cleanup_free_ char *netshared =
                 o ? rpm_netshared_paths(files, o->path_exclude, o->path_include) : NULL;
-        r = run_transaction(root_dir, pkgs, n, o, netshared, diag);
+        r = run_transaction(root, pkgs, n, o, netshared, diag);
         if (r < 0)
                 return r;
         log_info("install: %zu RPM packages installed by librpm", n);

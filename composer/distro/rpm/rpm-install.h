@@ -31,6 +31,10 @@ int rpm_check_file_list(const char *path, char ***files, char **ret_error);
 /* Whether one package path may be written (the test of rpm_check_file_list()). Pure. */
 bool rpm_file_path_ok(const char *path);
 
+/* Whether librpm's root (rpmtsRootDir(), with a trailing '/') is root (absolute, not "/"):
+ * librpm ignores a root it does not like and works on the host's "/" instead. Pure. */
+bool rpm_root_is(const char *have, const char *root);
+
 /* install.c. */
 int rpm_install_root(const char *root_dir, const InstallPackage *pkgs, size_t n,
                      const InstallOptions *o, Diagnostics *diag);

@@ -203,6 +203,12 @@ int rpm_verify_package(const char *path, const char *key_path, char **ret_error)
         return r;
 }
 
+bool rpm_root_is(const char *have, const char *root) {
+        size_t l = strlen(root);
+        return have && root[0] == '/' && l > 1 && strneq(have, root, l) &&
+               (have[l] == 0 || (have[l] == '/' && have[l + 1] == 0));
+}
+
 bool rpm_file_path_ok(const char *path) {
         if (!path || path[0] != '/')
                 return false;
