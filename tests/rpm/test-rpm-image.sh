@@ -121,6 +121,13 @@ lic=$(rpm -qp --qf '%{LICENSE}' "$F"/repo/fixture-init-*.rpm 2>/dev/null)
 check "... and the licence from the License tag ($lic)" \
         jq -e --arg l "$lic" '.packages[] | select(.name == "fixture-init") | .licenseDeclared == $l and $l != ""' "$S"
 
+# librpm's install (the rpmdb's times included) is reproducible: a second build, installed
+# again rather than taken from the root cache, gives the same bytes.
+timeout 600 "$VMC" build "$T/rpm-fixture.yaml" --no-root-cache --cache-dir "$C" -o "$T/again" >"$T/again.log" 2>&1
+check "a second build without the root cache gives the same image" \
+        cmp "$T/out/rpm-fixture.raw" "$T/again/rpm-fixture.raw"
+rm -rf "$T/again"
+
 timeout 300 "$VMC" boot --expect VMCOMPOSE-RPM-FIXTURE-OK --timeout 240 \
         --serial-log "$T/serial.log" "$T/out/rpm-fixture.qcow2" >"$T/boot.log" 2>&1
 check "the qcow2 boots under UEFI to the init's marker" grep -q "up (firmware uefi" "$T/boot.log" ||
