@@ -56,7 +56,8 @@
 # build host, createrepo_c's revision as its timestamps, the key's creation date fixed. The key
 # itself is random, so signatures differ between fixture builds.
 #
-# --cache DIR keeps the finished fixture in DIR/rpm-fixture-KEY (KEY: this script, the host's
+# --cache DIR keeps the finished fixture in DIR/rpm-fixture-KEY (--cache auto: in
+# ${VMCOMPOSE_TEST_CACHE:-/var/cache/vmcompose}/rpm-fixture when writable) (KEY: this script, the host's
 # busybox, kernel and systemd-boot files and the tools' versions), so a second call copies it
 # (the way tests/setup/ keeps its mmdebstrap tarball).
 set -euo pipefail
@@ -70,6 +71,11 @@ while [ $# -gt 1 ]; do
         esac
 done
 [ $# -eq 1 ] || { echo "usage: $0 [--cache DIR] [--variants] OUTDIR" >&2; exit 2; }
+# auto: the test cache, as tests/setup/ uses it (VMCOMPOSE_TEST_CACHE), when it is writable.
+if [ "$cache" = auto ]; then
+        cache=${VMCOMPOSE_TEST_CACHE:-/var/cache/vmcompose}/rpm-fixture
+        mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ] || cache=
+fi
 OUT=$1
 for t in rpmbuild rpmsign createrepo_c gpg; do
         command -v $t >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
