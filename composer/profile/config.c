@@ -96,6 +96,7 @@ static void load_repositories(ProfileConfig *c, const Node *tree) {
                         .signed_by = str(it, "signed-by"),
                         .components = strv_of(get(it, "components")),
                         .allow_unsigned = unsig && streq(unsig, "true"),
+                        .metalink = str(it, "metalink"),
                         .gpgcheck = !str(it, "gpgcheck") || streq(str(it, "gpgcheck"), "true"),
                         .priority = uint_or(str(it, "priority"), 99),
                         .cost = uint_or(str(it, "cost"), 1000),

@@ -25,6 +25,7 @@ typedef struct RepoSource {
         bool check_date;
         char *origin; /* where it was declared: "file:line" */
         /* rpm-md (composer/distro/rpm/): uri is the baseurl, suite the repository's id. */
+        char *metalink;    /* a metalink listing mirrors and repomd.xml's digest; NULL: none */
         bool gpgcheck;     /* packages' signatures checked (the install side) */
         uint64_t priority; /* dnf's priority: lower wins; 99 when not given */
         uint64_t cost;     /* dnf's cost: among equal priorities lower wins; 1000 */

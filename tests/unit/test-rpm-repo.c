@@ -216,6 +216,73 @@ static void test_http(void **state) {
         repo_indexes_done(&x);
 }
 
+/* A metalink: the mirror whose repomd.xml has the listed SHA-256 is taken, the others skipped;
+ * none matching is an error. The metalink is written here with file:// mirrors. */
+static int fetch_metalink(const char *mirror1, const char *mirror2, const char *hash,
+                          RepoIndexes *ret) {
+        char path[128], fresh[128], cmd[160];
+        snprintf(path, sizeof(path), "%s/metalink.xml", cache);
+        snprintf(fresh, sizeof(fresh), "%s/fresh", cache);
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", fresh);
+        assert_int_equal(system(cmd), 0);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fprintf(f,
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<metalink version=\"3.0\" "
+                "xmlns=\"http://www.metalinker.org/\"><files><file name=\"repomd.xml\">"
+                "<verification><hash type=\"md5\">00</hash><hash type=\"sha256\">%s</hash>"
+                "</verification><resources>"
+                "<url protocol=\"file\" preference=\"100\">file://%s/repodata/repomd.xml</url>"
+                "<url protocol=\"file\" preference=\"90\">file://%s/repodata/repomd.xml</url>"
+                "</resources></file></files></metalink>\n",
+                hash, mirror1, mirror2);
+        fclose(f);
+        _cleanup_free_ char *metalink = NULL, *uri = variant_uri("unsigned-repomd");
+        assert_true(asprintf(&metalink, "file://%s", path) > 0);
+        ProfileRepository pr = {.mark = {.file = "m.yaml", .line = 2},
+                                .uri = uri, /* the fallback: not used when a mirror matches */
+                                .suite = "fixture",
+                                .metalink = metalink,
+                                .signed_by = key};
+        RepoSources src = {};
+        Diagnostics diag = {};
+        assert_int_equal(rpm_repos_load(&pr, 1, NULL, &src, &diag), 0);
+        int r = rpm_repo_fetch(&src.items[0], "amd64", fresh, ret);
+        repo_sources_done(&src);
+        return r;
+}
+
+static void test_metalink(void **state) {
+        (void)state;
+        char good[256], other[256], repomd[300], cmd[400], hash[65] = "";
+        snprintf(good, sizeof(good), "%s/repo", fixture);
+        snprintf(other, sizeof(other), "%s/variants/xz", fixture);
+        snprintf(repomd, sizeof(repomd), "%s/repodata/repomd.xml", good);
+        snprintf(cmd, sizeof(cmd), "sha256sum %s", repomd);
+        FILE *p = popen(cmd, "r");
+        assert_non_null(p);
+        assert_int_equal(fscanf(p, "%64s", hash), 1);
+        pclose(p);
+
+        RepoIndexes x = {};
+        capture_begin();
+        int r = fetch_metalink(other, good, hash, &x);
+        char *log = capture_end();
+        assert_int_equal(r, 0);
+        assert_non_null(strstr(log, "is not the repomd.xml the metalink lists"));
+        _cleanup_free_ char *good_uri = variant_uri(NULL);
+        assert_string_equal(x.items[0].uri, good_uri);
+        check_bootable_plan(&x);
+        repo_indexes_done(&x);
+
+        capture_begin();
+        r = fetch_metalink(other, other, hash, &x);
+        log = capture_end();
+        assert_int_equal(r, -EBADMSG);
+        assert_non_null(strstr(log, "m.yaml:2: repository fixture: no mirror of the metalink"));
+        assert_int_equal(x.n, 0);
+}
+
 /* Each bad repository is refused, naming the repository and the file. An empty cache each
  * time: the content-addressed cache would serve the good repository's primary.xml, whose
  * digest the tampered repository's repomd.xml still gives. */
@@ -324,6 +391,7 @@ int main(void) {
                 cmocka_unit_test(test_signed_repository),
                 cmocka_unit_test(test_compressions),
                 cmocka_unit_test(test_http),
+                cmocka_unit_test(test_metalink),
                 cmocka_unit_test(test_refusals),
                 cmocka_unit_test(test_solver_errors),
         };
