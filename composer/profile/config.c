@@ -263,6 +263,7 @@ int profile_config_load(Profile *p, Diagnostics *diag) {
                 r = -EBADMSG;
         c->install = list_of(p->tree, "packages.install", "name");
         c->remove = list_of(p->tree, "packages.remove", "name");
+        c->groups = list_of(p->tree, "packages.groups", NULL);
         c->allow = list_of(p->tree, "allow", "name");
         c->policies = list_of(p->tree, "policy", "name");
         c->base = setting(p, "packages", "base");
@@ -303,6 +304,7 @@ void profile_config_done(ProfileConfig *c, size_t n_policies) {
         free(c->partitions);
         ProfileList *lists[] = {&c->cmdline,
                                 &c->install,
+                                &c->groups,
                                 &c->remove,
                                 &c->allow,
                                 &c->policies,

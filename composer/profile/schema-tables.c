@@ -253,6 +253,13 @@ static const Field profile_fields[] = {
                           .item = package_item,
                           .help = "packages never to install; removes them from what was "
                                   "inherited"},
+                         {.name = "groups",
+                          .type = FIELD_LIST,
+                          .merge = MERGE_ACCUMULATE,
+                          .item = &(const Field){.name = "group", .type = FIELD_STRING},
+                          .flags = FIELD_SCALAR_AS_LIST,
+                          .help = "rpm-md: comps groups (core) whose mandatory and default "
+                                  "packages are installed, as dnf's @core; accumulates"},
                          {.name = "recommends",
                           .type = FIELD_BOOL,
                           .default_value = "false",

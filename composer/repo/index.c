@@ -24,6 +24,7 @@ void repo_indexes_done(RepoIndexes *x) {
                 free(x->items[i].uri);
                 free(x->items[i].packages_path);
                 free(x->items[i].filelists_path);
+                free(x->items[i].comps_path);
         }
         free(x->items);
         *x = (RepoIndexes){};

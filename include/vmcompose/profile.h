@@ -105,6 +105,7 @@ typedef struct ProfileConfig {
         ProfilePartition *partitions;
         size_t n_partitions;
         ProfileList install, remove, allow, policies;
+        ProfileList groups; /* packages.groups: rpm-md comps groups ("core") */
         ProfileValue base;
         bool recommends;
         ProfileValue seed, source_date_epoch;

@@ -92,6 +92,7 @@ typedef struct RepoIndex {
         /* rpm-md: packages_path is primary.xml (compressed as served, checked against
          * repomd.xml), filelists_path filelists.xml; release_sha256 is repomd.xml's. */
         char *filelists_path;
+        char *comps_path; /* rpm-md: the "group" metadata (comps.xml); NULL: none */
         uint64_t priority, cost;
 } RepoIndex;
 

@@ -4,7 +4,8 @@
 #
 # Usage: make-fixture.sh [--cache DIR] [--variants] OUTDIR
 #
-# OUTDIR/repo/            the rpm-md repository: *.rpm, repodata/ (gz), repodata/repomd.xml.asc
+# OUTDIR/repo/            the rpm-md repository: *.rpm, repodata/ (gz, and comps with the
+#                         group core), repodata/repomd.xml.asc
 # OUTDIR/RPM-GPG-KEY-fixture   the public key (also in repo/), armored
 # OUTDIR/gnupg/           the key's homedir (secret key, no passphrase)
 # OUTDIR/other-key.asc    a second key's public half (the negative "signed with another key")
@@ -343,7 +344,30 @@ mkrepo() {
                         --detach-sign -o "$dir/repodata/repomd.xml.asc" "$dir/repodata/repomd.xml"
         fi
 }
-mkrepo "$OUT/repo" "$G" fixture@vmcompose.test
+# The comps groups (dnf's @core): mandatory and default packages are installed, optional ones
+# not; less is there for the policy to leave out, fixture-not-built for a name no repository has.
+cat >"$W/comps.xml" <<'COMPS'
+<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE comps PUBLIC "-//Red Hat, Inc.//DTD Comps info//EN" "comps.dtd">
+<comps>
+  <group>
+    <id>core</id>
+    <name>Core</name>
+    <description>The fixture's smallest bootable set</description>
+    <default>false</default>
+    <uservisible>false</uservisible>
+    <packagelist>
+      <packagereq type="mandatory">filesystem</packagereq>
+      <packagereq type="mandatory">busybox</packagereq>
+      <packagereq type="mandatory">fixture-not-built</packagereq>
+      <packagereq type="default">fixture-init</packagereq>
+      <packagereq type="default">less</packagereq>
+      <packagereq type="optional">fixture-recommended</packagereq>
+    </packagelist>
+  </group>
+</comps>
+COMPS
+mkrepo "$OUT/repo" "$G" fixture@vmcompose.test -g "$W/comps.xml"
 
 if [ $variants = 1 ]; then
         V=$OUT/variants

@@ -36,7 +36,7 @@ packages:
 ${4:-}
 EOF
 }
-lock() { "$VMC" lock "$T/$1.yaml" --cache-dir "$T/cache-$1" >"$T/$1.out" 2>&1; }
+lock() { "$VMC" ${VERBOSE:-} lock "$T/$1.yaml" --cache-dir "$T/cache-$1" >"$T/$1.out" 2>&1; }
 
 profile good "$FX/repo" "filesystem, busybox, fixture-init, kernel-core, systemd-boot-unsigned, fixture-rich, fixture-tools, fixture-old, fixture-scriptlet"
 lock good
@@ -85,6 +85,19 @@ lock unsigned && bad "an unsigned repomd.xml is accepted" ||
 profile wrongkey "$FX/variants/wrong-key-repomd" "filesystem"
 lock wrongkey && bad "a repomd.xml signed by another key is accepted" ||
         expect "a repomd.xml signed by another key is refused" "repomd.xml: signed by another key" "$T/wrongkey.out"
+
+profile group "$FX/repo" "fixture-scriptlet" "  groups: [core]
+policy:
+  - name: headless
+    why: the test
+    category: security"
+VERBOSE=-v lock group && ok "packages.groups: [core] resolves" || { bad "packages.groups (exit $?)"; cat "$T/group.out"; }
+names=$(awk -F'"' '/^  - name:/{print $2}' "$T/group.lock" 2>/dev/null | paste -sd' ')
+[ "$names" = "busybox filesystem fixture-init fixture-scriptlet" ] &&
+        ok "the group's mandatory and default packages, without the forbidden less or the optional one" ||
+        bad "the group's plan is: $names"
+expect "a forbidden group member is left out, said so (-v)" "group core's package less is forbidden by policy, leaving it out" "$T/group.out"
+expect "a group member no repository has is skipped with a warning" "group core lists fixture-not-built, which no repository has" "$T/group.out"
 
 for n in missing forbidden tampered unsigned wrongkey; do
         [ ! -e "$T/$n.lock" ] || bad "$n: a lock file was written"

@@ -290,6 +290,19 @@ static void test_locked(void **state) {
         buffer_done(&problems);
 }
 
+/* Groups are rpm-md's: a Debian request with groups is refused. */
+static void test_groups_not_debian(void **state) {
+        (void)state;
+        char *install[] = {"app", NULL}, *groups[] = {"core", NULL};
+        ResolveRepo repos[] = {{.name = "x", .uri = "file:///x", .packages_path = "/nonexistent"}};
+        ResolveRequest req = {.architecture = "amd64", .install = install, .groups = groups};
+        Plan plan = {};
+        Buffer problems = {};
+        assert_int_equal(resolve_plan("debian", repos, 1, &req, &plan, &problems), -EINVAL);
+        assert_string_equal(problems.data, "packages.groups: debian repositories have no groups\n");
+        buffer_done(&problems);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_rich_file_and_library_dependencies),
@@ -300,6 +313,7 @@ int main(void) {
                 cmocka_unit_test(test_missing),
                 cmocka_unit_test(test_forbidden_chain),
                 cmocka_unit_test(test_locked),
+                cmocka_unit_test(test_groups_not_debian),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

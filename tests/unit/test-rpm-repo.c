@@ -88,6 +88,8 @@ static char *variant_uri(const char *name) {
         return u;
 }
 
+static char **groups_asked;
+
 static int solve(const RepoIndexes *x, char **install, const ResolveForbid *forbid, size_t n_forbid,
                  Plan *plan, Buffer *problems) {
         ResolveRepo repos[4] = {};
@@ -97,11 +99,13 @@ static int solve(const RepoIndexes *x, char **install, const ResolveForbid *forb
                                          .uri = x->items[i].uri,
                                          .packages_path = x->items[i].packages_path,
                                          .filelists_path = x->items[i].filelists_path,
+                                         .comps_path = x->items[i].comps_path,
                                          .priority = x->items[i].priority,
                                          .cost = x->items[i].cost};
         ResolveRequest req = {.architecture = "amd64",
                               .base = "none",
                               .install = install,
+                              .groups = groups_asked,
                               .forbid = forbid,
                               .n_forbid = n_forbid};
         return resolve_plan("rpm", repos, x->n, &req, plan, problems);
@@ -363,6 +367,48 @@ static void test_solver_errors(void **state) {
         repo_indexes_done(&x);
 }
 
+/* dnf's @core: the group's mandatory and default packages, not its optional ones; a member
+ * the policy forbids left out, one no repository has skipped. */
+static void test_groups(void **state) {
+        (void)state;
+        _cleanup_free_ char *uri = variant_uri(NULL);
+        RepoIndexes x = {};
+        Plan plan = {};
+        Buffer problems = {};
+        char *core[] = {"core", NULL}, *none[] = {NULL}, *nosuch[] = {"nosuch", NULL};
+        assert_int_equal(fetch(uri, key, false, &x), 0);
+        assert_non_null(x.items[0].comps_path);
+
+        groups_asked = core;
+        capture_begin();
+        int r = solve(&x, none, NULL, 0, &plan, &problems);
+        char *log = capture_end();
+        if (r < 0)
+                print_message("%s", problems.data);
+        assert_int_equal(r, 0);
+        assert_non_null(strstr(log, "group core lists fixture-not-built, which no repository "
+                                    "has; skipping it"));
+        assert_int_equal(plan.n_packages, 4);
+        assert_string_equal(plan_find(&plan, "busybox")->reason, "group core");
+        assert_string_equal(plan_find(&plan, "fixture-init")->reason, "group core");
+        assert_non_null(plan_find(&plan, "less"));
+        assert_non_null(plan_find(&plan, "filesystem"));
+        plan_done(&plan);
+
+        const ResolveForbid forbid[] = {{.pattern = "less", .origin = "policy headless (h:1:3)"}};
+        assert_int_equal(solve(&x, none, forbid, 1, &plan, &problems), 0);
+        assert_int_equal(plan.n_packages, 3);
+        assert_null(plan_find(&plan, "less"));
+        plan_done(&plan);
+
+        groups_asked = nosuch;
+        assert_int_equal(solve(&x, none, NULL, 0, &plan, &problems), -ENOPKG);
+        assert_string_equal(problems.data, "group nosuch is not in any repository's comps data\n");
+        buffer_done(&problems);
+        groups_asked = NULL;
+        repo_indexes_done(&x);
+}
+
 static int setup(void **state) {
         (void)state;
         snprintf(cache, sizeof(cache), "/tmp/vmc-rpmrepo-XXXXXX");
@@ -394,6 +440,7 @@ int main(void) {
                 cmocka_unit_test(test_metalink),
                 cmocka_unit_test(test_refusals),
                 cmocka_unit_test(test_solver_errors),
+                cmocka_unit_test(test_groups),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -148,9 +148,10 @@ static int verify_repomd(const RepoSource *src, const char *tmp, const char *rep
         return 0;
 }
 
-/* The location and SHA-256 repomd.xml gives for type ("primary"). */
+/* The location and SHA-256 repomd.xml gives for type ("primary"); -ENOENT, not logged, when
+ * an optional type is not listed. */
 static int repomd_find(Pool *pool, Repo *repo, const RepoSource *src, const char *type,
-                       char **ret_location, char **ret_sha256, uint64_t *ret_size) {
+                       bool optional, char **ret_location, char **ret_sha256, uint64_t *ret_size) {
         Dataiterator di;
         const char *loc = NULL;
         const unsigned char *sum = NULL;
@@ -168,6 +169,8 @@ static int repomd_find(Pool *pool, Repo *repo, const RepoSource *src, const char
                 size = pool_lookup_num(pool, SOLVID_POS, REPOSITORY_REPOMD_SIZE, 0);
         }
         dataiterator_free(&di);
+        if (!loc && optional)
+                return -ENOENT;
         if (!loc) {
                 log_error("%s: repository %s: %s/repodata/repomd.xml lists no %s metadata",
                           src->origin, src->suite, src->uri, type);
@@ -191,15 +194,17 @@ static int repomd_find(Pool *pool, Repo *repo, const RepoSource *src, const char
         return 0;
 }
 
-/* Fetches the verified repomd.xml's primary and filelists into the cache. */
+/* Fetches the verified repomd.xml's primary, filelists and (when it lists one) group data
+ * into the cache: ret[0..2], the group's NULL when there is none. */
 static int fetch_metadata(const RepoSource *src, const char *repomd, const char *cache_dir,
-                          char **ret_primary, char **ret_filelists) {
-        static const char *const types[] = {"primary", "filelists"};
+                          char *ret[3]) {
+        static const char *const types[] = {"primary", "filelists", "group"};
         _cleanup_(pool_freep) Pool *pool = pool_create();
         Repo *repo = repo_create(pool, src->suite);
-        char *location[2] = {}, *sha[2] = {}, *name[2] = {}, *uri[2] = {};
-        FetchItem items[2] = {};
+        char *location[3] = {}, *sha[3] = {}, *name[3] = {}, *uri[3] = {};
+        FetchItem items[3] = {};
         FetchOptions o = {.cache_dir = cache_dir};
+        size_t n = 0;
         int r = 0;
 
         FILE *f = fopen(repomd, "re");
@@ -211,8 +216,14 @@ static int fetch_metadata(const RepoSource *src, const char *repomd, const char 
                 r = -EBADMSG;
         }
         fclose(f);
-        for (size_t i = 0; r == 0 && i < ELEMENTSOF(types); i++) {
-                r = repomd_find(pool, repo, src, types[i], &location[i], &sha[i], &items[i].size);
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(types); i++, n++) {
+                bool optional = streq(types[i], "group");
+                r = repomd_find(pool, repo, src, types[i], optional, &location[i], &sha[i],
+                                &items[i].size);
+                if (r == -ENOENT && optional) {
+                        r = 0;
+                        break;
+                }
                 if (r < 0)
                         break;
                 uri[i] = xasprintf("%s/%s", src->uri, location[i]);
@@ -222,12 +233,10 @@ static int fetch_metadata(const RepoSource *src, const char *repomd, const char 
                 items[i].sha256 = sha[i];
         }
         if (r == 0)
-                r = fetch_all(items, ELEMENTSOF(items), &o, NULL);
-        if (r == 0) {
-                *ret_primary = TAKE_PTR(items[0].path);
-                *ret_filelists = TAKE_PTR(items[1].path);
-        }
+                r = fetch_all(items, n, &o, NULL);
         for (size_t i = 0; i < ELEMENTSOF(types); i++) {
+                if (r == 0)
+                        ret[i] = TAKE_PTR(items[i].path);
                 free(location[i]);
                 free(sha[i]);
                 free(name[i]);
@@ -315,7 +324,8 @@ int rpm_repo_fetch(const RepoSource *src, const char *arch, const char *cache_di
         _cleanup_free_ char *tmp_parent = path_join(cache_dir, "tmp");
         _cleanup_free_ char *tmp = path_join(tmp_parent, "rpm-md-XXXXXX");
         _cleanup_free_ char *repomd = NULL, *uri = NULL, *text = NULL;
-        _cleanup_free_ char *primary = NULL, *filelists = NULL, *base = NULL;
+        _cleanup_free_ char *base = NULL;
+        char *files[3] = {}; /* primary, filelists, group */
         size_t size;
         int r;
 
@@ -344,10 +354,13 @@ int rpm_repo_fetch(const RepoSource *src, const char *arch, const char *cache_di
         if (r == 0)
                 r = read_full_file(repomd, REPOMD_MAX, &text, &size);
         if (r == 0)
-                r = fetch_metadata(&at, repomd, cache_dir, &primary, &filelists);
+                r = fetch_metadata(&at, repomd, cache_dir, files);
         (void)rm_rf(tmp);
-        if (r < 0)
+        if (r < 0) {
+                for (size_t i = 0; i < ELEMENTSOF(files); i++)
+                        free(files[i]);
                 return r;
+        }
 
         uint8_t d[SHA256_DIGEST_SIZE];
         sha256(text, size, d);
@@ -356,8 +369,9 @@ int rpm_repo_fetch(const RepoSource *src, const char *arch, const char *cache_di
         *x = (RepoIndex){
                 .name = xstrdup(src->suite),
                 .uri = xstrdup(at.uri),
-                .packages_path = TAKE_PTR(primary),
-                .filelists_path = TAKE_PTR(filelists),
+                .packages_path = files[0],
+                .filelists_path = files[1],
+                .comps_path = files[2],
                 .priority = src->priority,
                 .cost = src->cost,
         };
