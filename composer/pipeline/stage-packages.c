@@ -79,6 +79,7 @@ int stage_resolve(BuildContext *ctx) {
                                          .uri = ctx->indexes.items[i].uri,
                                          .packages_path = ctx->indexes.items[i].packages_path,
                                          .filelists_path = ctx->indexes.items[i].filelists_path,
+                                         .comps_path = ctx->indexes.items[i].comps_path,
                                          .priority = ctx->indexes.items[i].priority,
                                          .cost = ctx->indexes.items[i].cost};
 
@@ -114,6 +115,7 @@ int stage_resolve(BuildContext *ctx) {
                 .architecture = arch,
                 .base = c->base,
                 .install = c->install,
+                .groups = c->groups,
                 .remove = c->remove,
                 .forbid = c->forbid,
                 .n_forbid = c->n_forbid,

@@ -96,6 +96,7 @@ static void load_repositories(ProfileConfig *c, const Node *tree) {
                         .signed_by = str(it, "signed-by"),
                         .components = strv_of(get(it, "components")),
                         .allow_unsigned = unsig && streq(unsig, "true"),
+                        .metalink = str(it, "metalink"),
                         .gpgcheck = !str(it, "gpgcheck") || streq(str(it, "gpgcheck"), "true"),
                         .priority = uint_or(str(it, "priority"), 99),
                         .cost = uint_or(str(it, "cost"), 1000),
@@ -262,6 +263,7 @@ int profile_config_load(Profile *p, Diagnostics *diag) {
                 r = -EBADMSG;
         c->install = list_of(p->tree, "packages.install", "name");
         c->remove = list_of(p->tree, "packages.remove", "name");
+        c->groups = list_of(p->tree, "packages.groups", NULL);
         c->allow = list_of(p->tree, "allow", "name");
         c->policies = list_of(p->tree, "policy", "name");
         c->base = setting(p, "packages", "base");
@@ -302,6 +304,7 @@ void profile_config_done(ProfileConfig *c, size_t n_policies) {
         free(c->partitions);
         ProfileList *lists[] = {&c->cmdline,
                                 &c->install,
+                                &c->groups,
                                 &c->remove,
                                 &c->allow,
                                 &c->policies,

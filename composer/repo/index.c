@@ -25,6 +25,7 @@ void repo_indexes_done(RepoIndexes *x) {
                 free(x->items[i].packages_path);
                 free(x->items[i].filelists_path);
                 free(x->items[i].package_key);
+                free(x->items[i].comps_path);
         }
         free(x->items);
         *x = (RepoIndexes){};

@@ -10,6 +10,7 @@
 #include <solv/pool.h>
 #include <solv/poolarch.h>
 #include <solv/repo.h>
+#include <solv/repo_comps.h>
 #include <solv/repo_rpmmd.h>
 #include <solv/rules.h>
 #include <solv/solv_xfopen.h>
@@ -32,6 +33,7 @@ typedef struct RpmSolve {
         const ResolveRepo *repos;
         size_t n_repos;
         char **replaced; /* "old new" pairs: a requested name obsoleted by another package */
+        char **grouped;  /* "name group" pairs: the packages a comps group brought in */
 } RpmSolve;
 
 /* Debian's architecture names as rpm's. */
@@ -99,6 +101,21 @@ static int add_metadata(RpmSolve *d, Repo *repo, const ResolveRepo *rr, const ch
         return 0;
 }
 
+/* The comps groups, as solvables named "group:ID" whose Requires are the group's mandatory
+ * packages and Recommends its default ones. */
+static int add_comps(RpmSolve *d, Repo *repo, const ResolveRepo *rr) {
+        FILE *f = open_metadata(rr->comps_path);
+        if (!f)
+                return log_error_errno(errno ?: EIO, "resolve: repository %s: cannot read %s: %m",
+                                       rr->name, rr->comps_path);
+        int r = repo_add_comps(repo, f, 0);
+        fclose(f);
+        if (r != 0)
+                return log_error_errno(EBADMSG, "resolve: repository %s: %s: %s", rr->name,
+                                       rr->comps_path, pool_errstr(d->pool));
+        return 0;
+}
+
 static int load_repos(RpmSolve *d) {
         for (size_t i = 0; i < d->n_repos; i++) {
                 const ResolveRepo *rr = &d->repos[i];
@@ -112,6 +129,8 @@ static int load_repos(RpmSolve *d) {
                 int r = add_metadata(d, repo, rr, rr->packages_path, 0);
                 if (r == 0 && rr->filelists_path)
                         r = add_metadata(d, repo, rr, rr->filelists_path, REPO_EXTEND_SOLVABLES);
+                if (r == 0 && rr->comps_path)
+                        r = add_comps(d, repo, rr);
                 if (r < 0)
                         return r;
         }
@@ -201,12 +220,23 @@ static int run_solver(RpmSolve *d, Queue *base_job, bool with_forbid_locks, Solv
         return nprob;
 }
 
+/* The comps group that brought name in, or NULL. */
+static const char *grouped_by(const RpmSolve *d, const char *name) {
+        for (char **x = d->grouped; x && x[0] && x[1]; x += 2)
+                if (streq(x[0], name))
+                        return x[1];
+        return NULL;
+}
+
 static char *reason_of(RpmSolve *d, Solver *solv, Id p) {
         Solvable *s = pool_id2solvable(d->pool, p);
         const char *name = pool_id2str(d->pool, s->name);
 
         if (strv_contains(d->req->install, name))
                 return xstrdup("requested");
+        const char *group = grouped_by(d, name);
+        if (group)
+                return xasprintf("group %s", group);
         for (char **x = d->replaced; x && x[0] && x[1]; x += 2)
                 if (streq(x[1], name))
                         return xasprintf("requested as %s (which it obsoletes)", x[0]);
@@ -336,6 +366,56 @@ static void fill_plan(RpmSolve *d, Solver *solv, Plan *ret) {
         *ret = plan;
 }
 
+/* dnf's @GROUP: each group's mandatory and default packages as install jobs (not weak
+ * dependencies: they are installed with weak dependencies off too). A package the policy
+ * forbids or the profile removes is left out, one no repository has is skipped with a
+ * warning, as dnf does. -ENOPKG for a group no repository's comps data has. */
+static int add_group_jobs(RpmSolve *d, Queue *job, Buffer *problems) {
+        Pool *pool = d->pool;
+        int r = 0;
+
+        for (char **g = d->req->groups; g && *g; g++) {
+                _cleanup_free_ char *gname = xasprintf("group:%s", *g);
+                Id gid = pool_str2id(pool, gname, 0);
+                Id gp = gid ? best_named(pool, gid) : 0;
+                if (!gp) {
+                        buffer_printf(problems, "group %s is not in any repository's comps data\n",
+                                      *g);
+                        r = -ENOPKG;
+                        continue;
+                }
+                Queue deps;
+                queue_init(&deps);
+                solvable_lookup_deparray(pool_id2solvable(pool, gp), SOLVABLE_REQUIRES, &deps, 0);
+                solvable_lookup_deparray(pool_id2solvable(pool, gp), SOLVABLE_RECOMMENDS, &deps, 0);
+                for (int i = 0; i < deps.count; i++) {
+                        Id dep = deps.elements[i];
+                        if (ISRELDEP(dep) || dep == SOLVABLE_PREREQMARKER)
+                                continue;
+                        const char *name = pool_id2str(pool, dep);
+                        if (strv_contains(d->req->remove, name) || grouped_by(d, name))
+                                continue;
+                        if (forbidden_by(d, name)) {
+                                log_info("resolve: group %s's package %s is forbidden by policy, "
+                                         "leaving it out",
+                                         *g, name);
+                                continue;
+                        }
+                        if (!best_named(pool, dep)) {
+                                log_warning("resolve: group %s lists %s, which no repository has; "
+                                            "skipping it",
+                                            *g, name);
+                                continue;
+                        }
+                        strv_extend(&d->grouped, name);
+                        strv_extend(&d->grouped, *g);
+                        queue_push2(job, SOLVER_INSTALL | SOLVER_SOLVABLE_NAME, dep);
+                }
+                queue_free(&deps);
+        }
+        return r;
+}
+
 static int solve_inner(RpmSolve *d, Queue *job, Plan *ret, Buffer *problems) {
         Pool *pool = d->pool;
         const ResolveRequest *req = d->req;
@@ -373,6 +453,9 @@ static int solve_inner(RpmSolve *d, Queue *job, Plan *ret, Buffer *problems) {
                 }
                 queue_push2(job, SOLVER_INSTALL | SOLVER_SOLVABLE_NAME, id);
         }
+        if (r < 0)
+                return r;
+        r = add_group_jobs(d, job, problems);
         if (r < 0)
                 return r;
         for (char **n = req->remove; n && *n; n++)
@@ -426,6 +509,7 @@ static int solve_rpm(const ResolveRepo *repos, size_t n_repos, const ResolveRequ
         int r = solve_inner(&d, &job, ret, problems);
         queue_free(&job);
         strv_free(d.replaced);
+        strv_free(d.grouped);
         return r;
 }
 
@@ -500,6 +584,7 @@ static int locked_rpm(const ResolveRepo *repos, size_t n_repos, const char *arch
 
 const ResolverBackend resolver_rpm = {
         .family = "rpm",
+        .groups = true,
         .solve = solve_rpm,
         .locked = locked_rpm,
 };

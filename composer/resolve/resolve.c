@@ -22,6 +22,11 @@ int resolve_plan(const char *family, const ResolveRepo *repos, size_t n_repos,
                 buffer_printf(problems, "no resolver for distribution family '%s'\n", family);
                 return -EOPNOTSUPP;
         }
+        if (req->groups && req->groups[0] && !b->groups) {
+                buffer_printf(problems, "packages.groups: %s repositories have no groups\n",
+                              family);
+                return -EINVAL;
+        }
         return b->solve(repos, n_repos, req, ret, problems);
 }
 

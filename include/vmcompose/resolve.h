@@ -17,6 +17,7 @@ typedef struct ResolveRepo {
         const char *packages_path; /* a verified, uncompressed index (Packages); rpm-md: primary.xml
                                     * (gz, xz, zstd or plain) */
         const char *filelists_path; /* rpm-md: filelists.xml; NULL elsewhere */
+        const char *comps_path;     /* rpm-md: the comps groups (repomd's "group"); NULL: none */
         uint64_t priority, cost;    /* rpm-md: dnf's priority and cost (lower wins) */
 } ResolveRepo;
 
@@ -31,6 +32,7 @@ typedef struct ResolveRequest {
         const char *architecture;
         const char *base; /* essential | required | important | none */
         char **install;   /* names the profile asks for */
+        char **groups;    /* rpm-md comps groups: their mandatory and default packages */
         char **remove;    /* names the profile removes: never installed */
         const ResolveForbid *forbid;
         size_t n_forbid;
@@ -70,6 +72,7 @@ typedef struct LockedPackage {
 
 typedef struct ResolverBackend {
         const char *family; /* distro.family */
+        bool groups;        /* it reads ResolveRequest.groups */
         int (*solve)(const ResolveRepo *repos, size_t n_repos, const ResolveRequest *req, Plan *ret,
                      Buffer *problems);
         /* The plan for exactly the pinned set, as the repositories offer it now. */

@@ -4,7 +4,8 @@
 #
 # Usage: make-fixture.sh [--cache DIR] [--variants] OUTDIR
 #
-# OUTDIR/repo/            the rpm-md repository: *.rpm, repodata/ (gz), repodata/repomd.xml.asc
+# OUTDIR/repo/            the rpm-md repository: *.rpm, repodata/ (gz, and comps with the
+#                         group core), repodata/repomd.xml.asc
 # OUTDIR/RPM-GPG-KEY-fixture   the public key (also in repo/), armored
 # OUTDIR/gnupg/           the key's homedir (secret key, no passphrase)
 # OUTDIR/other-key.asc    a second key's public half (the negative "signed with another key")
@@ -56,7 +57,8 @@
 # build host, createrepo_c's revision as its timestamps, the key's creation date fixed. The key
 # itself is random, so signatures differ between fixture builds.
 #
-# --cache DIR keeps the finished fixture in DIR/rpm-fixture-KEY (KEY: this script, the host's
+# --cache DIR keeps the finished fixture in DIR/rpm-fixture-KEY (--cache auto: in
+# ${VMCOMPOSE_TEST_CACHE:-/var/cache/vmcompose}/rpm-fixture when writable) (KEY: this script, the host's
 # busybox, kernel and systemd-boot files and the tools' versions), so a second call copies it
 # (the way tests/setup/ keeps its mmdebstrap tarball).
 set -euo pipefail
@@ -70,6 +72,11 @@ while [ $# -gt 1 ]; do
         esac
 done
 [ $# -eq 1 ] || { echo "usage: $0 [--cache DIR] [--variants] OUTDIR" >&2; exit 2; }
+# auto: the test cache, as tests/setup/ uses it (VMCOMPOSE_TEST_CACHE), when it is writable.
+if [ "$cache" = auto ]; then
+        cache=${VMCOMPOSE_TEST_CACHE:-/var/cache/vmcompose}/rpm-fixture
+        mkdir -p "$cache" 2>/dev/null && [ -w "$cache" ] || cache=
+fi
 OUT=$1
 for t in rpmbuild rpmsign createrepo_c gpg; do
         command -v $t >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
@@ -337,7 +344,30 @@ mkrepo() {
                         --detach-sign -o "$dir/repodata/repomd.xml.asc" "$dir/repodata/repomd.xml"
         fi
 }
-mkrepo "$OUT/repo" "$G" fixture@vmcompose.test
+# The comps groups (dnf's @core): mandatory and default packages are installed, optional ones
+# not; less is there for the policy to leave out, fixture-not-built for a name no repository has.
+cat >"$W/comps.xml" <<'COMPS'
+<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE comps PUBLIC "-//Red Hat, Inc.//DTD Comps info//EN" "comps.dtd">
+<comps>
+  <group>
+    <id>core</id>
+    <name>Core</name>
+    <description>The fixture's smallest bootable set</description>
+    <default>false</default>
+    <uservisible>false</uservisible>
+    <packagelist>
+      <packagereq type="mandatory">filesystem</packagereq>
+      <packagereq type="mandatory">busybox</packagereq>
+      <packagereq type="mandatory">fixture-not-built</packagereq>
+      <packagereq type="default">fixture-init</packagereq>
+      <packagereq type="default">less</packagereq>
+      <packagereq type="optional">fixture-recommended</packagereq>
+    </packagelist>
+  </group>
+</comps>
+COMPS
+mkrepo "$OUT/repo" "$G" fixture@vmcompose.test -g "$W/comps.xml"
 
 if [ $variants = 1 ]; then
         V=$OUT/variants

@@ -37,7 +37,7 @@
         "</metadata>\n"
 
 /* clang-format off */
-static const char primary[] = PRIMARY("17",
+static const char primary[] = PRIMARY("18",
         PKG("app", "1.0", "x86_64", SHA,
             REQ(E("(alt-a or alt-b)") E("/usr/lib/helper/tool") E("libfoo.so.1()(64bit)"))
             "<rpm:recommends>" E("extra") "</rpm:recommends>")
@@ -60,7 +60,9 @@ static const char primary[] = PRIMARY("17",
         PKG("sh-user", "1.0", "noarch", SHA,
             "<rpm:requires><rpm:entry name=\"/bin/sh\" pre=\"1\"/></rpm:requires>")
         PKG("shell", "1.0", "x86_64", SHA, "<rpm:provides>" E("/bin/sh") "</rpm:provides>")
-        PKG("arm-only", "1.0", "aarch64", SHA, ""));
+        PKG("arm-only", "1.0", "aarch64", SHA, "")
+        PKG("app-plugin", "1.0", "noarch", SHA,
+            "<rpm:supplements>" E("app") "</rpm:supplements>"));
 /* clang-format on */
 
 /* The file only filelists.xml lists (primary lists only /etc and bin/ files). */
@@ -164,6 +166,7 @@ static void test_rich_file_and_library_dependencies(void **state) {
         assert_non_null(plan_find(&plan, "helper"));
         assert_string_equal(plan_find(&plan, "helper")->reason, "dependency of app");
         assert_null(plan_find(&plan, "extra"));
+        assert_null(plan_find(&plan, "app-plugin")); /* Supplements: weak too */
         /* The better priority wins over the newer version. */
         assert_string_equal(plan_find(&plan, "libfoo")->version, "2.0-1.fc43");
         assert_string_equal(plan_find(&plan, "libfoo")->repo, "fedora");
@@ -180,6 +183,8 @@ static void test_recommends_when_asked(void **state) {
         assert_int_equal(solve(install, NULL, 0, true, false, &plan, &problems), 0);
         assert_non_null(plan_find(&plan, "extra"));
         assert_string_equal(plan_find(&plan, "extra")->reason, "recommended by app");
+        assert_non_null(plan_find(&plan, "app-plugin"));
+        assert_string_equal(plan_find(&plan, "app-plugin")->reason, "supplements app");
         plan_done(&plan);
         buffer_done(&problems);
 }
@@ -290,6 +295,19 @@ static void test_locked(void **state) {
         buffer_done(&problems);
 }
 
+/* Groups are rpm-md's: a Debian request with groups is refused. */
+static void test_groups_not_debian(void **state) {
+        (void)state;
+        char *install[] = {"app", NULL}, *groups[] = {"core", NULL};
+        ResolveRepo repos[] = {{.name = "x", .uri = "file:///x", .packages_path = "/nonexistent"}};
+        ResolveRequest req = {.architecture = "amd64", .install = install, .groups = groups};
+        Plan plan = {};
+        Buffer problems = {};
+        assert_int_equal(resolve_plan("debian", repos, 1, &req, &plan, &problems), -EINVAL);
+        assert_string_equal(problems.data, "packages.groups: debian repositories have no groups\n");
+        buffer_done(&problems);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_rich_file_and_library_dependencies),
@@ -300,6 +318,7 @@ int main(void) {
                 cmocka_unit_test(test_missing),
                 cmocka_unit_test(test_forbidden_chain),
                 cmocka_unit_test(test_locked),
+                cmocka_unit_test(test_groups_not_debian),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -63,6 +63,7 @@ int rpm_repos_load(const ProfileRepository *repos, size_t n, const char *config_
                         .keyrings = NULL,
                         .allow_unsigned = it->allow_unsigned,
                         .origin = xasprintf("%s:%u", it->mark.file, it->mark.line),
+                        .metalink = it->metalink ? xstrdup(it->metalink) : NULL,
                         .gpgcheck = it->gpgcheck,
                         .priority = it->priority,
                         .cost = it->cost,
@@ -147,9 +148,10 @@ static int verify_repomd(const RepoSource *src, const char *tmp, const char *rep
         return 0;
 }
 
-/* The location and SHA-256 repomd.xml gives for type ("primary"). */
+/* The location and SHA-256 repomd.xml gives for type ("primary"); -ENOENT, not logged, when
+ * an optional type is not listed. */
 static int repomd_find(Pool *pool, Repo *repo, const RepoSource *src, const char *type,
-                       char **ret_location, char **ret_sha256, uint64_t *ret_size) {
+                       bool optional, char **ret_location, char **ret_sha256, uint64_t *ret_size) {
         Dataiterator di;
         const char *loc = NULL;
         const unsigned char *sum = NULL;
@@ -167,6 +169,8 @@ static int repomd_find(Pool *pool, Repo *repo, const RepoSource *src, const char
                 size = pool_lookup_num(pool, SOLVID_POS, REPOSITORY_REPOMD_SIZE, 0);
         }
         dataiterator_free(&di);
+        if (!loc && optional)
+                return -ENOENT;
         if (!loc) {
                 log_error("%s: repository %s: %s/repodata/repomd.xml lists no %s metadata",
                           src->origin, src->suite, src->uri, type);
@@ -190,15 +194,17 @@ static int repomd_find(Pool *pool, Repo *repo, const RepoSource *src, const char
         return 0;
 }
 
-/* Fetches the verified repomd.xml's primary and filelists into the cache. */
+/* Fetches the verified repomd.xml's primary, filelists and (when it lists one) group data
+ * into the cache: ret[0..2], the group's NULL when there is none. */
 static int fetch_metadata(const RepoSource *src, const char *repomd, const char *cache_dir,
-                          char **ret_primary, char **ret_filelists) {
-        static const char *const types[] = {"primary", "filelists"};
+                          char *ret[3]) {
+        static const char *const types[] = {"primary", "filelists", "group"};
         _cleanup_(pool_freep) Pool *pool = pool_create();
         Repo *repo = repo_create(pool, src->suite);
-        char *location[2] = {}, *sha[2] = {}, *name[2] = {}, *uri[2] = {};
-        FetchItem items[2] = {};
+        char *location[3] = {}, *sha[3] = {}, *name[3] = {}, *uri[3] = {};
+        FetchItem items[3] = {};
         FetchOptions o = {.cache_dir = cache_dir};
+        size_t n = 0;
         int r = 0;
 
         FILE *f = fopen(repomd, "re");
@@ -210,8 +216,14 @@ static int fetch_metadata(const RepoSource *src, const char *repomd, const char 
                 r = -EBADMSG;
         }
         fclose(f);
-        for (size_t i = 0; r == 0 && i < ELEMENTSOF(types); i++) {
-                r = repomd_find(pool, repo, src, types[i], &location[i], &sha[i], &items[i].size);
+        for (size_t i = 0; r == 0 && i < ELEMENTSOF(types); i++, n++) {
+                bool optional = streq(types[i], "group");
+                r = repomd_find(pool, repo, src, types[i], optional, &location[i], &sha[i],
+                                &items[i].size);
+                if (r == -ENOENT && optional) {
+                        r = 0;
+                        break;
+                }
                 if (r < 0)
                         break;
                 uri[i] = xasprintf("%s/%s", src->uri, location[i]);
@@ -221,12 +233,10 @@ static int fetch_metadata(const RepoSource *src, const char *repomd, const char 
                 items[i].sha256 = sha[i];
         }
         if (r == 0)
-                r = fetch_all(items, ELEMENTSOF(items), &o, NULL);
-        if (r == 0) {
-                *ret_primary = TAKE_PTR(items[0].path);
-                *ret_filelists = TAKE_PTR(items[1].path);
-        }
+                r = fetch_all(items, n, &o, NULL);
         for (size_t i = 0; i < ELEMENTSOF(types); i++) {
+                if (r == 0)
+                        ret[i] = TAKE_PTR(items[i].path);
                 free(location[i]);
                 free(sha[i]);
                 free(name[i]);
@@ -236,12 +246,86 @@ static int fetch_metadata(const RepoSource *src, const char *repomd, const char 
         return r;
 }
 
+/* The text between each "<tag ...>" and "</tag>" in xml whose opening tag contains attr
+ * (NULL: any), in order. Caller frees. A metalink is small and flat: no XML parser needed. */
+static char **xml_texts(const char *xml, const char *tag, const char *attr) {
+        _cleanup_free_ char *open = xasprintf("<%s", tag), *close = xasprintf("</%s>", tag);
+        char **l = NULL;
+        for (const char *p = xml; (p = strstr(p, open));) {
+                const char *gt = strchr(p, '>'), *end;
+                size_t n = strlen(open);
+                if (!gt)
+                        break;
+                if ((p[n] != ' ' && p[n] != '>') ||
+                    (attr && !memmem(p, (size_t)(gt - p), attr, strlen(attr)))) {
+                        p = gt;
+                        continue;
+                }
+                end = strstr(gt + 1, close);
+                if (!end)
+                        break;
+                strv_push(&l, xstrndup(gt + 1, (size_t)(end - gt - 1)));
+                p = end;
+        }
+        return l;
+}
+
+/* src's metalink: its mirrors' repomd.xml, in order, until one has a SHA-256 the metalink
+ * lists. 0 and *ret_base (the mirror's base URI; caller frees) with repomd written, -ENOENT
+ * when the metalink cannot be fetched (the caller falls back to uri), -EBADMSG when no mirror
+ * serves a matching repomd.xml. */
+static int fetch_metalink(const RepoSource *src, const char *tmp, const char *repomd,
+                          char **ret_base) {
+        static const char suffix[] = "/repodata/repomd.xml";
+        _cleanup_free_ char *path = path_join(tmp, "metalink.xml"), *text = NULL;
+        _cleanup_strv_free_ char **hashes = NULL, **urls = NULL;
+        int r = fetch_url(src->metalink, path, REPOMD_MAX);
+        if (r == 0)
+                r = read_full_file(path, REPOMD_MAX, &text, NULL);
+        if (r < 0) {
+                log_warning_errno(r,
+                                  "%s: repository %s: cannot fetch the metalink %s (%m), using %s",
+                                  src->origin, src->suite, src->metalink, src->uri);
+                return -ENOENT;
+        }
+        hashes = xml_texts(text, "hash", "type=\"sha256\"");
+        urls = xml_texts(text, "url", NULL);
+        for (char **u = urls; u && *u; u++) {
+                size_t l = strlen(*u);
+                if (l <= strlen(suffix) || !streq(*u + l - strlen(suffix), suffix))
+                        continue;
+                _cleanup_free_ char *data = NULL;
+                size_t size;
+                char hex[65];
+                uint8_t d[SHA256_DIGEST_SIZE];
+                if (fetch_url(*u, repomd, REPOMD_MAX) < 0 ||
+                    read_full_file(repomd, REPOMD_MAX, &data, &size) < 0) {
+                        log_debug_sub("repo", "%s: mirror %s failed", src->suite, *u);
+                        continue;
+                }
+                sha256(data, size, d);
+                sha256_hex(d, hex);
+                if (!strv_contains(hashes, hex)) {
+                        log_warning("%s: repository %s: %s is not the repomd.xml the metalink "
+                                    "lists (SHA-256 %s), trying the next mirror",
+                                    src->origin, src->suite, *u, hex);
+                        continue;
+                }
+                *ret_base = xstrndup(*u, l - strlen(suffix));
+                return 0;
+        }
+        log_error("%s: repository %s: no mirror of the metalink %s serves the repomd.xml it lists",
+                  src->origin, src->suite, src->metalink);
+        return -EBADMSG;
+}
+
 int rpm_repo_fetch(const RepoSource *src, const char *arch, const char *cache_dir,
                    RepoIndexes *ret) {
         _cleanup_free_ char *tmp_parent = path_join(cache_dir, "tmp");
         _cleanup_free_ char *tmp = path_join(tmp_parent, "rpm-md-XXXXXX");
         _cleanup_free_ char *repomd = NULL, *uri = NULL, *text = NULL;
-        _cleanup_free_ char *primary = NULL, *filelists = NULL;
+        _cleanup_free_ char *base = NULL;
+        char *files[3] = {}; /* primary, filelists, group */
         size_t size;
         int r;
 
@@ -250,23 +334,33 @@ int rpm_repo_fetch(const RepoSource *src, const char *arch, const char *cache_di
             (mkdir(tmp_parent, 0755) < 0 && errno != EEXIST) || !mkdtemp(tmp))
                 return log_error_errno(errno, "repo: cannot use the cache %s: %m", cache_dir);
         repomd = path_join(tmp, "repomd.xml");
-        uri = xasprintf("%s/repodata/repomd.xml", src->uri);
-        r = fetch_url(uri, repomd, REPOMD_MAX);
-        if (r < 0)
-                log_error_errno(r, "%s: repository %s: cannot fetch %s: %m", src->origin,
-                                src->suite, uri);
-        else if (src->allow_unsigned)
+        /* The mirror a metalink names stands in for uri: the same repository elsewhere. */
+        RepoSource at = *src;
+        r = src->metalink ? fetch_metalink(src, tmp, repomd, &base) : -ENOENT;
+        if (r == 0)
+                at.uri = base;
+        uri = xasprintf("%s/repodata/repomd.xml", at.uri);
+        if (r == -ENOENT) {
+                r = fetch_url(uri, repomd, REPOMD_MAX);
+                if (r < 0)
+                        log_error_errno(r, "%s: repository %s: cannot fetch %s: %m", src->origin,
+                                        src->suite, uri);
+        }
+        if (r == 0 && src->allow_unsigned)
                 log_warning("%s: repository %s: allow-unsigned: NOT verifying %s's signature",
                             src->origin, src->suite, uri);
-        else
-                r = verify_repomd(src, tmp, repomd);
+        else if (r == 0)
+                r = verify_repomd(&at, tmp, repomd);
         if (r == 0)
                 r = read_full_file(repomd, REPOMD_MAX, &text, &size);
         if (r == 0)
-                r = fetch_metadata(src, repomd, cache_dir, &primary, &filelists);
+                r = fetch_metadata(&at, repomd, cache_dir, files);
         (void)rm_rf(tmp);
-        if (r < 0)
+        if (r < 0) {
+                for (size_t i = 0; i < ELEMENTSOF(files); i++)
+                        free(files[i]);
                 return r;
+        }
 
         uint8_t d[SHA256_DIGEST_SIZE];
         sha256(text, size, d);
@@ -274,9 +368,10 @@ int rpm_repo_fetch(const RepoSource *src, const char *arch, const char *cache_di
         RepoIndex *x = &ret->items[ret->n++];
         *x = (RepoIndex){
                 .name = xstrdup(src->suite),
-                .uri = xstrdup(src->uri),
-                .packages_path = TAKE_PTR(primary),
-                .filelists_path = TAKE_PTR(filelists),
+                .uri = xstrdup(at.uri),
+                .packages_path = files[0],
+                .filelists_path = files[1],
+                .comps_path = files[2],
                 .priority = src->priority,
                 .cost = src->cost,
                 .package_key = src->gpgcheck && src->keyrings ? xstrdup(src->keyrings[0]) : NULL,
