@@ -227,12 +227,9 @@ static void push_macro(const char *name, const char *value) {
         rpmPushMacro(NULL, name, NULL, value, RMIL_CMDLINE);
 }
 
-/* The child's transaction; returns its exit status. */
-static int child_run(const char *root, const InstallPackage *pkgs, size_t n,
-                     const InstallOptions *o, const char *netshared, Child *c) {
+/* The settings the policies' exclusions amount to, as rpm's macros, for this process only. */
+static void child_settings(const InstallOptions *o, const char *netshared) {
         const char *langs = o ? rpm_install_langs(o->path_exclude, o->path_include) : NULL;
-        child_state = c;
-        rpmlogSetCallback(child_log, NULL);
         /* Each package's signature was checked against its repository's key: the transaction
          * checks the digests (header and payload) again as it reads them. */
         push_macro("_pkgverify_level", "digest");
@@ -247,7 +244,25 @@ static int child_run(const char *root, const InstallPackage *pkgs, size_t n,
                 snprintf(sde, sizeof(sde), "%llu", (unsigned long long)o->source_date_epoch);
                 setenv("SOURCE_DATE_EPOCH", sde, 1);
         }
+}
 
+/* Says each of the transaction's problems; returns how many there were. */
+static unsigned child_problems(const Child *c, rpmts ts) {
+        rpmps ps = rpmtsProblems(ts);
+        unsigned n = (unsigned)rpmpsNumProblems(ps);
+        rpmpsi it = rpmpsInitIterator(ps);
+        for (rpmProblem p; (p = rpmpsiNext(it));) {
+                _cleanup_free_ char *s = rpmProblemString(p);
+                child_say(c, "install: %s\n", s);
+        }
+        rpmpsFreeIterator(it);
+        rpmpsFree(ps);
+        return n;
+}
+
+/* A transaction on root (checked as librpm holds it) with every package added. NULL when
+ * either fails (said). */
+static rpmts child_transaction(const char *root, const InstallPackage *pkgs, size_t n, Child *c) {
         rpmts ts = rpmtsCreate();
         /* librpm ignores a root that is not absolute and installs into "/" instead: the root
          * is checked as librpm holds it, never assumed. */
@@ -255,56 +270,48 @@ static int child_run(const char *root, const InstallPackage *pkgs, size_t n,
         if (!rpm_root_is(have, root)) {
                 child_say(c, "install: librpm does not take %s as the root (%s)\n", root,
                           have ?: "refused");
-                rpmtsFree(ts);
-                return 1;
+                return rpmtsFree(ts);
         }
         rpmtsSetVSFlags(ts, RPMVSF_MASK_NOSIGNATURES);
         rpmtsSetNotifyCallback(ts, notify, c);
-        FD_t script = fdDup(c->out);
-        rpmtsSetScriptFd(ts, script);
         for (size_t i = 0; i < n; i++) {
                 FD_t fd = Fopen(pkgs[i].deb_path, "r.ufdio");
                 Header h = NULL;
                 rpmRC rc = fd ? rpmReadPackageFile(ts, fd, pkgs[i].deb_path, &h) : RPMRC_FAIL;
                 if (fd)
                         Fclose(fd);
-                if (rc != RPMRC_OK ||
-                    rpmtsAddInstallElement(ts, h, (fnpyKey)&pkgs[i], 0, NULL) != 0) {
+                int r = rc == RPMRC_OK ? rpmtsAddInstallElement(ts, h, (fnpyKey)&pkgs[i], 0, NULL)
+                                       : -1;
+                headerFree(h);
+                if (r != 0) {
                         child_say(c, "install: cannot add %s to the transaction\n",
                                   pkgs[i].deb_path);
-                        return 1;
+                        return rpmtsFree(ts);
                 }
-                headerFree(h);
         }
+        return ts;
+}
+
+/* The child's transaction: checked (dependencies), ordered, run. Returns its exit status. */
+static int child_run(const char *root, const InstallPackage *pkgs, size_t n,
+                     const InstallOptions *o, const char *netshared, Child *c) {
+        child_state = c;
+        rpmlogSetCallback(child_log, NULL);
+        child_settings(o, netshared);
+        rpmts ts = child_transaction(root, pkgs, n, c);
+        if (!ts)
+                return 1;
+        FD_t script = fdDup(c->out);
+        rpmtsSetScriptFd(ts, script);
         int status = 0;
-        if (rpmtsCheck(ts) != 0)
+        if (rpmtsCheck(ts) != 0 || child_problems(c, ts) > 0)
                 status = 1;
-        rpmps ps = rpmtsProblems(ts);
-        if (rpmpsNumProblems(ps) > 0) {
-                rpmpsi it = rpmpsInitIterator(ps);
-                for (rpmProblem p; (p = rpmpsiNext(it));) {
-                        _cleanup_free_ char *s = rpmProblemString(p);
-                        child_say(c, "install: %s\n", s);
-                }
-                rpmpsFreeIterator(it);
-                status = 1;
-        }
-        rpmpsFree(ps);
-        if (status == 0 && rpmtsOrder(ts) != 0) {
+        else if (rpmtsOrder(ts) != 0) {
                 child_say(c, "install: rpm cannot order the transaction\n");
                 status = 1;
-        }
-        if (status == 0) {
+        } else {
                 int r = rpmtsRun(ts, NULL, RPMPROB_FILTER_NONE);
-                ps = rpmtsProblems(ts);
-                rpmpsi it = rpmpsInitIterator(ps);
-                for (rpmProblem p; (p = rpmpsiNext(it));) {
-                        _cleanup_free_ char *s = rpmProblemString(p);
-                        child_say(c, "install: %s\n", s);
-                }
-                rpmpsFreeIterator(it);
-                rpmpsFree(ps);
-                if (r != 0 || c->script_errors > 0)
+                if (child_problems(c, ts) > 0 || r != 0 || c->script_errors > 0)
                         status = 1;
         }
         rpmtsFree(ts);
