@@ -5,9 +5,13 @@
 #include "vmcompose/distro.h"
 
 extern const DistroOps distro_debian;
+extern const DistroOps distro_fedora;
+extern const DistroOps distro_azurelinux;
 
 static const DistroOps *const distros[] = {
         &distro_debian,
+        &distro_fedora,
+        &distro_azurelinux,
 };
 
 const DistroOps *distro_find(const char *family) {

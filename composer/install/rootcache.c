@@ -60,6 +60,11 @@ char *install_root_key(const InstallPackage *pkgs, size_t n, const InstallOption
                 key_str(h, "essential", pkgs[i].essential ? "yes" : "no");
                 key_strv(h, "depends", pkgs[i].depends);
                 key_strv(h, "pre-depends", pkgs[i].pre_depends);
+                /* RPM: the key a package was checked against (none for Debian: its .debs are
+                 * checked through the signed index, the key is unchanged). */
+                if (pkgs[i].signing_key || pkgs[i].unsigned_ok)
+                        key_str(h, "signing-key",
+                                pkgs[i].unsigned_ok ? "(gpgcheck: false)" : pkgs[i].signing_key);
         }
         key_str(h, "merged-usr", o->merged_usr ? "yes" : "no");
         key_str(h, "architecture", o->architecture);

@@ -117,6 +117,7 @@ static void load_request(BuildConfig *c, const Profile *p) {
                 if (!strv_contains(c->install, *pk))
                         strv_extend(&c->install, *pk);
         collect_all(&c->remove, &pc->remove);
+        collect_all(&c->groups, &pc->groups);
         collect_all(&c->allow, &pc->allow);
         c->base = pc->base.value ? xstrdup(pc->base.value) : NULL;
         c->recommends = pc->recommends;
@@ -214,6 +215,7 @@ void build_config_done(BuildConfig *c) {
         free(c->root_where);
         strv_free(c->cmdline);
         strv_free(c->install);
+        strv_free(c->groups);
         strv_free(c->remove);
         strv_free(c->allow);
         free(c->base);

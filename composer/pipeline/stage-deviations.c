@@ -268,12 +268,13 @@ static void add_modules(Collect *c) {
                 return;
         size_t before = c->report->n;
         _cleanup_free_ char *detail =
-                ctx->root_path ? xasprintf("%llu modules, %.1f MiB removed from /lib/modules; "
-                                           "%llu kept; dpkg --verify lists them missing",
-                                           (unsigned long long)ctx->modules_removed,
-                                           (double)ctx->modules_removed_bytes / (1 << 20),
-                                           (unsigned long long)ctx->modules_kept)
-                               : xstrdup("not counted: the root was given with --root");
+                ctx->root_path
+                        ? xasprintf("%llu modules, %.1f MiB removed from /lib/modules; "
+                                    "%llu kept; the package database's verify lists them missing",
+                                    (unsigned long long)ctx->modules_removed,
+                                    (double)ctx->modules_removed_bytes / (1 << 20),
+                                    (unsigned long long)ctx->modules_kept)
+                        : xstrdup("not counted: the root was given with --root");
         add_setting(c, "modules", &c->ctx->profile->config.modules, "modules-removed", detail);
         if (c->report->n > before) {
                 c->report->items[before].count = ctx->modules_removed;
@@ -331,10 +332,11 @@ static void add_kernel_on_esp(Collect *c) {
         Buffer subject = {};
         for (char **p = ctx->kernel_root_removed; *p; p++)
                 buffer_printf(&subject, "%s%s", subject.len ? ", " : "", *p);
-        _cleanup_free_ char *detail = xasprintf(
-                "%.1f MiB; the ESP holds the only copy; dpkg --verify lists the kernel package's "
-                "/boot file missing",
-                (double)ctx->kernel_root_removed_bytes / (1 << 20));
+        _cleanup_free_ char *detail =
+                xasprintf("%.1f MiB; the ESP holds the only copy; the package database's verify "
+                          "lists the kernel package's "
+                          "/boot file missing",
+                          (double)ctx->kernel_root_removed_bytes / (1 << 20));
         const ProfileValue *bl = &ctx->profile->config.bootloader;
         _cleanup_free_ char *w = bl->value ? where(c, &bl->mark) : xstrdup("bootloader");
         Deviation *d = deviations_add(
@@ -347,6 +349,22 @@ static void add_kernel_on_esp(Collect *c) {
         d->count = strv_length(ctx->kernel_root_removed);
         d->bytes = ctx->kernel_root_removed_bytes;
         buffer_done(&subject);
+}
+
+/* A repository whose packages' signatures are not checked (rpm-md's gpgcheck: false) is a
+ * security deviation wherever it is declared, the base profile included. */
+static void add_unchecked_signatures(Collect *c) {
+        const BuildConfig *bc = &c->ctx->config;
+        for (size_t i = 0; i < bc->n_repositories; i++) {
+                const ProfileRepository *r = &bc->repositories[i];
+                if (r->system || r->gpgcheck)
+                        continue;
+                _cleanup_free_ char *w = where(c, &r->mark);
+                deviations_add(c->report, "package-signatures-unchecked", r->uri, w,
+                               "the repository says gpgcheck: false: its packages are installed "
+                               "without checking their signatures",
+                               "security", NULL);
+        }
 }
 
 int deviations_collect(const BuildContext *ctx, bool with_plan, DeviationReport *ret) {
@@ -368,6 +386,7 @@ int deviations_collect(const BuildContext *ctx, bool with_plan, DeviationReport 
         add_packages(&c);
         add_build_records(&c);
         add_kernel_on_esp(&c);
+        add_unchecked_signatures(&c);
         if (with_plan)
                 r = add_stripped(&c);
         free(c.cwd);

@@ -96,11 +96,20 @@ static int clean_build_records(BuildContext *ctx) {
         return 0;
 }
 
+/* The index a package was resolved from (PlanPackage.repo), or NULL. */
+static const RepoIndex *package_index(const BuildContext *ctx, const PlanPackage *p) {
+        for (size_t i = 0; p->repo && i < ctx->indexes.n; i++)
+                if (streq(ctx->indexes.items[i].name, p->repo))
+                        return &ctx->indexes.items[i];
+        return NULL;
+}
+
 /* The plan's packages as the backend's install_root takes them (pointing into the plan). */
 static InstallPackage *install_packages(const BuildContext *ctx) {
         InstallPackage *pkgs = xcalloc(ctx->plan.n_packages + 1, sizeof(InstallPackage));
         for (size_t i = 0; i < ctx->plan.n_packages; i++) {
                 const PlanPackage *p = &ctx->plan.packages[i];
+                const RepoIndex *x = package_index(ctx, p);
                 pkgs[i] = (InstallPackage){
                         .name = p->name,
                         .version = p->version,
@@ -110,6 +119,8 @@ static InstallPackage *install_packages(const BuildContext *ctx) {
                         .essential = p->essential,
                         .depends = p->depends,
                         .pre_depends = p->pre_depends,
+                        .signing_key = x ? x->package_key : NULL,
+                        .unsigned_ok = x && x->packages_unsigned_ok,
                 };
         }
         return pkgs;

@@ -7,8 +7,8 @@
  * loads at boot (modules-load.d, /etc/modules; binfmt_misc for binfmt.d), every module in an
  * initramfs the distribution's maker already wrote (so the root matches what boots), and what
  * all of them pull in through modules.dep and modules.softdep (kmod_closure()). The package
- * database still lists the removed files: dpkg --verify reports them missing, as the deviation
- * report and the manifest count them. */
+ * database still lists the removed files: the package manager's verify reports them missing, as the
+ * deviation report and the manifest count them. */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>

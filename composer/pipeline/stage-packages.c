@@ -77,7 +77,11 @@ int stage_resolve(BuildContext *ctx) {
         for (size_t i = 0; i < ctx->indexes.n; i++)
                 repos[i] = (ResolveRepo){.name = ctx->indexes.items[i].name,
                                          .uri = ctx->indexes.items[i].uri,
-                                         .packages_path = ctx->indexes.items[i].packages_path};
+                                         .packages_path = ctx->indexes.items[i].packages_path,
+                                         .filelists_path = ctx->indexes.items[i].filelists_path,
+                                         .comps_path = ctx->indexes.items[i].comps_path,
+                                         .priority = ctx->indexes.items[i].priority,
+                                         .cost = ctx->indexes.items[i].cost};
 
         if (ctx->locked) {
                 _cleanup_free_ char *lock = build_lock_path(ctx);
@@ -111,6 +115,7 @@ int stage_resolve(BuildContext *ctx) {
                 .architecture = arch,
                 .base = c->base,
                 .install = c->install,
+                .groups = c->groups,
                 .remove = c->remove,
                 .forbid = c->forbid,
                 .n_forbid = c->n_forbid,

@@ -76,6 +76,11 @@ static char **strv_of(const Node *list) {
         return l;
 }
 
+/* A FIELD_UINT the schema checked, or def when not given. */
+static uint64_t uint_or(const char *v, uint64_t def) {
+        return v ? strtoull(v, NULL, 10) : def;
+}
+
 static void load_repositories(ProfileConfig *c, const Node *tree) {
         const Node *list = tree ? node_lookup(tree, "distro.repositories") : NULL;
         for (size_t i = 0; list && list->type == NODE_SEQ && i < list->n_items; i++) {
@@ -91,6 +96,10 @@ static void load_repositories(ProfileConfig *c, const Node *tree) {
                         .signed_by = str(it, "signed-by"),
                         .components = strv_of(get(it, "components")),
                         .allow_unsigned = unsig && streq(unsig, "true"),
+                        .metalink = str(it, "metalink"),
+                        .gpgcheck = !str(it, "gpgcheck") || streq(str(it, "gpgcheck"), "true"),
+                        .priority = uint_or(str(it, "priority"), 99),
+                        .cost = uint_or(str(it, "cost"), 1000),
                 };
         }
 }
@@ -257,6 +266,7 @@ int profile_config_load(Profile *p, Diagnostics *diag) {
                 r = -EBADMSG;
         c->install = list_of(p->tree, "packages.install", "name");
         c->remove = list_of(p->tree, "packages.remove", "name");
+        c->groups = list_of(p->tree, "packages.groups", NULL);
         c->allow = list_of(p->tree, "allow", "name");
         c->policies = list_of(p->tree, "policy", "name");
         c->base = setting(p, "packages", "base");
@@ -297,6 +307,7 @@ void profile_config_done(ProfileConfig *c, size_t n_policies) {
         free(c->partitions);
         ProfileList *lists[] = {&c->cmdline,
                                 &c->install,
+                                &c->groups,
                                 &c->remove,
                                 &c->allow,
                                 &c->policies,

@@ -18,7 +18,7 @@ const char *const deviation_categories[] = {
         NULL,
 };
 
-static const char *const families[] = {"debian", NULL};
+static const char *const families[] = {"debian", "fedora", "azurelinux", NULL};
 static const char *const architectures[] = {"amd64",   "arm64", "i386",    "armhf",
                                             "ppc64el", "s390x", "riscv64", NULL};
 static const char *const package_bases[] = {"essential", "required", "important", "none", NULL};
@@ -65,11 +65,11 @@ static const Field repository_fields[] = {
          .type = FIELD_STRING,
          .flags = FIELD_ITEM_REQUIRED,
          .check = check_uri,
-         .help = "repository base URI: http://, https:// or file://"},
+         .help = "repository base URI: http://, https:// or file:// (rpm-md: the baseurl)"},
         {.name = "suite",
          .type = FIELD_STRING,
          .flags = FIELD_ITEM_REQUIRED,
-         .help = "suite or codename, e.g. bookworm"},
+         .help = "suite or codename, e.g. bookworm (rpm-md: the repository id, e.g. fedora)"},
         {.name = "components",
          .type = FIELD_LIST,
          .merge = MERGE_REPLACE,
@@ -84,6 +84,22 @@ static const Field repository_fields[] = {
          .type = FIELD_BOOL,
          .default_value = "false",
          .help = "skip signature checks (local test repositories only; warns on every use)"},
+        {.name = "metalink",
+         .type = FIELD_STRING,
+         .check = check_uri,
+         .help = "rpm-md: a metalink (mirrors and repomd.xml's digest), tried before uri"},
+        {.name = "gpgcheck",
+         .type = FIELD_BOOL,
+         .default_value = "true",
+         .help = "rpm-md: check each package's signature against signed-by"},
+        {.name = "priority",
+         .type = FIELD_UINT,
+         .default_value = "99",
+         .help = "rpm-md: dnf's priority, the lower the preferred"},
+        {.name = "cost",
+         .type = FIELD_UINT,
+         .default_value = "1000",
+         .help = "rpm-md: dnf's cost, among equal priorities the lower the preferred"},
         {},
 };
 
@@ -190,7 +206,7 @@ static const Field profile_fields[] = {
                           .type = FIELD_ENUM,
                           .values = families,
                           .flags = FIELD_REQUIRED,
-                          .help = "package family: debian"},
+                          .help = "package family: debian, fedora or azurelinux"},
                          {.name = "release",
                           .type = FIELD_STRING,
                           .flags = FIELD_REQUIRED,
@@ -238,6 +254,13 @@ static const Field profile_fields[] = {
                           .item = package_item,
                           .help = "packages never to install; removes them from what was "
                                   "inherited"},
+                         {.name = "groups",
+                          .type = FIELD_LIST,
+                          .merge = MERGE_ACCUMULATE,
+                          .item = &(const Field){.name = "group", .type = FIELD_STRING},
+                          .flags = FIELD_SCALAR_AS_LIST,
+                          .help = "rpm-md: comps groups (core) whose mandatory and default "
+                                  "packages are installed, as dnf's @core; accumulates"},
                          {.name = "recommends",
                           .type = FIELD_BOOL,
                           .default_value = "false",

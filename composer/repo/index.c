@@ -23,6 +23,9 @@ void repo_indexes_done(RepoIndexes *x) {
                 free(x->items[i].name);
                 free(x->items[i].uri);
                 free(x->items[i].packages_path);
+                free(x->items[i].filelists_path);
+                free(x->items[i].package_key);
+                free(x->items[i].comps_path);
         }
         free(x->items);
         *x = (RepoIndexes){};

@@ -17,6 +17,7 @@ void repo_sources_done(RepoSources *s) {
                 strv_free(r->keyrings);
                 free(r->inline_key);
                 free(r->origin);
+                free(r->metalink);
         }
         free(s->items);
         *s = (RepoSources){};

@@ -30,3 +30,4 @@ const DebEntry *deb_index_find(const DebIndex *x, const char *name, const char *
 void deb_index_done(DebIndex *x);
 
 extern const ResolverBackend resolver_deb;
+extern const ResolverBackend resolver_rpm;

@@ -5,6 +5,7 @@
 
 static const ResolverBackend *const backends[] = {
         &resolver_deb,
+        &resolver_rpm,
 };
 
 const ResolverBackend *resolver_backend_find(const char *family) {
@@ -20,6 +21,11 @@ int resolve_plan(const char *family, const ResolveRepo *repos, size_t n_repos,
         if (!b) {
                 buffer_printf(problems, "no resolver for distribution family '%s'\n", family);
                 return -EOPNOTSUPP;
+        }
+        if (req->groups && req->groups[0] && !b->groups) {
+                buffer_printf(problems, "packages.groups: %s repositories have no groups\n",
+                              family);
+                return -EINVAL;
         }
         return b->solve(repos, n_repos, req, ret, problems);
 }

@@ -12,11 +12,15 @@
 
 typedef struct InstallPackage {
         const char *name, *version, *architecture;
-        const char *deb_path; /* a verified .deb */
+        const char *deb_path; /* the verified package file (a .deb, an .rpm) */
         const char *sha256;   /* its SHA-256, lower-case hex (the root cache's key) */
-        bool essential;       /* Essential: yes */
-        char **depends;       /* the packages (in this set) its Depends name */
-        char **pre_depends;   /* the packages (in this set) its Pre-Depends name */
+        /* RPM: the repository's signing key file the package must be signed with, or
+         * unsigned_ok (the repository says gpgcheck: false); neither: refused. */
+        const char *signing_key;
+        bool unsigned_ok;
+        bool essential;     /* Essential: yes */
+        char **depends;     /* the packages (in this set) its Depends name */
+        char **pre_depends; /* the packages (in this set) its Pre-Depends name */
 } InstallPackage;
 
 /* A file written into the root before dpkg configures anything (initramfs-tools settings). */

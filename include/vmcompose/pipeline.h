@@ -44,6 +44,7 @@ typedef struct BuildConfig {
         /* The package request. */
         char **install; /* packages.install, kernel.package, the boot loader's packages */
         char **remove, **allow;
+        char **groups; /* packages.groups (rpm-md comps) */
         char *base;
         bool recommends;
         ResolveForbid *forbid; /* every policy's forbid.packages and forbid.sections */

@@ -41,6 +41,9 @@ typedef struct ProfileRepository {
         const char *uri, *suite, *signed_by; /* signed_by NULL: none */
         char **components;                   /* NULL: not given */
         bool allow_unsigned;
+        const char *metalink;    /* rpm-md: mirrors and repomd.xml's digest; NULL: none */
+        bool gpgcheck;           /* rpm-md: packages' signatures checked (default true) */
+        uint64_t priority, cost; /* rpm-md: dnf's priority (default 99) and cost (1000) */
 } ProfileRepository;
 
 typedef struct SystemUser {
@@ -104,6 +107,7 @@ typedef struct ProfileConfig {
         ProfilePartition *partitions;
         size_t n_partitions;
         ProfileList install, remove, allow, policies;
+        ProfileList groups; /* packages.groups: rpm-md comps groups ("core") */
         ProfileValue base;
         bool recommends;
         ProfileValue seed, source_date_epoch;

@@ -24,6 +24,11 @@ typedef struct RepoSource {
         bool check_valid_until;
         bool check_date;
         char *origin; /* where it was declared: "file:line" */
+        /* rpm-md (composer/distro/rpm/): uri is the baseurl, suite the repository's id. */
+        char *metalink;    /* a metalink listing mirrors and repomd.xml's digest; NULL: none */
+        bool gpgcheck;     /* packages' signatures checked (the install side) */
+        uint64_t priority; /* dnf's priority: lower wins; 99 when not given */
+        uint64_t cost;     /* dnf's cost: among equal priorities lower wins; 1000 */
 } RepoSource;
 
 typedef struct RepoSources {
@@ -84,6 +89,15 @@ typedef struct RepoIndex {
         char *uri;               /* the repository's base URI (package file names are relative) */
         char *packages_path;     /* in the cache */
         char release_sha256[65]; /* hex SHA-256 of the signed Release text the index is from */
+        /* rpm-md: packages_path is primary.xml (compressed as served, checked against
+         * repomd.xml), filelists_path filelists.xml; release_sha256 is repomd.xml's. */
+        char *filelists_path;
+        char *comps_path; /* rpm-md: the "group" metadata (comps.xml); NULL: none */
+        uint64_t priority, cost;
+        /* rpm-md: the key file each package must be signed with (signed-by), or
+         * packages_unsigned_ok (gpgcheck: false); neither: the packages are refused. */
+        char *package_key;
+        bool packages_unsigned_ok;
 } RepoIndex;
 
 typedef struct RepoIndexes {

@@ -14,7 +14,11 @@
 typedef struct ResolveRepo {
         const char *name;          /* for messages: "bookworm/main" */
         const char *uri;           /* base URI the index's file names are relative to */
-        const char *packages_path; /* a verified, uncompressed index (Packages) */
+        const char *packages_path; /* a verified, uncompressed index (Packages); rpm-md: primary.xml
+                                    * (gz, xz, zstd or plain) */
+        const char *filelists_path; /* rpm-md: filelists.xml; NULL elsewhere */
+        const char *comps_path;     /* rpm-md: the comps groups (repomd's "group"); NULL: none */
+        uint64_t priority, cost;    /* rpm-md: dnf's priority and cost (lower wins) */
 } ResolveRepo;
 
 /* A package that must never be installed, and who says so. */
@@ -28,6 +32,7 @@ typedef struct ResolveRequest {
         const char *architecture;
         const char *base; /* essential | required | important | none */
         char **install;   /* names the profile asks for */
+        char **groups;    /* rpm-md comps groups: their mandatory and default packages */
         char **remove;    /* names the profile removes: never installed */
         const ResolveForbid *forbid;
         size_t n_forbid;
@@ -67,6 +72,7 @@ typedef struct LockedPackage {
 
 typedef struct ResolverBackend {
         const char *family; /* distro.family */
+        bool groups;        /* it reads ResolveRequest.groups */
         int (*solve)(const ResolveRepo *repos, size_t n_repos, const ResolveRequest *req, Plan *ret,
                      Buffer *problems);
         /* The plan for exactly the pinned set, as the repositories offer it now. */

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# The RPM backend end to end on the signed fixture distribution (tests/rpm/make-fixture.sh): a
+# profile over its repository builds raw, qcow2 and VHD images with librpm, the qcow2 boots under
+# UEFI (systemd-boot, vmcompose's initramfs) to the fixture init's marker, the manifest and the
+# SPDX document come from the rpmdb, and `vmcompose audit` reads the image's rpmdb through
+# libguestfs. Then each package the install must refuse: a payload changed after signing, a
+# package signed by another key, an unsigned one, a hostile path, a failing scriptlet, and a link
+# out of the root: a clear error naming the package, nothing outside the root, nothing at the
+# target path. Needs root (librpm chroots for the scriptlets).
+# Usage: test-rpm-image.sh VMCOMPOSE   (from the source tree's top directory)
+set -u
+VMC=$(realpath "${1:?usage: test-rpm-image.sh VMCOMPOSE}")
+[ "$(id -u)" = 0 ] || { echo "SKIP: building images needs root"; exit 77; }
+for t in qemu-system-x86_64 jq; do
+        command -v $t >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
+done
+[ -r /usr/share/OVMF/OVMF_CODE_4M.fd ] || { echo "SKIP: ovmf is not installed"; exit 77; }
+C=${VMCOMPOSE_TEST_CACHE:-/var/cache/vmcompose}
+T=$(mktemp -d /tmp/vmcompose-rpm-image-XXXXXX)
+trap 'rm -rf "$T"' EXIT
+failures=0
+check() { local what=$1; shift; if "$@" >/dev/null; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi; }
+
+F=$T/fixture
+bash tests/rpm/make-fixture.sh --cache "$C" --variants "$F" >"$T/fixture.log" 2>&1
+rc=$?
+[ $rc = 77 ] && { cat "$T/fixture.log"; exit 77; }
+[ $rc = 0 ] || { echo "FAIL: make-fixture.sh:"; cat "$T/fixture.log"; exit 1; }
+
+# profile NAME REPO [GPGCHECK [PACKAGE...]]: a profile over the fixture repository REPO.
+profile() {
+        local name=$1 repo=$2 gpgcheck=${3:-true}
+        shift 3 2>/dev/null || shift $#
+        {
+                cat <<EOF
+name: $name
+description: the signed RPM fixture distribution
+distro:
+  family: fedora
+  release: fedora-43
+  architecture: amd64
+  repositories:
+    - uri: file://$repo
+      suite: fixture
+      signed-by: $F/RPM-GPG-KEY-fixture
+      gpgcheck: $gpgcheck
+policy:
+  - name: headless
+    why: the fixture's image is a VM's
+  - name: minimal-docs
+    why: no documentation on the image
+packages:
+  base: none
+  install:
+    - name: fixture-init
+      why: the init that prints the marker
+    - name: fixture-scriptlet
+      why: a scriptlet that writes a file
+EOF
+                for p in "$@"; do printf '    - name: %s\n      why: under test\n' "$p"; done
+                cat <<'EOF'
+kernel:
+  why: the host's kernel, packaged as kernel-core
+  package: kernel-core
+  initramfs: vmcompose
+  initramfs-modules: target
+  target: qemu
+  cmdline:
+    - arg: console=ttyS0
+      why: the boot test reads the serial console
+    - arg: rw
+      why: no fsck in the fixture
+bootloader: systemd-boot
+disk:
+  table: gpt
+  size: auto
+  partitions:
+    - role: esp
+      size: 64M
+      fs: vfat
+      label: ESP
+    - role: root
+      size: auto
+      free: 32M
+      fs: ext4
+      label: root
+system:
+  why: the fixture has no release package
+  files:
+    - path: /etc/os-release
+      why: libguestfs recognises the distribution (and its rpm database) by it
+      content: |
+        NAME="Fedora Linux"
+        ID=fedora
+        VERSION_ID=43
+outputs: [raw, qcow2, vhd]
+reproducible:
+  seed: rpm-fixture
+  source-date-epoch: 1700000000
+EOF
+        } >"$T/$name.yaml"
+}
+
+# --- the fixture distribution builds, boots and is audited ---
+profile rpm-fixture "$F/repo"
+timeout 600 "$VMC" build "$T/rpm-fixture.yaml" --cache-dir "$C" -o "$T/out" >"$T/log" 2>&1
+check "the fixture profile builds" grep -q "built rpm-fixture" "$T/log" || cat "$T/log"
+for f in raw qcow2 vhd; do
+        check "... its $f image" test -s "$T/out/rpm-fixture.$f"
+done
+check "... no boot report unit in a root without systemd" grep -q "no systemd in the root" "$T/log"
+M=$T/out/rpm-fixture.manifest.json
+S=$T/out/rpm-fixture.spdx.json
+check "the manifest lists the rpmdb's packages" \
+        jq -e '[.packages[].name] | index("fixture-init") and index("busybox") and index("kernel-core")' "$M"
+check "... not the weak dependency (Recommends off)" \
+        jq -e '[.packages[].name] | index("fixture-recommended") | not' "$M"
+check "the SBOM's purls are rpm's, with the distro" \
+        jq -e '.packages[] | select(.name == "fixture-init") | .externalRefs[] | select(.referenceLocator | test("^pkg:rpm/fedora/fixture-init@1.0-1.fx\\?arch=noarch&distro=fedora-43$"))' "$S"
+lic=$(rpm -qp --qf '%{LICENSE}' "$F"/repo/fixture-init-*.rpm 2>/dev/null)
+check "... and the licence from the License tag ($lic)" \
+        jq -e --arg l "$lic" '.packages[] | select(.name == "fixture-init") | .licenseDeclared == $l and $l != ""' "$S"
+
+# librpm's install (the rpmdb's times included) is reproducible: a second build, installed
+# again rather than taken from the root cache, gives the same bytes.
+timeout 600 "$VMC" build "$T/rpm-fixture.yaml" --no-root-cache --cache-dir "$C" -o "$T/again" >"$T/again.log" 2>&1
+check "a second build without the root cache gives the same image" \
+        cmp "$T/out/rpm-fixture.raw" "$T/again/rpm-fixture.raw"
+rm -rf "$T/again"
+
+timeout 300 "$VMC" boot --expect VMCOMPOSE-RPM-FIXTURE-OK --timeout 240 \
+        --serial-log "$T/serial.log" "$T/out/rpm-fixture.qcow2" >"$T/boot.log" 2>&1
+check "the qcow2 boots under UEFI to the init's marker" grep -q "up (firmware uefi" "$T/boot.log" ||
+        { cat "$T/boot.log"; tail -20 "$T/serial.log"; }
+check "... through systemd-boot and vmcompose's initramfs" grep -q "VMCOMPOSE-RPM-FIXTURE-OK" "$T/serial.log"
+
+timeout 600 "$VMC" audit "$T/out/rpm-fixture.qcow2" >"$T/audit.log" 2>&1
+check "vmcompose audit reads the image's rpmdb" grep -qE "fedora 43.*, [0-9]+ packages \(rpm\)" "$T/audit.log" ||
+        cat "$T/audit.log"
+check "... and finds the policies kept" grep -q "policy: clean" "$T/audit.log"
+
+# --- refused installs: a clear error, nothing outside the root, nothing at the target path ---
+# refused NAME REPO GPGCHECK REGEX PACKAGE...: the build fails with REGEX in its log.
+refused() {
+        local name=$1 repo=$2 gpgcheck=$3 regex=$4
+        shift 4
+        profile "$name" "$repo" "$gpgcheck" "$@"
+        timeout 600 "$VMC" build "$T/$name.yaml" --cache-dir "$C" -o "$T/$name" >"$T/$name.log" 2>&1
+        local rc=$?
+        check "$name: the build fails" test $rc != 0
+        check "$name: ... saying /$regex/" grep -qE -- "$regex" "$T/$name.log" || cat "$T/$name.log"
+        check "$name: ... with nothing at the target path" \
+                test -z "$(ls -A "$T/$name" 2>/dev/null)"
+}
+rm -rf /tmp/vmcompose-rpm-dotdot /tmp/vmcompose-rpm-escape
+refused payload-changed "$F/variants/payload-changed" true \
+        "package fixture-alt-a refused: .*payload does not match the signed header" fixture-alt-a
+refused other-key "$F/variants/other-key" true \
+        "package fixture-alt-a refused: .*not signed by the repository's key" fixture-alt-a
+refused unsigned-package "$F/variants/unsigned-package" true \
+        "package fixture-alt-a refused: .*unsigned, and the repository requires" fixture-alt-a
+refused hostile-dotdot "$F/variants/hostile-dotdot" true \
+        "package fixture-dotdot refused: .*the path '/usr/lib/\.\./\.\./" fixture-dotdot
+check "hostile-dotdot: nothing written outside the root" test ! -e /tmp/vmcompose-rpm-dotdot
+refused post-fails "$F/repo" true \
+        "the %post scriptlet of package fixture-post-fails failed" fixture-post-fails
+mkdir -p /tmp/vmcompose-rpm-escape
+profile escape "$F/repo" true fixture-escape-file
+timeout 600 "$VMC" build "$T/escape.yaml" --cache-dir "$C" -o "$T/escape" >"$T/escape.log" 2>&1
+check "escape: a file below a package's link out of the root stays in the root" \
+        test -z "$(ls -A /tmp/vmcompose-rpm-escape)"
+rm -rf /tmp/vmcompose-rpm-escape
+
+# gpgcheck: false installs the unsigned package, and says so as a security deviation.
+profile unchecked "$F/variants/unsigned-package" false fixture-alt-a
+timeout 600 "$VMC" build "$T/unchecked.yaml" --cache-dir "$C" -o "$T/unchecked" >"$T/unchecked.log" 2>&1
+check "gpgcheck: false builds with the unsigned package" grep -q "built unchecked" "$T/unchecked.log" ||
+        cat "$T/unchecked.log"
+check "... and the deviation report lists it under security" \
+        jq -e '.deviations[] | select(.kind == "package-signatures-unchecked" and .category == "security")' \
+        "$T/unchecked/unchecked.deviations.json"
+
+echo "$failures failure(s)"
+[ "$failures" = 0 ]
