@@ -121,8 +121,10 @@ check "/var/log/journal belongs to systemd-journal ($journal_gid), made by syste
 check "inspect as $U" test $? -eq 0
 "${AS_USER[@]}" "$VMC" diff "$T/root/minimal.raw" "$T/user/out/minimal.qcow2" >"$T/diff" 2>&1
 check "diff as $U: root's raw and the user's qcow2 do not differ (exit $?)" test $? -eq 0
-"${AS_USER[@]}" "$VMC" profile profiles/minimal.yaml >"$T/profile" 2>&1
-check "profile as $U" test $? -eq 0
+"${AS_USER[@]}" "$VMC" profile validate profiles/minimal.yaml >"$T/profile" 2>&1
+check "profile validate as $U" test $? -eq 0
+"${AS_USER[@]}" "$VMC" profile show --resolved profiles/minimal.yaml >"$T/profile" 2>&1
+check "profile show --resolved as $U" grep -q "^name: minimal" "$T/profile"
 cp -r profiles "$T/user/profiles"
 chown -R $U: "$T/user/profiles"
 "${AS_USER[@]}" "$VMC" lock "$T/user/profiles/minimal.yaml" >"$T/lock" 2>&1
