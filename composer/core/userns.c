@@ -293,8 +293,8 @@ static int write_map(const char *tool, pid_t pid, unsigned long id, const SubidR
         snprintf(own, sizeof(own), "%lu", id);
         snprintf(start, sizeof(start), "%lu", range->start);
         snprintf(count, sizeof(count), "%u", SUBIDS);
-        char *argv[] = {(char *)tool, p, (char *)"0", own, (char *)"1", (char *)"1", start, count,
-                        NULL};
+        char *argv[] = {(char *)tool, p,     (char *)"0", own, (char *)"1",
+                        (char *)"1",  start, count,       NULL};
         Buffer out = {};
         int r = spawn_run(argv, NULL, &out);
         if (r != 0) {
