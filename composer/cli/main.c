@@ -668,10 +668,12 @@ static int run_build(const char *profile_path, const BuildArgs *a, bool write_lo
         _cleanup_(profile_freep) Profile *p = NULL;
         int r;
 
-        /* The user's default, chosen before the build becomes uid 0 in a namespace. */
+        /* The user's default, chosen before the build becomes uid 0 in a namespace. A build
+         * from a prepared root (--root) installs nothing and needs none: its files keep the
+         * owners they have. */
         _cleanup_free_ char *cache_dir =
                 a->cache_dir ? xstrdup(a->cache_dir) : fetch_default_cache_dir();
-        if (!write_lock && geteuid() != 0) {
+        if (!write_lock && !a->root && geteuid() != 0) {
                 r = enter_user_namespace();
                 if (r >= 0)
                         return r;

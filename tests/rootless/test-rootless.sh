@@ -47,6 +47,15 @@ if [ "$MODE" = errors ]; then
         check "... nothing written (no output directory)" test ! -e "$T/n/out"
         check "... no cache directory made" test ! -e "$H/.cache/vmcompose"
         grep -q "subordinate" "$T/log" || cat "$T/log"
+        # A disk from a prepared root (--root) installs nothing: no namespace, no ids needed.
+        mkdir -p "$T/n/root/etc" "$T/n/esp/EFI/BOOT"
+        echo hello >"$T/n/root/etc/motd"
+        echo efi >"$T/n/esp/EFI/BOOT/BOOTX64.EFI"
+        chown -R $N: "$T/n"
+        "${AS_USER[@]}" "$VMC" build tests/disk/small.yaml --root "$T/n/root" --esp "$T/n/esp" \
+                -o "$T/n/disk" >"$T/log" 2>&1
+        check "... yet builds a disk from a prepared root (--root) without a namespace" test $? -eq 0
+        check "... owned by the user" test "$(stat -c %U "$T/n/disk/small.raw")" = $N
         # Subordinate user ids but no group ids: the error names /etc/subgid.
         test_user $N
         sed -i "/^$N:/d" /etc/subgid
