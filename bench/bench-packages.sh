@@ -10,7 +10,7 @@
 # package set and options (the "rootless" line).
 # Run as root from the source tree's top directory:
 #   bench/bench-packages.sh [BUILD_DIR]        (RUNS=3 by default)
-#   ROOTLESS=vmcompose-test bench/bench-packages.sh
+#   ROOTLESS=vmcompose-test bench/bench-packages.sh   (ONLY=rootless: that line alone)
 set -euo pipefail
 VMC=${1:-build}/vmcompose
 RUNS=${RUNS:-3}
@@ -96,11 +96,13 @@ rootless() {
 }
 
 for i in $(seq "$RUNS"); do
-        vmc cold
-        mmd cold
-        vmc warm
-        vmc warm-nrc
-        mmd warm
+        if [ "${ONLY:-}" != rootless ]; then
+                vmc cold
+                mmd cold
+                vmc warm
+                vmc warm-nrc
+                mmd warm
+        fi
         [ -z "$RU" ] || rootless
 done
 rm -rf "$W/mmd-root"
@@ -110,6 +112,7 @@ stats() { # FILE -> "median-seconds peak-MiB"
 }
 printf '%-8s %-22s %-22s %s\n' cache "vmcompose s / MiB" "mmdebstrap s / MiB" "ratio time / memory"
 for mode in cold warm warm-nrc ${RU:+rootless}; do
+        [ -e "$W/vmcompose-$mode" ] || continue
         read -r vt vm <<<"$(stats "$W/vmcompose-$mode")"
         read -r mt mm <<<"$(stats "$W/mmdebstrap-${mode%-nrc}")"
         printf '%-8s %-22s %-22s %.2f / %.2f\n' $mode "$vt / $vm" "$mt / $mm" \
