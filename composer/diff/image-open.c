@@ -70,34 +70,29 @@ static char *upper(const char *s) {
 
 /* ---- manifests ---- */
 
-static const char *scalar(const Node *map, const char *key) {
-        const Node *n = map ? node_map_get(map, key) : NULL;
-        return n && n->type == NODE_SCALAR && !node_is_null(n) ? n->scalar : NULL;
-}
-
 static uint64_t scalar_uint(const Node *map, const char *key) {
         uint64_t v = 0;
-        const char *s = scalar(map, key);
+        const char *s = node_map_scalar(map, key);
         if (s)
                 (void)parse_uint64(s, &v);
         return v;
 }
 
 static int manifest_packages(const Node *root, DiffPackages *ret) {
-        const Node *pkgs = node_map_get(root, "packages");
-        if (!pkgs || pkgs->type != NODE_SEQ)
+        const Node *pkgs = node_map_typed(root, "packages", NODE_SEQ);
+        if (!pkgs)
                 return -EBADMSG;
         *ret = (DiffPackages){.source = "manifest"};
         ret->packages = xcalloc(pkgs->n_items + 1, sizeof(DiffPackage));
         for (size_t i = 0; i < pkgs->n_items; i++) {
                 const Node *p = pkgs->items[i];
-                const char *name = p->type == NODE_MAP ? scalar(p, "name") : NULL;
+                const char *name = p->type == NODE_MAP ? node_map_scalar(p, "name") : NULL;
                 if (!name)
                         return diff_packages_done(ret), -EBADMSG;
                 ret->packages[ret->n_packages++] = (DiffPackage){
                         .name = xstrdup(name),
-                        .version = dup_or_null(scalar(p, "version")),
-                        .architecture = dup_or_null(scalar(p, "architecture")),
+                        .version = dup_or_null(node_map_scalar(p, "version")),
+                        .architecture = dup_or_null(node_map_scalar(p, "architecture")),
                 };
         }
         diff_packages_sort(ret); /* the manifest has the plan's order */
@@ -105,40 +100,40 @@ static int manifest_packages(const Node *root, DiffPackages *ret) {
 }
 
 static void manifest_disk(const Node *root, DiffDisk *d) {
-        const Node *disk = node_map_get(root, "disk");
-        if (!disk || disk->type != NODE_MAP)
+        const Node *disk = node_map_typed(root, "disk", NODE_MAP);
+        if (!disk)
                 return;
-        d->table = dup_or_null(scalar(disk, "table"));
+        d->table = dup_or_null(node_map_scalar(disk, "table"));
         if (d->table && streq(d->table, "mbr")) {
                 free(d->table);
                 d->table = xstrdup("dos");
         }
-        d->id = upper(scalar(disk, "id"));
+        d->id = upper(node_map_scalar(disk, "id"));
         d->size = scalar_uint(disk, "size");
-        const Node *parts = node_map_get(disk, "partitions");
-        for (size_t i = 0; parts && parts->type == NODE_SEQ && i < parts->n_items; i++) {
+        const Node *parts = node_map_typed(disk, "partitions", NODE_SEQ);
+        for (size_t i = 0; parts && i < parts->n_items; i++) {
                 const Node *n = parts->items[i];
                 if (n->type != NODE_MAP)
                         continue;
                 DiffPartition *p = disk_add(d);
                 p->number = (unsigned)scalar_uint(n, "number");
-                p->type = upper(scalar(n, "type"));
+                p->type = upper(node_map_scalar(n, "type"));
                 p->start = scalar_uint(n, "offset");
                 p->size = scalar_uint(n, "size");
-                p->uuid = upper(scalar(n, "partuuid"));
+                p->uuid = upper(node_map_scalar(n, "partuuid"));
                 if (d->table && streq(d->table, "gpt"))
-                        p->name = dup_or_null(scalar(n, "label"));
-                const char *fs = scalar(n, "fs");
+                        p->name = dup_or_null(node_map_scalar(n, "label"));
+                const char *fs = node_map_scalar(n, "fs");
                 p->fs_type = fs && !streq(fs, "none") ? xstrdup(fs) : NULL;
-                p->fs_uuid = upper(scalar(n, "fs-uuid"));
-                p->fs_label = dup_or_null(scalar(n, "label"));
+                p->fs_uuid = upper(node_map_scalar(n, "fs-uuid"));
+                p->fs_label = dup_or_null(node_map_scalar(n, "label"));
         }
 }
 
 /* Whether the manifest's package list describes the image: not when the build was given a
  * finished root (--root), which the package stages never saw. */
 static bool manifest_has_packages(const Node *root) {
-        const char *how = scalar(root, "root");
+        const char *how = node_map_scalar(root, "root");
         return !how || !streq(how, "given with --root");
 }
 

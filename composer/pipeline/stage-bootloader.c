@@ -262,9 +262,9 @@ static int prepare_boot(BuildContext *ctx, int root_fd, const BootKernel *k, con
                                        esp_fd < 0 ? ctx->esp_path : ctx->boot_work);
         /* The root filesystem's UUID, for loaders that read the kernel from it. */
         char root_uuid[37] = "";
-        for (size_t i = 0; i < c->layout.n_partitions; i++)
-                if (c->layout.partitions[i].role == ROLE_ROOT)
-                        disk_fs_uuid(&c->layout.partitions[i], root_uuid);
+        const Partition *root = disk_layout_root(&c->layout);
+        if (root)
+                disk_fs_uuid(root, root_uuid);
         BootParams params = {
                 .root_fs_uuid = *root_uuid ? root_uuid : NULL,
                 .root_dir = ctx->root_path,

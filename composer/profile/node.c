@@ -122,6 +122,16 @@ Node *node_map_get(const Node *map, const char *key) {
         return p ? p->value : NULL;
 }
 
+const Node *node_map_typed(const Node *map, const char *key, NodeType type) {
+        const Node *v = map && map->type == NODE_MAP ? node_map_get(map, key) : NULL;
+        return v && v->type == type && !node_is_null(v) ? v : NULL;
+}
+
+const char *node_map_scalar(const Node *map, const char *key) {
+        const Node *v = node_map_typed(map, key, NODE_SCALAR);
+        return v ? v->scalar : NULL;
+}
+
 void node_map_remove(Node *map, const char *key) {
         NodePair *p = node_map_find(map, key);
         if (!p)

@@ -50,8 +50,8 @@ typedef struct DistroOps {
          * in diag; then each source's verified package index for arch in cache_dir. Return 0
          * or a negative errno. */
         const char *default_config_root; /* "/etc/apt" */
-        int (*repos_load)(const Node *repositories, const char *config_root, RepoSources *ret,
-                          Diagnostics *diag);
+        int (*repos_load)(const ProfileRepository *repos, size_t n, const char *config_root,
+                          RepoSources *ret, Diagnostics *diag);
         int (*repos_fetch)(const RepoSource *src, const char *arch, const char *cache_dir,
                            RepoIndexes *indexes);
         /* The solver's row for this family (composer/resolve/resolve.c's table). */
