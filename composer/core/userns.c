@@ -269,8 +269,8 @@ static void namespace_child(pid_t parent, int status_fd, int go_fd) {
         if (pid == 0) {
                 /* PID 1: only signals it handles reach it, so handle them at once. */
                 signals_install();
-                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != 0) {
-                        report(status_fd, NS_FORK, errno ?: ESRCH);
+                if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0) {
+                        report(status_fd, NS_FORK, errno);
                         _exit(127);
                 }
                 if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
