@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* One side of `vmcompose diff`: an image file (its headers validated by output_inspect(); qcow2
  * and vhdx converted to raw by qemu-img into an unnamed temporary file) read with libblkid
- * (partition table, filesystem identities), the ext4 and FAT readers (files), and dpkg's
- * database or the manifest beside it (packages); or a NAME.manifest.json alone. */
+ * (partition table, filesystem identities), the ext4 and FAT readers (files), and the package
+ * database (a backend's: dpkg's) or the manifest beside it (packages); or a NAME.manifest.json
+ * alone. */
 #include <blkid/blkid.h>
 #include <ctype.h>
 #include <fcntl.h>
@@ -373,33 +374,44 @@ static int read_filesystems(const char *path, int fd, DiffSide *s, char **ret_er
         return 0;
 }
 
-/* Owners (and, with want_packages, the packages) from the dpkg database in whichever
- * filesystem holds one. */
-static int read_dpkg(const char *path, DiffSide *s, bool want_packages, char **ret_error) {
+/* The file list of ops's database at path, or NULL: the length of its package name. */
+static size_t list_package(const DistroOps *ops, const char *path) {
+        size_t l = strlen(ops->db_lists_dir);
+        if (!strneq(path, ops->db_lists_dir, l) || path[l] != '/')
+                return 0;
+        return ops->list_package(path + l + 1);
+}
+
+/* Owners (and, with want_packages, the packages) from the package database (a backend's:
+ * dpkg's) in whichever filesystem holds one. */
+static int read_database(const char *path, DiffSide *s, bool want_packages, char **ret_error) {
+        size_t n_ops;
+        const DistroOps *const *all = distro_list(&n_ops);
         for (size_t i = 0; i < s->disk.n_partitions; i++) {
                 const DiffTree *t = s->disk.partitions[i].tree;
-                const DiffFile *st = diff_tree_find(t, "/var/lib/dpkg/status");
+                const DistroOps *ops = NULL;
+                const DiffFile *st = NULL;
+                for (size_t k = 0; k < n_ops && !(st && st->data); k++) {
+                        ops = all[k];
+                        st = diff_tree_find(t, ops->db_status_path);
+                }
                 if (!st || !st->data)
                         continue;
                 _cleanup_free_ char *err = NULL;
                 if (want_packages) {
-                        int r = diff_packages_parse_dpkg_status(st->data, st->data_size,
-                                                                &s->packages, &err);
+                        int r = diff_packages_parse(ops, st->data, st->data_size, &s->packages,
+                                                    &err);
                         if (r < 0)
-                                return diff_error(ret_error, r, "%s: /var/lib/dpkg/status: %s",
-                                                  path, err);
+                                return diff_error(ret_error, r, "%s: %s: %s", path,
+                                                  ops->db_status_path, err);
                         s->has_packages = true;
                 }
                 for (size_t j = 0; j < t->n_files; j++) {
                         const DiffFile *f = &t->files[j];
-                        if (!f->data || !diff_keep_content(f->path) ||
-                            streq(f->path, "/var/lib/dpkg/status"))
+                        size_t len = f->data ? list_package(ops, f->path) : 0;
+                        if (len == 0)
                                 continue;
-                        const char *base = strrchr(f->path, '/') + 1;
-                        _cleanup_free_ char *name = xstrndup(base, strlen(base) - 5);
-                        char *colon = strchr(name, ':');
-                        if (colon)
-                                *colon = 0;
+                        _cleanup_free_ char *name = xstrndup(strrchr(f->path, '/') + 1, len);
                         diff_owners_add_list(&s->owners, name, f->data, f->data_size);
                 }
                 /* Top-level symbolic links to directories (merged /usr: /bin -> usr/bin). */
@@ -477,8 +489,8 @@ static int read_layout(const char *path, int fd, DiffSide *s, char **ret_error) 
         return 0;
 }
 
-/* Packages from the manifest beside the image, else from its dpkg database; owners from the
- * dpkg database in any case. */
+/* Packages from the manifest beside the image, else from its package database; owners from the
+ * package database in any case. */
 static int read_packages(const char *path, DiffSide *s, char **ret_error) {
         _cleanup_free_ char *manifest = manifest_beside(path);
         if (manifest) {
@@ -493,7 +505,7 @@ static int read_packages(const char *path, DiffSide *s, char **ret_error) {
                 }
                 diff_side_done(&m);
         }
-        return read_dpkg(path, s, !s->has_packages, ret_error);
+        return read_database(path, s, !s->has_packages, ret_error);
 }
 
 static int image_load(const char *path, int file_fd, uint64_t file_size, DiffSide *s,

@@ -85,6 +85,21 @@ static void load_target(BuildConfig *c, const Profile *p) {
         collect_all(&c->forbid_cmdline, &t->forbid_cmdline);
 }
 
+/* The family's boot data (a data file): it must name the packages of the profile's boot
+ * loader; and the boot loader's templates must be readable and well-formed. */
+static int load_boot_data(BuildConfig *c, Diagnostics *diag) {
+        int r = distro_boot_data_load(c->distro, vmcompose_data_dir(), &c->distro_boot, diag);
+        if (r < 0)
+                return r;
+        if (c->bootloader && !distro_boot_packages(&c->distro_boot, c->bootloader->name)) {
+                diag_add(diag, &(Mark){.file = c->distro_boot.path},
+                         "packages: the %s boot loader (%s) is missing", c->bootloader->name,
+                         c->bootloader_where);
+                return -EBADMSG;
+        }
+        return c->bootloader ? bootloader_check_data(vmcompose_data_dir(), c->bootloader, diag) : 0;
+}
+
 /* The package request: the profile's, the kernel, what the boot loader needs. */
 static void load_request(BuildConfig *c, const Profile *p) {
         const ProfileConfig *pc = &p->config;
@@ -93,7 +108,7 @@ static void load_request(BuildConfig *c, const Profile *p) {
         if (kernel && !strv_contains(c->install, kernel))
                 strv_extend(&c->install, kernel);
         const char *const *boot =
-                c->bootloader ? distro_boot_packages(c->distro, c->bootloader->name) : NULL;
+                c->bootloader ? distro_boot_packages(&c->distro_boot, c->bootloader->name) : NULL;
         for (const char *const *pk = boot; pk && *pk; pk++)
                 if (!strv_contains(c->install, *pk))
                         strv_extend(&c->install, *pk);
@@ -150,6 +165,11 @@ int build_config_load(const Profile *p, const char *seed, BuildConfig *ret, Diag
         add_unique(&c.cmdline, &pc->cmdline);
         add_unique(&c.cmdline, &pc->target.cmdline);
 
+        int r = load_boot_data(&c, diag);
+        if (r < 0) {
+                build_config_done(&c);
+                return r;
+        }
         load_request(&c, p);
         load_forbid(&c, p);
         load_strip(&c, p);
@@ -161,6 +181,7 @@ int build_config_load(const Profile *p, const char *seed, BuildConfig *ret, Diag
 }
 
 void build_config_done(BuildConfig *c) {
+        distro_boot_data_done(&c->distro_boot);
         disk_layout_done(&c->layout);
         diag_done(&c->layout_diag);
         free(c->release);

@@ -28,6 +28,21 @@ void diag_add(Diagnostics *d, const Mark *m, const char *fmt, ...) {
         d->n_errors++;
 }
 
+int diag_add_errno(Diagnostics *d, int error, const char *fmt, ...) {
+        char *msg = NULL;
+        va_list ap;
+
+        error = error < 0 ? -error : error;
+        errno = error;
+        va_start(ap, fmt);
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        strv_push(&d->messages, msg ? msg : xstrdup("(out of memory)"));
+        d->n_errors++;
+        return -error;
+}
+
 void diag_print(const Diagnostics *d) {
         for (size_t i = 0; i < d->n_errors; i++)
                 log_error("%s", d->messages[i]);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "vmcompose/distro.h"
 #include "vmcompose/hash.h"
 #include "vmcompose/util.h"
 
@@ -47,8 +48,9 @@ void diff_tree_sort(DiffTree *t);
 const DiffFile *diff_tree_find(const DiffTree *t, const char *path);
 void diff_tree_done(DiffTree *t);
 
-/* Whether a reader keeps the content of path in DiffFile.data: the dpkg database
- * (/var/lib/dpkg/status and /var/lib/dpkg/info/NAME.list) that names packages and owners. */
+/* Whether a reader keeps the content of path in DiffFile.data: a package database's files that
+ * name packages and owners (distro_is_database_file(): /var/lib/dpkg/status and
+ * /var/lib/dpkg/info/NAME.list). */
 bool diff_keep_content(const char *path);
 
 /* Reads a filesystem out of an image. read() reads size bytes at offset (relative to the
@@ -91,17 +93,18 @@ typedef struct DiffPackage {
 typedef struct DiffPackages {
         DiffPackage *packages; /* sorted by name, then architecture */
         size_t n_packages;
-        const char *source; /* "manifest", "dpkg status" */
+        const char *source; /* "manifest", or the database's name ("dpkg status") */
 } DiffPackages;
 
-/* Parses dpkg's status file: the packages whose Status is "install ok installed" (or
- * otherwise installed). Returns 0 or -EBADMSG with ret_error set. */
-int diff_packages_parse_dpkg_status(const char *text, size_t size, DiffPackages *ret,
-                                    char **ret_error);
+/* Parses the text of ops's package database (DistroOps.db_status_path: dpkg's status file):
+ * the packages whose files are on disk. Returns 0 or -EBADMSG with ret_error set. */
+int diff_packages_parse(const DistroOps *ops, const char *text, size_t size, DiffPackages *ret,
+                        char **ret_error);
 void diff_packages_sort(DiffPackages *p);
 void diff_packages_done(DiffPackages *p);
 
-/* Who owns which path: from /var/lib/dpkg/info/NAME[:ARCH].list files. */
+/* Who owns which path: from the package database's file lists (DistroOps.db_lists_dir:
+ * /var/lib/dpkg/info/NAME[:ARCH].list). */
 typedef struct DiffOwner {
         char *path;
         const char *package; /* points into DiffOwners.names */

@@ -21,6 +21,9 @@ typedef struct Diagnostics {
 } Diagnostics;
 
 void diag_add(Diagnostics *d, const Mark *m, const char *fmt, ...) _printf_(3, 4);
+/* Adds message (without a mark; %m is error's text) and returns error as a negative errno:
+ * return diag_add_errno(diag, r, "install: cannot open %s: %m", path); */
+int diag_add_errno(Diagnostics *d, int error, const char *fmt, ...) _printf_(3, 4);
 void diag_print(const Diagnostics *d);
 void diag_done(Diagnostics *d);
 

@@ -21,9 +21,10 @@ typedef struct KconfigRequirement {
  * the stages read these typed values, not the YAML tree. Strings are owned by the configuration;
  * repositories and system are borrowed from the Profile. */
 typedef struct BuildConfig {
-        const DistroOps *distro; /* the distro.family's backend */
-        char *release;           /* distro.release */
-        char *architecture;      /* distro.architecture (the family's name: "amd64") */
+        const DistroOps *distro;    /* the distro.family's backend */
+        DistroBootData distro_boot; /* its boot data (bootloader/distro/FAMILY.yaml) */
+        char *release;              /* distro.release */
+        char *architecture;         /* distro.architecture (the family's name: "amd64") */
         const ProfileRepository *repositories; /* distro.repositories, for repos_load */
         size_t n_repositories;
         const Bootloader *bootloader;             /* NULL: one vmcompose does not make (yet) */

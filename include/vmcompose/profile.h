@@ -130,7 +130,8 @@ typedef struct Profile {
 } Profile;
 
 typedef struct ProfileLoadOptions {
-        const char *data_dir; /* holds profiles/ and kernel-config/; see vmcompose_data_dir() */
+        const char *data_dir; /* holds profiles/, kernel-config/, bootloader/; see
+                               * vmcompose_data_dir() */
         const char *target;   /* NULL, or a target overlay name (profiles/targets/NAME.yaml) */
         bool no_overlays;     /* load this file alone: no extends:, no target, no defaults */
 } ProfileLoadOptions;
