@@ -679,7 +679,7 @@ static int run_build(const char *profile_path, const BuildArgs *a, bool write_lo
                 if (r >= 0)
                         return r;
         }
-        if (!a->cache_dir && make_default_cache(cache_dir) < 0)
+        if (!a->cache_dir && !a->root && make_default_cache(cache_dir) < 0)
                 return EXIT_BUILD_FAILED;
         if (load(profile_path, a->target, false, &p) < 0)
                 return EXIT_USAGE;

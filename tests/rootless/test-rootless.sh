@@ -56,6 +56,7 @@ if [ "$MODE" = errors ]; then
                 -o "$T/n/disk" >"$T/log" 2>&1
         check "... yet builds a disk from a prepared root (--root) without a namespace" test $? -eq 0
         check "... owned by the user" test "$(stat -c %U "$T/n/disk/small.raw")" = $N
+        check "... with no cache directory made" test ! -e "$H/.cache/vmcompose"
         # Subordinate user ids but no group ids: the error names /etc/subgid.
         test_user $N
         sed -i "/^$N:/d" /etc/subgid
