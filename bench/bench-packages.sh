@@ -5,8 +5,12 @@
 # and the ratios vmcompose / mmdebstrap. Warm, vmcompose finds the root it installed from the
 # same packages in its root cache and runs no dpkg; the "warm-nrc" line is vmcompose warm with
 # --no-root-cache (dpkg runs again), against the same mmdebstrap warm runs.
+# With ROOTLESS=USER (a user with a subordinate id range in /etc/subuid and /etc/subgid), also a
+# cold build as USER: vmcompose in its user namespace against mmdebstrap --mode=unshare, the same
+# package set and options (the "rootless" line).
 # Run as root from the source tree's top directory:
 #   bench/bench-packages.sh [BUILD_DIR]        (RUNS=3 by default)
+#   ROOTLESS=vmcompose-test bench/bench-packages.sh   (ONLY=rootless: that line alone)
 set -euo pipefail
 VMC=${1:-build}/vmcompose
 RUNS=${RUNS:-3}
@@ -47,11 +51,12 @@ kernel:
   initramfs-modules: most
 EOT
 
+mmd_args=(--variant=custom --include="$pkgs" --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr
+        --aptopt='Acquire::Check-Valid-Until "false"'
+        --aptopt='Acquire::Languages "none"'
+        "${dpkgopts[@]}" --essential-hook="$initramfs")
 mmd() { # MODE
-        local args=(--variant=custom --include="$pkgs" --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr
-                --aptopt='Acquire::Check-Valid-Until "false"'
-                --aptopt='Acquire::Languages "none"'
-                "${dpkgopts[@]}" --essential-hook="$initramfs")
+        local args=("${mmd_args[@]}")
         if [ "$1" = warm ]; then
                 args+=(--skip=download/empty --skip=essential/unlink
                         --setup-hook='mkdir -p "$1"/var/cache/apt/archives/'
@@ -72,12 +77,33 @@ vmc() { # MODE
                 --cache-dir "$W/vmc-cache" -o "$W/out" "${extra[@]}"
 }
 
+# Rootless, cold: both as the user, in a directory of the user's.
+RU=${ROOTLESS:-}
+if [ -n "$RU" ]; then
+        chmod 755 "$W"
+        mkdir -p "$W/user"
+        chown "$RU": "$W/user"
+        as_user=(setpriv --reuid="$RU" --regid="$RU" --init-groups --reset-env
+                env HOME="$(getent passwd "$RU" | cut -d: -f6)" USER="$RU" PATH=/usr/bin:/bin:/usr/sbin:/sbin)
+fi
+rootless() {
+        rm -rf "$W/user/vmc-cache" "$W/user/mmd-root"
+        measure vmcompose-rootless "${as_user[@]}" "$VMC" -q build "$W/bench.yaml" --until install \
+                --cache-dir "$W/user/vmc-cache" -o "$W/user/out"
+        measure mmdebstrap-rootless "${as_user[@]}" mmdebstrap --mode=unshare "${mmd_args[@]}" \
+                --skip=essential/unlink bookworm "$W/user/mmd-root" "${repos[@]}"
+        rm -rf "$W/user/mmd-root" # as root: the subordinate ids own it
+}
+
 for i in $(seq "$RUNS"); do
-        vmc cold
-        mmd cold
-        vmc warm
-        vmc warm-nrc
-        mmd warm
+        if [ "${ONLY:-}" != rootless ]; then
+                vmc cold
+                mmd cold
+                vmc warm
+                vmc warm-nrc
+                mmd warm
+        fi
+        [ -z "$RU" ] || rootless
 done
 rm -rf "$W/mmd-root"
 
@@ -85,11 +111,12 @@ stats() { # FILE -> "median-seconds peak-MiB"
         sort -n "$1" | awk '{t[NR] = $1; m = ($2 > m ? $2 : m)} END {printf "%.2f %.0f", t[int((NR + 1) / 2)], m / 1024}'
 }
 printf '%-8s %-22s %-22s %s\n' cache "vmcompose s / MiB" "mmdebstrap s / MiB" "ratio time / memory"
-for mode in cold warm warm-nrc; do
+for mode in cold warm warm-nrc ${RU:+rootless}; do
+        [ -e "$W/vmcompose-$mode" ] || continue
         read -r vt vm <<<"$(stats "$W/vmcompose-$mode")"
         read -r mt mm <<<"$(stats "$W/mmdebstrap-${mode%-nrc}")"
         printf '%-8s %-22s %-22s %.2f / %.2f\n' $mode "$vt / $vm" "$mt / $mm" \
                 "$(echo "$vt / $mt" | bc -l)" "$(echo "$vm / $mm" | bc -l)"
 done
 echo "(median of $RUNS runs; peak memory is the largest resident set of the process tree's"
-echo " biggest process, as GNU time reports it; targets: cold <= 0.8, warm <= 0.5)"
+echo " biggest process, as GNU time reports it; targets: cold <= 0.8, warm <= 0.5, rootless <= 0.6)"

@@ -14,6 +14,7 @@
 #include "vmcompose/signals.h"
 #include "vmcompose/pipeline.h"
 #include "vmcompose/profile.h"
+#include "vmcompose/userns.h"
 
 enum {
         EXIT_OK = 0,
@@ -83,7 +84,9 @@ static const char build_help[] =
         "\n"
         "Build the image PROFILE describes. Outputs are written as DIR/NAME.FORMAT, where NAME\n"
         "is the profile's name (NAME-TARGET with --target); a failed build leaves no partial\n"
-        "file at those paths.\n"
+        "file at those paths. As an ordinary user, the build runs as uid 0 of a user namespace\n"
+        "mapping the user's subordinate ids (/etc/subuid, /etc/subgid: a line USER:START:65536\n"
+        "in each; newuidmap and newgidmap from the package uidmap): the same bytes as root's.\n"
         "\n"
         "Options:\n"
         "  -o, --output DIR       output directory (default: out)\n"
@@ -95,7 +98,7 @@ static const char build_help[] =
         "      --locked           install exactly the packages of NAME.lock (vmcompose lock)\n"
         "      --strict-audit     fail when a deviation from the base profile has no why:\n"
         "      --cache-dir DIR    the download cache (default: $XDG_CACHE_HOME/vmcompose,\n"
-        "                         /var/cache/vmcompose for root)\n"
+        "                         /var/cache/vmcompose for root, else ~/.cache/vmcompose)\n"
         "      --parallel N       downloads at once (default: 8)\n"
         "      --no-root-cache    run dpkg even when the cache holds a root installed from\n"
         "                         the same packages and settings (and store none)\n"
@@ -629,11 +632,57 @@ static int parse_build_option(int c, BuildArgs *a) {
         }
 }
 
+/* An ordinary user's build goes on as uid 0 of a user namespace (userns.h). Returns -1 in the
+ * namespace (the build goes on there), or, in the calling process, the exit code to return:
+ * the build's own once the namespace has ended, EXIT_BUILD_FAILED when it cannot be made. */
+static int enter_user_namespace(void) {
+        SubidRange uids, gids;
+        _cleanup_free_ char *why = NULL;
+        const unsigned uid = (unsigned)getuid(), gid = (unsigned)getgid();
+        int status = EXIT_BUILD_FAILED;
+        int r = userns_check(&uids, &gids, &why);
+        if (r >= 0)
+                r = userns_enter(&uids, &gids, &status, &why);
+        if (r < 0) {
+                log_error("build: cannot build as an ordinary user (uid %u): %s", uid, why);
+                return EXIT_BUILD_FAILED;
+        }
+        if (r > 0)
+                return status;
+        log_info("build: as uid 0 of a user namespace: uid 0 is %u, 1-%u are %lu-%lu (gid 0 is "
+                 "%u, the others %lu-%lu)",
+                 uid, USERNS_IDS - 1, uids.start, uids.start + USERNS_IDS - 2, gid, gids.start,
+                 gids.start + USERNS_IDS - 2);
+        return -1;
+}
+
+/* The default cache directory, made with its parents if missing (0700: the user's own). */
+static int make_default_cache(const char *dir) {
+        int r = mkdir_parents(dir);
+        if (r == 0 && mkdir(dir, 0700) < 0 && errno != EEXIST)
+                r = -errno;
+        if (r < 0)
+                return log_error_errno(r, "Failed to create the cache directory %s: %m", dir);
+        return 0;
+}
+
 static int run_build(const char *profile_path, const BuildArgs *a, bool write_lock) {
         const char *stop_after = write_lock ? "resolve" : a->until;
         _cleanup_(profile_freep) Profile *p = NULL;
         int r;
 
+        /* The user's default, chosen before the build becomes uid 0 in a namespace. A build
+         * from a prepared root (--root) installs nothing and needs none: its files keep the
+         * owners they have. */
+        _cleanup_free_ char *cache_dir =
+                a->cache_dir ? xstrdup(a->cache_dir) : fetch_default_cache_dir();
+        if (!write_lock && !a->root && geteuid() != 0) {
+                r = enter_user_namespace();
+                if (r >= 0)
+                        return r;
+        }
+        if (!a->cache_dir && !a->root && make_default_cache(cache_dir) < 0)
+                return EXIT_BUILD_FAILED;
         if (load(profile_path, a->target, false, &p) < 0)
                 return EXIT_USAGE;
         if (!write_lock) {
@@ -653,7 +702,7 @@ static int run_build(const char *profile_path, const BuildArgs *a, bool write_lo
                 .root_dir = a->root,
                 .esp_dir = a->esp,
                 .image_name = image_name,
-                .cache_dir = a->cache_dir,
+                .cache_dir = cache_dir,
                 .repo_config_dir = getenv("VMCOMPOSE_APT_DIR"),
                 .locked = a->locked,
                 .strict_audit = a->strict_audit,

@@ -350,8 +350,8 @@ int repo_fetch_indexes(const RepoSource *src, const char *arch, const char *cach
         char release_sha256[65] = "";
         int r;
 
-        if ((mkdir(cache_dir, 0755) < 0 && errno != EEXIST) ||
-            (mkdir(tmp_parent, 0755) < 0 && errno != EEXIST) || !mkdtemp(tmp))
+        if ((mkdir_p(cache_dir) < 0) || (mkdir(tmp_parent, 0755) < 0 && errno != EEXIST) ||
+            !mkdtemp(tmp))
                 return log_error_errno(errno, "repo: cannot use the cache %s: %m", cache_dir);
         r = fetch_release(src, tmp, &rel, release_sha256);
         for (char **c = src->components; r == 0 && c && *c; c++)

@@ -4,7 +4,8 @@
 # accepts it, and refuses it unsigned, signed by the wrong key, tampered or expired; that
 # allow-unsigned works and warns; conflicts, missing dependencies and a forbidden package pulled
 # in by a dependency fail with the solver's words; --locked notices a changed package; and, as
-# root, that malicious packages cannot write outside the root.
+# root and as an ordinary user (a test user made here), that malicious packages cannot write
+# outside the root.
 # Usage: test-repo.sh VMCOMPOSE   (from the source tree's top directory)
 set -u
 VMC=${1:?usage: test-repo.sh VMCOMPOSE}
@@ -244,12 +245,12 @@ check "... naming it" grep -q "pinned package libdep 1.0 (all) is not in any rep
 deb libdep 1.0
 publish
 
-# Malicious packages (root only: the install stage needs it). Marked Essential, they are
-# unpacked by vmcompose itself; a sentinel outside the root must stay untouched.
+# Malicious packages (built as root, and as an ordinary user in a user namespace). Marked
+# Essential, they are unpacked by vmcompose itself; a sentinel outside the root must stay
+# untouched.
 if [ "$(id -u)" = 0 ]; then
         S=$T/sentinel
-        mkdir -p "$S"
-        echo untouched >"$S/file"
+        S2=$T/sentinel2
         # evil NAME: a .deb whose data.tar is built by tar from $T/evil-data with TAR-ARGS.
         evil() {
                 local name=$1 d=$T/evil/$1
@@ -270,23 +271,9 @@ if [ "$(id -u)" = 0 ]; then
         evil absolute -P -cf - --transform="s,^\./pwned,$S/absolute," ./pwned
         evil symlink -cf - ./escape --transform="s,^\./pwned,./escape/symlinked," ./pwned
         evil device -cf - ./pwned --transform="s,^\./pwned,./dev-null," -C /dev ./null
-        publish
-        for e in dotdot absolute symlink; do
-                profile "$T/$e.yaml" "$e" "" "$e"
-                timeout 120 "$VMC" build --cache-dir "$C" -o "$T/out-$e" "$T/$e.yaml" >"$T/log" 2>&1
-                rc=$?
-                check "malicious package $e: the build fails (got $rc)" test $rc -eq 1
-                check "malicious package $e: nothing written outside the root" \
-                        test "$(ls -A "$S")" = file -a "$(cat "$S/file")" = untouched
-        done
-        grep -q "refusing archive member" "$T/log" || true
-
         # Symlinked directories a package may ship (each entry is legal on its own): the
         # build's own writes (the staged .debs under /var/cache, the mounts on /proc) stay in
         # the root. S2 holds a file where the staged .debs would go through var -> S2.
-        S2=$T/sentinel2
-        mkdir -p "$S2/cache"
-        echo untouched >"$S2/cache/vmcompose-debs"
         rm -rf "$T/evil-data"
         mkdir -p "$T/evil-data"
         ln -s "$S2" "$T/evil-data/var"
@@ -297,24 +284,64 @@ if [ "$(id -u)" = 0 ]; then
         ln -s "$S" "$T/evil-data/proc"
         evil linkedproc -cf - ./proc
         publish
-        for e in linkedvar linkedproc; do
-                profile "$T/$e.yaml" "$e" "" "$e"
-                timeout 120 "$VMC" build --cache-dir "$C" -o "$T/out-$e" "$T/$e.yaml" >"$T/log" 2>&1
-                rc=$?
-                check "package $e (a directory linked to the host): the build fails (got $rc)" \
-                        test $rc -eq 1
-                case $e in
-                linkedvar) check "... the .debs are not staged through var -> host" \
-                        grep -q "cannot make /var/cache/vmcompose-debs" "$T/log" ;;
-                linkedproc) check "... /proc is not mounted through proc -> host" \
-                        grep -q "root/proc is not a directory" "$T/log" ;;
-                esac
-                check "... nothing staged or removed in the host directory" \
-                        test "$(ls -A "$S2/cache")" = vmcompose-debs -a "$(cat "$S2/cache/vmcompose-debs")" = untouched
-                check "... nothing written in the other sentinel" \
-                        test "$(ls -A "$S")" = file -a "$(cat "$S/file")" = untouched
-        done
-        check "no mounts are left behind" sh -c "! grep -q '$T' /proc/self/mountinfo"
+
+        # hostile WHO CACHE OWNER: the builds, run by "${RUN[@]}" with the cache CACHE, the
+        # sentinels and outputs owned by OWNER (who could write there, were a path to escape).
+        hostile() {
+                local who=$1 cache=$2 owner=$3 e rc
+                rm -rf "$S" "$S2"
+                mkdir -p "$S" "$S2/cache"
+                echo untouched >"$S/file"
+                echo untouched >"$S2/cache/vmcompose-debs"
+                chown -R "$owner" "$S" "$S2"
+                for e in dotdot absolute symlink; do
+                        profile "$T/$e.yaml" "$e" "" "$e"
+                        rm -rf "$T/out-$e" && mkdir "$T/out-$e" && chown "$owner" "$T/out-$e"
+                        timeout 120 "${RUN[@]}" "$VMC" build --cache-dir "$cache" -o "$T/out-$e" "$T/$e.yaml" >"$T/log" 2>&1
+                        rc=$?
+                        check "$who: malicious package $e: the build fails (got $rc)" test $rc -eq 1
+                        check "... refused by the extraction" \
+                                grep -Eq "install: .*(refusing archive member|cannot place)" "$T/log"
+                        check "... nothing written outside the root" \
+                                test "$(ls -A "$S")" = file -a "$(cat "$S/file")" = untouched
+                done
+                for e in linkedvar linkedproc; do
+                        profile "$T/$e.yaml" "$e" "" "$e"
+                        rm -rf "$T/out-$e" && mkdir "$T/out-$e" && chown "$owner" "$T/out-$e"
+                        timeout 120 "${RUN[@]}" "$VMC" build --cache-dir "$cache" -o "$T/out-$e" "$T/$e.yaml" >"$T/log" 2>&1
+                        rc=$?
+                        check "$who: package $e (a directory linked to the host): the build fails (got $rc)" \
+                                test $rc -eq 1
+                        case $e in
+                        linkedvar) check "... the .debs are not staged through var -> host" \
+                                grep -q "cannot make /var/cache/vmcompose-debs" "$T/log" ;;
+                        linkedproc) check "... /proc is not mounted through proc -> host" \
+                                grep -q "root/proc is not a directory" "$T/log" ;;
+                        esac
+                        check "... nothing staged or removed in the host directory" \
+                                test "$(ls -A "$S2/cache")" = vmcompose-debs -a "$(cat "$S2/cache/vmcompose-debs")" = untouched
+                        check "... nothing written in the other sentinel" \
+                                test "$(ls -A "$S")" = file -a "$(cat "$S/file")" = untouched
+                done
+                check "$who: no mounts are left behind" sh -c "! grep -q '$T' /proc/self/mountinfo"
+        }
+        RUN=()
+        hostile root "$C" root
+        # The same as an ordinary user: the build runs in a user namespace as its uid 0.
+        . "$(dirname "$0")/../rootless/test-user.sh"
+        if command -v newuidmap >/dev/null && test_user vmcompose-test; then
+                as_user vmcompose-test
+                RUN=("${AS_USER[@]}")
+                chmod 755 "$T"
+                mkdir -p "$T/user-cache" && chown vmcompose-test: "$T/user-cache"
+                if "${RUN[@]}" test -x "$VMC"; then
+                        hostile vmcompose-test "$T/user-cache" vmcompose-test:
+                else
+                        echo "skipping the malicious-package checks as a user: vmcompose-test cannot run $VMC"
+                fi
+        else
+                echo "skipping the malicious-package checks as a user: no uidmap or no test user"
+        fi
 else
         echo "skipping the malicious-package checks: not root"
 fi

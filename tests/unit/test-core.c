@@ -10,6 +10,7 @@
 
 #include "vmcompose/hash.h"
 #include "vmcompose/spawn.h"
+#include "vmcompose/userns.h"
 #include "vmcompose/util.h"
 
 static void assert_size(const char *s, uint64_t expected) {
@@ -345,6 +346,39 @@ static void test_shell_quote(void **state) {
         assert_string_equal(a, "'it'\\''s'");
 }
 
+/* /etc/subuid lines: the user's range by name or by uid, at least the ids asked for; a free
+ * start for the line the error suggests. */
+static void test_subid(void **state) {
+        (void)state;
+        const char *text = "alice:100000:65536\n"
+                           "bob:165536:1000\n"
+                           "1002:300000:65536\n"
+                           "bob:231072:70000\n"
+                           "# carol:1:65536\n"
+                           "dave:x:65536\n";
+        SubidRange r = {};
+        assert_int_equal(subid_find(text, "alice", 1001, 65536, &r), 0);
+        assert_int_equal(r.start, 100000);
+        assert_int_equal(r.count, 65536);
+        /* bob's first range is too small: the second. */
+        assert_int_equal(subid_find(text, "bob", 1003, 65536, &r), 0);
+        assert_int_equal(r.start, 231072);
+        assert_int_equal(r.count, 70000);
+        /* By uid. */
+        assert_int_equal(subid_find(text, "erin", 1002, 65536, &r), 0);
+        assert_int_equal(r.start, 300000);
+        assert_int_equal(subid_find(text, "carol", 1004, 1, &r), -ENOENT);
+        assert_int_equal(subid_find(text, "dave", 1005, 1, &r), -ENOENT);
+        assert_int_equal(subid_find("", "alice", 1001, 1, &r), -ENOENT);
+        assert_int_equal(subid_find("alice:5:65536", "alice", 1001, 65536, &r), 0);
+        /* Past every range it meets, at a multiple of 65536. */
+        assert_int_equal(subid_free_start("", 65536), 100000);
+        assert_int_equal(subid_free_start(NULL, 65536), 100000);
+        assert_int_equal(subid_free_start("a:100000:65536\n", 65536), 196608);
+        assert_int_equal(subid_free_start(text, 65536), 393216);
+        assert_int_equal(subid_free_start("a:200000:65536\n", 65536), 100000);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_size_valid),  cmocka_unit_test(test_size_invalid),
@@ -353,6 +387,7 @@ int main(void) {
                 cmocka_unit_test(test_distance),    cmocka_unit_test(test_strv_buffer),
                 cmocka_unit_test(test_files),       cmocka_unit_test(test_sha256),
                 cmocka_unit_test(test_uuid),        cmocka_unit_test(test_shell_quote),
+                cmocka_unit_test(test_subid),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

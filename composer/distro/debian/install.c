@@ -2,7 +2,8 @@
 /* The Debian backend's install (moved from composer/install/root.c): a configured Debian root from
  * .debs, the way debootstrap and mmdebstrap do it, with plain chroot: the essential set is unpacked
  * directly, dpkg then installs it properly, then the rest in Pre-Depends order. /proc, /sys and
- * /dev are mounted only while dpkg runs and are unmounted on every path; a policy-rc.d keeps
+ * a minimal /dev are mounted only while dpkg runs and are unmounted on every path (as root, or
+ * as uid 0 of the user namespace of a rootless build, core/userns.c); a policy-rc.d keeps
  * services from starting. */
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "vmcompose/signals.h"
 #include "vmcompose/sparse.h"
 #include "vmcompose/spawn.h"
+#include "vmcompose/userns.h"
 
 #define DEB_DIR "var/cache/vmcompose-debs"
 
@@ -38,14 +40,14 @@ static void unmount_all(Mounts *m) {
  * "proc -> /" is refused, not followed), reached through its fd, never by a path the kernel
  * would resolve again. */
 static int mount_one(Mounts *m, const char *root, int root_fd, const char *dir, const char *src,
-                     const char *type, unsigned long flags, Diagnostics *diag) {
+                     const char *type, unsigned long flags, const char *data, Diagnostics *diag) {
         (void)mkdirat(root_fd, dir, 0755);
         _cleanup_close_ int fd = root_open(root_fd, dir, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
         if (fd < 0)
                 return diag_add_errno(diag, fd, "install: %s/%s is not a directory: %m", root, dir);
         char proc[64];
         snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-        if (mount(src, proc, type, flags, NULL) < 0)
+        if (mount(src, proc, type, flags, data) < 0)
                 return diag_add_errno(diag, errno, "install: cannot mount %s on %s/%s: %m", src,
                                       root, dir);
         /* A mount point can be neither removed nor renamed while mounted: the path stays. */
@@ -53,14 +55,75 @@ static int mount_one(Mounts *m, const char *root, int root_fd, const char *dir, 
         return 0;
 }
 
+/* Binds the host's device node /dev/name on an empty file of the same name in dev_fd. */
+static int bind_device(int dev_fd, const char *name) {
+        _cleanup_free_ char *host = path_join("/dev", name);
+        _cleanup_close_ int fd =
+                openat(dev_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0)
+                return -errno;
+        char proc[64];
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+        return mount(host, proc, NULL, MS_BIND, NULL) < 0 ? -errno : 0;
+}
+
+/* A minimal /dev, the same as root and in a user namespace (where no device node can be made):
+ * a tmpfs with the host's null, zero, full, random, urandom and tty bound on it, a devpts of
+ * its own, and the usual links. What the packages' scripts write there stays out of the image
+ * and off the host. */
+static int mount_dev(Mounts *m, const char *root, int root_fd, Diagnostics *diag) {
+        static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
+        static const char *const links[][2] = {
+                {"ptmx", "pts/ptmx"},          {"fd", "/proc/self/fd"},
+                {"stdin", "/proc/self/fd/0"},  {"stdout", "/proc/self/fd/1"},
+                {"stderr", "/proc/self/fd/2"},
+        };
+        int r = mount_one(m, root, root_fd, "dev", "tmpfs", "tmpfs", MS_NOSUID, "mode=0755", diag);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int dev = root_open(root_fd, "dev", O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+        if (dev < 0)
+                return diag_add_errno(diag, dev, "install: cannot open %s/dev: %m", root);
+        for (size_t i = 0; i < ELEMENTSOF(nodes); i++) {
+                r = bind_device(dev, nodes[i]);
+                if (r < 0)
+                        return diag_add_errno(diag, r,
+                                              "install: cannot bind /dev/%s on %s/dev/%s: %m",
+                                              nodes[i], root, nodes[i]);
+        }
+        for (size_t i = 0; i < ELEMENTSOF(links); i++)
+                if (symlinkat(links[i][1], dev, links[i][0]) < 0)
+                        return diag_add_errno(diag, errno, "install: cannot make %s/dev/%s: %m",
+                                              root, links[i][0]);
+        if (mkdirat(dev, "shm", 01777) < 0 || fchmodat(dev, "shm", 01777, 0) < 0 ||
+            mkdirat(dev, "pts", 0755) < 0)
+                return diag_add_errno(diag, errno, "install: cannot make %s/dev/shm, pts: %m",
+                                      root);
+        _cleanup_close_ int pts = openat(dev, "pts", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        char proc[64];
+        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pts);
+        if (pts < 0 || mount("devpts", proc, "devpts", MS_NOSUID | MS_NOEXEC,
+                             "newinstance,ptmxmode=0666,mode=0620") < 0)
+                return diag_add_errno(diag, errno, "install: cannot mount devpts on %s/dev/pts: %m",
+                                      root);
+        return 0;
+}
+
 static int mount_api(Mounts *m, const char *root, int root_fd, Diagnostics *diag) {
         int r = mount_one(m, root, root_fd, "proc", "proc", "proc",
-                          MS_NOSUID | MS_NODEV | MS_NOEXEC, diag);
+                          MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, diag);
+        if (r == 0) {
+                /* A user namespace may not mount a sysfs (it has no network namespace of
+                 * its own): it gets the host's, bound. */
+                if (userns_active())
+                        r = mount_one(m, root, root_fd, "sys", "/sys", NULL, MS_BIND | MS_REC, NULL,
+                                      diag);
+                else
+                        r = mount_one(m, root, root_fd, "sys", "sysfs", "sysfs",
+                                      MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, diag);
+        }
         if (r == 0)
-                r = mount_one(m, root, root_fd, "sys", "sysfs", "sysfs",
-                              MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, diag);
-        if (r == 0)
-                r = mount_one(m, root, root_fd, "dev", "/dev", NULL, MS_BIND | MS_REC, diag);
+                r = mount_dev(m, root, root_fd, diag);
         return r;
 }
 
