@@ -159,6 +159,7 @@ int build_config_load(const Profile *p, const char *seed, BuildConfig *ret, Diag
         c.layout_error = disk_layout_from_profile(p, seed, &c.layout, &c.layout_diag);
         c.release = scalar_dup(p->tree, "distro.release");
         c.architecture = scalar_dup(p->tree, "distro.architecture");
+        c.arch = p->arch ?: arch_find(c.architecture);
         c.repositories = node_lookup(p->tree, "distro.repositories");
 
         const Node *bl = node_lookup(p->tree, "bootloader");

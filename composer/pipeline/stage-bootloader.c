@@ -175,13 +175,14 @@ static int make_initramfs(BuildContext *ctx, int root_fd) {
                 if (!strneq(de->d_name, "vmlinuz-", 8))
                         continue;
                 _cleanup_free_ char *out = xasprintf("boot/initrd.img-%s", de->d_name + 8);
+                _cleanup_free_ char *init = vmcompose_init_path(c->arch);
                 InitramfsRequest req = {
                         .root_dir = ctx->root_path,
                         .version = de->d_name + 8,
                         .architecture = c->architecture,
                         .drivers = drivers,
                         .driver_wheres = wheres,
-                        .init_path = vmcompose_init_path(),
+                        .init_path = init,
                         .mtime = ctx->timestamp,
                         .out_path = out,
                 };
@@ -277,6 +278,7 @@ static int prepare_boot(BuildContext *ctx, int root_fd, const BootKernel *k, con
                 .cmdline = cmdline,
                 .title = ctx->profile->name,
                 .esp_vendor_dir = c->distro->esp_vendor_dir,
+                .arch = c->arch,
                 .timestamp = ctx->timestamp,
         };
         int r = c->bootloader->prepare(&params);

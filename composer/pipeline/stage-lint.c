@@ -26,6 +26,8 @@ int stage_lint(BuildContext *ctx) {
                 .packages = packages,
                 .layout = &ctx->config.layout,
                 .root_fd = root_fd,
+                .arch = ctx->config.arch,
+                .target_drivers = ctx->config.target_drivers,
         };
         unsigned checks = platform->run(&f, &problems);
         if (problems) {

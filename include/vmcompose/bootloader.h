@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "vmcompose/arch.h"
 #include "vmcompose/util.h"
 
 /* Boot loaders (composer/bootloader/): the ESP each makes (the packages each needs are the
@@ -29,6 +30,7 @@ typedef struct BootParams {
         const char *root_fs_uuid; /* the root filesystem, for loaders that read the kernel there */
         const char *title;        /* the menu title */
         const char *esp_vendor_dir; /* the distribution's /EFI directory: "debian" */
+        const Arch *arch;           /* the image's: its EFI file names */
         uint64_t timestamp; /* source-date-epoch for what records a time (the UKI's PE header);
                              * 0: none */
 } BootParams;

@@ -23,6 +23,7 @@ typedef struct BuildConfig {
         const DistroOps *distro;      /* the distro.family's backend */
         char *release;                /* distro.release */
         char *architecture;           /* distro.architecture (the family's name: "amd64") */
+        const Arch *arch;             /* its row in the architecture table */
         const Node *repositories;     /* distro.repositories, for the backend's repos_load */
         const Bootloader *bootloader; /* NULL: one vmcompose does not make (yet) */
         char *bootloader_name, *bootloader_where; /* the profile's bootloader:, "file:line" */

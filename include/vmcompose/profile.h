@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include "vmcompose/arch.h"
 #include "vmcompose/node.h"
 #include "vmcompose/schema.h"
 
@@ -24,11 +25,17 @@ typedef struct Profile {
         ProfileInclude *policies;
         size_t n_policies;
         ProfileInclude kernel_target; /* .tree is NULL when the profile names no target */
+        const Arch *arch;             /* distro.architecture's row (NULL with no_overlays) */
+        char *arch_override; /* the --arch name when it changed the profile's own architecture
+                              * (image names then end in -ARCH); NULL otherwise */
 } Profile;
 
 typedef struct ProfileLoadOptions {
         const char *data_dir; /* holds profiles/ and kernel-config/; see vmcompose_data_dir() */
         const char *target;   /* NULL, or a target overlay name (profiles/targets/NAME.yaml) */
+        const char *arch;     /* NULL, or the architecture to build for (--arch): replaces
+                               * distro.architecture, and the other architecture's cloud kernel
+                               * and serial console with this one's */
         bool no_overlays;     /* load this file alone: no extends:, no target, no defaults */
 } ProfileLoadOptions;
 
@@ -71,6 +78,6 @@ int profile_format_canonical(const Profile *p, char **ret, char **ret_failed);
 /* vmcompose's data directory: $VMCOMPOSE_DATA_DIR, else the source tree when running from the
  * build tree, else the installed data directory. */
 const char *vmcompose_data_dir(void);
-/* The initramfs init program (vmcompose-init): $VMCOMPOSE_INIT, the build tree's when this
- * binary runs from it, else the installed one. */
-const char *vmcompose_init_path(void);
+/* The initramfs init program for arch (vmcompose-init.ARCH): $VMCOMPOSE_INIT, the build
+ * tree's when this binary runs from it, else the installed one. Caller frees. */
+char *vmcompose_init_path(const Arch *arch);
