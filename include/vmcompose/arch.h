@@ -6,26 +6,26 @@
 /* The architectures vmcompose builds images for (composer/core/arch.c): everything that
  * depends on the architecture is a field of its row, never an `if` at the call site. */
 typedef struct Arch {
-        const char *name;           /* Debian's (dpkg --print-architecture): "arm64" */
-        const char *uname_machine;  /* the kernel's (uname -m) on such a host: "aarch64" */
-        int elf_machine;            /* e_machine of its programs: EM_AARCH64 */
-        const char *multiarch;      /* the GNU triplet of its library paths */
-        const char *root_type;      /* the DPS root partition type GUID */
-        const char *efi_suffix;     /* UEFI's file name suffix: "aa64" (systemd-bootaa64.efi) */
-        const char *efi_boot;       /* the removable-media loader: "BOOTAA64.EFI" */
+        const char *name;              /* Debian's (dpkg --print-architecture): "arm64" */
+        const char *uname_machine;     /* the kernel's (uname -m) on such a host: "aarch64" */
+        int elf_machine;               /* e_machine of its programs: EM_AARCH64 */
+        const char *multiarch;         /* the GNU triplet of its library paths */
+        const char *root_type;         /* the DPS root partition type GUID */
+        const char *efi_suffix;        /* UEFI's file name suffix: "aa64" (systemd-bootaa64.efi) */
+        const char *efi_boot;          /* the removable-media loader: "BOOTAA64.EFI" */
         const char *grub_efi_platform; /* GRUB's: "arm64-efi" */
-        const char *kernel_package; /* the distribution's cloud kernel */
-        const char *serial_console; /* the kernel's name of the first serial port: "ttyAMA0" */
-        const char *early_console;  /* Azure's early output argument; NULL: none */
-        bool bios;                  /* has PC BIOS firmware (grub-bios, Azure generation 1) */
+        const char *kernel_package;    /* the distribution's cloud kernel */
+        const char *serial_console;    /* the kernel's name of the first serial port: "ttyAMA0" */
+        const char *early_console;     /* Azure's early output argument; NULL: none */
+        bool bios;                     /* has PC BIOS firmware (grub-bios, Azure generation 1) */
         /* QEMU (vmcompose boot). */
         const char *qemu_system;  /* "qemu-system-aarch64" */
         const char *qemu_machine; /* "virt" */
         const char *qemu_machine_secureboot;
-        const char *qemu_cpu;          /* for TCG ("host" under KVM); NULL: QEMU's default */
-        bool qemu_pflash_secure;       /* Secure Boot firmware needs the pflash in SMM-only mode */
-        const char *firmware_package;  /* what installs the firmware: "qemu-efi-aarch64" */
-        const char *firmware_code;     /* UEFI code and its variables template */
+        const char *qemu_cpu;         /* for TCG ("host" under KVM); NULL: QEMU's default */
+        bool qemu_pflash_secure;      /* Secure Boot firmware needs the pflash in SMM-only mode */
+        const char *firmware_package; /* what installs the firmware: "qemu-efi-aarch64" */
+        const char *firmware_code;    /* UEFI code and its variables template */
         const char *firmware_vars;
         const char *firmware_code_secureboot; /* NULL: no Secure Boot firmware */
         const char *firmware_vars_secureboot;
