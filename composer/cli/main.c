@@ -76,6 +76,8 @@ static const char main_help[] =
         "  VMCOMPOSE_DATA_DIR=DIR         where profiles/ and kernel-config/ are found\n"
         "  VMCOMPOSE_APT_DIR=DIR          the apt configuration for repositories: system\n"
         "                                 (default /etc/apt)\n"
+        "  VMCOMPOSE_BINFMT_HANDLER=NAME  the binfmt_misc handler checked for another\n"
+        "                                 architecture's programs (tests)\n"
         "\n"
         "Exit status: 0 success, 1 build failure, 2 usage or profile error.\n"
         "See vmcompose(1) and docs/profile.md.\n";

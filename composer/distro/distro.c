@@ -22,9 +22,16 @@ const DistroOps *const *distro_list(size_t *ret_n) {
         return distros;
 }
 
-const char *const *distro_boot_packages(const DistroOps *ops, const char *bootloader) {
-        for (const DistroBootPackages *b = ops->boot_packages; b && b->bootloader; b++)
-                if (streq(b->bootloader, bootloader))
+const char *const *distro_boot_packages(const DistroOps *ops, const char *bootloader,
+                                        const char *architecture) {
+        const char *const *any = NULL;
+        for (const DistroBootPackages *b = ops->boot_packages; b && b->bootloader; b++) {
+                if (!streq(b->bootloader, bootloader))
+                        continue;
+                if (!b->architecture)
+                        any = any ?: b->packages;
+                else if (architecture && streq(b->architecture, architecture))
                         return b->packages;
-        return NULL;
+        }
+        return any;
 }

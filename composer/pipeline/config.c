@@ -123,7 +123,9 @@ static void load_request(BuildConfig *c, const Profile *p) {
         if (kernel && !strv_contains(c->install, kernel->scalar))
                 strv_extend(&c->install, kernel->scalar);
         const char *const *boot =
-                c->bootloader ? distro_boot_packages(c->distro, c->bootloader->name) : NULL;
+                c->bootloader
+                        ? distro_boot_packages(c->distro, c->bootloader->name, c->architecture)
+                        : NULL;
         for (const char *const *pk = boot; pk && *pk; pk++)
                 if (!strv_contains(c->install, *pk))
                         strv_extend(&c->install, *pk);

@@ -25,6 +25,7 @@
 typedef struct DistroBootPackages {
         const char *bootloader;      /* as in the profile's bootloader: "grub-bios" */
         const char *const *packages; /* NULL-terminated */
+        const char *architecture;    /* only for this architecture; NULL: any other */
 } DistroBootPackages;
 
 /* What the family's initramfs maker must be told before the packages are configured. */
@@ -100,5 +101,7 @@ const DistroOps *distro_find(const char *family);
 /* Every backend, in table order. */
 const DistroOps *const *distro_list(size_t *ret_n);
 
-/* The packages ops's family needs for bootloader, NULL-terminated; NULL for none. */
-const char *const *distro_boot_packages(const DistroOps *ops, const char *bootloader);
+/* The packages ops's family needs for bootloader on architecture (its own row, else the row
+ * for any), NULL-terminated; NULL for none. */
+const char *const *distro_boot_packages(const DistroOps *ops, const char *bootloader,
+                                        const char *architecture);

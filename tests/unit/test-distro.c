@@ -65,23 +65,30 @@ static void test_rows_complete(void **state) {
                                                       "grub-efi"};
                 for (size_t j = 0; j < sizeof(loaders) / sizeof(*loaders); j++) {
                         assert_non_null(bootloader_find(loaders[j]));
-                        const char *const *p = distro_boot_packages(d, loaders[j]);
+                        const char *const *p = distro_boot_packages(d, loaders[j], "amd64");
                         assert_non_null(p);
                         assert_non_null(p[0]);
                 }
-                assert_null(distro_boot_packages(d, "lilo"));
+                assert_null(distro_boot_packages(d, "lilo", "amd64"));
         }
 }
 
 static void test_debian_boot_packages(void **state) {
         const DistroOps *d = distro_find("debian");
         (void)state;
-        const char *const *shim = distro_boot_packages(d, "shim");
+        const char *const *shim = distro_boot_packages(d, "shim", "amd64");
         assert_string_equal(shim[0], "shim-signed");
         assert_string_equal(shim[1], "grub-efi-amd64-signed");
         assert_null(shim[2]);
-        assert_string_equal(distro_boot_packages(d, "grub-bios")[0], "grub-pc-bin");
-        assert_string_equal(distro_boot_packages(d, "uki")[0], "systemd-boot-efi");
+        assert_string_equal(distro_boot_packages(d, "grub-bios", "amd64")[0], "grub-pc-bin");
+        assert_string_equal(distro_boot_packages(d, "uki", "amd64")[0], "systemd-boot-efi");
+        /* arm64: Debian's signed arm64 shim and GRUB; systemd-boot-efi has the same name. */
+        shim = distro_boot_packages(d, "shim", "arm64");
+        assert_string_equal(shim[0], "shim-signed");
+        assert_string_equal(shim[1], "grub-efi-arm64-signed");
+        assert_string_equal(distro_boot_packages(d, "grub-efi", "arm64")[0], "grub-efi-arm64-bin");
+        assert_string_equal(distro_boot_packages(d, "systemd-boot", "arm64")[0],
+                            "systemd-boot-efi");
 }
 
 static void free_files(InstallFile *f, size_t n) {

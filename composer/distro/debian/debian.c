@@ -6,11 +6,18 @@ static const char *const grub_bios_packages[] = {"grub-pc-bin", NULL};
 static const char *const grub_efi_packages[] = {"grub-efi-amd64-bin", NULL};
 static const char *const systemd_boot_packages[] = {"systemd-boot-efi", NULL};
 static const char *const shim_packages[] = {"shim-signed", "grub-efi-amd64-signed", NULL};
+static const char *const grub_efi_arm64_packages[] = {"grub-efi-arm64-bin", NULL};
+static const char *const shim_arm64_packages[] = {"shim-signed", "grub-efi-arm64-signed", NULL};
 
 static const DistroBootPackages boot_packages[] = {
-        {"systemd-boot", systemd_boot_packages}, {"grub-bios", grub_bios_packages},
-        {"grub-efi", grub_efi_packages},         {"shim", shim_packages},
-        {"uki", systemd_boot_packages},          {NULL, NULL},
+        {"systemd-boot", systemd_boot_packages, NULL},
+        {"grub-bios", grub_bios_packages, NULL},
+        {"grub-efi", grub_efi_packages, NULL},
+        {"grub-efi", grub_efi_arm64_packages, "arm64"},
+        {"shim", shim_packages, NULL},
+        {"shim", shim_arm64_packages, "arm64"},
+        {"uki", systemd_boot_packages, NULL},
+        {NULL, NULL, NULL},
 };
 
 const DistroOps distro_debian = {

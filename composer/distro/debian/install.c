@@ -128,7 +128,9 @@ static int chroot_dpkg(const char *root, char **args, const char *what, const ch
         strv_extend(&argv, "--force-unsafe-io");
         for (char **a = args; a && *a; a++)
                 strv_extend(&argv, *a);
+        double start = spawn_in_root_seconds();
         int r = spawn_run_in_root(argv, env, &out);
+        log_info("install: dpkg (%s): %.1f s", what, spawn_in_root_seconds() - start);
         if (r != 0) {
                 log_debug_sub("install", "dpkg %s, the whole output:\n%s", what,
                               out.data ? out.data : "");
