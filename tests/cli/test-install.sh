@@ -17,6 +17,11 @@ check "profiles installed" test -f "$R/share/vmcompose/profiles/minimal.yaml"
 check "targets installed" test -f "$R/share/vmcompose/profiles/targets/azure-gen2.yaml"
 check "policies installed" test -f "$R/share/vmcompose/profiles/policies/headless.yaml"
 check "kernel-config installed" test -f "$R/share/vmcompose/kernel-config/azure.yaml"
+# An init per architecture the build made (build/config.h: VMCOMPOSE_INIT_ARCHES), each for it.
+for a in $(sed -n 's/^#define VMCOMPOSE_INIT_ARCHES "\(.*\)"$/\1/p' "$BUILD/config.h"); do
+        check "libexec/vmcompose/vmcompose-init.$a installed" test -x "$R/libexec/vmcompose/vmcompose-init.$a"
+done
+check "the host's init among them" test -x "$R/libexec/vmcompose/vmcompose-init.$(dpkg --print-architecture)"
 check "man page installed" test -f "$R/share/man/man1/vmcompose.1"
 check "profile reference installed" test -f "$R/share/doc/vmcompose/profile.md"
 check "licence installed" test -f "$R/share/doc/vmcompose/LICENSE"
