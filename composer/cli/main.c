@@ -567,8 +567,12 @@ static int verb_boot(int argc, char *argv[]) {
                 return EXIT_BUILD_FAILED;
         }
 
+        /* --arch, else the manifest's, else the host's (and a hint when nothing boots). */
         if (!o.arch)
                 o.arch = image_arch(o.image);
+        const bool arch_given = o.arch != NULL;
+        if (!o.arch)
+                o.arch = arch_host() ?: arch_find("amd64");
         signals_install();
         BootResult res;
         r = boot_image(&o, &res);
@@ -588,10 +592,12 @@ static int verb_boot(int argc, char *argv[]) {
                 [BOOT_EVENT_NO_BOOT] = "the firmware found nothing to boot",
         };
         if (r == -EPROTO && res.outcome == BOOT_EVENT_NO_BOOT) {
-                log_error("boot: the firmware found nothing to boot on %s (%s; firmware %s, %s). "
-                          "Last console lines:\n%s",
+                log_error("boot: the firmware found nothing to boot on %s (%s; firmware %s, %s, "
+                          "%s machine%s). Last console lines:\n%s",
                           o.image, res.detail ? res.detail : "?",
-                          boot_firmware_to_string(o.firmware), accel, res.tail ? res.tail : "");
+                          boot_firmware_to_string(o.firmware), accel, o.arch->name,
+                          arch_given ? "" : "; for an image of another architecture: --arch",
+                          res.tail ? res.tail : "");
                 boot_result_done(&res);
                 return EXIT_BUILD_FAILED;
         }
