@@ -283,15 +283,15 @@ static int count_role(const Node *parts, const char *role, const Node **ret_last
 }
 
 /* The values of another architecture's row in the profile (its cloud kernel, its serial
- * console) become this architecture's, blamed on the distro.architecture that chose it. */
-static void translate_arch(Node *tree, const Arch *a, const Mark *why) {
+ * console) become this architecture's. Each keeps the file:line of the setting it replaces, so
+ * the deviation report keeps that setting's why:. */
+static void translate_arch(Node *tree, const Arch *a) {
         Node *kernel = node_lookup(tree, "kernel.package");
         const Arch *other =
                 kernel ? arch_find_by(offsetof(Arch, kernel_package), kernel->scalar) : NULL;
         if (other && other != a) {
                 free(kernel->scalar);
                 kernel->scalar = xstrdup(a->kernel_package);
-                kernel->mark = *why;
         }
         Node *cmdline = node_lookup(tree, "kernel.cmdline");
         for (size_t i = 0; cmdline && i < cmdline->n_items; i++) {
@@ -302,7 +302,6 @@ static void translate_arch(Node *tree, const Arch *a, const Mark *why) {
                 if (other && other != a) {
                         free(arg->scalar);
                         arg->scalar = xasprintf("console=%s", a->serial_console);
-                        arg->mark = *why;
                 }
         }
 }
@@ -330,7 +329,7 @@ static int apply_arch(Loader *l) {
                          arch_names(), arch->scalar);
                 return -EBADMSG;
         }
-        translate_arch(p->tree, p->arch, &arch->mark);
+        translate_arch(p->tree, p->arch);
         return 0;
 }
 
