@@ -450,7 +450,8 @@ int boot_image(const BootOptions *o, BootResult *res) {
         bool kvm = o->accel == BOOT_ACCEL_KVM ||
                    (o->accel == BOOT_ACCEL_AUTO && !arch_is_foreign(boot_arch(o)) &&
                     boot_kvm_usable() && kvm_runs_guests(tmp));
-        if (o->accel == BOOT_ACCEL_AUTO && !kvm && boot_kvm_usable()) {
+        if (o->accel == BOOT_ACCEL_AUTO && !kvm && !arch_is_foreign(boot_arch(o)) &&
+            boot_kvm_usable()) {
                 res->fell_back = true;
                 res->kvm_error = "KVM cannot run firmware here";
                 log_notice("boot: /dev/kvm exists but cannot run a guest; using TCG");
