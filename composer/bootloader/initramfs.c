@@ -358,8 +358,10 @@ int initramfs_write(const InitramfsRequest *req) {
         if (r < 0)
                 return log_error_errno(r,
                                        "initramfs: cannot read the init program %s (%m); build "
-                                       "vmcompose-init or set VMCOMPOSE_INIT",
-                                       req->init_path);
+                                       "vmcompose-init (make build; another architecture's needs "
+                                       "its cross compiler, crossbuild-essential-%s) or set "
+                                       "VMCOMPOSE_INIT",
+                                       req->init_path, req->architecture);
         const Arch *arch = arch_find(req->architecture);
         if (arch && arch->elf_machine != elf_machine(init, init_size))
                 return log_error_errno(ENOEXEC,
