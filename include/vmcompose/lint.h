@@ -14,6 +14,8 @@ typedef struct LintFacts {
         char **packages; /* installed package names */
         const DiskLayout *layout;
         int root_fd;
+        const Arch *arch;      /* the image's: its serial console */
+        char **target_drivers; /* the kernel target's initramfs-drivers (kernel-config/) */
 } LintFacts;
 
 typedef struct LintPlatform {
