@@ -114,7 +114,8 @@ static bool in_root(const BootParams *p, const char *path) {
 /* systemd-boot as the removable-media loader, with one BLS entry; the kernel and initramfs
  * sit on the ESP next to it. */
 static int prepare_systemd_boot(const BootParams *p) {
-        static const char efi[] = "usr/lib/systemd/boot/efi/systemd-bootx64.efi";
+        _cleanup_free_ char *efi =
+                xasprintf("usr/lib/systemd/boot/efi/systemd-boot%s.efi", p->arch->efi_suffix);
         _cleanup_free_ char *kdir = xasprintf("vmcompose/%s", p->kernel->version);
         int r;
 
@@ -127,7 +128,7 @@ static int prepare_systemd_boot(const BootParams *p) {
             (r = root_mkdir_p(p->esp_fd, "loader/entries", 0755)) < 0 ||
             (r = root_mkdir_p(p->esp_fd, kdir, 0755)) < 0)
                 return log_error_errno(r, "bootloader: cannot lay out the ESP: %m");
-        r = copy_into(p->root_fd, efi, p->esp_fd, "EFI/BOOT", "BOOTX64.EFI");
+        r = copy_into(p->root_fd, efi, p->esp_fd, "EFI/BOOT", p->arch->efi_boot);
         if (r == 0)
                 r = copy_into(p->root_fd, p->kernel->vmlinuz, p->esp_fd, kdir, "linux");
         if (r == 0)
@@ -155,12 +156,19 @@ static int prepare_systemd_boot(const BootParams *p) {
  * esp-vendor-dir, bootloader/distro/FAMILY.yaml). GRUB reads the signed kernel from the root
  * filesystem and has shim verify it. */
 static int prepare_shim(const BootParams *p) {
-        static const struct {
+        const char *sfx = p->arch->efi_suffix;
+        _cleanup_free_ char *grub = xasprintf("grub%s.efi", sfx);
+        _cleanup_free_ char *mm = xasprintf("mm%s.efi", sfx);
+        _cleanup_free_ char *shim_from = xasprintf("usr/lib/shim/shim%s.efi.signed", sfx);
+        _cleanup_free_ char *grub_from = xasprintf("usr/lib/grub/%s-signed/grub%s.efi.signed",
+                                                   p->arch->grub_efi_platform, sfx);
+        _cleanup_free_ char *mm_from = xasprintf("usr/lib/shim/mm%s.efi.signed", sfx);
+        const struct {
                 const char *from, *dir, *name;
         } files[] = {
-                {"usr/lib/shim/shimx64.efi.signed", "EFI/BOOT", "BOOTX64.EFI"},
-                {"usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed", "EFI/BOOT", "grubx64.efi"},
-                {"usr/lib/shim/mmx64.efi.signed", "EFI/BOOT", "mmx64.efi"},
+                {shim_from, "EFI/BOOT", p->arch->efi_boot},
+                {grub_from, "EFI/BOOT", grub},
+                {mm_from, "EFI/BOOT", mm},
         };
         int r;
 
@@ -171,8 +179,8 @@ static int prepare_shim(const BootParams *p) {
                                 continue; /* MokManager is optional */
                         return log_error_errno(errno,
                                                "bootloader: %s/%s is missing (shim-signed, "
-                                               "grub-efi-amd64-signed installed?): %m",
-                                               p->root_dir, from);
+                                               "grub-efi-%s-signed installed?): %m",
+                                               p->root_dir, from, p->arch->name);
                 }
                 if ((r = copy_into(p->root_fd, from, p->esp_fd, files[i].dir, files[i].name)) < 0)
                         return log_error_errno(r, "bootloader: cannot copy %s/%s: %m", p->root_dir,
@@ -292,9 +300,10 @@ static int prepare_grub_efi(const BootParams *p) {
                 "part_gpt",       "part_msdos", "fat",   "ext2",       "search",
                 "search_fs_uuid", "normal",     "linux", "configfile", "serial",
                 "terminal",       "echo",       "test",  NULL};
-        int r = make_grub(p, "x86_64-efi", modules, "grubx64.efi");
+        _cleanup_free_ char *image = xasprintf("grub%s.efi", p->arch->efi_suffix);
+        int r = make_grub(p, p->arch->grub_efi_platform, modules, image);
         if (r == 0)
-                r = copy_into(p->work_fd, "grubx64.efi", p->esp_fd, "EFI/BOOT", "BOOTX64.EFI");
+                r = copy_into(p->work_fd, image, p->esp_fd, "EFI/BOOT", p->arch->efi_boot);
         return r < 0 ? log_error_errno(r, "bootloader: cannot install GRUB on the ESP: %m") : 0;
 }
 
@@ -352,7 +361,8 @@ static int stamp_uki(int work_fd, uint64_t timestamp) {
 }
 
 static int prepare_uki(const BootParams *p) {
-        static const char stub[] = "usr/lib/systemd/boot/efi/linuxx64.efi.stub";
+        _cleanup_free_ char *stub =
+                xasprintf("usr/lib/systemd/boot/efi/linux%s.efi.stub", p->arch->efi_suffix);
         /* objcopy reads what it puts together by name, outside any root: copies of the
          * root's files in the work directory (ours), not the root's paths. */
         static const char *const parts[] = {"stub.efi", "os-release", "linux", "initrd"};
@@ -412,7 +422,7 @@ static int prepare_uki(const BootParams *p) {
         if (p->timestamp > 0 && (r = stamp_uki(p->work_fd, p->timestamp)) < 0)
                 return log_error_errno(r, "bootloader: cannot set the UKI's time: %m");
         _cleanup_free_ char *name = xasprintf("vmcompose-%s.efi", p->kernel->version);
-        if ((r = copy_into(p->work_fd, "uki.efi", p->esp_fd, "EFI/BOOT", "BOOTX64.EFI")) < 0 ||
+        if ((r = copy_into(p->work_fd, "uki.efi", p->esp_fd, "EFI/BOOT", p->arch->efi_boot)) < 0 ||
             (r = copy_into(p->work_fd, "uki.efi", p->esp_fd, "EFI/Linux", name)) < 0)
                 return log_error_errno(r, "bootloader: cannot install the UKI: %m");
         return 0;

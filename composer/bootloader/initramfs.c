@@ -16,6 +16,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "vmcompose/arch.h"
 #include "vmcompose/bootloader.h"
 #include "vmcompose/install.h"
 #include "vmcompose/kmod.h"
@@ -215,10 +216,6 @@ static int decompress(char **data, size_t *size, const char *path) {
 }
 
 int initramfs_write(const InitramfsRequest *req) {
-        static const struct {
-                const char *arch;
-                int machine;
-        } machines[] = {{"amd64", EM_X86_64}, {"arm64", EM_AARCH64}, {"i386", EM_386}};
         _cleanup_close_ int root_fd = open(req->root_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         _cleanup_free_ char *dep_path = xasprintf("lib/modules/%s/modules.dep", req->version);
         _cleanup_free_ char *builtin_path =
@@ -242,15 +239,16 @@ int initramfs_write(const InitramfsRequest *req) {
         if (r < 0)
                 return log_error_errno(r,
                                        "initramfs: cannot read the init program %s (%m); build "
-                                       "vmcompose-init or set VMCOMPOSE_INIT",
-                                       req->init_path);
-        int machine = elf_machine(init, init_size);
-        for (size_t i = 0; i < ELEMENTSOF(machines); i++)
-                if (streq(machines[i].arch, req->architecture) && machines[i].machine != machine)
-                        return log_error_errno(ENOEXEC,
-                                               "initramfs: %s is not a program for %s (the "
-                                               "image's architecture)",
-                                               req->init_path, req->architecture);
+                                       "vmcompose-init (make build; another architecture's needs "
+                                       "its cross compiler, crossbuild-essential-%s) or set "
+                                       "VMCOMPOSE_INIT",
+                                       req->init_path, req->architecture);
+        const Arch *arch = arch_find(req->architecture);
+        if (arch && arch->elf_machine != elf_machine(init, init_size))
+                return log_error_errno(ENOEXEC,
+                                       "initramfs: %s is not a program for %s (the image's "
+                                       "architecture)",
+                                       req->init_path, req->architecture);
         r = root_read_file(root_fd, dep_path, 64 << 20, &deps, NULL);
         if (r < 0)
                 return log_error_errno(r, "initramfs: %s/%s: %m (kernel %s without depmod?)",

@@ -17,8 +17,6 @@
 #include "vmcompose/sparse.h"
 #include "vmcompose/spawn.h"
 
-#define OVMF_DIR "/usr/share/OVMF"
-
 static const char *const firmware_names[_BOOT_FIRMWARE_MAX] = {"bios", "uefi", "secureboot"};
 static const char *const accel_names[_BOOT_ACCEL_MAX] = {"auto", "kvm", "tcg"};
 
@@ -89,6 +87,11 @@ static double now(void) {
         return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* The image's architecture: the option's, else the host's. */
+static const Arch *boot_arch(const BootOptions *o) {
+        return o->arch ?: arch_host() ?: arch_find("amd64");
+}
+
 typedef struct Qemu {
         pid_t pid;
         int out_fd, err_fd;
@@ -148,12 +151,21 @@ static int build_argv(const BootOptions *o, const char *format, bool kvm, const 
                       char ***ret) {
         char **a = NULL;
         BootFirmware fw = o->firmware;
+        const Arch *arch = boot_arch(o);
 
-        strv_extend(&a, "qemu-system-x86_64");
+        if (fw == BOOT_FIRMWARE_BIOS && !arch->bios)
+                return log_error_errno(EINVAL, "boot: %s machines have no BIOS firmware",
+                                       arch->name);
+        strv_extend(&a, arch->qemu_system);
         strv_extend(&a, "-accel");
         strv_extend(&a, kvm ? "kvm" : "tcg");
         strv_extend(&a, "-machine");
-        strv_extend(&a, fw == BOOT_FIRMWARE_SECUREBOOT ? "q35,smm=on" : "q35");
+        strv_extend(&a, fw == BOOT_FIRMWARE_SECUREBOOT ? arch->qemu_machine_secureboot
+                                                       : arch->qemu_machine);
+        if (arch->qemu_cpu) {
+                strv_extend(&a, "-cpu");
+                strv_extend(&a, kvm ? "host" : arch->qemu_cpu);
+        }
         strv_extend(&a, "-m");
         strv_push(&a,
                   xasprintf("%llu", (unsigned long long)(o->memory_mib ? o->memory_mib : 1024)));
@@ -180,14 +192,14 @@ static int build_argv(const BootOptions *o, const char *format, bool kvm, const 
                 strv_extend(&a, "stdio");
         }
         if (fw != BOOT_FIRMWARE_BIOS) {
-                const char *code = fw == BOOT_FIRMWARE_SECUREBOOT ? OVMF_DIR
-                                           "/OVMF_CODE_4M.secboot.fd"
-                                                                  : OVMF_DIR "/OVMF_CODE_4M.fd";
+                const char *code = fw == BOOT_FIRMWARE_SECUREBOOT ? arch->firmware_code_secureboot
+                                                                  : arch->firmware_code;
                 if (access(code, R_OK) < 0) {
                         strv_free(a);
-                        return log_error_errno(ENOENT, "boot: %s is missing (install ovmf)", code);
+                        return log_error_errno(ENOENT, "boot: %s is missing (install %s)", code,
+                                               arch->firmware_package);
                 }
-                if (fw == BOOT_FIRMWARE_SECUREBOOT) {
+                if (fw == BOOT_FIRMWARE_SECUREBOOT && arch->qemu_pflash_secure) {
                         strv_extend(&a, "-global");
                         strv_extend(&a, "driver=cfi.pflash01,property=secure,value=on");
                 }
@@ -233,9 +245,10 @@ static int boot_once(const BootOptions *o, const char *format, bool kvm, const c
 
         *ret_kvm_failed = false;
         if (o->firmware != BOOT_FIRMWARE_BIOS) {
+                const Arch *arch = boot_arch(o);
                 const char *tmpl = o->firmware == BOOT_FIRMWARE_SECUREBOOT
-                                           ? OVMF_DIR "/OVMF_VARS_4M.ms.fd"
-                                           : OVMF_DIR "/OVMF_VARS_4M.fd";
+                                           ? arch->firmware_vars_secureboot
+                                           : arch->firmware_vars;
                 r = copy_file(tmpl, vars, 0600); /* fresh variables: a first boot */
                 if (r < 0)
                         return log_error_errno(r, "boot: cannot copy %s: %m", tmpl);
@@ -353,17 +366,20 @@ static int boot_once(const BootOptions *o, const char *format, bool kvm, const c
 /* Runs OVMF under KVM for a few seconds, without a disk: a KVM that can open a VM but not run
  * firmware (as on hosts without nested virtualisation support) fails here at once. */
 static bool kvm_runs_guests(const char *tmp) {
+        const Arch *host = arch_host();
+        if (!host)
+                return false;
         _cleanup_free_ char *vars = path_join(tmp, "probe-vars.fd");
-        if (copy_file(OVMF_DIR "/OVMF_VARS_4M.fd", vars, 0600) < 0)
-                return true; /* no OVMF to probe with: let the boot itself tell */
-        _cleanup_free_ char *code = xstrdup("if=pflash,format=raw,unit=0,readonly=on,file=" OVMF_DIR
-                                            "/OVMF_CODE_4M.fd");
+        if (copy_file(host->firmware_vars, vars, 0600) < 0)
+                return true; /* no firmware to probe with: let the boot itself tell */
+        _cleanup_free_ char *code =
+                xasprintf("if=pflash,format=raw,unit=0,readonly=on,file=%s", host->firmware_code);
         _cleanup_free_ char *var = xasprintf("if=pflash,format=raw,unit=1,file=%s", vars);
-        char *const argv[] = {(char *)"qemu-system-x86_64",
+        char *const argv[] = {(char *)host->qemu_system,
                               (char *)"-accel",
                               (char *)"kvm",
                               (char *)"-machine",
-                              (char *)"q35",
+                              (char *)host->qemu_machine,
                               (char *)"-m",
                               (char *)"128",
                               (char *)"-display",
@@ -427,10 +443,20 @@ int boot_image(const BootOptions *o, BootResult *res) {
         if (!mkdtemp(tmp))
                 return log_error_errno(errno, "boot: cannot create a temporary directory: %m");
 
+        /* KVM runs guests of the host's architecture only: another's is emulated (TCG). */
+        if (o->accel == BOOT_ACCEL_KVM && arch_is_foreign(boot_arch(o))) {
+                (void)rm_rf(tmp);
+                return log_error_errno(EINVAL,
+                                       "boot: KVM cannot run %s guests on this host; use --accel "
+                                       "tcg (or auto)",
+                                       boot_arch(o)->name);
+        }
         /* Secure Boot needs SMM, which a KVM that cannot run guests has not either. */
         bool kvm = o->accel == BOOT_ACCEL_KVM ||
-                   (o->accel == BOOT_ACCEL_AUTO && boot_kvm_usable() && kvm_runs_guests(tmp));
-        if (o->accel == BOOT_ACCEL_AUTO && !kvm && boot_kvm_usable()) {
+                   (o->accel == BOOT_ACCEL_AUTO && !arch_is_foreign(boot_arch(o)) &&
+                    boot_kvm_usable() && kvm_runs_guests(tmp));
+        if (o->accel == BOOT_ACCEL_AUTO && !kvm && !arch_is_foreign(boot_arch(o)) &&
+            boot_kvm_usable()) {
                 res->fell_back = true;
                 res->kvm_error = "KVM cannot run firmware here";
                 log_notice("boot: /dev/kvm exists but cannot run a guest; using TCG");

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "config.h"
 #include "vmcompose/audit.h"
@@ -15,6 +16,7 @@
 #include "vmcompose/pipeline.h"
 #include "vmcompose/profile.h"
 #include "vmcompose/userns.h"
+#include "vmcompose/spawn.h"
 
 enum {
         EXIT_OK = 0,
@@ -45,6 +47,7 @@ enum {
         ARG_NO_ROOT_CACHE,
         ARG_POLICY,
         ARG_NO_TIMES,
+        ARG_ARCH,
 };
 
 static const char main_help[] =
@@ -75,6 +78,8 @@ static const char main_help[] =
         "                                 found\n"
         "  VMCOMPOSE_APT_DIR=DIR          the apt configuration for repositories: system\n"
         "                                 (default /etc/apt)\n"
+        "  VMCOMPOSE_BINFMT_HANDLER=NAME  the binfmt_misc handler checked for another\n"
+        "                                 architecture's programs (tests)\n"
         "\n"
         "Exit status: 0 success, 1 build failure, 2 usage or profile error.\n"
         "See vmcompose(1) and docs/profile.md.\n";
@@ -83,14 +88,18 @@ static const char build_help[] =
         "Usage: vmcompose build [OPTIONS] PROFILE\n"
         "\n"
         "Build the image PROFILE describes. Outputs are written as DIR/NAME.FORMAT, where NAME\n"
-        "is the profile's name (NAME-TARGET with --target); a failed build leaves no partial\n"
-        "file at those paths. As an ordinary user, the build runs as uid 0 of a user namespace\n"
-        "mapping the user's subordinate ids (/etc/subuid, /etc/subgid: a line USER:START:65536\n"
-        "in each; newuidmap and newgidmap from the package uidmap): the same bytes as root's.\n"
+        "is the profile's name (NAME-TARGET with --target, then -ARCH with an --arch other than\n"
+        "the profile's); a failed build leaves no partial file at those paths. As an ordinary\n"
+        "user, the build runs as uid 0 of a user namespace mapping the user's subordinate ids\n"
+        "(/etc/subuid, /etc/subgid: a line USER:START:65536 in each; newuidmap and newgidmap\n"
+        "from the package uidmap): the same bytes as root's.\n"
         "\n"
         "Options:\n"
         "  -o, --output DIR       output directory (default: out)\n"
         "  -t, --target NAME      apply profiles/targets/NAME.yaml on top of PROFILE\n"
+        "      --arch ARCH        build for ARCH (amd64, arm64) instead of distro.architecture;\n"
+        "                         another architecture's programs run through qemu-user-static\n"
+        "                         (a binfmt_misc handler with the F flag)\n"
         "      --root DIR         build the disk from DIR, a finished root tree: the package,\n"
         "                         policy and bootloader stages are skipped and DIR is used as\n"
         "                         it is (vmcompose writes DIR/etc/fstab)\n"
@@ -108,7 +117,8 @@ static const char build_help[] =
 
 static const char profile_help_head[] =
         "Usage: vmcompose profile validate [--target NAME] PROFILE...\n"
-        "       vmcompose profile show [--resolved] [--json] [--target NAME] PROFILE\n"
+        "       vmcompose profile show [--resolved] [--json] [--target NAME] [--arch ARCH] "
+        "PROFILE\n"
         "\n"
         "validate  loads each profile with everything it extends and checks it; prints\n"
         "          file:line:col: message for every problem and exits 2 if there is one.\n"
@@ -140,10 +150,18 @@ static void print_profile_help(void) {
         buffer_done(&b);
 }
 
-static int load(const char *path, const char *target, bool no_overlays, Profile **ret) {
+static double now_seconds(void) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int load(const char *path, const char *target, const char *arch, bool no_overlays,
+                Profile **ret) {
         ProfileLoadOptions opts = {
                 .data_dir = vmcompose_data_dir(),
                 .target = target,
+                .arch = arch,
                 .no_overlays = no_overlays,
         };
         Diagnostics diag = {};
@@ -165,10 +183,11 @@ static int verb_profile(int argc, char *argv[]) {
                 {"resolved", no_argument, NULL, ARG_RESOLVED},
                 {"json", no_argument, NULL, ARG_JSON},
                 {"target", required_argument, NULL, 't'},
+                {"arch", required_argument, NULL, ARG_ARCH},
                 {},
         };
         bool resolved = false, json = false;
-        const char *target = NULL;
+        const char *target = NULL, *arch = NULL;
         int c;
 
         if (argc < 2 || streq(argv[1], "--help") || streq(argv[1], "-h") ||
@@ -199,6 +218,9 @@ static int verb_profile(int argc, char *argv[]) {
                 case 't':
                         target = optarg;
                         break;
+                case ARG_ARCH:
+                        arch = optarg;
+                        break;
                 default:
                         return EXIT_USAGE;
                 }
@@ -218,7 +240,7 @@ static int verb_profile(int argc, char *argv[]) {
                 int ret = EXIT_OK;
                 for (int i = 0; i < nargs; i++) {
                         _cleanup_(profile_freep) Profile *p = NULL;
-                        if (load(args[i], target, false, &p) < 0)
+                        if (load(args[i], target, arch, false, &p) < 0)
                                 ret = EXIT_USAGE;
                         else
                                 log_notice("%s: ok (%s)", args[i], p->name);
@@ -230,12 +252,12 @@ static int verb_profile(int argc, char *argv[]) {
                 log_error("profile show: expected exactly one PROFILE");
                 return EXIT_USAGE;
         }
-        if (target && !resolved) {
-                log_error("profile show: --target needs --resolved");
+        if ((target || arch) && !resolved) {
+                log_error("profile show: --%s needs --resolved", target ? "target" : "arch");
                 return EXIT_USAGE;
         }
         _cleanup_(profile_freep) Profile *p = NULL;
-        if (load(args[0], target, !resolved, &p) < 0)
+        if (load(args[0], target, arch, !resolved, &p) < 0)
                 return EXIT_USAGE;
         _cleanup_free_ char *out = json ? profile_format_json(p) : profile_format_text(p);
         fputs(out, stdout);
@@ -398,7 +420,33 @@ static const char boot_help[] =
         "      --serial-log FILE                 keep the whole serial console output\n"
         "      --format raw|qcow2|vpc|vhdx       default: from the image's headers\n"
         "      --write                           keep what the guest writes (first-boot setup,\n"
-        "                                        fsck repairs) in IMAGE\n";
+        "                                        fsck repairs) in IMAGE\n"
+        "      --arch amd64|arm64                the image's architecture; default: the\n"
+        "                                        manifest's next to IMAGE, else the host's\n"
+        "                                        (arm64: qemu-system-aarch64 -machine virt with\n"
+        "                                        AAVMF; TCG on another host)\n";
+
+/* The architecture NAME.manifest.json (next to IMAGE, NAME.FORMAT) names, or NULL. */
+static const Arch *image_arch(const char *image) {
+        _cleanup_free_ char *stem = xstrdup(image);
+        char *slash = strrchr(stem, '/'), *dot = strrchr(stem, '.');
+        if (dot && (!slash || dot > slash))
+                *dot = 0;
+        _cleanup_free_ char *path = xasprintf("%s.manifest.json", stem);
+        _cleanup_free_ char *data = NULL;
+        size_t size = 0;
+        if (read_full_file(path, 64 << 20, &data, &size) < 0)
+                return NULL;
+        Diagnostics diag = {};
+        _cleanup_(node_freep) Node *root = NULL;
+        int r = node_parse_yaml(path, data, size, &diag, &root);
+        diag_done(&diag);
+        const char *a = r == 0 && root ? node_map_scalar(root, "architecture") : NULL;
+        const Arch *arch = a ? arch_find(a) : NULL;
+        if (arch)
+                log_info("boot: %s is an %s image (%s)", image, arch->name, path);
+        return arch;
+}
 
 static int verb_boot(int argc, char *argv[]) {
         static const struct option options[] = {
@@ -413,6 +461,7 @@ static int verb_boot(int argc, char *argv[]) {
                 {"accel", required_argument, NULL, ARG_ACCEL},
                 {"format", required_argument, NULL, ARG_FORMAT},
                 {"write", no_argument, NULL, ARG_WRITE},
+                {"arch", required_argument, NULL, ARG_ARCH},
                 {},
         };
         BootOptions o = {.firmware = BOOT_FIRMWARE_UEFI,
@@ -469,6 +518,14 @@ static int verb_boot(int argc, char *argv[]) {
                 case ARG_WRITE:
                         o.write = true;
                         break;
+                case ARG_ARCH:
+                        o.arch = arch_find(optarg);
+                        if (!o.arch) {
+                                log_error("boot: --arch %s: expected one of %s", optarg,
+                                          arch_names());
+                                return EXIT_USAGE;
+                        }
+                        break;
                 case ARG_FORMAT:
                         if (!streq(optarg, "raw") && !streq(optarg, "qcow2") &&
                             !streq(optarg, "vpc") && !streq(optarg, "vhdx")) {
@@ -517,6 +574,12 @@ static int verb_boot(int argc, char *argv[]) {
                 return EXIT_BUILD_FAILED;
         }
 
+        /* --arch, else the manifest's, else the host's (and a hint when nothing boots). */
+        if (!o.arch)
+                o.arch = image_arch(o.image);
+        const bool arch_given = o.arch != NULL;
+        if (!o.arch)
+                o.arch = arch_host() ?: arch_find("amd64");
         signals_install();
         BootResult res;
         r = boot_image(&o, &res);
@@ -536,10 +599,12 @@ static int verb_boot(int argc, char *argv[]) {
                 [BOOT_EVENT_NO_BOOT] = "the firmware found nothing to boot",
         };
         if (r == -EPROTO && res.outcome == BOOT_EVENT_NO_BOOT) {
-                log_error("boot: the firmware found nothing to boot on %s (%s; firmware %s, %s). "
-                          "Last console lines:\n%s",
+                log_error("boot: the firmware found nothing to boot on %s (%s; firmware %s, %s, "
+                          "%s machine%s). Last console lines:\n%s",
                           o.image, res.detail ? res.detail : "?",
-                          boot_firmware_to_string(o.firmware), accel, res.tail ? res.tail : "");
+                          boot_firmware_to_string(o.firmware), accel, o.arch->name,
+                          arch_given ? "" : "; for an image of another architecture: --arch",
+                          res.tail ? res.tail : "");
                 boot_result_done(&res);
                 return EXIT_BUILD_FAILED;
         }
@@ -566,11 +631,12 @@ static const char lock_help[] =
         "\n"
         "Options:\n"
         "  -t, --target NAME      apply profiles/targets/NAME.yaml on top of PROFILE\n"
+        "      --arch ARCH        resolve for ARCH (amd64, arm64); NAME-ARCH.lock\n"
         "      --cache-dir DIR    the download cache (default: $XDG_CACHE_HOME/vmcompose,\n"
         "                         /var/cache/vmcompose for root)\n";
 
 typedef struct BuildArgs {
-        const char *output, *target, *root, *esp, *cache_dir, *until;
+        const char *output, *target, *arch, *root, *esp, *cache_dir, *until;
         bool locked, strict_audit, no_root_cache;
         unsigned parallel;
 } BuildArgs;
@@ -586,6 +652,9 @@ static int parse_build_option(int c, BuildArgs *a) {
                 return 1;
         case 't':
                 a->target = optarg;
+                return 1;
+        case ARG_ARCH:
+                a->arch = optarg;
                 return 1;
         case ARG_ROOT:
                 a->root = optarg;
@@ -683,7 +752,8 @@ static int run_build(const char *profile_path, const BuildArgs *a, bool write_lo
         }
         if (!a->cache_dir && !a->root && make_default_cache(cache_dir) < 0)
                 return EXIT_BUILD_FAILED;
-        if (load(profile_path, a->target, false, &p) < 0)
+        double start = now_seconds();
+        if (load(profile_path, a->target, a->arch, false, &p) < 0)
                 return EXIT_USAGE;
         if (!write_lock) {
                 r = mkdir_p(a->output);
@@ -692,8 +762,10 @@ static int run_build(const char *profile_path, const BuildArgs *a, bool write_lo
                         return EXIT_BUILD_FAILED;
                 }
         }
+        /* NAME[-TARGET][-ARCH]: -ARCH when --arch changed the profile's own architecture. */
         _cleanup_free_ char *image_name =
-                a->target ? xasprintf("%s-%s", p->name, a->target) : xstrdup(p->name);
+                xasprintf("%s%s%s%s%s", p->name, a->target ? "-" : "", a->target ?: "",
+                          p->arch_override ? "-" : "", p->arch_override ?: "");
         BuildContext ctx = {
                 .profile = p,
                 .profile_path = profile_path,
@@ -731,8 +803,19 @@ static int run_build(const char *profile_path, const BuildArgs *a, bool write_lo
                 return EXIT_BUILD_FAILED;
         if (stop_after && !write_lock)
                 log_notice("stopped after stage %s, as asked; no image was written", stop_after);
-        else if (!write_lock)
-                log_notice("built %s in %s", ctx.image_name, a->output);
+        else if (!write_lock) {
+                /* The time in the root's programs ran emulated for another architecture. */
+                const Arch *arch = p->config.arch;
+                double in_root = spawn_in_root_seconds();
+                if (arch_is_foreign(arch))
+                        log_notice("built %s in %s: %.1f s, %.1f s of it emulated (%s programs in "
+                                   "the root, qemu-user)",
+                                   ctx.image_name, a->output, now_seconds() - start, in_root,
+                                   arch->name);
+                else
+                        log_notice("built %s in %s: %.1f s, %.1f s of it in the root's programs",
+                                   ctx.image_name, a->output, now_seconds() - start, in_root);
+        }
         return EXIT_OK;
 }
 
@@ -742,6 +825,7 @@ static int verb_lock(int argc, char *argv[]) {
                 {"verbose", no_argument, NULL, 'v'},
                 {"quiet", no_argument, NULL, 'q'},
                 {"target", required_argument, NULL, 't'},
+                {"arch", required_argument, NULL, ARG_ARCH},
                 {"cache-dir", required_argument, NULL, ARG_CACHE_DIR},
                 {},
         };
@@ -774,6 +858,7 @@ static int verb_build(int argc, char *argv[]) {
                 {"quiet", no_argument, NULL, 'q'},
                 {"output", required_argument, NULL, 'o'},
                 {"target", required_argument, NULL, 't'},
+                {"arch", required_argument, NULL, ARG_ARCH},
                 {"root", required_argument, NULL, ARG_ROOT},
                 {"esp", required_argument, NULL, ARG_ESP},
                 {"locked", no_argument, NULL, ARG_LOCKED},

@@ -27,11 +27,13 @@ const char *vmcompose_data_dir(void) {
         return running_from_build_tree() ? VMCOMPOSE_SOURCE_DIR : VMCOMPOSE_INSTALL_DATADIR;
 }
 
-const char *vmcompose_init_path(void) {
+char *vmcompose_init_path(const Arch *arch) {
         const char *e = getenv("VMCOMPOSE_INIT");
 
         if (e && *e)
-                return e;
-        return running_from_build_tree() ? VMCOMPOSE_BUILD_DIR "/vmcompose-init"
-                                         : VMCOMPOSE_INSTALL_LIBEXECDIR "/vmcompose-init";
+                return xstrdup(e);
+        return xasprintf("%s/vmcompose-init.%s",
+                         running_from_build_tree() ? VMCOMPOSE_BUILD_DIR
+                                                   : VMCOMPOSE_INSTALL_LIBEXECDIR,
+                         arch->name);
 }

@@ -47,12 +47,10 @@ const char *partition_gpt_type(PartitionRole role, const char *architecture) {
                 return "21686148-6449-6E6F-744E-656564454649";
         case ROLE_BOOT: /* XBOOTLDR */
                 return "BC13C2FF-59E6-4262-A352-B275FD6F7172";
-        case ROLE_ROOT:
-                if (architecture && streq(architecture, "arm64"))
-                        return "B921B045-1DF0-41C3-AF44-4C6F280D3FAE";
-                if (architecture && streq(architecture, "i386"))
-                        return "44479540-F297-41B2-9AF7-D131D5F0458A";
-                return "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709"; /* x86-64 */
+        case ROLE_ROOT: {
+                const Arch *a = arch_find(architecture ?: "amd64");
+                return (a ?: arch_find("amd64"))->root_type;
+        }
         case ROLE_SWAP:
                 return "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F";
         case ROLE_DATA:

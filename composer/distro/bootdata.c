@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "vmcompose/arch.h"
 #include "vmcompose/bootloader.h"
 #include "vmcompose/distro.h"
 
@@ -14,6 +15,40 @@ static bool word_ok(const char *s) {
         return *s && !strpbrk(s, " \t\n/") && !streq(s, ".") && !streq(s, "..");
 }
 
+static void add_row(DistroBootData *d, const char *bootloader, const char *architecture,
+                    char **names) {
+        d->bootloaders = xrealloc(d->bootloaders, (d->n_rows + 1) * sizeof(*d->bootloaders));
+        d->architectures = xrealloc(d->architectures, (d->n_rows + 1) * sizeof(*d->architectures));
+        d->packages = xrealloc(d->packages, (d->n_rows + 1) * sizeof(*d->packages));
+        d->bootloaders[d->n_rows] = xstrdup(bootloader);
+        d->architectures[d->n_rows] = architecture ? xstrdup(architecture) : NULL;
+        d->packages[d->n_rows++] = names;
+}
+
+/* A list of package names (what names the field in messages: "shim" or "shim.arm64"). */
+static void parse_list(const Node *list, const char *what, const char *bootloader,
+                       const char *architecture, DistroBootData *d, Diagnostics *diag) {
+        if (list->type != NODE_SEQ) {
+                diag_add(diag, &list->mark,
+                         "packages.%s: a list of package names%s is expected, not %s", what,
+                         architecture ? "" : " (or a mapping of architecture to list)",
+                         node_type_describe(list));
+                return;
+        }
+        char **names = xcalloc(1, sizeof(char *)); /* empty, not NULL */
+        for (size_t j = 0; j < list->n_items; j++) {
+                const Node *n = list->items[j];
+                if (n->type != NODE_SCALAR || !word_ok(n->scalar))
+                        diag_add(diag, &n->mark, "packages.%s: a package name is expected, not %s",
+                                 what, n->type == NODE_SCALAR ? "this" : node_type_describe(n));
+                else
+                        strv_extend(&names, n->scalar);
+        }
+        add_row(d, bootloader, architecture, names);
+}
+
+/* packages: each boot loader's list, for every architecture; or a mapping of architecture (the
+ * architecture table's names) to its list. */
 static void parse_packages(const Node *map, DistroBootData *d, Diagnostics *diag) {
         if (map->type != NODE_MAP) {
                 diag_add(diag, &map->mark,
@@ -23,34 +58,27 @@ static void parse_packages(const Node *map, DistroBootData *d, Diagnostics *diag
         }
         for (size_t i = 0; i < map->n_pairs; i++) {
                 const NodePair *pair = &map->pairs[i];
-                const Node *list = pair->value;
+                const Node *v = pair->value;
                 if (!bootloader_find(pair->key)) {
                         diag_add(diag, &pair->key_mark,
                                  "packages: %s is not a boot loader vmcompose makes", pair->key);
                         continue;
                 }
-                if (list->type != NODE_SEQ) {
-                        diag_add(diag, &list->mark,
-                                 "packages.%s: a list of package names is expected, not %s",
-                                 pair->key, node_type_describe(list));
+                if (v->type != NODE_MAP) {
+                        parse_list(v, pair->key, pair->key, NULL, d, diag);
                         continue;
                 }
-                char **names = xcalloc(1, sizeof(char *)); /* empty, not NULL */
-                for (size_t j = 0; j < list->n_items; j++) {
-                        const Node *n = list->items[j];
-                        if (n->type != NODE_SCALAR || !word_ok(n->scalar))
-                                diag_add(diag, &n->mark,
-                                         "packages.%s: a package name is expected, not %s",
-                                         pair->key,
-                                         n->type == NODE_SCALAR ? "this" : node_type_describe(n));
-                        else
-                                strv_extend(&names, n->scalar);
+                for (size_t j = 0; j < v->n_pairs; j++) {
+                        const NodePair *a = &v->pairs[j];
+                        if (!arch_find(a->key)) {
+                                diag_add(diag, &a->key_mark,
+                                         "packages.%s: vmcompose builds images for %s, not %s",
+                                         pair->key, arch_names(), a->key);
+                                continue;
+                        }
+                        _cleanup_free_ char *what = xasprintf("%s.%s", pair->key, a->key);
+                        parse_list(a->value, what, pair->key, a->key, d, diag);
                 }
-                d->bootloaders =
-                        xrealloc(d->bootloaders, (d->n_bootloaders + 1) * sizeof(*d->bootloaders));
-                d->packages = xrealloc(d->packages, (d->n_bootloaders + 1) * sizeof(*d->packages));
-                d->bootloaders[d->n_bootloaders] = xstrdup(pair->key);
-                d->packages[d->n_bootloaders++] = names;
         }
 }
 
@@ -113,20 +141,29 @@ int distro_boot_data_load(const DistroOps *ops, const char *data_dir, DistroBoot
 }
 
 void distro_boot_data_done(DistroBootData *d) {
-        for (size_t i = 0; i < d->n_bootloaders; i++) {
+        for (size_t i = 0; i < d->n_rows; i++) {
                 free(d->bootloaders[i]);
+                free(d->architectures[i]);
                 strv_free(d->packages[i]);
         }
         free(d->bootloaders);
+        free(d->architectures);
         free(d->packages);
         free(d->esp_vendor_dir);
         free(d->path);
         *d = (DistroBootData){};
 }
 
-const char *const *distro_boot_packages(const DistroBootData *d, const char *bootloader) {
-        for (size_t i = 0; i < d->n_bootloaders; i++)
-                if (streq(d->bootloaders[i], bootloader))
+const char *const *distro_boot_packages(const DistroBootData *d, const char *bootloader,
+                                        const char *architecture) {
+        const char *const *every = NULL;
+        for (size_t i = 0; i < d->n_rows; i++) {
+                if (!streq(d->bootloaders[i], bootloader))
+                        continue;
+                if (!d->architectures[i])
+                        every = every ?: (const char *const *)d->packages[i];
+                else if (architecture && streq(d->architectures[i], architecture))
                         return (const char *const *)d->packages[i];
-        return NULL;
+        }
+        return every;
 }

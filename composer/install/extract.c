@@ -5,13 +5,16 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
 #include "vmcompose/rootfs.h"
+#include "vmcompose/sparse.h"
 #include "vmcompose/util.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct archive *, archive_read_free);
@@ -250,4 +253,89 @@ int deb_list_members(const char *deb_path,
         if (r != ARCHIVE_EOF)
                 return log_error_errno(EBADMSG, "%s: %s", deb_path, archive_error_string(a));
         return 0;
+}
+
+/* One ar member header: name, mtime 0, owner 0, mode 100644, size (padded as ar wants). */
+static void ar_header(char h[60], const char *name, uint64_t size) {
+        char buf[61];
+        snprintf(buf, sizeof(buf), "%-16.16s%-12s%-6s%-6s%-8s%-10llu`\n", name, "0", "0", "0",
+                 "100644", (unsigned long long)size);
+        memcpy(h, buf, 60);
+}
+
+/* Writes the member name with the data of a compressed tar, decompressed, at out_fd's end. */
+static int write_plain_member(int out_fd, const char *name, const void *data, size_t size) {
+        _cleanup_(archive_read_freep) struct archive *a = archive_read_new();
+        struct archive_entry *e;
+        char h[60], buf[1 << 16];
+        uint64_t total = 0;
+
+        off_t at = lseek(out_fd, 0, SEEK_END);
+        if (at < 0)
+                return -errno;
+        ar_header(h, name, 0);
+        int r = pwrite_all(out_fd, h, sizeof(h), (uint64_t)at);
+        if (r < 0)
+                return r;
+        archive_read_support_filter_all(a);
+        archive_read_support_format_raw(a);
+        if (archive_read_open_memory(a, data, size) != ARCHIVE_OK ||
+            archive_read_next_header(a, &e) != ARCHIVE_OK)
+                return -EBADMSG;
+        for (;;) {
+                la_ssize_t n = archive_read_data(a, buf, sizeof(buf));
+                if (n < 0)
+                        return -EBADMSG;
+                if (n == 0)
+                        break;
+                r = pwrite_all(out_fd, buf, (size_t)n, (uint64_t)at + 60 + total);
+                if (r < 0)
+                        return r;
+                total += (uint64_t)n;
+        }
+        if (total % 2 && (r = pwrite_all(out_fd, "\n", 1, (uint64_t)at + 60 + total)) < 0)
+                return r;
+        ar_header(h, name, total);
+        return pwrite_all(out_fd, h, sizeof(h), (uint64_t)at);
+}
+
+int deb_repack_plain(const char *deb_path, int out_fd) {
+        _cleanup_(archive_read_freep) struct archive *a = archive_read_new();
+        struct archive_entry *e;
+        int r;
+
+        archive_read_support_format_ar(a);
+        if (archive_read_open_filename(a, deb_path, 1 << 16) != ARCHIVE_OK)
+                return -EBADMSG;
+        if ((r = pwrite_all(out_fd, "!<arch>\n", 8, 0)) < 0)
+                return r;
+        while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+                const char *name = archive_entry_pathname(e);
+                la_int64_t size = archive_entry_size(e);
+                if (!name || size < 0 || size > (la_int64_t)1 << 31)
+                        return -EBADMSG;
+                _cleanup_free_ char *data = xmalloc((size_t)size + 1);
+                if (archive_read_data(a, data, (size_t)size) != size)
+                        return -EBADMSG;
+                /* control.tar.xz -> control.tar, data.tar.zst -> data.tar; the rest as is. */
+                const char *plain = strneq(name, "control.tar.", 12) ? "control.tar"
+                                    : strneq(name, "data.tar.", 9)   ? "data.tar"
+                                                                     : NULL;
+                if (plain) {
+                        r = write_plain_member(out_fd, plain, data, (size_t)size);
+                        if (r < 0)
+                                return r;
+                        continue;
+                }
+                off_t at = lseek(out_fd, 0, SEEK_END);
+                char h[60];
+                ar_header(h, name, (uint64_t)size);
+                if (at < 0)
+                        return -errno;
+                if ((r = pwrite_all(out_fd, h, 60, (uint64_t)at)) < 0 ||
+                    (r = pwrite_all(out_fd, data, (size_t)size, (uint64_t)at + 60)) < 0 ||
+                    (size % 2 && (r = pwrite_all(out_fd, "\n", 1, (uint64_t)at + 60 + size)) < 0))
+                        return r;
+        }
+        return r == ARCHIVE_EOF ? 0 : -EBADMSG;
 }

@@ -107,11 +107,31 @@ unsigned lint_azure(const LintFacts *f, char ***problems) {
 
         /* The Hyper-V drivers Azure's storage and network need. */
         checks += check_drivers(f, hv_drivers, ELEMENTSOF(hv_drivers), problems);
+        /* And every driver the kernel target lists for the architecture (Azure's Arm VMs:
+         * NVMe), '-' and '_' alike, in the initramfs. */
+        for (char **d = f->target_drivers; d && *d && f->initramfs_modules; d++) {
+                bool listed = false;
+                for (size_t i = 0; i < ELEMENTSOF(hv_drivers); i++)
+                        listed = listed || streq(hv_drivers[i], *d);
+                if (listed)
+                        continue;
+                checks++;
+                _cleanup_free_ char *u = xstrdup(*d);
+                for (char *c = u; *c; c++)
+                        if (*c == '-')
+                                *c = '_';
+                if (!strv_contains(f->initramfs_modules, u))
+                        problem(problems, "the initramfs lacks %s (the kernel target's)", *d);
+        }
 
         /* Azure's documented command line: the serial console, early output, a long wait for
          * the root disk; and no "quiet", which hides what the serial console log should show. */
-        static const char *const args[] = {"console=ttyS0", "earlyprintk=ttyS0", "rootdelay=300"};
+        const Arch *a = f->arch ?: arch_find("amd64");
+        _cleanup_free_ char *console = xasprintf("console=%s", a->serial_console);
+        const char *args[] = {console, a->early_console, "rootdelay=300"};
         for (size_t i = 0; i < ELEMENTSOF(args) && f->cmdline; i++) {
+                if (!args[i])
+                        continue;
                 checks++;
                 if (!has_arg(f->cmdline, args[i]))
                         problem(problems, "the kernel command line lacks %s", args[i]);

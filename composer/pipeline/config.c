@@ -95,10 +95,11 @@ static int load_boot_data(BuildConfig *c, Diagnostics *diag) {
         int r = distro_boot_data_load(c->distro, vmcompose_data_dir(), &c->distro_boot, diag);
         if (r < 0)
                 return r;
-        if (c->bootloader && !distro_boot_packages(&c->distro_boot, c->bootloader->name)) {
+        if (c->bootloader &&
+            !distro_boot_packages(&c->distro_boot, c->bootloader->name, c->architecture)) {
                 diag_add(diag, &(Mark){.file = c->distro_boot.path},
-                         "packages: the %s boot loader (%s) is missing", c->bootloader->name,
-                         c->bootloader_where);
+                         "packages: the %s boot loader (%s) is missing for %s", c->bootloader->name,
+                         c->bootloader_where, c->architecture ?: "(none)");
                 return -EBADMSG;
         }
         return c->bootloader ? bootloader_check_data(vmcompose_data_dir(), c->bootloader, diag) : 0;
@@ -112,7 +113,9 @@ static void load_request(BuildConfig *c, const Profile *p) {
         if (kernel && !strv_contains(c->install, kernel))
                 strv_extend(&c->install, kernel);
         const char *const *boot =
-                c->bootloader ? distro_boot_packages(&c->distro_boot, c->bootloader->name) : NULL;
+                c->bootloader ? distro_boot_packages(&c->distro_boot, c->bootloader->name,
+                                                     c->architecture)
+                              : NULL;
         for (const char *const *pk = boot; pk && *pk; pk++)
                 if (!strv_contains(c->install, *pk))
                         strv_extend(&c->install, *pk);
@@ -147,6 +150,7 @@ int build_config_load(const Profile *p, const char *seed, BuildConfig *ret, Diag
         c.layout_error = disk_layout_from_profile(p, seed, &c.layout, &c.layout_diag);
         c.release = pc->release.value ? xstrdup(pc->release.value) : NULL;
         c.architecture = pc->architecture.value ? xstrdup(pc->architecture.value) : NULL;
+        c.arch = pc->arch;
         c.repositories = pc->repositories;
         c.n_repositories = pc->n_repositories;
 

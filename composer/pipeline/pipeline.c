@@ -8,8 +8,30 @@
 #include "vmcompose/log.h"
 #include "vmcompose/pipeline.h"
 #include "vmcompose/signals.h"
+#include "vmcompose/spawn.h"
 
 #include "stages.h"
+
+static bool runs_stage(const BuildContext *ctx, const char *name);
+
+/* The programs of another architecture (dpkg, maintainer scripts) run in the root through
+ * qemu-user's binfmt_misc handler: without one, refuse before anything is downloaded. */
+static int check_binfmt(const BuildContext *ctx) {
+        const Arch *a = ctx->config.arch;
+        if (ctx->root_dir || !arch_is_foreign(a) || !runs_stage(ctx, "install"))
+                return 0;
+        const char *name = arch_binfmt_handler(a), *why = NULL;
+        int r = arch_binfmt_check(NULL, name, &why);
+        if (r < 0) {
+                _cleanup_free_ char *fix = arch_binfmt_fix(NULL, name);
+                log_error("install: %s programs run on this %s host through qemu-user-static, but "
+                          "%s (/proc/sys/fs/binfmt_misc/%s). Register it with:\n    %s",
+                          a->name, arch_host() ? arch_host()->name : "other", why, name, fix);
+                return -ENOEXEC;
+        }
+        log_info("install: %s programs run through binfmt_misc's %s (F flag)", a->name, name);
+        return 0;
+}
 
 static int stage_profile(BuildContext *ctx) {
         const Profile *p = ctx->profile;
@@ -23,6 +45,9 @@ static int stage_profile(BuildContext *ctx) {
                 return r;
         log_info("profile: %s from %zu layer(s), %zu policy file(s), seed '%s'", p->name,
                  strv_length(p->layers), p->n_policies, ctx->seed);
+        r = check_binfmt(ctx);
+        if (r < 0)
+                return r;
         /* Refuse an undocumented deviation before any work, not after the image is built. */
         if (ctx->strict_audit)
                 return deviations_check_strict(ctx);
@@ -78,6 +103,17 @@ static const Stage stages[] = {
         {"reports", "write NAME.spdx.json (SPDX 2.3 SBOM) and NAME.deviations.{json,md}",
          stage_reports, STAGE_REQUIRED, NULL},
 };
+
+/* Whether the build runs the stage name: it comes before or at --until's. */
+static bool runs_stage(const BuildContext *ctx, const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(stages); i++) {
+                if (streq(stages[i].name, name))
+                        return true;
+                if (ctx->stop_after && streq(stages[i].name, ctx->stop_after))
+                        return false;
+        }
+        return false;
+}
 
 const Stage *pipeline_stages(size_t *ret_n) {
         *ret_n = ELEMENTSOF(stages);

@@ -194,13 +194,14 @@ static int make_initramfs(BuildContext *ctx, int root_fd) {
                 if (!strneq(de->d_name, "vmlinuz-", 8))
                         continue;
                 _cleanup_free_ char *out = xasprintf("boot/initrd.img-%s", de->d_name + 8);
+                _cleanup_free_ char *init = vmcompose_init_path(c->arch);
                 InitramfsRequest req = {
                         .root_dir = ctx->root_path,
                         .version = de->d_name + 8,
                         .architecture = c->architecture,
                         .drivers = drivers,
                         .driver_wheres = wheres,
-                        .init_path = vmcompose_init_path(),
+                        .init_path = init,
                         .mtime = ctx->timestamp,
                         .out_path = out,
                 };
@@ -297,6 +298,7 @@ static int prepare_boot(BuildContext *ctx, int root_fd, const BootKernel *k, con
                 .title = ctx->profile->name,
                 .esp_vendor_dir = c->distro_boot.esp_vendor_dir,
                 .data_dir = vmcompose_data_dir(),
+                .arch = c->arch,
                 .timestamp = ctx->timestamp,
         };
         int r = c->bootloader->prepare(&params);

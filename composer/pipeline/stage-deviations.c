@@ -115,8 +115,9 @@ static void add_packages(Collect *c) {
         /* What the boot loader needs in the root, documented by the boot loader table. */
         const ProfileValue *bl = &pc->bootloader;
         const Bootloader *b = bl->value ? bootloader_find(bl->value) : NULL;
-        const char *const *boot =
-                b ? distro_boot_packages(&c->ctx->config.distro_boot, b->name) : NULL;
+        const char *const *boot = b ? distro_boot_packages(&c->ctx->config.distro_boot, b->name,
+                                                           c->ctx->config.architecture)
+                                    : NULL;
         for (const char *const *pk = !upstream(c, bl) ? boot : NULL; pk && *pk; pk++) {
                 _cleanup_free_ char *w = where(c, &bl->mark);
                 _cleanup_free_ char *why = xasprintf("the %s boot loader is assembled from it "

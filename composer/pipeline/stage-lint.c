@@ -27,6 +27,8 @@ int stage_lint(BuildContext *ctx) {
                 .layout = &ctx->config.layout,
                 .root_fd = root_fd,
                 .kernel_version = ctx->kernel_version,
+                .arch = ctx->config.arch,
+                .target_drivers = ctx->config.target_drivers,
         };
         unsigned checks = platform->run(&f, &problems);
         if (problems) {
@@ -35,6 +37,13 @@ int stage_lint(BuildContext *ctx) {
                 return log_error_errno(EBADMSG, "lint %s: %zu of the image's %s rules fail", name,
                                        strv_length(problems), platform->title);
         }
+        Buffer drivers = {};
+        for (char **d = ctx->config.target_drivers; d && *d; d++)
+                buffer_printf(&drivers, " %s", *d);
+        if (drivers.len > 0)
+                log_info("lint %s: the kernel target's drivers are in the initramfs:%s", name,
+                         drivers.data);
+        buffer_done(&drivers);
         log_notice("lint %s: ok (%u checks: %s)", name, checks, platform->checks);
         return 0;
 }

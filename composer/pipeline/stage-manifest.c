@@ -118,6 +118,7 @@ int stage_manifest(BuildContext *ctx) {
         json_kv(&w, "image", ctx->image_name);
         json_kv(&w, "profile", ctx->profile_path);
         json_kv(&w, "target", ctx->target);
+        json_kv(&w, "architecture", ctx->config.architecture);
         json_key(&w, "layers");
         json_begin_array(&w);
         for (char **l = ctx->profile->layers; l && *l; l++)

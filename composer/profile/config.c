@@ -254,6 +254,7 @@ int profile_config_load(Profile *p, Diagnostics *diag) {
         c->family = setting(p, "distro", "family");
         c->release = setting(p, "distro", "release");
         c->architecture = setting(p, "distro", "architecture");
+        c->arch = c->architecture.value ? arch_find(c->architecture.value) : NULL;
         load_repositories(c, p->tree);
         c->bootloader = setting(p, NULL, "bootloader");
         c->kernel_package = setting(p, "kernel", "package");

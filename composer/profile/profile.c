@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <dirent.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -23,6 +24,7 @@ typedef struct Loader {
         size_t n_layers;
         Layer *stack; /* files being loaded, for cycle detection */
         size_t n_stack;
+        const Arch *arch; /* distro.architecture's row, once apply_arch() has checked it */
 } Loader;
 
 /* Paths under the working directory are shown relative to it, so messages and provenance
@@ -224,6 +226,17 @@ static int load_include(Loader *l, const Field *schema, const char *subdir, cons
         const char *name = name_node->scalar;
         _cleanup_free_ char *path =
                 profile_data_file(l->opts->data_dir, subdir, name, name_node->mark.file);
+        /* A kernel target's requirements for another architecture: NAME-ARCH.yaml. */
+        const Arch *arch = l->arch;
+        if (streq(subdir, "kernel-config") && arch) {
+                _cleanup_free_ char *n = xasprintf("%s-%s", name, arch->name);
+                _cleanup_free_ char *a =
+                        profile_data_file(l->opts->data_dir, subdir, n, name_node->mark.file);
+                if (!strchr(name, '/') && access(a, F_OK) == 0) {
+                        free(path);
+                        path = TAKE_PTR(a);
+                }
+        }
         _cleanup_(node_freep) Node *tree = NULL;
         const char *file;
         struct stat st;
@@ -268,6 +281,57 @@ static int count_role(const Node *parts, const char *role, const Node **ret_last
                 }
         }
         return n;
+}
+
+/* The values of another architecture's row in the profile (its cloud kernel, its serial
+ * console) become this architecture's. Each keeps the file:line of the setting it replaces, so
+ * the deviation report keeps that setting's why:. */
+static void translate_arch(Node *tree, const Arch *a) {
+        Node *kernel = node_lookup(tree, "kernel.package");
+        const Arch *other =
+                kernel ? arch_find_by(offsetof(Arch, kernel_package), kernel->scalar) : NULL;
+        if (other && other != a) {
+                free(kernel->scalar);
+                kernel->scalar = xstrdup(a->kernel_package);
+        }
+        Node *cmdline = node_lookup(tree, "kernel.cmdline");
+        for (size_t i = 0; cmdline && i < cmdline->n_items; i++) {
+                Node *arg = node_map_get(cmdline->items[i], "arg");
+                if (!arg || arg->type != NODE_SCALAR || !strneq(arg->scalar, "console=", 8))
+                        continue;
+                other = arch_find_by(offsetof(Arch, serial_console), arg->scalar + 8);
+                if (other && other != a) {
+                        free(arg->scalar);
+                        arg->scalar = xasprintf("console=%s", a->serial_console);
+                }
+        }
+}
+
+/* distro.architecture: --arch replaces it; it must be an architecture vmcompose builds for. */
+static int apply_arch(Loader *l) {
+        Profile *p = l->profile;
+        Node *arch = node_lookup(p->tree, "distro.architecture");
+
+        if (l->opts->arch && !streq(arch->scalar, l->opts->arch)) {
+                if (!arch_find(l->opts->arch)) {
+                        diag_add(l->diag, NULL, "--arch %s: vmcompose builds images for %s",
+                                 l->opts->arch, arch_names());
+                        return -EBADMSG;
+                }
+                p->arch_override = xstrdup(l->opts->arch);
+                free(arch->scalar);
+                arch->scalar = xstrdup(l->opts->arch);
+                arch->mark = (Mark){.file = source_set_add(&p->sources, "--arch")};
+        }
+        l->arch = arch_find(arch->scalar);
+        if (!l->arch) {
+                diag_add(l->diag, &arch->mark,
+                         "distro.architecture: vmcompose builds images for %s, not %s",
+                         arch_names(), arch->scalar);
+                return -EBADMSG;
+        }
+        translate_arch(p->tree, l->arch);
+        return 0;
 }
 
 /* Checks that need the whole resolved profile: the disk layout against the bootloader. */
@@ -329,6 +393,18 @@ static int check_resolved(Loader *l, const Node *tree) {
                                  b);
                         r = -EBADMSG;
                 }
+                const Node *an = node_lookup(tree, "distro.architecture");
+                if (streq(b, "grub-bios") && l->arch && !l->arch->bios) {
+                        _cleanup_free_ char *from =
+                                an->mark.line > 0 ? xasprintf("%s:%u", an->mark.file, an->mark.line)
+                                                  : xstrdup(an->mark.file);
+                        diag_add(l->diag, &boot->mark,
+                                 "bootloader: grub-bios boots from a PC BIOS, which %s machines "
+                                 "do not have (distro.architecture: %s, from %s); use a UEFI "
+                                 "boot loader (systemd-boot, uki, grub-efi, shim)",
+                                 an->scalar, an->scalar, from);
+                        r = -EBADMSG;
+                }
                 if (streq(b, "grub-bios") && !mbr && count_role(parts, "bios-boot", &last) == 0) {
                         diag_add(l->diag, &boot->mark,
                                  "bootloader: grub-bios on a GPT disk needs a partition with role "
@@ -384,6 +460,9 @@ static int resolve(Loader *l, const char *path) {
 
         Mark dflt = {.file = source_set_add(&p->sources, "default")};
         fill_defaults(&profile_schema, p->tree, &dflt);
+        r = apply_arch(l);
+        if (r < 0)
+                return r;
 
         Node *policies = node_map_get(p->tree, "policy");
         for (size_t i = 0; policies && i < policies->n_items; i++) {
@@ -494,6 +573,7 @@ Profile *profile_free(Profile *p) {
                 include_done(&p->policies[i]);
         free(p->policies);
         include_done(&p->kernel_target);
+        free(p->arch_override);
         source_set_done(&p->sources);
         free(p);
         return NULL;

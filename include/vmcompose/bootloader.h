@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "vmcompose/arch.h"
 #include "vmcompose/node.h"
 #include "vmcompose/util.h"
 
@@ -31,6 +32,7 @@ typedef struct BootParams {
         const char *title;        /* the menu title */
         const char *esp_vendor_dir; /* the distribution's /EFI directory: "debian" */
         const char *data_dir;       /* holds bootloader/ (vmcompose_data_dir()) */
+        const Arch *arch;           /* the image's: its EFI file names */
         uint64_t timestamp; /* source-date-epoch for what records a time (the UKI's PE header);
                              * 0: none */
 } BootParams;

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vmcompose/arch.h"
 #include "vmcompose/util.h"
 
 /* `vmcompose boot`: boot an image in QEMU and say whether it came up (composer/boottest/). */
@@ -85,6 +86,7 @@ typedef struct BootOptions {
         uint64_t memory_mib;
         const char *serial_log; /* NULL: none */
         bool write;             /* false: -snapshot, the image is not changed */
+        const Arch *arch;       /* the image's (QEMU, machine, firmware); NULL: the host's */
 } BootOptions;
 
 typedef struct BootResult {

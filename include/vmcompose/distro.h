@@ -117,19 +117,22 @@ const DistroOps *const *distro_list(size_t *ret_n);
 
 /* A family's boot data, read at run time from DATA_DIR/bootloader/distro/FAMILY.yaml (data,
  * not code: bootloader/README.md): the ESP directory the distribution's signed GRUB reads, and
- * the packages the root needs for each boot loader, by the family's package names. */
+ * the packages the root needs for each boot loader, by the family's package names: one list for
+ * every architecture, or one per architecture (the architecture table's names, core/arch.c). */
 typedef struct DistroBootData {
         char *path;           /* the file it was read from */
         char *esp_vendor_dir; /* esp-vendor-dir: "debian" (EFI/debian/grub.cfg) */
-        char **bootloaders;   /* the keys of packages:, in file order */
-        char ***packages;     /* packages[i]: bootloaders[i]'s, a strv (possibly empty) */
-        size_t n_bootloaders;
+        char **bootloaders;   /* one row per boot loader and architecture, in file order */
+        char **architectures; /* architectures[i]: row i's architecture; NULL: every one */
+        char ***packages;     /* packages[i]: row i's, a strv (possibly empty) */
+        size_t n_rows;
 } DistroBootData;
 
 /* Parses the boot data text (size bytes, read from path, which messages name). 0 and *ret
  * (release with distro_boot_data_done()), or -EBADMSG with every problem in diag as
  * "path:line:column: message": a missing or malformed esp-vendor-dir or packages, an unknown
- * key, a boot loader vmcompose does not make. Pure, for tests. */
+ * key, a boot loader vmcompose does not make, an architecture it does not build for. Pure, for
+ * tests. */
 int distro_boot_data_parse(const char *path, const char *text, size_t size, DistroBootData *ret,
                            Diagnostics *diag);
 /* Reads DATA_DIR/bootloader/distro/FAMILY.yaml for ops's family: as distro_boot_data_parse(),
@@ -138,6 +141,7 @@ int distro_boot_data_load(const DistroOps *ops, const char *data_dir, DistroBoot
                           Diagnostics *diag);
 void distro_boot_data_done(DistroBootData *d);
 
-/* The packages d names for bootloader (possibly none: an empty strv); NULL when d does not
- * list the boot loader. */
-const char *const *distro_boot_packages(const DistroBootData *d, const char *bootloader);
+/* The packages d names for bootloader on architecture (possibly none: an empty strv): the
+ * architecture's own list, else the list for every architecture; NULL when d lists neither. */
+const char *const *distro_boot_packages(const DistroBootData *d, const char *bootloader,
+                                        const char *architecture);

@@ -66,6 +66,12 @@ int deb_list_members(const char *deb_path,
                      int (*fn)(const char *path, uint64_t size, bool directory, void *userdata),
                      void *userdata);
 
+/* Writes the .deb at deb_path to the empty file out_fd with its control.tar and data.tar
+ * decompressed (dpkg-deb reads them either way): for a root of another architecture, whose
+ * dpkg-deb runs emulated, where decompressing is much of its work. 0, -EBADMSG (not a .deb, or a
+ * member that does not decompress) or another negative errno. */
+int deb_repack_plain(const char *deb_path, int out_fd);
+
 /* Unpacks the data.tar.* of the .deb at deb_path into the root directory root_fd. Paths are
  * resolved inside the root (openat2 RESOLVE_IN_ROOT): absolute or ".." members are refused,
  * symlinks in the root are followed only within it (so merged /usr works), device nodes and

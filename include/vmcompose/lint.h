@@ -15,6 +15,8 @@ typedef struct LintFacts {
         const DiskLayout *layout;
         int root_fd;
         const char *kernel_version; /* the kernel in root_fd; NULL skips the root's modules */
+        const Arch *arch;           /* the image's: its serial console */
+        char **target_drivers;      /* the kernel target's initramfs-drivers (kernel-config/) */
 } LintFacts;
 
 typedef struct LintPlatform {

@@ -25,6 +25,7 @@ typedef struct BuildConfig {
         DistroBootData distro_boot; /* its boot data (bootloader/distro/FAMILY.yaml) */
         char *release;              /* distro.release */
         char *architecture;         /* distro.architecture (the family's name: "amd64") */
+        const Arch *arch;           /* its row in the architecture table */
         const ProfileRepository *repositories; /* distro.repositories, for repos_load */
         size_t n_repositories;
         const Bootloader *bootloader;             /* NULL: one vmcompose does not make (yet) */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include "vmcompose/arch.h"
 #include "vmcompose/node.h"
 #include "vmcompose/schema.h"
 
@@ -94,6 +95,8 @@ typedef struct ProfileTarget {
 /* The profile, typed once at load: the stages read these, not the tree. */
 typedef struct ProfileConfig {
         ProfileValue family, release, architecture;
+        const Arch *arch; /* architecture's row in the architecture table (core/arch.c); NULL: a
+                           * profile without one (profile_load_policies()) */
         ProfileRepository *repositories;
         size_t n_repositories;
         ProfileValue bootloader;
@@ -133,12 +136,17 @@ typedef struct Profile {
         size_t n_policies;
         ProfileInclude kernel_target; /* .tree is NULL when the profile names no target */
         ProfileConfig config;         /* all of it, typed */
+        char *arch_override; /* the --arch name when it changed the profile's own architecture
+                              * (image names then end in -ARCH); NULL otherwise */
 } Profile;
 
 typedef struct ProfileLoadOptions {
         const char *data_dir; /* holds profiles/, kernel-config/, bootloader/; see
                                * vmcompose_data_dir() */
         const char *target;   /* NULL, or a target overlay name (profiles/targets/NAME.yaml) */
+        const char *arch;     /* NULL, or the architecture to build for (--arch): replaces
+                               * distro.architecture, and the other architecture's cloud kernel
+                               * and serial console with this one's */
         bool no_overlays;     /* load this file alone: no extends:, no target, no defaults */
 } ProfileLoadOptions;
 
@@ -199,6 +207,6 @@ void profile_lock_done(ProfileLock *l);
 /* vmcompose's data directory: $VMCOMPOSE_DATA_DIR, else the source tree when running from the
  * build tree, else the installed data directory. */
 const char *vmcompose_data_dir(void);
-/* The initramfs init program (vmcompose-init): $VMCOMPOSE_INIT, the build tree's when this
- * binary runs from it, else the installed one. */
-const char *vmcompose_init_path(void);
+/* The initramfs init program for arch (vmcompose-init.ARCH): $VMCOMPOSE_INIT, the build
+ * tree's when this binary runs from it, else the installed one. Caller frees. */
+char *vmcompose_init_path(const Arch *arch);

@@ -21,6 +21,9 @@ char *shell_quote(const char *s);
  * must not change what it writes into the image), only PATH=/usr/sbin:/usr/bin:/sbin:/bin,
  * LC_ALL=C.UTF-8, LANGUAGE= and HOME=/root, then env_extra (which may override them). */
 int spawn_run_in_root(char *const argv[], char *const env_extra[], Buffer *output);
+/* The seconds spent so far in spawn_run_in_root()'s programs (wall clock, all threads): for an
+ * image of another architecture, the time run emulated. */
+double spawn_in_root_seconds(void);
 
 /* Formats argv as a shell command line (shell_quote() on each) for messages. Caller frees. */
 char *spawn_format(char *const argv[]);

@@ -21,6 +21,11 @@ for f in distro/debian.yaml systemd-boot/entry.conf systemd-boot/loader.conf gru
         grub/early.cfg vmcompose-ready.service; do
         check "boot loader data installed: $f" cmp -s "bootloader/$f" "$R/share/vmcompose/bootloader/$f"
 done
+# An init per architecture the build made (build/config.h: VMCOMPOSE_INIT_ARCHES), each for it.
+for a in $(sed -n 's/^#define VMCOMPOSE_INIT_ARCHES "\(.*\)"$/\1/p' "$BUILD/config.h"); do
+        check "libexec/vmcompose/vmcompose-init.$a installed" test -x "$R/libexec/vmcompose/vmcompose-init.$a"
+done
+check "the host's init among them" test -x "$R/libexec/vmcompose/vmcompose-init.$(dpkg --print-architecture)"
 check "man page installed" test -f "$R/share/man/man1/vmcompose.1"
 check "profile reference installed" test -f "$R/share/doc/vmcompose/profile.md"
 check "licence installed" test -f "$R/share/doc/vmcompose/LICENSE"

@@ -243,7 +243,19 @@ static void test_systemd_boot_hostile_root(void **state) {
                         .kernel = &k,
                         .cmdline = "root=PARTUUID=x ro",
                         .title = "test",
-                        .data_dir = data_dir()};
+                        .data_dir = data_dir(),
+                        .arch = arch_find("amd64")};
+        /* arm64's loader and name come from its row of the architecture table. */
+        p.arch = arch_find("arm64");
+        assert_int_equal(b->prepare(&p), -ENOENT); /* no systemd-bootaa64.efi in the root */
+        assert_int_equal(root_write_file(root_fd, "usr/lib/systemd/boot/efi/systemd-bootaa64.efi",
+                                         "AA64", 4, 0644, ROOT_WRITE_MKDIR),
+                         0);
+        assert_int_equal(b->prepare(&p), 0);
+        _cleanup_free_ char *aa64 = read_at(esp_fd, "EFI/BOOT/BOOTAA64.EFI");
+        assert_string_equal(aa64, "AA64");
+        assert_int_equal(root_unlink(esp_fd, "EFI/BOOT/BOOTAA64.EFI", 0), 0);
+        p.arch = arch_find("amd64");
         assert_int_equal(b->prepare(&p), 0);
         _cleanup_free_ char *efi = read_at(esp_fd, "EFI/BOOT/BOOTX64.EFI");
         _cleanup_free_ char *kernel = read_at(esp_fd, "vmcompose/6.1-test/linux");

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "vmcompose/arch.h"
 #include "vmcompose/hash.h"
+#include "vmcompose/signals.h"
 #include "vmcompose/spawn.h"
 #include "vmcompose/userns.h"
 #include "vmcompose/util.h"
@@ -379,15 +381,71 @@ static void test_subid(void **state) {
         assert_int_equal(subid_free_start("a:200000:65536\n", 65536), 100000);
 }
 
+/* The architecture table: lookups by each key, and the binfmt_misc check on a directory laid
+ * out as /proc/sys/fs/binfmt_misc is (status, one file per handler). */
+static void test_arch(void **state) {
+        (void)state;
+        const Arch *arm = arch_find("arm64"), *x86 = arch_find("amd64");
+        assert_non_null(arm);
+        assert_non_null(x86);
+        assert_null(arch_find("s390x"));
+        assert_ptr_equal(arch_find_by(offsetof(Arch, kernel_package), "linux-image-cloud-arm64"),
+                         arm);
+        assert_ptr_equal(arch_find_by(offsetof(Arch, serial_console), "ttyS0"), x86);
+        assert_null(arch_find_by(offsetof(Arch, serial_console), "ttyUSB0"));
+        assert_string_equal(arm->efi_boot, "BOOTAA64.EFI");
+        assert_string_equal(arm->root_type, "B921B045-1DF0-41C3-AF44-4C6F280D3FAE");
+        assert_string_equal(arch_names(), "amd64, arm64");
+        assert_false(arm->bios);
+        assert_true(arch_is_foreign(arch_host() == arm ? x86 : arm));
+        assert_false(arch_is_foreign(arch_host()));
+
+        char dir[] = "/tmp/vmcompose-test-binfmt-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        const char *why = NULL;
+        _cleanup_free_ char *fix = arch_binfmt_fix(dir, "qemu-aarch64");
+        assert_int_equal(arch_binfmt_check(dir, "qemu-aarch64", &why), -ENOENT);
+        assert_string_equal(why, "binfmt_misc is not mounted");
+        assert_non_null(strstr(fix, "mount -t binfmt_misc binfmt_misc "));
+        assert_non_null(strstr(fix, " && update-binfmts --enable qemu-aarch64"));
+
+        _cleanup_free_ char *status = path_join(dir, "status");
+        _cleanup_free_ char *h = path_join(dir, "qemu-aarch64");
+        assert_int_equal(write_file_atomic(status, "enabled\n", 8, 0644), 0);
+        assert_int_equal(arch_binfmt_check(dir, "qemu-aarch64", &why), -ENOENT);
+        assert_string_equal(why, "no such binfmt_misc handler is registered");
+        free(fix);
+        fix = arch_binfmt_fix(dir, "qemu-aarch64");
+        assert_string_equal(fix, "update-binfmts --enable qemu-aarch64");
+        static const struct {
+                const char *text;
+                int r;
+        } cases[] = {
+                {"enabled\ninterpreter /usr/libexec/qemu-binfmt/aarch64-binfmt-P\nflags: PF\n"
+                 "offset 0\n",
+                 0},
+                {"enabled\ninterpreter /usr/bin/qemu-aarch64-static\nflags: OC\noffset 0\n",
+                 -EPERM},
+                {"enabled\ninterpreter /usr/bin/qemu-aarch64-static\nflags: \noffset F\n", -EPERM},
+                {"disabled\ninterpreter /usr/bin/qemu-aarch64-static\nflags: F\n", -ESRCH},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                assert_int_equal(write_file_atomic(h, cases[i].text, strlen(cases[i].text), 0644),
+                                 0);
+                assert_int_equal(arch_binfmt_check(dir, "qemu-aarch64", &why), cases[i].r);
+        }
+        assert_int_equal(rm_rf(dir), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_size_valid),  cmocka_unit_test(test_size_invalid),
-                cmocka_unit_test(test_size_format), cmocka_unit_test(test_percent),
-                cmocka_unit_test(test_uint64),      cmocka_unit_test(test_paths),
-                cmocka_unit_test(test_distance),    cmocka_unit_test(test_strv_buffer),
-                cmocka_unit_test(test_files),       cmocka_unit_test(test_sha256),
-                cmocka_unit_test(test_uuid),        cmocka_unit_test(test_shell_quote),
-                cmocka_unit_test(test_subid),
+                cmocka_unit_test(test_arch),         cmocka_unit_test(test_size_valid),
+                cmocka_unit_test(test_size_invalid), cmocka_unit_test(test_size_format),
+                cmocka_unit_test(test_percent),      cmocka_unit_test(test_uint64),
+                cmocka_unit_test(test_paths),        cmocka_unit_test(test_distance),
+                cmocka_unit_test(test_strv_buffer),  cmocka_unit_test(test_files),
+                cmocka_unit_test(test_sha256),       cmocka_unit_test(test_uuid),
+                cmocka_unit_test(test_shell_quote),  cmocka_unit_test(test_subid),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,11 +82,14 @@ static void test_rows_complete(void **state) {
                                                       "grub-efi"};
                 for (size_t j = 0; j < sizeof(loaders) / sizeof(*loaders); j++) {
                         assert_non_null(bootloader_find(loaders[j]));
-                        const char *const *p = distro_boot_packages(&bd, loaders[j]);
-                        assert_non_null(p);
-                        assert_non_null(p[0]);
+                        for (size_t k = 0; k < 2; k++) {
+                                const char *arch = k == 0 ? "amd64" : "arm64";
+                                const char *const *p = distro_boot_packages(&bd, loaders[j], arch);
+                                assert_non_null(p);
+                                assert_non_null(p[0]);
+                        }
                 }
-                assert_null(distro_boot_packages(&bd, "lilo"));
+                assert_null(distro_boot_packages(&bd, "lilo", "amd64"));
                 distro_boot_data_done(&bd);
         }
 }
@@ -98,14 +101,26 @@ static void test_debian_boot_packages(void **state) {
         (void)state;
         assert_int_equal(distro_boot_data_load(d, vmcompose_data_dir(), &bd, &diag), 0);
         assert_string_equal(bd.esp_vendor_dir, "debian");
-        const char *const *shim = distro_boot_packages(&bd, "shim");
+        const char *const *shim = distro_boot_packages(&bd, "shim", "amd64");
         assert_string_equal(shim[0], "shim-signed");
         assert_string_equal(shim[1], "grub-efi-amd64-signed");
         assert_null(shim[2]);
-        assert_string_equal(distro_boot_packages(&bd, "grub-bios")[0], "grub-pc-bin");
-        assert_string_equal(distro_boot_packages(&bd, "grub-efi")[0], "grub-efi-amd64-bin");
-        assert_string_equal(distro_boot_packages(&bd, "systemd-boot")[0], "systemd-boot-efi");
-        assert_string_equal(distro_boot_packages(&bd, "uki")[0], "systemd-boot-efi");
+        assert_string_equal(distro_boot_packages(&bd, "grub-bios", "amd64")[0], "grub-pc-bin");
+        assert_string_equal(distro_boot_packages(&bd, "grub-efi", "amd64")[0],
+                            "grub-efi-amd64-bin");
+        assert_string_equal(distro_boot_packages(&bd, "systemd-boot", "amd64")[0],
+                            "systemd-boot-efi");
+        assert_string_equal(distro_boot_packages(&bd, "uki", "amd64")[0], "systemd-boot-efi");
+        /* arm64: Debian's signed arm64 shim and GRUB; systemd-boot-efi has the same name. */
+        shim = distro_boot_packages(&bd, "shim", "arm64");
+        assert_string_equal(shim[0], "shim-signed");
+        assert_string_equal(shim[1], "grub-efi-arm64-signed");
+        assert_null(shim[2]);
+        assert_string_equal(distro_boot_packages(&bd, "grub-efi", "arm64")[0],
+                            "grub-efi-arm64-bin");
+        assert_string_equal(distro_boot_packages(&bd, "systemd-boot", "arm64")[0],
+                            "systemd-boot-efi");
+        assert_string_equal(distro_boot_packages(&bd, "uki", "arm64")[0], "systemd-boot-efi");
         distro_boot_data_done(&bd);
 }
 
@@ -119,9 +134,9 @@ static void test_boot_data_errors(void **state) {
         static const char empty_list[] = "esp-vendor-dir: x\npackages:\n  grub-bios: []\n";
         assert_int_equal(
                 distro_boot_data_parse("x.yaml", empty_list, strlen(empty_list), &bd, &diag), 0);
-        assert_non_null(distro_boot_packages(&bd, "grub-bios"));
-        assert_null(distro_boot_packages(&bd, "grub-bios")[0]);
-        assert_null(distro_boot_packages(&bd, "shim"));
+        assert_non_null(distro_boot_packages(&bd, "grub-bios", "amd64"));
+        assert_null(distro_boot_packages(&bd, "grub-bios", "amd64")[0]);
+        assert_null(distro_boot_packages(&bd, "shim", "amd64"));
         distro_boot_data_done(&bd);
 
         static const char bad[] = "esp-vendor-dir: ../x\n"

@@ -20,6 +20,8 @@
 #include <unistd.h>
 
 #include "../../composer/initrd/probe.h"
+#include "config.h"
+#include "vmcompose/arch.h"
 #include "vmcompose/bootloader.h"
 #include "vmcompose/endian.h"
 #include "vmcompose/macro.h"
@@ -391,6 +393,35 @@ static void test_write(void **state) {
         assert_int_equal(system(rm), 0);
 }
 
+/* Every vmcompose-init.ARCH this build makes is a static program for ARCH: its ELF header's
+ * class and e_machine (read as bytes, not with file(1)) are the architecture table's. */
+static void test_init_per_arch(void **state) {
+        (void)state;
+        _cleanup_free_ char *arches = xstrdup(VMCOMPOSE_INIT_ARCHES);
+        size_t n = 0;
+        for (char *save = NULL, *a = strtok_r(arches, " ", &save); a;
+             a = strtok_r(NULL, " ", &save), n++) {
+                const Arch *arch = arch_find(a);
+                assert_non_null(arch);
+                _cleanup_free_ char *path =
+                        xasprintf("%s/vmcompose-init.%s", VMCOMPOSE_BUILD_DIR, a);
+                _cleanup_free_ char *data = NULL;
+                size_t size = 0;
+                assert_int_equal(read_full_file(path, 64 << 20, &data, &size), 0);
+                assert_true(size > 64);
+                assert_memory_equal(data, ELFMAG, SELFMAG);
+                assert_int_equal(data[EI_CLASS], ELFCLASS64);
+                assert_int_equal(data[EI_DATA], ELFDATA2LSB);
+                uint16_t machine = (uint16_t)((uint8_t)data[18] | (uint8_t)data[19] << 8);
+                assert_int_equal(machine, arch->elf_machine);
+                /* Static: no program interpreter (PT_INTERP) to find in the initramfs. */
+                assert_null(memmem(data, size, "/lib/ld-linux", 13));
+        }
+        /* At least the host's. */
+        assert_true(n >= 1);
+        assert_non_null(strstr(VMCOMPOSE_INIT_ARCHES, arch_host()->name));
+}
+
 /* The real init program and a real kernel's modules: the qemu target's drivers. */
 static void test_real_root(void **state) {
         (void)state;
@@ -406,12 +437,13 @@ static void test_real_root(void **state) {
                            (char *)"virtio_net", (char *)"virtio_pci",
                            (char *)"sd_mod",     (char *)"ext4",
                            (char *)"hv_storvsc", NULL};
+        _cleanup_free_ char *init = vmcompose_init_path(arch_find("amd64"));
         InitramfsRequest req = {
                 .root_dir = root,
                 .version = version,
                 .architecture = "amd64",
                 .drivers = drivers,
-                .init_path = vmcompose_init_path(),
+                .init_path = init,
                 .mtime = 0,
                 .out_path = "tmp/vmc-initrd.img",
         };
@@ -434,9 +466,10 @@ static void test_real_root(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_cmdline),    cmocka_unit_test(test_partuuid),
-                cmocka_unit_test(test_probe_ext4), cmocka_unit_test(test_cpio),
-                cmocka_unit_test(test_write),      cmocka_unit_test(test_real_root),
+                cmocka_unit_test(test_cmdline),       cmocka_unit_test(test_partuuid),
+                cmocka_unit_test(test_probe_ext4),    cmocka_unit_test(test_cpio),
+                cmocka_unit_test(test_write),         cmocka_unit_test(test_real_root),
+                cmocka_unit_test(test_init_per_arch),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

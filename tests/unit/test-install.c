@@ -15,6 +15,7 @@
 #include "vmcompose/install.h"
 #include "vmcompose/macro.h"
 #include "vmcompose/signals.h"
+#include "vmcompose/spawn.h"
 #include "vmcompose/util.h"
 
 static void ok(const char *member, const char *expect) {
@@ -154,11 +155,43 @@ static void test_clean_root(void **state) {
         assert_int_equal(rm_rf(host), 0);
 }
 
+/* A .deb repacked with its tars decompressed (for an emulated dpkg-deb): dpkg-deb itself reads
+ * the same control fields and the same data, byte for byte, and the members are plain tars. */
+static void test_repack_plain(void **state) {
+        (void)state;
+        char dir[] = "/tmp/vmcompose-test-repack-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_free_ char *make = xasprintf(
+                "cd %s && mkdir -p p/DEBIAN p/usr/bin && printf 'odd' > p/usr/bin/tool && "
+                "printf 'Package: t\\nVersion: 1\\nArchitecture: arm64\\nMaintainer: m <m@x>\\n"
+                "Description: d\\n' > p/DEBIAN/control && "
+                "dpkg-deb -Zxz --root-owner-group -b p t.deb >/dev/null",
+                dir);
+        if (system(make) != 0)
+                skip(); /* no dpkg-deb */
+        _cleanup_free_ char *in = xasprintf("%s/t.deb", dir), *out = xasprintf("%s/plain.deb", dir);
+        _cleanup_close_ int fd = open(out, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        assert_true(fd >= 0);
+        assert_int_equal(deb_repack_plain(in, fd), 0);
+        _cleanup_free_ char *cmp = xasprintf(
+                "cd %s && ar t plain.deb | tr '\\n' ' ' | grep -qx 'debian-binary control.tar "
+                "data.tar ' && cmp -s <(dpkg-deb --fsys-tarfile t.deb) "
+                "<(dpkg-deb --fsys-tarfile plain.deb) && cmp -s <(dpkg-deb -f t.deb) "
+                "<(dpkg-deb -f plain.deb) && dpkg-deb -c plain.deb | grep -q ' ./usr/bin/tool$'",
+                dir);
+        _cleanup_free_ char *quoted = shell_quote(cmp);
+        _cleanup_free_ char *bash = xasprintf("bash -c %s", quoted);
+        assert_int_equal(system(bash), 0);
+        /* Not a .deb: refused. */
+        _cleanup_close_ int fd2 = open(out, O_RDWR | O_TRUNC | O_CLOEXEC);
+        assert_int_equal(deb_repack_plain("/etc/hostname", fd2), -EBADMSG);
+        assert_int_equal(rm_rf(dir), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_members),
-                cmocka_unit_test(test_exclude),
-                cmocka_unit_test(test_shadow_clamp),
+                cmocka_unit_test(test_members),    cmocka_unit_test(test_repack_plain),
+                cmocka_unit_test(test_exclude),    cmocka_unit_test(test_shadow_clamp),
                 cmocka_unit_test(test_clean_root),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "debian.h"
+#include "vmcompose/arch.h"
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
 #include "vmcompose/rootfs.h"
@@ -131,8 +132,9 @@ static int write_at(int root_fd, const char *path, const char *text, mode_t mode
         return root_write_file(root_fd, path, text, strlen(text), mode, 0);
 }
 
-/* Copies (or hard-links) each .deb into the root, where dpkg in the chroot can read it. */
-static int stage_debs(int root_fd, const InstallPackage *pkgs, size_t n, char ***ret,
+/* Copies (or hard-links) each .deb into the root, where dpkg in the chroot can read it. For a
+ * root of another architecture, whose dpkg-deb runs emulated, decompressed (plain). */
+static int stage_debs(int root_fd, const InstallPackage *pkgs, size_t n, bool plain, char ***ret,
                       Diagnostics *diag) {
         int r = root_mkdir_p(root_fd, DEB_DIR, 0755);
         _cleanup_close_ int dir =
@@ -145,7 +147,15 @@ static int stage_debs(int root_fd, const InstallPackage *pkgs, size_t n, char **
                 for (char *c = name; *c; c++)
                         if (*c == ':' || *c == '/')
                                 *c = '%';
-                if (linkat(AT_FDCWD, pkgs[i].deb_path, dir, name, 0) < 0) {
+                if (plain) {
+                        _cleanup_close_ int out =
+                                openat(dir, name,
+                                       O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+                        r = out < 0 ? -errno : deb_repack_plain(pkgs[i].deb_path, out);
+                        if (r < 0)
+                                return diag_add_errno(diag, r, "install: cannot stage %s: %m",
+                                                      pkgs[i].deb_path);
+                } else if (linkat(AT_FDCWD, pkgs[i].deb_path, dir, name, 0) < 0) {
                         _cleanup_close_ int in =
                                 open(pkgs[i].deb_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
                         _cleanup_close_ int out =
@@ -193,7 +203,9 @@ static int chroot_dpkg(const char *root, char **args, const char *what, const ch
         strv_extend(&argv, "--force-unsafe-io");
         for (char **a = args; a && *a; a++)
                 strv_extend(&argv, *a);
+        double start = spawn_in_root_seconds();
         int r = spawn_run_in_root(argv, env, &out);
+        log_info("install: dpkg (%s): %.1f s", what, spawn_in_root_seconds() - start);
         if (r != 0) {
                 log_debug_sub("install", "dpkg %s, the whole output:\n%s", what,
                               out.data ? out.data : "");
@@ -412,9 +424,10 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
             (r = write_before_configure(root_fd, o, diag)) < 0)
                 return r;
         /* The .debs, where dpkg in the chroot sees them. */
+        const bool plain = o && arch_is_foreign(arch_find(o->architecture));
         for (size_t i = 0; i < n; i++) {
                 _cleanup_strv_free_ char **one = xcalloc(2, sizeof(char *));
-                r = stage_debs(root_fd, &pkgs[i], 1, &one, diag);
+                r = stage_debs(root_fd, &pkgs[i], 1, plain, &one, diag);
                 if (r < 0)
                         return r;
                 staged[i] = TAKE_PTR(one[0]);
