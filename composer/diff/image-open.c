@@ -225,7 +225,7 @@ static int open_tmpfile(const char *path, char **ret_error) {
 }
 
 /* Converts a qcow2, vhdx or dynamic VHD ("vpc") image to raw in a temporary file: with our own
- * readers, or with qemu-img for a dynamic VHD, where they say -EOPNOTSUPP (compressed clusters,
+ * readers, or with qemu-img for a dynamic VHD, where they say -EOPNOTSUPP (an unknown compression,
  * backing files, differencing VHDX, a VHDX log to replay) or VMCOMPOSE_DIFF_QEMU_IMG is set
  * (tests compare both). Returns the raw file's fd. */
 static int convert_to_raw(const char *path, int file_fd, uint64_t file_size, const char *format,

@@ -196,8 +196,16 @@ int build_config_load(const Profile *p, const char *seed, BuildConfig *ret, Diag
         load_target(&c, p);
         c.system = node_map_get(p->tree, "system");
         const Node *outputs = node_lookup(p->tree, "outputs");
-        for (size_t i = 0; outputs && i < outputs->n_items; i++)
-                strv_extend(&c.outputs, outputs->items[i]->scalar);
+        for (size_t i = 0; outputs && i < outputs->n_items; i++) {
+                /* FORMAT, or {format, compression} */
+                const Node *o = outputs->items[i], *format = o, *compression = NULL;
+                if (o->type == NODE_MAP) {
+                        format = node_map_get(o, "format");
+                        compression = node_map_get(o, "compression");
+                }
+                strv_extend(&c.outputs, format->scalar);
+                strv_extend(&c.output_compression, compression ? compression->scalar : "none");
+        }
         *ret = c;
         return 0;
 }
@@ -238,5 +246,6 @@ void build_config_done(BuildConfig *c) {
         free(c->kconfig);
         strv_free(c->forbid_cmdline);
         strv_free(c->outputs);
+        strv_free(c->output_compression);
         *c = (BuildConfig){};
 }

@@ -51,8 +51,9 @@ typedef struct BuildConfig {
         KconfigRequirement *kconfig;
         size_t n_kconfig;
         char **forbid_cmdline;
-        char **outputs;     /* the output formats, in the profile's order */
-        const Node *system; /* the system: section, for system_apply(); NULL: none */
+        char **outputs;            /* the output formats, in the profile's order */
+        char **output_compression; /* each one's compression: "none", "zlib", "zstd" */
+        const Node *system;        /* the system: section, for system_apply(); NULL: none */
 } BuildConfig;
 
 /* Reads p into ret (identifiers derive from seed). 0, or -ENOSYS with the problem in diag for a

@@ -93,5 +93,36 @@ for f in raw raw.zst vhd vhdx qcow2 tar; do
         check "$f is byte-identical across builds" cmp "$A.$f" "$T/b/formats.$f"
 done
 
+# Compressed qcow2 (zlib and zstd): qemu-img takes them and reads the raw image's bytes;
+# vmcompose inspect unpacks every cluster and diff reads them; two builds are identical.
+for c in zlib zstd; do
+        for d in c1 c2; do
+                timeout 300 "$VMC" -q build tests/output/qcow2-$c.yaml --root "$R" --esp "$E" \
+                        -o "$T/$d" >"$T/log" 2>&1 || { cat "$T/log"; check "qcow2 $c build" false; }
+        done
+        Q=$T/c1/qcow2-$c
+        check "qemu-img check $c-compressed qcow2 is clean" qemu-img check -q -f qcow2 "$Q.qcow2"
+        check "$c-compressed qcow2 equals raw" qemu-img compare -q -f raw -F qcow2 "$Q.raw" "$Q.qcow2"
+        check "qemu-img sees $c compressed clusters" \
+                sh -c "qemu-img check -f qcow2 '$Q.qcow2' | grep -q '100.00% compressed clusters'"
+        check "... with compression type $c" \
+                sh -c "qemu-img info -f qcow2 '$Q.qcow2' | grep -q 'compression type: $c'"
+        check "$c-compressed qcow2 is smaller than the plain one" \
+                test "$(stat -c %s "$Q.qcow2")" -lt "$(stat -c %s "$A.qcow2")"
+        "$VMC" inspect "$Q.qcow2" >"$T/inspect" 2>&1
+        check "inspect accepts the $c-compressed qcow2" test $? -eq 0
+        check "... and unpacked its clusters" grep -q "compressed clusters: .* ($c)" "$T/inspect"
+        "$VMC" diff -q "$Q.raw" "$Q.qcow2" >"$T/diff" 2>&1
+        check "diff reads the $c-compressed qcow2 as its raw image" test $? -eq 0
+        check "$c-compressed qcow2 is byte-identical across builds" cmp "$Q.qcow2" "$T/c2/qcow2-$c.qcow2"
+done
+# A format without compression refuses the option, naming the line.
+printf 'extends: %s\noutputs: [{format: vhd, compression: zstd}]\n' "$PWD/tests/output/formats.yaml" >"$T/bad.yaml"
+"$VMC" -q build "$T/bad.yaml" --root "$R" --esp "$E" -o "$T/bad" >"$T/log" 2>&1
+rc=$?
+check "compression on a vhd output is refused (exit $rc)" test $rc -ne 0
+check "... naming the file and line" grep -q "bad.yaml:2:.*format 'vhd' has no compression option" "$T/log"
+check "... writing nothing" test ! -e "$T/bad"
+
 echo "$failures failure(s)"
 [ $failures -eq 0 ]
