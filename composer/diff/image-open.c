@@ -47,6 +47,7 @@ void diff_side_done(DiffSide *s) {
         diff_disk_done(&s->disk);
         diff_packages_done(&s->packages);
         diff_owners_done(&s->owners);
+        size_report_done(&s->size);
         *s = (DiffSide){};
 }
 
@@ -167,6 +168,11 @@ static int manifest_load(const char *path, DiffSide *s, char **ret_error) {
                                   path);
         s->has_packages = s->manifest || manifest_has_packages(root);
         manifest_disk(root, &s->disk);
+        const Node *sizes = node_map_get(root, "size");
+        if (sizes && size_report_from_node(sizes, &s->size) < 0)
+                return diff_error(ret_error, -EBADMSG, "%s: the manifest's \"size\" is malformed",
+                                  path);
+        s->has_size = sizes != NULL;
         return 0;
 }
 
@@ -395,31 +401,7 @@ static int read_dpkg(const char *path, DiffSide *s, bool want_packages, char **r
                                                   path, err);
                         s->has_packages = true;
                 }
-                for (size_t j = 0; j < t->n_files; j++) {
-                        const DiffFile *f = &t->files[j];
-                        if (!f->data || !diff_keep_content(f->path) ||
-                            streq(f->path, "/var/lib/dpkg/status"))
-                                continue;
-                        const char *base = strrchr(f->path, '/') + 1;
-                        _cleanup_free_ char *name = xstrndup(base, strlen(base) - 5);
-                        char *colon = strchr(name, ':');
-                        if (colon)
-                                *colon = 0;
-                        diff_owners_add_list(&s->owners, name, f->data, f->data_size);
-                }
-                /* Top-level symbolic links to directories (merged /usr: /bin -> usr/bin). */
-                for (size_t j = 0; j < t->n_files; j++) {
-                        const DiffFile *f = &t->files[j];
-                        if (!S_ISLNK(f->mode) || !f->link || strchr(f->path + 1, '/') ||
-                            strstr(f->link, ".."))
-                                continue;
-                        _cleanup_free_ char *to =
-                                f->link[0] == '/' ? xstrdup(f->link) : xasprintf("/%s", f->link);
-                        const DiffFile *dir = diff_tree_find(t, to);
-                        if (dir && S_ISDIR(dir->mode))
-                                diff_owners_add_alias(&s->owners, f->path, to);
-                }
-                diff_owners_sort(&s->owners);
+                diff_owners_from_tree(t, &s->owners);
                 return 0;
         }
         return 0;
@@ -629,4 +611,48 @@ int diff_sides_open(const char *a, const char *b, DiffSide *ret_a, DiffSide *ret
         *ret_a = ja.side;
         *ret_b = jb.side;
         return 0;
+}
+
+/* The root filesystem of an image: the one with /usr (the largest such, for an image that
+ * carries two), else the one with the most files. */
+static const DiffTree *root_tree(const DiffDisk *d) {
+        const DiffTree *best = NULL;
+        bool best_usr = false;
+        for (size_t i = 0; i < d->n_partitions; i++) {
+                const DiffTree *t = d->partitions[i].tree;
+                if (!t)
+                        continue;
+                const DiffFile *usr = diff_tree_find(t, "/usr");
+                bool has_usr = usr && S_ISDIR(usr->mode);
+                if (!best || (has_usr && !best_usr) ||
+                    (has_usr == best_usr && t->n_files > best->n_files)) {
+                        best = t;
+                        best_usr = has_usr;
+                }
+        }
+        return best;
+}
+
+int diff_size_open(const char *path, SizeReport *ret, char **ret_error) {
+        DiffSide s = {};
+        int r = diff_side_open(path, &s, ret_error);
+        if (r < 0)
+                return r;
+        if (s.manifest && !s.has_size)
+                r = diff_error(ret_error, -EBADMSG,
+                               "%s: the manifest has no \"size\" (written by an older vmcompose)",
+                               path);
+        else if (s.manifest) {
+                *ret = s.size;
+                s.size = (SizeReport){};
+        } else {
+                const DiffTree *t = root_tree(&s.disk);
+                if (!t)
+                        r = diff_error(ret_error, -EBADMSG, "%s: no filesystem could be read",
+                                       path);
+                else
+                        diff_size_report(t, &s.owners, ret);
+        }
+        diff_side_done(&s);
+        return r;
 }

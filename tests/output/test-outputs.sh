@@ -93,6 +93,41 @@ for f in raw raw.zst vhd vhdx qcow2 tar; do
         check "$f is byte-identical across builds" cmp "$A.$f" "$T/b/formats.$f"
 done
 
+# NAME.size.svg: well-formed XML whose package rectangles share the picture as the files'
+# bytes share the root, summing to the root's bytes; `vmcompose size` prints the manifest's
+# numbers and reads the same from the image itself.
+if command -v xmllint >/dev/null; then
+        check "size.svg is well-formed XML" xmllint --noout "$A.size.svg"
+else
+        echo "skipping xmllint: not installed (libxml2-utils)"
+fi
+check "size.svg's package areas and bytes sum to the root's bytes" python3 - "$A.size.svg" "$A.manifest.json" <<'PY'
+import json, sys, xml.etree.ElementTree as ET
+svg = ET.parse(sys.argv[1]).getroot()
+total = json.load(open(sys.argv[2]))["size"]["bytes"]
+ns = "{http://www.w3.org/2000/svg}"
+rects = [r for r in svg.iter(ns + "rect") if r.get("class") == "package"]
+area = sum(float(r.get("width")) * float(r.get("height")) for r in rects)
+bytes_ = sum(int(r.get("data-bytes")) for r in rects)
+assert total > 3000000 and bytes_ == total == int(svg.get("data-bytes")), (bytes_, total)
+for r in rects:
+    share = float(r.get("width")) * float(r.get("height")) / area
+    assert abs(share - int(r.get("data-bytes")) / total) < 0.001, r.attrib
+assert abs(area - 1200 * (800 - 28)) < 1, area
+PY
+"$VMC" size "$A.manifest.json" >"$T/size-m"
+check "size MANIFEST exits 0" test $? -eq 0
+check "... counts the 3 MB file under /var/lib" grep -q '% *  /var/lib$' "$T/size-m"
+"$VMC" size --json "$A.manifest.json" >"$T/size-m.json"
+jq -S .size "$A.manifest.json" >"$T/size-expected.json"
+check "size --json is the manifest's size" sh -c "jq -S . '$T/size-m.json' | cmp -s - '$T/size-expected.json'"
+for f in raw qcow2; do
+        "$VMC" size --json "$A.$f" >"$T/size-$f.json"
+        check "size of the $f image equals the manifest's" cmp "$T/size-m.json" "$T/size-$f.json"
+done
+"$VMC" size "$T/unzst.raw.nope" >"$T/size-err" 2>&1
+check "size of a missing file exits 2" test $? -eq 2
+
 # Compressed qcow2 (zlib and zstd): qemu-img takes them and reads the raw image's bytes;
 # vmcompose inspect unpacks every cluster and diff reads them; two builds are identical.
 for c in zlib zstd; do
