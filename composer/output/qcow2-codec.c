@@ -13,8 +13,10 @@
 /* qemu's window for raw deflate (block/qcow2-threads.c): readers inflate with any window up to
  * 32 KiB, so ours reads images from both. */
 #define DEFLATE_WINDOW_BITS 12
-#define ZLIB_LEVEL 9
-#define ZSTD_LEVEL 19
+/* The levels qemu-img -c uses (and raw.zst's): on the minimal image's clusters zstd 19 makes
+ * them 12% smaller than level 3 at a fortieth of the speed (3 minutes of a build). */
+#define ZLIB_LEVEL 6
+#define ZSTD_LEVEL 3
 
 static const char *const compression_names[_OUTPUT_COMPRESSION_MAX] = {
         [OUTPUT_COMPRESSION_NONE] = "none",

@@ -222,9 +222,8 @@ void size_squarify(const uint64_t *values, size_t n, SizeRect area, SizeRect *ou
                 /* Grow the row along the shorter side while its worst ratio improves. */
                 double side = MIN(area.w, area.h), sum = (double)values[i];
                 size_t k = 1;
-                while (i + k < n &&
-                       worst(values + i, k + 1, sum + (double)values[i + k], side, scale) <=
-                               worst(values + i, k, sum, side, scale)) {
+                while (i + k < n && worst(values + i, k + 1, sum + (double)values[i + k], side,
+                                          scale) <= worst(values + i, k, sum, side, scale)) {
                         sum += (double)values[i + k];
                         k++;
                 }

@@ -29,7 +29,7 @@ typedef struct SizePackage {
 } SizePackage;
 
 typedef struct SizeReport {
-        uint64_t bytes; /* the sum of every package's bytes */
+        uint64_t bytes;        /* the sum of every package's bytes */
         SizePackage *packages; /* largest first, then by name, after size_report_finish() */
         size_t n_packages;
 } SizeReport;
