@@ -93,6 +93,10 @@ for f in raw raw.zst vhd vhdx qcow2 tar; do
         check "$f is byte-identical across builds" cmp "$A.$f" "$T/b/formats.$f"
 done
 
+# -v says how long each stage took.
+timeout 300 "$VMC" -v build tests/output/formats.yaml --root "$R" --esp "$E" -o "$T/v" >"$T/vlog" 2>&1
+check "-v prints each stage's time" grep -Eq '^stage outputs +done in [0-9]+\.[0-9]{2} s$' "$T/vlog"
+
 # NAME.size.svg: well-formed XML whose package rectangles share the picture as the files'
 # bytes share the root, summing to the root's bytes; `vmcompose size` prints the manifest's
 # numbers and reads the same from the image itself.
