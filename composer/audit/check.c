@@ -20,33 +20,31 @@ static void add_finding(AuditReport *r, const char *kind, const char *subject, c
         };
 }
 
-static char *rule_text(const ProfileInclude *policy, const Node *pattern) {
-        const Node *name = node_map_get(policy->tree, "name");
-        return xasprintf("policy %s: %s (%s:%u)", name ? name->scalar : policy->name,
-                         pattern->scalar, pattern->mark.file, pattern->mark.line);
+static char *rule_text(const ProfilePolicy *policy, const ProfileValue *pattern) {
+        return xasprintf("policy %s: %s (%s:%u)", policy->name, pattern->value, pattern->mark.file,
+                         pattern->mark.line);
 }
 
 void audit_check(const AuditImage *img, const Profile *p, AuditReport *ret) {
         AuditReport r = {};
 
         for (size_t i = 0; i < p->n_policies; i++) {
-                const ProfileInclude *pol = &p->policies[i];
-                const Node *pkgs = node_lookup(pol->tree, "forbid.packages");
-                const Node *secs = node_lookup(pol->tree, "forbid.sections");
-                const Node *paths = node_lookup(pol->tree, "forbid.paths");
+                const ProfilePolicy *pol = &p->config.policy_rules[i];
+                const ProfileList *pkgs = &pol->forbid_packages, *secs = &pol->forbid_sections;
+                const ProfileList *paths = &pol->forbid_paths;
                 for (size_t k = 0; k < img->n_packages; k++) {
                         const AuditPackage *pk = &img->packages[k];
-                        for (size_t j = 0; pkgs && j < pkgs->n_items; j++) {
-                                const Node *pat = node_map_get(pkgs->items[j], "pattern");
-                                if (fnmatch(pat->scalar, pk->name, 0) != 0)
+                        for (size_t j = 0; j < pkgs->n; j++) {
+                                const ProfileValue *pat = &pkgs->items[j];
+                                if (fnmatch(pat->value, pk->name, 0) != 0)
                                         continue;
                                 _cleanup_free_ char *rule = rule_text(pol, pat);
                                 add_finding(&r, "forbidden-package", pk->name, pk->name, rule);
                                 break;
                         }
-                        for (size_t j = 0; secs && pk->section && j < secs->n_items; j++) {
-                                const Node *pat = node_map_get(secs->items[j], "pattern");
-                                if (fnmatch(pat->scalar, pk->section, 0) != 0)
+                        for (size_t j = 0; pk->section && j < secs->n; j++) {
+                                const ProfileValue *pat = &secs->items[j];
+                                if (fnmatch(pat->value, pk->section, 0) != 0)
                                         continue;
                                 _cleanup_free_ char *rule = rule_text(pol, pat);
                                 _cleanup_free_ char *what =
@@ -55,10 +53,10 @@ void audit_check(const AuditImage *img, const Profile *p, AuditReport *ret) {
                                 break;
                         }
                 }
-                for (size_t k = 0; paths && k < img->n_files; k++)
-                        for (size_t j = 0; j < paths->n_items; j++) {
-                                const Node *pat = node_map_get(paths->items[j], "pattern");
-                                if (fnmatch(pat->scalar, img->files[k].path, 0) != 0)
+                for (size_t k = 0; paths->n > 0 && k < img->n_files; k++)
+                        for (size_t j = 0; j < paths->n; j++) {
+                                const ProfileValue *pat = &paths->items[j];
+                                if (fnmatch(pat->value, img->files[k].path, 0) != 0)
                                         continue;
                                 _cleanup_free_ char *rule = rule_text(pol, pat);
                                 add_finding(&r, "forbidden-path", img->files[k].path,

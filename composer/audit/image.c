@@ -13,8 +13,8 @@
 
 #include "vmcompose/audit.h"
 #include "vmcompose/boottest.h"
+#include "vmcompose/distro.h"
 #include "vmcompose/log.h"
-#include "vmcompose/repo.h"
 
 static void guestfs_closep(guestfs_h **g) {
         if (*g) {
@@ -116,29 +116,6 @@ static void read_units(guestfs_h *g, AuditImage *img) {
         }
 }
 
-static int on_status(const Deb822Field *f, size_t n, unsigned line, void *userdata) {
-        AuditImage *img = userdata;
-        const char *status = deb822_get(f, n, "Status"), *name = deb822_get(f, n, "Package");
-        (void)line;
-        if (!name || !status || !strstr(status, " installed"))
-                return 0;
-        const char *section = deb822_get(f, n, "Section"),
-                   *size = deb822_get(f, n, "Installed-Size");
-        const char *slash = section ? strrchr(section, '/') : NULL;
-        /* "Source: name (version)" when the versions differ; no Source: the package's own. */
-        const char *source = deb822_get(f, n, "Source") ?: name;
-        img->packages = xrealloc(img->packages, (img->n_packages + 1) * sizeof(AuditPackage));
-        img->packages[img->n_packages++] = (AuditPackage){
-                .name = xstrdup(name),
-                .version = xstrdup(deb822_get(f, n, "Version") ?: ""),
-                .architecture = xstrdup(deb822_get(f, n, "Architecture") ?: ""),
-                .source = xstrndup(source, strcspn(source, " ")),
-                .section = section ? xstrdup(slash ? slash + 1 : section) : NULL,
-                .installed_size = size ? strtoull(size, NULL, 10) * 1024 : 0,
-        };
-        return 0;
-}
-
 static int cmp_package(const void *a, const void *b) {
         return strcmp(((const AuditPackage *)a)->name, ((const AuditPackage *)b)->name);
 }
@@ -147,30 +124,28 @@ static int cmp_file(const void *a, const void *b) {
         return strcmp(((const AuditFile *)a)->path, ((const AuditFile *)b)->path);
 }
 
-int audit_parse_dpkg_status(const char *text, AuditImage *img) {
-        int r = deb822_parse(text, on_status, img);
-        if (r < 0)
-                return r;
-        if (img->n_packages > 0)
-                qsort(img->packages, img->n_packages, sizeof(AuditPackage), cmp_package);
-        return 0;
-}
-
-/* dpkg's status database, or libguestfs's own inspection for other package formats. */
+/* The package database of the backend of the image's package format (dpkg's status), or
+ * libguestfs's own inspection for the formats vmcompose has no backend for. */
 static int read_packages(guestfs_h *g, const char *root, const char *tmp, AuditImage *img) {
+        const DistroOps *ops = distro_find_format(img->package_format);
         int r;
 
-        if (streq(img->package_format, "deb")) {
+        if (ops) {
                 _cleanup_free_ char *local = path_join(tmp, "status");
-                _cleanup_free_ char *text = NULL;
-                if (guestfs_download(g, "/var/lib/dpkg/status", local) < 0)
-                        return gerror(g, "cannot read /var/lib/dpkg/status");
-                r = read_full_file(local, 256u << 20, &text, NULL);
+                _cleanup_free_ char *text = NULL, *error = NULL;
+                size_t size;
+                if (guestfs_download(g, ops->db_status_path, local) < 0) {
+                        _cleanup_free_ char *what =
+                                xasprintf("cannot read %s", ops->db_status_path);
+                        return gerror(g, what);
+                }
+                r = read_full_file(local, 256u << 20, &text, &size);
                 if (r < 0)
                         return log_error_errno(r, "audit: cannot read %s: %m", local);
-                r = audit_parse_dpkg_status(text, img);
+                r = ops->parse_installed(text, size, img, &error);
                 if (r < 0)
-                        return log_error_errno(r, "audit: the image's dpkg status is malformed");
+                        return log_error_errno(r, "audit: the image's %s is malformed: %s",
+                                               ops->db_status_path, error);
                 return 0;
         } else {
                 struct guestfs_application2_list *apps =
@@ -268,13 +243,16 @@ static int read_files(guestfs_h *g, const char *tmp, AuditImage *img) {
         return r;
 }
 
-/* "path\tpackage" pairs from dpkg's info/NAME.list files, fetched as one tar stream. */
-static int read_owners(guestfs_h *g, const char *tmp, AuditImage *img) {
+/* "path\tpackage" pairs from the backend's file lists (dpkg's info/NAME.list), fetched as one
+ * tar stream. */
+static int read_owners(guestfs_h *g, const DistroOps *ops, const char *tmp, AuditImage *img) {
         _cleanup_free_ char *local = path_join(tmp, "info.tar");
-        if (guestfs_is_dir(g, "/var/lib/dpkg/info") != 1)
+        if (guestfs_is_dir(g, ops->db_lists_dir) != 1)
                 return 0;
-        if (guestfs_tar_out(g, "/var/lib/dpkg/info", local) < 0)
-                return gerror(g, "cannot read /var/lib/dpkg/info");
+        if (guestfs_tar_out(g, ops->db_lists_dir, local) < 0) {
+                _cleanup_free_ char *what = xasprintf("cannot read %s", ops->db_lists_dir);
+                return gerror(g, what);
+        }
         struct archive *a = archive_read_new();
         struct archive_entry *e;
         archive_read_support_format_tar(a);
@@ -285,13 +263,11 @@ static int read_owners(guestfs_h *g, const char *tmp, AuditImage *img) {
         while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
                 const char *name = archive_entry_pathname(e);
                 const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
-                size_t len = strlen(base);
+                size_t len = ops->list_package(base);
                 la_int64_t size = archive_entry_size(e);
-                if (len < 6 || !streq(base + len - 5, ".list") || size <= 0 || size > (64 << 20))
+                if (len == 0 || size <= 0 || size > (64 << 20))
                         continue;
-                /* "name.list" or "name:arch.list" */
-                _cleanup_free_ char *pkgname = xstrndup(base, len - 5);
-                pkgname[strcspn(pkgname, ":")] = 0;
+                _cleanup_free_ char *pkgname = xstrndup(base, len);
                 _cleanup_free_ char *text = xmalloc((size_t)size + 1);
                 if (archive_read_data(a, text, (size_t)size) != size)
                         break;
@@ -401,8 +377,9 @@ int audit_read_image(const char *path, AuditImage *ret) {
         r = read_packages(g, root, tmp, &img);
         if (r == 0)
                 r = read_files(g, tmp, &img);
-        if (r == 0 && streq(img.package_format, "deb"))
-                r = read_owners(g, tmp, &img);
+        const DistroOps *ops = distro_find_format(img.package_format);
+        if (r == 0 && ops)
+                r = read_owners(g, ops, tmp, &img);
         if (r == 0)
                 read_units(g, &img);
         static const char *const names[] = {"status", "files", "info.tar"};

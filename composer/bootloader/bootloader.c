@@ -13,36 +13,6 @@
 #include "vmcompose/spawn.h"
 #include "vmcompose/sparse.h"
 
-/* Type=simple, not oneshot: the boot counts as finished while it waits, so
- * is-system-running --wait returns instead of waiting for this unit itself. */
-const char boot_ready_unit[] =
-        "# Written by vmcompose: reports the result of every boot on the console, for\n"
-        "# `vmcompose boot` and for anyone reading the serial log.\n"
-        "[Unit]\n"
-        "Description=vmcompose boot report on the console\n"
-        "After=multi-user.target\n"
-        "\n"
-        "[Service]\n"
-        "Type=simple\n"
-        "ExecStart=/bin/sh -c 'state=$(systemctl is-system-running --wait); "
-        "if [ \"$state\" = running ]; then echo \"" BOOT_MARKER_READY "\"; "
-        "else echo \"" BOOT_MARKER_DEGRADED " ($state: $(systemctl list-units --state=failed "
-        "--no-legend --plain | cut -d\" \" -f1 | tr \"\\\\n\" \" \"))\"; fi > /dev/console'\n"
-        "\n"
-        "[Install]\n"
-        "WantedBy=multi-user.target\n";
-
-char *bls_entry(const char *title, const char *version, const char *linux_path,
-                const char *initrd_path, const char *options) {
-        return xasprintf("title %s\nversion %s\nlinux %s\ninitrd %s\noptions %s\n", title, version,
-                         linux_path, initrd_path, options);
-}
-
-char *loader_conf(const char *default_entry, unsigned timeout) {
-        return xasprintf("default %s\ntimeout %u\nconsole-mode keep\neditor no\n", default_entry,
-                         timeout);
-}
-
 void boot_kernel_done(BootKernel *k) {
         free(k->version);
         free(k->vmlinuz);
@@ -103,6 +73,36 @@ static int write_text(int tree_fd, const char *path, const char *text) {
         return root_write_file(tree_fd, path, text, strlen(text), 0644, ROOT_WRITE_MKDIR);
 }
 
+/* Logs what a boot data file's rendering put in diag (file and line). Returns r. */
+static int log_data_error(int r, Diagnostics *diag) {
+        for (size_t i = 0; i < diag->n_errors; i++)
+                log_error("bootloader: %s", diag->messages[i]);
+        diag_done(diag);
+        return r;
+}
+
+/* The entry of p's kernel, the kernel and initramfs at linux_path and initrd_path. */
+static BootEntry boot_entry(const BootParams *p, const char *linux_path, const char *initrd_path) {
+        return (BootEntry){
+                .title = p->title,
+                .version = p->kernel->version,
+                .linux_path = linux_path,
+                .initrd_path = initrd_path,
+                .options = p->cmdline,
+                .root_fs_uuid = p->root_fs_uuid,
+        };
+}
+
+/* GRUB's configuration, which reads the kernel from the root filesystem's /boot. */
+static int make_grub_cfg(const BootParams *p, char **ret) {
+        _cleanup_free_ char *linux_path = xasprintf("/%s", p->kernel->vmlinuz);
+        _cleanup_free_ char *initrd_path = xasprintf("/%s", p->kernel->initrd);
+        BootEntry e = boot_entry(p, linux_path, initrd_path);
+        Diagnostics diag = {};
+        int r = grub_cfg(p->data_dir, &e, ret, &diag);
+        return r < 0 ? log_data_error(r, &diag) : 0;
+}
+
 /* Whether the root has the file path (resolved inside it); errno set when not. */
 static bool in_root(const BootParams *p, const char *path) {
         _cleanup_close_ int fd = root_open(p->root_fd, path, O_PATH, 0);
@@ -137,34 +137,23 @@ static int prepare_systemd_boot(const BootParams *p) {
 
         _cleanup_free_ char *linux_path = xasprintf("/%s/linux", kdir);
         _cleanup_free_ char *initrd_path = xasprintf("/%s/initrd", kdir);
-        _cleanup_free_ char *entry =
-                bls_entry(p->title, p->kernel->version, linux_path, initrd_path, p->cmdline);
-        _cleanup_free_ char *conf = loader_conf("vmcompose.conf", 0);
+        _cleanup_free_ char *entry = NULL, *conf = NULL;
+        BootEntry e = boot_entry(p, linux_path, initrd_path);
+        Diagnostics diag = {};
+        if ((r = bls_entry(p->data_dir, &e, &entry, &diag)) < 0 ||
+            (r = loader_conf(p->data_dir, "vmcompose.conf", &conf, &diag)) < 0)
+                return log_data_error(r, &diag);
         r = write_text(p->esp_fd, "loader/entries/vmcompose.conf", entry);
         if (r == 0)
                 r = write_text(p->esp_fd, "loader/loader.conf", conf);
         return r;
 }
 
-char *grub_cfg(const char *title, const char *root_fs_uuid, const char *version,
-               const char *cmdline) {
-        return xasprintf("# Written by vmcompose\n"
-                         "set timeout=0\n"
-                         "serial --unit=0 --speed=115200\n"
-                         "terminal_input console serial\n"
-                         "terminal_output console serial\n"
-                         "search --no-floppy --fs-uuid --set=root %s\n"
-                         "menuentry '%s' {\n"
-                         "        linux /boot/vmlinuz-%s %s\n"
-                         "        initrd /boot/initrd.img-%s\n"
-                         "}\n",
-                         root_fs_uuid, title, version, cmdline, version);
-}
-
 /* UEFI Secure Boot with the distribution's signed chain (../shared/PLATFORMS.md): the
  * Microsoft-signed shim as the removable-media loader, the distribution's signed GRUB next to
- * it, and its configuration where that GRUB looks (/EFI/VENDOR: the backend's esp_vendor_dir). GRUB
- * reads the signed kernel from the root filesystem and has shim verify it. */
+ * it, and its configuration where that GRUB looks (/EFI/VENDOR: the family's boot data's
+ * esp-vendor-dir, bootloader/distro/FAMILY.yaml). GRUB reads the signed kernel from the root
+ * filesystem and has shim verify it. */
 static int prepare_shim(const BootParams *p) {
         static const struct {
                 const char *from, *dir, *name;
@@ -191,8 +180,9 @@ static int prepare_shim(const BootParams *p) {
         }
         if (!p->root_fs_uuid)
                 return log_error_errno(EINVAL, "bootloader: shim needs a root filesystem");
-        _cleanup_free_ char *cfg =
-                grub_cfg(p->title, p->root_fs_uuid, p->kernel->version, p->cmdline);
+        _cleanup_free_ char *cfg = NULL;
+        if ((r = make_grub_cfg(p, &cfg)) < 0)
+                return r;
         if (!p->esp_vendor_dir)
                 return log_error_errno(EINVAL, "bootloader: shim needs the ESP vendor directory");
         _cleanup_free_ char *path = xasprintf("EFI/%s/grub.cfg", p->esp_vendor_dir);
@@ -241,9 +231,12 @@ static int make_grub(const BootParams *p, const char *format, const char *const 
 
         if (!p->root_fs_uuid)
                 return log_error_errno(EINVAL, "bootloader: GRUB needs a root filesystem");
-        _cleanup_free_ char *early_text = xasprintf("search --no-floppy --fs-uuid --set=root %s\n"
-                                                    "set prefix=($root)/boot/grub\n",
-                                                    p->root_fs_uuid);
+        _cleanup_free_ char *early_text = NULL, *cfg = NULL;
+        Diagnostics diag = {};
+        if ((r = grub_early_cfg(p->data_dir, p->root_fs_uuid, &early_text, &diag)) < 0)
+                return log_data_error(r, &diag);
+        if ((r = make_grub_cfg(p, &cfg)) < 0)
+                return r;
         r = write_text(p->root_fd, "tmp/vmcompose-grub/early.cfg", early_text);
         if (r < 0)
                 return r;
@@ -276,9 +269,6 @@ static int make_grub(const BootParams *p, const char *format, const char *const 
         (void)root_rm_rf(p->root_fd, in_root);
         if (r < 0)
                 return log_error_errno(r, "bootloader: cannot keep GRUB's image: %m");
-
-        _cleanup_free_ char *cfg =
-                grub_cfg(p->title, p->root_fs_uuid, p->kernel->version, p->cmdline);
         if ((r = write_text(p->root_fd, "boot/grub/grub.cfg", cfg)) < 0)
                 return log_error_errno(r, "bootloader: cannot write /boot/grub/grub.cfg: %m");
         return 0;
@@ -429,11 +419,12 @@ static int prepare_uki(const BootParams *p) {
 }
 
 static const Bootloader bootloaders[] = {
-        {"systemd-boot", prepare_systemd_boot, NULL},
-        {"shim", prepare_shim, NULL},
-        {"grub-bios", prepare_grub_bios, embed_grub_bios},
-        {"uki", prepare_uki, NULL},
-        {"grub-efi", prepare_grub_efi, NULL},
+        {"systemd-boot", BOOT_TEXT_BLS_ENTRY | BOOT_TEXT_LOADER_CONF, prepare_systemd_boot, NULL},
+        {"shim", BOOT_TEXT_GRUB_CFG, prepare_shim, NULL},
+        {"grub-bios", BOOT_TEXT_GRUB_CFG | BOOT_TEXT_GRUB_EARLY, prepare_grub_bios,
+         embed_grub_bios},
+        {"uki", 0, prepare_uki, NULL},
+        {"grub-efi", BOOT_TEXT_GRUB_CFG | BOOT_TEXT_GRUB_EARLY, prepare_grub_efi, NULL},
 };
 
 const Bootloader *bootloader_find(const char *name) {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* One side of `vmcompose diff`: an image file (its headers validated by output_inspect(); qcow2
  * and vhdx converted to raw by qemu-img into an unnamed temporary file) read with libblkid
- * (partition table, filesystem identities), the ext4 and FAT readers (files), and dpkg's
- * database or the manifest beside it (packages); or a NAME.manifest.json alone. */
+ * (partition table, filesystem identities), the ext4 and FAT readers (files), and the package
+ * database (a backend's: dpkg's) or the manifest beside it (packages); or a NAME.manifest.json
+ * alone. */
 #include <blkid/blkid.h>
 #include <ctype.h>
 #include <fcntl.h>
@@ -71,34 +72,29 @@ static char *upper(const char *s) {
 
 /* ---- manifests ---- */
 
-static const char *scalar(const Node *map, const char *key) {
-        const Node *n = map ? node_map_get(map, key) : NULL;
-        return n && n->type == NODE_SCALAR && !node_is_null(n) ? n->scalar : NULL;
-}
-
 static uint64_t scalar_uint(const Node *map, const char *key) {
         uint64_t v = 0;
-        const char *s = scalar(map, key);
+        const char *s = node_map_scalar(map, key);
         if (s)
                 (void)parse_uint64(s, &v);
         return v;
 }
 
 static int manifest_packages(const Node *root, DiffPackages *ret) {
-        const Node *pkgs = node_map_get(root, "packages");
-        if (!pkgs || pkgs->type != NODE_SEQ)
+        const Node *pkgs = node_map_typed(root, "packages", NODE_SEQ);
+        if (!pkgs)
                 return -EBADMSG;
         *ret = (DiffPackages){.source = "manifest"};
         ret->packages = xcalloc(pkgs->n_items + 1, sizeof(DiffPackage));
         for (size_t i = 0; i < pkgs->n_items; i++) {
                 const Node *p = pkgs->items[i];
-                const char *name = p->type == NODE_MAP ? scalar(p, "name") : NULL;
+                const char *name = p->type == NODE_MAP ? node_map_scalar(p, "name") : NULL;
                 if (!name)
                         return diff_packages_done(ret), -EBADMSG;
                 ret->packages[ret->n_packages++] = (DiffPackage){
                         .name = xstrdup(name),
-                        .version = dup_or_null(scalar(p, "version")),
-                        .architecture = dup_or_null(scalar(p, "architecture")),
+                        .version = dup_or_null(node_map_scalar(p, "version")),
+                        .architecture = dup_or_null(node_map_scalar(p, "architecture")),
                 };
         }
         diff_packages_sort(ret); /* the manifest has the plan's order */
@@ -106,40 +102,40 @@ static int manifest_packages(const Node *root, DiffPackages *ret) {
 }
 
 static void manifest_disk(const Node *root, DiffDisk *d) {
-        const Node *disk = node_map_get(root, "disk");
-        if (!disk || disk->type != NODE_MAP)
+        const Node *disk = node_map_typed(root, "disk", NODE_MAP);
+        if (!disk)
                 return;
-        d->table = dup_or_null(scalar(disk, "table"));
+        d->table = dup_or_null(node_map_scalar(disk, "table"));
         if (d->table && streq(d->table, "mbr")) {
                 free(d->table);
                 d->table = xstrdup("dos");
         }
-        d->id = upper(scalar(disk, "id"));
+        d->id = upper(node_map_scalar(disk, "id"));
         d->size = scalar_uint(disk, "size");
-        const Node *parts = node_map_get(disk, "partitions");
-        for (size_t i = 0; parts && parts->type == NODE_SEQ && i < parts->n_items; i++) {
+        const Node *parts = node_map_typed(disk, "partitions", NODE_SEQ);
+        for (size_t i = 0; parts && i < parts->n_items; i++) {
                 const Node *n = parts->items[i];
                 if (n->type != NODE_MAP)
                         continue;
                 DiffPartition *p = disk_add(d);
                 p->number = (unsigned)scalar_uint(n, "number");
-                p->type = upper(scalar(n, "type"));
+                p->type = upper(node_map_scalar(n, "type"));
                 p->start = scalar_uint(n, "offset");
                 p->size = scalar_uint(n, "size");
-                p->uuid = upper(scalar(n, "partuuid"));
+                p->uuid = upper(node_map_scalar(n, "partuuid"));
                 if (d->table && streq(d->table, "gpt"))
-                        p->name = dup_or_null(scalar(n, "label"));
-                const char *fs = scalar(n, "fs");
+                        p->name = dup_or_null(node_map_scalar(n, "label"));
+                const char *fs = node_map_scalar(n, "fs");
                 p->fs_type = fs && !streq(fs, "none") ? xstrdup(fs) : NULL;
-                p->fs_uuid = upper(scalar(n, "fs-uuid"));
-                p->fs_label = dup_or_null(scalar(n, "label"));
+                p->fs_uuid = upper(node_map_scalar(n, "fs-uuid"));
+                p->fs_label = dup_or_null(node_map_scalar(n, "label"));
         }
 }
 
 /* Whether the manifest's package list describes the image: not when the build was given a
  * finished root (--root), which the package stages never saw. */
 static bool manifest_has_packages(const Node *root) {
-        const char *how = scalar(root, "root");
+        const char *how = node_map_scalar(root, "root");
         return !how || !streq(how, "given with --root");
 }
 
@@ -384,24 +380,31 @@ static int read_filesystems(const char *path, int fd, DiffSide *s, char **ret_er
         return 0;
 }
 
-/* Owners (and, with want_packages, the packages) from the dpkg database in whichever
- * filesystem holds one. */
-static int read_dpkg(const char *path, DiffSide *s, bool want_packages, char **ret_error) {
+/* Owners (and, with want_packages, the packages) from the package database (a backend's:
+ * dpkg's) in whichever filesystem holds one. */
+static int read_database(const char *path, DiffSide *s, bool want_packages, char **ret_error) {
+        size_t n_ops;
+        const DistroOps *const *all = distro_list(&n_ops);
         for (size_t i = 0; i < s->disk.n_partitions; i++) {
                 const DiffTree *t = s->disk.partitions[i].tree;
-                const DiffFile *st = diff_tree_find(t, "/var/lib/dpkg/status");
+                const DistroOps *ops = NULL;
+                const DiffFile *st = NULL;
+                for (size_t k = 0; k < n_ops && !(st && st->data); k++) {
+                        ops = all[k];
+                        st = diff_tree_find(t, ops->db_status_path);
+                }
                 if (!st || !st->data)
                         continue;
                 _cleanup_free_ char *err = NULL;
                 if (want_packages) {
-                        int r = diff_packages_parse_dpkg_status(st->data, st->data_size,
-                                                                &s->packages, &err);
+                        int r = diff_packages_parse(ops, st->data, st->data_size, &s->packages,
+                                                    &err);
                         if (r < 0)
-                                return diff_error(ret_error, r, "%s: /var/lib/dpkg/status: %s",
-                                                  path, err);
+                                return diff_error(ret_error, r, "%s: %s: %s", path,
+                                                  ops->db_status_path, err);
                         s->has_packages = true;
                 }
-                diff_owners_from_tree(t, &s->owners);
+                diff_owners_from_tree(ops, t, &s->owners);
                 return 0;
         }
         return 0;
@@ -464,8 +467,8 @@ static int read_layout(const char *path, int fd, DiffSide *s, char **ret_error) 
         return 0;
 }
 
-/* Packages from the manifest beside the image, else from its dpkg database; owners from the
- * dpkg database in any case. */
+/* Packages from the manifest beside the image, else from its package database; owners from the
+ * package database in any case. */
 static int read_packages(const char *path, DiffSide *s, char **ret_error) {
         _cleanup_free_ char *manifest = manifest_beside(path);
         if (manifest) {
@@ -480,7 +483,7 @@ static int read_packages(const char *path, DiffSide *s, char **ret_error) {
                 }
                 diff_side_done(&m);
         }
-        return read_dpkg(path, s, !s->has_packages, ret_error);
+        return read_database(path, s, !s->has_packages, ret_error);
 }
 
 static int image_load(const char *path, int file_fd, uint64_t file_size, DiffSide *s,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* The data `vmcompose diff` compares: file lists, the packages dpkg says are installed, and
- * which package owns which path (dpkg's NAME.list files). */
+/* The data `vmcompose diff` compares: file lists, the packages the package database says are
+ * installed, and which package owns which path (its file lists: dpkg's NAME.list files). */
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -59,13 +59,7 @@ void diff_tree_done(DiffTree *t) {
 }
 
 bool diff_keep_content(const char *path) {
-        static const char info[] = "/var/lib/dpkg/info/";
-        size_t n = strlen(path);
-
-        if (streq(path, "/var/lib/dpkg/status"))
-                return true;
-        return strneq(path, info, sizeof(info) - 1) && !strchr(path + sizeof(info) - 1, '/') &&
-               n > sizeof(info) - 1 + 5 && streq(path + n - 5, ".list");
+        return distro_is_database_file(path);
 }
 
 static int package_cmp(const void *a, const void *b) {
@@ -82,83 +76,25 @@ void diff_packages_sort(DiffPackages *p) {
                 qsort(p->packages, p->n_packages, sizeof(DiffPackage), package_cmp);
 }
 
-/* The value of field in one stanza (lines [s, e)), or NULL. Continuation lines are not
- * needed for the fields read here. */
-static char *stanza_field(const char *s, const char *e, const char *field) {
-        size_t n = strlen(field);
-        for (const char *l = s; l < e;) {
-                const char *nl = memchr(l, '\n', (size_t)(e - l));
-                const char *end = nl ? nl : e;
-                if ((size_t)(end - l) > n && strncasecmp(l, field, n) == 0 && l[n] == ':') {
-                        const char *v = l + n + 1;
-                        while (v < end && (*v == ' ' || *v == '\t'))
-                                v++;
-                        const char *ve = end;
-                        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t' || ve[-1] == '\r'))
-                                ve--;
-                        return xstrndup(v, (size_t)(ve - v));
-                }
-                l = nl ? nl + 1 : e;
+int diff_packages_parse(const DistroOps *ops, const char *text, size_t size, DiffPackages *ret,
+                        char **ret_error) {
+        AuditImage img = {};
+        int r = ops->parse_installed(text, size, &img, ret_error);
+        if (r < 0) {
+                audit_image_done(&img);
+                return r;
         }
-        return NULL;
-}
-
-static bool status_installed(const char *status) {
-        /* "want flag status": installed, or half-configured and the like, which still have
-         * their files on disk. */
-        const char *st = status ? strrchr(status, ' ') : NULL;
-        if (!st)
-                return false;
-        st++;
-        return streq(st, "installed") || streq(st, "half-configured") || streq(st, "unpacked") ||
-               streq(st, "triggers-awaited") || streq(st, "triggers-pending");
-}
-
-int diff_packages_parse_dpkg_status(const char *text, size_t size, DiffPackages *ret,
-                                    char **ret_error) {
-        DiffPackages p = {.source = "dpkg status"};
-        const char *s = text, *end = text + size;
-        size_t allocated = 0;
-
-        if (memchr(text, 0, size))
-                return *ret_error = xstrdup("dpkg status: a NUL byte in the text"), -EBADMSG;
-        while (s < end) {
-                /* A stanza ends at an empty line. */
-                const char *e = s;
-                while (e < end) {
-                        const char *nl = memchr(e, '\n', (size_t)(end - e));
-                        if (!nl) {
-                                e = end;
-                                break;
-                        }
-                        if (nl == e) /* an empty line */
-                                break;
-                        e = nl + 1;
-                }
-                char *name = stanza_field(s, e, "Package");
-                char *status = stanza_field(s, e, "Status");
-                if (name && status_installed(status)) {
-                        if (p.n_packages == allocated) {
-                                allocated = MAX(allocated * 2, (size_t)64);
-                                p.packages = xrealloc(p.packages, allocated * sizeof(DiffPackage));
-                        }
-                        p.packages[p.n_packages++] = (DiffPackage){
-                                .name = name,
-                                .version = stanza_field(s, e, "Version"),
-                                .architecture = stanza_field(s, e, "Architecture"),
-                        };
-                        name = NULL;
-                } else if (!name && e > s) {
-                        free(status);
-                        diff_packages_done(&p);
-                        *ret_error = xasprintf("dpkg status: a stanza without Package: at byte %zu",
-                                               (size_t)(s - text));
-                        return -EBADMSG;
-                }
-                free(name);
-                free(status);
-                s = e < end ? e + 1 : end;
+        DiffPackages p = {.source = ops->db_name};
+        p.packages = xcalloc(img.n_packages + 1, sizeof(DiffPackage));
+        for (size_t i = 0; i < img.n_packages; i++) {
+                AuditPackage *a = &img.packages[i];
+                p.packages[p.n_packages++] = (DiffPackage){
+                        .name = TAKE_PTR(a->name),
+                        .version = TAKE_PTR(a->version),
+                        .architecture = TAKE_PTR(a->architecture),
+                };
         }
+        audit_image_done(&img);
         diff_packages_sort(&p);
         *ret = p;
         return 0;
@@ -248,17 +184,32 @@ void diff_owners_done(DiffOwners *o) {
         *o = (DiffOwners){};
 }
 
-void diff_owners_from_tree(const DiffTree *t, DiffOwners *o) {
+/* The file list of ops's database at path, or 0: the length of its package name. */
+static size_t list_package(const DistroOps *ops, const char *path) {
+        size_t l = strlen(ops->db_lists_dir);
+        if (!strneq(path, ops->db_lists_dir, l) || path[l] != '/')
+                return 0;
+        return ops->list_package(path + l + 1);
+}
+
+const DistroOps *diff_tree_database(const DiffTree *t) {
+        size_t n_ops;
+        const DistroOps *const *all = distro_list(&n_ops);
+        for (size_t k = 0; k < n_ops; k++) {
+                const DiffFile *st = diff_tree_find(t, all[k]->db_status_path);
+                if (st && st->data)
+                        return all[k];
+        }
+        return NULL;
+}
+
+void diff_owners_from_tree(const DistroOps *ops, const DiffTree *t, DiffOwners *o) {
         for (size_t j = 0; j < t->n_files; j++) {
                 const DiffFile *f = &t->files[j];
-                if (!f->data || !diff_keep_content(f->path) ||
-                    streq(f->path, "/var/lib/dpkg/status"))
+                size_t len = f->data ? list_package(ops, f->path) : 0;
+                if (len == 0)
                         continue;
-                const char *base = strrchr(f->path, '/') + 1;
-                _cleanup_free_ char *name = xstrndup(base, strlen(base) - 5);
-                char *colon = strchr(name, ':');
-                if (colon)
-                        *colon = 0;
+                _cleanup_free_ char *name = xstrndup(strrchr(f->path, '/') + 1, len);
                 diff_owners_add_list(o, name, f->data, f->data_size);
         }
         /* Top-level symbolic links to directories (merged /usr: /bin -> usr/bin). */

@@ -104,50 +104,39 @@ void disk_layout_done(DiskLayout *l) {
 
 int disk_layout_from_profile(const Profile *p, const char *seed, DiskLayout *ret,
                              Diagnostics *diag) {
-        const Node *table = node_lookup(p->tree, "disk.table");
-        const Node *size = node_lookup(p->tree, "disk.size");
-        const Node *parts = node_lookup(p->tree, "disk.partitions");
-        const Node *arch = node_lookup(p->tree, "distro.architecture");
-        DiskLayout l = {.gpt = !table || !streq(table->scalar, "mbr")};
+        const ProfileConfig *c = &p->config;
+        const char *table = c->disk_table.value;
+        DiskLayout l = {.gpt = !table || !streq(table, "mbr")};
         int r = 0;
 
-        if (!parts || parts->n_items == 0) {
+        if (c->n_partitions == 0) {
                 Mark m = {.file = p->layers ? p->layers[strv_length(p->layers) - 1] : "profile"};
                 diag_add(diag, &m, "disk.partitions: the profile lists no partitions");
                 return -EBADMSG;
         }
-        l.architecture = arch ? arch->scalar : "amd64";
-        l.auto_size = !size || streq(size->scalar, "auto");
-        l.size_where = size ? mark_string(&size->mark) : xstrdup("disk.size");
-        if (!l.auto_size && parse_size(size->scalar, &l.size) < 0) {
-                diag_add(diag, &size->mark, "disk.size: invalid size '%s'", size->scalar);
-                disk_layout_done(&l);
-                return -EBADMSG;
-        }
+        l.architecture = c->architecture.value ?: "amd64";
+        /* Sizes were parsed at load (composer/profile/config.c). */
+        l.auto_size = c->disk_auto_size;
+        l.size = c->disk_bytes;
+        l.size_where = c->disk_size.value ? mark_string(&c->disk_size.mark) : xstrdup("disk.size");
         uuid_from_seed(seed, "disk", l.disk_uuid);
 
-        l.partitions = xcalloc(parts->n_items, sizeof(Partition));
-        for (size_t i = 0; i < parts->n_items; i++) {
-                const Node *item = parts->items[i];
-                const Node *role = node_map_get(item, "role"), *fs = node_map_get(item, "fs");
-                const Node *sz = node_map_get(item, "size"), *fr = node_map_get(item, "free");
-                const Node *label = node_map_get(item, "label");
+        l.partitions = xcalloc(c->n_partitions, sizeof(Partition));
+        for (size_t i = 0; i < c->n_partitions; i++) {
+                const ProfilePartition *item = &c->partitions[i];
+                const char *role = item->role.value;
                 Partition *pt = &l.partitions[l.n_partitions++];
 
                 pt->where = mark_string(&item->mark);
-                pt->role = partition_role_from_string(role->scalar);
-                pt->fs = fs ? fs_type_from_string(fs->scalar) : default_fs(pt->role);
-                pt->label = label ? xstrdup(label->scalar) : NULL;
-                pt->auto_size = streq(sz->scalar, "auto");
-                if (!pt->auto_size && parse_size(sz->scalar, &pt->size) < 0) {
-                        diag_add(diag, &sz->mark, "invalid size '%s'", sz->scalar);
-                        r = -EBADMSG;
-                }
-                if (fr && strchr(fr->scalar, '%'))
-                        (void)parse_percent(fr->scalar, &pt->free_percent);
-                else if (fr)
-                        (void)parse_size(fr->scalar, &pt->free);
-                else if (pt->auto_size)
+                pt->role = partition_role_from_string(role);
+                pt->fs =
+                        item->fs.value ? fs_type_from_string(item->fs.value) : default_fs(pt->role);
+                pt->label = item->label.value ? xstrdup(item->label.value) : NULL;
+                pt->auto_size = item->auto_size;
+                pt->size = item->size_bytes;
+                pt->free = item->free_bytes;
+                pt->free_percent = item->free_percent;
+                if (!item->free.value && pt->auto_size)
                         pt->free_percent = 20; /* documented default headroom */
                 if (pt->fs == FS_XFS) {
                         diag_add(diag, &item->mark,
@@ -156,9 +145,9 @@ int disk_layout_from_profile(const Profile *p, const char *seed, DiskLayout *ret
                         r = -EBADMSG;
                 }
 
-                _cleanup_free_ char *purpose = xasprintf("partition:%zu:%s", i, role->scalar);
+                _cleanup_free_ char *purpose = xasprintf("partition:%zu:%s", i, role);
                 uuid_from_seed(seed, purpose, pt->uuid);
-                _cleanup_free_ char *fs_purpose = xasprintf("filesystem:%zu:%s", i, role->scalar);
+                _cleanup_free_ char *fs_purpose = xasprintf("filesystem:%zu:%s", i, role);
                 uuid_from_seed(seed, fs_purpose, pt->fs_uuid);
         }
         if (r < 0) {
@@ -322,18 +311,22 @@ char *disk_fstab(const DiskLayout *l) {
         return buffer_steal(&b);
 }
 
-char *disk_root_cmdline(const DiskLayout *l) {
-        for (size_t i = 0; i < l->n_partitions; i++) {
-                const Partition *p = &l->partitions[i];
-                if (p->role != ROLE_ROOT)
-                        continue;
-                char u[37];
-                if (l->gpt)
-                        uuid_format(p->uuid, u);
-                else /* MBR: the disk signature and the partition number */
-                        snprintf(u, sizeof(u), "%02x%02x%02x%02x-%02zx", l->disk_uuid[0],
-                                 l->disk_uuid[1], l->disk_uuid[2], l->disk_uuid[3], i + 1);
-                return xasprintf("root=PARTUUID=%s rootfstype=%s", u, fs_type_to_string(p->fs));
-        }
+const Partition *disk_layout_root(const DiskLayout *l) {
+        for (size_t i = 0; i < l->n_partitions; i++)
+                if (l->partitions[i].role == ROLE_ROOT)
+                        return &l->partitions[i];
         return NULL;
+}
+
+char *disk_root_cmdline(const DiskLayout *l) {
+        const Partition *p = disk_layout_root(l);
+        if (!p)
+                return NULL;
+        char u[37];
+        if (l->gpt)
+                uuid_format(p->uuid, u);
+        else /* MBR: the disk signature and the partition number */
+                snprintf(u, sizeof(u), "%02x%02x%02x%02x-%02zx", l->disk_uuid[0], l->disk_uuid[1],
+                         l->disk_uuid[2], l->disk_uuid[3], (size_t)(p - l->partitions) + 1);
+        return xasprintf("root=PARTUUID=%s rootfstype=%s", u, fs_type_to_string(p->fs));
 }

@@ -25,10 +25,10 @@ const DistroOps *const *distro_list(size_t *ret_n) {
         return distros;
 }
 
-const char *const *distro_boot_packages(const DistroOps *ops, const char *bootloader) {
-        for (const DistroBootPackages *b = ops->boot_packages; b && b->bootloader; b++)
-                if (streq(b->bootloader, bootloader))
-                        return b->packages;
+const DistroOps *distro_find_format(const char *package_format) {
+        for (size_t i = 0; package_format && i < ELEMENTSOF(distros); i++)
+                if (streq(distros[i]->package_format, package_format))
+                        return distros[i];
         return NULL;
 }
 
@@ -101,4 +101,17 @@ int distro_package_members_cached(const DistroOps *ops, const char *cache_dir, c
                 (void)write_file_atomic(path, m.text.data, m.text.len, 0644);
         buffer_done(&m.text);
         return r;
+}
+
+bool distro_is_database_file(const char *path) {
+        for (size_t i = 0; i < ELEMENTSOF(distros); i++) {
+                const DistroOps *d = distros[i];
+                size_t l = strlen(d->db_lists_dir);
+                if (streq(path, d->db_status_path))
+                        return true;
+                if (strneq(path, d->db_lists_dir, l) && path[l] == '/' &&
+                    d->list_package(path + l + 1) > 0)
+                        return true;
+        }
+        return false;
 }

@@ -1,216 +1,188 @@
 /* SPDX-License-Identifier: MIT */
-/* The build configuration: the profile read once, at the profile stage, into typed values
- * (the distribution backend, the boot loader, the initramfs maker, the architecture, the disk
- * layout, the package request, the policies' strip rules, the kernel target's requirements).
- * The stages read these instead of walking the YAML tree. */
+/* The build configuration, made once at the profile stage from the profile's typed values
+ * (Profile.config, read from the YAML tree by composer/profile/config.c): the distribution
+ * backend, the boot loader, the initramfs maker, the architecture, the disk layout, the package
+ * request, the policies' strip rules, the kernel target's requirements. */
 #include <stdio.h>
 #include <string.h>
 
 #include "vmcompose/bootloader.h"
 #include "vmcompose/pipeline.h"
 
-static char *where_of(const Node *n) {
-        return xasprintf("%s:%u", n->mark.file, n->mark.line);
+static char *where_of(const Mark *m) {
+        return xasprintf("%s:%u", m->file, m->line);
 }
 
-static char *scalar_dup(const Node *tree, const char *path) {
-        const Node *n = tree ? node_lookup(tree, path) : NULL;
-        return n && n->type == NODE_SCALAR ? xstrdup(n->scalar) : NULL;
+/* Every value of a list, appended to *l once each. */
+static void add_unique(char ***l, const ProfileList *list) {
+        for (size_t i = 0; i < list->n; i++)
+                if (!strv_contains(*l, list->items[i].value))
+                        strv_extend(l, list->items[i].value);
 }
 
-/* The field of every item of the list at path, appended to *l once each. */
-static void add_unique(char ***l, const Node *tree, const char *path, const char *field) {
-        const Node *list = tree ? node_lookup(tree, path) : NULL;
-        for (size_t i = 0; list && i < list->n_items; i++) {
-                const Node *v = node_map_get(list->items[i], field);
-                if (v && !strv_contains(*l, v->scalar))
-                        strv_extend(l, v->scalar);
-        }
-}
-
-/* The field of every item of the list at path, appended to *l. */
-static void collect_all(char ***l, const Node *tree, const char *path, const char *field) {
-        const Node *list = node_lookup(tree, path);
-        for (size_t i = 0; list && i < list->n_items; i++) {
-                const Node *v = node_map_get(list->items[i], field);
-                if (v && v->type == NODE_SCALAR)
-                        strv_extend(l, v->scalar);
-        }
+/* Every value of a list, appended to *l. */
+static void collect_all(char ***l, const ProfileList *list) {
+        for (size_t i = 0; i < list->n; i++)
+                strv_extend(l, list->items[i].value);
 }
 
 /* Every policy's forbid.packages and forbid.sections, each with where it comes from. */
 static void load_forbid(BuildConfig *c, const Profile *p) {
-        static const char *const kinds[] = {"forbid.packages", "forbid.sections"};
-        for (size_t i = 0; i < p->n_policies; i++)
-                for (size_t k = 0; k < ELEMENTSOF(kinds); k++) {
-                        const Node *list = node_lookup(p->policies[i].tree, kinds[k]);
-                        for (size_t j = 0; list && j < list->n_items; j++) {
-                                const Node *pat = node_map_get(list->items[j], "pattern");
+        for (size_t i = 0; i < p->n_policies; i++) {
+                const ProfilePolicy *pol = &p->config.policy_rules[i];
+                const ProfileList *kinds[] = {&pol->forbid_packages, &pol->forbid_sections};
+                for (size_t k = 0; k < ELEMENTSOF(kinds); k++)
+                        for (size_t j = 0; j < kinds[k]->n; j++) {
+                                const ProfileValue *pat = &kinds[k]->items[j];
                                 char *origin =
-                                        xasprintf("policy %s (%s:%u:%u)",
-                                                  node_map_get(p->policies[i].tree, "name")->scalar,
-                                                  pat->mark.file, pat->mark.line, pat->mark.column);
+                                        xasprintf("policy %s (%s:%u:%u)", pol->name, pat->mark.file,
+                                                  pat->mark.line, pat->mark.column);
                                 strv_push(&c->forbid_origins, origin);
                                 c->forbid = xrealloc(c->forbid,
                                                      (c->n_forbid + 1) * sizeof(ResolveForbid));
                                 c->forbid[c->n_forbid++] =
-                                        (ResolveForbid){.pattern = xstrdup(pat->scalar),
+                                        (ResolveForbid){.pattern = xstrdup(pat->value),
                                                         .section = k == 1,
                                                         .origin = origin};
                         }
-                }
+        }
 }
 
 /* The policies' strip rules: path globs excluded at unpack time (the last matching rule wins,
  * strip.keep over strip.paths), and the paths removed after configuration. */
 static void load_strip(BuildConfig *c, const Profile *p) {
+        for (size_t i = 0; i < p->n_policies; i++)
+                collect_all(&c->strip_exclude, &p->config.policy_rules[i].strip_paths);
+        for (size_t i = 0; i < p->n_policies; i++)
+                collect_all(&c->strip_include, &p->config.policy_rules[i].strip_keep);
         for (size_t i = 0; i < p->n_policies; i++) {
-                const Node *tree = p->policies[i].tree;
-                const Node *list = node_lookup(tree, "strip.paths");
-                for (size_t j = 0; list && j < list->n_items; j++)
-                        strv_extend(&c->strip_exclude,
-                                    node_map_get(list->items[j], "pattern")->scalar);
-        }
-        for (size_t i = 0; i < p->n_policies; i++) {
-                const Node *list = node_lookup(p->policies[i].tree, "strip.keep");
-                for (size_t j = 0; list && j < list->n_items; j++)
-                        strv_extend(&c->strip_include,
-                                    node_map_get(list->items[j], "pattern")->scalar);
-        }
-        for (size_t i = 0; i < p->n_policies; i++) {
-                const Node *list = node_lookup(p->policies[i].tree, "strip.remove");
-                for (size_t j = 0; list && j < list->n_items; j++) {
-                        strv_extend(&c->strip_remove,
-                                    node_map_get(list->items[j], "pattern")->scalar);
+                const ProfileList *l = &p->config.policy_rules[i].strip_remove;
+                collect_all(&c->strip_remove, l);
+                for (size_t j = 0; j < l->n; j++)
                         strv_extend(&c->strip_remove_policy, p->policies[i].name);
-                }
         }
 }
 
 /* The kernel target's requirements (kernel-config/NAME.yaml). */
 static void load_target(BuildConfig *c, const Profile *p) {
-        const Node *t = p->kernel_target.tree;
-        if (!t)
+        const ProfileTarget *t = &p->config.target;
+        if (!t->path)
                 return;
-        c->target_name = scalar_dup(t, "name");
-        c->target_path = xstrdup(p->kernel_target.path);
-        const Node *list = node_lookup(t, "initramfs-drivers");
-        for (size_t i = 0; list && i < list->n_items; i++) {
-                const Node *n = node_map_get(list->items[i], "name");
-                strv_extend(&c->target_drivers, n->scalar);
-                strv_push(&c->target_driver_wheres, where_of(n));
+        c->target_name = t->name ? xstrdup(t->name) : NULL;
+        c->target_path = xstrdup(t->path);
+        for (size_t i = 0; i < t->initramfs_drivers.n; i++) {
+                strv_extend(&c->target_drivers, t->initramfs_drivers.items[i].value);
+                strv_push(&c->target_driver_wheres, where_of(&t->initramfs_drivers.items[i].mark));
         }
-        list = node_lookup(t, "kconfig");
-        for (size_t i = 0; list && i < list->n_items; i++) {
-                const Node *opt = node_map_get(list->items[i], "option");
-                const Node *val = node_map_get(list->items[i], "value");
+        for (size_t i = 0; i < t->n_kconfig; i++) {
                 c->kconfig = xrealloc(c->kconfig, (c->n_kconfig + 1) * sizeof(KconfigRequirement));
                 c->kconfig[c->n_kconfig++] = (KconfigRequirement){
-                        .option = xstrdup(opt->scalar),
-                        .value = xstrdup(val ? val->scalar : "y|m"),
-                        .where = where_of(opt),
+                        .option = xstrdup(t->kconfig[i].option.value),
+                        .value = xstrdup(t->kconfig[i].value ?: "y|m"),
+                        .where = where_of(&t->kconfig[i].option.mark),
                 };
         }
-        list = node_lookup(t, "forbid-cmdline");
-        for (size_t i = 0; list && i < list->n_items; i++)
-                strv_extend(&c->forbid_cmdline, node_map_get(list->items[i], "arg")->scalar);
+        collect_all(&c->forbid_cmdline, &t->forbid_cmdline);
+}
+
+/* The family's boot data (a data file): it must name the packages of the profile's boot
+ * loader; and the boot loader's templates must be readable and well-formed. */
+static int load_boot_data(BuildConfig *c, Diagnostics *diag) {
+        int r = distro_boot_data_load(c->distro, vmcompose_data_dir(), &c->distro_boot, diag);
+        if (r < 0)
+                return r;
+        if (c->bootloader && !distro_boot_packages(&c->distro_boot, c->bootloader->name)) {
+                diag_add(diag, &(Mark){.file = c->distro_boot.path},
+                         "packages: the %s boot loader (%s) is missing", c->bootloader->name,
+                         c->bootloader_where);
+                return -EBADMSG;
+        }
+        return c->bootloader ? bootloader_check_data(vmcompose_data_dir(), c->bootloader, diag) : 0;
 }
 
 /* The package request: the profile's, the kernel, what the boot loader needs. */
 static void load_request(BuildConfig *c, const Profile *p) {
-        collect_all(&c->install, p->tree, "packages.install", "name");
-        const Node *kernel = node_lookup(p->tree, "kernel.package");
-        if (kernel && !strv_contains(c->install, kernel->scalar))
-                strv_extend(&c->install, kernel->scalar);
+        const ProfileConfig *pc = &p->config;
+        collect_all(&c->install, &pc->install);
+        const char *kernel = pc->kernel_package.value;
+        if (kernel && !strv_contains(c->install, kernel))
+                strv_extend(&c->install, kernel);
         const char *const *boot =
-                c->bootloader ? distro_boot_packages(c->distro, c->bootloader->name) : NULL;
+                c->bootloader ? distro_boot_packages(&c->distro_boot, c->bootloader->name) : NULL;
         for (const char *const *pk = boot; pk && *pk; pk++)
                 if (!strv_contains(c->install, *pk))
                         strv_extend(&c->install, *pk);
-        collect_all(&c->remove, p->tree, "packages.remove", "name");
-        collect_all(&c->allow, p->tree, "allow", "name");
-        c->base = scalar_dup(p->tree, "packages.base");
-        const Node *rec = node_lookup(p->tree, "packages.recommends");
-        c->recommends = rec && streq(rec->scalar, "true");
+        collect_all(&c->remove, &pc->remove);
+        collect_all(&c->allow, &pc->allow);
+        c->base = pc->base.value ? xstrdup(pc->base.value) : NULL;
+        c->recommends = pc->recommends;
 }
 
 void build_config_reproducible(const Profile *p, char **ret_seed, uint64_t *ret_epoch) {
-        const Node *seed = node_lookup(p->tree, "reproducible.seed");
-        const Node *sde = node_lookup(p->tree, "reproducible.source-date-epoch");
-
-        *ret_seed = xstrdup(seed ? seed->scalar : p->name);
-        if (sde)
-                (void)parse_uint64(sde->scalar, ret_epoch);
+        const ProfileConfig *pc = &p->config;
+        *ret_seed = xstrdup(pc->seed.value ?: p->name);
+        if (pc->source_date_epoch.value)
+                *ret_epoch = pc->epoch;
 }
 
 int build_config_load(const Profile *p, const char *seed, BuildConfig *ret, Diagnostics *diag) {
+        const ProfileConfig *pc = &p->config;
         BuildConfig c = {};
-        const Node *family = node_lookup(p->tree, "distro.family");
+        const ProfileValue *family = &pc->family;
 
         /* The schema admits only the families distros[] has. */
-        c.distro = family ? distro_find(family->scalar) : NULL;
+        c.distro = family->value ? distro_find(family->value) : NULL;
         if (!c.distro) {
-                diag_add(diag, family ? &family->mark : NULL, "distro.family: no backend for %s",
-                         family ? family->scalar : "(none)");
+                diag_add(diag, family->value ? &family->mark : NULL,
+                         "distro.family: no backend for %s", family->value ?: "(none)");
                 return -ENOSYS;
         }
         /* A profile without a disk can still be resolved and locked: the disk stage reports
-         * a layout that cannot be made. */
+         * a layout that cannot be made. The layout is made here, once per build. */
         c.layout_error = disk_layout_from_profile(p, seed, &c.layout, &c.layout_diag);
-        c.release = scalar_dup(p->tree, "distro.release");
-        c.architecture = scalar_dup(p->tree, "distro.architecture");
-        c.repositories = node_lookup(p->tree, "distro.repositories");
+        c.release = pc->release.value ? xstrdup(pc->release.value) : NULL;
+        c.architecture = pc->architecture.value ? xstrdup(pc->architecture.value) : NULL;
+        c.repositories = pc->repositories;
+        c.n_repositories = pc->n_repositories;
 
-        const Node *bl = node_lookup(p->tree, "bootloader");
-        if (bl) {
-                c.bootloader_name = xstrdup(bl->scalar);
-                c.bootloader_where = where_of(bl);
-                c.bootloader = bootloader_find(bl->scalar);
+        if (pc->bootloader.value) {
+                c.bootloader_name = xstrdup(pc->bootloader.value);
+                c.bootloader_where = where_of(&pc->bootloader.mark);
+                c.bootloader = bootloader_find(pc->bootloader.value);
         }
-        const Node *maker = node_lookup(p->tree, "kernel.initramfs");
-        c.initramfs = xstrdup(maker ? maker->scalar : c.distro->default_initramfs);
-        c.initramfs_where = maker ? where_of(maker) : NULL;
-        const Node *im = node_lookup(p->tree, "kernel.initramfs-modules");
-        c.initramfs_only_target = im && streq(im->scalar, "target");
-        for (size_t i = 0; i < c.layout.n_partitions; i++)
-                if (c.layout.partitions[i].role == ROLE_ROOT) {
-                        free(c.root_fstype);
-                        c.root_fstype = xstrdup(fs_type_to_string(c.layout.partitions[i].fs));
-                }
-        const Node *parts = node_lookup(p->tree, "disk.partitions");
-        for (size_t i = 0; parts && i < parts->n_items; i++) {
-                const Node *role = node_map_get(parts->items[i], "role");
-                if (streq(role->scalar, "root")) {
-                        free(c.root_where);
-                        c.root_where = where_of(role);
-                }
+        c.initramfs = xstrdup(pc->initramfs.value ?: c.distro->default_initramfs);
+        c.initramfs_where = pc->initramfs.value ? where_of(&pc->initramfs.mark) : NULL;
+        c.initramfs_only_target =
+                pc->initramfs_modules.value && streq(pc->initramfs_modules.value, "target");
+        /* The root filesystem's type: the layout's root partition's (disk_layout_root()). */
+        const Partition *root = disk_layout_root(&c.layout);
+        if (root) {
+                c.root_fstype = xstrdup(fs_type_to_string(root->fs));
+                c.root_where = where_of(&pc->partitions[root - c.layout.partitions].role.mark);
         }
 
         /* The kernel command line: the profile's, then the target's, each argument once. */
-        add_unique(&c.cmdline, p->tree, "kernel.cmdline", "arg");
-        add_unique(&c.cmdline, p->kernel_target.tree, "cmdline", "arg");
+        add_unique(&c.cmdline, &pc->cmdline);
+        add_unique(&c.cmdline, &pc->target.cmdline);
 
+        int r = load_boot_data(&c, diag);
+        if (r < 0) {
+                build_config_done(&c);
+                return r;
+        }
         load_request(&c, p);
         load_forbid(&c, p);
         load_strip(&c, p);
         load_target(&c, p);
-        c.system = node_map_get(p->tree, "system");
-        const Node *outputs = node_lookup(p->tree, "outputs");
-        for (size_t i = 0; outputs && i < outputs->n_items; i++) {
-                /* FORMAT, or {format, compression} */
-                const Node *o = outputs->items[i], *format = o, *compression = NULL;
-                if (o->type == NODE_MAP) {
-                        format = node_map_get(o, "format");
-                        compression = node_map_get(o, "compression");
-                }
-                strv_extend(&c.outputs, format->scalar);
-                strv_extend(&c.output_compression, compression ? compression->scalar : "none");
-        }
+        c.system = pc->has_system ? &pc->system : NULL;
+        collect_all(&c.outputs, &pc->outputs);
+        collect_all(&c.output_compression, &pc->output_compression);
         *ret = c;
         return 0;
 }
 
 void build_config_done(BuildConfig *c) {
+        distro_boot_data_done(&c->distro_boot);
         disk_layout_done(&c->layout);
         diag_done(&c->layout_diag);
         free(c->release);

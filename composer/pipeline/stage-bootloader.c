@@ -66,7 +66,16 @@ static int mark_updated(const char *root, int root_fd, uint64_t epoch) {
 
 static int install_ready_unit(const char *root, int root_fd) {
         static const char path[] = "etc/systemd/system/vmcompose-ready.service";
-        int r = root_write_file(root_fd, path, boot_ready_unit, strlen(boot_ready_unit), 0644, 0);
+        _cleanup_free_ char *unit = NULL;
+        Diagnostics diag = {};
+        int r = boot_ready_unit(vmcompose_data_dir(), &unit, &diag);
+        if (r < 0) {
+                for (size_t i = 0; i < diag.n_errors; i++)
+                        log_error("bootloader: %s", diag.messages[i]);
+                diag_done(&diag);
+                return r;
+        }
+        r = root_write_file(root_fd, path, unit, strlen(unit), 0644, 0);
         if (r < 0)
                 return log_error_errno(r, "bootloader: cannot write %s/%s: %m", root, path);
         char *const argv[] = {(char *)"chroot",
@@ -262,9 +271,9 @@ static int prepare_boot(BuildContext *ctx, int root_fd, const BootKernel *k, con
                                        esp_fd < 0 ? ctx->esp_path : ctx->boot_work);
         /* The root filesystem's UUID, for loaders that read the kernel from it. */
         char root_uuid[37] = "";
-        for (size_t i = 0; i < c->layout.n_partitions; i++)
-                if (c->layout.partitions[i].role == ROLE_ROOT)
-                        disk_fs_uuid(&c->layout.partitions[i], root_uuid);
+        const Partition *root = disk_layout_root(&c->layout);
+        if (root)
+                disk_fs_uuid(root, root_uuid);
         BootParams params = {
                 .root_fs_uuid = *root_uuid ? root_uuid : NULL,
                 .root_dir = ctx->root_path,
@@ -276,7 +285,8 @@ static int prepare_boot(BuildContext *ctx, int root_fd, const BootKernel *k, con
                 .kernel = k,
                 .cmdline = cmdline,
                 .title = ctx->profile->name,
-                .esp_vendor_dir = c->distro->esp_vendor_dir,
+                .esp_vendor_dir = c->distro_boot.esp_vendor_dir,
+                .data_dir = vmcompose_data_dir(),
                 .timestamp = ctx->timestamp,
         };
         int r = c->bootloader->prepare(&params);

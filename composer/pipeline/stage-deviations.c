@@ -23,9 +23,9 @@ typedef struct Collect {
         char *cwd;
 } Collect;
 
-static bool upstream(const Collect *c, const Node *n) {
+static bool upstream(const Collect *c, const ProfileValue *v) {
         /* Built-in defaults (line 0) and the base profile's own values are the upstream. */
-        return !n || n->mark.line == 0 || !n->mark.file || streq(n->mark.file, c->base);
+        return !v->value || v->mark.line == 0 || !v->mark.file || streq(v->mark.file, c->base);
 }
 
 static char *where(const Collect *c, const Mark *m) {
@@ -36,52 +36,27 @@ static char *where(const Collect *c, const Mark *m) {
         return xasprintf("%s:%u", f, m->line);
 }
 
-static const char *scalar(const Node *map, const char *key) {
-        const Node *n = map && map->type == NODE_MAP ? node_map_get(map, key) : NULL;
-        return n && n->type == NODE_SCALAR ? n->scalar : NULL;
-}
-
-/* A list item's why: and category:, given on the item itself. */
-static void add_item(Collect *c, const char *kind, const Node *item, const char *key,
-                     const char *detail) {
-        const Node *v = item->type == NODE_MAP ? node_map_get(item, key) : item;
-        if (!v || v->type != NODE_SCALAR || upstream(c, v))
+/* A list item, with its own why: and category:. */
+static void add_item(Collect *c, const char *kind, const ProfileValue *v, const char *detail) {
+        if (upstream(c, v))
                 return;
         _cleanup_free_ char *w = where(c, &v->mark);
-        deviations_add(c->report, kind, v->scalar, w, scalar(item, "why"), scalar(item, "category"),
-                       detail);
+        deviations_add(c->report, kind, v->value, w, v->why, v->category, detail);
 }
 
-static void add_list(Collect *c, const char *dotted, const char *kind, const char *key) {
-        const Node *list = node_lookup(c->ctx->profile->tree, dotted);
-        for (size_t i = 0; list && list->type == NODE_SEQ && i < list->n_items; i++)
-                add_item(c, kind, list->items[i], key, NULL);
+static void add_list(Collect *c, const ProfileList *list, const char *kind) {
+        for (size_t i = 0; i < list->n; i++)
+                add_item(c, kind, &list->items[i], NULL);
 }
 
-/* The mapping at dotted (NULL: the top) as written in the file that set v. */
-static const Node *layer_map(const Collect *c, const Node *v, const char *dotted) {
-        const Profile *p = c->ctx->profile;
-        for (size_t i = 0; p->layer_trees && p->layers[i]; i++)
-                if (p->layer_trees[i] && streq(p->layers[i], v->mark.file))
-                        return dotted ? node_lookup(p->layer_trees[i], dotted) : p->layer_trees[i];
-        return NULL;
-}
-
-/* A scalar setting takes the why: of the mapping around it in the file that set it
- * ("system: {why: ..., hostname: ...}"): a later overlay's why: on the same mapping speaks for
- * that overlay's own settings only. */
-static void add_setting(Collect *c, const char *parent, const char *key, const char *kind,
+/* A scalar setting, with the why: of the mapping around it in the file that set it. */
+static void add_setting(Collect *c, const char *key, const ProfileValue *v, const char *kind,
                         const char *detail) {
-        const Node *map =
-                parent ? node_lookup(c->ctx->profile->tree, parent) : c->ctx->profile->tree;
-        const Node *v = map && map->type == NODE_MAP ? node_map_get(map, key) : NULL;
-        if (!v || v->type != NODE_SCALAR || upstream(c, v))
+        if (upstream(c, v))
                 return;
-        const Node *around = layer_map(c, v, parent);
         _cleanup_free_ char *w = where(c, &v->mark);
-        _cleanup_free_ char *subject = xasprintf("%s: %s", key, v->scalar);
-        deviations_add(c->report, kind, subject, w, scalar(around, "why"),
-                       scalar(around, "category"), detail);
+        _cleanup_free_ char *subject = xasprintf("%s: %s", key, v->value);
+        deviations_add(c->report, kind, subject, w, v->why, v->category, detail);
 }
 
 /* The plan packages a requested package pulled in (not in the base, not requested). */
@@ -116,7 +91,7 @@ static char *pulled_in(const Plan *plan, const char *root, char ***claimed) {
 }
 
 static void add_packages(Collect *c) {
-        const Profile *p = c->ctx->profile;
+        const ProfileConfig *pc = &c->ctx->profile->config;
         const Plan *plan = &c->ctx->plan;
         _cleanup_strv_free_ char **claimed = NULL;
 
@@ -126,34 +101,31 @@ static void add_packages(Collect *c) {
                         strv_extend(&claimed, plan->packages[i].name);
                         free(pulled_in(plan, plan->packages[i].name, &claimed));
                 }
-        const Node *list = node_lookup(p->tree, "packages.install");
-        for (size_t i = 0; list && i < list->n_items; i++) {
-                const char *name = scalar(list->items[i], "name");
-                _cleanup_free_ char *deps = name ? pulled_in(plan, name, &claimed) : NULL;
-                add_item(c, "package-added", list->items[i], "name", deps);
+        for (size_t i = 0; i < pc->install.n; i++) {
+                const ProfileValue *v = &pc->install.items[i];
+                _cleanup_free_ char *deps = pulled_in(plan, v->value, &claimed);
+                add_item(c, "package-added", v, deps);
         }
-        const Node *kernel = node_lookup(p->tree, "kernel");
-        const Node *k = kernel ? node_map_get(kernel, "package") : NULL;
-        if (k && !upstream(c, k)) {
-                const Node *around = layer_map(c, k, "kernel");
+        const ProfileValue *k = &pc->kernel_package;
+        if (!upstream(c, k)) {
                 _cleanup_free_ char *w = where(c, &k->mark);
-                _cleanup_free_ char *deps = pulled_in(plan, k->scalar, &claimed);
-                deviations_add(c->report, "package-added", k->scalar, w, scalar(around, "why"),
-                               scalar(around, "category"), deps);
+                _cleanup_free_ char *deps = pulled_in(plan, k->value, &claimed);
+                deviations_add(c->report, "package-added", k->value, w, k->why, k->category, deps);
         }
         /* What the boot loader needs in the root, documented by the boot loader table. */
-        const Node *bl = node_lookup(p->tree, "bootloader");
-        const Bootloader *b = bl ? bootloader_find(bl->scalar) : NULL;
-        const char *const *boot = b ? distro_boot_packages(c->ctx->config.distro, b->name) : NULL;
+        const ProfileValue *bl = &pc->bootloader;
+        const Bootloader *b = bl->value ? bootloader_find(bl->value) : NULL;
+        const char *const *boot =
+                b ? distro_boot_packages(&c->ctx->config.distro_boot, b->name) : NULL;
         for (const char *const *pk = !upstream(c, bl) ? boot : NULL; pk && *pk; pk++) {
                 _cleanup_free_ char *w = where(c, &bl->mark);
                 _cleanup_free_ char *why = xasprintf("the %s boot loader is assembled from it "
                                                      "(vmcompose's bootloader table)",
-                                                     bl->scalar);
+                                                     bl->value);
                 _cleanup_free_ char *deps = pulled_in(plan, *pk, &claimed);
                 deviations_add(c->report, "package-added", *pk, w, why, "platform", deps);
         }
-        add_list(c, "packages.remove", "package-removed", "name");
+        add_list(c, &pc->remove, "package-removed");
 }
 
 typedef struct StripRule {
@@ -191,40 +163,29 @@ static int add_stripped(Collect *c) {
         int r = 0;
 
         for (size_t i = 0; i < ctx->profile->n_policies; i++) {
-                const Node *tree = ctx->profile->policies[i].tree;
-                const char *policy = scalar(tree, "name");
-                /* The profile line that names the policy carries the why. */
-                const Node *named = NULL, *plist = node_lookup(ctx->profile->tree, "policy");
-                for (size_t j = 0; plist && j < plist->n_items; j++)
-                        if (streq(scalar(plist->items[j], "name") ?: "", policy ?: ""))
-                                named = plist->items[j];
-                const Node *keep = node_lookup(tree, "strip.keep");
-                for (size_t j = 0; keep && j < keep->n_items; j++)
-                        strv_extend(&s.keep, scalar(keep->items[j], "pattern"));
-                const Node *paths = node_lookup(tree, "strip.paths");
-                const Node *removed = node_lookup(tree, "strip.remove");
-                size_t n_paths = paths ? paths->n_items : 0;
-                for (size_t j = 0; j < n_paths + (removed ? removed->n_items : 0); j++) {
-                        const Node *item =
-                                j < n_paths ? paths->items[j] : removed->items[j - n_paths];
-                        const Node *pat = node_map_get(item, "pattern");
-                        const char *why = scalar(item, "why");
-                        const char *cat = scalar(item, "category");
-                        if (!why && named) {
-                                why = scalar(named, "why");
-                                cat = scalar(named, "category");
-                        }
+                const ProfilePolicy *pol = &ctx->profile->config.policy_rules[i];
+                for (size_t j = 0; j < pol->strip_keep.n; j++)
+                        strv_extend(&s.keep, pol->strip_keep.items[j].value);
+                size_t n_paths = pol->strip_paths.n;
+                for (size_t j = 0; j < n_paths + pol->strip_remove.n; j++) {
+                        const ProfileValue *pat = j < n_paths
+                                                          ? &pol->strip_paths.items[j]
+                                                          : &pol->strip_remove.items[j - n_paths];
+                        /* Without its own why:, the profile line that names the policy's. */
+                        bool own = pat->why || !pol->named;
+                        const char *why = own ? pat->why : pol->why;
+                        const char *cat = own ? pat->category : pol->category;
                         _cleanup_free_ char *w = where(c, &pat->mark);
                         _cleanup_free_ char *subject =
-                                xasprintf("%s (policy %s)", pat->scalar, policy ?: "?");
+                                xasprintf("%s (policy %s)", pat->value, pol->name);
                         s.rules = xrealloc(s.rules, (s.n_rules + 1) * sizeof(StripRule));
                         s.rules[s.n_rules++] = (StripRule){
-                                .pattern = pat->scalar,
+                                .pattern = pat->value,
                                 .item = deviations_add(c->report, "paths-stripped", subject, w, why,
                                                        cat, NULL),
                                 .after_configure = j >= n_paths,
                         };
-                        strv_extend(&s.exclude, pat->scalar);
+                        strv_extend(&s.exclude, pat->value);
                 }
         }
         /* deviations_add may move the items: point the rules at them again. */
@@ -289,46 +250,49 @@ static void list_overlay(const char *dir, const char *rel, char ***ret) {
 }
 
 static void add_overlays(Collect *c) {
-        const Node *list = node_lookup(c->ctx->profile->tree, "system.overlay");
-        for (size_t i = 0; list && list->type == NODE_SEQ && i < list->n_items; i++) {
-                const Node *item = list->items[i];
-                const Node *v = item->type == NODE_MAP ? node_map_get(item, "path") : item;
-                if (!v || v->type != NODE_SCALAR || upstream(c, v))
+        const ProfileList *list = &c->ctx->profile->config.system.overlays;
+        for (size_t i = 0; i < list->n; i++) {
+                const ProfileValue *v = &list->items[i];
+                if (upstream(c, v))
                         continue;
                 _cleanup_strv_free_ char **files = NULL;
-                list_overlay(v->scalar, "", &files);
+                list_overlay(v->value, "", &files);
                 _cleanup_free_ char *w = where(c, &v->mark);
-                _cleanup_free_ char *detail = xasprintf("from the overlay %s", v->scalar);
+                _cleanup_free_ char *detail = xasprintf("from the overlay %s", v->value);
                 for (char **f = files; f && *f; f++)
-                        deviations_add(c->report, "file", *f, w, scalar(item, "why"),
-                                       scalar(item, "category"), detail);
+                        deviations_add(c->report, "file", *f, w, v->why, v->category, detail);
         }
 }
 
 static void add_system(Collect *c) {
-        add_list(c, "policy", "policy", "name");
-        add_list(c, "allow", "policy-exception", "name");
-        add_setting(c, "system", "hostname", "setting", NULL);
-        add_setting(c, "system", "locale", "setting", NULL);
-        add_setting(c, "system", "timezone", "setting", NULL);
-        add_list(c, "system.users", "user", "name");
-        add_list(c, "system.services.enable", "service-enabled", "name");
-        add_list(c, "system.services.disable", "service-disabled", "name");
-        add_list(c, "system.services.mask", "service-masked", "name");
-        add_list(c, "system.generators.mask", "generator-masked", "name");
-        add_list(c, "system.files", "file", "path");
+        const ProfileConfig *pc = &c->ctx->profile->config;
+        const SystemConfig *sys = &pc->system;
+        add_list(c, &pc->policies, "policy");
+        add_list(c, &pc->allow, "policy-exception");
+        add_setting(c, "hostname", &sys->hostname, "setting", NULL);
+        add_setting(c, "locale", &sys->locale, "setting", NULL);
+        add_setting(c, "timezone", &sys->timezone, "setting", NULL);
+        for (size_t i = 0; i < sys->n_users; i++)
+                add_item(c, "user", &sys->users[i].name, NULL);
+        add_list(c, &sys->enable, "service-enabled");
+        add_list(c, &sys->disable, "service-disabled");
+        add_list(c, &sys->mask, "service-masked");
+        add_list(c, &sys->generators_mask, "generator-masked");
+        for (size_t i = 0; i < sys->n_files; i++)
+                add_item(c, "file", &sys->files[i].path, NULL);
         add_overlays(c);
-        add_list(c, "system.scripts", "script", "run");
-        add_list(c, "kernel.cmdline", "kernel-argument", "arg");
-        add_setting(c, "kernel", "initramfs-modules", "setting", NULL);
-        add_setting(c, "kernel", "initramfs", "setting", NULL);
+        add_list(c, &sys->scripts, "script");
+        add_list(c, &pc->cmdline, "kernel-argument");
+        add_setting(c, "initramfs-modules", &pc->initramfs_modules, "setting", NULL);
+        add_setting(c, "initramfs", &pc->initramfs, "setting", NULL);
 }
 
 /* The build's own records the install stage removed (reproducible_clean_root()): each with
  * the table's why, at the profile line that asks for reproducible output. */
 static void add_build_records(Collect *c) {
-        const Node *sde = node_lookup(c->ctx->profile->tree, "reproducible.source-date-epoch");
-        _cleanup_free_ char *w = sde && sde->mark.file ? where(c, &sde->mark) : xstrdup("built in");
+        const ProfileValue *sde = &c->ctx->profile->config.source_date_epoch;
+        _cleanup_free_ char *w =
+                sde->value && sde->mark.file ? where(c, &sde->mark) : xstrdup("built in");
         size_t n;
         const ReproducibleRemoval *table = reproducible_removals(&n);
         for (char **p = c->ctx->build_records_removed; p && *p; p++)

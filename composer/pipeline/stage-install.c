@@ -26,7 +26,10 @@ static int remove_after_configure(const BuildContext *ctx) {
                 return -errno;
         for (size_t i = 0; c->strip_remove && c->strip_remove[i]; i++) {
                 const char *path = c->strip_remove[i];
-                int r = c->distro->remove_path(ctx->root_path, root_fd, path);
+                Diagnostics diag = {};
+                int r = c->distro->remove_path(ctx->root_path, root_fd, path, &diag);
+                diag_print(&diag);
+                diag_done(&diag);
                 if (r < 0)
                         return log_error_errno(r, "policy: cannot remove %s: %m", path);
                 log_info("policy: removed %s (strip.remove of policy %s)", path,
@@ -60,7 +63,10 @@ static int install_from_cache(const BuildContext *ctx, const InstallPackage *pkg
                                           "installing, ignoring.",
                                           key);
         }
-        r = ctx->config.distro->install_root(ctx->root_path, pkgs, n, o);
+        Diagnostics diag = {};
+        r = ctx->config.distro->install_root(ctx->root_path, pkgs, n, o, &diag);
+        diag_print(&diag);
+        diag_done(&diag);
         if (r < 0 || ctx->no_root_cache)
                 return r;
         r = install_root_cache_store(ctx->cache, key, ctx->root_path, ROOT_CACHE_KEEP);
@@ -151,7 +157,10 @@ int stage_install(BuildContext *ctx) {
         r = install_packages_into_root(ctx);
         if (r < 0)
                 return r;
-        r = ctx->config.distro->verify_installed(ctx->root_path, &ctx->plan);
+        Diagnostics diag = {};
+        r = ctx->config.distro->verify_installed(ctx->root_path, &ctx->plan, &diag);
+        diag_print(&diag);
+        diag_done(&diag);
         if (r < 0)
                 return r;
         r = remove_after_configure(ctx);

@@ -123,7 +123,9 @@ static int size_collect(BuildContext *ctx, SizeReport *ret) {
         int r = diff_tree_read_dir(fd, &tree);
         if (r < 0)
                 return log_error_errno(r, "manifest: cannot read the root %s: %m", root);
-        diff_owners_from_tree(&tree, &owners);
+        const DistroOps *ops = diff_tree_database(&tree); /* NULL: --root without one */
+        if (ops)
+                diff_owners_from_tree(ops, &tree, &owners);
         diff_size_report(&tree, &owners, ret);
         diff_owners_done(&owners);
         diff_tree_done(&tree);

@@ -15,7 +15,7 @@ static int load_indexes(BuildContext *ctx) {
         int r;
 
         ctx->cache = ctx->cache_dir ? xstrdup(ctx->cache_dir) : fetch_default_cache_dir();
-        r = c->distro->repos_load(c->repositories,
+        r = c->distro->repos_load(c->repositories, c->n_repositories,
                                   ctx->repo_config_dir ?: c->distro->default_config_root, &sources,
                                   &diag);
         diag_print(&diag);
@@ -25,48 +25,6 @@ static int load_indexes(BuildContext *ctx) {
                                            &ctx->indexes);
         repo_sources_done(&sources);
         return r;
-}
-
-/* Reads NAME.lock (YAML written by write_lock()). */
-static int read_lock(const char *path, Node **ret_tree, LockedPackage **ret, size_t *ret_n,
-                     Diagnostics *diag, SourceSet *sources) {
-        _cleanup_free_ char *data = NULL;
-        size_t size;
-        int r = read_full_file(path, 64 << 20, &data, &size);
-        if (r < 0)
-                return log_error_errno(r,
-                                       "%s: cannot read the lock file (vmcompose lock writes "
-                                       "it): %m",
-                                       path);
-        const char *file = source_set_add(sources, path);
-        r = node_parse_yaml(file, data, size, diag, ret_tree);
-        if (r < 0)
-                return r;
-        const Node *pkgs = node_map_get(*ret_tree, "packages");
-        if (!pkgs || pkgs->type != NODE_SEQ) {
-                Mark m = {.file = file};
-                diag_add(diag, &m, "not a vmcompose lock file (no packages list)");
-                return -EBADMSG;
-        }
-        LockedPackage *pins = xcalloc(pkgs->n_items + 1, sizeof(LockedPackage));
-        static const char *const keys[] = {"name", "version", "architecture", "sha256"};
-        for (size_t i = 0; i < pkgs->n_items; i++) {
-                const char *v[4];
-                for (size_t k = 0; k < 4; k++) {
-                        const Node *n = node_map_get(pkgs->items[i], keys[k]);
-                        if (!n || n->type != NODE_SCALAR) {
-                                diag_add(diag, &pkgs->items[i]->mark, "lock entry without %s",
-                                         keys[k]);
-                                free(pins);
-                                return -EBADMSG;
-                        }
-                        v[k] = n->scalar;
-                }
-                pins[i] = (LockedPackage){v[0], v[1], v[2], v[3]};
-        }
-        *ret = pins;
-        *ret_n = pkgs->n_items;
-        return 0;
 }
 
 static void yaml_kv(Buffer *b, const char *key, const char *value) {
@@ -85,7 +43,7 @@ int build_write_lock(const BuildContext *ctx) {
                       ctx->profile_path, ctx->target ? " --target " : "",
                       ctx->target ? ctx->target : "");
         buffer_printf(&b, "profile: %s\narchitecture: %s\npackages:\n", ctx->profile->name,
-                      node_lookup(ctx->profile->tree, "distro.architecture")->scalar);
+                      ctx->config.architecture);
         for (size_t i = 0; i < ctx->plan.n_packages; i++) {
                 const PlanPackage *p = &ctx->plan.packages[i];
                 buffer_puts(&b, "  - name: ");
@@ -123,19 +81,25 @@ int stage_resolve(BuildContext *ctx) {
 
         if (ctx->locked) {
                 _cleanup_free_ char *lock = build_lock_path(ctx);
-                _cleanup_free_ LockedPackage *pins = NULL;
-                _cleanup_(node_freep) Node *tree = NULL;
-                SourceSet sources = {};
+                ProfileLock pins = {};
                 Diagnostics diag = {};
-                size_t n = 0;
-                r = read_lock(lock, &tree, &pins, &n, &diag, &sources);
+                r = profile_lock_read(lock, &pins, &diag);
                 diag_print(&diag);
                 diag_done(&diag);
+                if (r < 0 && r != -EBADMSG)
+                        return log_error_errno(r,
+                                               "%s: cannot read the lock file (vmcompose lock "
+                                               "writes it): %m",
+                                               lock);
+                _cleanup_free_ LockedPackage *locked =
+                        xcalloc(pins.n_pins + 1, sizeof(LockedPackage));
+                for (size_t i = 0; i < pins.n_pins; i++)
+                        locked[i] = (LockedPackage){pins.pins[i].name, pins.pins[i].version,
+                                                    pins.pins[i].architecture, pins.pins[i].sha256};
                 if (r == 0)
-                        r = resolve_locked(family, repos, ctx->indexes.n, arch, pins, n, &ctx->plan,
-                                           &problems);
-                node_free(TAKE_PTR(tree));
-                source_set_done(&sources);
+                        r = resolve_locked(family, repos, ctx->indexes.n, arch, locked, pins.n_pins,
+                                           &ctx->plan, &problems);
+                profile_lock_done(&pins);
                 if (r < 0 && problems.data)
                         log_error("resolve: %s no longer matches the repositories:\n%s", lock,
                                   problems.data);

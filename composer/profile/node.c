@@ -28,6 +28,21 @@ void diag_add(Diagnostics *d, const Mark *m, const char *fmt, ...) {
         d->n_errors++;
 }
 
+int diag_add_errno(Diagnostics *d, int error, const char *fmt, ...) {
+        char *msg = NULL;
+        va_list ap;
+
+        error = error < 0 ? -error : error;
+        errno = error;
+        va_start(ap, fmt);
+        if (vasprintf(&msg, fmt, ap) < 0)
+                msg = NULL;
+        va_end(ap);
+        strv_push(&d->messages, msg ? msg : xstrdup("(out of memory)"));
+        d->n_errors++;
+        return -error;
+}
+
 void diag_print(const Diagnostics *d) {
         for (size_t i = 0; i < d->n_errors; i++)
                 log_error("%s", d->messages[i]);
@@ -120,6 +135,16 @@ NodePair *node_map_find(const Node *map, const char *key) {
 Node *node_map_get(const Node *map, const char *key) {
         NodePair *p = node_map_find(map, key);
         return p ? p->value : NULL;
+}
+
+const Node *node_map_typed(const Node *map, const char *key, NodeType type) {
+        const Node *v = map && map->type == NODE_MAP ? node_map_get(map, key) : NULL;
+        return v && v->type == type && !node_is_null(v) ? v : NULL;
+}
+
+const char *node_map_scalar(const Node *map, const char *key) {
+        const Node *v = node_map_typed(map, key, NODE_SCALAR);
+        return v ? v->scalar : NULL;
 }
 
 void node_map_remove(Node *map, const char *key) {

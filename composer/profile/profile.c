@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 
 #include "vmcompose/log.h"
-#include "vmcompose/profile.h"
+#include "profile-internal.h"
 
 /* One file in the chain of overlays. */
 typedef struct Layer {
@@ -435,6 +435,9 @@ int profile_load(const char *path, const ProfileLoadOptions *opts, Diagnostics *
 
         Node *name = node_map_get(p->tree, "name");
         p->name = name && name->type == NODE_SCALAR ? name->scalar : NULL;
+        r = profile_config_load(p, diag);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(p);
         return 0;
 }
@@ -465,6 +468,9 @@ int profile_load_policies(char *const *names, const char *data_dir, Diagnostics 
         free(l.stack);
         if (r < 0)
                 return r;
+        r = profile_config_load(p, diag);
+        if (r < 0)
+                return r;
         *ret = TAKE_PTR(p);
         return 0;
 }
@@ -478,6 +484,7 @@ static void include_done(ProfileInclude *inc) {
 Profile *profile_free(Profile *p) {
         if (!p)
                 return NULL;
+        profile_config_done(&p->config, p->n_policies);
         node_free(p->tree);
         for (Node **t = p->layer_trees; t && *t; t++)
                 node_free(*t);

@@ -274,11 +274,11 @@ int repo_sources_from_apt(const char *apt_root, RepoSources *s) {
         return 0;
 }
 
-int repo_sources_from_profile(const Node *repositories, const char *apt_root, RepoSources *s,
-                              Diagnostics *diag) {
-        for (size_t i = 0; repositories && i < repositories->n_items; i++) {
-                const Node *it = repositories->items[i];
-                if (it->type == NODE_SCALAR) { /* "system" */
+int repo_sources_from_profile(const ProfileRepository *repos, size_t n, const char *apt_root,
+                              RepoSources *s, Diagnostics *diag) {
+        for (size_t i = 0; i < n; i++) {
+                const ProfileRepository *it = &repos[i];
+                if (it->system) {
                         int r = repo_sources_from_apt(apt_root, s);
                         if (r < 0) {
                                 diag_add(diag, &it->mark,
@@ -288,20 +288,16 @@ int repo_sources_from_profile(const Node *repositories, const char *apt_root, Re
                         }
                         continue;
                 }
-                const Node *uri = node_map_get(it, "uri"), *suite = node_map_get(it, "suite");
-                const Node *comps = node_map_get(it, "components");
-                const Node *key = node_map_get(it, "signed-by");
-                const Node *unsig = node_map_get(it, "allow-unsigned");
                 _cleanup_strv_free_ char **c = NULL, **k = NULL;
-                for (size_t j = 0; comps && j < comps->n_items; j++)
-                        strv_extend(&c, comps->items[j]->scalar);
+                for (char **x = it->components; x && *x; x++)
+                        strv_extend(&c, *x);
                 if (!c)
                         strv_extend(&c, "main");
-                if (key)
-                        strv_extend(&k, key->scalar);
+                if (it->signed_by)
+                        strv_extend(&k, it->signed_by);
                 _cleanup_free_ char *origin = xasprintf("%s:%u", it->mark.file, it->mark.line);
-                RepoSource *r = add(s, uri->scalar, suite->scalar, c, k, NULL, origin);
-                r->allow_unsigned = unsig && streq(unsig->scalar, "true");
+                RepoSource *r = add(s, it->uri, it->suite, c, k, NULL, origin);
+                r->allow_unsigned = it->allow_unsigned;
         }
         return 0;
 }

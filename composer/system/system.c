@@ -91,7 +91,7 @@ static int user_home(const char *root, const char *user, char **ret_home, uid_t 
 }
 
 /* ~/.ssh/authorized_keys of user, one key a line, owned by the user (chown -R user: ~/.ssh). */
-static int write_ssh_keys(const char *root, int root_fd, const char *user, const Node *keys) {
+static int write_ssh_keys(const char *root, int root_fd, const char *user, char **keys) {
         _cleanup_free_ char *home = NULL;
         uid_t uid;
         gid_t gid;
@@ -101,8 +101,8 @@ static int write_ssh_keys(const char *root, int root_fd, const char *user, const
         _cleanup_free_ char *ssh = path_join(home, ".ssh");
         _cleanup_free_ char *file = path_join(ssh, "authorized_keys");
         Buffer text = {};
-        for (size_t k = 0; k < keys->n_items; k++)
-                buffer_printf(&text, "%s\n", keys->items[k]->scalar);
+        for (char **k = keys; *k; k++)
+                buffer_printf(&text, "%s\n", *k);
         r = root_mkdir_p(root_fd, ssh, 0755); /* then 0700, as mkdir -p and chmod did */
         if (r == 0)
                 r = root_write_file(root_fd, file, text.data ? text.data : "", text.len, 0600, 0);
@@ -130,30 +130,27 @@ static int write_ssh_keys(const char *root, int root_fd, const char *user, const
         return r;
 }
 
-static int add_user(const char *root, int root_fd, const Node *u) {
-        const char *name = node_map_get(u, "name")->scalar;
-        const Node *shell = node_map_get(u, "shell"), *uid = node_map_get(u, "uid");
-        const Node *groups = node_map_get(u, "groups"), *hash = node_map_get(u, "password-hash");
-        const Node *keys = node_map_get(u, "ssh-keys");
+static int add_user(const char *root, int root_fd, const SystemUser *u) {
+        const char *name = u->name.value;
         int r;
 
         if (run_args(root, (const char *const[]){"id", "-u", name, NULL}, false, NULL) != 0) {
                 const char *args[9] = {"useradd", "-m"};
                 size_t n = 2;
-                if (shell) {
+                if (u->shell) {
                         args[n++] = "-s";
-                        args[n++] = shell->scalar;
+                        args[n++] = u->shell;
                 }
-                if (uid) {
+                if (u->uid) {
                         args[n++] = "-u";
-                        args[n++] = uid->scalar;
+                        args[n++] = u->uid;
                 }
                 args[n++] = name;
                 if ((r = run_ok(root, args)) < 0)
                         return r;
         }
-        for (size_t g = 0; groups && g < groups->n_items; g++) {
-                const char *group = groups->items[g]->scalar;
+        for (char **g = u->groups; g && *g; g++) {
+                const char *group = *g;
                 if (run_args(root, (const char *const[]){"getent", "group", group, NULL}, false,
                              NULL) != 0 &&
                     (r = run_ok(root, (const char *const[]){"groupadd", group, NULL})) < 0)
@@ -162,51 +159,52 @@ static int add_user(const char *root, int root_fd, const Node *u) {
                     0)
                         return r;
         }
-        r = hash ? run_ok(root, (const char *const[]){"usermod", "-p", hash->scalar, name, NULL})
-                 : run_ok(root, (const char *const[]){"usermod", "-L", name, NULL});
+        r = u->password_hash ? run_ok(root, (const char *const[]){"usermod", "-p", u->password_hash,
+                                                                  name, NULL})
+                             : run_ok(root, (const char *const[]){"usermod", "-L", name, NULL});
         if (r < 0)
                 return r;
-        if (keys && keys->n_items > 0 && (r = write_ssh_keys(root, root_fd, name, keys)) < 0)
+        if (u->ssh_keys && (r = write_ssh_keys(root, root_fd, name, u->ssh_keys)) < 0)
                 return log_error_errno(r, "system: cannot write the SSH keys of %s: %m", name);
         return 0;
 }
 
 /* A generator is masked by a link to /dev/null of its name in the directory that overrides
  * systemd's own; one that does not exist is a mistake in the profile. */
-static int mask_generator(int root_fd, const Node *name) {
+static int mask_generator(int root_fd, const ProfileValue *name) {
         static const char *const dirs[] = {"usr/lib/systemd/system-generators",
                                            "lib/systemd/system-generators"};
         bool found = false;
         for (size_t i = 0; i < ELEMENTSOF(dirs) && !found; i++) {
-                _cleanup_free_ char *p = path_join(dirs[i], name->scalar);
+                _cleanup_free_ char *p = path_join(dirs[i], name->value);
                 _cleanup_close_ int fd = root_open(root_fd, p, O_PATH, 0);
                 found = fd >= 0;
         }
         if (!found) {
                 log_error("%s:%u:%u: system.generators.mask: no generator %s in the image",
-                          name->mark.file, name->mark.line, name->mark.column, name->scalar);
+                          name->mark.file, name->mark.line, name->mark.column, name->value);
                 return -ENOENT;
         }
-        _cleanup_free_ char *link = path_join("etc/systemd/system-generators", name->scalar);
+        _cleanup_free_ char *link = path_join("etc/systemd/system-generators", name->value);
         int r = root_symlink(root_fd, "/dev/null", link, ROOT_WRITE_MKDIR);
         if (r < 0)
-                return log_error_errno(r, "system: cannot mask generator %s: %m", name->scalar);
+                return log_error_errno(r, "system: cannot mask generator %s: %m", name->value);
         return 0;
 }
 
 /* hostname, timezone and locale. */
-static int write_settings(int root_fd, const Node *sys) {
-        const Node *v;
+static int write_settings(int root_fd, const SystemConfig *sys) {
+        const char *v;
         int r;
-        if ((v = node_map_get(sys, "hostname"))) {
-                _cleanup_free_ char *text = xasprintf("%s\n", v->scalar);
+        if ((v = sys->hostname.value)) {
+                _cleanup_free_ char *text = xasprintf("%s\n", v);
                 r = root_write_file(root_fd, "etc/hostname", text, strlen(text), 0644, 0);
                 if (r < 0)
                         return log_error_errno(r, "system: cannot write /etc/hostname: %m");
         }
-        if ((v = node_map_get(sys, "timezone"))) {
-                _cleanup_free_ char *zone = path_join("/usr/share/zoneinfo", v->scalar);
-                _cleanup_free_ char *text = xasprintf("%s\n", v->scalar);
+        if ((v = sys->timezone.value)) {
+                _cleanup_free_ char *zone = path_join("/usr/share/zoneinfo", v);
+                _cleanup_free_ char *text = xasprintf("%s\n", v);
                 _cleanup_close_ int fd = root_open(root_fd, zone, O_PATH, 0);
                 if (fd >= 0 && (r = root_symlink(root_fd, zone, "etc/localtime", 0)) < 0)
                         return log_error_errno(r, "system: cannot link /etc/localtime: %m");
@@ -214,8 +212,8 @@ static int write_settings(int root_fd, const Node *sys) {
                 if (r < 0)
                         return log_error_errno(r, "system: cannot write /etc/timezone: %m");
         }
-        if ((v = node_map_get(sys, "locale"))) {
-                _cleanup_free_ char *text = xasprintf("LANG=%s\n", v->scalar);
+        if ((v = sys->locale.value)) {
+                _cleanup_free_ char *text = xasprintf("LANG=%s\n", v);
                 r = root_write_file(root_fd, "etc/default/locale", text, strlen(text), 0644, 0);
                 if (r < 0)
                         return log_error_errno(r, "system: cannot write /etc/default/locale: %m");
@@ -224,10 +222,9 @@ static int write_settings(int root_fd, const Node *sys) {
 }
 
 /* system.users: each created (or amended), its groups, password and SSH keys. */
-static int add_users(const char *root, int root_fd, const Node *sys) {
-        const Node *users = node_map_get(sys, "users");
-        for (size_t i = 0; users && i < users->n_items; i++) {
-                int r = add_user(root, root_fd, users->items[i]);
+static int add_users(const char *root, int root_fd, const SystemConfig *sys) {
+        for (size_t i = 0; i < sys->n_users; i++) {
+                int r = add_user(root, root_fd, &sys->users[i]);
                 if (r < 0)
                         return r;
         }
@@ -235,26 +232,22 @@ static int add_users(const char *root, int root_fd, const Node *sys) {
 }
 
 /* system.files: each written with its mode, from the profile's text or a host file. */
-static int write_files(int root_fd, const Node *sys) {
+static int write_files(int root_fd, const SystemConfig *sys) {
         int r;
-        const Node *files = node_map_get(sys, "files");
-        for (size_t i = 0; files && i < files->n_items; i++) {
-                const Node *f = files->items[i];
-                const Node *content = node_map_get(f, "content"), *src = node_map_get(f, "source");
-                const Node *mode = node_map_get(f, "mode");
-                const char *path = node_map_get(f, "path")->scalar;
+        for (size_t i = 0; i < sys->n_files; i++) {
+                const SystemFile *f = &sys->files[i];
+                const char *path = f->path.value;
                 _cleanup_free_ char *data = NULL;
                 size_t size = 0;
-                if (src) {
-                        r = read_full_file(src->scalar, 64 << 20, &data, &size);
+                if (f->source) {
+                        r = read_full_file(f->source, 64 << 20, &data, &size);
                         if (r < 0)
-                                return log_error_errno(r, "system: files: %s: %m", src->scalar);
+                                return log_error_errno(r, "system: files: %s: %m", f->source);
                 } else {
-                        data = xstrdup(content->scalar);
+                        data = xstrdup(f->content);
                         size = strlen(data);
                 }
-                mode_t m = (mode_t)strtoul(mode ? mode->scalar : "0644", NULL, 8);
-                r = root_write_file(root_fd, path, data, size, m, ROOT_WRITE_MKDIR);
+                r = root_write_file(root_fd, path, data, size, f->mode, ROOT_WRITE_MKDIR);
                 if (r < 0)
                         return log_error_errno(r, "system: files: cannot write %s: %m", path);
         }
@@ -262,13 +255,12 @@ static int write_files(int root_fd, const Node *sys) {
 }
 
 /* system.overlay: host directories unpacked over the root. */
-static int apply_overlays(const char *root, const Node *sys) {
+static int apply_overlays(const char *root, const SystemConfig *sys) {
         int r = 0;
         /* Overlays: unpacked by tar inside the chroot; the paths are arguments of the
          * script, not part of it. */
-        const Node *overlays = node_map_get(sys, "overlay");
-        for (size_t i = 0; overlays && i < overlays->n_items && r == 0; i++) {
-                const char *dir = node_map_get(overlays->items[i], "path")->scalar;
+        for (size_t i = 0; i < sys->overlays.n && r == 0; i++) {
+                const char *dir = sys->overlays.items[i].value;
                 char *const argv[] = {(char *)"sh",
                                       (char *)"-ec",
                                       (char *)"tar -C \"$1\" --numeric-owner -cf - . | chroot "
@@ -289,37 +281,33 @@ static int apply_overlays(const char *root, const Node *sys) {
 }
 
 /* system.services (enable, disable, mask) and system.generators.mask. */
-static int apply_services(const char *root, int root_fd, const Node *sys) {
+static int apply_services(const char *root, int root_fd, const SystemConfig *sys) {
         int r = 0;
-        const Node *services = node_map_get(sys, "services");
         static const char *const verbs[] = {"enable", "disable", "mask"};
-        for (size_t k = 0; services && k < ELEMENTSOF(verbs) && r == 0; k++) {
-                const Node *list = node_map_get(services, verbs[k]);
-                for (size_t i = 0; list && i < list->n_items && r == 0; i++) {
-                        const char *unit = node_map_get(list->items[i], "name")->scalar;
+        const ProfileList *lists[] = {&sys->enable, &sys->disable, &sys->mask};
+        for (size_t k = 0; k < ELEMENTSOF(verbs) && r == 0; k++)
+                for (size_t i = 0; i < lists[k]->n && r == 0; i++) {
+                        const char *unit = lists[k]->items[i].value;
                         r = run_ok(root, (const char *const[]){"systemctl", verbs[k], unit, NULL});
                 }
-        }
-        const Node *gens = node_lookup(sys, "generators.mask");
-        for (size_t i = 0; gens && i < gens->n_items && r == 0; i++)
-                r = mask_generator(root_fd, node_map_get(gens->items[i], "name"));
+        for (size_t i = 0; i < sys->generators_mask.n && r == 0; i++)
+                r = mask_generator(root_fd, &sys->generators_mask.items[i]);
         return r;
 }
 
 /* system.scripts: the profile's own commands. */
-static int run_scripts(const char *root, const Node *sys) {
+static int run_scripts(const char *root, const SystemConfig *sys) {
         int r = 0;
         /* The profile's own commands: shell text by design, the profile author's. */
-        const Node *scripts = node_map_get(sys, "scripts");
-        for (size_t i = 0; scripts && i < scripts->n_items && r == 0; i++) {
-                const char *cmd = node_map_get(scripts->items[i], "run")->scalar;
+        for (size_t i = 0; i < sys->scripts.n && r == 0; i++) {
+                const char *cmd = sys->scripts.items[i].value;
                 _cleanup_free_ char *what = xasprintf("script '%s'", cmd);
                 r = run_in_root(root, cmd, what);
         }
         return r;
 }
 
-int system_apply(const char *root_dir, const Node *system) {
+int system_apply(const char *root_dir, const SystemConfig *system) {
         _cleanup_close_ int root_fd = -1;
         int r;
 

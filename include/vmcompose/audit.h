@@ -30,23 +30,20 @@ typedef struct AuditImage {
         size_t n_packages;
         AuditFile *files; /* every path of the mounted filesystems, sorted */
         size_t n_files;
-        char **owners;    /* "path\tpackage" pairs from dpkg's file lists, sorted by path */
+        char **owners;    /* "path\tpackage" pairs from the package database's file lists
+                           * (DistroOps.db_lists_dir), sorted by path */
         char **enabled;   /* systemd units enabled at boot ("ssh.service") */
         char **listening; /* "ssh.socket: 22", "sshd (ssh.service)": what listens on the network */
 } AuditImage;
 
 void audit_image_done(AuditImage *img);
 
-/* Appends the installed packages of a dpkg status database (its text) to img, sorted by name.
- * 0 or -EBADMSG. */
-int audit_parse_dpkg_status(const char *text, AuditImage *img);
-
 /* Opens path read-only with libguestfs (TCG when KVM cannot run guests here), finds the
  * operating system, mounts its filesystems read-only and reads what the audit needs. Returns 0
  * or a negative errno, logged with libguestfs's message. */
 int audit_read_image(const char *path, AuditImage *ret);
 
-/* The package that owns path according to dpkg's lists, or NULL. */
+/* The package that owns path according to the package database's file lists, or NULL. */
 const char *audit_owner(const AuditImage *img, const char *path);
 
 typedef struct AuditFinding {

@@ -4,12 +4,13 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "vmcompose/node.h"
 #include "vmcompose/util.h"
 
 /* Boot loaders (composer/bootloader/): the ESP each makes (the packages each needs are the
- * distribution backend's: DistroOps.boot_packages). Each is
- * a row in one table; the text they write (BLS entries, loader.conf) is built by pure
- * functions. */
+ * distribution's, in DATA_DIR/bootloader/distro/FAMILY.yaml: DistroBootData). Each is a row in
+ * one table; the text they write (BLS entries, loader.conf, grub.cfg, the boot report unit) is
+ * made from templates in DATA_DIR/bootloader/ (bootloader/README.md), read at run time. */
 
 typedef struct BootKernel {
         char *version; /* "6.1.0-56-cloud-amd64" */
@@ -29,12 +30,22 @@ typedef struct BootParams {
         const char *root_fs_uuid; /* the root filesystem, for loaders that read the kernel there */
         const char *title;        /* the menu title */
         const char *esp_vendor_dir; /* the distribution's /EFI directory: "debian" */
+        const char *data_dir;       /* holds bootloader/ (vmcompose_data_dir()) */
         uint64_t timestamp; /* source-date-epoch for what records a time (the UKI's PE header);
                              * 0: none */
 } BootParams;
 
+/* The boot data templates a boot loader writes (Bootloader.texts). */
+typedef enum BootText {
+        BOOT_TEXT_BLS_ENTRY = 1 << 0,   /* systemd-boot/entry.conf */
+        BOOT_TEXT_LOADER_CONF = 1 << 1, /* systemd-boot/loader.conf */
+        BOOT_TEXT_GRUB_CFG = 1 << 2,    /* grub/grub.cfg */
+        BOOT_TEXT_GRUB_EARLY = 1 << 3,  /* grub/early.cfg */
+} BootText;
+
 typedef struct Bootloader {
         const char *name; /* as in the profile's bootloader: */
+        unsigned texts;   /* the BootText templates prepare() renders */
         /* Fills the ESP (and the root's /boot); work_dir keeps files for embed(). */
         int (*prepare)(const BootParams *p);
         /* After the disk is written: boot code outside the filesystems (BIOS). NULL: none.
@@ -58,14 +69,51 @@ const Bootloader *bootloader_find(const char *name);
 int boot_kernel_find(int root_fd, bool need_initrd, BootKernel *ret);
 void boot_kernel_done(BootKernel *k);
 
-/* Boot Loader Specification type #1 entry text. Caller frees. */
-char *bls_entry(const char *title, const char *version, const char *linux_path,
-                const char *initrd_path, const char *options);
-/* GRUB's configuration for one kernel in /boot of the filesystem with root_fs_uuid. */
-char *grub_cfg(const char *title, const char *root_fs_uuid, const char *version,
-               const char *cmdline);
-/* systemd-boot's loader.conf. Caller frees. */
-char *loader_conf(const char *default_entry, unsigned timeout);
+/* A variable of a boot data template: @NAME@ in the text stands for value. */
+typedef struct BootVar {
+        const char *name; /* "TITLE": capitals, digits and '_' */
+        const char *value;
+} BootVar;
+
+/* Renders the template text (size bytes, read from path, which messages name): each @NAME@
+ * replaced by the value of the variable NAME in vars, each @@ by one @; any other @ is kept.
+ * 0 and the text in *ret (caller frees), or -EBADMSG with "path:line:column: message" in diag
+ * for a variable vars does not have or a NUL byte. Pure, for tests. */
+int boot_template_render(const char *path, const char *text, size_t size, const BootVar *vars,
+                         size_t n_vars, char **ret, Diagnostics *diag);
+/* Reads DATA_DIR/bootloader/NAME and renders it with vars. 0 and *ret (caller frees); a
+ * negative errno with "path: message" in diag when the file cannot be read (-ENOENT: missing),
+ * -EBADMSG as boot_template_render(). */
+int boot_data_render(const char *data_dir, const char *name, const BootVar *vars, size_t n_vars,
+                     char **ret, Diagnostics *diag);
+
+/* One kernel's boot entry, the variables of the entry templates. */
+typedef struct BootEntry {
+        const char *title;        /* TITLE: the menu title */
+        const char *version;      /* VERSION: the kernel's */
+        const char *linux_path;   /* LINUX: the kernel, as the loader reads it */
+        const char *initrd_path;  /* INITRD */
+        const char *options;      /* OPTIONS: the whole kernel command line */
+        const char *root_fs_uuid; /* ROOT_UUID: the filesystem holding /boot (GRUB only) */
+} BootEntry;
+
+/* The texts each boot loader writes, from DATA_DIR/bootloader/ (each returns as
+ * boot_data_render(); the caller frees *ret): a Boot Loader Specification type #1 entry
+ * (systemd-boot/entry.conf); systemd-boot's loader.conf (systemd-boot/loader.conf:
+ * DEFAULT_ENTRY); GRUB's configuration for one kernel (grub/grub.cfg); the early configuration
+ * built into a GRUB image, which finds the root filesystem (grub/early.cfg: ROOT_UUID). */
+int bls_entry(const char *data_dir, const BootEntry *e, char **ret, Diagnostics *diag);
+int loader_conf(const char *data_dir, const char *default_entry, char **ret, Diagnostics *diag);
+int grub_cfg(const char *data_dir, const BootEntry *e, char **ret, Diagnostics *diag);
+int grub_early_cfg(const char *data_dir, const char *root_fs_uuid, char **ret, Diagnostics *diag);
+/* Renders every template b writes, and the boot report unit, with empty values: 0, or the first
+ * error (each in diag) of a template that is missing or malformed, so that a build stops before
+ * it installs anything. */
+int bootloader_check_data(const char *data_dir, const Bootloader *b, Diagnostics *diag);
+/* The systemd unit every image carries to report its boot on the serial console
+ * ("vmcompose-boot: ready" or "vmcompose-boot: degraded (...)"): vmcompose-ready.service, with
+ * READY_MARKER and DEGRADED_MARKER (boottest.h's BOOT_MARKER_*). */
+int boot_ready_unit(const char *data_dir, char **ret, Diagnostics *diag);
 
 /* vmcompose's initramfs (composer/bootloader/initramfs.c, kernel.initramfs: vmcompose). */
 typedef struct InitramfsFile {
@@ -112,10 +160,6 @@ bool kconfig_meets(char state, const char *want);
 bool kernel_has_module(const char *list, const char *builtin, const char *name);
 /* Every module named in the listing and modules.builtin, '-' as '_', in order. Caller frees. */
 char **kernel_module_names(const char *list, const char *builtin);
-
-/* The systemd unit every image carries to report its boot on the serial console
- * ("vmcompose-boot: ready" or "vmcompose-boot: degraded (...)"). */
-extern const char boot_ready_unit[];
 
 /* Sets the COFF header's TimeDateStamp of the PE image b (size bytes) and, when the optional
  * header carries a checksum, computes it again. Returns 0, or -EBADMSG when b is not a PE

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "vmcompose/distro.h"
 #include "vmcompose/hash.h"
 #include "vmcompose/size.h"
 #include "vmcompose/util.h"
@@ -48,8 +49,9 @@ void diff_tree_sort(DiffTree *t);
 const DiffFile *diff_tree_find(const DiffTree *t, const char *path);
 void diff_tree_done(DiffTree *t);
 
-/* Whether a reader keeps the content of path in DiffFile.data: the dpkg database
- * (/var/lib/dpkg/status and /var/lib/dpkg/info/NAME.list) that names packages and owners. */
+/* Whether a reader keeps the content of path in DiffFile.data: a package database's files that
+ * name packages and owners (distro_is_database_file(): /var/lib/dpkg/status and
+ * /var/lib/dpkg/info/NAME.list). */
 bool diff_keep_content(const char *path);
 
 /* Reads a filesystem out of an image. read() reads size bytes at offset (relative to the
@@ -93,17 +95,18 @@ typedef struct DiffPackage {
 typedef struct DiffPackages {
         DiffPackage *packages; /* sorted by name, then architecture */
         size_t n_packages;
-        const char *source; /* "manifest", "dpkg status" */
+        const char *source; /* "manifest", or the database's name ("dpkg status") */
 } DiffPackages;
 
-/* Parses dpkg's status file: the packages whose Status is "install ok installed" (or
- * otherwise installed). Returns 0 or -EBADMSG with ret_error set. */
-int diff_packages_parse_dpkg_status(const char *text, size_t size, DiffPackages *ret,
-                                    char **ret_error);
+/* Parses the text of ops's package database (DistroOps.db_status_path: dpkg's status file):
+ * the packages whose files are on disk. Returns 0 or -EBADMSG with ret_error set. */
+int diff_packages_parse(const DistroOps *ops, const char *text, size_t size, DiffPackages *ret,
+                        char **ret_error);
 void diff_packages_sort(DiffPackages *p);
 void diff_packages_done(DiffPackages *p);
 
-/* Who owns which path: from /var/lib/dpkg/info/NAME[:ARCH].list files. */
+/* Who owns which path: from the package database's file lists (DistroOps.db_lists_dir:
+ * /var/lib/dpkg/info/NAME[:ARCH].list). */
 typedef struct DiffOwner {
         char *path;
         const char *package; /* points into DiffOwners.names */
@@ -124,9 +127,11 @@ void diff_owners_sort(DiffOwners *o);
 /* The package owning path, or NULL. */
 const char *diff_owners_find(const DiffOwners *o, const char *path);
 void diff_owners_done(DiffOwners *o);
-/* Adds the owners the dpkg database in t lists (NAME.list files, kept by the reader), with
- * merged-/usr aliases, and sorts them. */
-void diff_owners_from_tree(const DiffTree *t, DiffOwners *o);
+/* The backend whose package database t holds (its status file, kept by the reader), or NULL. */
+const DistroOps *diff_tree_database(const DiffTree *t);
+/* Adds the owners ops's database in t lists (its file lists: dpkg's NAME.list files, kept by
+ * the reader), with merged-/usr aliases, and sorts them. */
+void diff_owners_from_tree(const DistroOps *ops, const DiffTree *t, DiffOwners *o);
 
 /* Reads the directory dir_fd (an image root, not followed through symlinks) as a DiffTree:
  * every entry's type, mode, owner and size, symlink targets, and the content of the dpkg

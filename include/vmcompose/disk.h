@@ -69,8 +69,12 @@ typedef struct DiskLayout {
         size_t n_partitions;
 } DiskLayout;
 
-/* Reads the profile's disk: section. Identifiers derive from seed. Returns 0 or -EBADMSG with
- * diagnostics. */
+/* The layout's root partition (the profile allows one), NULL without one: where the root
+ * filesystem's type and identifiers are read from. */
+const Partition *disk_layout_root(const DiskLayout *l);
+
+/* Makes the layout of the profile's disk: section (typed at load, p->config). Identifiers derive
+ * from seed. Returns 0 or -EBADMSG with diagnostics. */
 int disk_layout_from_profile(const Profile *p, const char *seed, DiskLayout *ret,
                              Diagnostics *diag);
 void disk_layout_done(DiskLayout *l);

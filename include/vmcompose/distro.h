@@ -21,12 +21,6 @@
  * (composer/distro/FAMILY/) and one row in distros[] (composer/distro/distro.c); see
  * docs/distro-backends.md. */
 
-/* The packages a bootloader needs in the root, by this family's package names. */
-typedef struct DistroBootPackages {
-        const char *bootloader;      /* as in the profile's bootloader: "grub-bios" */
-        const char *const *packages; /* NULL-terminated */
-} DistroBootPackages;
-
 /* What the family's initramfs maker must be told before the packages are configured. */
 typedef struct DistroInitramfsSettings {
         const char *root_fstype;  /* the root filesystem's type: "ext4" */
@@ -39,19 +33,17 @@ typedef struct DistroOps {
         const char *package_format;    /* "deb" (AuditImage.package_format) */
         const char *package_suffix;    /* ".deb" */
         bool merged_usr;               /* /bin, /sbin, /lib as links into /usr from the start */
-        const char *esp_vendor_dir;    /* the directory the signed GRUB reads: EFI/debian */
         const char *default_initramfs; /* kernel.initramfs when the profile gives none */
         const char *purl_type;         /* "deb" */
         const char *purl_namespace;    /* "debian" */
-        const DistroBootPackages *boot_packages; /* per bootloader; ends with a NULL row */
 
         /* Repositories: the profile's distro.repositories list ("system" entries: the host's
          * configuration under config_root, default_config_root when NULL) as sources, problems
          * in diag; then each source's verified package index for arch in cache_dir. Return 0
          * or a negative errno. */
         const char *default_config_root; /* "/etc/apt" */
-        int (*repos_load)(const Node *repositories, const char *config_root, RepoSources *ret,
-                          Diagnostics *diag);
+        int (*repos_load)(const ProfileRepository *repos, size_t n, const char *config_root,
+                          RepoSources *ret, Diagnostics *diag);
         int (*repos_fetch)(const RepoSource *src, const char *arch, const char *cache_dir,
                            RepoIndexes *indexes);
         /* The solver's row for this family (composer/resolve/resolve.c's table). */
@@ -59,9 +51,11 @@ typedef struct DistroOps {
 
         /* Installs pkgs (verified package files, fetch_all() checked their SHA-256) into
          * root_dir with the policy's exclusions (o->path_exclude, o->path_include); every
-         * maintainer script runs in a chroot. Returns 0 or a negative errno (logged). */
+         * maintainer script runs in a chroot. Returns 0 or a negative errno, with what failed
+         * (a tool's output) in diag for the caller to log (a package file refused by
+         * deb_extract() is logged there). */
         int (*install_root)(const char *root_dir, const InstallPackage *pkgs, size_t n,
-                            const InstallOptions *o);
+                            const InstallOptions *o, Diagnostics *diag);
         /* The files the initramfs maker reads at configure time (InstallOptions.files), for
          * s. *ret (caller frees each content and the array) and *ret_n. */
         void (*initramfs_settings)(const DistroInitramfsSettings *s, InstallFile **ret,
@@ -70,19 +64,34 @@ typedef struct DistroOps {
         /* The installed-package database: "name version arch" lines, sorted (caller frees). */
         int (*list_installed)(const char *root_dir, char ***ret);
         /* 0 when the database is consistent and holds exactly plan's packages; -EBADMSG
-         * (every difference logged) otherwise. */
-        int (*verify_installed)(const char *root_dir, const Plan *plan);
+         * (every difference in diag) or another negative errno otherwise. */
+        int (*verify_installed)(const char *root_dir, const Plan *plan, Diagnostics *diag);
         /* Reads the installed packages of the root into img (sorted by name). 0 (nothing added)
          * when the root has no database, or a negative errno: -EBADMSG for a malformed one. */
         int (*read_installed)(int root_fd, AuditImage *img);
+        /* The database as files, for the readers of an image that have no configured root to
+         * run the family's tools in (`vmcompose audit` through libguestfs, `vmcompose diff`
+         * through its own filesystem readers); paths are absolute in the image. */
+        const char *db_name;        /* how reports name it: "dpkg status" */
+        const char *db_status_path; /* the installed packages: "/var/lib/dpkg/status" */
+        const char *db_lists_dir;   /* one file list per package: "/var/lib/dpkg/info" */
+        /* Appends the packages whose files are on disk, read from the text (size bytes) of
+         * db_status_path, to img, sorted by name. 0, or -EBADMSG with *ret_error (caller frees)
+         * for a malformed database. */
+        int (*parse_installed)(const char *text, size_t size, AuditImage *img, char **ret_error);
+        /* The length of the package name that begins name when name is a file list of
+         * db_lists_dir ("libc6:amd64.list": 5, the list of libc6's paths, one a line); 0 when it
+         * is not one. */
+        size_t (*list_package)(const char *name);
         /* Calls fn for each member of a package file, without extracting it. */
         int (*package_members)(const char *package_path,
                                int (*fn)(const char *path, uint64_t size, bool directory,
                                          void *userdata),
                                void *userdata);
         /* Removes path from the configured root, and whatever the package database keeps
-         * pointing at it (Debian's alternatives). 0 or a negative errno (logged). */
-        int (*remove_path)(const char *root_dir, int root_fd, const char *path);
+         * pointing at it (Debian's alternatives). 0 or a negative errno (a tool's output in
+         * diag). */
+        int (*remove_path)(const char *root_dir, int root_fd, const char *path, Diagnostics *diag);
 
         /* The licence the package declares in the root (ret->expression NULL: none readable). */
         int (*package_license)(int root_fd, const char *name, LicenseInfo *ret);
@@ -97,6 +106,12 @@ typedef struct DistroOps {
 /* The backend of a family ("debian"), or NULL. */
 const DistroOps *distro_find(const char *family);
 
+/* The backend whose packages are package_format ("deb": AuditImage.package_format), or NULL. */
+const DistroOps *distro_find_format(const char *package_format);
+/* Whether path (absolute, in an image) is a file of some backend's database as
+ * parse_installed() and list_package() read it. */
+bool distro_is_database_file(const char *path);
+
 /* Every backend, in table order. */
 const DistroOps *const *distro_list(size_t *ret_n);
 
@@ -110,5 +125,29 @@ int distro_package_members_cached(
         const DistroOps *ops, const char *cache_dir, const char *sha256, const char *package_path,
         int (*fn)(const char *path, uint64_t size, bool directory, void *userdata), void *userdata);
 
-/* The packages ops's family needs for bootloader, NULL-terminated; NULL for none. */
-const char *const *distro_boot_packages(const DistroOps *ops, const char *bootloader);
+/* A family's boot data, read at run time from DATA_DIR/bootloader/distro/FAMILY.yaml (data,
+ * not code: bootloader/README.md): the ESP directory the distribution's signed GRUB reads, and
+ * the packages the root needs for each boot loader, by the family's package names. */
+typedef struct DistroBootData {
+        char *path;           /* the file it was read from */
+        char *esp_vendor_dir; /* esp-vendor-dir: "debian" (EFI/debian/grub.cfg) */
+        char **bootloaders;   /* the keys of packages:, in file order */
+        char ***packages;     /* packages[i]: bootloaders[i]'s, a strv (possibly empty) */
+        size_t n_bootloaders;
+} DistroBootData;
+
+/* Parses the boot data text (size bytes, read from path, which messages name). 0 and *ret
+ * (release with distro_boot_data_done()), or -EBADMSG with every problem in diag as
+ * "path:line:column: message": a missing or malformed esp-vendor-dir or packages, an unknown
+ * key, a boot loader vmcompose does not make. Pure, for tests. */
+int distro_boot_data_parse(const char *path, const char *text, size_t size, DistroBootData *ret,
+                           Diagnostics *diag);
+/* Reads DATA_DIR/bootloader/distro/FAMILY.yaml for ops's family: as distro_boot_data_parse(),
+ * or a negative errno with "path: message" in diag when the file cannot be read. */
+int distro_boot_data_load(const DistroOps *ops, const char *data_dir, DistroBootData *ret,
+                          Diagnostics *diag);
+void distro_boot_data_done(DistroBootData *d);
+
+/* The packages d names for bootloader (possibly none: an empty strv); NULL when d does not
+ * list the boot loader. */
+const char *const *distro_boot_packages(const DistroBootData *d, const char *bootloader);

@@ -21,6 +21,9 @@ typedef struct Diagnostics {
 } Diagnostics;
 
 void diag_add(Diagnostics *d, const Mark *m, const char *fmt, ...) _printf_(3, 4);
+/* Adds message (without a mark; %m is error's text) and returns error as a negative errno:
+ * return diag_add_errno(diag, r, "install: cannot open %s: %m", path); */
+int diag_add_errno(Diagnostics *d, int error, const char *fmt, ...) _printf_(3, 4);
 void diag_print(const Diagnostics *d);
 void diag_done(Diagnostics *d);
 
@@ -77,6 +80,10 @@ void node_seq_append(Node *seq, Node *item);
 /* Returns the pair for key in a mapping, or NULL. */
 NodePair *node_map_find(const Node *map, const char *key);
 Node *node_map_get(const Node *map, const char *key);
+/* Typed reads of a document (a manifest, a lock file): the value of key when map is a mapping
+ * and the value has the type; NULL when it is absent, of another type, or a YAML null. */
+const Node *node_map_typed(const Node *map, const char *key, NodeType type);
+const char *node_map_scalar(const Node *map, const char *key);
 /* Removes key from a mapping and frees its value; no-op when absent. */
 void node_map_remove(Node *map, const char *key);
 /* Walks a dotted path ("distro.release") through mappings; NULL when any step is missing. */

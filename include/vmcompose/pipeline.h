@@ -17,14 +17,17 @@ typedef struct KconfigRequirement {
         char *where;  /* "file:line" of the requirement */
 } KconfigRequirement;
 
-/* The profile read once, at the profile stage (composer/pipeline/config.c): the stages read
- * these typed values, not the YAML tree. Strings are owned by the configuration. */
+/* The profile read once, at the profile stage (composer/pipeline/config.c, from Profile.config):
+ * the stages read these typed values, not the YAML tree. Strings are owned by the configuration;
+ * repositories and system are borrowed from the Profile. */
 typedef struct BuildConfig {
-        const DistroOps *distro;      /* the distro.family's backend */
-        char *release;                /* distro.release */
-        char *architecture;           /* distro.architecture (the family's name: "amd64") */
-        const Node *repositories;     /* distro.repositories, for the backend's repos_load */
-        const Bootloader *bootloader; /* NULL: one vmcompose does not make (yet) */
+        const DistroOps *distro;    /* the distro.family's backend */
+        DistroBootData distro_boot; /* its boot data (bootloader/distro/FAMILY.yaml) */
+        char *release;              /* distro.release */
+        char *architecture;         /* distro.architecture (the family's name: "amd64") */
+        const ProfileRepository *repositories; /* distro.repositories, for repos_load */
+        size_t n_repositories;
+        const Bootloader *bootloader;             /* NULL: one vmcompose does not make (yet) */
         char *bootloader_name, *bootloader_where; /* the profile's bootloader:, "file:line" */
         char *initramfs;                /* kernel.initramfs: "initramfs-tools", "vmcompose" */
         char *initramfs_where;          /* "file:line" of kernel.initramfs; NULL: the default */
@@ -51,9 +54,9 @@ typedef struct BuildConfig {
         KconfigRequirement *kconfig;
         size_t n_kconfig;
         char **forbid_cmdline;
-        char **outputs;            /* the output formats, in the profile's order */
-        char **output_compression; /* each one's compression: "none", "zlib", "zstd" */
-        const Node *system;        /* the system: section, for system_apply(); NULL: none */
+        char **outputs;             /* the output formats, in the profile's order */
+        char **output_compression;  /* each one's compression: "none", "zlib", "zstd" */
+        const SystemConfig *system; /* the system: section, for system_apply(); NULL: none */
 } BuildConfig;
 
 /* Reads p into ret (identifiers derive from seed). 0, or -ENOSYS with the problem in diag for a

@@ -11,9 +11,112 @@ typedef struct ProfileInclude {
         Node *tree; /* validated against its schema */
 } ProfileInclude;
 
-/* A loaded profile. Each stage reads its own section of the resolved tree (with the Mark of
- * every value, for error messages and the audit trail) through node_lookup(); the profile
- * module owns the language, not the stages' types. */
+/* A value of the profile, typed at load (composer/profile/config.c), with where it was set and
+ * the why:/category: that documents it (the list item's own; for a setting, those of the
+ * mapping around it in the file that set it). value NULL: not set. Strings are borrowed from
+ * the Profile. */
+typedef struct ProfileValue {
+        const char *value;
+        Mark mark;
+        const char *why, *category;
+} ProfileValue;
+
+typedef struct ProfileList {
+        ProfileValue *items;
+        size_t n;
+} ProfileList;
+
+typedef struct ProfilePartition {
+        Mark mark;                                /* the item */
+        ProfileValue role, fs, size, free, label; /* fs, free, label: NULL when not given */
+        bool auto_size;                           /* size: auto; else size_bytes */
+        uint64_t size_bytes, free_bytes;          /* free: 512M */
+        unsigned free_percent;                    /* free: 20% */
+} ProfilePartition;
+
+/* distro.repositories[]: "system" (the host's sources), or one written out. */
+typedef struct ProfileRepository {
+        Mark mark;
+        bool system;
+        const char *uri, *suite, *signed_by; /* signed_by NULL: none */
+        char **components;                   /* NULL: not given */
+        bool allow_unsigned;
+} ProfileRepository;
+
+typedef struct SystemUser {
+        ProfileValue name;
+        const char *shell, *uid, *password_hash; /* NULL: not given */
+        char **groups, **ssh_keys;
+} SystemUser;
+
+typedef struct SystemFile {
+        ProfileValue path;
+        const char *content, *source; /* exactly one is set */
+        mode_t mode;                  /* 0644 when not given */
+} SystemFile;
+
+/* The system: section. */
+typedef struct SystemConfig {
+        ProfileValue hostname, locale, timezone;
+        SystemUser *users;
+        size_t n_users;
+        SystemFile *files;
+        size_t n_files;
+        ProfileList overlays; /* host directories */
+        ProfileList enable, disable, mask, generators_mask, scripts;
+} SystemConfig;
+
+/* A policy's rules (profiles/policies/NAME.yaml): each a glob pattern. */
+typedef struct ProfilePolicy {
+        const char *name;           /* the policy's name: */
+        bool named;                 /* the profile's policy: list names it, ... */
+        const char *why, *category; /* ... with these; NULL: none */
+        ProfileList forbid_packages, forbid_sections, forbid_paths;
+        ProfileList strip_paths, strip_keep, strip_remove;
+} ProfilePolicy;
+
+typedef struct KconfigItem {
+        ProfileValue option;
+        const char *value; /* NULL: "y" or "m" */
+} KconfigItem;
+
+/* The kernel target (kernel-config/NAME.yaml). name NULL: the profile names none. */
+typedef struct ProfileTarget {
+        const char *name, *path;
+        ProfileList cmdline, forbid_cmdline, initramfs_drivers;
+        KconfigItem *kconfig;
+        size_t n_kconfig;
+} ProfileTarget;
+
+/* The profile, typed once at load: the stages read these, not the tree. */
+typedef struct ProfileConfig {
+        ProfileValue family, release, architecture;
+        ProfileRepository *repositories;
+        size_t n_repositories;
+        ProfileValue bootloader;
+        ProfileValue kernel_package, initramfs, initramfs_modules;
+        ProfileList cmdline;
+        ProfileValue disk_table, disk_size;
+        bool disk_auto_size; /* disk.size: auto (or not given); else disk_bytes */
+        uint64_t disk_bytes;
+        ProfilePartition *partitions;
+        size_t n_partitions;
+        ProfileList install, remove, allow, policies;
+        ProfileValue base;
+        bool recommends;
+        ProfileValue seed, source_date_epoch;
+        uint64_t epoch;                 /* source_date_epoch's value */
+        ProfileList outputs;            /* each one's format */
+        ProfileList output_compression; /* each one's compression: "none", "zlib", "zstd" */
+        bool has_system;
+        SystemConfig system;
+        ProfilePolicy *policy_rules; /* one per Profile.policies */
+        ProfileTarget target;
+} ProfileConfig;
+
+/* A loaded profile. The stages read config, typed at load with the Mark of every value (for
+ * error messages and the audit trail); the tree is the profile module's (show, the input
+ * digest). */
 typedef struct Profile {
         SourceSet sources;  /* owns every Mark's file name */
         char **layers;      /* files applied, base first (the target overlay last) */
@@ -24,10 +127,12 @@ typedef struct Profile {
         ProfileInclude *policies;
         size_t n_policies;
         ProfileInclude kernel_target; /* .tree is NULL when the profile names no target */
+        ProfileConfig config;         /* all of it, typed */
 } Profile;
 
 typedef struct ProfileLoadOptions {
-        const char *data_dir; /* holds profiles/ and kernel-config/; see vmcompose_data_dir() */
+        const char *data_dir; /* holds profiles/, kernel-config/, bootloader/; see
+                               * vmcompose_data_dir() */
         const char *target;   /* NULL, or a target overlay name (profiles/targets/NAME.yaml) */
         bool no_overlays;     /* load this file alone: no extends:, no target, no defaults */
 } ProfileLoadOptions;
@@ -67,6 +172,24 @@ char *profile_format_json(const Profile *p);
  * and the text in *ret, or a negative errno and the path that could not be read in
  * *ret_failed; the caller frees either. */
 int profile_format_canonical(const Profile *p, char **ret, char **ret_failed);
+
+/* A package pinned by the lock file. */
+typedef struct ProfileLockPin {
+        const char *name, *version, *architecture, *sha256;
+} ProfileLockPin;
+
+/* A lock file (NAME.lock, YAML written by `vmcompose lock`). Strings are owned by it. */
+typedef struct ProfileLock {
+        SourceSet sources;
+        Node *tree;
+        ProfileLockPin *pins;
+        size_t n_pins;
+} ProfileLock;
+
+/* Reads the lock file at path. 0; a negative errno when it cannot be read; -EBADMSG with the
+ * problem in diag when it is not a lock file. */
+int profile_lock_read(const char *path, ProfileLock *ret, Diagnostics *diag);
+void profile_lock_done(ProfileLock *l);
 
 /* vmcompose's data directory: $VMCOMPOSE_DATA_DIR, else the source tree when running from the
  * build tree, else the installed data directory. */

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "vmcompose/node.h"
+#include "vmcompose/profile.h"
 #include "vmcompose/util.h"
 
 /* Repositories (composer/repo/): a profile's repository list becomes verified, local package
@@ -52,9 +53,10 @@ int repo_sources_parse_deb822(const char *text, const char *file, const AptSetti
 int repo_sources_parse_list(const char *text, const char *file, const AptSettings *apt,
                             RepoSources *s);
 
-/* The profile's distro.repositories list: "system" entries expand to the host's sources. */
-int repo_sources_from_profile(const Node *repositories, const char *apt_root, RepoSources *s,
-                              Diagnostics *diag);
+/* The profile's distro.repositories list (n entries): "system" entries expand to the host's
+ * sources. */
+int repo_sources_from_profile(const ProfileRepository *repos, size_t n, const char *apt_root,
+                              RepoSources *s, Diagnostics *diag);
 
 typedef struct RepoRelease {
         char *origin, *suite, *codename;

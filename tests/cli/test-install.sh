@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make install` stages the binary, the shipped profiles, kernel-config, docs and the man page,
-# and the installed binary works from its data directory.
+# `make install` stages the binary, the shipped profiles, kernel-config, the boot loader data,
+# docs and the man page, and the installed binary works from its data directory.
 # Usage: test-install.sh BUILD_DIR   (run from the source tree's top directory)
 set -u
 BUILD=${1:?usage: test-install.sh BUILD_DIR}
@@ -17,6 +17,10 @@ check "profiles installed" test -f "$R/share/vmcompose/profiles/minimal.yaml"
 check "targets installed" test -f "$R/share/vmcompose/profiles/targets/azure-gen2.yaml"
 check "policies installed" test -f "$R/share/vmcompose/profiles/policies/headless.yaml"
 check "kernel-config installed" test -f "$R/share/vmcompose/kernel-config/azure.yaml"
+for f in distro/debian.yaml systemd-boot/entry.conf systemd-boot/loader.conf grub/grub.cfg \
+        grub/early.cfg vmcompose-ready.service; do
+        check "boot loader data installed: $f" cmp -s "bootloader/$f" "$R/share/vmcompose/bootloader/$f"
+done
 check "man page installed" test -f "$R/share/man/man1/vmcompose.1"
 check "profile reference installed" test -f "$R/share/doc/vmcompose/profile.md"
 check "licence installed" test -f "$R/share/doc/vmcompose/LICENSE"

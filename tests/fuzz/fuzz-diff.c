@@ -65,7 +65,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
 
         DiffPackages p;
-        if (diff_packages_parse_dpkg_status((const char *)data, size, &p, &err) == 0)
+        if (diff_packages_parse(distro_find("debian"), (const char *)data, size, &p, &err) == 0)
                 diff_packages_done(&p);
         free(err);
         DiffOwners o = {};

@@ -13,32 +13,156 @@
 #include <sys/stat.h>
 
 #include "vmcompose/bootloader.h"
+#include "vmcompose/boottest.h"
+#include "vmcompose/profile.h"
 #include "vmcompose/macro.h"
 #include "vmcompose/rootfs.h"
 #include "vmcompose/signals.h"
 
+static const char *data_dir(void) {
+        return vmcompose_data_dir();
+}
+
+/* The texts made from the shipped data files (bootloader/) are the ones vmcompose wrote when
+ * they were C strings, byte for byte. */
 static void test_text(void **state) {
+        Diagnostics diag = {};
+        char *e = NULL, *c = NULL, *g = NULL, *early = NULL, *unit = NULL;
         (void)state;
-        char *e = bls_entry("minimal", "6.1.0-56-cloud-amd64", "/k/linux", "/k/initrd",
-                            "root=PARTUUID=x console=ttyS0");
+        BootEntry entry = {.title = "minimal",
+                           .version = "6.1.0-56-cloud-amd64",
+                           .linux_path = "/k/linux",
+                           .initrd_path = "/k/initrd",
+                           .options = "root=PARTUUID=x console=ttyS0"};
+        assert_int_equal(bls_entry(data_dir(), &entry, &e, &diag), 0);
         assert_string_equal(e, "title minimal\nversion 6.1.0-56-cloud-amd64\nlinux /k/linux\n"
                                "initrd /k/initrd\noptions root=PARTUUID=x console=ttyS0\n");
         free(e);
-        char *c = loader_conf("vmcompose.conf", 0);
-        assert_non_null(strstr(c, "default vmcompose.conf\n"));
-        assert_non_null(strstr(c, "timeout 0\n"));
-        assert_non_null(strstr(c, "editor no\n"));
+        assert_int_equal(loader_conf(data_dir(), "vmcompose.conf", &c, &diag), 0);
+        assert_string_equal(c, "default vmcompose.conf\ntimeout 0\nconsole-mode keep\neditor no\n");
         free(c);
-        char *g = grub_cfg("minimal", "1111-2222", "6.1.0-56", "root=PARTUUID=y rw");
-        assert_non_null(strstr(g, "search --no-floppy --fs-uuid --set=root 1111-2222\n"));
-        assert_non_null(strstr(g, "linux /boot/vmlinuz-6.1.0-56 root=PARTUUID=y rw\n"));
-        assert_non_null(strstr(g, "initrd /boot/initrd.img-6.1.0-56\n"));
-        assert_non_null(strstr(g, "serial --unit=0"));
+        BootEntry grub = {.title = "minimal",
+                          .version = "6.1.0-56",
+                          .linux_path = "/boot/vmlinuz-6.1.0-56",
+                          .initrd_path = "/boot/initrd.img-6.1.0-56",
+                          .options = "root=PARTUUID=y rw",
+                          .root_fs_uuid = "1111-2222"};
+        assert_int_equal(grub_cfg(data_dir(), &grub, &g, &diag), 0);
+        assert_string_equal(g, "# Written by vmcompose\n"
+                               "set timeout=0\n"
+                               "serial --unit=0 --speed=115200\n"
+                               "terminal_input console serial\n"
+                               "terminal_output console serial\n"
+                               "search --no-floppy --fs-uuid --set=root 1111-2222\n"
+                               "menuentry 'minimal' {\n"
+                               "        linux /boot/vmlinuz-6.1.0-56 root=PARTUUID=y rw\n"
+                               "        initrd /boot/initrd.img-6.1.0-56\n"
+                               "}\n");
         free(g);
-        /* The boot report unit does not wait for itself. */
-        assert_non_null(strstr(boot_ready_unit, "Type=simple\n"));
-        assert_non_null(strstr(boot_ready_unit, "is-system-running --wait"));
-        assert_non_null(strstr(boot_ready_unit, "WantedBy=multi-user.target\n"));
+        assert_int_equal(grub_early_cfg(data_dir(), "1111-2222", &early, &diag), 0);
+        assert_string_equal(early, "search --no-floppy --fs-uuid --set=root 1111-2222\n"
+                                   "set prefix=($root)/boot/grub\n");
+        free(early);
+        /* The boot report unit does not wait for itself, and prints boottest's markers. */
+        assert_int_equal(boot_ready_unit(data_dir(), &unit, &diag), 0);
+        assert_string_equal(
+                unit,
+                "# Written by vmcompose: reports the result of every boot on the console, for\n"
+                "# `vmcompose boot` and for anyone reading the serial log.\n"
+                "[Unit]\n"
+                "Description=vmcompose boot report on the console\n"
+                "After=multi-user.target\n"
+                "\n"
+                "[Service]\n"
+                "Type=simple\n"
+                "ExecStart=/bin/sh -c 'state=$(systemctl is-system-running --wait); "
+                "if [ \"$state\" = running ]; then echo \"" BOOT_MARKER_READY "\"; "
+                "else echo \"" BOOT_MARKER_DEGRADED
+                " ($state: $(systemctl list-units --state=failed "
+                "--no-legend --plain | cut -d\" \" -f1 | tr \"\\\\n\" \" \"))\"; fi > "
+                "/dev/console'\n"
+                "\n"
+                "[Install]\n"
+                "WantedBy=multi-user.target\n");
+        free(unit);
+        assert_int_equal(diag.n_errors, 0);
+}
+
+/* @NAME@ is a variable, @@ one @, any other @ itself; a variable the file may not use is an
+ * error naming the file, line and column. */
+static void test_template(void **state) {
+        const BootVar vars[] = {{"A", "1"}, {"B_2", "two"}};
+        Diagnostics diag = {};
+        char *out = NULL;
+        (void)state;
+
+        static const char ok[] = "x @A@ y@B_2@\n@@A@@ a@b.c @ @lower@ @A";
+        assert_int_equal(boot_template_render("t", ok, strlen(ok), vars, 2, &out, &diag), 0);
+        assert_string_equal(out, "x 1 ytwo\n@A@ a@b.c @ @lower@ @A");
+        free(out);
+        assert_int_equal(boot_template_render("t", "", 0, vars, 2, &out, &diag), 0);
+        assert_string_equal(out, "");
+        free(out);
+
+        out = NULL;
+        static const char bad[] = "line one\nsee @A@ and @TITEL@\n";
+        assert_int_equal(
+                boot_template_render("dir/entry.conf", bad, strlen(bad), vars, 2, &out, &diag),
+                -EBADMSG);
+        assert_null(out);
+        assert_int_equal(diag.n_errors, 1);
+        assert_non_null(strstr(diag.messages[0], "dir/entry.conf:2:13: unknown variable @TITEL@"));
+        assert_non_null(strstr(diag.messages[0], "@A@, @B_2@"));
+        diag_done(&diag);
+
+        assert_int_equal(boot_template_render("bin", "a\0b", 3, vars, 2, &out, &diag), -EBADMSG);
+        assert_non_null(strstr(diag.messages[0], "bin:1:2: a NUL byte"));
+        diag_done(&diag);
+}
+
+/* A data file that is missing is named in the error. */
+static void test_data_missing(void **state) {
+        Diagnostics diag = {};
+        char *out = NULL;
+        (void)state;
+        assert_int_equal(loader_conf("/nonexistent", "x.conf", &out, &diag), -ENOENT);
+        assert_null(out);
+        assert_int_equal(diag.n_errors, 1);
+        assert_non_null(strstr(diag.messages[0],
+                               "/nonexistent/bootloader/systemd-boot/loader.conf: cannot read"));
+        diag_done(&diag);
+}
+
+/* Every boot loader's templates (the shipped ones) check out; a malformed or missing one is
+ * found before a build installs anything, named with its file and line. */
+static void test_check_data(void **state) {
+        static const char *const names[] = {"systemd-boot", "shim", "grub-bios", "grub-efi", "uki"};
+        Diagnostics diag = {};
+        (void)state;
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                assert_int_equal(
+                        bootloader_check_data(data_dir(), bootloader_find(names[i]), &diag), 0);
+        assert_int_equal(diag.n_errors, 0);
+
+        char dir[] = "/tmp/vmcompose-test-bootdata-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_free_ char *entry = xasprintf("%s/bootloader/systemd-boot/entry.conf", dir);
+        _cleanup_free_ char *sub = xasprintf("%s/bootloader/systemd-boot", dir);
+        static const char bad[] = "title @TITLE@\nversion @VERSON@\n";
+        assert_int_equal(mkdir_p(sub), 0);
+        assert_int_equal(write_file_atomic(entry, bad, strlen(bad), 0644), 0);
+        assert_int_equal(bootloader_check_data(dir, bootloader_find("systemd-boot"), &diag),
+                         -EBADMSG);
+        assert_int_equal(diag.n_errors, 3);
+        assert_non_null(strstr(diag.messages[0], "entry.conf:2:9: unknown variable @VERSON@"));
+        assert_non_null(strstr(diag.messages[1], "systemd-boot/loader.conf: cannot read"));
+        assert_non_null(strstr(diag.messages[2], "vmcompose-ready.service: cannot read"));
+        diag_done(&diag);
+        /* uki writes no template, but every image has the boot report unit. */
+        assert_int_equal(bootloader_check_data(dir, bootloader_find("uki"), &diag), -ENOENT);
+        diag_done(&diag);
+        assert_int_equal(rm_rf(dir), 0);
 }
 
 static void test_grub_boot_code(void **state) {
@@ -118,7 +242,8 @@ static void test_systemd_boot_hostile_root(void **state) {
                         .work_fd = work_fd,
                         .kernel = &k,
                         .cmdline = "root=PARTUUID=x ro",
-                        .title = "test"};
+                        .title = "test",
+                        .data_dir = data_dir()};
         assert_int_equal(b->prepare(&p), 0);
         _cleanup_free_ char *efi = read_at(esp_fd, "EFI/BOOT/BOOTX64.EFI");
         _cleanup_free_ char *kernel = read_at(esp_fd, "vmcompose/6.1-test/linux");
@@ -170,6 +295,9 @@ static void test_pe_timestamp(void **state) {
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_text),
+                cmocka_unit_test(test_template),
+                cmocka_unit_test(test_data_missing),
+                cmocka_unit_test(test_check_data),
                 cmocka_unit_test(test_pe_timestamp),
                 cmocka_unit_test(test_grub_boot_code),
                 cmocka_unit_test(test_systemd_boot_hostile_root),

@@ -14,6 +14,7 @@
 
 #include "vmcompose/bootloader.h"
 #include "vmcompose/pipeline.h"
+#include "vmcompose/signals.h"
 
 static Profile *load(const char *path, const char *target) {
         const char *d = getenv("VMCOMPOSE_DATA_DIR");
@@ -118,11 +119,44 @@ static void test_no_disk(void **state) {
         free(path);
 }
 
+/* The family's boot data must list the profile's boot loader: the build stops at the profile
+ * stage, naming the data file and where the profile chose the boot loader. */
+static void test_boot_data_without_bootloader(void **state) {
+        Profile *p = load("profiles/minimal.yaml", NULL);
+        const char *env = getenv("VMCOMPOSE_DATA_DIR");
+        _cleanup_free_ char *saved = env ? xstrdup(env) : NULL;
+        BuildConfig c = {};
+        Diagnostics diag = {};
+        char dir[] = "/tmp/vmcompose-test-config-XXXXXX";
+        static const char data[] = "esp-vendor-dir: debian\npackages:\n  shim: [shim-signed]\n";
+        (void)state;
+
+        assert_non_null(mkdtemp(dir));
+        _cleanup_free_ char *sub = xasprintf("%s/bootloader/distro", dir);
+        _cleanup_free_ char *file = xasprintf("%s/debian.yaml", sub);
+        assert_int_equal(mkdir_p(sub), 0);
+        assert_int_equal(write_file_atomic(file, data, strlen(data), 0644), 0);
+        assert_int_equal(setenv("VMCOMPOSE_DATA_DIR", dir, 1), 0);
+        int r = build_config_load(p, "seed", &c, &diag);
+        assert_int_equal(r, -EBADMSG);
+        assert_int_equal(
+                saved ? setenv("VMCOMPOSE_DATA_DIR", saved, 1) : unsetenv("VMCOMPOSE_DATA_DIR"), 0);
+        assert_int_equal(diag.n_errors, 1);
+        assert_non_null(strstr(diag.messages[0],
+                               "/bootloader/distro/debian.yaml: packages: the "
+                               "systemd-boot boot loader (profiles/minimal.yaml:"));
+        diag_done(&diag);
+        assert_null(c.install);
+        assert_int_equal(rm_rf(dir), 0);
+        profile_free(p);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_minimal),
                 cmocka_unit_test(test_target),
                 cmocka_unit_test(test_no_disk),
+                cmocka_unit_test(test_boot_data_without_bootloader),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

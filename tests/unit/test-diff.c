@@ -179,8 +179,12 @@ static void test_packages(void **state) {
         DiffPackages a = {}, b = {};
         char *err = NULL;
 
-        assert_int_equal(diff_packages_parse_dpkg_status(status_a, strlen(status_a), &a, &err), 0);
-        assert_int_equal(diff_packages_parse_dpkg_status(status_b, strlen(status_b), &b, &err), 0);
+        assert_int_equal(
+                diff_packages_parse(distro_find("debian"), status_a, strlen(status_a), &a, &err),
+                0);
+        assert_int_equal(
+                diff_packages_parse(distro_find("debian"), status_b, strlen(status_b), &b, &err),
+                0);
         assert_int_equal(a.n_packages, 2); /* config-files only: not installed */
         assert_string_equal(a.packages[0].name, "base-files");
         assert_string_equal(a.packages[1].version, "1:9.2p1-2");
@@ -201,7 +205,8 @@ static void test_packages(void **state) {
 
         const char bad[] = "Version: 1\nStatus: install ok installed\n";
         DiffPackages c = {};
-        assert_int_equal(diff_packages_parse_dpkg_status(bad, strlen(bad), &c, &err), -EBADMSG);
+        assert_int_equal(diff_packages_parse(distro_find("debian"), bad, strlen(bad), &c, &err),
+                         -EBADMSG);
         assert_non_null(strstr(err, "without Package"));
         free(err);
         diff_packages_done(&a);
@@ -232,10 +237,12 @@ static void test_report(void **state) {
         sample_trees(&a, &b);
         diff_owners_add_list(&ob, "nano", nano_list, sizeof(nano_list) - 1);
         diff_owners_sort(&ob);
-        assert_int_equal(
-                diff_packages_parse_dpkg_status(status_a, strlen(status_a), &sa.packages, &err), 0);
-        assert_int_equal(
-                diff_packages_parse_dpkg_status(status_b, strlen(status_b), &sb.packages, &err), 0);
+        assert_int_equal(diff_packages_parse(distro_find("debian"), status_a, strlen(status_a),
+                                             &sa.packages, &err),
+                         0);
+        assert_int_equal(diff_packages_parse(distro_find("debian"), status_b, strlen(status_b),
+                                             &sb.packages, &err),
+                         0);
         sa.has_packages = sb.has_packages = true;
         DiffPartition pa = {.number = 1,
                             .type = (char *)"4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709",

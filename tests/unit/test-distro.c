@@ -16,6 +16,7 @@
 #include "../../composer/distro/debian/debian.h"
 #include "vmcompose/bootloader.h"
 #include "vmcompose/distro.h"
+#include "vmcompose/profile.h"
 #include "vmcompose/rootfs.h"
 #include "vmcompose/signals.h"
 
@@ -25,7 +26,6 @@ static void test_find(void **state) {
         assert_non_null(d);
         assert_string_equal(d->family, "debian");
         assert_string_equal(d->package_suffix, ".deb");
-        assert_string_equal(d->esp_vendor_dir, "debian");
         assert_true(d->merged_usr);
         assert_null(distro_find("fedora"));
         assert_null(distro_find(""));
@@ -42,7 +42,6 @@ static void test_rows_complete(void **state) {
                 const DistroOps *d = all[i];
                 assert_ptr_equal(distro_find(d->family), d);
                 assert_non_null(d->package_format);
-                assert_non_null(d->esp_vendor_dir);
                 assert_non_null(d->default_initramfs);
                 assert_non_null(d->purl_type);
                 assert_non_null(d->purl_namespace);
@@ -56,33 +55,158 @@ static void test_rows_complete(void **state) {
                 assert_non_null(d->list_installed);
                 assert_non_null(d->verify_installed);
                 assert_non_null(d->read_installed);
+                assert_non_null(d->db_name);
+                assert_true(d->db_status_path && d->db_status_path[0] == '/');
+                assert_true(d->db_lists_dir && d->db_lists_dir[0] == '/');
+                assert_non_null(d->parse_installed);
+                assert_non_null(d->list_package);
+                assert_ptr_equal(distro_find_format(d->package_format), d);
+                assert_true(distro_is_database_file(d->db_status_path));
                 assert_non_null(d->package_members);
                 assert_non_null(d->remove_path);
                 assert_non_null(d->package_license);
                 assert_non_null(d->purl);
                 assert_non_null(d->initramfs_list);
-                /* Every boot loader vmcompose makes has this family's packages. */
+                /* The family's boot data file is shipped, and every boot loader vmcompose
+                 * makes has the family's packages in it. */
+                DistroBootData bd = {};
+                Diagnostics diag = {};
+                assert_int_equal(distro_boot_data_load(d, vmcompose_data_dir(), &bd, &diag), 0);
+                assert_non_null(bd.esp_vendor_dir);
                 static const char *const loaders[] = {"systemd-boot", "shim", "grub-bios", "uki",
                                                       "grub-efi"};
                 for (size_t j = 0; j < sizeof(loaders) / sizeof(*loaders); j++) {
                         assert_non_null(bootloader_find(loaders[j]));
-                        const char *const *p = distro_boot_packages(d, loaders[j]);
+                        const char *const *p = distro_boot_packages(&bd, loaders[j]);
                         assert_non_null(p);
                         assert_non_null(p[0]);
                 }
-                assert_null(distro_boot_packages(d, "lilo"));
+                assert_null(distro_boot_packages(&bd, "lilo"));
+                distro_boot_data_done(&bd);
         }
 }
 
 static void test_debian_boot_packages(void **state) {
         const DistroOps *d = distro_find("debian");
+        DistroBootData bd = {};
+        Diagnostics diag = {};
         (void)state;
-        const char *const *shim = distro_boot_packages(d, "shim");
+        assert_int_equal(distro_boot_data_load(d, vmcompose_data_dir(), &bd, &diag), 0);
+        assert_string_equal(bd.esp_vendor_dir, "debian");
+        const char *const *shim = distro_boot_packages(&bd, "shim");
         assert_string_equal(shim[0], "shim-signed");
         assert_string_equal(shim[1], "grub-efi-amd64-signed");
         assert_null(shim[2]);
-        assert_string_equal(distro_boot_packages(d, "grub-bios")[0], "grub-pc-bin");
-        assert_string_equal(distro_boot_packages(d, "uki")[0], "systemd-boot-efi");
+        assert_string_equal(distro_boot_packages(&bd, "grub-bios")[0], "grub-pc-bin");
+        assert_string_equal(distro_boot_packages(&bd, "grub-efi")[0], "grub-efi-amd64-bin");
+        assert_string_equal(distro_boot_packages(&bd, "systemd-boot")[0], "systemd-boot-efi");
+        assert_string_equal(distro_boot_packages(&bd, "uki")[0], "systemd-boot-efi");
+        distro_boot_data_done(&bd);
+}
+
+/* A boot data file's problems are each named with its file, line and column; a missing file
+ * with its path. */
+static void test_boot_data_errors(void **state) {
+        DistroBootData bd = {};
+        Diagnostics diag = {};
+        (void)state;
+
+        static const char empty_list[] = "esp-vendor-dir: x\npackages:\n  grub-bios: []\n";
+        assert_int_equal(
+                distro_boot_data_parse("x.yaml", empty_list, strlen(empty_list), &bd, &diag), 0);
+        assert_non_null(distro_boot_packages(&bd, "grub-bios"));
+        assert_null(distro_boot_packages(&bd, "grub-bios")[0]);
+        assert_null(distro_boot_packages(&bd, "shim"));
+        distro_boot_data_done(&bd);
+
+        static const char bad[] = "esp-vendor-dir: ../x\n"
+                                  "packages:\n"
+                                  "  systemd-boot: systemd-boot-efi\n"
+                                  "  lilo: [lilo]\n"
+                                  "  shim: [shim-signed, {a: b}]\n"
+                                  "vendor: x\n";
+        assert_int_equal(distro_boot_data_parse("d/fam.yaml", bad, strlen(bad), &bd, &diag),
+                         -EBADMSG);
+        assert_null(bd.path);
+        assert_int_equal(diag.n_errors, 5);
+        assert_non_null(strstr(diag.messages[0], "d/fam.yaml:1:17: esp-vendor-dir:"));
+        assert_non_null(strstr(diag.messages[1], "d/fam.yaml:3:17: packages.systemd-boot: a list"));
+        assert_non_null(strstr(diag.messages[2], "d/fam.yaml:4:3: packages: lilo is not a boot"));
+        assert_non_null(strstr(diag.messages[3], "d/fam.yaml:5:23: packages.shim: a package name"));
+        assert_non_null(strstr(diag.messages[4], "d/fam.yaml:6:1: unknown key vendor"));
+        diag_done(&diag);
+
+        assert_int_equal(distro_boot_data_parse("e.yaml", "", 0, &bd, &diag), -EBADMSG);
+        assert_int_equal(diag.n_errors, 2);
+        assert_string_equal(diag.messages[0], "e.yaml: esp-vendor-dir is missing");
+        diag_done(&diag);
+
+        static const char broken[] = "esp-vendor-dir: [\n";
+        assert_int_equal(distro_boot_data_parse("b.yaml", broken, strlen(broken), &bd, &diag),
+                         -EBADMSG);
+        assert_non_null(strstr(diag.messages[0], "b.yaml:"));
+        diag_done(&diag);
+
+        assert_int_equal(distro_boot_data_load(distro_find("debian"), "/nonexistent", &bd, &diag),
+                         -ENOENT);
+        assert_non_null(strstr(diag.messages[0], "/nonexistent/bootloader/distro/debian.yaml: "
+                                                 "cannot read the debian family's boot data"));
+        diag_done(&diag);
+}
+
+/* dpkg's status as the image readers (audit, diff) see it: the packages whose files are on
+ * disk; its file lists, and nothing else, are database files. */
+static void test_debian_database_files(void **state) {
+        const DistroOps *d = distro_find("debian");
+        AuditImage img = {};
+        char *err = NULL;
+        (void)state;
+
+        static const char status[] = "Package: zsh\n"
+                                     "Status: install ok half-configured\n"
+                                     "Version: 5.9-4\n"
+                                     "Architecture: amd64\n"
+                                     "\n"
+                                     "Package: gone\n"
+                                     "Status: deinstall ok config-files\n"
+                                     "\n"
+                                     "Package: bash\n"
+                                     "Status: install ok installed\n"
+                                     "Section: shells\n"
+                                     "Installed-Size: 2\n"
+                                     "Source: bash (5.2-1)\n"
+                                     "Version: 5.2.15-2+b2\n"
+                                     "Architecture: amd64\n";
+        assert_int_equal(d->parse_installed(status, strlen(status), &img, &err), 0);
+        assert_int_equal(img.n_packages, 2);
+        assert_string_equal(img.packages[0].name, "bash"); /* sorted */
+        assert_string_equal(img.packages[0].source, "bash");
+        assert_string_equal(img.packages[0].section, "shells");
+        assert_int_equal(img.packages[0].installed_size, 2048);
+        assert_string_equal(img.packages[1].name, "zsh");
+        assert_string_equal(img.packages[1].version, "5.9-4");
+        audit_image_done(&img);
+
+        static const char bad[] = "Package: a\nStatus: install ok installed\n\nVersion: 1\n";
+        assert_int_equal(d->parse_installed(bad, strlen(bad), &img, &err), -EBADMSG);
+        assert_non_null(strstr(err, "stanza without Package: at line 4"));
+        free(err);
+        audit_image_done(&img);
+        assert_int_equal(d->parse_installed("a\0b", 3, &img, &err), -EBADMSG);
+        free(err);
+        audit_image_done(&img);
+
+        assert_int_equal(d->list_package("nano.list"), 4);
+        assert_int_equal(d->list_package("libc6:amd64.list"), 5);
+        assert_int_equal(d->list_package("nano.md5sums"), 0);
+        assert_int_equal(d->list_package(".list"), 0);
+        assert_int_equal(d->list_package("sub/x.list"), 0);
+        assert_true(distro_is_database_file("/var/lib/dpkg/info/libc6:amd64.list"));
+        assert_false(distro_is_database_file("/var/lib/dpkg/info/sub/x.list"));
+        assert_false(distro_is_database_file("/var/lib/dpkg/statusx"));
+        assert_false(distro_is_database_file("/etc/status"));
+        assert_null(distro_find_format("rpm"));
+        assert_null(distro_find_format(NULL));
 }
 
 static void free_files(InstallFile *f, size_t n) {
@@ -165,7 +289,9 @@ static void test_debian_root_database(void **state) {
         /* A path no alternative offers is removed, through a merged-/usr link, never followed. */
         assert_int_equal(root_write_file(root_fd, "usr/bin/x", "x", 1, 0755, ROOT_WRITE_MKDIR), 0);
         assert_int_equal(symlinkat("usr/bin", root_fd, "bin"), 0);
-        assert_int_equal(d->remove_path(dir, root_fd, "/bin/x"), 0);
+        Diagnostics diag = {};
+        assert_int_equal(d->remove_path(dir, root_fd, "/bin/x", &diag), 0);
+        assert_int_equal(diag.n_errors, 0);
         assert_int_equal(faccessat(root_fd, "usr/bin/x", F_OK, AT_SYMLINK_NOFOLLOW), -1);
         assert_int_equal(faccessat(root_fd, "bin", F_OK, AT_SYMLINK_NOFOLLOW), 0);
 
@@ -283,6 +409,8 @@ int main(void) {
                 cmocka_unit_test(test_find),
                 cmocka_unit_test(test_rows_complete),
                 cmocka_unit_test(test_debian_boot_packages),
+                cmocka_unit_test(test_boot_data_errors),
+                cmocka_unit_test(test_debian_database_files),
                 cmocka_unit_test(test_debian_initramfs_settings),
                 cmocka_unit_test(test_debian_root_database),
                 cmocka_unit_test(test_debian_purl),

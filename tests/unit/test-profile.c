@@ -695,6 +695,110 @@ static void test_docs_cover_schema(void **state) {
         free(doc_path);
 }
 
+/* --- the typed configuration (profile/config.c) --- */
+
+static void assert_value(const ProfileValue *v, const char *value, const char *file_suffix,
+                         unsigned line, const char *why) {
+        assert_non_null(v->value);
+        assert_string_equal(v->value, value);
+        size_t lf = strlen(v->mark.file), ls = strlen(file_suffix);
+        if (lf < ls || !streq(v->mark.file + lf - ls, file_suffix) || v->mark.line != line)
+                fail_msg("%s at %s:%u, expected *%s:%u", value, v->mark.file, v->mark.line,
+                         file_suffix, line);
+        if (why)
+                assert_string_equal(v->why, why);
+        else
+                assert_null(v->why);
+}
+
+static void test_typed_config(void **state) {
+        (void)state;
+        put("base.yaml", BASE "system:\n"
+                              "  why: base settings\n"
+                              "  hostname: base\n"
+                              "  locale: C.UTF-8\n"
+                              "disk:\n"
+                              "  size: 2G\n"
+                              "  partitions:\n"
+                              "    - {role: esp, size: 64M}\n"
+                              "    - {role: root, size: auto, free: 10%}\n");
+        put("top.yaml", "extends: base.yaml\n"
+                        "name: top\n"
+                        "system:\n"
+                        "  why: the top's own\n"
+                        "  hostname: top\n"
+                        "  users:\n"
+                        "    - {name: admin, groups: [sudo], ssh-keys: ['ssh-ed25519 AAAA x'],\n"
+                        "       uid: 1001, why: operators}\n"
+                        "  files:\n"
+                        "    - {path: /etc/motd, content: hi, mode: '0600'}\n"
+                        "  services:\n"
+                        "    enable: [ssh.service]\n"
+                        "  scripts:\n"
+                        "    - run: 'true'\n"
+                        "      why: nothing\n"
+                        "packages:\n"
+                        "  install: [vim]\n"
+                        "reproducible:\n"
+                        "  source-date-epoch: 1700000000\n");
+        Profile *p = load_ok("top.yaml");
+        const ProfileConfig *c = &p->config;
+
+        /* A setting carries the why: of the mapping around it in the file that set it. */
+        assert_value(&c->system.hostname, "top", "top.yaml", 5, "the top's own");
+        assert_value(&c->system.locale, "C.UTF-8", "base.yaml", 9, "base settings");
+        assert_null(c->system.timezone.value);
+        assert_true(c->has_system);
+        assert_int_equal(c->system.n_users, 1);
+        assert_value(&c->system.users[0].name, "admin", "top.yaml", 7, "operators");
+        assert_string_equal(c->system.users[0].uid, "1001");
+        assert_string_equal(c->system.users[0].groups[0], "sudo");
+        assert_string_equal(c->system.users[0].ssh_keys[0], "ssh-ed25519 AAAA x");
+        assert_int_equal(c->system.n_files, 1);
+        assert_int_equal(c->system.files[0].mode, 0600);
+        assert_string_equal(c->system.files[0].content, "hi");
+        assert_int_equal(c->system.enable.n, 1);
+        assert_string_equal(c->system.enable.items[0].value, "ssh.service");
+        assert_value(&c->system.scripts.items[0], "true", "top.yaml", 14, "nothing");
+        assert_value(&c->install.items[0], "vim", "top.yaml", 17, NULL);
+        assert_int_equal(c->epoch, 1700000000);
+        /* Sizes are parsed once, here. */
+        assert_false(c->disk_auto_size);
+        assert_int_equal(c->disk_bytes, 2ull << 30);
+        assert_int_equal(c->n_partitions, 2);
+        assert_int_equal(c->partitions[0].size_bytes, 64ull << 20);
+        assert_false(c->partitions[0].auto_size);
+        assert_true(c->partitions[1].auto_size);
+        assert_int_equal(c->partitions[1].free_percent, 10);
+        assert_value(&c->partitions[1].role, "root", "base.yaml", 14, NULL);
+        profile_free(p);
+}
+
+static void test_lock_file(void **state) {
+        (void)state;
+        put("t.lock", "profile: t\narchitecture: amd64\npackages:\n"
+                      "  - name: \"a\"\n    version: \"1\"\n    architecture: \"amd64\"\n"
+                      "    sha256: \"00\"\n");
+        put("bad.lock", "profile: t\npackages:\n  - name: a\n    version: 1\n");
+        char *good = path_of("t.lock"), *bad = path_of("bad.lock"), *none = path_of("no.lock");
+        ProfileLock l = {};
+        Diagnostics diag = {};
+
+        assert_int_equal(profile_lock_read(good, &l, &diag), 0);
+        assert_int_equal(l.n_pins, 1);
+        assert_string_equal(l.pins[0].name, "a");
+        assert_string_equal(l.pins[0].sha256, "00");
+        profile_lock_done(&l);
+        assert_int_equal(profile_lock_read(bad, &l, &diag), -EBADMSG);
+        assert_int_equal(diag.n_errors, 1);
+        assert_non_null(strstr(diag.messages[0], "bad.lock:3:5: lock entry without architecture"));
+        assert_int_equal(profile_lock_read(none, &l, &diag), -ENOENT);
+        diag_done(&diag);
+        free(good);
+        free(bad);
+        free(none);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_maps_merge_key_by_key, setup, teardown),
@@ -720,6 +824,8 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_layout_checks, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_all_errors_reported, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unreadable, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_typed_config, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_lock_file, setup, teardown),
                 cmocka_unit_test(test_docs_cover_schema),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,28 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* The Debian backend's row: dpkg and apt, .deb files, Debian's package names and layout. */
+/* The Debian backend's row: dpkg and apt, .deb files, Debian's layout (its boot loader packages
+ * and ESP directory are data: bootloader/distro/debian.yaml). */
 #include "debian.h"
-
-static const char *const grub_bios_packages[] = {"grub-pc-bin", NULL};
-static const char *const grub_efi_packages[] = {"grub-efi-amd64-bin", NULL};
-static const char *const systemd_boot_packages[] = {"systemd-boot-efi", NULL};
-static const char *const shim_packages[] = {"shim-signed", "grub-efi-amd64-signed", NULL};
-
-static const DistroBootPackages boot_packages[] = {
-        {"systemd-boot", systemd_boot_packages}, {"grub-bios", grub_bios_packages},
-        {"grub-efi", grub_efi_packages},         {"shim", shim_packages},
-        {"uki", systemd_boot_packages},          {NULL, NULL},
-};
 
 const DistroOps distro_debian = {
         .family = "debian",
         .package_format = "deb",
         .package_suffix = ".deb",
         .merged_usr = true,
-        .esp_vendor_dir = "debian",
         .default_initramfs = "initramfs-tools",
         .purl_type = "deb",
         .purl_namespace = "debian",
-        .boot_packages = boot_packages,
         .default_config_root = "/etc/apt",
         .repos_load = repo_sources_from_profile,
         .repos_fetch = repo_fetch_indexes,
@@ -32,6 +20,11 @@ const DistroOps distro_debian = {
         .list_installed = debian_list_installed,
         .verify_installed = debian_verify_installed,
         .read_installed = debian_read_installed,
+        .db_name = "dpkg status",
+        .db_status_path = "/var/lib/dpkg/status",
+        .db_lists_dir = "/var/lib/dpkg/info",
+        .parse_installed = debian_parse_installed,
+        .list_package = debian_list_package,
         .package_members = deb_list_members,
         .remove_path = debian_remove_path,
         .package_license = debian_package_license,

@@ -10,7 +10,7 @@
  * policy-rc.d that keeps services from starting; packages are given to dpkg in Pre-Depends
  * order. Every mount is undone on every path. Must run as root. */
 int debian_install_root(const char *root_dir, const InstallPackage *pkgs, size_t n,
-                        const InstallOptions *o);
+                        const InstallOptions *o, Diagnostics *diag);
 /* The dpkg round (0, 1, ...) of each package not done yet, in level[] (zeroed by the caller):
  * after every package it pre-depends on, not before any it depends on. *ret_max: the last
  * round. Returns 0, or -ELOOP for a Pre-Depends cycle. Pure, for tests. */
@@ -20,9 +20,11 @@ int debian_install_levels(const InstallPackage *pkgs, size_t n, const bool *done
 int debian_list_installed(const char *root_dir, char ***ret);
 
 /* packages.c: dpkg's database and alternatives. */
-int debian_verify_installed(const char *root_dir, const Plan *plan);
+int debian_verify_installed(const char *root_dir, const Plan *plan, Diagnostics *diag);
 int debian_read_installed(int root_fd, AuditImage *img);
-int debian_remove_path(const char *root_dir, int root_fd, const char *path);
+int debian_parse_installed(const char *text, size_t size, AuditImage *img, char **ret_error);
+size_t debian_list_package(const char *name);
+int debian_remove_path(const char *root_dir, int root_fd, const char *path, Diagnostics *diag);
 int debian_package_license(int root_fd, const char *name, LicenseInfo *ret);
 
 /* initramfs.c: initramfs-tools. */

@@ -38,29 +38,29 @@ static void unmount_all(Mounts *m) {
  * "proc -> /" is refused, not followed), reached through its fd, never by a path the kernel
  * would resolve again. */
 static int mount_one(Mounts *m, const char *root, int root_fd, const char *dir, const char *src,
-                     const char *type, unsigned long flags) {
+                     const char *type, unsigned long flags, Diagnostics *diag) {
         (void)mkdirat(root_fd, dir, 0755);
         _cleanup_close_ int fd = root_open(root_fd, dir, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
         if (fd < 0)
-                return log_error_errno(fd, "install: %s/%s is not a directory: %m", root, dir);
+                return diag_add_errno(diag, fd, "install: %s/%s is not a directory: %m", root, dir);
         char proc[64];
         snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
         if (mount(src, proc, type, flags, NULL) < 0)
-                return log_error_errno(errno, "install: cannot mount %s on %s/%s: %m", src, root,
-                                       dir);
+                return diag_add_errno(diag, errno, "install: cannot mount %s on %s/%s: %m", src,
+                                      root, dir);
         /* A mount point can be neither removed nor renamed while mounted: the path stays. */
         m->paths[m->n++] = path_join(root, dir);
         return 0;
 }
 
-static int mount_api(Mounts *m, const char *root, int root_fd) {
+static int mount_api(Mounts *m, const char *root, int root_fd, Diagnostics *diag) {
         int r = mount_one(m, root, root_fd, "proc", "proc", "proc",
-                          MS_NOSUID | MS_NODEV | MS_NOEXEC);
+                          MS_NOSUID | MS_NODEV | MS_NOEXEC, diag);
         if (r == 0)
                 r = mount_one(m, root, root_fd, "sys", "sysfs", "sysfs",
-                              MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+                              MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, diag);
         if (r == 0)
-                r = mount_one(m, root, root_fd, "dev", "/dev", NULL, MS_BIND | MS_REC);
+                r = mount_one(m, root, root_fd, "dev", "/dev", NULL, MS_BIND | MS_REC, diag);
         return r;
 }
 
@@ -69,12 +69,13 @@ static int write_at(int root_fd, const char *path, const char *text, mode_t mode
 }
 
 /* Copies (or hard-links) each .deb into the root, where dpkg in the chroot can read it. */
-static int stage_debs(int root_fd, const InstallPackage *pkgs, size_t n, char ***ret) {
+static int stage_debs(int root_fd, const InstallPackage *pkgs, size_t n, char ***ret,
+                      Diagnostics *diag) {
         int r = root_mkdir_p(root_fd, DEB_DIR, 0755);
         _cleanup_close_ int dir =
                 r < 0 ? r : root_open(root_fd, DEB_DIR, O_RDONLY | O_DIRECTORY, 0);
         if (dir < 0)
-                return log_error_errno(dir, "install: cannot make /%s: %m", DEB_DIR);
+                return diag_add_errno(diag, dir, "install: cannot make /%s: %m", DEB_DIR);
         for (size_t i = 0; i < n; i++) {
                 _cleanup_free_ char *name = xasprintf("%s_%s_%s.deb", pkgs[i].name, pkgs[i].version,
                                                       pkgs[i].architecture);
@@ -92,8 +93,8 @@ static int stage_debs(int root_fd, const InstallPackage *pkgs, size_t n, char **
                                     ? -errno
                                     : sparse_copy(in, 0, (uint64_t)st.st_size, out, 0);
                         if (r < 0)
-                                return log_error_errno(r, "install: cannot stage %s: %m",
-                                                       pkgs[i].deb_path);
+                                return diag_add_errno(diag, r, "install: cannot stage %s: %m",
+                                                      pkgs[i].deb_path);
                 }
                 free((*ret)[0]);
                 (*ret)[0] = xasprintf("/" DEB_DIR "/%s", name);
@@ -109,8 +110,9 @@ static char *sde_env(const InstallOptions *o) {
         return xasprintf("SOURCE_DATE_EPOCH=%llu", (unsigned long long)o->source_date_epoch);
 }
 
-/* Runs dpkg in the chroot. */
-static int chroot_dpkg(const char *root, char **args, const char *what, const char *sde) {
+/* Runs dpkg in the chroot; its output's end in diag when it fails. */
+static int chroot_dpkg(const char *root, char **args, const char *what, const char *sde,
+                       Diagnostics *diag) {
         _cleanup_strv_free_ char **argv = NULL;
         /* INITRD=No: the kernel's postinst hook makes no initramfs, and initramfs-tools'
          * trigger finds none to update; install_phases() makes it once, at the end, with
@@ -137,8 +139,8 @@ static int chroot_dpkg(const char *root, char **args, const char *what, const ch
                 size_t len = strlen(tail);
                 if (len > 4000)
                         tail += len - 4000;
-                log_error("install: dpkg (%s) failed (%s %d):\n%s", what,
-                          r < 0 ? "error" : "exit status", r, tail);
+                diag_add(diag, NULL, "install: dpkg (%s) failed (%s %d):\n%s", what,
+                         r < 0 ? "error" : "exit status", r, tail);
                 r = r < 0 ? r : -EIO;
         } else
                 log_debug_sub("install", "dpkg %s:\n%s", what, out.data ? out.data : "");
@@ -201,7 +203,7 @@ static int make_merged_usr(int root_fd, const char *architecture) {
 
 /* The initramfs of every installed kernel, made once now that every package is configured
  * (see chroot_dpkg()'s INITRD=No). Nothing to do without initramfs-tools. */
-static int make_initramfs(const char *root, const char *sde) {
+static int make_initramfs(const char *root, const char *sde, Diagnostics *diag) {
         static const char script[] = "command -v update-initramfs >/dev/null || exit 0\n"
                                      "for k in /boot/vmlinuz-*; do\n"
                                      "        [ -e \"$k\" ] || continue\n"
@@ -213,8 +215,8 @@ static int make_initramfs(const char *root, const char *sde) {
         Buffer out = {};
         int r = spawn_run_in_root(argv, env, &out);
         if (r != 0)
-                log_error("install: update-initramfs failed (%s %d):\n%s",
-                          r < 0 ? "error" : "exit status", r, out.data ? out.data : "");
+                diag_add(diag, NULL, "install: update-initramfs failed (%s %d):\n%s",
+                         r < 0 ? "error" : "exit status", r, out.data ? out.data : "");
         else
                 log_debug_sub("install", "initramfs:\n%s", out.data ? out.data : "");
         buffer_done(&out);
@@ -223,14 +225,14 @@ static int make_initramfs(const char *root, const char *sde) {
 
 /* 1. The bootstrap set unpacked, so that dpkg can run inside the root. */
 static int unpack_bootstrap(int root_fd, const InstallPackage *pkgs, size_t n,
-                            const InstallOptions *o, const bool *boot) {
+                            const InstallOptions *o, const bool *boot, Diagnostics *diag) {
         unsigned n_boot = 0;
         for (size_t i = 0; i < n; i++) {
                 if (!boot[i])
                         continue;
                 int r = deb_extract(root_fd, pkgs[i].deb_path, o, NULL);
                 if (r < 0)
-                        return r;
+                        return r; /* deb_extract() logs what it refuses */
                 if (signals_interrupted())
                         return -EINTR;
                 n_boot++;
@@ -241,14 +243,14 @@ static int unpack_bootstrap(int root_fd, const InstallPackage *pkgs, size_t n,
 
 /* What must be in place before anything is configured: the settings the packages read, dpkg's
  * own records of what the policy strips, a policy-rc.d that keeps services from starting. */
-static int write_before_configure(int root_fd, const InstallOptions *o) {
+static int write_before_configure(int root_fd, const InstallOptions *o, Diagnostics *diag) {
         int r;
         for (size_t i = 0; o && i < o->n_files; i++) {
                 const InstallFile *f = &o->files[i];
                 r = root_write_file(root_fd, f->path, f->content, strlen(f->content),
                                     f->mode ? f->mode : 0644, ROOT_WRITE_MKDIR);
                 if (r < 0)
-                        return log_error_errno(r, "install: cannot write %s: %m", f->path);
+                        return diag_add_errno(diag, r, "install: cannot write %s: %m", f->path);
         }
         if (o && o->path_exclude) {
                 Buffer cfg = {};
@@ -260,15 +262,16 @@ static int write_before_configure(int root_fd, const InstallOptions *o) {
                 r = write_at(root_fd, "etc/dpkg/dpkg.cfg.d/vmcompose-policy", cfg.data, 0644);
                 buffer_done(&cfg);
                 if (r < 0)
-                        return log_error_errno(r, "install: cannot write dpkg's path-exclude "
-                                                  "rules: %m");
+                        return diag_add_errno(diag, r,
+                                              "install: cannot write dpkg's path-exclude "
+                                              "rules: %m");
         }
         r = write_at(
                 root_fd, "usr/sbin/policy-rc.d",
                 "#!/bin/sh\n# vmcompose: no services start while the image is built\nexit 101\n",
                 0755);
         if (r < 0)
-                return log_error_errno(r, "install: cannot write usr/sbin/policy-rc.d: %m");
+                return diag_add_errno(diag, r, "install: cannot write usr/sbin/policy-rc.d: %m");
         return 0;
 }
 
@@ -306,7 +309,8 @@ int debian_install_levels(const InstallPackage *pkgs, size_t n, const bool *done
 
 /* 3. dpkg --install, a round per level, of the packages not done yet. */
 static int install_rounds(const char *root, char **staged, size_t n, const bool *done,
-                          const unsigned *level, unsigned max_level, const char *sde) {
+                          const unsigned *level, unsigned max_level, const char *sde,
+                          Diagnostics *diag) {
         for (unsigned round = 0; round <= max_level; round++) {
                 if (signals_interrupted())
                         return -EINTR;
@@ -321,7 +325,7 @@ static int install_rounds(const char *root, char **staged, size_t n, const bool 
                 if (count == 0)
                         continue;
                 _cleanup_free_ char *what = xasprintf("round %u, %zu packages", round + 1, count);
-                int r = chroot_dpkg(root, args, what, sde);
+                int r = chroot_dpkg(root, args, what, sde, diag);
                 if (r < 0)
                         return r;
         }
@@ -329,7 +333,7 @@ static int install_rounds(const char *root, char **staged, size_t n, const bool 
 }
 
 static int install_phases(const char *root, int root_fd, const InstallPackage *pkgs, size_t n,
-                          const InstallOptions *o, Mounts *mounts) {
+                          const InstallOptions *o, Mounts *mounts, Diagnostics *diag) {
         _cleanup_free_ bool *boot = xcalloc(n + 1, sizeof(bool));
         _cleanup_free_ bool *done = xcalloc(n + 1, sizeof(bool));
         _cleanup_strv_free_ char **staged = xcalloc(n + 1, sizeof(char *));
@@ -339,20 +343,20 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
         int r;
 
         if (o && o->merged_usr && (r = make_merged_usr(root_fd, o->architecture)) < 0)
-                return log_error_errno(r, "install: cannot make the merged-/usr links: %m");
+                return diag_add_errno(diag, r, "install: cannot make the merged-/usr links: %m");
         bootstrap_set(pkgs, n, boot);
-        if ((r = unpack_bootstrap(root_fd, pkgs, n, o, boot)) < 0 ||
-            (r = write_before_configure(root_fd, o)) < 0)
+        if ((r = unpack_bootstrap(root_fd, pkgs, n, o, boot, diag)) < 0 ||
+            (r = write_before_configure(root_fd, o, diag)) < 0)
                 return r;
         /* The .debs, where dpkg in the chroot sees them. */
         for (size_t i = 0; i < n; i++) {
                 _cleanup_strv_free_ char **one = xcalloc(2, sizeof(char *));
-                r = stage_debs(root_fd, &pkgs[i], 1, &one);
+                r = stage_debs(root_fd, &pkgs[i], 1, &one, diag);
                 if (r < 0)
                         return r;
                 staged[i] = TAKE_PTR(one[0]);
         }
-        r = mount_api(mounts, root, root_fd);
+        r = mount_api(mounts, root, root_fd, diag);
         if (r < 0)
                 return r;
 
@@ -366,7 +370,7 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
                         strv_extend(&args, staged[i]);
                         done[i] = true;
                 }
-        r = chroot_dpkg(root, args, "bootstrap", sde);
+        r = chroot_dpkg(root, args, "bootstrap", sde, diag);
         if (r < 0)
                 return r;
 
@@ -374,25 +378,26 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
          * pre-depends on (which must be configured before it is even unpacked) and not
          * before anything it depends on (which dpkg configures first within one round). */
         if (debian_install_levels(pkgs, n, done, level, &max_level) < 0)
-                return log_error_errno(ELOOP, "install: a Pre-Depends cycle among the packages");
-        r = install_rounds(root, staged, n, done, level, max_level, sde);
+                return diag_add_errno(diag, ELOOP,
+                                      "install: a Pre-Depends cycle among the packages");
+        r = install_rounds(root, staged, n, done, level, max_level, sde, diag);
         if (r < 0)
                 return r;
-        return o && o->no_initramfs ? 0 : make_initramfs(root, sde);
+        return o && o->no_initramfs ? 0 : make_initramfs(root, sde, diag);
 }
 
 int debian_install_root(const char *root_dir, const InstallPackage *pkgs, size_t n,
-                        const InstallOptions *o) {
+                        const InstallOptions *o, Diagnostics *diag) {
         Mounts mounts = {};
         int r;
 
         if (mkdir(root_dir, 0755) < 0 && errno != EEXIST)
-                return log_error_errno(errno, "install: cannot create %s: %m", root_dir);
+                return diag_add_errno(diag, errno, "install: cannot create %s: %m", root_dir);
         _cleanup_close_ int root_fd = open(root_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (root_fd < 0)
-                return log_error_errno(errno, "install: cannot open %s: %m", root_dir);
+                return diag_add_errno(diag, errno, "install: cannot open %s: %m", root_dir);
 
-        r = install_phases(root_dir, root_fd, pkgs, n, o, &mounts);
+        r = install_phases(root_dir, root_fd, pkgs, n, o, &mounts, diag);
         unmount_all(&mounts);
 
         /* Whatever happened: no policy-rc.d and no staged .debs stay in the root. */

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -14,14 +15,14 @@
 #include "vmcompose/spawn.h"
 
 /* dpkg --audit prints nothing, and dpkg knows exactly the planned packages. */
-int debian_verify_installed(const char *root_dir, const Plan *plan) {
+int debian_verify_installed(const char *root_dir, const Plan *plan, Diagnostics *diag) {
         char *const audit[] = {(char *)"chroot", (char *)root_dir, (char *)"dpkg",
                                (char *)"--audit", NULL};
         Buffer out = {};
         int r = spawn_run_in_root(audit, NULL, &out);
         if (r != 0 || out.len > 0) {
-                log_error("install: dpkg --audit in the root is not clean:\n%s",
-                          out.data ? out.data : "");
+                diag_add(diag, NULL, "install: dpkg --audit in the root is not clean:\n%s",
+                         out.data ? out.data : "");
                 buffer_done(&out);
                 return -EBADMSG;
         }
@@ -30,33 +31,109 @@ int debian_verify_installed(const char *root_dir, const Plan *plan) {
         _cleanup_strv_free_ char **have = NULL;
         r = debian_list_installed(root_dir, &have);
         if (r < 0)
-                return log_error_errno(r, "install: dpkg-query in the root failed: %m");
+                return diag_add_errno(diag, r, "install: dpkg-query in the root failed: %m");
         int bad = 0;
         for (size_t i = 0; i < plan->n_packages; i++) {
                 const PlanPackage *p = &plan->packages[i];
                 _cleanup_free_ char *want =
                         xasprintf("%s %s %s", p->name, p->version, p->architecture);
                 if (!strv_contains(have, want)) {
-                        log_error("install: %s is not installed as planned", want);
+                        diag_add(diag, NULL, "install: %s is not installed as planned", want);
                         bad++;
                 }
         }
         if (strv_length(have) != plan->n_packages) {
-                log_error("install: dpkg knows %zu packages, the plan has %zu", strv_length(have),
-                          plan->n_packages);
+                diag_add(diag, NULL, "install: dpkg knows %zu packages, the plan has %zu",
+                         strv_length(have), plan->n_packages);
                 bad++;
         }
         return bad ? -EBADMSG : 0;
 }
 
+/* "want flag status": installed, or half-configured and the like, which still have their files
+ * on disk (not config-files or not-installed). */
+static bool status_on_disk(const char *status) {
+        const char *st = status ? strrchr(status, ' ') : NULL;
+        if (!st)
+                return false;
+        st++;
+        return streq(st, "installed") || streq(st, "half-configured") || streq(st, "unpacked") ||
+               streq(st, "triggers-awaited") || streq(st, "triggers-pending");
+}
+
+typedef struct StatusParse {
+        AuditImage *img;
+        unsigned bad_line; /* a stanza without Package: */
+} StatusParse;
+
+static int on_status(const Deb822Field *f, size_t n, unsigned line, void *userdata) {
+        StatusParse *s = userdata;
+        AuditImage *img = s->img;
+        const char *status = deb822_get(f, n, "Status"), *name = deb822_get(f, n, "Package");
+        if (!name) {
+                s->bad_line = line;
+                return -EBADMSG;
+        }
+        if (!status_on_disk(status))
+                return 0;
+        const char *section = deb822_get(f, n, "Section"),
+                   *size = deb822_get(f, n, "Installed-Size");
+        const char *slash = section ? strrchr(section, '/') : NULL;
+        /* "Source: name (version)" when the versions differ; no Source: the package's own. */
+        const char *source = deb822_get(f, n, "Source") ?: name;
+        img->packages = xrealloc(img->packages, (img->n_packages + 1) * sizeof(AuditPackage));
+        img->packages[img->n_packages++] = (AuditPackage){
+                .name = xstrdup(name),
+                .version = xstrdup(deb822_get(f, n, "Version") ?: ""),
+                .architecture = xstrdup(deb822_get(f, n, "Architecture") ?: ""),
+                .source = xstrndup(source, strcspn(source, " ")),
+                .section = section ? xstrdup(slash ? slash + 1 : section) : NULL,
+                .installed_size = size ? strtoull(size, NULL, 10) * 1024 : 0,
+        };
+        return 0;
+}
+
+static int cmp_package(const void *a, const void *b) {
+        return strcmp(((const AuditPackage *)a)->name, ((const AuditPackage *)b)->name);
+}
+
+int debian_parse_installed(const char *text, size_t size, AuditImage *img, char **ret_error) {
+        if (memchr(text, 0, size)) {
+                *ret_error = xstrdup("dpkg status: a NUL byte in the text");
+                return -EBADMSG;
+        }
+        _cleanup_free_ char *copy = xstrndup(text, size);
+        StatusParse s = {.img = img};
+        int r = deb822_parse(copy, on_status, &s);
+        if (r < 0) {
+                *ret_error = s.bad_line ? xasprintf("dpkg status: a stanza without Package: at "
+                                                    "line %u",
+                                                    s.bad_line)
+                                        : xstrdup("dpkg status: not a deb822 text");
+                return -EBADMSG;
+        }
+        if (img->n_packages > 0)
+                qsort(img->packages, img->n_packages, sizeof(AuditPackage), cmp_package);
+        return 0;
+}
+
+size_t debian_list_package(const char *name) {
+        size_t len = strlen(name);
+        if (len <= 5 || !streq(name + len - 5, ".list") || strchr(name, '/'))
+                return 0;
+        /* "name.list" or "name:arch.list" */
+        return strcspn(name, ":") < len - 5 ? strcspn(name, ":") : len - 5;
+}
+
 int debian_read_installed(int root_fd, AuditImage *img) {
-        _cleanup_free_ char *text = NULL;
-        int r = root_read_file(root_fd, "var/lib/dpkg/status", 256u << 20, &text, NULL);
+        _cleanup_free_ char *text = NULL, *error = NULL;
+        size_t size;
+        int r = root_read_file(root_fd, "var/lib/dpkg/status", 256u << 20, &text, &size);
         if (r == -ENOENT)
                 return 0;
         if (r < 0)
                 return r;
-        return audit_parse_dpkg_status(text, img);
+        return debian_parse_installed(text, size, img, &error);
 }
 
 /* The alternatives (/var/lib/dpkg/alternatives/NAME) that list path as one of their choices. */
@@ -91,7 +168,7 @@ static char **alternatives_using(int root_fd, const char *path) {
 /* Every alternative that offers path drops it (no dangling alternative link is left behind),
  * then the entry itself goes: its parent resolved inside the root (merged /usr: /bin is
  * usr/bin), the entry removed, never followed. */
-int debian_remove_path(const char *root_dir, int root_fd, const char *path) {
+int debian_remove_path(const char *root_dir, int root_fd, const char *path, Diagnostics *diag) {
         _cleanup_strv_free_ char **alts = alternatives_using(root_fd, path);
         for (char **a = alts; a && *a; a++) {
                 char *const argv[] = {(char *)"chroot",
@@ -105,8 +182,9 @@ int debian_remove_path(const char *root_dir, int root_fd, const char *path) {
                 Buffer out = {};
                 int r = spawn_run_in_root(argv, NULL, &out);
                 if (r != 0)
-                        log_error("policy: update-alternatives --remove %s %s failed:\n%s", *a,
-                                  path, out.data ? out.data : "");
+                        diag_add(diag, NULL,
+                                 "policy: update-alternatives --remove %s %s failed:\n%s", *a, path,
+                                 out.data ? out.data : "");
                 buffer_done(&out);
                 if (r != 0)
                         return -EIO;
