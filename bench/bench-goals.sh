@@ -13,7 +13,8 @@
 # Goals: root <= 110 MiB, qcow2 <= 50 MiB, ready <= 0.6x the reference, warm rebuild <= 5 s.
 # Run as root from the source tree's top directory:
 #   bench/bench-goals.sh [BUILD_DIR] [BASELINE_DIR]
-# CACHE_DIR (default /var/cache/vmcompose-bench) is vmcompose's cache; SKIP_BOOT=1 skips boots.
+# CACHE_DIR (default /var/cache/vmcompose-bench) is vmcompose's cache; SKIP_BOOT=1 skips boots;
+# REF_DISK=PATH uses a reference disk built before instead of building one.
 set -euo pipefail
 VMC=$(realpath "${1:-build}/vmcompose")
 BASE=$(realpath "${2:-../shared/baseline}")
@@ -55,10 +56,19 @@ for _ in $(seq "$WARM_RUNS"); do
         echo "$e - $s" | bc >>"$W/warm.times"
 done
 
-echo "building the reference image (mmdebstrap, sfdisk, mkfs, systemd-boot)..."
-WORK=$W/base bash "$BASE/01-rootfs.sh" cold >"$W/base.log" 2>&1
-WORK=$W/base bash "$BASE/02-disk.sh" "$W/base/rootfs-cold" "$W/base/disk" >>"$W/base.log" 2>&1
-ref=$W/base/disk/disk.raw
+if [ -n "${REF_DISK:-}" ]; then
+        ref=$REF_DISK # a reference disk built before (02-disk.sh's disk.raw)
+else
+        echo "building the reference image (mmdebstrap, sfdisk, mkfs, systemd-boot)..."
+        if ! { WORK=$W/base bash "$BASE/01-rootfs.sh" cold &&
+                WORK=$W/base bash "$BASE/02-disk.sh" "$W/base/rootfs-cold" "$W/base/disk"; } \
+                >"$W/base.log" 2>&1; then
+                tail -20 "$W/base.log"
+                echo "the reference pipeline failed (above)"
+                exit 1
+        fi
+        ref=$W/base/disk/disk.raw
+fi
 qemu-img convert -c -f raw -O qcow2 -o compression_type=zstd "$ref" "$W/ref.qcow2"
 zstd -q -3 -T0 "$ref" -o "$W/ref.raw.zst"
 
