@@ -165,6 +165,14 @@ int size_report_from_node(const Node *n, SizeReport *ret) {
         return 0;
 }
 
+/* The packages counted, without SIZE_NO_PACKAGE. */
+static size_t packages_named(const SizeReport *r) {
+        size_t n = 0;
+        for (size_t i = 0; i < r->n_packages; i++)
+                n += !streq(r->packages[i].name, SIZE_NO_PACKAGE);
+        return n;
+}
+
 static void human(uint64_t bytes, char buf[32]) {
         if (bytes >= (UINT64_C(1) << 20))
                 snprintf(buf, 32, "%.1f MiB", (double)bytes / (1 << 20));
@@ -183,8 +191,8 @@ char *size_report_table(const SizeReport *r) {
         char h[32];
 
         human(r->bytes, h);
-        buffer_printf(&b, "%12s  %6s  root: %zu packages, %llu bytes\n", h, "100%", r->n_packages,
-                      (unsigned long long)r->bytes);
+        buffer_printf(&b, "%12s  %6s  root: %zu packages, %llu bytes\n", h, "100%",
+                      packages_named(r), (unsigned long long)r->bytes);
         for (size_t i = 0; i < r->n_packages; i++) {
                 const SizePackage *p = &r->packages[i];
                 human(p->bytes, h);
@@ -320,7 +328,7 @@ char *size_report_svg(const SizeReport *r, const char *title) {
                       "</style>\n<text x=\"4\" y=\"18\" style=\"font-size:15px\">",
                       SVG_W, SVG_H, SVG_W, SVG_H, (unsigned long long)r->bytes);
         xml_text(&b, title);
-        buffer_printf(&b, ": %s in %zu packages (area = bytes)</text>\n", hb, r->n_packages);
+        buffer_printf(&b, ": %s in %zu packages (area = bytes)</text>\n", hb, packages_named(r));
         for (size_t i = 0, k = 0; i < r->n_packages; i++) {
                 const SizePackage *p = &r->packages[i];
                 if (p->bytes == 0)

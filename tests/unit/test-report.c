@@ -154,6 +154,7 @@ static void test_size_report(void **state) {
         char *t1 = size_report_table(&r), *t2 = size_report_table(&back);
         assert_string_equal(t1, t2);
         assert_non_null(strstr(t1, "linux-image"));
+        assert_non_null(strstr(t1, "root: 3 packages, 11185 bytes\n")); /* not (no package) */
         /* The SVG names every package and escapes what XML needs. */
         char *svg = size_report_svg(&r, "a <test> & more");
         assert_non_null(strstr(svg, "a &lt;test&gt; &amp; more"));
