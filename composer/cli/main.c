@@ -62,6 +62,7 @@ static const char main_help[] =
         "  boot IMAGE             boot an image in QEMU and wait until it is up\n"
         "  audit IMAGE            check any image against policies; its attack surface\n"
         "  diff A B               what differs between two images or two manifests\n"
+        "  size IMAGE|MANIFEST    where the root's bytes go, by package and directory\n"
         "  profile validate P...  check profiles (and everything they extend)\n"
         "  profile show P         print a profile, with the file:line of every value\n"
         "  help [COMMAND]         show help for a command\n"
@@ -917,8 +918,9 @@ static const char diff_help[] =
         "type, UUID, label and size, and every file added, removed or changed (content hash,\n"
         "size, mode, owner, xattrs, times, link target), grouped by the package that owns it.\n"
         "ext4 and FAT filesystems are read; qcow2 and vhdx images are first written out as raw\n"
-        "(by vmcompose's own readers; compressed, backing or differencing images by qemu-img)\n"
-        "into an unnamed temporary file in $TMPDIR, which no exit leaves behind.\n"
+        "(by vmcompose's own readers, compressed qcow2 clusters too; backing or differencing\n"
+        "images by qemu-img) into an unnamed temporary file in $TMPDIR, which no exit leaves\n"
+        "behind.\n"
         "\n"
         "Options:\n"
         "      --json             print the comparison as one JSON object\n"
@@ -984,6 +986,69 @@ static int verb_diff(int argc, char *argv[]) {
         return ret;
 }
 
+static const char size_help[] =
+        "Usage: vmcompose size [OPTIONS] IMAGE|MANIFEST\n"
+        "\n"
+        "Print where the root's bytes go: every regular file's size, summed by the package that\n"
+        "owns it (the dpkg database; \"(no package)\" for files no package lists) and, below\n"
+        "each package, by directory (its first four components), largest first. The same data\n"
+        "as the NAME.size.svg treemap every build writes. From NAME.manifest.json (its \"size\")\n"
+        "or from an image (raw, vhd, vhdx, qcow2), whose root filesystem is read as diff reads\n"
+        "it, without root and without mounting.\n"
+        "\n"
+        "Options:\n"
+        "      --json             print the same as one JSON object\n"
+        "\n"
+        "Exit status: 0 success, 2 bad usage or an input that is not a readable image or\n"
+        "manifest.\n";
+
+static int verb_size(int argc, char *argv[]) {
+        static const struct option options[] = {
+                {"help", no_argument, NULL, 'h'},
+                {"verbose", no_argument, NULL, 'v'},
+                {"quiet", no_argument, NULL, 'q'},
+                {"json", no_argument, NULL, ARG_JSON},
+                {},
+        };
+        bool json = false;
+        int c;
+
+        optind = 0;
+        while ((c = getopt_long(argc, argv, "hvq", options, NULL)) >= 0) {
+                if (parse_common(c))
+                        continue;
+                switch (c) {
+                case 'h':
+                        fputs(size_help, stdout);
+                        return EXIT_OK;
+                case ARG_JSON:
+                        json = true;
+                        break;
+                default:
+                        return EXIT_USAGE;
+                }
+        }
+        if (argc - optind != 1) {
+                log_error("size: expected one image or manifest (see vmcompose size --help)");
+                return EXIT_USAGE;
+        }
+        _cleanup_(size_report_done) SizeReport size = {};
+        _cleanup_free_ char *err = NULL;
+        if (diff_size_open(argv[optind], &size, &err) < 0) {
+                log_error("size: %s", err);
+                return EXIT_USAGE;
+        }
+        _cleanup_free_ char *out = NULL;
+        if (json) {
+                JsonWriter w = {.pretty = true};
+                size_report_json(&w, &size);
+                out = json_finish(&w);
+        } else
+                out = size_report_table(&size);
+        fputs(out, stdout);
+        return fflush(stdout) != 0 ? EXIT_USAGE : EXIT_OK;
+}
+
 /* The commands, like git's table of builtins: the name, what runs it, and its help. */
 typedef struct Verb {
         const char *name;
@@ -1014,6 +1079,9 @@ static void help_audit(void) {
 static void help_diff(void) {
         fputs(diff_help, stdout);
 }
+static void help_size(void) {
+        fputs(size_help, stdout);
+}
 
 static int verb_help(int argc, char *argv[]) {
         if (argc < 2) {
@@ -1030,13 +1098,10 @@ static int verb_help(int argc, char *argv[]) {
 }
 
 static const Verb verbs[] = {
-        {"build", verb_build, help_build},
-        {"lock", verb_lock, help_lock},
-        {"inspect", verb_inspect, help_inspect},
-        {"boot", verb_boot, help_boot},
-        {"audit", verb_audit, help_audit},
-        {"diff", verb_diff, help_diff},
-        {"profile", verb_profile, print_profile_help},
+        {"build", verb_build, help_build},       {"lock", verb_lock, help_lock},
+        {"inspect", verb_inspect, help_inspect}, {"boot", verb_boot, help_boot},
+        {"audit", verb_audit, help_audit},       {"diff", verb_diff, help_diff},
+        {"size", verb_size, help_size},          {"profile", verb_profile, print_profile_help},
         {"help", verb_help, help_main},
 };
 

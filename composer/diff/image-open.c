@@ -48,6 +48,7 @@ void diff_side_done(DiffSide *s) {
         diff_disk_done(&s->disk);
         diff_packages_done(&s->packages);
         diff_owners_done(&s->owners);
+        size_report_done(&s->size);
         *s = (DiffSide){};
 }
 
@@ -163,6 +164,11 @@ static int manifest_load(const char *path, DiffSide *s, char **ret_error) {
                                   path);
         s->has_packages = s->manifest || manifest_has_packages(root);
         manifest_disk(root, &s->disk);
+        const Node *sizes = node_map_get(root, "size");
+        if (sizes && size_report_from_node(sizes, &s->size) < 0)
+                return diff_error(ret_error, -EBADMSG, "%s: the manifest's \"size\" is malformed",
+                                  path);
+        s->has_size = sizes != NULL;
         return 0;
 }
 
@@ -221,7 +227,7 @@ static int open_tmpfile(const char *path, char **ret_error) {
 }
 
 /* Converts a qcow2, vhdx or dynamic VHD ("vpc") image to raw in a temporary file: with our own
- * readers, or with qemu-img for a dynamic VHD, where they say -EOPNOTSUPP (compressed clusters,
+ * readers, or with qemu-img for a dynamic VHD, where they say -EOPNOTSUPP (an unknown compression,
  * backing files, differencing VHDX, a VHDX log to replay) or VMCOMPOSE_DIFF_QEMU_IMG is set
  * (tests compare both). Returns the raw file's fd. */
 static int convert_to_raw(const char *path, int file_fd, uint64_t file_size, const char *format,
@@ -374,14 +380,6 @@ static int read_filesystems(const char *path, int fd, DiffSide *s, char **ret_er
         return 0;
 }
 
-/* The file list of ops's database at path, or NULL: the length of its package name. */
-static size_t list_package(const DistroOps *ops, const char *path) {
-        size_t l = strlen(ops->db_lists_dir);
-        if (!strneq(path, ops->db_lists_dir, l) || path[l] != '/')
-                return 0;
-        return ops->list_package(path + l + 1);
-}
-
 /* Owners (and, with want_packages, the packages) from the package database (a backend's:
  * dpkg's) in whichever filesystem holds one. */
 static int read_database(const char *path, DiffSide *s, bool want_packages, char **ret_error) {
@@ -406,27 +404,7 @@ static int read_database(const char *path, DiffSide *s, bool want_packages, char
                                                   ops->db_status_path, err);
                         s->has_packages = true;
                 }
-                for (size_t j = 0; j < t->n_files; j++) {
-                        const DiffFile *f = &t->files[j];
-                        size_t len = f->data ? list_package(ops, f->path) : 0;
-                        if (len == 0)
-                                continue;
-                        _cleanup_free_ char *name = xstrndup(strrchr(f->path, '/') + 1, len);
-                        diff_owners_add_list(&s->owners, name, f->data, f->data_size);
-                }
-                /* Top-level symbolic links to directories (merged /usr: /bin -> usr/bin). */
-                for (size_t j = 0; j < t->n_files; j++) {
-                        const DiffFile *f = &t->files[j];
-                        if (!S_ISLNK(f->mode) || !f->link || strchr(f->path + 1, '/') ||
-                            strstr(f->link, ".."))
-                                continue;
-                        _cleanup_free_ char *to =
-                                f->link[0] == '/' ? xstrdup(f->link) : xasprintf("/%s", f->link);
-                        const DiffFile *dir = diff_tree_find(t, to);
-                        if (dir && S_ISDIR(dir->mode))
-                                diff_owners_add_alias(&s->owners, f->path, to);
-                }
-                diff_owners_sort(&s->owners);
+                diff_owners_from_tree(ops, t, &s->owners);
                 return 0;
         }
         return 0;
@@ -636,4 +614,48 @@ int diff_sides_open(const char *a, const char *b, DiffSide *ret_a, DiffSide *ret
         *ret_a = ja.side;
         *ret_b = jb.side;
         return 0;
+}
+
+/* The root filesystem of an image: the one with /usr (the largest such, for an image that
+ * carries two), else the one with the most files. */
+static const DiffTree *root_tree(const DiffDisk *d) {
+        const DiffTree *best = NULL;
+        bool best_usr = false;
+        for (size_t i = 0; i < d->n_partitions; i++) {
+                const DiffTree *t = d->partitions[i].tree;
+                if (!t)
+                        continue;
+                const DiffFile *usr = diff_tree_find(t, "/usr");
+                bool has_usr = usr && S_ISDIR(usr->mode);
+                if (!best || (has_usr && !best_usr) ||
+                    (has_usr == best_usr && t->n_files > best->n_files)) {
+                        best = t;
+                        best_usr = has_usr;
+                }
+        }
+        return best;
+}
+
+int diff_size_open(const char *path, SizeReport *ret, char **ret_error) {
+        DiffSide s = {};
+        int r = diff_side_open(path, &s, ret_error);
+        if (r < 0)
+                return r;
+        if (s.manifest && !s.has_size)
+                r = diff_error(ret_error, -EBADMSG,
+                               "%s: the manifest has no \"size\" (written by an older vmcompose)",
+                               path);
+        else if (s.manifest) {
+                *ret = s.size;
+                s.size = (SizeReport){};
+        } else {
+                const DiffTree *t = root_tree(&s.disk);
+                if (!t)
+                        r = diff_error(ret_error, -EBADMSG, "%s: no filesystem could be read",
+                                       path);
+                else
+                        diff_size_report(t, &s.owners, ret);
+        }
+        diff_side_done(&s);
+        return r;
 }

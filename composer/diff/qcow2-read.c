@@ -1,20 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /* A qcow2 reader for `vmcompose diff` (qemu docs/interop/qcow2.txt): copies the guest clusters
  * an image stores into a raw file, so the partition table and filesystems can be read from it.
- * Plain images only — version 2 or 3, no backing file, no encryption, no compressed clusters, no
- * external data file, no extended L2 entries, no snapshots needed: anything else is -EOPNOTSUPP
- * and the caller lets qemu-img convert it. Every table and cluster offset is checked against the
- * file, so a cut or damaged image is refused (-EBADMSG) rather than read as zeros. */
+ * Version 2 or 3, no backing file, no encryption, no external data file, no extended L2
+ * entries, no snapshots needed; clusters compressed with zlib or zstd (qcow2_cluster_decompress(),
+ * shared with the writer and inspect): anything else is -EOPNOTSUPP and the caller lets qemu-img
+ * convert it. Every table and cluster offset is checked against the file, so a cut or damaged
+ * image is refused (-EBADMSG) rather than read as zeros. */
 #include <stdio.h>
 #include <string.h>
 
 #include "diff-internal.h"
 #include "vmcompose/endian.h"
+#include "vmcompose/output.h"
 #include "vmcompose/sparse.h"
 
 #define QCOW2_OFFSET_MASK UINT64_C(0x00fffffffffffe00)
 #define QCOW2_COMPRESSED (UINT64_C(1) << 62)
+#define QCOW2_COPIED (UINT64_C(1) << 63)
 #define QCOW2_ZERO UINT64_C(1) /* v3 L2 entry: the cluster reads as zeros */
+#define QCOW2_INCOMPAT_DIRTY UINT64_C(1)
+#define QCOW2_INCOMPAT_COMPRESSION (UINT64_C(1) << 3) /* the header's compression_type */
 #define QCOW2_MAX_L1_BYTES (32u << 20)
 
 #define bad(ret_error, ...) diff_error(ret_error, -EBADMSG, __VA_ARGS__)
@@ -29,12 +34,47 @@ static bool all_zero(const uint8_t *p, size_t n) {
         return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
-int diff_qcow2_to_raw(int fd, uint64_t file_size, int out_fd, uint64_t *ret_size,
-                      char **ret_error) {
-        uint8_t h[104];
+/* The compressed cluster of L2 entry entry, for guest byte guest, unpacked into data (one
+ * cluster; packed: two clusters of room). 0, -EOPNOTSUPP for an unknown compression type, or
+ * -EBADMSG with the reason. */
+static int read_compressed(int fd, uint64_t file_size, uint32_t bits, unsigned compression,
+                           uint64_t entry, uint8_t *packed, uint8_t *data, uint64_t guest,
+                           char **ret_error) {
+        uint64_t cluster = UINT64_C(1) << bits;
+        unsigned x = 62 - (bits - 8); /* the sector count's first bit */
+        uint64_t host = entry & ((UINT64_C(1) << x) - 1);
+        uint64_t sectors = ((entry & ~(QCOW2_COPIED | QCOW2_COMPRESSED)) >> x) + 1;
+        uint64_t len = sectors * 512 - host % 512;
         int r;
 
-        if (file_size < sizeof(h) || pread_all(fd, h, sizeof(h), 0) < 0 ||
+        if (host >= file_size || len > 2 * cluster)
+                return bad(ret_error,
+                           "the compressed cluster for guest byte %llu is at %llu, outside the "
+                           "file (truncated?)",
+                           (unsigned long long)guest, (unsigned long long)host);
+        /* The last sector may end past the end of the file, as qemu-img writes it. */
+        uint64_t avail = MIN(len, file_size - host);
+        memset(packed + avail, 0, len - avail);
+        r = pread_all(fd, packed, avail, host);
+        if (r < 0)
+                return bad(ret_error, "the compressed cluster at %llu cannot be read: %s",
+                           (unsigned long long)host, strerror(-r));
+        r = qcow2_cluster_decompress(compression, packed, len, data, cluster);
+        if (r == -EOPNOTSUPP)
+                return r;
+        if (r < 0)
+                return bad(ret_error,
+                           "the compressed cluster for guest byte %llu (at %llu) is corrupt",
+                           (unsigned long long)guest, (unsigned long long)host);
+        return 0;
+}
+
+int diff_qcow2_to_raw(int fd, uint64_t file_size, int out_fd, uint64_t *ret_size,
+                      char **ret_error) {
+        uint8_t h[112] = {};
+        int r;
+
+        if (file_size < 104 || pread_all(fd, h, (size_t)MIN(file_size, sizeof(h)), 0) < 0 ||
             memcmp(h, "QFI\xfb", 4) != 0)
                 return bad(ret_error, "no qcow2 header");
         uint32_t version = be32(h + 4), bits = be32(h + 20), l1_entries = be32(h + 36);
@@ -43,9 +83,16 @@ int diff_qcow2_to_raw(int fd, uint64_t file_size, int out_fd, uint64_t *ret_size
         if (version != 2 && version != 3)
                 return -EOPNOTSUPP;
         if (be64(h + 8) != 0 || be32(h + 32) != 0)
-                return -EOPNOTSUPP;      /* a backing file; encryption */
-        if (incompatible & ~UINT64_C(1)) /* anything but "dirty" (refcounts only) */
+                return -EOPNOTSUPP; /* a backing file; encryption */
+        /* Anything but "dirty" (refcounts only) and a compression type. */
+        if (incompatible & ~(QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_COMPRESSION))
                 return -EOPNOTSUPP;
+        unsigned compression = QCOW2_COMPRESSION_ZLIB;
+        if (incompatible & QCOW2_INCOMPAT_COMPRESSION) {
+                if (be32(h + 100) < 105 || file_size < 105)
+                        return bad(ret_error, "a compression type outside the header");
+                compression = h[104];
+        }
         if (bits < 9 || bits > 21)
                 return bad(ret_error, "cluster bits %u out of range", bits);
         uint64_t cluster = UINT64_C(1) << bits, l2_entries = cluster / 8;
@@ -66,12 +113,16 @@ int diff_qcow2_to_raw(int fd, uint64_t file_size, int out_fd, uint64_t *ret_size
         _cleanup_free_ uint8_t *l1 = xcalloc(need ? need : 1, 8);
         _cleanup_free_ uint8_t *l2 = xmalloc(cluster);
         _cleanup_free_ uint8_t *data = xmalloc(cluster);
+        _cleanup_free_ uint8_t *packed = xmalloc(2 * cluster);
         r = pread_all(fd, l1, need * 8, l1_offset);
         if (r < 0)
                 return bad(ret_error, "the L1 table cannot be read: %s", strerror(-r));
         /* A valid image maps each host cluster once: more copies than the file has clusters
          * would be clusters used twice, a way to make a small file fill the disk. */
         uint64_t budget = file_size / cluster + 1;
+        /* A compressed cluster takes a few bytes at least (a zstd frame of one repeated byte,
+         * 13): more than one per 8 bytes of the file would be data used twice, too. */
+        uint64_t compressed_budget = file_size / 8 + 1;
         for (uint64_t i = 0; i < need; i++) {
                 uint64_t l2_offset = be64(l1 + 8 * i) & QCOW2_OFFSET_MASK;
                 if (l2_offset == 0)
@@ -89,8 +140,21 @@ int diff_qcow2_to_raw(int fd, uint64_t file_size, int out_fd, uint64_t *ret_size
                         uint64_t entry = be64(l2 + 8 * j);
                         if (guest >= size)
                                 break;
-                        if (entry & QCOW2_COMPRESSED)
-                                return -EOPNOTSUPP;
+                        if (entry & QCOW2_COMPRESSED) {
+                                if (compressed_budget-- == 0)
+                                        return bad(ret_error, "more compressed clusters than the "
+                                                              "file holds (data used twice)");
+                                r = read_compressed(fd, file_size, bits, compression, entry, packed,
+                                                    data, guest, ret_error);
+                                if (r < 0)
+                                        return r;
+                                uint64_t n = MIN(cluster, size - guest);
+                                if (!all_zero(data, n))
+                                        r = pwrite_all(out_fd, data, n, guest);
+                                if (r < 0)
+                                        return r;
+                                continue;
+                        }
                         uint64_t host = entry & QCOW2_OFFSET_MASK;
                         if (host == 0 || (version >= 3 && (entry & QCOW2_ZERO)))
                                 continue;

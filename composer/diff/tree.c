@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* The data `vmcompose diff` compares: file lists, the packages the package database says are
  * installed, and which package owns which path (its file lists: dpkg's NAME.list files). */
+#include <dirent.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "diff-internal.h"
 
@@ -178,4 +182,118 @@ void diff_owners_done(DiffOwners *o) {
         free(o->owners);
         strv_free(o->names);
         *o = (DiffOwners){};
+}
+
+/* The file list of ops's database at path, or 0: the length of its package name. */
+static size_t list_package(const DistroOps *ops, const char *path) {
+        size_t l = strlen(ops->db_lists_dir);
+        if (!strneq(path, ops->db_lists_dir, l) || path[l] != '/')
+                return 0;
+        return ops->list_package(path + l + 1);
+}
+
+const DistroOps *diff_tree_database(const DiffTree *t) {
+        size_t n_ops;
+        const DistroOps *const *all = distro_list(&n_ops);
+        for (size_t k = 0; k < n_ops; k++) {
+                const DiffFile *st = diff_tree_find(t, all[k]->db_status_path);
+                if (st && st->data)
+                        return all[k];
+        }
+        return NULL;
+}
+
+void diff_owners_from_tree(const DistroOps *ops, const DiffTree *t, DiffOwners *o) {
+        for (size_t j = 0; j < t->n_files; j++) {
+                const DiffFile *f = &t->files[j];
+                size_t len = f->data ? list_package(ops, f->path) : 0;
+                if (len == 0)
+                        continue;
+                _cleanup_free_ char *name = xstrndup(strrchr(f->path, '/') + 1, len);
+                diff_owners_add_list(o, name, f->data, f->data_size);
+        }
+        /* Top-level symbolic links to directories (merged /usr: /bin -> usr/bin). */
+        for (size_t j = 0; j < t->n_files; j++) {
+                const DiffFile *f = &t->files[j];
+                if (!S_ISLNK(f->mode) || !f->link || strchr(f->path + 1, '/') ||
+                    strstr(f->link, ".."))
+                        continue;
+                _cleanup_free_ char *to =
+                        f->link[0] == '/' ? xstrdup(f->link) : xasprintf("/%s", f->link);
+                const DiffFile *dir = diff_tree_find(t, to);
+                if (dir && S_ISDIR(dir->mode))
+                        diff_owners_add_alias(o, f->path, to);
+        }
+        diff_owners_sort(o);
+}
+
+/* Adds dir_fd's entries below path ("" for the root) to t, depth first. */
+static int read_dir(int dir_fd, const char *path, DiffTree *t, unsigned depth) {
+        _cleanup_close_ int fd = -1;
+        DIR *d = NULL;
+        int r = 0;
+
+        if (depth > 256)
+                return -ELOOP;
+        fd = fcntl(dir_fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0 || !(d = fdopendir(fd)))
+                return -errno;
+        fd = -1; /* the DIR owns it */
+        struct dirent *e;
+        while (r == 0 && (errno = 0, e = readdir(d))) {
+                struct stat st;
+                if (streq(e->d_name, ".") || streq(e->d_name, ".."))
+                        continue;
+                if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        r = -errno;
+                        break;
+                }
+                _cleanup_free_ char *p = xasprintf("%s/%s", path, e->d_name);
+                DiffFile *f = diff_tree_add(t, p);
+                f->mode = st.st_mode;
+                f->uid = st.st_uid;
+                f->gid = st.st_gid;
+                f->size = (uint64_t)st.st_size;
+                if (S_ISLNK(st.st_mode)) {
+                        char target[4096];
+                        ssize_t n = readlinkat(dirfd(d), e->d_name, target, sizeof(target) - 1);
+                        if (n >= 0)
+                                f->link = xstrndup(target, (size_t)n);
+                } else if (S_ISREG(st.st_mode) && diff_keep_content(p)) {
+                        _cleanup_close_ int ffd =
+                                openat(dirfd(d), e->d_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                        r = ffd < 0 ? -errno : read_full_fd(ffd, 64 << 20, &f->data, &f->data_size);
+                } else if (S_ISDIR(st.st_mode)) {
+                        _cleanup_close_ int sub =
+                                openat(dirfd(d), e->d_name,
+                                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                        r = sub < 0 ? -errno : read_dir(sub, p, t, depth + 1);
+                }
+        }
+        if (r == 0 && errno != 0)
+                r = -errno;
+        closedir(d);
+        return r;
+}
+
+int diff_tree_read_dir(int dir_fd, DiffTree *ret) {
+        DiffTree t = {};
+        int r = read_dir(dir_fd, "", &t, 0);
+        if (r < 0) {
+                diff_tree_done(&t);
+                return r;
+        }
+        diff_tree_sort(&t);
+        *ret = t;
+        return 0;
+}
+
+void diff_size_report(const DiffTree *t, const DiffOwners *o, SizeReport *ret) {
+        SizeReport r = {};
+        for (size_t i = 0; i < t->n_files; i++)
+                if (S_ISREG(t->files[i].mode))
+                        size_report_add(&r, diff_owners_find(o, t->files[i].path), t->files[i].path,
+                                        t->files[i].size);
+        size_report_finish(&r);
+        *ret = r;
 }

@@ -14,6 +14,7 @@
 #define L1E_RESERVED UINT64_C(0x7f000000000001ff)
 #define REFT_OFFSET_MASK UINT64_C(0xfffffffffffffe00)
 #define L2E_COMPRESSED (UINT64_C(1) << 62)
+#define L2E_COPIED (UINT64_C(1) << 63)
 #define MAX_SNAPSHOTS 65536
 
 /* Incompatible feature bits this reader understands. */
@@ -31,8 +32,11 @@ typedef struct Qcow2 {
         uint32_t version, cluster_bits;
         uint64_t cs; /* cluster size */
         uint64_t size;
-        unsigned l2_entry_size; /* 8, or 16 with extended L2 entries */
-        uint8_t *l2;            /* one L2 table */
+        unsigned l2_entry_size;    /* 8, or 16 with extended L2 entries */
+        uint8_t *l2;               /* one L2 table */
+        unsigned compression;      /* QCOW2_COMPRESSION_* */
+        uint8_t *packed, *cluster; /* a compressed cluster's bytes (2 clusters), and unpacked */
+        uint64_t compressed;       /* compressed clusters seen */
 } Qcow2;
 
 static unsigned long long ull(uint64_t v) {
@@ -128,6 +132,37 @@ static int check_extensions(Qcow2 *q, uint64_t header_length, uint64_t backing_o
         return 0;
 }
 
+/* A compressed cluster at host, its descriptor's sector count sectors (all but the first):
+ * its data decompresses to one cluster. Bytes past the end of the file read as zeros, as in
+ * qemu. */
+static int check_compressed(Qcow2 *q, uint64_t l1_index, uint64_t l2_offset, uint64_t j,
+                            uint64_t sectors, uint64_t host) {
+        uint64_t len = (sectors + 1) * 512 - host % 512;
+        uint64_t avail = MIN(len, q->s->size - host);
+        int r;
+
+        if (len > 2 * q->cs)
+                return image_error(q->out,
+                                   "L2 table %llu (offset %llu), entry %llu: a compressed cluster "
+                                   "of %llu bytes",
+                                   ull(l1_index), ull(l2_offset), ull(j), ull(len));
+        memset(q->packed + avail, 0, len - avail);
+        r = image_read(q->s, q->packed, avail, host);
+        if (r < 0)
+                return r;
+        r = qcow2_cluster_decompress(q->compression, q->packed, len, q->cluster, q->cs);
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0)
+                return image_error(q->out,
+                                   "L2 table %llu (offset %llu), entry %llu: the compressed "
+                                   "cluster at offset %llu (%llu bytes) does not decompress to "
+                                   "one cluster",
+                                   ull(l1_index), ull(l2_offset), ull(j), ull(host), ull(len));
+        q->compressed++;
+        return 0;
+}
+
 /* One L2 table: every data cluster it points to starts inside the file. */
 static int check_l2(Qcow2 *q, uint64_t l1_index, uint64_t l2_offset, uint64_t *bad,
                     uint64_t *first_guest, uint64_t *first_host) {
@@ -141,6 +176,13 @@ static int check_l2(Qcow2 *q, uint64_t l1_index, uint64_t l2_offset, uint64_t *b
                 if (e & L2E_COMPRESSED) {
                         unsigned x = 62 - (q->cluster_bits - 8);
                         host = e & ((UINT64_C(1) << x) - 1);
+                        if (host < q->s->size) {
+                                r = check_compressed(q, l1_index, l2_offset, j,
+                                                     (e & ~L2E_COPIED & ~L2E_COMPRESSED) >> x,
+                                                     host);
+                                if (r < 0)
+                                        return r;
+                        }
                 } else {
                         host = e & OFFSET_MASK;
                         if (host == 0)
@@ -204,6 +246,9 @@ static int check_l1(Qcow2 *q, uint64_t l1_offset, uint64_t l1_size) {
                 tables++;
         }
         buffer_printf(q->out, "  L2 tables: %llu\n", ull(tables));
+        if (q->compressed > 0)
+                buffer_printf(q->out, "  compressed clusters: %llu (%s)\n", ull(q->compressed),
+                              q->compression == QCOW2_COMPRESSION_ZSTD ? "zstd" : "zlib");
         if (bad > 0)
                 return image_error(q->out,
                                    "%llu data cluster%s past the end of the file (%llu bytes); "
@@ -342,6 +387,8 @@ int inspect_qcow2(const ImageSource *s, Buffer *out) {
                 return image_error(out, "unknown incompatible features (0x%llx)", ull(incompat));
         if ((incompat & INCOMPAT_COMPRESSION) && (header_length < 105 || h[104] > 1))
                 return image_error(out, "unknown compression type");
+        if (incompat & INCOMPAT_COMPRESSION)
+                q.compression = h[104];
         if (incompat & INCOMPAT_DIRTY)
                 buffer_puts(out, "  dirty: yes (refcounts are rebuilt when opened for writing)\n");
         if (incompat & INCOMPAT_EXTL2) {
@@ -378,7 +425,11 @@ int inspect_qcow2(const ImageSource *s, Buffer *out) {
         if (r < 0)
                 return r;
         q.l2 = xmalloc(q.cs);
+        q.packed = xmalloc(2 * q.cs);
+        q.cluster = xmalloc(q.cs);
         r = check_l1(&q, l1_offset, l1_size);
         free(q.l2);
+        free(q.packed);
+        free(q.cluster);
         return r;
 }

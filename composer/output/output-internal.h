@@ -58,12 +58,30 @@ typedef struct Qcow2Layout {
         uint64_t refcount_blocks;
         uint64_t total_clusters; /* every host cluster, header to last data cluster */
         uint64_t l1_offset, refcount_table_offset, refcount_blocks_offset, l2_offset, data_offset;
+        unsigned compression_type; /* QCOW2_COMPRESSION_*: zstd sets the incompatible bit */
 } Qcow2Layout;
 
 /* Computes the host layout: header, L1, refcount table, refcount blocks, L2 tables, data. */
 void qcow2_layout_compute(uint64_t size, uint64_t l2_tables, uint64_t data_clusters,
                           Qcow2Layout *ret);
 void qcow2_header_encode(const Qcow2Layout *l, uint8_t out[112]);
+
+/* Compressed clusters (qcow2-codec.c). A compressor holds one thread's zstd or zlib state. */
+typedef struct Qcow2Compressor Qcow2Compressor;
+/* A compressor for type (ZLIB or ZSTD), or NULL (out of memory, or NONE). */
+Qcow2Compressor *qcow2_compressor_new(OutputCompression type);
+Qcow2Compressor *qcow2_compressor_free(Qcow2Compressor *c);
+DEFINE_TRIVIAL_CLEANUP_FUNC(Qcow2Compressor *, qcow2_compressor_free);
+/* The most bytes qcow2_cluster_compress() writes for a cluster of cluster_size bytes. */
+size_t qcow2_compress_bound(size_t cluster_size);
+/* Compresses one cluster of cluster_size bytes at in into out (out_cap bytes, at least
+ * qcow2_compress_bound()); the same input gives the same bytes. Returns 0 with the length in
+ * *ret_len, or -EIO. */
+int qcow2_cluster_compress(Qcow2Compressor *c, const void *in, size_t cluster_size, void *out,
+                           size_t out_cap, size_t *ret_len);
+/* The L2 entry of a compressed cluster of len bytes at host offset off (64 KiB clusters):
+ * bit 62, the offset, and the number of 512-byte sectors after the first one it touches. */
+uint64_t qcow2_compressed_entry(uint64_t off, uint64_t len);
 
 /* --- VHDX ([MS-VHDX]) --- */
 #define VHDX_GUID_BAT "2DC27766-F623-4200-9D64-115E9BFD4A08"

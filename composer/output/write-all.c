@@ -44,7 +44,7 @@ static Sha256 *raw_digest_get(RawDigest *d, int *ret) {
 typedef struct Job {
         OutputJob *job;
         uint64_t size;
-        const OutputOptions *opts;
+        OutputOptions opts;   /* the build's, with the job's compression */
         const char *raw_path; /* the finished raw image, linked into place for "raw" */
         RawDigest *raw_digest;
 } Job;
@@ -66,7 +66,7 @@ static int job_run(Job *j) {
         }
         if (r == -EXDEV || r == -EPERM || r == -EMLINK)
                 r = output_write_file(j->job->format, j->job->source_fd, j->size, j->job->path,
-                                      j->opts);
+                                      &j->opts);
         if (r < 0)
                 return r;
 
@@ -115,12 +115,14 @@ int output_write_all(OutputJob *jobs, size_t n, const char *raw_path, int raw_fd
                      const OutputOptions *opts) {
         RawDigest raw_digest = {.fd = raw_fd, .size = size};
         OutputQueue q = {.jobs = xcalloc(n + 1, sizeof(Job)), .n_jobs = n};
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 q.jobs[i] = (Job){.job = &jobs[i],
                                   .size = size,
-                                  .opts = opts,
+                                  .opts = *opts,
                                   .raw_path = raw_path,
                                   .raw_digest = &raw_digest};
+                q.jobs[i].opts.compression = jobs[i].compression;
+        }
         pthread_mutex_init(&raw_digest.lock, NULL);
 
         /* The writers read the same raw image and write separate files: one thread each (a

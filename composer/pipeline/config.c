@@ -197,6 +197,7 @@ int build_config_load(const Profile *p, const char *seed, BuildConfig *ret, Diag
         load_target(&c, p);
         c.system = pc->has_system ? &pc->system : NULL;
         collect_all(&c.outputs, &pc->outputs);
+        collect_all(&c.output_compression, &pc->output_compression);
         *ret = c;
         return 0;
 }
@@ -245,5 +246,6 @@ void build_config_done(BuildConfig *c) {
         free(c->kconfig);
         strv_free(c->forbid_cmdline);
         strv_free(c->outputs);
+        strv_free(c->output_compression);
         *c = (BuildConfig){};
 }

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 
 #include "vmcompose/hash.h"
@@ -208,12 +209,18 @@ int pipeline_run(BuildContext *ctx) {
                         break;
                 }
                 log_info("stage %s: %s", s->name, s->summary);
+                struct timespec t0, t1;
+                clock_gettime(CLOCK_MONOTONIC, &t0);
                 r = s->run(ctx);
+                clock_gettime(CLOCK_MONOTONIC, &t1);
                 if (r == 0 && signals_interrupted())
                         r = -EINTR;
                 if (r < 0)
                         break;
-                log_notice("stage %-10s done", s->name);
+                /* The stage's wall time: where a build's seconds go. */
+                log_notice("stage %-10s done in %.2f s", s->name,
+                           (double)(t1.tv_sec - t0.tv_sec) +
+                                   (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
                 if (ctx->stop_after && streq(ctx->stop_after, s->name))
                         break;
         }

@@ -195,7 +195,10 @@ static int add_stripped(Collect *c) {
                 s.rules[i].item = &c->report->items[first + i];
 
         for (size_t i = 0; s.n_rules > 0 && i < ctx->plan.n_packages && ctx->debs; i++) {
-                r = ctx->config.distro->package_members(ctx->debs[i].path, on_member, &s);
+                /* From the cache when the package (its SHA-256) was listed before. */
+                r = distro_package_members_cached(ctx->config.distro, ctx->cache,
+                                                  ctx->debs[i].sha256, ctx->debs[i].path, on_member,
+                                                  &s);
                 if (r < 0)
                         break;
         }

@@ -59,9 +59,18 @@ static int output_jobs(BuildContext *ctx, int raw_fd, int *root_fd, OutputJob *j
                                                        ctx->root_dir);
                         src = *root_fd;
                 }
-                jobs[i] = (OutputJob){
-                        .format = f, .path = build_output_path(ctx, f->suffix), .source_fd = src};
-                log_info("outputs: writing %s", jobs[i].path);
+                OutputCompression c =
+                        output_compression_from_string(ctx->config.output_compression[i]);
+                if (c < 0 || (c != OUTPUT_COMPRESSION_NONE && !f->compression))
+                        return log_error_errno(EOPNOTSUPP, "%s cannot be compressed with '%s'",
+                                               name, ctx->config.output_compression[i]);
+                jobs[i] = (OutputJob){.format = f,
+                                      .path = build_output_path(ctx, f->suffix),
+                                      .source_fd = src,
+                                      .compression = c};
+                log_info("outputs: writing %s%s%s", jobs[i].path,
+                         c != OUTPUT_COMPRESSION_NONE ? ", compressed with " : "",
+                         c != OUTPUT_COMPRESSION_NONE ? output_compression_to_string(c) : "");
         }
         return 0;
 }

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "stages.h"
+#include "vmcompose/diff.h"
 #include "vmcompose/hash.h"
 #include "vmcompose/json.h"
 #include "vmcompose/log.h"
@@ -109,6 +110,42 @@ static int write_outputs(JsonWriter *w, char **written, char **hashes) {
         return 0;
 }
 
+/* Where the root's bytes go, by package (the root's dpkg database) and directory. 0 or a
+ * negative errno (logged). */
+static int size_collect(BuildContext *ctx, SizeReport *ret) {
+        const char *root = ctx->root_path ? ctx->root_path : ctx->root_dir;
+        _cleanup_close_ int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        DiffTree tree = {};
+        DiffOwners owners = {};
+
+        if (fd < 0)
+                return log_error_errno(errno, "manifest: cannot open %s: %m", root);
+        int r = diff_tree_read_dir(fd, &tree);
+        if (r < 0)
+                return log_error_errno(r, "manifest: cannot read the root %s: %m", root);
+        const DistroOps *ops = diff_tree_database(&tree); /* NULL: --root without one */
+        if (ops)
+                diff_owners_from_tree(ops, &tree, &owners);
+        diff_size_report(&tree, &owners, ret);
+        diff_owners_done(&owners);
+        diff_tree_done(&tree);
+        return 0;
+}
+
+/* NAME.size.svg: the size report as a treemap. */
+static int write_size_svg(BuildContext *ctx, const SizeReport *size) {
+        _cleanup_free_ char *path = build_output_path(ctx, "size.svg");
+        _cleanup_free_ char *title =
+                xasprintf("%s: the root by package and directory", ctx->image_name);
+        _cleanup_free_ char *svg = size_report_svg(size, title);
+        int r = write_file_atomic(path, svg, strlen(svg), 0644);
+        if (r < 0)
+                return log_error_errno(r, "manifest: cannot write %s: %m", path);
+        strv_extend(&ctx->written, path);
+        log_notice("wrote %s", path);
+        return 0;
+}
+
 int stage_manifest(BuildContext *ctx) {
         JsonWriter w = {.pretty = true};
         _cleanup_free_ char *path = build_output_path(ctx, "manifest.json");
@@ -157,6 +194,15 @@ int stage_manifest(BuildContext *ctx) {
         json_end_object(&w);
         write_packages(&w, &ctx->plan);
         write_disk(&w, &ctx->config.layout);
+        _cleanup_(size_report_done) SizeReport size = {};
+        r = size_collect(ctx, &size);
+        if (r < 0) {
+                json_end_object(&w);
+                free(json_finish(&w));
+                return r;
+        }
+        json_key(&w, "size");
+        size_report_json(&w, &size);
         r = write_outputs(&w, ctx->written, ctx->written_sha256);
         json_end_object(&w);
         _cleanup_free_ char *text = json_finish(&w);
@@ -167,5 +213,5 @@ int stage_manifest(BuildContext *ctx) {
                 return log_error_errno(r, "manifest: cannot write %s: %m", path);
         strv_extend(&ctx->written, path);
         log_notice("wrote %s", path);
-        return 0;
+        return write_size_svg(ctx, &size);
 }

@@ -81,6 +81,24 @@ static uint64_t uint_or(const char *v, uint64_t def) {
         return v ? strtoull(v, NULL, 10) : def;
 }
 
+/* Each output's compression, in the order of outputs: FORMAT or {format, compression}; "none"
+ * when not given. */
+static void load_output_compression(ProfileConfig *c, const Node *tree) {
+        const Node *list = tree ? node_lookup(tree, "outputs") : NULL;
+        ProfileList *l = &c->output_compression;
+        l->items = xcalloc(c->outputs.n + 1, sizeof(ProfileValue));
+        for (size_t i = 0; list && list->type == NODE_SEQ && i < list->n_items; i++) {
+                if (l->n == c->outputs.n)
+                        break;
+                const Node *it = list->items[i];
+                ProfileValue v =
+                        it->type == NODE_MAP ? item_value(it, "compression") : (ProfileValue){};
+                if (!v.value)
+                        v = (ProfileValue){.value = "none", .mark = it->mark};
+                l->items[l->n++] = v;
+        }
+}
+
 static void load_repositories(ProfileConfig *c, const Node *tree) {
         const Node *list = tree ? node_lookup(tree, "distro.repositories") : NULL;
         for (size_t i = 0; list && list->type == NODE_SEQ && i < list->n_items; i++) {
@@ -281,7 +299,8 @@ int profile_config_load(Profile *p, Diagnostics *diag) {
                          c->source_date_epoch.value);
                 r = -EBADMSG;
         }
-        c->outputs = list_of(p->tree, "outputs", NULL);
+        c->outputs = list_of(p->tree, "outputs", "format");
+        load_output_compression(c, p->tree);
         if (load_system(c, p, diag) < 0)
                 r = -EBADMSG;
         load_policies(c, p);
@@ -313,6 +332,7 @@ void profile_config_done(ProfileConfig *c, size_t n_policies) {
                                 &c->allow,
                                 &c->policies,
                                 &c->outputs,
+                                &c->output_compression,
                                 &c->system.overlays,
                                 &c->system.enable,
                                 &c->system.disable,

@@ -199,6 +199,19 @@ int check_file_item(const Field *f, Node *n, SchemaContext *ctx) {
         return 0;
 }
 
+/* An output's compression: only qcow2 compresses part by part (raw.zst is compressed
+ * already, the others are not compressed). */
+int check_output_item(const Field *f, Node *n, SchemaContext *ctx) {
+        (void)f;
+        Node *format = node_map_get(n, "format"), *c = node_map_get(n, "compression");
+        if (!c || !format || format->type != NODE_SCALAR || c->type != NODE_SCALAR ||
+            streq(c->scalar, "none") || streq(format->scalar, "qcow2"))
+                return 0;
+        diag_add(ctx->diag, &c->mark, "outputs: format '%s' has no compression option (only qcow2)",
+                 format->scalar);
+        return -EBADMSG;
+}
+
 /* RFC 1123 host names: labels of letters, digits and '-', not starting or ending with '-'. */
 int check_hostname(const Field *f, Node *n, SchemaContext *ctx) {
         (void)f;

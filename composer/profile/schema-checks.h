@@ -13,6 +13,7 @@ int check_allow_item(const Field *f, Node *n, SchemaContext *ctx);
 int check_kernel_target(const Field *f, Node *n, SchemaContext *ctx);
 int check_label(const Field *f, Node *n, SchemaContext *ctx);
 int check_partition(const Field *f, Node *n, SchemaContext *ctx);
+int check_output_item(const Field *f, Node *n, SchemaContext *ctx);
 int check_user_name(const Field *f, Node *n, SchemaContext *ctx);
 int check_abs_path(const Field *f, Node *n, SchemaContext *ctx);
 int check_mode(const Field *f, Node *n, SchemaContext *ctx);

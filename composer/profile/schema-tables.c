@@ -30,6 +30,7 @@ static const char *const initramfs_makers[] = {"initramfs-tools", "vmcompose", N
 static const char *const roles[] = {"esp", "bios-boot", "boot", "root", "swap", "data", NULL};
 static const char *const filesystems[] = {"vfat", "ext4", "xfs", "erofs", "swap", NULL};
 static const char *const output_formats[] = {"raw", "raw.zst", "vhd", "vhdx", "qcow2", "tar", NULL};
+static const char *const output_compressions[] = {"none", "zlib", "zstd", NULL};
 static const char *const system_shorthand[] = {"system", NULL};
 static const char *const kernel_modules[] = {"all", "target", NULL};
 static const char *const kconfig_values[] = {"y", "m", "y|m", NULL};
@@ -476,9 +477,26 @@ static const Field profile_fields[] = {
          .type = FIELD_LIST,
          .merge = MERGE_REPLACE,
          .default_value = "[raw]",
-         .flags = FIELD_SCALAR_AS_LIST,
-         .item = &(const Field){.name = "output", .type = FIELD_ENUM, .values = output_formats},
-         .help = "raw, raw.zst, vhd, vhdx, qcow2, tar; an overlay's list replaces the base's"},
+         .flags = FIELD_SCALAR_AS_LIST | FIELD_KEEP_SHORTHAND,
+         .key = "format",
+         .item = &(const Field){.name = "output",
+                                .type = FIELD_MAP,
+                                .check = check_output_item,
+                                .fields =
+                                        (const Field[]){
+                                                {.name = "format",
+                                                 .type = FIELD_ENUM,
+                                                 .flags = FIELD_ITEM_REQUIRED,
+                                                 .values = output_formats},
+                                                {.name = "compression",
+                                                 .type = FIELD_ENUM,
+                                                 .values = output_compressions,
+                                                 .help = "qcow2: compress each cluster (default "
+                                                         "none)"},
+                                                {},
+                                        }},
+         .help = "FORMAT or {format, compression}: raw, raw.zst, vhd, vhdx, qcow2, tar; an "
+                 "overlay's list replaces the base's"},
         {.name = "reproducible",
          .type = FIELD_MAP,
          .help = "reproducible builds",

@@ -260,6 +260,12 @@ static int validate_list(const Field *f, Node *n, const char *where, SchemaConte
 
                 /* Shorthand: NAME stands for {key: NAME}. */
                 if (f->key && f->item->type == FIELD_MAP && item->type == NODE_SCALAR &&
+                    !node_is_null(item) && (f->flags & FIELD_KEEP_SHORTHAND)) {
+                        if (validate_node(schema_field(f->item, f->key), item, w, ctx) < 0)
+                                r = -EBADMSG;
+                        continue;
+                }
+                if (f->key && f->item->type == FIELD_MAP && item->type == NODE_SCALAR &&
                     !node_is_null(item)) {
                         Node *map = node_new(NODE_MAP, &item->mark);
                         node_map_append(map, f->key, &item->mark, item);

@@ -8,6 +8,7 @@
 
 #include "vmcompose/distro.h"
 #include "vmcompose/hash.h"
+#include "vmcompose/size.h"
 #include "vmcompose/util.h"
 
 /* `vmcompose diff A B` (composer/diff/): what differs between two images or two manifests —
@@ -75,10 +76,11 @@ int diff_ext4_read(const char *path, uint64_t offset, uint64_t size, DiffTree *r
 
 /* The qcow2 reader (qcow2-read.c): copies the guest data of the qcow2 image in fd (file_size
  * bytes long) into out_fd, an empty file it sizes to the virtual size (holes where the image
- * stores nothing). Returns 0 and the virtual size; -EOPNOTSUPP for what it does not read (a
- * backing file, encryption, compressed clusters, an external data file, extended L2 entries:
- * qemu-img can); -EBADMSG with ret_error (caller frees) for a corrupt or cut image; another
- * negative errno when writing fails. */
+ * stores nothing); compressed clusters (zlib, zstd) are unpacked. Returns 0 and the virtual
+ * size; -EOPNOTSUPP for what it does not read (a backing file, encryption, an unknown
+ * compression type, an external data file, extended L2 entries: qemu-img can); -EBADMSG with
+ * ret_error (caller frees) for a corrupt or cut image; another negative errno when writing fails.
+ */
 int diff_qcow2_to_raw(int fd, uint64_t file_size, int out_fd, uint64_t *ret_size, char **ret_error);
 
 /* The VHDX reader (vhdx-read.c), alike for fixed and dynamic VHDX: -EOPNOTSUPP for a
@@ -125,6 +127,18 @@ void diff_owners_sort(DiffOwners *o);
 /* The package owning path, or NULL. */
 const char *diff_owners_find(const DiffOwners *o, const char *path);
 void diff_owners_done(DiffOwners *o);
+/* The backend whose package database t holds (its status file, kept by the reader), or NULL. */
+const DistroOps *diff_tree_database(const DiffTree *t);
+/* Adds the owners ops's database in t lists (its file lists: dpkg's NAME.list files, kept by
+ * the reader), with merged-/usr aliases, and sorts them. */
+void diff_owners_from_tree(const DistroOps *ops, const DiffTree *t, DiffOwners *o);
+
+/* Reads the directory dir_fd (an image root, not followed through symlinks) as a DiffTree:
+ * every entry's type, mode, owner and size, symlink targets, and the content of the dpkg
+ * database; no digests. Returns 0 (ret sorted) or a negative errno. */
+int diff_tree_read_dir(int dir_fd, DiffTree *ret);
+/* Where the bytes of t's regular files go, by the package o says owns each. */
+void diff_size_report(const DiffTree *t, const DiffOwners *o, SizeReport *ret);
 
 /* One partition and the filesystem on it. Strings are NULL when unknown or absent. */
 typedef struct DiffPartition {
@@ -157,6 +171,8 @@ typedef struct DiffSide {
         bool has_packages;
         DiffPackages packages;
         DiffOwners owners;
+        bool has_size;
+        SizeReport size; /* a manifest's "size" */
 } DiffSide;
 
 /* Opens path as an image (raw, vhd, vhdx or qcow2: headers validated with output_inspect(),
@@ -167,6 +183,11 @@ typedef struct DiffSide {
  * is not an image or is corrupt. */
 int diff_side_open(const char *path, DiffSide *ret, char **ret_error);
 void diff_side_done(DiffSide *s);
+/* Where the root's bytes go, for `vmcompose size`: from a manifest's "size", or from an image
+ * (any format diff_side_open() reads) whose root filesystem (the one with /usr) is read and
+ * its files counted by the package that owns them, as the build counts them. Returns 0 (ret
+ * filled) or what diff_side_open() returns; -EBADMSG for a manifest without "size". */
+int diff_size_open(const char *path, SizeReport *ret, char **ret_error);
 /* Opens a and b at the same time (two threads: each side's reading and hashing is independent).
  * Fails as diff_side_open() does for the first that fails, and with -EBADMSG when one is a
  * manifest and the other an image. */

@@ -115,6 +115,16 @@ bool distro_is_database_file(const char *path);
 /* Every backend, in table order. */
 const DistroOps *const *distro_list(size_t *ret_n);
 
+/* ops->package_members() through a cache: what a package file holds is kept in
+ * CACHE_DIR/members/SHA256 the first time, and read from there afterwards, so that an
+ * unchanged package is never decompressed again for the reports. fn sees the same members in
+ * the same order either way. A cache file that cannot be read or parsed is ignored (the
+ * package is read and the file written again); one that cannot be written is only not kept.
+ * cache_dir or sha256 NULL: no cache. Returns what fn or package_members() returns. */
+int distro_package_members_cached(
+        const DistroOps *ops, const char *cache_dir, const char *sha256, const char *package_path,
+        int (*fn)(const char *path, uint64_t size, bool directory, void *userdata), void *userdata);
+
 /* A family's boot data, read at run time from DATA_DIR/bootloader/distro/FAMILY.yaml (data,
  * not code: bootloader/README.md): the ESP directory the distribution's signed GRUB reads, and
  * the packages the root needs for each boot loader, by the family's package names: one list for

@@ -10,10 +10,26 @@
  * Variants sit behind one table, like libfdisk's label operations: adding a format means one
  * file and one row. Writers are deterministic: the same input and options give the same bytes. */
 
+/* How a format that compresses part by part (qcow2's clusters) compresses: not at all, raw
+ * deflate (qcow2 compression type 0) or zstd (type 1). */
+typedef enum OutputCompression {
+        OUTPUT_COMPRESSION_NONE,
+        OUTPUT_COMPRESSION_ZLIB,
+        OUTPUT_COMPRESSION_ZSTD,
+        _OUTPUT_COMPRESSION_MAX,
+        _OUTPUT_COMPRESSION_INVALID = -EINVAL,
+} OutputCompression;
+
+/* "none", "zlib", "zstd"; NULL for a value out of range. */
+const char *output_compression_to_string(OutputCompression c);
+/* The compression called s, or _OUTPUT_COMPRESSION_INVALID. */
+OutputCompression output_compression_from_string(const char *s);
+
 typedef struct OutputOptions {
         uint64_t timestamp;    /* seconds since 1970 for formats that record one (VHD) */
         uint8_t disk_uuid[16]; /* from uuid_from_seed(seed, "disk"); writers derive others */
         unsigned threads;      /* for compressors; 0: one per CPU */
+        OutputCompression compression; /* for formats with .compression set */
 } OutputOptions;
 
 typedef struct OutputFormat {
@@ -28,6 +44,8 @@ typedef struct OutputFormat {
         /* The file is the raw image byte for byte, then a trailer (raw: none, fixed VHD: the
          * footer): its digest continues the raw image's. */
         bool raw_prefix;
+        /* The writer honours OutputOptions.compression (qcow2's compressed clusters). */
+        bool compression;
 } OutputFormat;
 
 /* The format called name, or NULL. */
@@ -45,8 +63,9 @@ typedef struct OutputJob {
         const OutputFormat *format;
         const char *path; /* where it goes */
         int source_fd;    /* the raw image, or the root directory for a write_tree format */
-        int result;       /* set: 0 or a negative errno (-EINTR on a signal) */
-        char sha256[65];  /* set on success: the SHA-256 (hex) of the file written */
+        OutputCompression compression; /* for a format with .compression, else NONE */
+        int result;                    /* set: 0 or a negative errno (-EINTR on a signal) */
+        char sha256[65];               /* set on success: the SHA-256 (hex) of the file written */
 } OutputJob;
 
 /* Writes every job at once, one thread each, each atomically (output_write_file()); "raw" is
@@ -56,6 +75,16 @@ typedef struct OutputJob {
  * job succeeded, else the first job's error; every job's result is in its result field. */
 int output_write_all(OutputJob *jobs, size_t n, const char *raw_path, int raw_fd, uint64_t size,
                      const OutputOptions *opts);
+
+/* qcow2's compressed clusters (qemu docs/interop/qcow2.txt): the compression types of the
+ * header's compression_type field. */
+enum { QCOW2_COMPRESSION_ZLIB = 0, QCOW2_COMPRESSION_ZSTD = 1 };
+/* Decompresses one compressed cluster: in_len bytes at in (the descriptor's sectors, which may
+ * end with bytes of the next cluster) into exactly cluster_size bytes at out. type is a
+ * QCOW2_COMPRESSION_* value. Returns 0, -EOPNOTSUPP for an unknown type, or -EBADMSG when the
+ * data is corrupt or does not make exactly one cluster. */
+int qcow2_cluster_decompress(unsigned type, const void *in, size_t in_len, void *out,
+                             size_t cluster_size);
 
 /* Checks an image file and describes it: format, virtual size, and format-specific fields
  * (VHD footer, VHDX headers, region tables, metadata and BAT, qcow2 header, extensions, L1,

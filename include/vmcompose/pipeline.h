@@ -62,6 +62,7 @@ typedef struct BuildConfig {
         size_t n_kconfig;
         char **forbid_cmdline;
         char **outputs;             /* the output formats, in the profile's order */
+        char **output_compression;  /* each one's compression: "none", "zlib", "zstd" */
         const SystemConfig *system; /* the system: section, for system_apply(); NULL: none */
 } BuildConfig;
 

@@ -114,8 +114,9 @@ typedef struct ProfileConfig {
         ProfileValue base;
         bool recommends;
         ProfileValue seed, source_date_epoch;
-        uint64_t epoch; /* source_date_epoch's value */
-        ProfileList outputs;
+        uint64_t epoch;                 /* source_date_epoch's value */
+        ProfileList outputs;            /* each one's format */
+        ProfileList output_compression; /* each one's compression: "none", "zlib", "zstd" */
         bool has_system;
         SystemConfig system;
         ProfilePolicy *policy_rules; /* one per Profile.policies */

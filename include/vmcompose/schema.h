@@ -33,6 +33,8 @@ enum {
         FIELD_ALLOW_DUPLICATES = 1 << 4, /* FIELD_LIST: same key twice is fine (scripts) */
         FIELD_ITEM_REQUIRED = 1 << 5,    /* within a list item: must be given in that item */
         FIELD_NONZERO = 1 << 6,          /* FIELD_SIZE / FIELD_UINT: 0 is an error */
+        FIELD_KEEP_SHORTHAND = 1 << 7,   /* FIELD_LIST with a key: a scalar item X is checked as
+                                          * {key: X} but stays a scalar in the tree (outputs) */
 };
 
 typedef struct SchemaContext SchemaContext;

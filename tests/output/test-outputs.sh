@@ -93,5 +93,75 @@ for f in raw raw.zst vhd vhdx qcow2 tar; do
         check "$f is byte-identical across builds" cmp "$A.$f" "$T/b/formats.$f"
 done
 
+# -v says how long each stage took.
+timeout 300 "$VMC" -v build tests/output/formats.yaml --root "$R" --esp "$E" -o "$T/v" >"$T/vlog" 2>&1
+check "-v prints each stage's time" grep -Eq '^stage outputs +done in [0-9]+\.[0-9]{2} s$' "$T/vlog"
+
+# NAME.size.svg: well-formed XML whose package rectangles share the picture as the files'
+# bytes share the root, summing to the root's bytes; `vmcompose size` prints the manifest's
+# numbers and reads the same from the image itself.
+if command -v xmllint >/dev/null; then
+        check "size.svg is well-formed XML" xmllint --noout "$A.size.svg"
+else
+        echo "skipping xmllint: not installed (libxml2-utils)"
+fi
+check "size.svg's package areas and bytes sum to the root's bytes" python3 - "$A.size.svg" "$A.manifest.json" <<'PY'
+import json, sys, xml.etree.ElementTree as ET
+svg = ET.parse(sys.argv[1]).getroot()
+total = json.load(open(sys.argv[2]))["size"]["bytes"]
+ns = "{http://www.w3.org/2000/svg}"
+rects = [r for r in svg.iter(ns + "rect") if r.get("class") == "package"]
+area = sum(float(r.get("width")) * float(r.get("height")) for r in rects)
+bytes_ = sum(int(r.get("data-bytes")) for r in rects)
+assert total > 3000000 and bytes_ == total == int(svg.get("data-bytes")), (bytes_, total)
+for r in rects:
+    share = float(r.get("width")) * float(r.get("height")) / area
+    assert abs(share - int(r.get("data-bytes")) / total) < 0.001, r.attrib
+assert abs(area - 1200 * (800 - 28)) < 1, area
+PY
+"$VMC" size "$A.manifest.json" >"$T/size-m"
+check "size MANIFEST exits 0" test $? -eq 0
+check "... counts the 3 MB file under /var/lib" grep -q '% *  /var/lib$' "$T/size-m"
+"$VMC" size --json "$A.manifest.json" >"$T/size-m.json"
+jq -S .size "$A.manifest.json" >"$T/size-expected.json"
+check "size --json is the manifest's size" sh -c "jq -S . '$T/size-m.json' | cmp -s - '$T/size-expected.json'"
+for f in raw qcow2; do
+        "$VMC" size --json "$A.$f" >"$T/size-$f.json"
+        check "size of the $f image equals the manifest's" cmp "$T/size-m.json" "$T/size-$f.json"
+done
+"$VMC" size "$T/unzst.raw.nope" >"$T/size-err" 2>&1
+check "size of a missing file exits 2" test $? -eq 2
+
+# Compressed qcow2 (zlib and zstd): qemu-img takes them and reads the raw image's bytes;
+# vmcompose inspect unpacks every cluster and diff reads them; two builds are identical.
+for c in zlib zstd; do
+        for d in c1 c2; do
+                timeout 300 "$VMC" -q build tests/output/qcow2-$c.yaml --root "$R" --esp "$E" \
+                        -o "$T/$d" >"$T/log" 2>&1 || { cat "$T/log"; check "qcow2 $c build" false; }
+        done
+        Q=$T/c1/qcow2-$c
+        check "qemu-img check $c-compressed qcow2 is clean" qemu-img check -q -f qcow2 "$Q.qcow2"
+        check "$c-compressed qcow2 equals raw" qemu-img compare -q -f raw -F qcow2 "$Q.raw" "$Q.qcow2"
+        check "qemu-img sees $c compressed clusters" \
+                sh -c "qemu-img check -f qcow2 '$Q.qcow2' | grep -q '100.00% compressed clusters'"
+        check "... with compression type $c" \
+                sh -c "qemu-img info -f qcow2 '$Q.qcow2' | grep -q 'compression type: $c'"
+        check "$c-compressed qcow2 is smaller than the plain one" \
+                test "$(stat -c %s "$Q.qcow2")" -lt "$(stat -c %s "$A.qcow2")"
+        "$VMC" inspect "$Q.qcow2" >"$T/inspect" 2>&1
+        check "inspect accepts the $c-compressed qcow2" test $? -eq 0
+        check "... and unpacked its clusters" grep -q "compressed clusters: .* ($c)" "$T/inspect"
+        "$VMC" diff -q "$Q.raw" "$Q.qcow2" >"$T/diff" 2>&1
+        check "diff reads the $c-compressed qcow2 as its raw image" test $? -eq 0
+        check "$c-compressed qcow2 is byte-identical across builds" cmp "$Q.qcow2" "$T/c2/qcow2-$c.qcow2"
+done
+# A format without compression refuses the option, naming the line.
+printf 'extends: %s\noutputs: [{format: vhd, compression: zstd}]\n' "$PWD/tests/output/formats.yaml" >"$T/bad.yaml"
+"$VMC" -q build "$T/bad.yaml" --root "$R" --esp "$E" -o "$T/bad" >"$T/log" 2>&1
+rc=$?
+check "compression on a vhd output is refused (exit $rc)" test $rc -ne 0
+check "... naming the file and line" grep -q "bad.yaml:2:.*format 'vhd' has no compression option" "$T/log"
+check "... writing nothing" test ! -e "$T/bad"
+
 echo "$failures failure(s)"
 [ $failures -eq 0 ]

@@ -65,6 +65,9 @@ static void test_minimal(void **state) {
         assert_true(strv_contains(c.strip_exclude, "/usr/share/doc/*"));
         assert_int_equal(strv_length(c.strip_remove), strv_length(c.strip_remove_policy));
         assert_true(strv_contains(c.outputs, "raw"));
+        /* Each output's compression, in order: none unless the profile asks. */
+        assert_int_equal(strv_length(c.output_compression), strv_length(c.outputs));
+        assert_string_equal(c.output_compression[0], "none");
         build_config_done(&c);
         assert_null(c.install);
         profile_free(p);

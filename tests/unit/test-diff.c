@@ -488,9 +488,10 @@ typedef int (*ToRaw)(int, uint64_t, int, uint64_t *, char **);
 
 /* The sample disk written by vmcompose's own writer for format into a memfd; checks that
  * read gives back its bytes. Returns the image and its size. */
-static int own_image(const char *format, int raw, ToRaw read, uint64_t *ret_size) {
+static int own_image_compressed(const char *format, OutputCompression c, int raw, ToRaw read,
+                                uint64_t *ret_size) {
         const OutputFormat *f = output_format_find(format);
-        OutputOptions o = {.timestamp = 1700000000};
+        OutputOptions o = {.timestamp = 1700000000, .compression = c};
         int img = memfd_create(format, MFD_CLOEXEC), out = memfd_create("out", MFD_CLOEXEC);
         struct stat st;
         uint64_t size = 0;
@@ -505,6 +506,41 @@ static int own_image(const char *format, int raw, ToRaw read, uint64_t *ret_size
         close(out);
         *ret_size = (uint64_t)st.st_size;
         return img;
+}
+
+static int own_image(const char *format, int raw, ToRaw read, uint64_t *ret_size) {
+        return own_image_compressed(format, OUTPUT_COMPRESSION_NONE, raw, read, ret_size);
+}
+
+/* Compressed clusters, zlib and zstd: read back byte for byte; a damaged one is refused. */
+static void test_qcow2_compressed(void **state) {
+        (void)state;
+        for (OutputCompression c = OUTPUT_COMPRESSION_ZLIB; c <= OUTPUT_COMPRESSION_ZSTD; c++) {
+                int raw = make_raw(), out = memfd_create("out", MFD_CLOEXEC);
+                uint64_t file_size, size;
+                char *err = NULL;
+                int img = own_image_compressed("qcow2", c, raw, diff_qcow2_to_raw, &file_size);
+
+                /* The first data cluster's compressed bytes, changed. */
+                uint8_t h[104], e[8];
+                assert_int_equal(pread_all(img, h, sizeof(h), 0), 0);
+                uint64_t l1 = be64(h + 40);
+                assert_int_equal(pread_all(img, e, 8, l1), 0);
+                uint64_t l2 = be64(e) & UINT64_C(0x00fffffffffffe00);
+                assert_int_equal(pread_all(img, e, 8, l2), 0);
+                uint64_t entry = be64(e);
+                assert_true(entry & (UINT64_C(1) << 62));
+                uint64_t host = entry & ((UINT64_C(1) << 54) - 1);
+                uint8_t junk[16];
+                memset(junk, 0xa5, sizeof(junk));
+                assert_int_equal(pwrite_all(img, junk, sizeof(junk), host), 0);
+                assert_int_equal(diff_qcow2_to_raw(img, file_size, out, &size, &err), -EBADMSG);
+                assert_non_null(strstr(err, "is corrupt"));
+                free(err);
+                close(raw);
+                close(img);
+                close(out);
+        }
 }
 
 static void test_qcow2(void **state) {
@@ -611,7 +647,9 @@ static void test_qemu_img(void **state) {
         qemu_variant("qcow2", "-o compat=0.10", diff_qcow2_to_raw, 0);
         qemu_variant("qcow2", "-o cluster_size=4096", diff_qcow2_to_raw, 0);
         qemu_variant("qcow2", "-o cluster_size=2M", diff_qcow2_to_raw, 0);
-        qemu_variant("qcow2", "-c", diff_qcow2_to_raw, -EOPNOTSUPP); /* compressed */
+        qemu_variant("qcow2", "-c", diff_qcow2_to_raw, 0); /* compressed, zlib */
+        qemu_variant("qcow2", "-c -o compression_type=zstd", diff_qcow2_to_raw, 0);
+        qemu_variant("qcow2", "-c -o cluster_size=4096", diff_qcow2_to_raw, 0);
         qemu_variant("vhdx", "", diff_vhdx_to_raw, 0);
         qemu_variant("vhdx", "-o subformat=fixed", diff_vhdx_to_raw, 0);
         qemu_variant("vhdx", "-o block_size=1M", diff_vhdx_to_raw, 0);
@@ -623,7 +661,8 @@ int main(void) {
                 cmocka_unit_test(test_trees),    cmocka_unit_test(test_type_change),
                 cmocka_unit_test(test_packages), cmocka_unit_test(test_keep_content),
                 cmocka_unit_test(test_report),   cmocka_unit_test(test_bytes),
-                cmocka_unit_test(test_qcow2),    cmocka_unit_test(test_vhdx),
+                cmocka_unit_test(test_qcow2),    cmocka_unit_test(test_qcow2_compressed),
+                cmocka_unit_test(test_vhdx),
         };
         const struct CMUnitTest fat[] = {
                 cmocka_unit_test(test_fat),

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -362,6 +363,70 @@ static void test_debian_install_levels(void **state) {
         assert_int_equal(debian_install_levels(cyc, 2, none, lv, &max), -ELOOP);
 }
 
+/* The members a package lists, as "d|f SIZE PATH" lines. */
+static int collect_member(const char *path, uint64_t size, bool directory, void *userdata) {
+        buffer_printf(userdata, "%c %llu %s\n", directory ? 'd' : 'f', (unsigned long long)size,
+                      path);
+        return 0;
+}
+
+/* The members cache: the first call reads the .deb and keeps its list under the SHA-256; later
+ * calls give the same members without the package file; a damaged cache file is read past. */
+static void test_members_cache(void **state) {
+        (void)state;
+        const DistroOps *d = distro_find("debian");
+        char dir[] = "/tmp/vmcompose-members-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_free_ char *cmd = xasprintf(
+                "set -e; cd %s; mkdir -p p/DEBIAN p/usr/share/doc/t p/usr/bin; "
+                "printf 'Package: t\\nVersion: 1\\nArchitecture: all\\nMaintainer: x <x@y>\\n"
+                "Description: t\\n' >p/DEBIAN/control; echo hello >p/usr/bin/t; "
+                "head -c 5000 /dev/zero >p/usr/share/doc/t/README; "
+                "dpkg-deb --root-owner-group -Zgzip --build p t.deb >/dev/null",
+                dir);
+        if (system("command -v dpkg-deb >/dev/null") != 0 || system(cmd) != 0) {
+                rm_rf(dir);
+                skip();
+        }
+        static const char sha[] =
+                "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        _cleanup_free_ char *deb = xasprintf("%s/t.deb", dir), *gone = xasprintf("%s/gone", dir);
+        _cleanup_free_ char *cache = xasprintf("%s/cache", dir);
+        _cleanup_free_ char *file = xasprintf("%s/members/%s", cache, sha);
+        Buffer want = {}, miss = {}, hit = {}, again = {};
+
+        assert_int_equal(d->package_members(deb, collect_member, &want), 0);
+        assert_non_null(strstr(want.data, "f 6 /usr/bin/t\n"));
+        assert_int_equal(distro_package_members_cached(d, cache, sha, deb, collect_member, &miss),
+                         0);
+        assert_string_equal(want.data, miss.data);
+        assert_int_equal(access(file, F_OK), 0);
+
+        /* The package file is gone: the cache alone answers, the same members in order. */
+        assert_int_equal(rename(deb, gone), 0);
+        assert_int_equal(distro_package_members_cached(d, cache, sha, deb, collect_member, &hit),
+                         0);
+        assert_string_equal(want.data, hit.data);
+        assert_int_not_equal(d->package_members(deb, collect_member, &again), 0);
+        buffer_done(&again);
+
+        /* A damaged cache file: ignored, the package read and the file written again. */
+        assert_int_equal(rename(gone, deb), 0);
+        assert_int_equal(write_file_atomic(file, "vmcompose-members 1\nx 1 /a\n", 26, 0644), 0);
+        assert_int_equal(distro_package_members_cached(d, cache, sha, deb, collect_member, &again),
+                         0);
+        assert_string_equal(want.data, again.data);
+        _cleanup_free_ char *text = NULL;
+        size_t n;
+        assert_int_equal(read_full_file(file, 1 << 20, &text, &n), 0);
+        assert_non_null(strstr(text, "f 5000 /usr/share/doc/t/README\n"));
+        buffer_done(&want);
+        buffer_done(&miss);
+        buffer_done(&hit);
+        buffer_done(&again);
+        rm_rf(dir);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_find),
@@ -373,6 +438,7 @@ int main(void) {
                 cmocka_unit_test(test_debian_root_database),
                 cmocka_unit_test(test_debian_purl),
                 cmocka_unit_test(test_debian_install_levels),
+                cmocka_unit_test(test_members_cache),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -159,14 +159,15 @@ static void test_qcow2_layout(void **state) {
 
 /* Writes an 8 MiB raw disk with data in a few places through a format's writer; returns the
  * image bytes (caller frees). */
-static uint8_t *make_image(const OutputFormat *f, size_t *ret_size) {
+static uint8_t *make_image_compressed(const OutputFormat *f, OutputCompression c,
+                                      size_t *ret_size) {
         int raw = memfd_create("raw", MFD_CLOEXEC), img = memfd_create("img", MFD_CLOEXEC);
         assert_true(raw >= 0 && img >= 0);
         assert_int_equal(ftruncate(raw, 8 * MiB), 0);
         static const uint64_t at[] = {0, 70000, 3 * MiB + 5, 8 * MiB - 1};
         for (size_t i = 0; i < ELEMENTSOF(at); i++)
                 assert_int_equal(pwrite(raw, "data", 1, (off_t)at[i]), 1);
-        OutputOptions o = {.timestamp = 1700000000};
+        OutputOptions o = {.timestamp = 1700000000, .compression = c};
         memset(o.disk_uuid, 0x5a, 16);
         assert_int_equal(f->write_image(raw, 8 * MiB, img, &o), 0);
         off_t size = lseek(img, 0, SEEK_END);
@@ -177,6 +178,10 @@ static uint8_t *make_image(const OutputFormat *f, size_t *ret_size) {
         close(img);
         *ret_size = (size_t)size;
         return data;
+}
+
+static uint8_t *make_image(const OutputFormat *f, size_t *ret_size) {
+        return make_image_compressed(f, OUTPUT_COMPRESSION_NONE, ret_size);
 }
 
 /* Inspects the first size bytes of data as name; returns the output (caller frees). */
@@ -296,8 +301,98 @@ static void test_inspect_corrupt(void **state) {
         expect(rnd, sizeof(rnd), "r.img", NULL);
 }
 
+/* One cluster through each codec and back; the descriptor of a compressed cluster. */
+static void test_qcow2_codec(void **state) {
+        (void)state;
+        size_t cs = QCOW2_CLUSTER_SIZE, bound = qcow2_compress_bound(cs), len, len2;
+        uint8_t *in = malloc(cs), *out = malloc(bound), *out2 = malloc(bound), *back = malloc(cs);
+        for (size_t i = 0; i < cs; i++) /* half text-like, half incompressible */
+                in[i] = i < cs / 2 ? (uint8_t) "vmcompose "[i % 10]
+                                   : (uint8_t)(i * 2654435761u >> 7);
+
+        assert_string_equal(output_compression_to_string(OUTPUT_COMPRESSION_ZSTD), "zstd");
+        assert_int_equal(output_compression_from_string("zlib"), OUTPUT_COMPRESSION_ZLIB);
+        assert_int_equal(output_compression_from_string("lz4"), -EINVAL);
+        assert_null(qcow2_compressor_new(OUTPUT_COMPRESSION_NONE));
+        static const unsigned types[] = {
+                [OUTPUT_COMPRESSION_ZLIB] = QCOW2_COMPRESSION_ZLIB,
+                [OUTPUT_COMPRESSION_ZSTD] = QCOW2_COMPRESSION_ZSTD,
+        };
+        for (OutputCompression t = OUTPUT_COMPRESSION_ZLIB; t <= OUTPUT_COMPRESSION_ZSTD; t++) {
+                _cleanup_(qcow2_compressor_freep) Qcow2Compressor *c = qcow2_compressor_new(t);
+                assert_non_null(c);
+                assert_int_equal(qcow2_cluster_compress(c, in, cs, out, bound, &len), 0);
+                assert_true(len < cs);
+                /* The same input, the same bytes (the compressor is reused). */
+                assert_int_equal(qcow2_cluster_compress(c, in, cs, out2, bound, &len2), 0);
+                assert_int_equal(len, len2);
+                assert_memory_equal(out, out2, len);
+                /* Back, with the next cluster's bytes after it in the last sector. */
+                memset(out + len, 0x77, bound - len);
+                memset(back, 0, cs);
+                assert_int_equal(qcow2_cluster_decompress(types[t], out, len + 300, back, cs), 0);
+                assert_memory_equal(in, back, cs);
+                /* Cut short: not a whole cluster. */
+                assert_int_equal(qcow2_cluster_decompress(types[t], out, len / 2, back, cs),
+                                 -EBADMSG);
+                /* Read as the other type. */
+                assert_int_not_equal(qcow2_cluster_decompress(types[t] ^ 1, out, len, back, cs), 0);
+        }
+        assert_int_equal(qcow2_cluster_decompress(7, out, len, back, cs), -EOPNOTSUPP);
+
+        /* 24 bytes at 1000 lie in sector 1 only; 25 touch sector 2 as well. */
+        uint64_t e = qcow2_compressed_entry(1000, 24);
+        assert_true(e & (UINT64_C(1) << 62));
+        assert_false(e & (UINT64_C(1) << 63));
+        assert_int_equal(e & ((UINT64_C(1) << 54) - 1), 1000);
+        assert_int_equal((e >> 54) & 0xff, 0);
+        assert_int_equal((qcow2_compressed_entry(1000, 25) >> 54) & 0xff, 1);
+        assert_int_equal((qcow2_compressed_entry(0, 65536 + 20) >> 54) & 0xff, 128);
+
+        /* zstd sets the compression type and its incompatible feature bit; zlib neither. */
+        Qcow2Layout l;
+        uint8_t h[112];
+        qcow2_layout_compute(80 * MiB, 1, 10, &l);
+        l.compression_type = QCOW2_COMPRESSION_ZSTD;
+        qcow2_header_encode(&l, h);
+        assert_int_equal(be64(h + 72), 8);
+        assert_int_equal(h[104], 1);
+        l.compression_type = QCOW2_COMPRESSION_ZLIB;
+        qcow2_header_encode(&l, h);
+        assert_int_equal(be64(h + 72), 0);
+        assert_int_equal(h[104], 0);
+        free(in);
+        free(out);
+        free(out2);
+        free(back);
+}
+
+/* Compressed images: inspect unpacks every compressed cluster and names a damaged one. */
+static void test_inspect_compressed(void **state) {
+        (void)state;
+        for (OutputCompression t = OUTPUT_COMPRESSION_ZLIB; t <= OUTPUT_COMPRESSION_ZSTD; t++) {
+                size_t n;
+                uint8_t *q = make_image_compressed(&output_qcow2, t, &n);
+                int r;
+                char *out = inspect(q, n, "a.qcow2", &r);
+                assert_int_equal(r, 0);
+                assert_non_null(strstr(out, t == OUTPUT_COMPRESSION_ZSTD
+                                                    ? "compressed clusters: 4 (zstd)"
+                                                    : "compressed clusters: 4 (zlib)"));
+                free(out);
+                /* header, L1, L2, then the first compressed cluster */
+                uint8_t *c = malloc(n);
+                memcpy(c, q, n);
+                memset(c + 3 * 65536, 0xa5, 8);
+                expect(c, n, "a.qcow2", "the compressed cluster at offset 196608");
+                free(c);
+                free(q);
+        }
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_qcow2_codec),       cmocka_unit_test(test_inspect_compressed),
                 cmocka_unit_test(test_vhd_footer),        cmocka_unit_test(test_crc32c),
                 cmocka_unit_test(test_vhdx_bat),          cmocka_unit_test(test_qcow2_layout),
                 cmocka_unit_test(test_inspect_truncated), cmocka_unit_test(test_inspect_corrupt),

@@ -446,6 +446,19 @@ static void test_duplicates(void **state) {
         expect_error(BASE "packages:\n  install: [aa]\n  remove: [aa]\n",
                      "'aa' is in both install and remove", NULL);
         expect_error(BASE "outputs: [raw, raw]\n", "outputs: 'raw' is listed twice", NULL);
+        /* FORMAT and {format: FORMAT} are the same output. */
+        expect_error(BASE "outputs: [qcow2, {format: qcow2, compression: zstd}]\n",
+                     "outputs: 'qcow2' is listed twice", NULL);
+}
+
+/* An output is FORMAT or {format, compression}; only qcow2 compresses. */
+static void test_output_compression(void **state) {
+        (void)state;
+        expect_error(BASE "outputs: [{format: vhd, compression: zstd}]\n",
+                     "bad.yaml:6:38: outputs: format 'vhd' has no compression option (only qcow2)",
+                     NULL);
+        expect_error(BASE "outputs: [{format: qcow2, compression: lz4}]\n", "lz4", NULL);
+        expect_error(BASE "outputs: [{compression: zstd}]\n", "format", NULL);
 }
 
 static void test_extends_errors(void **state) {
@@ -816,6 +829,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_bad_sizes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_missing_required, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_duplicates, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_output_compression, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_extends_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_yaml_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_canonical, setup, teardown),
