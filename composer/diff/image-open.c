@@ -164,7 +164,7 @@ static int manifest_load(const char *path, DiffSide *s, char **ret_error) {
                                   path);
         s->has_packages = s->manifest || manifest_has_packages(root);
         manifest_disk(root, &s->disk);
-        const Node *sizes = node_map_get(root, "size");
+        const Node *sizes = node_map_typed(root, "size", NODE_MAP);
         if (sizes && size_report_from_node(sizes, &s->size) < 0)
                 return diff_error(ret_error, -EBADMSG, "%s: the manifest's \"size\" is malformed",
                                   path);

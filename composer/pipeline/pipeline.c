@@ -15,8 +15,8 @@
 
 static bool runs_stage(const BuildContext *ctx, const char *name);
 
-/* The programs of another architecture (dpkg, maintainer scripts) run in the root through
- * qemu-user's binfmt_misc handler: without one, refuse before anything is downloaded. */
+/* The programs of another architecture (the package manager, maintainer scripts) run in the root
+ * through qemu-user's binfmt_misc handler: without one, refuse before anything is downloaded. */
 static int check_binfmt(const BuildContext *ctx) {
         const Arch *a = ctx->config.arch;
         if (ctx->root_dir || !arch_is_foreign(a) || !runs_stage(ctx, "install"))

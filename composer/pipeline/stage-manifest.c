@@ -110,7 +110,7 @@ static int write_outputs(JsonWriter *w, char **written, char **hashes) {
         return 0;
 }
 
-/* Where the root's bytes go, by package (the root's dpkg database) and directory. 0 or a
+/* Where the root's bytes go, by package (the root's package database) and directory. 0 or a
  * negative errno (logged). */
 static int size_collect(BuildContext *ctx, SizeReport *ret) {
         const char *root = ctx->root_path ? ctx->root_path : ctx->root_dir;

@@ -118,17 +118,16 @@ void size_report_json(JsonWriter *w, const SizeReport *r) {
 }
 
 static int node_uint(const Node *map, const char *key, uint64_t *ret) {
-        const Node *n = node_map_get(map, key);
-        return n && n->type == NODE_SCALAR && parse_uint64(n->scalar, ret) >= 0 ? 0 : -EBADMSG;
+        const char *s = node_map_scalar(map, key);
+        return s && parse_uint64(s, ret) >= 0 ? 0 : -EBADMSG;
 }
 
 static const char *node_string(const Node *map, const char *key) {
-        const Node *n = node_map_get(map, key);
-        return n && n->type == NODE_SCALAR ? n->scalar : NULL;
+        return node_map_scalar(map, key);
 }
 
 int size_report_from_node(const Node *n, SizeReport *ret) {
-        const Node *pkgs = n && n->type == NODE_MAP ? node_map_get(n, "packages") : NULL;
+        const Node *pkgs = node_map_typed(n, "packages", NODE_SEQ);
         SizeReport r = {};
         uint64_t total;
 
@@ -140,7 +139,7 @@ int size_report_from_node(const Node *n, SizeReport *ret) {
                 SizePackage *sp = &r.packages[r.n_packages];
                 const char *name = p->type == NODE_MAP ? node_string(p, "name") : NULL;
                 if (name)
-                        dirs = node_map_get(p, "directories");
+                        dirs = node_map_typed(p, "directories", NODE_SEQ);
                 if (!name || node_uint(p, "bytes", &sp->bytes) < 0 || !dirs ||
                     dirs->type != NODE_SEQ) {
                         size_report_done(&r);
