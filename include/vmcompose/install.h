@@ -109,3 +109,22 @@ int reproducible_shadow_clamp(const char *text, uint64_t epoch, char **ret);
  * /etc/shadow-'s days to it, keeping owner, mode and time. *ret_removed (may be NULL): the
  * paths removed, NULL for none. Returns 0 or a negative errno. */
 int reproducible_clean_root(int root_fd, uint64_t epoch, char ***ret_removed);
+
+/* The API file systems mounted in a root while its packages' scripts run (install/mounts.c). */
+typedef struct InstallMounts {
+        char *paths[3]; /* the mount points, in mount order */
+        size_t n;
+} InstallMounts;
+
+/* Mounts /proc, /sys (bound from the host in a user namespace) and a minimal /dev (a tmpfs with
+ * the host's null, zero, full, random, urandom and tty bound, a devpts of its own, the usual
+ * links) in the root directory root (open as root_fd), each on a real directory of the root,
+ * never through a symlink. Returns 0, or a negative errno with *ret_error (caller frees) saying
+ * what failed; what was mounted before the failure is in m either way: the caller always calls
+ * install_unmount_all(). */
+int install_mount_api(InstallMounts *m, const char *root, int root_fd, char **ret_error);
+
+/* Unmounts everything in m (lazily where a plain unmount fails) and empties it. Returns 0, or
+ * the first failure's negative errno with its mount point in *ret_failed (caller frees) when
+ * ret_failed is not NULL. */
+int install_unmount_all(InstallMounts *m, char **ret_failed);
