@@ -23,7 +23,9 @@
 /* The API file systems for dpkg's run, or a diagnostic (composer/install/mounts.c). */
 static int mount_api(InstallMounts *m, const char *root, int root_fd, Diagnostics *diag) {
         _cleanup_free_ char *error = NULL;
-        int r = install_mount_api(m, root, root_fd, &error);
+        int r = install_mounts_open(m, root, root_fd, &error);
+        if (r == 0)
+                r = install_mount_api(m, &error);
         if (r < 0)
                 diag_add(diag, NULL, "install: %s", error);
         return r;
@@ -34,6 +36,7 @@ static void unmount_all(InstallMounts *m) {
         int r = install_unmount_all(m, &failed);
         if (r < 0)
                 log_warning("install: cannot unmount %s: %s", failed, strerror(-r));
+        install_mounts_close(m);
 }
 
 static int write_at(int root_fd, const char *path, const char *text, mode_t mode) {
