@@ -126,6 +126,41 @@ static void load_request(BuildConfig *c, const Profile *p) {
         c->recommends = pc->recommends;
 }
 
+/* The boot loader, the initramfs generator and which kernel modules go in. */
+static void load_boot(BuildConfig *c, const ProfileConfig *pc) {
+        if (pc->bootloader.value) {
+                c->bootloader_name = xstrdup(pc->bootloader.value);
+                c->bootloader_where = where_of(&pc->bootloader.mark);
+                c->bootloader = bootloader_find(pc->bootloader.value);
+        }
+        c->initramfs = xstrdup(pc->initramfs.value ?: c->distro->default_initramfs);
+        c->initramfs_where = pc->initramfs.value ? where_of(&pc->initramfs.mark) : NULL;
+        c->initramfs_only_target =
+                pc->initramfs_modules.value && streq(pc->initramfs_modules.value, "target");
+        c->modules_only_target = pc->modules.value && streq(pc->modules.value, "target");
+        c->modules_where =
+                pc->modules.value && pc->modules.mark.line > 0 ? where_of(&pc->modules.mark) : NULL;
+        for (size_t i = 0; i < pc->modules_keep.n; i++) {
+                strv_extend(&c->modules_keep, pc->modules_keep.items[i].value);
+                strv_push(&c->modules_keep_wheres, where_of(&pc->modules_keep.items[i].mark));
+        }
+}
+
+/* The ESP's and the root filesystem's types, from the layout made from the profile. */
+static void load_filesystems(BuildConfig *c, const ProfileConfig *pc) {
+        for (size_t i = 0; i < c->layout.n_partitions; i++)
+                if (c->layout.partitions[i].role == ROLE_ESP) {
+                        free(c->esp_fstype);
+                        c->esp_fstype = xstrdup(fs_type_to_string(c->layout.partitions[i].fs));
+                }
+        /* The root filesystem's type: the layout's root partition's (disk_layout_root()). */
+        const Partition *root = disk_layout_root(&c->layout);
+        if (root) {
+                c->root_fstype = xstrdup(fs_type_to_string(root->fs));
+                c->root_where = where_of(&pc->partitions[root - c->layout.partitions].role.mark);
+        }
+}
+
 void build_config_reproducible(const Profile *p, char **ret_seed, uint64_t *ret_epoch) {
         const ProfileConfig *pc = &p->config;
         *ret_seed = xstrdup(pc->seed.value ?: p->name);
@@ -154,33 +189,8 @@ int build_config_load(const Profile *p, const char *seed, BuildConfig *ret, Diag
         c.repositories = pc->repositories;
         c.n_repositories = pc->n_repositories;
 
-        if (pc->bootloader.value) {
-                c.bootloader_name = xstrdup(pc->bootloader.value);
-                c.bootloader_where = where_of(&pc->bootloader.mark);
-                c.bootloader = bootloader_find(pc->bootloader.value);
-        }
-        c.initramfs = xstrdup(pc->initramfs.value ?: c.distro->default_initramfs);
-        c.initramfs_where = pc->initramfs.value ? where_of(&pc->initramfs.mark) : NULL;
-        c.initramfs_only_target =
-                pc->initramfs_modules.value && streq(pc->initramfs_modules.value, "target");
-        c.modules_only_target = pc->modules.value && streq(pc->modules.value, "target");
-        c.modules_where =
-                pc->modules.value && pc->modules.mark.line > 0 ? where_of(&pc->modules.mark) : NULL;
-        for (size_t i = 0; i < pc->modules_keep.n; i++) {
-                strv_extend(&c.modules_keep, pc->modules_keep.items[i].value);
-                strv_push(&c.modules_keep_wheres, where_of(&pc->modules_keep.items[i].mark));
-        }
-        for (size_t i = 0; i < c.layout.n_partitions; i++)
-                if (c.layout.partitions[i].role == ROLE_ESP) {
-                        free(c.esp_fstype);
-                        c.esp_fstype = xstrdup(fs_type_to_string(c.layout.partitions[i].fs));
-                }
-        /* The root filesystem's type: the layout's root partition's (disk_layout_root()). */
-        const Partition *root = disk_layout_root(&c.layout);
-        if (root) {
-                c.root_fstype = xstrdup(fs_type_to_string(root->fs));
-                c.root_where = where_of(&pc->partitions[root - c.layout.partitions].role.mark);
-        }
+        load_boot(&c, pc);
+        load_filesystems(&c, pc);
 
         /* The kernel command line: the profile's, then the target's, each argument once. */
         add_unique(&c.cmdline, &pc->cmdline);

@@ -146,6 +146,25 @@ static int write_size_svg(BuildContext *ctx, const SizeReport *size) {
         return 0;
 }
 
+/* The manifest's "kernel": version, command line and what the modules stage kept. */
+static void write_kernel(JsonWriter *w, const BuildContext *ctx) {
+        json_key(w, "kernel");
+        json_begin_object(w);
+        json_kv(w, "version", ctx->kernel_version);
+        json_kv(w, "cmdline", ctx->kernel_cmdline);
+        /* kernel.modules: what the modules stage kept and removed under /lib/modules. */
+        json_key(w, "modules");
+        json_begin_object(w);
+        json_kv(w, "keep", ctx->config.modules_only_target ? "target" : "all");
+        if (ctx->config.modules_only_target && ctx->root_path) {
+                json_kv_uint(w, "kept", ctx->modules_kept);
+                json_kv_uint(w, "removed", ctx->modules_removed);
+                json_kv_uint(w, "removed-bytes", ctx->modules_removed_bytes);
+        }
+        json_end_object(w);
+        json_end_object(w);
+}
+
 int stage_manifest(BuildContext *ctx) {
         JsonWriter w = {.pretty = true};
         _cleanup_free_ char *path = build_output_path(ctx, "manifest.json");
@@ -177,21 +196,7 @@ int stage_manifest(BuildContext *ctx) {
                 json_kv(&w, "input-digest", digest);
         }
         json_kv(&w, "root", ctx->root_path ? "built from packages" : "given with --root");
-        json_key(&w, "kernel");
-        json_begin_object(&w);
-        json_kv(&w, "version", ctx->kernel_version);
-        json_kv(&w, "cmdline", ctx->kernel_cmdline);
-        /* kernel.modules: what the modules stage kept and removed under /lib/modules. */
-        json_key(&w, "modules");
-        json_begin_object(&w);
-        json_kv(&w, "keep", ctx->config.modules_only_target ? "target" : "all");
-        if (ctx->config.modules_only_target && ctx->root_path) {
-                json_kv_uint(&w, "kept", ctx->modules_kept);
-                json_kv_uint(&w, "removed", ctx->modules_removed);
-                json_kv_uint(&w, "removed-bytes", ctx->modules_removed_bytes);
-        }
-        json_end_object(&w);
-        json_end_object(&w);
+        write_kernel(&w, ctx);
         write_packages(&w, &ctx->plan);
         write_disk(&w, &ctx->config.layout);
         _cleanup_(size_report_done) SizeReport size = {};

@@ -206,13 +206,15 @@ static int wanted_modules(BuildContext *ctx, int root_fd, const char *version, c
         return 0;
 }
 
-static int prune_kernel(BuildContext *ctx, int root_fd, const char *version) {
+/* The modules of kernel version (its files under dir) to keep: the wanted ones with their
+ * dependencies, read from its depmod data. Every wanted module the kernel lacks is logged
+ * (-ENXIO). */
+static int keep_modules(BuildContext *ctx, int root_fd, const char *dir, const char *version,
+                        char ***ret_keep) {
         const BuildConfig *c = &ctx->config;
-        _cleanup_free_ char *dir = xasprintf("lib/modules/%s", version);
         _cleanup_free_ char *deps = NULL, *softdep = NULL, *alias = NULL, *builtin = NULL;
-        _cleanup_strv_free_ char **wanted = NULL, **wheres = NULL, **missing = NULL;
+        _cleanup_strv_free_ char **wanted = NULL, **wheres = NULL, **missing = NULL, **keep = NULL;
         _cleanup_(kmod_done) KernelModules all = {};
-        Prune p = {};
 
         _cleanup_free_ char *dep_path = xasprintf("%s/modules.dep", dir);
         int r = root_read_file(root_fd, dep_path, 64 << 20, &deps, NULL);
@@ -228,41 +230,36 @@ static int prune_kernel(BuildContext *ctx, int root_fd, const char *version) {
         if ((r = wanted_modules(ctx, root_fd, version, &wanted, &wheres)) < 0)
                 return r;
         kmod_parse_dep(deps, &all);
-        r = kmod_closure(&all, softdep, alias, builtin, wanted, &p.keep, &missing);
+        r = kmod_closure(&all, softdep, alias, builtin, wanted, &keep, &missing);
         if (r < 0)
                 return log_error_errno(r, "modules: %s/%s names a module it does not list",
                                        ctx->root_path, dep_path);
         /* A target driver the kernel lacks is the bootloader stage's to report, with every
          * other shortfall of the target (check_target()). */
-        char **bad = NULL;
-        for (char **m = missing; m && *m; m++)
-                if (!strv_contains(c->target_drivers, *m))
-                        strv_extend(&bad, *m);
-        strv_free(missing);
-        missing = bad;
+        bool bad = false;
         for (char **m = missing; m && *m; m++) {
+                if (strv_contains(c->target_drivers, *m))
+                        continue;
                 size_t i = 0;
                 while (!streq(wanted[i], *m))
                         i++;
                 log_error("modules: kernel %s has no module %s (neither in modules.dep nor built "
                           "in), asked for at %s",
                           version, *m, wheres[i]);
+                bad = true;
         }
-        if (missing) {
-                strv_free(p.keep);
+        if (bad)
                 return -ENXIO;
-        }
+        *ret_keep = TAKE_PTR(keep);
+        return 0;
+}
 
-        _cleanup_close_ int dir_fd = root_open(root_fd, dir, O_RDONLY | O_DIRECTORY, 0);
-        r = dir_fd < 0 ? dir_fd : prune_dir(dir_fd, "", &p);
-        strv_free(p.keep);
-        if (r < 0)
-                return log_error_errno(r, "modules: cannot prune %s/%s: %m", ctx->root_path, dir);
-
+/* depmod for kernel version in the root, after its modules were pruned. */
+static int run_depmod(BuildContext *ctx, const char *version) {
         char *const argv[] = {(char *)"chroot", ctx->root_path, (char *)"depmod", (char *)version,
                               NULL};
         Buffer out = {};
-        r = spawn_run_in_root(argv, NULL, &out);
+        int r = spawn_run_in_root(argv, NULL, &out);
         if (r != 0) {
                 log_error("modules: depmod %s in %s failed:\n%s", version, ctx->root_path,
                           out.data ?: "");
@@ -270,6 +267,25 @@ static int prune_kernel(BuildContext *ctx, int root_fd, const char *version) {
                 return r < 0 ? r : -EIO;
         }
         buffer_done(&out);
+        return 0;
+}
+
+static int prune_kernel(BuildContext *ctx, int root_fd, const char *version) {
+        const BuildConfig *c = &ctx->config;
+        _cleanup_free_ char *dir = xasprintf("lib/modules/%s", version);
+        Prune p = {};
+
+        int r = keep_modules(ctx, root_fd, dir, version, &p.keep);
+        if (r < 0)
+                return r;
+        _cleanup_close_ int dir_fd = root_open(root_fd, dir, O_RDONLY | O_DIRECTORY, 0);
+        r = dir_fd < 0 ? dir_fd : prune_dir(dir_fd, "", &p);
+        strv_free(p.keep);
+        if (r < 0)
+                return log_error_errno(r, "modules: cannot prune %s/%s: %m", ctx->root_path, dir);
+        r = run_depmod(ctx, version);
+        if (r < 0)
+                return r;
         log_info("modules: kernel %s keeps %llu modules, %llu removed (%.1f MiB); depmod ran "
                  "(kernel.modules: target, %s)",
                  version, (unsigned long long)p.kept, (unsigned long long)p.removed,

@@ -63,6 +63,36 @@ int build_write_lock(const BuildContext *ctx) {
         return 0;
 }
 
+/* The plan the lock file pins (vmcompose build --locked), checked against the repositories. */
+static int resolve_from_lock(BuildContext *ctx, const ResolveRepo *repos, size_t n_repos) {
+        _cleanup_free_ char *lock = build_lock_path(ctx);
+        ProfileLock pins = {};
+        Diagnostics diag = {};
+        Buffer problems = {};
+        int r = profile_lock_read(lock, &pins, &diag);
+        diag_print(&diag);
+        diag_done(&diag);
+        if (r < 0 && r != -EBADMSG)
+                return log_error_errno(r,
+                                       "%s: cannot read the lock file (vmcompose lock writes it): "
+                                       "%m",
+                                       lock);
+        _cleanup_free_ LockedPackage *locked = xcalloc(pins.n_pins + 1, sizeof(LockedPackage));
+        for (size_t i = 0; i < pins.n_pins; i++)
+                locked[i] = (LockedPackage){pins.pins[i].name, pins.pins[i].version,
+                                            pins.pins[i].architecture, pins.pins[i].sha256};
+        if (r == 0)
+                r = resolve_locked(ctx->config.distro->resolver_family, repos, n_repos,
+                                   ctx->config.architecture, locked, pins.n_pins, &ctx->plan,
+                                   &problems);
+        profile_lock_done(&pins);
+        if (r < 0 && problems.data)
+                log_error("resolve: %s no longer matches the repositories:\n%s", lock,
+                          problems.data);
+        buffer_done(&problems);
+        return r;
+}
+
 int stage_resolve(BuildContext *ctx) {
         const BuildConfig *c = &ctx->config;
         const char *family = c->distro->resolver_family;
@@ -83,33 +113,8 @@ int stage_resolve(BuildContext *ctx) {
                                          .priority = ctx->indexes.items[i].priority,
                                          .cost = ctx->indexes.items[i].cost};
 
-        if (ctx->locked) {
-                _cleanup_free_ char *lock = build_lock_path(ctx);
-                ProfileLock pins = {};
-                Diagnostics diag = {};
-                r = profile_lock_read(lock, &pins, &diag);
-                diag_print(&diag);
-                diag_done(&diag);
-                if (r < 0 && r != -EBADMSG)
-                        return log_error_errno(r,
-                                               "%s: cannot read the lock file (vmcompose lock "
-                                               "writes it): %m",
-                                               lock);
-                _cleanup_free_ LockedPackage *locked =
-                        xcalloc(pins.n_pins + 1, sizeof(LockedPackage));
-                for (size_t i = 0; i < pins.n_pins; i++)
-                        locked[i] = (LockedPackage){pins.pins[i].name, pins.pins[i].version,
-                                                    pins.pins[i].architecture, pins.pins[i].sha256};
-                if (r == 0)
-                        r = resolve_locked(family, repos, ctx->indexes.n, arch, locked, pins.n_pins,
-                                           &ctx->plan, &problems);
-                profile_lock_done(&pins);
-                if (r < 0 && problems.data)
-                        log_error("resolve: %s no longer matches the repositories:\n%s", lock,
-                                  problems.data);
-                buffer_done(&problems);
-                return r;
-        }
+        if (ctx->locked)
+                return resolve_from_lock(ctx, repos, ctx->indexes.n);
 
         ResolveRequest req = {
                 .architecture = arch,

@@ -115,3 +115,35 @@ int reproducible_shadow_clamp(const char *text, uint64_t epoch, char **ret);
  * /etc/shadow-'s days to it, keeping owner, mode and time. *ret_removed (may be NULL): the
  * paths removed, NULL for none. Returns 0 or a negative errno. */
 int reproducible_clean_root(int root_fd, uint64_t epoch, char ***ret_removed);
+
+/* The API file systems mounted in a root while its packages' scripts run (install/mounts.c):
+ * the root and the host's /proc, /sys and device nodes held open, so that mounting and
+ * unmounting work the same in a chroot into the root (librpm's scriptlets). */
+typedef struct InstallMounts {
+        bool open;
+        char *root; /* the root's path, for messages */
+        int root_fd, proc_fd, sys_fd;
+        int dev_fds[6];      /* the host's null, zero, full, random, urandom, tty */
+        const char *dirs[3]; /* what is mounted, relative to the root, in mount order */
+        size_t n;
+} InstallMounts;
+
+/* Opens what install_mount_api() needs (before any chroot): root (open as root_fd, which is
+ * duplicated) and the host's /proc, /sys and device nodes. Returns 0, or a negative errno with
+ * *ret_error (caller frees) saying what failed; install_mounts_close() either way. */
+int install_mounts_open(InstallMounts *m, const char *root, int root_fd, char **ret_error);
+
+/* Mounts /proc, /sys (bound from the host in a user namespace) and a minimal /dev (a tmpfs with
+ * the host's null, zero, full, random, urandom and tty bound, a devpts of its own, the usual
+ * links) in the root, each on a real directory of the root, never through a symlink. Returns 0,
+ * or a negative errno with *ret_error (caller frees) saying what failed; what was mounted before
+ * the failure stays in m: install_unmount_all() or install_mounts_close() either way. */
+int install_mount_api(InstallMounts *m, char **ret_error);
+
+/* Unmounts everything install_mount_api() mounted (lazily where a plain unmount fails). Returns
+ * 0, or the first failure's negative errno with its mount point in *ret_failed (caller frees)
+ * when ret_failed is not NULL. */
+int install_unmount_all(InstallMounts *m, char **ret_failed);
+
+/* Unmounts what is left and closes what install_mounts_open() opened; a no-op on a zeroed m. */
+void install_mounts_close(InstallMounts *m);

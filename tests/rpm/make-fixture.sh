@@ -32,7 +32,8 @@
 #   fixture-pager-user    Requires: fixture-pager-helper, which Requires: less (a forbidden package
 #   fixture-pager-helper  pulled in by a dependency)
 #   less
-#   fixture-scriptlet     %post writes /etc/fixture-scriptlet-ran
+#   fixture-scriptlet     %post reads /proc/self/status, writes /dev/null (a device) and
+#                         /etc/fixture-scriptlet-ran
 #   fixture-post-fails    %post exits 1 (only the negative tests install it)
 #   fixture-broken        Requires: fixture-does-not-exist (a missing dependency)
 #   fixture-recommended
@@ -286,7 +287,10 @@ simple fixture-pager-helper 1.0 "Requires: less"
 simple less 608 ""
 simple fixture-scriptlet 1.0 "Requires(post): /bin/sh" '
 %post
-echo "fixture-scriptlet %{version} ran" >/etc/fixture-scriptlet-ran'
+# What a scriptlet may expect of the root: /proc, and /dev/null a device it can write to.
+read -r status </proc/self/status || exit 1
+[ -c /dev/null ] && echo ignored >/dev/null || exit 1
+echo "fixture-scriptlet %{version} ran ($status)" >/etc/fixture-scriptlet-ran'
 simple fixture-post-fails 1.0 "Requires(post): /bin/sh" '
 %post
 echo "fixture-post-fails: failing on purpose" >&2

@@ -242,6 +242,22 @@ static void rpm_verify_all_clean(const char *root) {
                 fail_msg("rpm -Va in the root: status %d:\n%s", st, buf);
 }
 
+/* Nothing is mounted in or under root (the scriptlets' /proc, /sys and /dev are gone). */
+static void assert_nothing_mounted(const char *root) {
+        FILE *f = fopen("/proc/self/mountinfo", "re");
+        assert_non_null(f);
+        size_t len = strlen(root);
+        char line[4096];
+        while (fgets(line, sizeof(line), f)) {
+                char point[4096];
+                /* ID PARENT MAJ:MIN ROOT MOUNTPOINT ... */
+                if (sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1 &&
+                    strneq(point, root, len) && (point[len] == 0 || point[len] == '/'))
+                        fail_msg("still mounted after the install: %s", point);
+        }
+        fclose(f);
+}
+
 static void check_database(const char *root) {
         Diagnostics diag = {};
         _cleanup_strv_free_ char **have = NULL;
@@ -335,6 +351,9 @@ static void test_install(void **state) {
         _cleanup_free_ char *ran = NULL;
         assert_int_equal(read_full_file(ran_path, 4096, &ran, NULL), 0);
         assert_non_null(strstr(ran, "fixture-scriptlet"));
+        /* It read /proc/self/status (its first line names the process) and wrote /dev/null. */
+        assert_non_null(strstr(ran, "(Name:"));
+        assert_nothing_mounted(root);
         rpm_verify_all_clean(root);
         check_database(root);
 }
@@ -350,6 +369,7 @@ static void install_refused(const char *case_name, InstallPackage *p, size_t n, 
         for (const char *const *w = what; *w; w++)
                 if (!diag_has(&diag, *w))
                         fail_msg("%s: no message says '%s'", case_name, *w);
+        assert_nothing_mounted(root);
         diag_done(&diag);
         packages_done(p, n);
 }

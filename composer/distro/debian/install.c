@@ -8,7 +8,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/stat.h>
 
 #include "debian.h"
@@ -19,113 +18,26 @@
 #include "vmcompose/signals.h"
 #include "vmcompose/sparse.h"
 #include "vmcompose/spawn.h"
-#include "vmcompose/userns.h"
 
 #define DEB_DIR "var/cache/vmcompose-debs"
 
-typedef struct Mounts {
-        char *paths[3];
-        size_t n;
-} Mounts;
-
-static void unmount_all(Mounts *m) {
-        while (m->n > 0) {
-                char *p = m->paths[--m->n];
-                if (umount2(p, UMOUNT_NOFOLLOW) < 0 && umount2(p, UMOUNT_NOFOLLOW | MNT_DETACH) < 0)
-                        log_warning("install: cannot unmount %s: %s", p, strerror(errno));
-                free(p);
-        }
-}
-
-/* Mounts src on the directory dir of the root: a real directory there (a package's
- * "proc -> /" is refused, not followed), reached through its fd, never by a path the kernel
- * would resolve again. */
-static int mount_one(Mounts *m, const char *root, int root_fd, const char *dir, const char *src,
-                     const char *type, unsigned long flags, const char *data, Diagnostics *diag) {
-        (void)mkdirat(root_fd, dir, 0755);
-        _cleanup_close_ int fd = root_open(root_fd, dir, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
-        if (fd < 0)
-                return diag_add_errno(diag, fd, "install: %s/%s is not a directory: %m", root, dir);
-        char proc[64];
-        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-        if (mount(src, proc, type, flags, data) < 0)
-                return diag_add_errno(diag, errno, "install: cannot mount %s on %s/%s: %m", src,
-                                      root, dir);
-        /* A mount point can be neither removed nor renamed while mounted: the path stays. */
-        m->paths[m->n++] = path_join(root, dir);
-        return 0;
-}
-
-/* Binds the host's device node /dev/name on an empty file of the same name in dev_fd. */
-static int bind_device(int dev_fd, const char *name) {
-        _cleanup_free_ char *host = path_join("/dev", name);
-        _cleanup_close_ int fd =
-                openat(dev_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        if (fd < 0)
-                return -errno;
-        char proc[64];
-        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
-        return mount(host, proc, NULL, MS_BIND, NULL) < 0 ? -errno : 0;
-}
-
-/* A minimal /dev, the same as root and in a user namespace (where no device node can be made):
- * a tmpfs with the host's null, zero, full, random, urandom and tty bound on it, a devpts of
- * its own, and the usual links. What the packages' scripts write there stays out of the image
- * and off the host. */
-static int mount_dev(Mounts *m, const char *root, int root_fd, Diagnostics *diag) {
-        static const char *const nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
-        static const char *const links[][2] = {
-                {"ptmx", "pts/ptmx"},          {"fd", "/proc/self/fd"},
-                {"stdin", "/proc/self/fd/0"},  {"stdout", "/proc/self/fd/1"},
-                {"stderr", "/proc/self/fd/2"},
-        };
-        int r = mount_one(m, root, root_fd, "dev", "tmpfs", "tmpfs", MS_NOSUID, "mode=0755", diag);
-        if (r < 0)
-                return r;
-        _cleanup_close_ int dev = root_open(root_fd, "dev", O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
-        if (dev < 0)
-                return diag_add_errno(diag, dev, "install: cannot open %s/dev: %m", root);
-        for (size_t i = 0; i < ELEMENTSOF(nodes); i++) {
-                r = bind_device(dev, nodes[i]);
-                if (r < 0)
-                        return diag_add_errno(diag, r,
-                                              "install: cannot bind /dev/%s on %s/dev/%s: %m",
-                                              nodes[i], root, nodes[i]);
-        }
-        for (size_t i = 0; i < ELEMENTSOF(links); i++)
-                if (symlinkat(links[i][1], dev, links[i][0]) < 0)
-                        return diag_add_errno(diag, errno, "install: cannot make %s/dev/%s: %m",
-                                              root, links[i][0]);
-        if (mkdirat(dev, "shm", 01777) < 0 || fchmodat(dev, "shm", 01777, 0) < 0 ||
-            mkdirat(dev, "pts", 0755) < 0)
-                return diag_add_errno(diag, errno, "install: cannot make %s/dev/shm, pts: %m",
-                                      root);
-        _cleanup_close_ int pts = openat(dev, "pts", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        char proc[64];
-        snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pts);
-        if (pts < 0 || mount("devpts", proc, "devpts", MS_NOSUID | MS_NOEXEC,
-                             "newinstance,ptmxmode=0666,mode=0620") < 0)
-                return diag_add_errno(diag, errno, "install: cannot mount devpts on %s/dev/pts: %m",
-                                      root);
-        return 0;
-}
-
-static int mount_api(Mounts *m, const char *root, int root_fd, Diagnostics *diag) {
-        int r = mount_one(m, root, root_fd, "proc", "proc", "proc",
-                          MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, diag);
-        if (r == 0) {
-                /* A user namespace may not mount a sysfs (it has no network namespace of
-                 * its own): it gets the host's, bound. */
-                if (userns_active())
-                        r = mount_one(m, root, root_fd, "sys", "/sys", NULL, MS_BIND | MS_REC, NULL,
-                                      diag);
-                else
-                        r = mount_one(m, root, root_fd, "sys", "sysfs", "sysfs",
-                                      MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL, diag);
-        }
+/* The API file systems for dpkg's run, or a diagnostic (composer/install/mounts.c). */
+static int mount_api(InstallMounts *m, const char *root, int root_fd, Diagnostics *diag) {
+        _cleanup_free_ char *error = NULL;
+        int r = install_mounts_open(m, root, root_fd, &error);
         if (r == 0)
-                r = mount_dev(m, root, root_fd, diag);
+                r = install_mount_api(m, &error);
+        if (r < 0)
+                diag_add(diag, NULL, "install: %s", error);
         return r;
+}
+
+static void unmount_all(InstallMounts *m) {
+        _cleanup_free_ char *failed = NULL;
+        int r = install_unmount_all(m, &failed);
+        if (r < 0)
+                log_warning("install: cannot unmount %s: %s", failed, strerror(-r));
+        install_mounts_close(m);
 }
 
 static int write_at(int root_fd, const char *path, const char *text, mode_t mode) {
@@ -408,7 +320,7 @@ static int install_rounds(const char *root, char **staged, size_t n, const bool 
 }
 
 static int install_phases(const char *root, int root_fd, const InstallPackage *pkgs, size_t n,
-                          const InstallOptions *o, Mounts *mounts, Diagnostics *diag) {
+                          const InstallOptions *o, InstallMounts *mounts, Diagnostics *diag) {
         _cleanup_free_ bool *boot = xcalloc(n + 1, sizeof(bool));
         _cleanup_free_ bool *done = xcalloc(n + 1, sizeof(bool));
         _cleanup_strv_free_ char **staged = xcalloc(n + 1, sizeof(char *));
@@ -464,7 +376,7 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
 
 int debian_install_root(const char *root_dir, const InstallPackage *pkgs, size_t n,
                         const InstallOptions *o, Diagnostics *diag) {
-        Mounts mounts = {};
+        InstallMounts mounts = {};
         int r;
 
         if (mkdir(root_dir, 0755) < 0 && errno != EEXIST)

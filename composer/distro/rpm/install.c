@@ -6,14 +6,18 @@
  * transaction runs in a forked child, never in vmcompose's own process; its messages and the
  * scriptlets' output come back through a pipe. The policy's path exclusions become
  * %_netsharedpath (rpm records those files as not installed: `rpm -V` stays truthful),
- * %_excludedocs and %_install_langs. */
+ * %_excludedocs and %_install_langs. Each scriptlet runs with /proc, /sys and a minimal /dev
+ * mounted in the root (as dpkg's scripts do, composer/install/mounts.c), in the child's own mount
+ * namespace, unmounted after it: rpm sets up those directories themselves, unmounted. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -145,6 +149,8 @@ typedef struct Child {
         int out;
         const InstallPackage *pkgs;
         unsigned script_errors;
+        InstallMounts mounts; /* /proc, /sys and /dev, mounted while a scriptlet runs */
+        unsigned mount_errors;
 } Child;
 
 static void child_say(const Child *c, const char *fmt, ...) _printf_(2, 3);
@@ -207,6 +213,26 @@ static void *notify(const void *arg, const rpmCallbackType what, const rpm_loff_
                         Fclose(fd);
                 fd = NULL;
                 return NULL;
+        case RPMCALLBACK_SCRIPT_START: {
+                /* After the files of the packages before it (the directories /proc, /sys and
+                 * /dev among them, which rpm sets up itself) and with librpm chrooted: the
+                 * mounts are named through the fds opened before. */
+                _cleanup_free_ char *error = NULL;
+                if (install_mount_api(&c->mounts, &error) < 0) {
+                        child_say(c, "install: %s\n", error);
+                        c->mount_errors++;
+                }
+                return NULL;
+        }
+        case RPMCALLBACK_SCRIPT_STOP: {
+                _cleanup_free_ char *failed = NULL;
+                int r = install_unmount_all(&c->mounts, &failed);
+                if (r < 0) {
+                        child_say(c, "install: cannot unmount %s: %s\n", failed, strerror(-r));
+                        c->mount_errors++;
+                }
+                return NULL;
+        }
         case RPMCALLBACK_SCRIPT_ERROR: {
                 Header h = (Header)arg;
                 const char *name = h ? headerGetString(h, RPMTAG_NAME) : NULL;
@@ -292,12 +318,29 @@ static rpmts child_transaction(const char *root, const InstallPackage *pkgs, siz
         return ts;
 }
 
+/* A mount namespace of the child's own (what is mounted in it goes with the child, however it
+ * ends) and what the scriptlets' mounts need, opened before librpm chroots. */
+static int child_mounts(const char *root, Child *c) {
+        _cleanup_free_ char *error = NULL;
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+                child_say(c, "install: cannot make a mount namespace: %s\n", strerror(errno));
+                return -errno;
+        }
+        _cleanup_close_ int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int r = root_fd < 0 ? -errno : install_mounts_open(&c->mounts, root, root_fd, &error);
+        if (r < 0)
+                child_say(c, "install: %s\n", error ?: strerror(-r));
+        return r;
+}
+
 /* The child's transaction: checked (dependencies), ordered, run. Returns its exit status. */
 static int child_run(const char *root, const InstallPackage *pkgs, size_t n,
                      const InstallOptions *o, const char *netshared, Child *c) {
         child_state = c;
         rpmlogSetCallback(child_log, NULL);
         child_settings(o, netshared);
+        if (child_mounts(root, c) < 0)
+                return 1;
         rpmts ts = child_transaction(root, pkgs, n, c);
         if (!ts)
                 return 1;
@@ -311,11 +354,13 @@ static int child_run(const char *root, const InstallPackage *pkgs, size_t n,
                 status = 1;
         } else {
                 int r = rpmtsRun(ts, NULL, RPMPROB_FILTER_NONE);
-                if (child_problems(c, ts) > 0 || r != 0 || c->script_errors > 0)
+                if (child_problems(c, ts) > 0 || r != 0 || c->script_errors > 0 ||
+                    c->mount_errors > 0)
                         status = 1;
         }
         rpmtsFree(ts);
         Fclose(script);
+        install_mounts_close(&c->mounts);
         return status;
 }
 
