@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "stages.h"
+#include "vmcompose/containers.h"
 #include "vmcompose/bootloader.h"
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
@@ -322,6 +323,33 @@ static void add_modules(Collect *c) {
         }
 }
 
+/* containers:: each baked image, with its digest and sizes once verified. */
+static void add_containers(Collect *c) {
+        const BuildContext *ctx = c->ctx;
+        const Node *list = node_lookup(ctx->profile->tree, "containers");
+        for (size_t i = 0; list && list->type == NODE_SEQ && i < list->n_items; i++) {
+                const Node *item = list->items[i];
+                const char *name = scalar(item, "name");
+                const OciImage *img = NULL;
+                for (size_t k = 0; k < ctx->n_containers && !img; k++)
+                        if (streq(ctx->containers[k].name, name))
+                                img = &ctx->containers[k];
+                _cleanup_free_ char *detail = NULL;
+                if (img) {
+                        uint64_t bytes = img->manifest.size + img->config.size;
+                        for (size_t l = 0; l < img->n_layers; l++)
+                                bytes += img->layers[l].size;
+                        detail = xasprintf("%s %s (%s), %zu layer(s), %.1f MiB in %s/%s.tar; %s",
+                                           img->ref, img->manifest.digest, img->architecture,
+                                           img->n_layers, (double)bytes / (1 << 20),
+                                           CONTAINERS_DIR, img->name,
+                                           img->run_set ? "run at boot by ctr"
+                                                        : "imported, not run");
+                }
+                add_item(c, "container-image", item, "name", detail);
+        }
+}
+
 static void add_system(Collect *c) {
         add_list(c, "policy", "policy", "name");
         add_list(c, "allow", "policy-exception", "name");
@@ -334,12 +362,14 @@ static void add_system(Collect *c) {
         add_list(c, "system.services.mask", "service-masked", "name");
         add_list(c, "system.generators.mask", "generator-masked", "name");
         add_list(c, "system.files", "file", "path");
+        add_list(c, "system.sysctl", "sysctl", "name");
         add_overlays(c);
         add_list(c, "system.scripts", "script", "run");
         add_list(c, "kernel.cmdline", "kernel-argument", "arg");
         add_setting(c, "kernel", "initramfs-modules", "setting", NULL);
         add_modules(c);
         add_list(c, "kernel.modules-keep", "module-kept", "name");
+        add_containers(c);
         add_setting(c, "kernel", "initramfs", "setting", NULL);
 }
 
