@@ -205,8 +205,8 @@ static int add_blob(struct archive *a, const OciImage *img, const OciDescriptor 
  * index naming the image for containerd. */
 static int write_archive(int dir_fd, const OciImage *img, uint64_t epoch) {
         _cleanup_free_ char *file = xasprintf("%s.tar", img->name);
-        _cleanup_close_ int fd = openat(dir_fd, file,
-                                        O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+        _cleanup_close_ int fd =
+                openat(dir_fd, file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
                 return -errno;
         _cleanup_(archive_write_freep) struct archive *a = archive_write_new();
@@ -310,7 +310,8 @@ int containers_bake(const char *root_dir, const OciImage *images, size_t n, uint
                 return log_error_errno(errno, "containers: %s: %m", root_dir);
         _cleanup_close_ int ctr = root_open(root_fd, "usr/bin/ctr", O_PATH, 0);
         if (ctr < 0)
-                return log_error_errno(ctr, "%s: containers: the image has no /usr/bin/ctr "
+                return log_error_errno(ctr,
+                                       "%s: containers: the image has no /usr/bin/ctr "
                                        "(install containerd, e.g. extends: container-host.yaml)",
                                        images[0].where);
         int r = root_mkdir_p(root_fd, CONTAINERS_DIR, 0700);
@@ -322,7 +323,8 @@ int containers_bake(const char *root_dir, const OciImage *images, size_t n, uint
         for (size_t i = 0; i < n; i++) {
                 r = write_archive(dir_fd, &images[i], epoch);
                 if (r == -EILSEQ)
-                        return log_error_errno(r, "%s: containers[%s]: %s changed after it was "
+                        return log_error_errno(r,
+                                               "%s: containers[%s]: %s changed after it was "
                                                "verified",
                                                images[i].where, images[i].name, images[i].path);
                 if (r < 0)
@@ -332,12 +334,13 @@ int containers_bake(const char *root_dir, const OciImage *images, size_t n, uint
         _cleanup_free_ char *import = import_unit(images, n);
         r = write_unit(root_fd, CONTAINERS_IMPORT_UNIT, import);
         if (r < 0)
-                return log_error_errno(r, "containers: cannot write %s: %m", CONTAINERS_IMPORT_UNIT);
+                return log_error_errno(r, "containers: cannot write %s: %m",
+                                       CONTAINERS_IMPORT_UNIT);
         for (size_t i = 0; i < n; i++) {
                 if (!images[i].run_set)
                         continue;
-                _cleanup_free_ char *unit = xasprintf("vmcompose-container-%s.service",
-                                                      images[i].name);
+                _cleanup_free_ char *unit =
+                        xasprintf("vmcompose-container-%s.service", images[i].name);
                 _cleanup_free_ char *text = run_unit(&images[i]);
                 r = write_unit(root_fd, unit, text);
                 if (r < 0)

@@ -47,9 +47,8 @@ void oci_images_free(OciImage *images, size_t n) {
 
 const char *oci_architecture_from_debian(const char *arch) {
         static const char *const map[][2] = {
-                {"amd64", "amd64"},     {"arm64", "arm64"}, {"armhf", "arm"},
-                {"i386", "386"},        {"ppc64el", "ppc64le"}, {"s390x", "s390x"},
-                {"riscv64", "riscv64"},
+                {"amd64", "amd64"},     {"arm64", "arm64"}, {"armhf", "arm"},       {"i386", "386"},
+                {"ppc64el", "ppc64le"}, {"s390x", "s390x"}, {"riscv64", "riscv64"},
         };
         for (size_t i = 0; arch && i < ELEMENTSOF(map); i++)
                 if (streq(map[i][0], arch))
@@ -94,7 +93,8 @@ int oci_descriptor_parse(const Node *n, OciDescriptor *ret, char **ret_error) {
         if (!digest || oci_digest_check(digest) < 0)
                 return fail(ret_error, -EBADMSG, "a descriptor's digest is not sha256:HEX (%s)",
                             digest ? digest : "missing");
-        if (!size || size->type != NODE_SCALAR || !size->plain || parse_uint64(size->scalar, &sz) < 0)
+        if (!size || size->type != NODE_SCALAR || !size->plain ||
+            parse_uint64(size->scalar, &sz) < 0)
                 return fail(ret_error, -EBADMSG, "the descriptor of %s has no valid size", digest);
         *ret = (OciDescriptor){
                 .media_type = media ? xstrdup(media) : NULL,
@@ -228,8 +228,10 @@ int oci_blob_verify(int dir_fd, const OciDescriptor *d, char **ret_data, char **
                             d->digest, (uintmax_t)st.st_size, (uintmax_t)d->size,
                             (uint64_t)st.st_size < d->size ? " (truncated)" : "");
         if (ret_data && d->size > OCI_JSON_MAX)
-                return fail(ret_error, -EFBIG, "blob %s is %ju bytes, more than a manifest or "
-                            "config may be", d->digest, (uintmax_t)d->size);
+                return fail(ret_error, -EFBIG,
+                            "blob %s is %ju bytes, more than a manifest or "
+                            "config may be",
+                            d->digest, (uintmax_t)d->size);
         uint8_t md[SHA256_DIGEST_SIZE];
         char hex[2 * SHA256_DIGEST_SIZE + 1];
         int r = sha256_file(fd, md);
@@ -237,11 +239,14 @@ int oci_blob_verify(int dir_fd, const OciDescriptor *d, char **ret_data, char **
                 return fail(ret_error, r, "blob %s: %s", d->digest, strerror(-r));
         sha256_hex(md, hex);
         if (!streq(hex, d->digest + 7))
-                return fail(ret_error, -EILSEQ, "blob %s has the digest sha256:%s: its content "
-                            "does not match", d->digest, hex);
+                return fail(ret_error, -EILSEQ,
+                            "blob %s has the digest sha256:%s: its content "
+                            "does not match",
+                            d->digest, hex);
         if (ret_data) {
                 size_t n;
-                if (lseek(fd, 0, SEEK_SET) < 0 || (r = read_full_fd(fd, OCI_JSON_MAX, ret_data, &n)) < 0)
+                if (lseek(fd, 0, SEEK_SET) < 0 ||
+                    (r = read_full_fd(fd, OCI_JSON_MAX, ret_data, &n)) < 0)
                         return fail(ret_error, r < 0 ? r : -errno, "blob %s: cannot read it",
                                     d->digest);
         }
@@ -260,9 +265,11 @@ int oci_layout_verify(const char *dir, const char *digest, const char *arch, Oci
         if (r < 0) {
                 _cleanup_free_ char *docker = path_join(dir, "manifest.json");
                 if (access(docker, F_OK) == 0)
-                        return fail(ret_error, -EBADMSG, "%s is a Docker archive without an OCI "
+                        return fail(ret_error, -EBADMSG,
+                                    "%s is a Docker archive without an OCI "
                                     "layout (docker save before Docker 25): convert it with "
-                                    "skopeo copy docker-archive:FILE oci-archive:FILE", img->path);
+                                    "skopeo copy docker-archive:FILE oci-archive:FILE",
+                                    img->path);
                 return fail(ret_error, r, "%s is not an OCI image layout: no oci-layout file (%s)",
                             img->path, strerror(-r));
         }
@@ -295,9 +302,8 @@ int oci_layout_verify(const char *dir, const char *digest, const char *arch, Oci
         if (r < 0)
                 return r;
         if (!streq(img->os, "linux") || !streq(img->architecture, arch))
-                return fail(ret_error, -EXDEV,
-                            "the image is for %s/%s, the build is for linux/%s", img->os,
-                            img->architecture, arch);
+                return fail(ret_error, -EXDEV, "the image is for %s/%s, the build is for linux/%s",
+                            img->os, img->architecture, arch);
         for (size_t i = 0; i < img->n_layers; i++) {
                 r = oci_blob_verify(dir_fd, &img->layers[i], NULL, ret_error);
                 if (r < 0)

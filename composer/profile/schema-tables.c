@@ -486,7 +486,8 @@ static const Field profile_fields[] = {
                           .type = FIELD_LIST,
                           .merge = MERGE_ACCUMULATE,
                           .key = "name",
-                          .help = "kernel parameters set at boot (/etc/sysctl.d/90-vmcompose.conf): "
+                          .help = "kernel parameters set at boot "
+                                  "(/etc/sysctl.d/90-vmcompose.conf): "
                                   "{name, value, why}; a later overlay's name wins",
                           .item = &(const Field){.name = "sysctl",
                                                  .type = FIELD_MAP,
@@ -507,7 +508,8 @@ static const Field profile_fields[] = {
          .key = "name",
          .help = "container images baked into containerd's store: {name, path, digest, image, "
                  "run, why}; merged by name",
-         .item = &(const Field){.name = "container", .type = FIELD_MAP, .fields = container_fields}},
+         .item = &(
+                 const Field){.name = "container", .type = FIELD_MAP, .fields = container_fields}},
         {.name = "outputs",
          .type = FIELD_LIST,
          .merge = MERGE_REPLACE,

@@ -280,7 +280,8 @@ static int write_sysctl(int root_fd, const Node *sys) {
                                 0644, ROOT_WRITE_MKDIR);
         buffer_done(&text);
         if (r < 0)
-                return log_error_errno(r, "system: cannot write /etc/sysctl.d/90-vmcompose.conf: %m");
+                return log_error_errno(r,
+                                       "system: cannot write /etc/sysctl.d/90-vmcompose.conf: %m");
         return 0;
 }
 
@@ -353,7 +354,8 @@ int system_apply(const char *root_dir, const Node *system) {
                 return log_error_errno(errno, "system: %s: %m", root_dir);
         if ((r = write_settings(root_fd, system)) < 0 ||
             (r = add_users(root_dir, root_fd, system)) < 0 ||
-            (r = write_files(root_fd, system)) < 0 || (r = write_sysctl(root_fd, system)) < 0 || (r = apply_overlays(root_dir, system)) < 0 ||
+            (r = write_files(root_fd, system)) < 0 || (r = write_sysctl(root_fd, system)) < 0 ||
+            (r = apply_overlays(root_dir, system)) < 0 ||
             (r = apply_services(root_dir, root_fd, system)) < 0)
                 return r;
         return run_scripts(root_dir, system);
