@@ -65,6 +65,14 @@ refused arm64 8 "the image is for linux/arm64, the build is for linux/amd64"
 profile missing no-such-layout "$digest"
 refused missing 7 "no-such-layout: No such file or directory"
 
+# A root given with --root is used as it is: the images cannot be baked into it.
+profile with-root hello "$digest"
+mkdir -p "$T/emptyroot"
+timeout 60 "$VMC" build "$T/with-root.yaml" --root "$T/emptyroot" -o "$T/out-root" >"$T/log" 2>&1
+rc=$?
+check "--root with containers: refused (exit $rc) at the profile's line" sh -c "test $rc -ne 0 && grep -q 'with-root.yaml:4: containers: cannot be baked into a root given with --root' '$T/log'"
+check "... and no output written" test -z "$(find "$T/out-root" -type f 2>/dev/null)"
+
 # The image, baked from the OCI archive (a tar of the layout).
 profile with-hello hello.tar "$digest"
 start=$(date +%s)
