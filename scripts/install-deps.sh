@@ -6,7 +6,7 @@ set -euo pipefail
 build=(build-essential cmake pkg-config libguestfs-dev libyaml-dev libssl-dev libfdisk-dev libblkid-dev libsolv-dev libsolvext-dev libcurl4-openssl-dev libzstd-dev libarchive-dev libext2fs-dev)
 # libguestfs's appliance (supermin) boots the host's kernel from /boot: a fresh machine or a
 # container may have none, hence the kernel package in the check set.
-check=(libcmocka-dev jq faketime clang clang-format e2fsprogs dosfstools mtools erofs-utils fdisk libcap2-bin qemu-system-x86 ovmf cpio qemu-utils zstd gnupg xz-utils e2fsprogs dosfstools mtools gpgv libguestfs-tools linux-image-cloud-amd64 python3-jsonschema node-spdx-expression-parse mmdebstrap acl)
+check=(libcmocka-dev jq faketime clang clang-format e2fsprogs dosfstools mtools erofs-utils fdisk libcap2-bin qemu-system-x86 ovmf cpio qemu-utils zstd gnupg xz-utils e2fsprogs dosfstools mtools gpgv libguestfs-tools linux-image-cloud-amd64 python3-jsonschema node-spdx-expression-parse mmdebstrap acl busybox-static file)
 image=(e2fsprogs dosfstools mtools erofs-utils gpgv gnupg xz-utils ca-certificates)
 fuzz=(clang libclang-rt-14-dev)
 
