@@ -35,15 +35,15 @@ static int stage_profile(BuildContext *ctx) {
  * any package is fetched. */
 static int stage_containers(BuildContext *ctx) {
         const char *tmp = NULL;
-        const Node *list = node_map_get(ctx->profile->tree, "containers");
+        const NodePair *list = node_map_find(ctx->profile->tree, "containers");
         if (!list)
                 return 0;
-        if (ctx->root_dir && list->n_items > 0)
+        if (ctx->root_dir && list->value->n_items > 0)
                 /* The install stage bakes them; a root given with --root is used as it is. */
                 return log_error_errno(EINVAL,
                                        "%s:%u: containers: cannot be baked into a root given "
                                        "with --root (the install stage writes them)",
-                                       list->mark.file, list->mark.line);
+                                       list->key_mark.file, list->key_mark.line);
         int r = build_tmp_dir(ctx, &tmp);
         if (r < 0)
                 return r;
