@@ -204,8 +204,71 @@ static void test_layout_verify(void **state) {
         oci_image_done(&img);
         free(p);
         free(error);
+        error = NULL;
 
-        char *cmd = xasprintf("rm -rf %s", dir);
+        /* Baked into a root: the archive holds exactly the verified blobs and the index, the
+         * import unit and the run unit are written and enabled, run:'s arguments quoted for
+         * systemd ('%' and '$' not substituted). */
+        p = xasprintf("%s/blobs/sha256/%s", dir, layer + 7);
+        assert_int_equal(write_file_atomic(p, "layer bytes", 11, 0644), 0);
+        free(p);
+        img = (OciImage){.name = xstrdup("t"),
+                         .ref = xstrdup("localhost/t:1"),
+                         .where = xstrdup("p.yaml:3"),
+                         .path = xstrdup(dir),
+                         .layout_dir = xstrdup(dir),
+                         .run_set = true};
+        assert_int_equal(oci_layout_verify(dir, manifest, "amd64", &img, &error), 0);
+        strv_extend(&img.run, "echo");
+        strv_extend(&img.run, "50% of \"$HOME\"");
+        char *root = xasprintf("%s/root", dir), *ctr = xasprintf("%s/usr/bin/ctr", root);
+        assert_int_equal(mkdir_parents(ctr), 0);
+        assert_int_equal(write_file_atomic(ctr, "", 0, 0755), 0);
+        assert_int_equal(containers_bake(root, &img, 1, 1700000000), 0);
+        char *unit = NULL, *text = NULL;
+        size_t n;
+        unit = xasprintf("%s/etc/systemd/system/vmcompose-container-t.service", root);
+        assert_int_equal(read_full_file(unit, 1 << 16, &text, &n), 0);
+        assert_non_null(strstr(text, "ExecStart=/usr/bin/ctr --namespace default run --rm "
+                                     "localhost/t:1 t \"echo\" \"50%% of \\\"$$HOME\\\"\"\n"));
+        assert_non_null(strstr(text, "After=containerd.service " CONTAINERS_IMPORT_UNIT));
+        free(text);
+        free(unit);
+        /* Enabled: a link in multi-user.target.wants, as systemctl enable makes. */
+        unit = xasprintf("%s/etc/systemd/system/multi-user.target.wants/" CONTAINERS_IMPORT_UNIT,
+                         root);
+        char target[256] = "";
+        assert_true(readlink(unit, target, sizeof(target) - 1) > 0);
+        assert_string_equal(target, "/etc/systemd/system/" CONTAINERS_IMPORT_UNIT);
+        free(unit);
+        unit = xasprintf("%s/etc/systemd/system/" CONTAINERS_IMPORT_UNIT, root);
+        assert_int_equal(read_full_file(unit, 1 << 16, &text, &n), 0);
+        assert_non_null(strstr(text, "images import --digests " CONTAINERS_DIR "/t.tar\n"));
+        assert_non_null(strstr(text, "ConditionPathExists=!" CONTAINERS_DIR "/imported"));
+        free(text);
+        free(unit);
+        char *cmd = xasprintf("tar -tf %s" CONTAINERS_DIR "/t.tar | sort | tr '\\n' ' '", root);
+        FILE *f = popen(cmd, "r");
+        char listing[1024] = "";
+        assert_non_null(fgets(listing, sizeof(listing), f));
+        pclose(f);
+        free(cmd);
+        char *want_list = xasprintf("blobs/sha256/%s blobs/sha256/%s blobs/sha256/%s index.json "
+                                    "oci-layout ",
+                                    layer + 7, config + 7, manifest + 7);
+        /* sort orders the blobs by digest; compare as sets of names. */
+        assert_int_equal(strlen(listing), strlen(want_list));
+        assert_non_null(strstr(listing, layer + 7));
+        assert_non_null(strstr(listing, config + 7));
+        assert_non_null(strstr(listing, manifest + 7));
+        assert_non_null(strstr(listing, "index.json"));
+        free(want_list);
+        free(ctr);
+        free(root);
+        oci_image_done(&img);
+        free(error);
+
+        cmd = xasprintf("rm -rf %s", dir);
         assert_int_equal(system(cmd), 0);
         free(cmd);
         free(blobs);
