@@ -8,10 +8,10 @@ set -euo pipefail
 build=(build-essential crossbuild-essential-arm64 cmake pkg-config libguestfs-dev libyaml-dev libssl-dev libfdisk-dev libblkid-dev libsolv-dev libsolvext-dev libcurl4-openssl-dev libzstd-dev zlib1g-dev libarchive-dev libext2fs-dev librpm-dev)
 # libguestfs's appliance (supermin) boots the host's kernel from /boot: a fresh machine or a
 # container may have none, hence the kernel package in the check set.
-check=(libcmocka-dev jq faketime clang clang-format e2fsprogs dosfstools mtools erofs-utils fdisk libcap2-bin qemu-system-x86 ovmf cpio qemu-utils zstd gnupg xz-utils e2fsprogs dosfstools mtools gpgv libguestfs-tools linux-image-cloud-amd64 python3-jsonschema node-spdx-expression-parse mmdebstrap acl rpm createrepo-c busybox-static systemd-boot-efi uidmap qemu-user-static binfmt-support qemu-efi-aarch64 qemu-system-arm libxml2-utils)
+check=(libcmocka-dev jq faketime clang clang-format e2fsprogs dosfstools mtools erofs-utils fdisk libcap2-bin qemu-system-x86 ovmf cpio qemu-utils zstd gnupg xz-utils e2fsprogs dosfstools mtools gpgv libguestfs-tools linux-image-cloud-amd64 python3-jsonschema node-spdx-expression-parse mmdebstrap acl rpm createrepo-c busybox-static systemd-boot-efi uidmap qemu-user-static binfmt-support qemu-efi-aarch64 qemu-system-arm libxml2-utils file)
 # uidmap: newuidmap and newgidmap, for builds as an ordinary user. qemu-user-static and
 # binfmt-support: an arm64 image's maintainer scripts run on an x86 host through binfmt_misc
-# (vmcompose build --arch arm64).
+# (vmcompose build --arch arm64). busybox-static and file: containers-e2e's test image.
 image=(e2fsprogs dosfstools mtools erofs-utils gpgv gnupg xz-utils ca-certificates uidmap qemu-user-static binfmt-support)
 fuzz=(clang libclang-rt-14-dev)
 

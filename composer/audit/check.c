@@ -129,6 +129,12 @@ char *audit_format_text(const char *image, const AuditImage *img, const AuditRep
                       strv_length(img->listening));
         for (char **s = img->listening; s && *s; s++)
                 buffer_printf(&b, "  %s\n", *s);
+        buffer_printf(&b, "container runtime sockets: %zu\n", strv_length(img->runtime_sockets));
+        for (char **s = img->runtime_sockets; s && *s; s++)
+                buffer_printf(&b, "  %s\n", *s);
+        buffer_printf(&b, "baked-in container images: %zu\n", strv_length(img->container_images));
+        for (char **s = img->container_images; s && *s; s++)
+                buffer_printf(&b, "  %s\n", *s);
         return b.data;
 }
 
@@ -176,6 +182,8 @@ char *audit_format_json(const char *image, const AuditImage *img, const AuditRep
         string_list(&w, "world-writable", r->world_writable);
         string_list(&w, "enabled-units", img->enabled);
         string_list(&w, "listening", img->listening);
+        string_list(&w, "container-runtime-sockets", img->runtime_sockets);
+        string_list(&w, "container-images", img->container_images);
         json_end_object(&w);
         json_key(&w, "packages");
         json_begin_array(&w);

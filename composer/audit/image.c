@@ -116,6 +116,64 @@ static void read_units(guestfs_h *g, AuditImage *img) {
         }
 }
 
+/* The container runtimes this audit knows: the binary that says one is installed, its unit,
+ * and its API socket when the configuration does not move it. */
+static const struct {
+        const char *name, *binary, *unit, *socket, *config;
+} runtimes[] = {
+        {"containerd", "/usr/bin/containerd", "containerd.service",
+         "/run/containerd/containerd.sock", "/etc/containerd/config.toml"},
+        {"dockerd", "/usr/bin/dockerd", "docker.service", "/run/docker.sock", NULL},
+        {"cri-o", "/usr/bin/crio", "crio.service", "/var/run/crio/crio.sock", NULL},
+        {"podman", "/usr/bin/podman", "podman.socket", "/run/podman/podman.sock", NULL},
+};
+
+#define CONTAINERS_DIR "/var/lib/vmcompose/containers"
+
+static void read_container_runtimes(guestfs_h *g, AuditImage *img) {
+        for (size_t i = 0; i < ELEMENTSOF(runtimes); i++) {
+                if (guestfs_is_file(g, runtimes[i].binary) <= 0)
+                        continue;
+                _cleanup_free_ char *address = NULL;
+                if (runtimes[i].config && guestfs_is_file(g, runtimes[i].config) > 0) {
+                        size_t size;
+                        _cleanup_free_ char *text = guestfs_read_file(g, runtimes[i].config, &size);
+                        address = text ? audit_containerd_address(text) : NULL;
+                }
+                bool enabled = strv_contains(img->enabled, runtimes[i].unit);
+                strv_push(&img->runtime_sockets,
+                          xasprintf("%s (%s, %s %s)", address ?: runtimes[i].socket,
+                                    runtimes[i].name, runtimes[i].unit,
+                                    enabled ? "enabled at boot" : "not enabled"));
+        }
+        if (guestfs_is_dir(g, CONTAINERS_DIR) <= 0)
+                return;
+        bool imported = guestfs_exists(g, CONTAINERS_DIR "/imported") > 0;
+        char **entries = guestfs_ls(g, CONTAINERS_DIR);
+        for (char **e = entries; e && *e; e++) {
+                size_t len = strlen(*e);
+                if (len < 5 || !streq(*e + len - 4, ".tar"))
+                        continue;
+                _cleanup_free_ char *path = xasprintf(CONTAINERS_DIR "/%s", *e);
+                size_t size = 0;
+                /* index.json is the second member of the archives vmcompose writes. */
+                _cleanup_free_ char *head = guestfs_pread(g, path, 1 << 16, 0, &size);
+                char **images = NULL;
+                if (!head || audit_oci_archive_images(head, size, &images) < 0) {
+                        strv_push(&img->container_images,
+                                  xasprintf("%s: not an OCI archive vmcompose wrote", path));
+                        continue;
+                }
+                for (char **i = images; i && *i; i++)
+                        strv_push(&img->container_images,
+                                  xasprintf("%s (%s, %s)", *i, path,
+                                            imported ? "imported into containerd"
+                                                     : "imported at first start"));
+                strv_free(images);
+        }
+        free_strings(entries);
+}
+
 static int cmp_package(const void *a, const void *b) {
         return strcmp(((const AuditPackage *)a)->name, ((const AuditPackage *)b)->name);
 }
@@ -380,8 +438,10 @@ int audit_read_image(const char *path, AuditImage *ret) {
         const DistroOps *ops = distro_find_format(img.package_format);
         if (r == 0 && ops)
                 r = read_owners(g, ops, tmp, &img);
-        if (r == 0)
+        if (r == 0) {
                 read_units(g, &img);
+                read_container_runtimes(g, &img);
+        }
         static const char *const names[] = {"status", "files", "info.tar"};
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 _cleanup_free_ char *p = path_join(tmp, names[i]);
@@ -413,5 +473,7 @@ void audit_image_done(AuditImage *img) {
         strv_free(img->owners);
         strv_free(img->enabled);
         strv_free(img->listening);
+        strv_free(img->runtime_sockets);
+        strv_free(img->container_images);
         *img = (AuditImage){};
 }

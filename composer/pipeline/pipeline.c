@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: MIT */
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sys/stat.h>
 
+#include "vmcompose/containers.h"
 #include "vmcompose/hash.h"
 #include "vmcompose/log.h"
 #include "vmcompose/pipeline.h"
@@ -55,6 +57,37 @@ static int stage_profile(BuildContext *ctx) {
         return 0;
 }
 
+/* The profile's containers: every blob's digest and size, and the architecture, checked before
+ * any package is fetched. */
+static int stage_containers(BuildContext *ctx) {
+        const ProfileConfig *pc = &ctx->profile->config;
+        const char *tmp = NULL;
+        if (pc->n_containers == 0)
+                return 0;
+        if (ctx->root_dir)
+                /* The install stage bakes them; a root given with --root is used as it is. */
+                return log_error_errno(EINVAL,
+                                       "%s:%u: containers: cannot be baked into a root given "
+                                       "with --root (the install stage writes them)",
+                                       pc->containers_mark.file, pc->containers_mark.line);
+        int r = build_tmp_dir(ctx, &tmp);
+        if (r < 0)
+                return r;
+        r = containers_load(pc->containers, pc->n_containers, ctx->config.architecture, tmp,
+                            &ctx->containers, &ctx->n_containers);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < ctx->n_containers; i++) {
+                const OciImage *img = &ctx->containers[i];
+                uint64_t bytes = img->manifest.size + img->config.size;
+                for (size_t l = 0; l < img->n_layers; l++)
+                        bytes += img->layers[l].size;
+                log_info("containers: %s (%s) %s, %zu layer(s), %" PRIu64 " bytes verified",
+                         img->name, img->ref, img->manifest.digest, img->n_layers, bytes);
+        }
+        return 0;
+}
+
 int build_tmp_dir(BuildContext *ctx, const char **ret) {
         if (!ctx->tmp_dir) {
                 char *t = path_join(ctx->output_dir, ".vmcompose-XXXXXX");
@@ -80,6 +113,8 @@ char *build_lock_path(const BuildContext *ctx) {
 /* The whole build on one screen. */
 static const Stage stages[] = {
         {"profile", "load the profile and its overlays", stage_profile, STAGE_REQUIRED, NULL},
+        {"containers", "verify the profile's container images (digests, sizes, architecture)",
+         stage_containers, STAGE_REQUIRED, NULL},
         {"resolve", "resolve the package set with libsolv", stage_resolve,
          STAGE_REQUIRED | STAGE_MAKES_ROOT, NULL},
         {"fetch", "download and verify packages", stage_fetch, STAGE_REQUIRED | STAGE_MAKES_ROOT,
@@ -159,6 +194,9 @@ void build_context_done(BuildContext *ctx) {
         ctx->initramfs_modules = strv_free(ctx->initramfs_modules);
         ctx->build_records_removed = strv_free(ctx->build_records_removed);
         ctx->kernel_root_removed = strv_free(ctx->kernel_root_removed);
+        oci_images_free(ctx->containers, ctx->n_containers);
+        ctx->containers = NULL;
+        ctx->n_containers = 0;
         repo_indexes_done(&ctx->indexes);
         for (size_t i = 0; ctx->debs && i < ctx->plan.n_packages; i++)
                 free(ctx->debs[i].path);

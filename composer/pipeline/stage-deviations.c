@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "stages.h"
+#include "vmcompose/containers.h"
 #include "vmcompose/bootloader.h"
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
@@ -286,6 +287,31 @@ static void add_modules(Collect *c) {
         }
 }
 
+/* containers:: each baked image, with its digest and sizes once verified. */
+static void add_containers(Collect *c) {
+        const BuildContext *ctx = c->ctx;
+        const ProfileConfig *pc = &ctx->profile->config;
+        for (size_t i = 0; i < pc->n_containers; i++) {
+                const char *name = pc->containers[i].name.value;
+                const OciImage *img = NULL;
+                for (size_t k = 0; k < ctx->n_containers && !img; k++)
+                        if (streq(ctx->containers[k].name, name))
+                                img = &ctx->containers[k];
+                _cleanup_free_ char *detail = NULL;
+                if (img) {
+                        uint64_t bytes = img->manifest.size + img->config.size;
+                        for (size_t l = 0; l < img->n_layers; l++)
+                                bytes += img->layers[l].size;
+                        detail = xasprintf(
+                                "%s %s (%s), %zu layer(s), %.1f MiB in %s/%s.tar; %s", img->ref,
+                                img->manifest.digest, img->architecture, img->n_layers,
+                                (double)bytes / (1 << 20), CONTAINERS_DIR, img->name,
+                                img->run_set ? "run at boot by ctr" : "imported, not run");
+                }
+                add_item(c, "container-image", &pc->containers[i].name, detail);
+        }
+}
+
 static void add_system(Collect *c) {
         const ProfileConfig *pc = &c->ctx->profile->config;
         const SystemConfig *sys = &pc->system;
@@ -302,12 +328,15 @@ static void add_system(Collect *c) {
         add_list(c, &sys->generators_mask, "generator-masked");
         for (size_t i = 0; i < sys->n_files; i++)
                 add_item(c, "file", &sys->files[i].path, NULL);
+        for (size_t i = 0; i < sys->n_sysctl; i++)
+                add_item(c, "sysctl", &sys->sysctl[i].name, NULL);
         add_overlays(c);
         add_list(c, &sys->scripts, "script");
         add_list(c, &pc->cmdline, "kernel-argument");
         add_setting(c, "initramfs-modules", &pc->initramfs_modules, "setting", NULL);
         add_modules(c);
         add_list(c, &pc->modules_keep, "module-kept");
+        add_containers(c);
         add_setting(c, "initramfs", &pc->initramfs, "setting", NULL);
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "stages.h"
+#include "vmcompose/containers.h"
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
 #include "vmcompose/rootfs.h"
@@ -178,6 +179,9 @@ int stage_install(BuildContext *ctx) {
         if (r < 0)
                 return r;
         r = system_apply(ctx->root_path, ctx->config.system);
+        if (r < 0)
+                return r;
+        r = containers_bake(ctx->root_path, ctx->containers, ctx->n_containers, ctx->timestamp);
         if (r < 0)
                 return r;
         r = clean_build_records(ctx);

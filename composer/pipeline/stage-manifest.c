@@ -7,6 +7,7 @@
 
 #include "stages.h"
 #include "vmcompose/diff.h"
+#include "vmcompose/containers.h"
 #include "vmcompose/hash.h"
 #include "vmcompose/json.h"
 #include "vmcompose/log.h"
@@ -28,6 +29,47 @@ static void write_packages(JsonWriter *w, const Plan *plan) {
                 json_kv(w, "section", p->section);
                 json_kv(w, "priority", p->priority);
                 json_kv(w, "reason", p->reason);
+                json_end_object(w);
+        }
+        json_end_array(w);
+}
+
+/* The baked container images (containers:): each blob's digest and size. */
+static void write_containers(JsonWriter *w, const OciImage *images, size_t n) {
+        json_key(w, "containers");
+        json_begin_array(w);
+        for (size_t i = 0; i < n; i++) {
+                const OciImage *img = &images[i];
+                _cleanup_free_ char *purl = oci_purl(img);
+                json_begin_object(w);
+                json_kv(w, "name", img->name);
+                json_kv(w, "image", img->ref);
+                json_kv(w, "declared-at", img->where);
+                json_kv(w, "architecture", img->architecture);
+                json_kv(w, "os", img->os);
+                json_kv(w, "purl", purl);
+                json_kv(w, "manifest", img->manifest.digest);
+                json_kv_uint(w, "manifest-size", img->manifest.size);
+                json_kv(w, "config", img->config.digest);
+                json_kv_uint(w, "config-size", img->config.size);
+                json_key(w, "layers");
+                json_begin_array(w);
+                for (size_t l = 0; l < img->n_layers; l++) {
+                        json_begin_object(w);
+                        json_kv(w, "digest", img->layers[l].digest);
+                        json_kv_uint(w, "size", img->layers[l].size);
+                        json_kv(w, "media-type", img->layers[l].media_type);
+                        json_end_object(w);
+                }
+                json_end_array(w);
+                json_key(w, "run");
+                if (img->run_set) {
+                        json_begin_array(w);
+                        for (char **a = img->run; a && *a; a++)
+                                json_string(w, *a);
+                        json_end_array(w);
+                } else
+                        json_null(w);
                 json_end_object(w);
         }
         json_end_array(w);
@@ -198,6 +240,7 @@ int stage_manifest(BuildContext *ctx) {
         json_kv(&w, "root", ctx->root_path ? "built from packages" : "given with --root");
         write_kernel(&w, ctx);
         write_packages(&w, &ctx->plan);
+        write_containers(&w, ctx->containers, ctx->n_containers);
         write_disk(&w, &ctx->config.layout);
         _cleanup_(size_report_done) SizeReport size = {};
         r = size_collect(ctx, &size);

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "stages.h"
+#include "vmcompose/containers.h"
 #include "vmcompose/audit.h"
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
@@ -126,11 +127,33 @@ int stage_reports(BuildContext *ctx) {
                 }
                 n = status.n_packages;
         }
-        SbomPackage *pkgs = xcalloc(n + 1, sizeof(SbomPackage));
+        size_t n_all = n + ctx->n_containers;
+        SbomPackage *pkgs = xcalloc(n_all + 1, sizeof(SbomPackage));
         LicenseInfo *licenses = xcalloc(n + 1, sizeof(LicenseInfo));
+        char **strings = NULL; /* the container packages' purls and comments */
         r = sbom_packages(ctx, root_fd, &status, n, pkgs, licenses);
+        for (size_t i = 0; r >= 0 && i < ctx->n_containers; i++) {
+                const OciImage *img = &ctx->containers[i];
+                char *purl = oci_purl(img);
+                char *comment = xasprintf("container image baked into containerd's store "
+                                          "(%s/%s.tar), declared at %s",
+                                          CONTAINERS_DIR, img->name, img->where);
+                strv_push(&strings, purl);
+                strv_push(&strings, comment);
+                pkgs[n + i] = (SbomPackage){
+                        .name = img->ref,
+                        .version = img->manifest.digest,
+                        .architecture = img->architecture,
+                        .sha256 = img->manifest.digest + 7,
+                        .purl = purl,
+                        .supplier = "NOASSERTION",
+                        .purpose = "CONTAINER",
+                        .comment = comment,
+                };
+        }
         if (r >= 0)
-                r = write_sbom(ctx, pkgs, n, r);
+                r = write_sbom(ctx, pkgs, n_all, r);
+        strv_free(strings);
         for (size_t i = 0; i < n; i++)
                 license_info_done(&licenses[i]);
         free(licenses);

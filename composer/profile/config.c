@@ -211,6 +211,13 @@ static int load_system(ProfileConfig *c, const Profile *p, Diagnostics *diag) {
                         .mode = (mode_t)m,
                 };
         }
+        const Node *sysctl = get(sys, "sysctl");
+        for (size_t i = 0; sysctl && sysctl->type == NODE_SEQ && i < sysctl->n_items; i++) {
+                const Node *it = sysctl->items[i];
+                s->sysctl = xrealloc(s->sysctl, (s->n_sysctl + 1) * sizeof(SystemSysctl));
+                s->sysctl[s->n_sysctl++] =
+                        (SystemSysctl){.name = item_value(it, "name"), .value = str(it, "value")};
+        }
         s->overlays = list_of(p->tree, "system.overlay", "path");
         s->enable = list_of(p->tree, "system.services.enable", "name");
         s->disable = list_of(p->tree, "system.services.disable", "name");
@@ -218,6 +225,28 @@ static int load_system(ProfileConfig *c, const Profile *p, Diagnostics *diag) {
         s->generators_mask = list_of(p->tree, "system.generators.mask", "name");
         s->scripts = list_of(p->tree, "system.scripts", "run");
         return r;
+}
+
+static void load_containers(ProfileConfig *c, const Node *tree) {
+        const NodePair *key =
+                tree && tree->type == NODE_MAP ? node_map_find(tree, "containers") : NULL;
+        const Node *list = key ? key->value : NULL;
+        if (!list || list->type != NODE_SEQ)
+                return;
+        c->containers_mark = key->key_mark;
+        c->containers = xcalloc(list->n_items + 1, sizeof(ProfileContainer));
+        for (size_t i = 0; i < list->n_items; i++) {
+                const Node *it = list->items[i], *run = get(it, "run");
+                c->containers[c->n_containers++] = (ProfileContainer){
+                        .mark = it->mark,
+                        .name = item_value(it, "name"),
+                        .path = item_value(it, "path"),
+                        .digest = item_value(it, "digest"),
+                        .image = item_value(it, "image"),
+                        .run = strv_of(run),
+                        .run_set = run && run->type == NODE_SEQ,
+                };
+        }
 }
 
 static void load_policies(ProfileConfig *c, const Profile *p) {
@@ -303,6 +332,7 @@ int profile_config_load(Profile *p, Diagnostics *diag) {
         load_output_compression(c, p->tree);
         if (load_system(c, p, diag) < 0)
                 r = -EBADMSG;
+        load_containers(c, p->tree);
         load_policies(c, p);
         load_target(c, p);
         return r;
@@ -352,6 +382,10 @@ void profile_config_done(ProfileConfig *c, size_t n_policies) {
         }
         free(c->system.users);
         free(c->system.files);
+        free(c->system.sysctl);
+        for (size_t i = 0; i < c->n_containers; i++)
+                strv_free(c->containers[i].run);
+        free(c->containers);
         for (size_t i = 0; c->policy_rules && i < n_policies; i++)
                 policy_done(&c->policy_rules[i]);
         free(c->policy_rules);

@@ -335,3 +335,57 @@ int check_module_name(const Field *f, Node *n, SchemaContext *ctx) {
                            SHOWN(s));
         return 0;
 }
+
+/* net.ipv4.ip_forward, net/bridge/bridge-nf-call-iptables: the names sysctl.d(5) accepts. */
+int check_sysctl_name(const Field *f, Node *n, SchemaContext *ctx) {
+        (void)f;
+        const char *s = n->scalar;
+        if (!*s || strlen(s) > 255 || !all_chars_in(s, "._-/*") || s[0] == '.' || s[0] == '/' ||
+            strstr(s, ".."))
+                return bad(ctx, n,
+                           "invalid sysctl name '%.*s%s': letters, digits, '.', '/', '_', '-'",
+                           SHOWN(s));
+        return 0;
+}
+
+int check_sysctl_value(const Field *f, Node *n, SchemaContext *ctx) {
+        (void)f;
+        if (has_control(n->scalar) || !*n->scalar)
+                return bad(ctx, n, "invalid sysctl value '%.*s%s': one line, not empty",
+                           SHOWN(n->scalar));
+        return 0;
+}
+
+/* sha256: and 64 lower-case hex digits, as the OCI image specification writes a digest. */
+int check_oci_digest(const Field *f, Node *n, SchemaContext *ctx) {
+        (void)f;
+        const char *s = n->scalar;
+        bool ok = strncmp(s, "sha256:", 7) == 0 && strlen(s) == 7 + 64;
+        for (size_t i = 7; ok && s[i]; i++)
+                ok = (s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f');
+        if (!ok)
+                return bad(ctx, n, "invalid digest '%.*s%s': sha256: and 64 lower-case hex digits",
+                           SHOWN(s));
+        return 0;
+}
+
+/* An image reference as containerd names images: registry/path:tag, no spaces. */
+int check_image_ref(const Field *f, Node *n, SchemaContext *ctx) {
+        (void)f;
+        const char *s = n->scalar;
+        if (!*s || strlen(s) > 255 || !all_chars_in(s, "._-/:@") || !strchr(s, '/'))
+                return bad(ctx, n,
+                           "invalid image name '%.*s%s': HOST/PATH:TAG (letters, digits, "
+                           "'.', '_', '-', '/', ':', '@')",
+                           SHOWN(s));
+        return 0;
+}
+
+/* One argument of a unit's ExecStart=: no control characters; systemd's own quoting is done
+ * where the unit is written. */
+int check_unit_arg(const Field *f, Node *n, SchemaContext *ctx) {
+        (void)f;
+        if (has_control(n->scalar))
+                return bad(ctx, n, "invalid argument '%.*s%s': one line", SHOWN(n->scalar));
+        return 0;
+}

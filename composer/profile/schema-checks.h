@@ -28,3 +28,8 @@ int check_locale(const Field *f, Node *n, SchemaContext *ctx);
 int check_unit_name(const Field *f, Node *n, SchemaContext *ctx);
 int check_cmdline_arg(const Field *f, Node *n, SchemaContext *ctx);
 int check_module_name(const Field *f, Node *n, SchemaContext *ctx);
+int check_sysctl_name(const Field *f, Node *n, SchemaContext *ctx);
+int check_sysctl_value(const Field *f, Node *n, SchemaContext *ctx);
+int check_oci_digest(const Field *f, Node *n, SchemaContext *ctx);
+int check_image_ref(const Field *f, Node *n, SchemaContext *ctx);
+int check_unit_arg(const Field *f, Node *n, SchemaContext *ctx);

@@ -185,6 +185,49 @@ static const Field file_fields[] = {
         {},
 };
 
+static const Field sysctl_fields[] = {
+        {.name = "name",
+         .type = FIELD_STRING,
+         .flags = FIELD_ITEM_REQUIRED,
+         .check = check_sysctl_name,
+         .help = "the parameter, dotted: net.ipv4.ip_forward"},
+        {.name = "value",
+         .type = FIELD_STRING,
+         .flags = FIELD_ITEM_REQUIRED,
+         .check = check_sysctl_value,
+         .help = "its value"},
+        {},
+};
+
+static const Field container_fields[] = {
+        {.name = "name",
+         .type = FIELD_STRING,
+         .flags = FIELD_ITEM_REQUIRED,
+         .check = check_name,
+         .help = "the container's name (its run: unit is vmcompose-container-NAME.service)"},
+        {.name = "image",
+         .type = FIELD_STRING,
+         .check = check_image_ref,
+         .help = "the image's name in containerd (default: localhost/NAME:latest)"},
+        {.name = "path",
+         .type = FIELD_PATH,
+         .flags = FIELD_ITEM_REQUIRED,
+         .help = "an OCI image layout directory or an OCI archive (tar), relative to this "
+                 "profile"},
+        {.name = "digest",
+         .type = FIELD_STRING,
+         .flags = FIELD_ITEM_REQUIRED,
+         .check = check_oci_digest,
+         .help = "the image manifest's digest, sha256:HEX"},
+        {.name = "run",
+         .type = FIELD_LIST,
+         .merge = MERGE_REPLACE,
+         .item = &(const Field){.name = "arg", .type = FIELD_STRING, .check = check_unit_arg},
+         .help = "run the container at boot with these arguments (ctr run --rm), after "
+                 "containerd"},
+        {},
+};
+
 static const Field profile_fields[] = {
         {.name = "extends",
          .type = FIELD_LIST,
@@ -463,6 +506,16 @@ static const Field profile_fields[] = {
                                                                     .flags = FIELD_ITEM_REQUIRED},
                                                                    {},
                                                            }}}},
+                         {.name = "sysctl",
+                          .type = FIELD_LIST,
+                          .merge = MERGE_ACCUMULATE,
+                          .key = "name",
+                          .help = "kernel parameters set at boot "
+                                  "(/etc/sysctl.d/90-vmcompose.conf): "
+                                  "{name, value, why}; a later overlay's name wins",
+                          .item = &(const Field){.name = "sysctl",
+                                                 .type = FIELD_MAP,
+                                                 .fields = sysctl_fields}},
                          {.name = "scripts",
                           .type = FIELD_LIST,
                           .merge = MERGE_ACCUMULATE,
@@ -473,6 +526,14 @@ static const Field profile_fields[] = {
                                   "why}"},
                          {},
                  }},
+        {.name = "containers",
+         .type = FIELD_LIST,
+         .merge = MERGE_ACCUMULATE,
+         .key = "name",
+         .help = "container images baked into containerd's store: {name, path, digest, image, "
+                 "run, why}; merged by name",
+         .item = &(
+                 const Field){.name = "container", .type = FIELD_MAP, .fields = container_fields}},
         {.name = "outputs",
          .type = FIELD_LIST,
          .merge = MERGE_REPLACE,

@@ -29,13 +29,13 @@ char *sbom_deb_purl(const char *name, const char *version, const char *arch, con
 
 /* SPDXRef-deb-NAME-HASH: SPDX identifiers allow letters, digits, '.' and '-'; the hash keeps
  * names that differ only in other characters ("libfoo+" and "libfoo-") apart. */
-static char *package_id(const char *name) {
+static char *package_id(const char *kind, const char *name) {
         uint8_t d[SHA256_DIGEST_SIZE];
         char hex[2 * SHA256_DIGEST_SIZE + 1];
         sha256(name, strlen(name), d);
         sha256_hex(d, hex);
-        char *id = xasprintf("SPDXRef-deb-%s-%.8s", name, hex);
-        for (char *c = id + strlen("SPDXRef-deb-"); *c; c++)
+        char *id = xasprintf("SPDXRef-%s-%s-%.8s", kind, name, hex);
+        for (char *c = id + strlen("SPDXRef-") + strlen(kind) + 1; *c; c++)
                 if (!isalnum((unsigned char)*c) && *c != '.' && *c != '-')
                         *c = '-';
         return id;
@@ -72,7 +72,7 @@ char *sbom_spdx_json(const SbomInput *in) {
 
         char **ids = xcalloc(in->n_packages + 1, sizeof(char *));
         for (size_t i = 0; i < in->n_packages; i++)
-                ids[i] = package_id(in->packages[i].name);
+                ids[i] = package_id(in->packages[i].purl ? "oci" : "deb", in->packages[i].name);
 
         json_begin_object(&w);
         json_kv(&w, "spdxVersion", "SPDX-2.3");
@@ -117,7 +117,7 @@ char *sbom_spdx_json(const SbomInput *in) {
                 json_kv(&w, "SPDXID", ids[i]);
                 json_kv(&w, "name", p->name);
                 json_kv(&w, "versionInfo", p->version);
-                json_kv(&w, "supplier", "Organization: Debian");
+                json_kv(&w, "supplier", p->supplier ? p->supplier : "Organization: Debian");
                 json_kv(&w, "downloadLocation", p->download ? p->download : "NOASSERTION");
                 json_key(&w, "filesAnalyzed");
                 json_bool(&w, false);
@@ -130,6 +130,10 @@ char *sbom_spdx_json(const SbomInput *in) {
                         json_end_object(&w);
                         json_end_array(&w);
                 }
+                if (p->purpose)
+                        json_kv(&w, "primaryPackagePurpose", p->purpose);
+                if (p->comment)
+                        json_kv(&w, "comment", p->comment);
                 if (p->source) {
                         _cleanup_free_ char *si =
                                 xasprintf("built from the Debian source package %s", p->source);
@@ -146,7 +150,8 @@ char *sbom_spdx_json(const SbomInput *in) {
                 json_kv(&w, "referenceCategory", "PACKAGE-MANAGER");
                 json_kv(&w, "referenceType", "purl");
                 _cleanup_free_ char *purl =
-                        in->purl(p->name, p->version, p->architecture, in->distro);
+                        p->purl ? xstrdup(p->purl)
+                                : in->purl(p->name, p->version, p->architecture, in->distro);
                 json_kv(&w, "referenceLocator", purl);
                 json_end_object(&w);
                 json_end_array(&w);

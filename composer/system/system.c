@@ -254,6 +254,28 @@ static int write_files(int root_fd, const SystemConfig *sys) {
         return 0;
 }
 
+/* system.sysctl: one file that systemd-sysctl reads at boot, in the profile's order. */
+static int write_sysctl(int root_fd, const SystemConfig *sys) {
+        if (sys->n_sysctl == 0)
+                return 0;
+        Buffer text = {};
+        buffer_printf(&text, "# Written by vmcompose from the profile's system.sysctl.\n");
+        for (size_t i = 0; i < sys->n_sysctl; i++) {
+                const SystemSysctl *it = &sys->sysctl[i];
+                if (it->name.why)
+                        buffer_printf(&text, "# %.*s\n", (int)strcspn(it->name.why, "\r\n"),
+                                      it->name.why);
+                buffer_printf(&text, "%s = %s\n", it->name.value, it->value);
+        }
+        int r = root_write_file(root_fd, "etc/sysctl.d/90-vmcompose.conf", text.data, text.len,
+                                0644, ROOT_WRITE_MKDIR);
+        buffer_done(&text);
+        if (r < 0)
+                return log_error_errno(r,
+                                       "system: cannot write /etc/sysctl.d/90-vmcompose.conf: %m");
+        return 0;
+}
+
 /* system.overlay: host directories unpacked over the root. */
 static int apply_overlays(const char *root, const SystemConfig *sys) {
         int r = 0;
@@ -318,7 +340,8 @@ int system_apply(const char *root_dir, const SystemConfig *system) {
                 return log_error_errno(errno, "system: %s: %m", root_dir);
         if ((r = write_settings(root_fd, system)) < 0 ||
             (r = add_users(root_dir, root_fd, system)) < 0 ||
-            (r = write_files(root_fd, system)) < 0 || (r = apply_overlays(root_dir, system)) < 0 ||
+            (r = write_files(root_fd, system)) < 0 || (r = write_sysctl(root_fd, system)) < 0 ||
+            (r = apply_overlays(root_dir, system)) < 0 ||
             (r = apply_services(root_dir, root_fd, system)) < 0)
                 return r;
         return run_scripts(root_dir, system);

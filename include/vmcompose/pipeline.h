@@ -121,6 +121,9 @@ typedef struct BuildContext {
          * the boot loader reads the ESP's (Bootloader.kernel_on_esp): "/boot/vmlinuz-V", ... */
         char **kernel_root_removed;
         uint64_t kernel_root_removed_bytes;
+        /* The profile's containers:, verified by the containers stage, baked by install. */
+        struct OciImage *containers;
+        size_t n_containers;
 } BuildContext;
 
 enum {

@@ -59,6 +59,12 @@ typedef struct SystemFile {
         mode_t mode;                  /* 0644 when not given */
 } SystemFile;
 
+/* system.sysctl[]: a kernel parameter set at boot; name carries the item's why:. */
+typedef struct SystemSysctl {
+        ProfileValue name;
+        const char *value;
+} SystemSysctl;
+
 /* The system: section. */
 typedef struct SystemConfig {
         ProfileValue hostname, locale, timezone;
@@ -66,9 +72,21 @@ typedef struct SystemConfig {
         size_t n_users;
         SystemFile *files;
         size_t n_files;
+        SystemSysctl *sysctl; /* in the profile's order */
+        size_t n_sysctl;
         ProfileList overlays; /* host directories */
         ProfileList enable, disable, mask, generators_mask, scripts;
 } SystemConfig;
+
+/* containers[]: an image baked into containerd's store (composer/containers/). */
+typedef struct ProfileContainer {
+        Mark mark;                 /* the item */
+        ProfileValue name;         /* with the item's why: and category: */
+        ProfileValue path, digest; /* path: resolved against the profile that names it */
+        ProfileValue image;        /* NULL: localhost/NAME:latest */
+        char **run;                /* run:'s arguments */
+        bool run_set;              /* run: given (possibly empty: the image's own command) */
+} ProfileContainer;
 
 /* A policy's rules (profiles/policies/NAME.yaml): each a glob pattern. */
 typedef struct ProfilePolicy {
@@ -119,6 +137,9 @@ typedef struct ProfileConfig {
         ProfileList output_compression; /* each one's compression: "none", "zlib", "zstd" */
         bool has_system;
         SystemConfig system;
+        ProfileContainer *containers;
+        size_t n_containers;
+        Mark containers_mark;        /* the containers: key (line 0: not given) */
         ProfilePolicy *policy_rules; /* one per Profile.policies */
         ProfileTarget target;
 } ProfileConfig;

@@ -40,6 +40,9 @@ typedef struct SbomPackage {
         const char *download;       /* where it was fetched from; NULL: unknown */
         char *const *depends;       /* names of other packages of the list it depends on */
         const LicenseInfo *license; /* NULL: none found */
+        /* A package that is not the distribution's (a baked container image): its own purl,
+         * supplier, primaryPackagePurpose and comment; purl NULL: a distribution package. */
+        const char *purl, *supplier, *purpose, *comment;
 } SbomPackage;
 
 typedef struct SbomInput {

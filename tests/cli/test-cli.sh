@@ -54,7 +54,7 @@ run 0 "$VMC" boot --help && expect "$T/out" "--firmware bios\|uefi\|secureboot"
 run 0 "$VMC" profile --help && expect "$T/out" "packages.install +list, accumulates"
 expect "$T/out" "disk.partitions\[\].size"
 run 0 "$VMC" audit --help && expect "$T/out" "--policy NAME"
-run 2 "$VMC" build --until nosuch profiles/minimal.yaml && expect "$T/err" "no such stage \\(the stages: profile, resolve, .*lint, manifest, reports\\)"
+run 2 "$VMC" build --until nosuch profiles/minimal.yaml && expect "$T/err" "no such stage \\(the stages: profile, containers, resolve, .*lint, manifest, reports\\)"
 run 2 "$VMC" audit && expect "$T/err" "expected one IMAGE"
 run 2 "$VMC" audit "$T/no-such.raw" && expect "$T/err" "no-such.raw: No such file"
 : >"$T/empty.raw"
@@ -169,7 +169,7 @@ bad "${B}name: again
 bad "${B}packages: {install: [aa], remove: [aa]}
 " "'aa' is in both install and remove"
 bad "${B}policy: [headles]
-" "policy 'headles' not found.*available: headless minimal-docs"
+" "policy 'headles' not found.*available: container-runtime headless minimal-docs"
 bad "${B}system:
   files:
     - {path: /etc/x, content: a, source: b}

@@ -135,6 +135,52 @@ static void test_no_disk(void **state) {
         free(path);
 }
 
+/* containers: and system.sysctl typed at load: each value with its line and the item's why:,
+ * run: given empty apart from run: not given, a relative path resolved against the profile. */
+static void test_containers_and_sysctl(void **state) {
+        char dir[] = "/tmp/vmcompose-config-XXXXXX";
+        static const char digest[] =
+                "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+        (void)state;
+        assert_non_null(mkdtemp(dir));
+        _cleanup_free_ char *path = xasprintf("%s/ct.yaml", dir);
+        _cleanup_free_ char *text = xasprintf(
+                "name: ct\ndistro:\n  family: debian\n  release: stable\n"
+                "  architecture: amd64\npackages:\n  base: none\n  install: [app]\n"
+                "system:\n  sysctl:\n    - {name: net.ipv4.ip_forward, value: '1', why: route}\n"
+                "containers:\n"
+                "  - {name: web, path: oci/web, digest: '%s', run: [], why: the workload}\n"
+                "  - {name: tools, path: /srv/tools.tar, digest: '%s', image: 'ex/tools:1'}\n",
+                digest, digest);
+        assert_int_equal(write_file_atomic(path, text, strlen(text), 0644), 0);
+        Profile *p = load(path, NULL);
+        const ProfileConfig *pc = &p->config;
+
+        assert_int_equal(pc->system.n_sysctl, 1);
+        assert_string_equal(pc->system.sysctl[0].name.value, "net.ipv4.ip_forward");
+        assert_string_equal(pc->system.sysctl[0].value, "1");
+        assert_string_equal(pc->system.sysctl[0].name.why, "route");
+        assert_int_equal(pc->system.sysctl[0].name.mark.line, 11);
+        assert_int_equal(pc->containers_mark.line, 12);
+        assert_int_equal(pc->n_containers, 2);
+        const ProfileContainer *web = &pc->containers[0], *tools = &pc->containers[1];
+        assert_string_equal(web->name.value, "web");
+        assert_string_equal(web->name.why, "the workload");
+        assert_int_equal(web->mark.line, 13);
+        _cleanup_free_ char *resolved = xasprintf("%s/oci/web", dir);
+        assert_string_equal(web->path.value, resolved);
+        assert_string_equal(web->digest.value, digest);
+        assert_null(web->image.value);
+        assert_true(web->run_set);
+        assert_null(web->run);
+        assert_string_equal(tools->path.value, "/srv/tools.tar");
+        assert_string_equal(tools->image.value, "ex/tools:1");
+        assert_false(tools->run_set);
+        assert_null(tools->name.why);
+        profile_free(p);
+        assert_int_equal(rm_rf(dir), 0);
+}
+
 /* The family's boot data must list the profile's boot loader: the build stops at the profile
  * stage, naming the data file and where the profile chose the boot loader. */
 static void test_boot_data_without_bootloader(void **state) {
@@ -172,6 +218,7 @@ int main(void) {
                 cmocka_unit_test(test_minimal),
                 cmocka_unit_test(test_target),
                 cmocka_unit_test(test_no_disk),
+                cmocka_unit_test(test_containers_and_sysctl),
                 cmocka_unit_test(test_boot_data_without_bootloader),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -602,6 +602,22 @@ static void test_value_checks(void **state) {
         expect_error(BASE "packages:\n  install: [Bad_Name]\n", "invalid package name 'Bad_Name'",
                      NULL);
         expect_error(BASE "system:\n  hostname: -bad-\n", "invalid hostname '-bad-'", NULL);
+        expect_error(BASE "system:\n  sysctl:\n    - {name: 'net.ipv4 ip_forward', value: '1'}\n",
+                     "invalid sysctl name 'net.ipv4 ip_forward'", NULL);
+        expect_error(BASE "system:\n  sysctl:\n    - {name: ../x, value: '1'}\n",
+                     "invalid sysctl name '../x'", NULL);
+        expect_error(BASE "system:\n  sysctl:\n    - {name: a.b, value: \"1\\n2\"}\n",
+                     "invalid sysctl value", NULL);
+        expect_error(BASE "system:\n  sysctl:\n    - {name: a.b}\n", "value", NULL);
+        expect_error(BASE "containers:\n  - {name: x, path: /x, digest: 'sha256:abc'}\n",
+                     "invalid digest 'sha256:abc'", NULL);
+        expect_error(BASE "containers:\n  - {name: x, path: /x, digest: 'sha256:"
+                          "0000000000000000000000000000000000000000000000000000000000000000', "
+                          "image: 'no tag'}\n",
+                     "invalid image name 'no tag'", NULL);
+        expect_error(BASE "containers:\n  - {name: x, digest: 'sha256:"
+                          "0000000000000000000000000000000000000000000000000000000000000000'}\n",
+                     "path", NULL);
         expect_error(BASE "system:\n  files:\n    - {path: etc/x, content: a}\n",
                      "must be absolute", NULL);
         expect_error(BASE "system:\n  files:\n    - {path: /etc/../x, content: a}\n",
