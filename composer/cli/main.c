@@ -34,6 +34,7 @@ enum {
         ARG_MEMORY,
         ARG_SERIAL_LOG,
         ARG_WRITE,
+        ARG_DISK,
         ARG_ACCEL,
         ARG_FORMAT,
         ARG_LOCKED,
@@ -394,7 +395,9 @@ static const char boot_help[] =
         "      --serial-log FILE                 keep the whole serial console output\n"
         "      --format raw|qcow2|vpc|vhdx       default: from the image's headers\n"
         "      --write                           keep what the guest writes (first-boot setup,\n"
-        "                                        fsck repairs) in IMAGE\n";
+        "                                        fsck repairs) in IMAGE\n"
+        "      --disk FILE                       a raw image the guest sees as a second disk,\n"
+        "                                        read-only (/dev/vdb: packages, a script)\n";
 
 static int verb_boot(int argc, char *argv[]) {
         static const struct option options[] = {
@@ -409,6 +412,7 @@ static int verb_boot(int argc, char *argv[]) {
                 {"accel", required_argument, NULL, ARG_ACCEL},
                 {"format", required_argument, NULL, ARG_FORMAT},
                 {"write", no_argument, NULL, ARG_WRITE},
+                {"disk", required_argument, NULL, ARG_DISK},
                 {},
         };
         BootOptions o = {.firmware = BOOT_FIRMWARE_UEFI,
@@ -464,6 +468,13 @@ static int verb_boot(int argc, char *argv[]) {
                         break;
                 case ARG_WRITE:
                         o.write = true;
+                        break;
+                case ARG_DISK:
+                        if (access(optarg, R_OK) < 0) {
+                                log_error_errno(errno, "boot: --disk %s: %m", optarg);
+                                return EXIT_USAGE;
+                        }
+                        o.disk = optarg;
                         break;
                 case ARG_FORMAT:
                         if (!streq(optarg, "raw") && !streq(optarg, "qcow2") &&

@@ -85,6 +85,7 @@ typedef struct BootOptions {
         uint64_t memory_mib;
         const char *serial_log; /* NULL: none */
         bool write;             /* false: -snapshot, the image is not changed */
+        const char *disk;       /* a raw image the guest sees as a second, read-only disk */
 } BootOptions;
 
 typedef struct BootResult {
