@@ -122,6 +122,9 @@ void build_context_done(BuildContext *ctx) {
         ctx->initramfs_modules = strv_free(ctx->initramfs_modules);
         ctx->build_records_removed = strv_free(ctx->build_records_removed);
         ctx->kernel_root_removed = strv_free(ctx->kernel_root_removed);
+        ctx->kernel_hooks_added = strv_free(ctx->kernel_hooks_added);
+        ctx->modules_kept_names = strv_free(ctx->modules_kept_names);
+        ctx->kernel_hooks_why = strv_free(ctx->kernel_hooks_why);
         repo_indexes_done(&ctx->indexes);
         for (size_t i = 0; ctx->debs && i < ctx->plan.n_packages; i++)
                 free(ctx->debs[i].path);

@@ -206,7 +206,16 @@ static int wanted_modules(BuildContext *ctx, int root_fd, const char *version, c
         return 0;
 }
 
-static int prune_kernel(BuildContext *ctx, int root_fd, const char *version) {
+/* The module's name in path ("kernel/fs/ext4/ext4.ko.xz": "ext4"). */
+static char *module_name(const char *path) {
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        const char *ko = strstr(base, ".ko");
+        return xstrndup(base, ko ? (size_t)(ko - base) : strlen(base));
+}
+
+/* prune_kernel() adds the names of the modules it kept to *names. */
+static int prune_kernel(BuildContext *ctx, int root_fd, const char *version, char ***names) {
         const BuildConfig *c = &ctx->config;
         _cleanup_free_ char *dir = xasprintf("lib/modules/%s", version);
         _cleanup_free_ char *deps = NULL, *softdep = NULL, *alias = NULL, *builtin = NULL;
@@ -255,6 +264,11 @@ static int prune_kernel(BuildContext *ctx, int root_fd, const char *version) {
 
         _cleanup_close_ int dir_fd = root_open(root_fd, dir, O_RDONLY | O_DIRECTORY, 0);
         r = dir_fd < 0 ? dir_fd : prune_dir(dir_fd, "", &p);
+        for (char **k = p.keep; k && *k; k++) {
+                _cleanup_free_ char *name = module_name(*k);
+                if (!strv_contains(*names, name))
+                        strv_extend(names, name);
+        }
         strv_free(p.keep);
         if (r < 0)
                 return log_error_errno(r, "modules: cannot prune %s/%s: %m", ctx->root_path, dir);
@@ -304,9 +318,12 @@ int stage_modules(BuildContext *ctx) {
         if (versions)
                 qsort(versions, strv_length(versions), sizeof(char *), cmp_str);
         for (char **v = versions; v && *v; v++) {
-                int r = prune_kernel(ctx, root_fd, *v);
+                int r = prune_kernel(ctx, root_fd, *v, &ctx->modules_kept_names);
                 if (r < 0)
                         return r;
         }
+        if (ctx->modules_kept_names)
+                qsort(ctx->modules_kept_names, strv_length(ctx->modules_kept_names), sizeof(char *),
+                      cmp_str);
         return 0;
 }
