@@ -210,6 +210,10 @@ static int build_argv(const BootOptions *o, const char *format, bool kvm, const 
         }
         strv_extend(&a, "-drive");
         strv_push(&a, xasprintf("if=virtio,format=%s,file=%s,cache=unsafe", format, o->image));
+        if (o->disk) {
+                strv_extend(&a, "-drive");
+                strv_push(&a, xasprintf("if=virtio,format=raw,readonly=on,file=%s", o->disk));
+        }
         if (!o->write)
                 strv_extend(&a, "-snapshot");
         *ret = a;

@@ -37,6 +37,7 @@ enum {
         ARG_MEMORY,
         ARG_SERIAL_LOG,
         ARG_WRITE,
+        ARG_DISK,
         ARG_ACCEL,
         ARG_FORMAT,
         ARG_LOCKED,
@@ -427,7 +428,9 @@ static const char boot_help[] =
         "      --arch amd64|arm64                the image's architecture; default: the\n"
         "                                        manifest's next to IMAGE, else the host's\n"
         "                                        (arm64: qemu-system-aarch64 -machine virt with\n"
-        "                                        AAVMF; TCG on another host)\n";
+        "                                        AAVMF; TCG on another host)\n"
+        "      --disk FILE                       a raw image the guest sees as a second disk,\n"
+        "                                        read-only (/dev/vdb: packages, a script)\n";
 
 /* The architecture NAME.manifest.json (next to IMAGE, NAME.FORMAT) names, or NULL. */
 static const Arch *image_arch(const char *image) {
@@ -465,6 +468,7 @@ static int verb_boot(int argc, char *argv[]) {
                 {"format", required_argument, NULL, ARG_FORMAT},
                 {"write", no_argument, NULL, ARG_WRITE},
                 {"arch", required_argument, NULL, ARG_ARCH},
+                {"disk", required_argument, NULL, ARG_DISK},
                 {},
         };
         BootOptions o = {.firmware = BOOT_FIRMWARE_UEFI,
@@ -528,6 +532,13 @@ static int verb_boot(int argc, char *argv[]) {
                                           arch_names());
                                 return EXIT_USAGE;
                         }
+                        break;
+                case ARG_DISK:
+                        if (access(optarg, R_OK) < 0) {
+                                log_error_errno(errno, "boot: --disk %s: %m", optarg);
+                                return EXIT_USAGE;
+                        }
+                        o.disk = optarg;
                         break;
                 case ARG_FORMAT:
                         if (!streq(optarg, "raw") && !streq(optarg, "qcow2") &&

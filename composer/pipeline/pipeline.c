@@ -197,6 +197,9 @@ void build_context_done(BuildContext *ctx) {
         oci_images_free(ctx->containers, ctx->n_containers);
         ctx->containers = NULL;
         ctx->n_containers = 0;
+        ctx->kernel_hooks_added = strv_free(ctx->kernel_hooks_added);
+        ctx->modules_kept_names = strv_free(ctx->modules_kept_names);
+        ctx->kernel_hooks_why = strv_free(ctx->kernel_hooks_why);
         repo_indexes_done(&ctx->indexes);
         for (size_t i = 0; ctx->debs && i < ctx->plan.n_packages; i++)
                 free(ctx->debs[i].path);

@@ -12,6 +12,7 @@
 #include "stages.h"
 #include "vmcompose/bootloader.h"
 #include "vmcompose/log.h"
+#include "vmcompose/profile.h"
 #include "vmcompose/rootfs.h"
 #include "vmcompose/spawn.h"
 
@@ -350,6 +351,109 @@ static int remove_root_kernel(BuildContext *ctx, int root_fd, const BootKernel *
         return 0;
 }
 
+/* Kernel upgrades that boot (systemd-boot): the kernel packages' hooks
+ * (bootloader/kernel-hooks/, run by linux-run-hooks from a linux-image package's postinst and
+ * postrm) give a kernel installed in the VM its copies on the ESP, its BLS entry and the default
+ * when it is the newest, remove them with the package, and prune its modules like the build
+ * did; initramfs-tools' own hook (before ours) makes its initramfs. Each file added is recorded
+ * with its why for the deviation report. */
+static int add_hook_file(BuildContext *ctx, int root_fd, const char *path, const char *data,
+                         size_t size, mode_t mode, const char *why) {
+        int r = root_write_file(root_fd, path, data, size, mode, ROOT_WRITE_MKDIR);
+        if (r < 0)
+                return log_error_errno(r, "bootloader: cannot write %s/%s: %m", ctx->root_path,
+                                       path);
+        strv_push(&ctx->kernel_hooks_added, xasprintf("/%s", path));
+        strv_extend(&ctx->kernel_hooks_why, why);
+        return 0;
+}
+
+static int add_hook_script(BuildContext *ctx, int root_fd, const char *name, const char *path,
+                           const char *why) {
+        _cleanup_free_ char *src =
+                xasprintf("%s/bootloader/kernel-hooks/%s", vmcompose_data_dir(), name);
+        _cleanup_free_ char *text = NULL;
+        size_t size;
+        int r = read_full_file(src, 1 << 20, &text, &size);
+        if (r < 0)
+                return log_error_errno(r, "bootloader: %s: %m", src);
+        return add_hook_file(ctx, root_fd, path, text, size, 0755, why);
+}
+
+/* The modules the build kept, and the hook that prunes a later kernel's to them. Nothing
+ * without names (a prepared root, --root: no modules stage): no pruning in the VM either. */
+static int install_modules_hook(BuildContext *ctx, int root_fd) {
+        if (!ctx->config.modules_only_target || !ctx->modules_kept_names)
+                return 0;
+        Buffer keep = {};
+        buffer_printf(&keep, "# The modules vmcompose kept (kernel.modules: target); a kernel "
+                             "installed later keeps them too\n");
+        for (char **n = ctx->modules_kept_names; n && *n; n++)
+                buffer_printf(&keep, "%s\n", *n);
+        int r = add_hook_script(ctx, root_fd, "vmcompose-modules",
+                                "etc/kernel/postinst.d/00vmcompose-modules",
+                                "a kernel package installed in the VM keeps the modules the build "
+                                "kept (kernel.modules: target) and removes the rest before "
+                                "initramfs-tools makes its initramfs");
+        if (r == 0)
+                r = add_hook_file(ctx, root_fd, "usr/lib/vmcompose/modules-keep", keep.data,
+                                  keep.len, 0644,
+                                  "the modules the build kept, one name a line, for "
+                                  "/etc/kernel/postinst.d/00vmcompose-modules");
+        buffer_done(&keep);
+        return r;
+}
+
+/* Only a boot loader that reads BLS entries and the kernel from the ESP (systemd-boot) needs
+ * them, and only for a family whose kernel packages run these hooks (DistroOps). */
+static int install_kernel_hooks(BuildContext *ctx, int root_fd, const char *cmdline) {
+        const BuildConfig *c = &ctx->config;
+        int r;
+
+        if (!c->bootloader->kernel_on_esp || !(c->bootloader->texts & BOOT_TEXT_BLS_ENTRY) ||
+            !c->distro->kernel_package_hooks) {
+                log_info("bootloader: %s on %s: no kernel package hooks (a kernel installed in "
+                         "the VM needs its boot entry made by hand)",
+                         c->bootloader->name, c->distro->family);
+                return 0;
+        }
+        _cleanup_free_ char *line = xasprintf("%s\n", cmdline);
+        /* The title, single-quoted for the shell that reads the file. */
+        Buffer conf = {};
+        buffer_printf(&conf, "# Written by vmcompose for /etc/kernel/postinst.d/zz-vmcompose\n"
+                             "ESP=/boot/efi\nTITLE='");
+        for (const char *t = ctx->profile->name; *t; t++)
+                buffer_printf(&conf, *t == '\'' ? "'\\''" : "%c", *t);
+        buffer_printf(&conf, "'\n");
+        r = add_hook_script(ctx, root_fd, "zz-vmcompose", "etc/kernel/postinst.d/zz-vmcompose",
+                            "a kernel package installed in the VM gets its kernel and initramfs "
+                            "on the ESP and a BLS entry, the default when it is the newest: "
+                            "systemd-boot reads only the ESP, so without it an upgraded kernel "
+                            "package installs a kernel that never boots");
+        if (r == 0)
+                r = add_hook_script(ctx, root_fd, "zz-vmcompose",
+                                    "etc/kernel/postrm.d/zz-vmcompose",
+                                    "a kernel package removed in the VM loses its ESP copies "
+                                    "and entry, and the default moves to the newest kernel left");
+        if (r == 0)
+                r = add_hook_script(ctx, root_fd, "zz-vmcompose",
+                                    "etc/initramfs/post-update.d/zz-vmcompose",
+                                    "update-initramfs run in the VM for a kernel on the ESP "
+                                    "refreshes the ESP's initramfs, the one that boots");
+        if (r == 0)
+                r = install_modules_hook(ctx, root_fd);
+        if (r == 0)
+                r = add_hook_file(ctx, root_fd, "etc/kernel/cmdline", line, strlen(line), 0644,
+                                  "the kernel command line of the image's entry, for the entries "
+                                  "the kernel hook writes (kernel-install's file)");
+        if (r == 0)
+                r = add_hook_file(ctx, root_fd, "usr/lib/vmcompose/kernel.conf", conf.data,
+                                  conf.len, 0644,
+                                  "where the kernel hook finds the ESP and the entries' title");
+        buffer_done(&conf);
+        return r;
+}
+
 static void boot_kernel_donep(BootKernel *k) {
         boot_kernel_done(k);
 }
@@ -388,6 +492,8 @@ int stage_bootloader(BuildContext *ctx) {
         if ((r = make_boot_dirs(ctx)) < 0 || (r = prepare_boot(ctx, root_fd, &k, cmdline)) < 0)
                 return r;
         if (c->bootloader->kernel_on_esp && (r = remove_root_kernel(ctx, root_fd, &k)) < 0)
+                return r;
+        if ((r = install_kernel_hooks(ctx, root_fd, cmdline)) < 0)
                 return r;
         ctx->esp_dir = ctx->esp_path;
         ctx->kernel_version = xstrdup(k.version);

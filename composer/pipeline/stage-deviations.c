@@ -400,6 +400,16 @@ static void add_unchecked_signatures(Collect *c) {
         }
 }
 
+/* The kernel packages' hooks and their data (stage-bootloader.c's install_kernel_hooks()). */
+static void add_kernel_hooks(Collect *c) {
+        const BuildContext *ctx = c->ctx;
+        const ProfileValue *bl = &ctx->profile->config.bootloader;
+        _cleanup_free_ char *w = bl->value ? where(c, &bl->mark) : xstrdup("bootloader");
+        for (size_t i = 0; ctx->kernel_hooks_added && ctx->kernel_hooks_added[i]; i++)
+                deviations_add(c->report, "kernel-hook-added", ctx->kernel_hooks_added[i], w,
+                               ctx->kernel_hooks_why[i], "platform", NULL);
+}
+
 int deviations_collect(const BuildContext *ctx, bool with_plan, DeviationReport *ret) {
         DeviationReport report = {};
         Collect c = {
@@ -420,6 +430,7 @@ int deviations_collect(const BuildContext *ctx, bool with_plan, DeviationReport 
         add_build_records(&c);
         add_kernel_on_esp(&c);
         add_unchecked_signatures(&c);
+        add_kernel_hooks(&c);
         if (with_plan)
                 r = add_stripped(&c);
         free(c.cwd);

@@ -206,6 +206,14 @@ static int wanted_modules(BuildContext *ctx, int root_fd, const char *version, c
         return 0;
 }
 
+/* The module's name in path ("kernel/fs/ext4/ext4.ko.xz": "ext4"). */
+static char *module_name(const char *path) {
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        const char *ko = strstr(base, ".ko");
+        return xstrndup(base, ko ? (size_t)(ko - base) : strlen(base));
+}
+
 /* The modules of kernel version (its files under dir) to keep: the wanted ones with their
  * dependencies, read from its depmod data. Every wanted module the kernel lacks is logged
  * (-ENXIO). */
@@ -270,7 +278,8 @@ static int run_depmod(BuildContext *ctx, const char *version) {
         return 0;
 }
 
-static int prune_kernel(BuildContext *ctx, int root_fd, const char *version) {
+/* prune_kernel() adds the names of the modules it kept to *names. */
+static int prune_kernel(BuildContext *ctx, int root_fd, const char *version, char ***names) {
         const BuildConfig *c = &ctx->config;
         _cleanup_free_ char *dir = xasprintf("lib/modules/%s", version);
         Prune p = {};
@@ -280,6 +289,11 @@ static int prune_kernel(BuildContext *ctx, int root_fd, const char *version) {
                 return r;
         _cleanup_close_ int dir_fd = root_open(root_fd, dir, O_RDONLY | O_DIRECTORY, 0);
         r = dir_fd < 0 ? dir_fd : prune_dir(dir_fd, "", &p);
+        for (char **k = p.keep; k && *k; k++) {
+                _cleanup_free_ char *name = module_name(*k);
+                if (!strv_contains(*names, name))
+                        strv_extend(names, name);
+        }
         strv_free(p.keep);
         if (r < 0)
                 return log_error_errno(r, "modules: cannot prune %s/%s: %m", ctx->root_path, dir);
@@ -320,9 +334,12 @@ int stage_modules(BuildContext *ctx) {
         if (versions)
                 qsort(versions, strv_length(versions), sizeof(char *), cmp_str);
         for (char **v = versions; v && *v; v++) {
-                int r = prune_kernel(ctx, root_fd, *v);
+                int r = prune_kernel(ctx, root_fd, *v, &ctx->modules_kept_names);
                 if (r < 0)
                         return r;
         }
+        if (ctx->modules_kept_names)
+                qsort(ctx->modules_kept_names, strv_length(ctx->modules_kept_names), sizeof(char *),
+                      cmp_str);
         return 0;
 }

@@ -87,6 +87,7 @@ typedef struct BootOptions {
         const char *serial_log; /* NULL: none */
         bool write;             /* false: -snapshot, the image is not changed */
         const Arch *arch;       /* the image's (QEMU, machine, firmware); NULL: the host's */
+        const char *disk;       /* a raw image the guest sees as a second, read-only disk */
 } BootOptions;
 
 typedef struct BootResult {

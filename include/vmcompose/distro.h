@@ -36,6 +36,9 @@ typedef struct DistroOps {
         const char *default_initramfs; /* kernel.initramfs when the profile gives none */
         const char *purl_type;         /* "deb" */
         const char *purl_namespace;    /* "debian" */
+        /* The kernel packages run /etc/kernel/postinst.d and postrm.d, and initramfs-tools
+         * /etc/initramfs/post-update.d: the hooks of bootloader/kernel-hooks/ apply. */
+        bool kernel_package_hooks;
 
         /* Repositories: the profile's distro.repositories list ("system" entries: the host's
          * configuration under config_root, default_config_root when NULL) as sources, problems

@@ -117,6 +117,7 @@ typedef struct BuildContext {
         /* kernel.modules: target (composer/pipeline/stage-modules.c): the modules kept and
          * removed, the bytes removed; all 0 for kernel.modules: all. */
         uint64_t modules_kept, modules_removed, modules_removed_bytes;
+        char **modules_kept_names; /* the kept modules' names ("ext4"), sorted */
         /* The root's copies of the kernel and initramfs the bootloader stage removed because
          * the boot loader reads the ESP's (Bootloader.kernel_on_esp): "/boot/vmlinuz-V", ... */
         char **kernel_root_removed;
@@ -124,6 +125,10 @@ typedef struct BuildContext {
         /* The profile's containers:, verified by the containers stage, baked by install. */
         struct OciImage *containers;
         size_t n_containers;
+        /* The files the build added so that a kernel package installed in the VM boots
+         * (stage-bootloader.c's install_kernel_hooks()): "/etc/kernel/cmdline", ...; and each
+         * one's why, for the deviation report. */
+        char **kernel_hooks_added, **kernel_hooks_why;
 } BuildContext;
 
 enum {

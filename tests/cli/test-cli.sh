@@ -67,6 +67,7 @@ run 2 "$VMC" profile show a.yaml b.yaml
 run 2 "$VMC" profile show --target qemu profiles/minimal.yaml && expect "$T/err" "needs --resolved"
 run 2 "$VMC" build
 run 2 "$VMC" boot --firmware efi x.raw && expect "$T/err" "expected bios, uefi or secureboot"
+run 2 "$VMC" boot --disk "$T/no-such.img" x.raw && expect "$T/err" "--disk .*no-such.img: No such file or directory"
 
 # --- the shipped profiles ---
 run 0 "$VMC" profile validate profiles/minimal.yaml profiles/base/debian-12.yaml

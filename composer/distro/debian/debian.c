@@ -11,6 +11,7 @@ const DistroOps distro_debian = {
         .default_initramfs = "initramfs-tools",
         .purl_type = "deb",
         .purl_namespace = "debian",
+        .kernel_package_hooks = true,
         .default_config_root = "/etc/apt",
         .repos_load = repo_sources_from_profile,
         .repos_fetch = repo_fetch_indexes,
