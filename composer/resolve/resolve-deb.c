@@ -191,11 +191,6 @@ static char *reason_of(DebSolve *d, Solver *solv, Id p) {
         return xstrdup(reason == SOLVER_REASON_WEAKDEP ? "weak dependency" : "dependency");
 }
 
-static int cmp_plan(const void *a, const void *b) {
-        const PlanPackage *x = a, *y = b;
-        return strcmp(x->name, y->name);
-}
-
 static void fill_package(DebSolve *d, Id p, PlanPackage *pp) {
         Solvable *s = pool_id2solvable(d->pool, p);
         const ResolveRepo *repo = s->repo->appdata;
@@ -223,34 +218,6 @@ static void fill_package(DebSolve *d, Id p, PlanPackage *pp) {
         pp->essential = e && e->essential;
 }
 
-/* For each dependency of p, the first provider that is in the plan. */
-static void fill_dependencies(DebSolve *d, Id p, const Map *in_plan, PlanPackage *pp) {
-        Pool *pool = d->pool;
-        Solvable *s = pool_id2solvable(pool, p);
-        Queue deps;
-        bool pre = false;
-
-        queue_init(&deps);
-        solvable_lookup_deparray(s, SOLVABLE_REQUIRES, &deps, 0);
-        for (int i = 0; i < deps.count; i++) {
-                Id dep = deps.elements[i], pp2, *pp_it;
-                if (dep == SOLVABLE_PREREQMARKER) {
-                        pre = true;
-                        continue;
-                }
-                for (pp_it = pool_whatprovides_ptr(pool, dep); (pp2 = *pp_it) != 0; pp_it++) {
-                        if (pp2 == p || !MAPTST(in_plan, pp2))
-                                continue;
-                        const char *name = pool_id2str(pool, pool_id2solvable(pool, pp2)->name);
-                        char ***list = pre ? &pp->pre_depends : &pp->depends;
-                        if (!strv_contains(*list, name))
-                                strv_extend(list, name);
-                        break;
-                }
-        }
-        queue_free(&deps);
-}
-
 static void fill_plan(DebSolve *d, Solver *solv, Plan *ret) {
         _cleanup_(transaction_freep) Transaction *t = solver_create_transaction(solv);
         Queue q;
@@ -265,12 +232,12 @@ static void fill_plan(DebSolve *d, Solver *solv, Plan *ret) {
         for (int i = 0; i < q.count; i++) {
                 PlanPackage *pp = &plan.packages[plan.n_packages++];
                 fill_package(d, q.elements[i], pp);
-                fill_dependencies(d, q.elements[i], &in_plan, pp);
+                resolve_plan_depends(d->pool, q.elements[i], &in_plan, pp);
                 pp->reason = reason_of(d, solv, q.elements[i]);
         }
         map_free(&in_plan);
         queue_free(&q);
-        qsort(plan.packages, plan.n_packages, sizeof(PlanPackage), cmp_plan);
+        qsort(plan.packages, plan.n_packages, sizeof(PlanPackage), resolve_plan_cmp);
         *ret = plan;
 }
 
@@ -432,12 +399,12 @@ static int locked_inner(DebSolve *d, const LockedPackage *pins, size_t n_pins, P
                 found_ids[plan.n_packages - 1] = found;
         }
         for (size_t i = 0; r == 0 && i < plan.n_packages; i++)
-                fill_dependencies(d, found_ids[i], &d->base_names, &plan.packages[i]);
+                resolve_plan_depends(d->pool, found_ids[i], &d->base_names, &plan.packages[i]);
         if (r < 0) {
                 plan_done(&plan);
                 return r;
         }
-        qsort(plan.packages, plan.n_packages, sizeof(PlanPackage), cmp_plan);
+        qsort(plan.packages, plan.n_packages, sizeof(PlanPackage), resolve_plan_cmp);
         *ret = plan;
         return 0;
 }

@@ -5,7 +5,16 @@
 
 #include <strings.h>
 
+#include <solv/bitmap.h>
+#include <solv/pool.h>
+
 #include "vmcompose/resolve.h"
+
+/* Orders plan packages by name (qsort). */
+int resolve_plan_cmp(const void *a, const void *b);
+/* Fills pp's depends with, for each Requires of p, its first provider in in_plan; those after
+ * the prerequisite marker (SOLVABLE_PREREQMARKER) go to pre_depends. */
+void resolve_plan_depends(Pool *pool, Id p, const Map *in_plan, PlanPackage *pp);
 
 typedef struct DebEntry {
         char *name, *version, *architecture;

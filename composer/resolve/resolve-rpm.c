@@ -283,11 +283,6 @@ static char *source_name(const char *srpm, const char *fallback) {
         return end > srpm ? xstrndup(srpm, (size_t)(end - srpm)) : xstrdup(fallback);
 }
 
-static int cmp_plan(const void *a, const void *b) {
-        const PlanPackage *x = a, *y = b;
-        return strcmp(x->name, y->name);
-}
-
 static void fill_package(RpmSolve *d, Id p, PlanPackage *pp) {
         Solvable *s = pool_id2solvable(d->pool, p);
         const ResolveRepo *repo = s->repo->appdata;
@@ -314,35 +309,6 @@ static void fill_package(RpmSolve *d, Id p, PlanPackage *pp) {
         pp->priority = xstrdup("");
 }
 
-/* For each Requires of p, the first provider in the plan; Requires(pre/post) after rpm's
- * prerequisite marker are pre_depends. */
-static void fill_dependencies(RpmSolve *d, Id p, const Map *in_plan, PlanPackage *pp) {
-        Pool *pool = d->pool;
-        Solvable *s = pool_id2solvable(pool, p);
-        Queue deps;
-        bool pre = false;
-
-        queue_init(&deps);
-        solvable_lookup_deparray(s, SOLVABLE_REQUIRES, &deps, 0);
-        for (int i = 0; i < deps.count; i++) {
-                Id dep = deps.elements[i], pp2, *pp_it;
-                if (dep == SOLVABLE_PREREQMARKER) {
-                        pre = true;
-                        continue;
-                }
-                for (pp_it = pool_whatprovides_ptr(pool, dep); (pp2 = *pp_it) != 0; pp_it++) {
-                        if (pp2 == p || !MAPTST(in_plan, pp2))
-                                continue;
-                        const char *name = pool_id2str(pool, pool_id2solvable(pool, pp2)->name);
-                        char ***list = pre ? &pp->pre_depends : &pp->depends;
-                        if (!strv_contains(*list, name))
-                                strv_extend(list, name);
-                        break;
-                }
-        }
-        queue_free(&deps);
-}
-
 static void fill_plan(RpmSolve *d, Solver *solv, Plan *ret) {
         _cleanup_(transaction_freep) Transaction *t = solver_create_transaction(solv);
         Queue q;
@@ -357,12 +323,12 @@ static void fill_plan(RpmSolve *d, Solver *solv, Plan *ret) {
         for (int i = 0; i < q.count; i++) {
                 PlanPackage *pp = &plan.packages[plan.n_packages++];
                 fill_package(d, q.elements[i], pp);
-                fill_dependencies(d, q.elements[i], &in_plan, pp);
+                resolve_plan_depends(d->pool, q.elements[i], &in_plan, pp);
                 pp->reason = reason_of(d, solv, q.elements[i]);
         }
         map_free(&in_plan);
         queue_free(&q);
-        qsort(plan.packages, plan.n_packages, sizeof(PlanPackage), cmp_plan);
+        qsort(plan.packages, plan.n_packages, sizeof(PlanPackage), resolve_plan_cmp);
         *ret = plan;
 }
 
@@ -564,13 +530,13 @@ static int locked_inner(RpmSolve *d, const LockedPackage *pins, size_t n_pins, P
                 found_ids[plan.n_packages - 1] = found;
         }
         for (size_t i = 0; r == 0 && i < plan.n_packages; i++)
-                fill_dependencies(d, found_ids[i], &pinned, &plan.packages[i]);
+                resolve_plan_depends(d->pool, found_ids[i], &pinned, &plan.packages[i]);
         map_free(&pinned);
         if (r < 0) {
                 plan_done(&plan);
                 return r;
         }
-        qsort(plan.packages, plan.n_packages, sizeof(PlanPackage), cmp_plan);
+        qsort(plan.packages, plan.n_packages, sizeof(PlanPackage), resolve_plan_cmp);
         *ret = plan;
         return 0;
 }
