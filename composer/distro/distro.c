@@ -36,6 +36,27 @@ const DistroOps *distro_find_format(const char *package_format) {
         return NULL;
 }
 
+int distro_compare_installed(const char *db_name, char *const *have, const Plan *plan,
+                             Diagnostics *diag) {
+        int bad = 0;
+        for (size_t i = 0; i < plan->n_packages; i++) {
+                const PlanPackage *p = &plan->packages[i];
+                _cleanup_free_ char *want =
+                        xasprintf("%s %s %s", p->name, p->version, p->architecture);
+                if (!strv_contains((char **)have, want)) {
+                        diag_add(diag, NULL, "install: %s is not installed as planned", want);
+                        bad++;
+                }
+        }
+        size_t n = strv_length((char **)have);
+        if (n != plan->n_packages) {
+                diag_add(diag, NULL, "install: the %s holds %zu packages, the plan has %zu",
+                         db_name, n, plan->n_packages);
+                bad++;
+        }
+        return bad ? -EBADMSG : 0;
+}
+
 /* The members cache's format: a header line, then one member a line, "d|f SIZE PATH". */
 #define MEMBERS_MAGIC "vmcompose-members 1\n"
 

@@ -115,6 +115,12 @@ const DistroOps *distro_find_format(const char *package_format);
  * parse_installed() and list_package() read it. */
 bool distro_is_database_file(const char *path);
 
+/* Compares have (list_installed()'s lines, from the database reports call db_name) with plan:
+ * each planned "name version arch" present and nothing else. 0, or -EBADMSG with every difference
+ * in diag. */
+int distro_compare_installed(const char *db_name, char *const *have, const Plan *plan,
+                             Diagnostics *diag);
+
 /* Every backend, in table order. */
 const DistroOps *const *distro_list(size_t *ret_n);
 

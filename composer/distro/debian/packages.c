@@ -32,22 +32,7 @@ int debian_verify_installed(const char *root_dir, const Plan *plan, Diagnostics 
         r = debian_list_installed(root_dir, &have);
         if (r < 0)
                 return diag_add_errno(diag, r, "install: dpkg-query in the root failed: %m");
-        int bad = 0;
-        for (size_t i = 0; i < plan->n_packages; i++) {
-                const PlanPackage *p = &plan->packages[i];
-                _cleanup_free_ char *want =
-                        xasprintf("%s %s %s", p->name, p->version, p->architecture);
-                if (!strv_contains(have, want)) {
-                        diag_add(diag, NULL, "install: %s is not installed as planned", want);
-                        bad++;
-                }
-        }
-        if (strv_length(have) != plan->n_packages) {
-                diag_add(diag, NULL, "install: dpkg knows %zu packages, the plan has %zu",
-                         strv_length(have), plan->n_packages);
-                bad++;
-        }
-        return bad ? -EBADMSG : 0;
+        return distro_compare_installed(distro_find("debian")->db_name, have, plan, diag);
 }
 
 /* "want flag status": installed, or half-configured and the like, which still have their files
