@@ -430,13 +430,35 @@ static int prepare_uki(const BootParams *p) {
 
 static const Bootloader bootloaders[] = {
         {"systemd-boot", BOOT_TEXT_BLS_ENTRY | BOOT_TEXT_LOADER_CONF, prepare_systemd_boot, NULL,
-         true},
-        {"shim", BOOT_TEXT_GRUB_CFG, prepare_shim, NULL, false},
+         true, false},
+        {"shim", BOOT_TEXT_GRUB_CFG, prepare_shim, NULL, false, true},
         {"grub-bios", BOOT_TEXT_GRUB_CFG | BOOT_TEXT_GRUB_EARLY, prepare_grub_bios, embed_grub_bios,
+         false, false},
+        {"uki", 0, prepare_uki, NULL, true, false},
+        {"grub-efi", BOOT_TEXT_GRUB_CFG | BOOT_TEXT_GRUB_EARLY, prepare_grub_efi, NULL, false,
          false},
-        {"uki", 0, prepare_uki, NULL, true},
-        {"grub-efi", BOOT_TEXT_GRUB_CFG | BOOT_TEXT_GRUB_EARLY, prepare_grub_efi, NULL, false},
 };
+
+int bootloader_grub_hook_cfg(const Bootloader *b, const BootParams *p, const char *esp_mount,
+                             char **ret_text, char **ret_path) {
+        BootEntry e = boot_entry(p, "@LINUX@", "@INITRD@");
+        e.version = "@VERSION@";
+        Diagnostics diag = {};
+        char *text = NULL;
+        int r = grub_cfg(p->data_dir, &e, &text, &diag);
+        if (r < 0)
+                return log_data_error(r, &diag);
+        if (b->grub_cfg_on_esp && !p->esp_vendor_dir) {
+                free(text);
+                return log_error_errno(EINVAL, "bootloader: %s needs the ESP vendor directory",
+                                       b->name);
+        }
+        *ret_path = b->grub_cfg_on_esp
+                            ? xasprintf("%s/EFI/%s/grub.cfg", esp_mount, p->esp_vendor_dir)
+                            : xstrdup("/boot/grub/grub.cfg");
+        *ret_text = text;
+        return 0;
+}
 
 const Bootloader *bootloader_find(const char *name) {
         for (size_t i = 0; i < ELEMENTSOF(bootloaders); i++)

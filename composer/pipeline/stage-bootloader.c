@@ -272,6 +272,15 @@ static int make_boot_dirs(BuildContext *ctx) {
         return 0;
 }
 
+/* The root filesystem's UUID, for loaders that read the kernel from it ("": no root
+ * filesystem in the layout). */
+static void root_fs_uuid(const BuildContext *ctx, char ret[static 37]) {
+        const Partition *root = disk_layout_root(&ctx->config.layout);
+        ret[0] = 0;
+        if (root)
+                disk_fs_uuid(root, ret);
+}
+
 /* The boot loader's files on the ESP (and in the root), the boot report unit, and the
  * /etc/.updated marks. */
 static int prepare_boot(BuildContext *ctx, int root_fd, const BootKernel *k, const char *cmdline) {
@@ -281,11 +290,8 @@ static int prepare_boot(BuildContext *ctx, int root_fd, const BootKernel *k, con
         if (esp_fd < 0 || work_fd < 0)
                 return log_error_errno(errno, "bootloader: %s: %m",
                                        esp_fd < 0 ? ctx->esp_path : ctx->boot_work);
-        /* The root filesystem's UUID, for loaders that read the kernel from it. */
         char root_uuid[37] = "";
-        const Partition *root = disk_layout_root(&c->layout);
-        if (root)
-                disk_fs_uuid(root, root_uuid);
+        root_fs_uuid(ctx, root_uuid);
         BootParams params = {
                 .root_fs_uuid = *root_uuid ? root_uuid : NULL,
                 .root_dir = ctx->root_path,
@@ -404,32 +410,27 @@ static int install_modules_hook(BuildContext *ctx, int root_fd) {
         return r;
 }
 
-/* Only a boot loader that reads BLS entries and the kernel from the ESP (systemd-boot) needs
- * them, and only for a family whose kernel packages run these hooks (DistroOps). */
-static int install_kernel_hooks(BuildContext *ctx, int root_fd, const char *cmdline) {
-        const BuildConfig *c = &ctx->config;
-        int r;
+/* The title, single-quoted for the shell that reads /usr/lib/vmcompose/kernel.conf. */
+static void conf_title(Buffer *conf, const char *title) {
+        buffer_printf(conf, "TITLE='");
+        for (const char *t = title; *t; t++)
+                buffer_printf(conf, *t == '\'' ? "'\\''" : "%c", *t);
+        buffer_printf(conf, "'\n");
+}
 
-        if (!c->bootloader->kernel_on_esp || !(c->bootloader->texts & BOOT_TEXT_BLS_ENTRY) ||
-            !c->distro->kernel_package_hooks) {
-                log_info("bootloader: %s on %s: no kernel package hooks (a kernel installed in "
-                         "the VM needs its boot entry made by hand)",
-                         c->bootloader->name, c->distro->family);
-                return 0;
-        }
+/* systemd-boot: the kernel and initramfs on the ESP, one BLS entry per kernel. */
+static int install_bls_hooks(BuildContext *ctx, int root_fd, const char *cmdline) {
         _cleanup_free_ char *line = xasprintf("%s\n", cmdline);
-        /* The title, single-quoted for the shell that reads the file. */
         Buffer conf = {};
         buffer_printf(&conf, "# Written by vmcompose for /etc/kernel/postinst.d/zz-vmcompose\n"
-                             "ESP=/boot/efi\nTITLE='");
-        for (const char *t = ctx->profile->name; *t; t++)
-                buffer_printf(&conf, *t == '\'' ? "'\\''" : "%c", *t);
-        buffer_printf(&conf, "'\n");
-        r = add_hook_script(ctx, root_fd, "zz-vmcompose", "etc/kernel/postinst.d/zz-vmcompose",
-                            "a kernel package installed in the VM gets its kernel and initramfs "
-                            "on the ESP and a BLS entry, the default when it is the newest: "
-                            "systemd-boot reads only the ESP, so without it an upgraded kernel "
-                            "package installs a kernel that never boots");
+                             "ESP=/boot/efi\n");
+        conf_title(&conf, ctx->profile->name);
+        int r = add_hook_script(
+                ctx, root_fd, "zz-vmcompose", "etc/kernel/postinst.d/zz-vmcompose",
+                "a kernel package installed in the VM gets its kernel and initramfs "
+                "on the ESP and a BLS entry, the default when it is the newest: "
+                "systemd-boot reads only the ESP, so without it an upgraded kernel "
+                "package installs a kernel that never boots");
         if (r == 0)
                 r = add_hook_script(ctx, root_fd, "zz-vmcompose",
                                     "etc/kernel/postrm.d/zz-vmcompose",
@@ -441,8 +442,6 @@ static int install_kernel_hooks(BuildContext *ctx, int root_fd, const char *cmdl
                                     "update-initramfs run in the VM for a kernel on the ESP "
                                     "refreshes the ESP's initramfs, the one that boots");
         if (r == 0)
-                r = install_modules_hook(ctx, root_fd);
-        if (r == 0)
                 r = add_hook_file(ctx, root_fd, "etc/kernel/cmdline", line, strlen(line), 0644,
                                   "the kernel command line of the image's entry, for the entries "
                                   "the kernel hook writes (kernel-install's file)");
@@ -451,6 +450,72 @@ static int install_kernel_hooks(BuildContext *ctx, int root_fd, const char *cmdl
                                   conf.len, 0644,
                                   "where the kernel hook finds the ESP and the entries' title");
         buffer_done(&conf);
+        return r;
+}
+
+/* GRUB: the kernel stays in the root's /boot, and the one configuration names the newest. */
+static int install_grub_hooks(BuildContext *ctx, int root_fd, const BootKernel *k,
+                              const char *cmdline) {
+        const BuildConfig *c = &ctx->config;
+        char root_uuid[37] = "";
+        root_fs_uuid(ctx, root_uuid);
+        BootParams p = {
+                .root_fs_uuid = root_uuid,
+                .kernel = k,
+                .cmdline = cmdline,
+                .title = ctx->profile->name,
+                .esp_vendor_dir = c->distro_boot.esp_vendor_dir,
+                .data_dir = vmcompose_data_dir(),
+        };
+        _cleanup_free_ char *text = NULL, *cfg = NULL;
+        int r = bootloader_grub_hook_cfg(c->bootloader, &p, "/boot/efi", &text, &cfg);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *conf =
+                xasprintf("# Written by vmcompose for /etc/kernel/postinst.d/zz-vmcompose-grub\n"
+                          "GRUB_CFG=%s\n",
+                          cfg);
+        r = add_hook_script(ctx, root_fd, "zz-vmcompose-grub",
+                            "etc/kernel/postinst.d/zz-vmcompose-grub",
+                            "a kernel package installed in the VM becomes the kernel GRUB boots "
+                            "when it is the newest: the image's grub.cfg names one kernel, so "
+                            "without it an upgraded kernel package installs a kernel that never "
+                            "boots");
+        if (r == 0)
+                r = add_hook_script(ctx, root_fd, "zz-vmcompose-grub",
+                                    "etc/kernel/postrm.d/zz-vmcompose-grub",
+                                    "a kernel package removed in the VM: GRUB boots the newest "
+                                    "kernel left");
+        if (r == 0)
+                r = add_hook_file(ctx, root_fd, "usr/lib/vmcompose/grub.cfg.in", text, strlen(text),
+                                  0644,
+                                  "the image's grub.cfg with the kernel's version and paths left "
+                                  "open, for the kernel hook");
+        if (r == 0)
+                r = add_hook_file(ctx, root_fd, "usr/lib/vmcompose/kernel.conf", conf, strlen(conf),
+                                  0644, "where the kernel hook writes the grub.cfg GRUB reads");
+        return r;
+}
+
+/* A boot loader that reads BLS entries and the kernel from the ESP (systemd-boot) or GRUB's
+ * one configuration needs them, and only for a family whose kernel packages run these hooks
+ * (DistroOps). */
+static int install_kernel_hooks(BuildContext *ctx, int root_fd, const BootKernel *k,
+                                const char *cmdline) {
+        const BuildConfig *c = &ctx->config;
+        bool bls = c->bootloader->kernel_on_esp && (c->bootloader->texts & BOOT_TEXT_BLS_ENTRY);
+        bool grub = c->bootloader->texts & BOOT_TEXT_GRUB_CFG;
+
+        if (!(bls || grub) || !c->distro->kernel_package_hooks) {
+                log_info("bootloader: %s on %s: no kernel package hooks (a kernel installed in "
+                         "the VM needs its boot entry made by hand)",
+                         c->bootloader->name, c->distro->family);
+                return 0;
+        }
+        int r = bls ? install_bls_hooks(ctx, root_fd, cmdline)
+                    : install_grub_hooks(ctx, root_fd, k, cmdline);
+        if (r == 0)
+                r = install_modules_hook(ctx, root_fd);
         return r;
 }
 
@@ -493,7 +558,7 @@ int stage_bootloader(BuildContext *ctx) {
                 return r;
         if (c->bootloader->kernel_on_esp && (r = remove_root_kernel(ctx, root_fd, &k)) < 0)
                 return r;
-        if ((r = install_kernel_hooks(ctx, root_fd, cmdline)) < 0)
+        if ((r = install_kernel_hooks(ctx, root_fd, &k, cmdline)) < 0)
                 return r;
         ctx->esp_dir = ctx->esp_path;
         ctx->kernel_version = xstrdup(k.version);

@@ -59,6 +59,9 @@ typedef struct Bootloader {
          * put them there), never from the root's /boot: the bootloader stage removes the
          * root's copies. */
         bool kernel_on_esp;
+        /* grub/grub.cfg goes on the ESP (EFI/VENDOR/grub.cfg, where the distribution's signed
+         * GRUB reads it), not in the root's /boot/grub. */
+        bool grub_cfg_on_esp;
 } Bootloader;
 
 /* GRUB's i386-pc boot sector, patched to load core.img from core_sector: keeps the disk's own
@@ -66,6 +69,13 @@ typedef struct Bootloader {
 void grub_patch_boot_sector(uint8_t boot[512], const uint8_t mbr[512], uint64_t core_sector);
 /* Points core.img's first blocklist at the sectors after its first one. */
 void grub_patch_core(uint8_t *core, size_t size, uint64_t core_sector);
+
+/* For GRUB's kernel package hook (bootloader/kernel-hooks/zz-vmcompose-grub): p's grub.cfg
+ * with @VERSION@, @LINUX@ and @INITRD@ in place of the kernel's version and paths (*ret_text),
+ * and where b's GRUB reads it in the running image, the ESP mounted on esp_mount
+ * (*ret_path). Both owned by the caller. 0, or a negative errno (the problem logged). */
+int bootloader_grub_hook_cfg(const Bootloader *b, const BootParams *p, const char *esp_mount,
+                             char **ret_text, char **ret_path);
 
 /* The boot loader called name, or NULL when vmcompose does not make it yet. */
 const Bootloader *bootloader_find(const char *name);

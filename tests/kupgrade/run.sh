@@ -1,7 +1,8 @@
 #!/bin/sh
 # Runs in the VM (kupgrade.service), from the second disk: the first boot installs the kernel
 # package next to this script and purges the image's own kernel; the second reports the kernel
-# that runs. Every line for the test starts with "kupgrade: ".
+# that runs. Every line for the test starts with "kupgrade: ". An image that GRUB boots (the
+# hook's grub.cfg.in is there) reports the kernel its grub.cfg names instead of BLS entries.
 d=/run/kupgrade
 new=$(cat $d/new-version)
 old=$(cat $d/old-version)
@@ -10,6 +11,10 @@ say() { echo "kupgrade: $*"; }
 # The names in a directory on one line (the journal drops a trailing space).
 list() { ls "$1" | tr '\n' ' ' | sed 's/ $//'; }
 entries() { say "$1: entries: $(cd $esp/loader/entries && grep -H '^version' ./*.conf | tr '\n' ' ' | sed 's/ $//')"; say "$1: $(grep '^default' $esp/loader/loader.conf)"; }
+if [ -f /usr/lib/vmcompose/grub.cfg.in ]; then
+        . /usr/lib/vmcompose/kernel.conf
+        entries() { say "$1: grub.cfg: $(grep -o 'linux [^ ]*' "$GRUB_CFG")"; say "$1: /boot: $(list /boot)"; }
+fi
 
 if [ "$(dpkg-query -W -f '${db:Status-Status}' "linux-image-$new" 2>/dev/null)" = installed ]; then
         say "uname -r: $(uname -r)"
