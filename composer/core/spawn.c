@@ -60,17 +60,21 @@ int spawn_run(char *const argv[], char *const env_extra[], Buffer *output) {
 /* The wall-clock time spent in programs run inside image roots, for the build's timing line. */
 static uint64_t in_root_usec;
 
-static uint64_t monotonic_usec(void) {
+uint64_t spawn_monotonic_usec(void) {
         struct timespec ts;
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
 int spawn_run_in_root(char *const argv[], char *const env_extra[], Buffer *output) {
-        uint64_t start = monotonic_usec();
+        uint64_t start = spawn_monotonic_usec();
         int r = spawn(argv, true, env_extra, output);
-        __atomic_add_fetch(&in_root_usec, monotonic_usec() - start, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&in_root_usec, spawn_monotonic_usec() - start, __ATOMIC_RELAXED);
         return r;
+}
+
+void spawn_count_in_root(uint64_t usec) {
+        __atomic_add_fetch(&in_root_usec, usec, __ATOMIC_RELAXED);
 }
 
 double spawn_in_root_seconds(void) {

@@ -24,6 +24,11 @@ int spawn_run_in_root(char *const argv[], char *const env_extra[], Buffer *outpu
 /* The seconds spent so far in spawn_run_in_root()'s programs (wall clock, all threads): for an
  * image of another architecture, the time run emulated. */
 double spawn_in_root_seconds(void);
+/* Adds usec to spawn_in_root_seconds(): time in the root's programs run another way (librpm's
+ * scriptlets, which librpm starts itself). */
+void spawn_count_in_root(uint64_t usec);
+/* CLOCK_MONOTONIC in microseconds. */
+uint64_t spawn_monotonic_usec(void);
 
 /* Formats argv as a shell command line (shell_quote() on each) for messages. Caller frees. */
 char *spawn_format(char *const argv[]);

@@ -2,7 +2,7 @@
 # Builds a small signed RPM distribution for the RPM backend's tests (issue #13), offline, from
 # the host: rpmbuild, rpmsign, createrepo_c and gpg with a throwaway key made here.
 #
-# Usage: make-fixture.sh [--cache DIR] [--variants] OUTDIR
+# Usage: make-fixture.sh [--cache DIR] [--variants] [--arch x86_64|aarch64] OUTDIR
 #
 # OUTDIR/repo/            the rpm-md repository: *.rpm, repodata/ (gz, and comps with the
 #                         group core), repodata/repomd.xml.asc
@@ -11,7 +11,7 @@
 # OUTDIR/other-key.asc    a second key's public half (the negative "signed with another key")
 # OUTDIR/kernel-version   the kernel-core package's kernel version
 #
-# The packages (x86_64 unless noarch):
+# The packages (x86_64, or aarch64 with --arch aarch64, unless noarch):
 #   filesystem            the merged-/usr skeleton (/bin -> usr/bin, ...)
 #   busybox               the host's static busybox, with sh, ls, cat, mount, ... links in /usr/bin;
 #                         Provides: /bin/sh (as Fedora's bash does; /bin is a link)
@@ -62,17 +62,28 @@
 # ${VMCOMPOSE_TEST_CACHE:-/var/cache/vmcompose}/rpm-fixture when writable) (KEY: this script, the host's
 # busybox, kernel and systemd-boot files and the tools' versions), so a second call copies it
 # (the way tests/setup/ keeps its mmdebstrap tarball).
+#
+# --arch aarch64: busybox, kernel-core and systemd-boot-unsigned are made for aarch64 from
+# Debian's arm64 packages (busybox-static, the newest linux-image-*-cloud-arm64,
+# systemd-boot-efi), downloaded from the host's apt sources with a private apt state (the
+# host's own dpkg architectures are left alone) instead of the host's files.
 set -euo pipefail
 
-cache= variants=0
+cache= variants=0 ARCH=x86_64
 while [ $# -gt 1 ]; do
         case $1 in
         --cache) cache=$2; shift 2 ;;
         --variants) variants=1; shift ;;
+        --arch) ARCH=$2; shift 2 ;;
         *) break ;;
         esac
 done
-[ $# -eq 1 ] || { echo "usage: $0 [--cache DIR] [--variants] OUTDIR" >&2; exit 2; }
+[ $# -eq 1 ] || { echo "usage: $0 [--cache DIR] [--variants] [--arch x86_64|aarch64] OUTDIR" >&2; exit 2; }
+case $ARCH in
+x86_64) EFI=x64 ;;
+aarch64) EFI=aa64 ;;
+*) echo "$0: --arch $ARCH: x86_64 or aarch64" >&2; exit 2 ;;
+esac
 # auto: the test cache, as tests/setup/ uses it (VMCOMPOSE_TEST_CACHE), when it is writable.
 if [ "$cache" = auto ]; then
         cache=${VMCOMPOSE_TEST_CACHE:-/var/cache/vmcompose}/rpm-fixture
@@ -82,16 +93,48 @@ OUT=$1
 for t in rpmbuild rpmsign createrepo_c gpg; do
         command -v $t >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
 done
-[ -x /bin/busybox ] || { echo "SKIP: /bin/busybox (busybox-static) is not installed"; exit 77; }
-SDBOOT=/usr/lib/systemd/boot/efi
-[ -f $SDBOOT/systemd-bootx64.efi ] || { echo "SKIP: $SDBOOT/systemd-bootx64.efi is missing"; exit 77; }
-KVER=$(cd /lib/modules && ls -d *-amd64 2>/dev/null | sort -V | tail -1)
-[ -n "$KVER" ] && [ -r /boot/vmlinuz-$KVER ] || { echo "SKIP: no readable host kernel"; exit 77; }
+W=$(mktemp -d /tmp/vmcrpm-XXXXXX)
+G=$W/g    # short: gpg-agent's socket lives in the homedir
+G2=$W/g2
+cleanup() {
+        gpgconf --homedir "$G" --kill gpg-agent 2>/dev/null || true
+        gpgconf --homedir "$G2" --kill gpg-agent 2>/dev/null || true
+        rm -rf "$W"
+}
+trap cleanup EXIT
+
+# SRC: where the architecture's busybox, kernel and systemd-boot files are (/ on x86_64: the
+# host's own); SOURCES: what the cache key says of them.
+if [ $ARCH = x86_64 ]; then
+        SRC=
+        KVER=$(cd /lib/modules && ls -d *-amd64 2>/dev/null | sort -V | tail -1)
+        [ -n "$KVER" ] && [ -r /boot/vmlinuz-$KVER ] || { echo "SKIP: no readable host kernel"; exit 77; }
+        SOURCES=$(sha256sum /bin/busybox /boot/vmlinuz-$KVER /usr/lib/systemd/boot/efi/systemd-bootx64.efi)
+else
+        SRC=$W/arm64 A=$W/apt
+        mkdir -p "$A/lists/partial" "$A/cache/archives/partial" "$W/debs"
+        APT=(-q -o Dir::State::Lists="$A/lists" -o Dir::Cache="$A/cache" -o Dir::State::status=/dev/null
+                -o APT::Architecture=arm64 -o APT::Architectures::=arm64 -o APT::Sandbox::User=root)
+        apt-get "${APT[@]}" update >"$W/apt.log" 2>&1 || { cat "$W/apt.log"; echo "SKIP: apt-get update for arm64 failed"; exit 77; }
+        kpkg=$(apt-cache "${APT[@]}" depends linux-image-cloud-arm64 2>/dev/null |
+                sed -n 's/^ *Depends: \(linux-image-[0-9].*-cloud-arm64\)$/\1/p' | head -1)
+        [ -n "$kpkg" ] || { echo "SKIP: the host's apt sources carry no linux-image-cloud-arm64"; exit 77; }
+        KVER=${kpkg#linux-image-}
+        SOURCES=$(apt-cache "${APT[@]}" show --no-all-versions busybox-static systemd-boot-efi "$kpkg" |
+                grep -E '^(Package|Version|SHA256):')
+fi
+BB=$SRC/bin/busybox
+SDBOOT=$SRC/usr/lib/systemd/boot/efi
+if [ $ARCH = x86_64 ]; then
+        [ -x $BB ] || { echo "SKIP: /bin/busybox (busybox-static) is not installed"; exit 77; }
+        [ -f $SDBOOT/systemd-bootx64.efi ] || { echo "SKIP: $SDBOOT/systemd-bootx64.efi is missing"; exit 77; }
+fi
 
 if [ -n "$cache" ]; then
         key=$( {
-                sha256sum "$0" /bin/busybox /boot/vmlinuz-$KVER $SDBOOT/systemd-bootx64.efi
-                echo "$KVER $variants"
+                sha256sum "$0"
+                echo "$SOURCES"
+                echo "$ARCH $KVER $variants"
                 rpm --version; createrepo_c --version
         } | sha256sum | cut -c1-16)
         if [ -f "$cache/rpm-fixture-$key/.complete" ]; then
@@ -104,15 +147,13 @@ fi
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-W=$(mktemp -d /tmp/vmcrpm-XXXXXX)
-G=$W/g    # short: gpg-agent's socket lives in the homedir
-G2=$W/g2
-cleanup() {
-        gpgconf --homedir "$G" --kill gpg-agent 2>/dev/null || true
-        gpgconf --homedir "$G2" --kill gpg-agent 2>/dev/null || true
-        rm -rf "$W"
-}
-trap cleanup EXIT
+if [ $ARCH = aarch64 ]; then
+        (cd "$W/debs" && apt-get "${APT[@]}" download busybox-static systemd-boot-efi "$kpkg") >"$W/apt.log" 2>&1 ||
+                { cat "$W/apt.log"; echo "apt-get download of the arm64 packages failed" >&2; exit 1; }
+        for d in "$W"/debs/*.deb; do dpkg-deb -x "$d" "$SRC"; done
+        # The package's postinst makes modules.dep; the host's /lib/modules already has one.
+        depmod -b "$SRC" "$KVER"
+fi
 
 export SOURCE_DATE_EPOCH=1767225600 # 2026-01-01
 export TZ=UTC LC_ALL=C
@@ -152,13 +193,17 @@ mkdir -p "$W/build/SPECS" "$W/src"
 # spec NAME VERSION ARCH "HEADER LINES" "INSTALL SCRIPT" "FILES" ["SCRIPTLETS"]
 spec() {
         local name=$1 version=$2 arch=$3 header=$4 install=$5 files=$6 scripts=${7:-}
+        # An architecture's package takes rpmbuild's --target (a BuildArch: aarch64 is refused
+        # on an x86_64 host).
+        local buildarch="BuildArch: $arch"
+        [ "$arch" = noarch ] || buildarch="# BuildArch: rpmbuild --target $arch"
         cat >"$W/build/SPECS/$name.spec" <<EOF
 Name: $name
 Version: $version
 Release: 1.fx
 Summary: vmcompose RPM fixture: $name
 License: MIT
-BuildArch: $arch
+$buildarch
 $header
 
 %description
@@ -209,10 +254,10 @@ printf "root:x:0:\n" >%{buildroot}/etc/group' '
 
 applets="sh ash ls cat cp mv rm ln mkdir rmdir mount umount echo sleep dmesg uname poweroff reboot
         grep sed head tail sync stat find chmod chown true false test"
-spec busybox 1.35.0 x86_64 "AutoReqProv: no
+spec busybox 1.35.0 $ARCH "AutoReqProv: no
 Requires: filesystem
 Provides: /bin/sh" "
-install -D -m 0755 /bin/busybox %{buildroot}/usr/bin/busybox
+install -D -m 0755 $BB %{buildroot}/usr/bin/busybox
 for a in $(echo $applets); do ln -s busybox %{buildroot}/usr/bin/\$a; done" '
 /usr/bin/*'
 
@@ -234,30 +279,30 @@ chmod 0755 %{buildroot}/usr/sbin/init' '
 
 # The kernel: Fedora's layout (the image under /usr/lib/modules/VER, kernel-install copies it to
 # /boot) plus the /boot copies a boot loader reads directly.
-spec kernel-core "${KVER%%-*}" x86_64 "AutoReqProv: no
+spec kernel-core "${KVER%%-*}" $ARCH "AutoReqProv: no
 Provides: kernel = ${KVER%%-*}
 Requires: filesystem" "
 m=%{buildroot}/usr/lib/modules/$KVER
 mkdir -p \$m %{buildroot}/boot
-cp -a /lib/modules/$KVER/. \$m/
+cp -a $SRC/lib/modules/$KVER/. \$m/
 rm -f \$m/build \$m/source
-install -m 0644 /boot/vmlinuz-$KVER \$m/vmlinuz
-install -m 0644 /boot/config-$KVER \$m/config
-install -m 0644 /boot/vmlinuz-$KVER %{buildroot}/boot/vmlinuz-$KVER
-install -m 0644 /boot/config-$KVER %{buildroot}/boot/config-$KVER
-[ -r /boot/System.map-$KVER ] && install -m 0644 /boot/System.map-$KVER \$m/System.map || :" "
+install -m 0644 $SRC/boot/vmlinuz-$KVER \$m/vmlinuz
+install -m 0644 $SRC/boot/config-$KVER \$m/config
+install -m 0644 $SRC/boot/vmlinuz-$KVER %{buildroot}/boot/vmlinuz-$KVER
+install -m 0644 $SRC/boot/config-$KVER %{buildroot}/boot/config-$KVER
+[ -r $SRC/boot/System.map-$KVER ] && install -m 0644 $SRC/boot/System.map-$KVER \$m/System.map || :" "
 /usr/lib/modules/$KVER
 /boot/vmlinuz-$KVER
 /boot/config-$KVER"
 
-spec systemd-boot-unsigned 252 x86_64 "AutoReqProv: no
+spec systemd-boot-unsigned 252 $ARCH "AutoReqProv: no
 Requires: filesystem" "
 d=%{buildroot}/usr/lib/systemd/boot/efi
 mkdir -p \$d
-install -m 0644 $SDBOOT/systemd-bootx64.efi \$d/
-install -m 0644 $SDBOOT/linuxx64.efi.stub \$d/" '
-/usr/lib/systemd/boot/efi/systemd-bootx64.efi
-/usr/lib/systemd/boot/efi/linuxx64.efi.stub'
+install -m 0644 $SDBOOT/systemd-boot$EFI.efi \$d/
+install -m 0644 $SDBOOT/linux$EFI.efi.stub \$d/" "
+/usr/lib/systemd/boot/efi/systemd-boot$EFI.efi
+/usr/lib/systemd/boot/efi/linux$EFI.efi.stub"
 
 # A package that only ships a marker file under /usr/share/fixture.
 simple() {
@@ -315,7 +360,7 @@ echo escaped >%{buildroot}/usr/lib/XX/XX/XX/XX/tmp/vmcompose-rpm-dotdot' '
 for s in "$W"/build/SPECS/*.spec; do
         extra=()
         case $s in */fixture-dotdot.spec) extra=(--define "_binary_payload w0.ufdio") ;; esac
-        nice -n 10 rpmbuild "${RPMDEFS[@]}" "${extra[@]}" --quiet -bb "$s" >"$W/rpmbuild.log" 2>&1 ||
+        nice -n 10 rpmbuild --target "$ARCH" "${RPMDEFS[@]}" "${extra[@]}" --quiet -bb "$s" >"$W/rpmbuild.log" 2>&1 ||
                 { cat "$W/rpmbuild.log"; echo "rpmbuild failed: $s" >&2; exit 1; }
 done
 

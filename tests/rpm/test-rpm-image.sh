@@ -19,7 +19,7 @@ C=${VMCOMPOSE_TEST_CACHE:-/var/cache/vmcompose}
 T=$(mktemp -d /tmp/vmcompose-rpm-image-XXXXXX)
 trap 'rm -rf "$T"' EXIT
 failures=0
-check() { local what=$1; shift; if "$@" >/dev/null; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); fi; }
+check() { local what=$1; shift; if "$@" >/dev/null; then echo "ok: $what"; else echo "FAIL: $what"; failures=$((failures + 1)); return 1; fi; }
 
 F=$T/fixture
 bash tests/rpm/make-fixture.sh --cache "$C" --variants "$F" >"$T/fixture.log" 2>&1
@@ -27,7 +27,9 @@ rc=$?
 [ $rc = 77 ] && { cat "$T/fixture.log"; exit 77; }
 [ $rc = 0 ] || { echo "FAIL: make-fixture.sh:"; cat "$T/fixture.log"; exit 1; }
 
-# profile NAME REPO [GPGCHECK [PACKAGE...]]: a profile over the fixture repository REPO.
+# profile NAME REPO [GPGCHECK [PACKAGE...]]: a profile over the fixture repository REPO, for
+# ARCH (Debian's name, default amd64) with its serial console CONSOLE (default ttyS0), signed
+# by KEY (default the fixture's key).
 profile() {
         local name=$1 repo=$2 gpgcheck=${3:-true}
         shift 3 2>/dev/null || shift $#
@@ -38,11 +40,11 @@ description: the signed RPM fixture distribution
 distro:
   family: fedora
   release: fedora-43
-  architecture: amd64
+  architecture: ${ARCH:-amd64}
   repositories:
     - uri: file://$repo
       suite: fixture
-      signed-by: $F/RPM-GPG-KEY-fixture
+      signed-by: ${KEY:-$F/RPM-GPG-KEY-fixture}
       gpgcheck: $gpgcheck
 policy:
   - name: headless
@@ -58,7 +60,7 @@ packages:
       why: a scriptlet that writes a file
 EOF
                 for p in "$@"; do printf '    - name: %s\n      why: under test\n' "$p"; done
-                cat <<'EOF'
+                cat <<EOF
 kernel:
   why: the host's kernel, packaged as kernel-core
   package: kernel-core
@@ -66,7 +68,7 @@ kernel:
   initramfs-modules: target
   target: qemu
   cmdline:
-    - arg: console=ttyS0
+    - arg: console=${CONSOLE:-ttyS0}
       why: the boot test reads the serial console
     - arg: rw
       why: no fsck in the fixture
@@ -138,6 +140,36 @@ timeout 600 "$VMC" audit "$T/out/rpm-fixture.qcow2" >"$T/audit.log" 2>&1
 check "vmcompose audit reads the image's rpmdb" grep -qE "fedora 43.*, [0-9]+ packages \(rpm\)" "$T/audit.log" ||
         cat "$T/audit.log"
 check "... and finds the policies kept" grep -q "policy: clean" "$T/audit.log"
+
+# --- the fixture distribution for aarch64 (arm64 built on this host) builds and boots ---
+# Its busybox, kernel-core and systemd-boot-unsigned are made from Debian's arm64 packages;
+# librpm installs them into the foreign root, the scriptlets run under qemu-user (binfmt_misc).
+if ! command -v qemu-system-aarch64 >/dev/null || [ ! -r /usr/share/AAVMF/AAVMF_CODE.fd ] ||
+        ! grep -qs '^flags: .*F' /proc/sys/fs/binfmt_misc/qemu-aarch64; then
+        echo "SKIP: aarch64: qemu-system-aarch64, AAVMF or an F-flag qemu-aarch64 binfmt handler is missing"
+else
+        FA=$T/fixture-aarch64
+        bash tests/rpm/make-fixture.sh --cache "$C" --arch aarch64 "$FA" >"$T/fixture-aarch64.log" 2>&1
+        rc=$?
+        check "make-fixture.sh --arch aarch64 (exit $rc)" test $rc = 0 || cat "$T/fixture-aarch64.log"
+        ARCH=arm64 CONSOLE=ttyAMA0 KEY=$FA/RPM-GPG-KEY-fixture profile rpm-fixture-arm64 "$FA/repo"
+        timeout 600 "$VMC" build "$T/rpm-fixture-arm64.yaml" --cache-dir "$C" -o "$T/arm64" >"$T/arm64.log" 2>&1
+        check "the aarch64 fixture profile builds" grep -q "built rpm-fixture-arm64" "$T/arm64.log" ||
+                cat "$T/arm64.log"
+        check "... its scriptlet ran emulated" grep -qE "built .*, [0-9.]+ s of it emulated" "$T/arm64.log"
+        MA=$T/arm64/rpm-fixture-arm64.manifest.json
+        check "... the manifest says arm64, with aarch64 packages" jq -e '.architecture == "arm64" and
+                ([.packages[] | select(.name == "busybox" or .name == "kernel-core") | .architecture] == ["aarch64", "aarch64"])' "$MA"
+        check "... the SBOM's purls say arch=aarch64" jq -e '.packages[] | select(.name == "busybox") |
+                .externalRefs[] | select(.referenceLocator | test("^pkg:rpm/fedora/busybox@.*\\?arch=aarch64&distro=fedora-43$"))' \
+                "$T/arm64/rpm-fixture-arm64.spdx.json"
+        timeout 400 "$VMC" boot --expect VMCOMPOSE-RPM-FIXTURE-OK --timeout 360 \
+                --serial-log "$T/serial-arm64.log" "$T/arm64/rpm-fixture-arm64.qcow2" >"$T/boot-arm64.log" 2>&1
+        check "... the aarch64 qcow2 boots under AAVMF to the init's marker" grep -q "up (firmware uefi" "$T/boot-arm64.log" ||
+                { cat "$T/boot-arm64.log"; tail -20 "$T/serial-arm64.log"; }
+        check "... running the arm64 kernel" grep -aq "VMCOMPOSE-RPM-FIXTURE-OK .*-arm64" "$T/serial-arm64.log"
+        rm -rf "$T/arm64"
+fi
 
 # --- refused installs: a clear error, nothing outside the root, nothing at the target path ---
 # refused NAME REPO GPGCHECK REGEX PACKAGE...: the build fails with REGEX in its log.

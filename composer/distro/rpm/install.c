@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -33,9 +34,11 @@
 #include <rpm/rpmts.h>
 
 #include "rpm-install.h"
+#include "vmcompose/arch.h"
 #include "vmcompose/log.h"
 #include "vmcompose/rootfs.h"
 #include "vmcompose/signals.h"
+#include "vmcompose/spawn.h"
 
 /* Sorts '/' before every other byte: a directory's subtree is one run of the sorted list. */
 static int path_cmp(const void *a, const void *b) {
@@ -151,6 +154,8 @@ typedef struct Child {
         unsigned script_errors;
         InstallMounts mounts; /* /proc, /sys and /dev, mounted while a scriptlet runs */
         unsigned mount_errors;
+        uint64_t script_start; /* when the running scriptlet started (spawn_monotonic_usec()) */
+        uint64_t *script_usec; /* the scriptlets' time so far, in memory the parent shares */
 } Child;
 
 static void child_say(const Child *c, const char *fmt, ...) _printf_(2, 3);
@@ -222,9 +227,13 @@ static void *notify(const void *arg, const rpmCallbackType what, const rpm_loff_
                         child_say(c, "install: %s\n", error);
                         c->mount_errors++;
                 }
+                c->script_start = spawn_monotonic_usec();
                 return NULL;
         }
         case RPMCALLBACK_SCRIPT_STOP: {
+                if (c->script_usec && c->script_start)
+                        *c->script_usec += spawn_monotonic_usec() - c->script_start;
+                c->script_start = 0;
                 _cleanup_free_ char *failed = NULL;
                 int r = install_unmount_all(&c->mounts, &failed);
                 if (r < 0) {
@@ -353,7 +362,14 @@ static int child_run(const char *root, const InstallPackage *pkgs, size_t n,
                 child_say(c, "install: rpm cannot order the transaction\n");
                 status = 1;
         } else {
-                int r = rpmtsRun(ts, NULL, RPMPROB_FILTER_NONE);
+                /* rpm checks a package's architecture against the host's; for a foreign
+                 * root (arm64 built on x86-64) the resolver has already chosen the
+                 * profile architecture's packages, and the scriptlets run emulated. */
+                const Arch *arch = arch_find(o->architecture);
+                rpmprobFilterFlags filter = arch && arch_is_foreign(arch)
+                                                    ? RPMPROB_FILTER_IGNOREARCH
+                                                    : RPMPROB_FILTER_NONE;
+                int r = rpmtsRun(ts, NULL, filter);
                 if (child_problems(c, ts) > 0 || r != 0 || c->script_errors > 0 ||
                     c->mount_errors > 0)
                         status = 1;
@@ -370,12 +386,19 @@ static int run_transaction(const char *root, const InstallPackage *pkgs, size_t 
         int p[2];
         if (pipe2(p, O_CLOEXEC) < 0)
                 return diag_add_errno(diag, errno, "install: cannot make a pipe: %m");
+        /* The scriptlets' time, for the build's timing line (spawn_count_in_root()). */
+        uint64_t *script_usec = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE,
+                                     MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (script_usec == MAP_FAILED)
+                script_usec = NULL;
         fflush(NULL);
         pid_t pid = fork();
         if (pid < 0) {
                 int r = -errno;
                 close(p[0]);
                 close(p[1]);
+                if (script_usec)
+                        munmap(script_usec, sizeof(uint64_t));
                 return diag_add_errno(diag, r, "install: cannot fork: %m");
         }
         if (pid == 0) {
@@ -390,7 +413,7 @@ static int run_transaction(const char *root, const InstallPackage *pkgs, size_t 
                 setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 1);
                 setenv("LC_ALL", "C", 1);
                 setenv("HOME", "/root", 1);
-                Child c = {.out = p[1], .pkgs = pkgs};
+                Child c = {.out = p[1], .pkgs = pkgs, .script_usec = script_usec};
                 _exit(child_run(root, pkgs, n, o, netshared, &c));
         }
         close(p[1]);
@@ -407,6 +430,10 @@ static int run_transaction(const char *root, const InstallPackage *pkgs, size_t 
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
                 ;
+        if (script_usec) {
+                spawn_count_in_root(*script_usec);
+                munmap(script_usec, sizeof(uint64_t));
+        }
         int r = 0;
         if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
                 const char *text = out.data ? out.data : "";
