@@ -286,6 +286,17 @@ static int prepare_boot(BuildContext *ctx, int root_fd, const BootKernel *k, con
         const Partition *root = disk_layout_root(&c->layout);
         if (root)
                 disk_fs_uuid(root, root_uuid);
+        /* Where the family's shim and GRUB are (its boot data, checked when it was read). */
+        _cleanup_(shim_files_done) ShimFiles shim = {};
+        if (c->bootloader->uses_shim_files) {
+                Diagnostics diag = {};
+                int r = distro_boot_shim_files(&c->distro_boot, c->arch, &shim, &diag);
+                for (size_t i = 0; i < diag.n_errors; i++)
+                        log_error("bootloader: %s", diag.messages[i]);
+                diag_done(&diag);
+                if (r < 0)
+                        return r;
+        }
         BootParams params = {
                 .root_fs_uuid = *root_uuid ? root_uuid : NULL,
                 .root_dir = ctx->root_path,
@@ -297,7 +308,7 @@ static int prepare_boot(BuildContext *ctx, int root_fd, const BootKernel *k, con
                 .kernel = k,
                 .cmdline = cmdline,
                 .title = ctx->profile->name,
-                .esp_vendor_dir = c->distro_boot.esp_vendor_dir,
+                .shim = shim.shim ? &shim : NULL,
                 .data_dir = vmcompose_data_dir(),
                 .arch = c->arch,
                 .timestamp = ctx->timestamp,

@@ -21,6 +21,13 @@
 #   kernel-core           the host's kernel: /usr/lib/modules/VER/{vmlinuz,config,System.map} and
 #                         the modules tree, and /boot/vmlinuz-VER, /boot/config-VER
 #   systemd-boot-unsigned /usr/lib/systemd/boot/efi/{systemd-bootx64.efi,linuxx64.efi.stub}
+#   shim-x64              Debian's signed shim and MokManager (shim-signed, shim-helpers-amd64-
+#                         signed) at Fedora's paths: /boot/efi/EFI/fedora/{shimx64,mmx64}.efi
+#   grub2-efi-x64         Debian's signed GRUB (grub-efi-amd64-signed) at Fedora's path:
+#                         /boot/efi/EFI/fedora/grubx64.efi (it reads grub.cfg from /EFI/debian,
+#                         else beside itself, $cmdpath); these two are left out, with a note on
+#                         stderr, when the host neither has those Debian packages nor can
+#                         download them (apt-get download): OUTDIR/shim-grub says they are there
 #   fixture-rich          Requires: (fixture-alt-a or fixture-alt-b)       a rich dependency
 #   fixture-alt-a, fixture-alt-b
 #   fixture-tools         Requires: /usr/lib/fixture/helper: a file dependency only filelists has
@@ -88,9 +95,45 @@ SDBOOT=/usr/lib/systemd/boot/efi
 KVER=$(cd /lib/modules && ls -d *-amd64 2>/dev/null | sort -V | tail -1)
 [ -n "$KVER" ] && [ -r /boot/vmlinuz-$KVER ] || { echo "SKIP: no readable host kernel"; exit 77; }
 
+W=$(mktemp -d /tmp/vmcrpm-XXXXXX)
+G=$W/g    # short: gpg-agent's socket lives in the homedir
+G2=$W/g2
+cleanup() {
+        gpgconf --homedir "$G" --kill gpg-agent 2>/dev/null || true
+        gpgconf --homedir "$G2" --kill gpg-agent 2>/dev/null || true
+        rm -rf "$W"
+}
+trap cleanup EXIT
+
+# Debian's signed shim, MokManager and GRUB: the host's when installed, else from the Debian
+# packages (apt-get download, unpacked in $W/debs). SHIM_FILES: shim, MokManager, GRUB; empty
+# when neither works.
+debian_file() { # PACKAGE PATH: prints where PATH of PACKAGE is on this host
+        local pkg=$1 path=$2
+        if [ -r "$path" ]; then
+                echo "$path"
+                return
+        fi
+        mkdir -p "$W/debs"
+        if [ ! -d "$W/debs/$pkg" ]; then
+                (cd "$W/debs" && apt-get -q download "$pkg" >"$W/debs/$pkg.log" 2>&1) &&
+                        dpkg-deb -x "$W"/debs/"$pkg"_*.deb "$W/debs/$pkg" || return 1
+        fi
+        [ -r "$W/debs/$pkg$path" ] && echo "$W/debs/$pkg$path"
+}
+SHIM_FILES=
+if s=$(debian_file shim-signed /usr/lib/shim/shimx64.efi.signed) &&
+        m=$(debian_file shim-helpers-amd64-signed /usr/lib/shim/mmx64.efi.signed) &&
+        g=$(debian_file grub-efi-amd64-signed /usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed); then
+        SHIM_FILES="$s $m $g"
+else
+        echo "note: no Debian signed shim and GRUB (installed or from apt-get download):" \
+                "the fixture has no shim-x64 or grub2-efi-x64" >&2
+fi
+
 if [ -n "$cache" ]; then
         key=$( {
-                sha256sum "$0" /bin/busybox /boot/vmlinuz-$KVER $SDBOOT/systemd-bootx64.efi
+                sha256sum "$0" /bin/busybox /boot/vmlinuz-$KVER $SDBOOT/systemd-bootx64.efi $SHIM_FILES
                 echo "$KVER $variants"
                 rpm --version; createrepo_c --version
         } | sha256sum | cut -c1-16)
@@ -104,15 +147,6 @@ fi
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-W=$(mktemp -d /tmp/vmcrpm-XXXXXX)
-G=$W/g    # short: gpg-agent's socket lives in the homedir
-G2=$W/g2
-cleanup() {
-        gpgconf --homedir "$G" --kill gpg-agent 2>/dev/null || true
-        gpgconf --homedir "$G2" --kill gpg-agent 2>/dev/null || true
-        rm -rf "$W"
-}
-trap cleanup EXIT
 
 export SOURCE_DATE_EPOCH=1767225600 # 2026-01-01
 export TZ=UTC LC_ALL=C
@@ -259,6 +293,28 @@ install -m 0644 $SDBOOT/linuxx64.efi.stub \$d/" '
 /usr/lib/systemd/boot/efi/systemd-bootx64.efi
 /usr/lib/systemd/boot/efi/linuxx64.efi.stub'
 
+# Fedora's shim-x64 and grub2-efi-x64 put the signed chain in the ESP's vendor directory,
+# /boot/efi/EFI/fedora; here with Debian's signed binaries (Debian's key in shim, which GRUB and
+# the Debian kernel of kernel-core are signed with).
+if [ -n "$SHIM_FILES" ]; then
+        set -- $SHIM_FILES
+        spec shim-x64 16.1 x86_64 "AutoReqProv: no
+Requires: filesystem" "
+d=%{buildroot}/boot/efi/EFI/fedora
+mkdir -p \$d
+install -m 0644 $1 \$d/shimx64.efi
+install -m 0644 $2 \$d/mmx64.efi" '
+/boot/efi/EFI/fedora/shimx64.efi
+/boot/efi/EFI/fedora/mmx64.efi'
+        spec grub2-efi-x64 2.06 x86_64 "AutoReqProv: no
+Requires: filesystem" "
+d=%{buildroot}/boot/efi/EFI/fedora
+mkdir -p \$d
+install -m 0644 $3 \$d/grubx64.efi" '
+/boot/efi/EFI/fedora/grubx64.efi'
+        set --
+fi
+
 # A package that only ships a marker file under /usr/share/fixture.
 simple() {
         local name=$1 version=$2 header=$3
@@ -335,6 +391,8 @@ gpg --homedir "$G" --armor --export fixture@vmcompose.test >"$OUT/RPM-GPG-KEY-fi
 gpg --homedir "$G2" --armor --export other@vmcompose.test >"$OUT/other-key.asc"
 cp "$OUT/RPM-GPG-KEY-fixture" "$OUT/repo/"
 echo "$KVER" >"$OUT/kernel-version"
+rm -f "$OUT/shim-grub"
+[ -z "$SHIM_FILES" ] || echo "shim-x64 grub2-efi-x64" >"$OUT/shim-grub"
 
 # createrepo_c DIR [options]: the metadata, then repomd.xml signed with KEYHOME (unless "").
 mkrepo() {
