@@ -205,6 +205,15 @@ static void test_shim_files(void **state) {
         assert_string_equal(f.grub_cfg[1], "EFI/fedora/grub.cfg");
         assert_null(f.grub_cfg[2]);
         shim_files_done(&f);
+        /* arm64: Fedora's aa64 packages and file names. */
+        assert_int_equal(distro_boot_shim_files(&bd, arch_find("arm64"), &f, &diag), 0);
+        assert_string_equal(f.shim, "boot/efi/EFI/fedora/shimaa64.efi");
+        assert_string_equal(f.grub, "boot/efi/EFI/fedora/grubaa64.efi");
+        shim_files_done(&f);
+        const char *const *pk = distro_boot_packages(&bd, "shim", "arm64");
+        assert_string_equal(pk[0], "shim-aa64");
+        assert_string_equal(pk[1], "grub2-efi-aa64");
+        assert_string_equal(distro_boot_packages(&bd, "shim", "amd64")[0], "shim-x64");
         distro_boot_data_done(&bd);
 
         /* No shim section: the build is told, naming the file. */
