@@ -150,37 +150,47 @@ static int prepare_systemd_boot(const BootParams *p) {
         return r;
 }
 
+void shim_files_done(ShimFiles *f) {
+        free(f->shim);
+        free(f->grub);
+        free(f->mok_manager);
+        strv_free(f->grub_cfg);
+        *f = (ShimFiles){};
+}
+
 /* UEFI Secure Boot with the distribution's signed chain (../shared/PLATFORMS.md): the
- * Microsoft-signed shim as the removable-media loader, the distribution's signed GRUB next to
- * it, and its configuration where that GRUB looks (/EFI/VENDOR: the family's boot data's
- * esp-vendor-dir, bootloader/distro/FAMILY.yaml). GRUB reads the signed kernel from the root
- * filesystem and has shim verify it. */
+ * Microsoft-signed shim as the removable-media loader, the distribution's signed GRUB (and
+ * MokManager) next to it, taken from where the family's packages put them, and GRUB's
+ * configuration where that GRUB looks (p->shim, from bootloader/distro/FAMILY.yaml: EFI/VENDOR,
+ * its prefix; Fedora's GRUB first reads the one beside itself). GRUB reads the signed kernel from
+ * the root filesystem and has shim verify it. */
 static int prepare_shim(const BootParams *p) {
         const char *sfx = p->arch->efi_suffix;
         _cleanup_free_ char *grub = xasprintf("grub%s.efi", sfx);
         _cleanup_free_ char *mm = xasprintf("mm%s.efi", sfx);
-        _cleanup_free_ char *shim_from = xasprintf("usr/lib/shim/shim%s.efi.signed", sfx);
-        _cleanup_free_ char *grub_from = xasprintf("usr/lib/grub/%s-signed/grub%s.efi.signed",
-                                                   p->arch->grub_efi_platform, sfx);
-        _cleanup_free_ char *mm_from = xasprintf("usr/lib/shim/mm%s.efi.signed", sfx);
+        const ShimFiles *sf = p->shim;
+        int r;
+
+        if (!sf)
+                return log_error_errno(EINVAL, "bootloader: shim needs the family's shim files");
         const struct {
                 const char *from, *dir, *name;
         } files[] = {
-                {shim_from, "EFI/BOOT", p->arch->efi_boot},
-                {grub_from, "EFI/BOOT", grub},
-                {mm_from, "EFI/BOOT", mm},
+                {sf->shim, "EFI/BOOT", p->arch->efi_boot},
+                {sf->grub, "EFI/BOOT", grub},
+                {sf->mok_manager, "EFI/BOOT", mm},
         };
-        int r;
-
         for (size_t i = 0; i < ELEMENTSOF(files); i++) {
                 const char *from = files[i].from;
+                if (!from)
+                        continue;
                 if (!in_root(p, from)) {
                         if (i == 2)
                                 continue; /* MokManager is optional */
                         return log_error_errno(errno,
-                                               "bootloader: %s/%s is missing (shim-signed, "
-                                               "grub-efi-%s-signed installed?): %m",
-                                               p->root_dir, from, p->arch->name);
+                                               "bootloader: %s/%s is missing (are the shim boot "
+                                               "loader's packages installed?): %m",
+                                               p->root_dir, from);
                 }
                 if ((r = copy_into(p->root_fd, from, p->esp_fd, files[i].dir, files[i].name)) < 0)
                         return log_error_errno(r, "bootloader: cannot copy %s/%s: %m", p->root_dir,
@@ -191,11 +201,9 @@ static int prepare_shim(const BootParams *p) {
         _cleanup_free_ char *cfg = NULL;
         if ((r = make_grub_cfg(p, &cfg)) < 0)
                 return r;
-        if (!p->esp_vendor_dir)
-                return log_error_errno(EINVAL, "bootloader: shim needs the ESP vendor directory");
-        _cleanup_free_ char *path = xasprintf("EFI/%s/grub.cfg", p->esp_vendor_dir);
-        if ((r = write_text(p->esp_fd, path, cfg)) < 0)
-                return log_error_errno(r, "bootloader: cannot write %s: %m", path);
+        for (char **path = sf->grub_cfg; path && *path; path++)
+                if ((r = write_text(p->esp_fd, *path, cfg)) < 0)
+                        return log_error_errno(r, "bootloader: cannot write %s: %m", *path);
         return 0;
 }
 
@@ -448,14 +456,16 @@ int bootloader_grub_hook_cfg(const Bootloader *b, const BootParams *p, const cha
         int r = grub_cfg(p->data_dir, &e, &text, &diag);
         if (r < 0)
                 return log_data_error(r, &diag);
-        if (b->grub_cfg_on_esp && !p->esp_vendor_dir) {
+        if (b->uses_shim_files && !(p->shim && p->shim->grub_cfg && p->shim->grub_cfg[0])) {
                 free(text);
-                return log_error_errno(EINVAL, "bootloader: %s needs the ESP vendor directory",
-                                       b->name);
+                return log_error_errno(EINVAL, "bootloader: %s needs where grub.cfg goes", b->name);
         }
-        *ret_path = b->grub_cfg_on_esp
-                            ? xasprintf("%s/EFI/%s/grub.cfg", esp_mount, p->esp_vendor_dir)
-                            : xstrdup("/boot/grub/grub.cfg");
+        Buffer paths = {};
+        if (!b->uses_shim_files)
+                buffer_puts(&paths, "/boot/grub/grub.cfg");
+        for (char **c = b->uses_shim_files ? p->shim->grub_cfg : NULL; c && *c; c++)
+                buffer_printf(&paths, "%s%s/%s", paths.len ? " " : "", esp_mount, *c);
+        *ret_path = paths.data;
         *ret_text = text;
         return 0;
 }

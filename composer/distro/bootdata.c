@@ -82,6 +82,101 @@ static void parse_packages(const Node *map, DistroBootData *d, Diagnostics *diag
         }
 }
 
+/* The variables of the shim section's paths, for architecture a. */
+static void shim_vars(const Arch *a, BootVar vars[2]) {
+        vars[0] = (BootVar){"EFI_SUFFIX", a->efi_suffix};
+        vars[1] = (BootVar){"GRUB_EFI_PLATFORM", a->grub_efi_platform};
+}
+
+/* path (a shim section's value, what its key) rendered for a: an absolute path without "." or
+ * ".." components, returned without its leading '/' (caller frees); NULL with the problem in
+ * diag at mark. */
+static char *shim_path(const char *path, const char *what, const Mark *mark, const Arch *a,
+                       Diagnostics *diag) {
+        BootVar vars[2];
+        Diagnostics inner = {};
+        char *s = NULL;
+
+        shim_vars(a, vars);
+        if (boot_template_render(what, path, strlen(path), vars, ELEMENTSOF(vars), &s, &inner) <
+            0) {
+                diag_add(diag, mark, "%s", inner.messages[0]);
+                diag_done(&inner);
+                return NULL;
+        }
+        bool ok = s[0] == '/' && s[1] && s[strlen(s) - 1] != '/';
+        _cleanup_free_ char *copy = xstrdup(s);
+        char *save = NULL;
+        for (char *c = strtok_r(copy, "/", &save); ok && c; c = strtok_r(NULL, "/", &save))
+                ok = word_ok(c);
+        if (!ok) {
+                diag_add(diag, mark, "%s: an absolute path without '.' or '..' is expected, not %s",
+                         what, s);
+                free(s);
+                return NULL;
+        }
+        memmove(s, s + 1, strlen(s));
+        return s;
+}
+
+/* shim: where shim, GRUB and MokManager are in the root once the packages are installed (each
+ * checked for every architecture), and where GRUB's configuration goes on the ESP. */
+static void parse_shim(const Node *map, DistroBootData *d, Diagnostics *diag) {
+        static const char *const keys[] = {"shim", "grub", "mok-manager", "grub-cfg"};
+        if (map->type != NODE_MAP) {
+                diag_add(diag, &map->mark, "shim: a mapping (%s, %s, %s, %s) is expected, not %s",
+                         keys[0], keys[1], keys[2], keys[3], node_type_describe(map));
+                return;
+        }
+        char **fields[] = {&d->shim.shim, &d->shim.grub, &d->shim.mok_manager};
+        size_t n_arches;
+        const Arch *arches = arch_all(&n_arches);
+        for (size_t i = 0; i < map->n_pairs; i++) {
+                const NodePair *pair = &map->pairs[i];
+                const Node *v = pair->value;
+                size_t k = 0;
+                while (k < ELEMENTSOF(keys) && !streq(keys[k], pair->key))
+                        k++;
+                _cleanup_free_ char *what = xasprintf("shim.%s", pair->key);
+                if (k == ELEMENTSOF(keys)) {
+                        diag_add(diag, &pair->key_mark, "unknown key %s (%s, %s, %s, %s)", what,
+                                 keys[0], keys[1], keys[2], keys[3]);
+                        continue;
+                }
+                const Node *const *items = &v;
+                size_t n = 1;
+                if (k == 3 && v->type == NODE_SEQ) {
+                        items = (const Node *const *)v->items;
+                        n = v->n_items;
+                }
+                for (size_t j = 0; j < n; j++) {
+                        const Node *it = items[j];
+                        if (it->type != NODE_SCALAR) {
+                                diag_add(diag, &it->mark, "%s: a path is expected, not %s", what,
+                                         node_type_describe(it));
+                                continue;
+                        }
+                        bool ok = true;
+                        for (size_t a = 0; ok && a < n_arches; a++) {
+                                _cleanup_free_ char *s =
+                                        shim_path(it->scalar, what, &it->mark, &arches[a], diag);
+                                ok = s != NULL;
+                        }
+                        if (!ok)
+                                continue;
+                        if (k == 3)
+                                strv_extend(&d->shim.grub_cfg, it->scalar);
+                        else {
+                                free(*fields[k]);
+                                *fields[k] = xstrdup(it->scalar);
+                        }
+                }
+        }
+        if (!d->shim.shim || !d->shim.grub)
+                diag_add(diag, &map->mark, "shim: shim and grub are required");
+        d->has_shim = true;
+}
+
 int distro_boot_data_parse(const char *path, const char *text, size_t size, DistroBootData *ret,
                            Diagnostics *diag) {
         _cleanup_(node_freep) Node *tree = NULL;
@@ -108,9 +203,11 @@ int distro_boot_data_parse(const char *path, const char *text, size_t size, Dist
                 } else if (streq(pair->key, "packages")) {
                         has_packages = true;
                         parse_packages(v, &d, diag);
-                } else
-                        diag_add(diag, &pair->key_mark, "unknown key %s (esp-vendor-dir, packages)",
-                                 pair->key);
+                } else if (streq(pair->key, "shim"))
+                        parse_shim(v, &d, diag);
+                else
+                        diag_add(diag, &pair->key_mark,
+                                 "unknown key %s (esp-vendor-dir, packages, shim)", pair->key);
         }
         if (!has_vendor_dir)
                 diag_add(diag, &(Mark){.file = path}, "esp-vendor-dir is missing");
@@ -150,6 +247,10 @@ void distro_boot_data_done(DistroBootData *d) {
         free(d->architectures);
         free(d->packages);
         free(d->esp_vendor_dir);
+        free(d->shim.shim);
+        free(d->shim.grub);
+        free(d->shim.mok_manager);
+        strv_free(d->shim.grub_cfg);
         free(d->path);
         *d = (DistroBootData){};
 }
@@ -166,4 +267,35 @@ const char *const *distro_boot_packages(const DistroBootData *d, const char *boo
                         return (const char *const *)d->packages[i];
         }
         return every;
+}
+
+int distro_boot_shim_files(const DistroBootData *d, const Arch *arch, ShimFiles *ret,
+                           Diagnostics *diag) {
+        if (!d->has_shim) {
+                diag_add(diag, &(Mark){.file = d->path},
+                         "shim: where shim and GRUB are in the root is missing");
+                return -EBADMSG;
+        }
+        const DistroShimPaths *s = &d->shim;
+        ShimFiles f = {};
+        const Mark m = {.file = d->path};
+        f.shim = shim_path(s->shim, "shim.shim", &m, arch, diag);
+        f.grub = f.shim ? shim_path(s->grub, "shim.grub", &m, arch, diag) : NULL;
+        if (f.grub && s->mok_manager)
+                f.mok_manager = shim_path(s->mok_manager, "shim.mok-manager", &m, arch, diag);
+        bool ok = f.grub && (!s->mok_manager || f.mok_manager);
+        for (char **c = s->grub_cfg; ok && c && *c; c++) {
+                char *p = shim_path(*c, "shim.grub-cfg", &m, arch, diag);
+                if (p)
+                        strv_push(&f.grub_cfg, p);
+                ok = p != NULL;
+        }
+        if (ok && !s->grub_cfg)
+                strv_push(&f.grub_cfg, xasprintf("EFI/%s/grub.cfg", d->esp_vendor_dir));
+        if (!ok) {
+                shim_files_done(&f);
+                return -EBADMSG;
+        }
+        *ret = f;
+        return 0;
 }

@@ -102,6 +102,13 @@ static int load_boot_data(BuildConfig *c, Diagnostics *diag) {
                          c->bootloader_where, c->architecture ?: "(none)");
                 return -EBADMSG;
         }
+        if (c->bootloader && c->bootloader->uses_shim_files && !c->distro_boot.has_shim) {
+                diag_add(diag, &(Mark){.file = c->distro_boot.path},
+                         "shim: the %s boot loader (%s) needs to know where the family's shim "
+                         "and GRUB are, and this file does not say",
+                         c->bootloader->name, c->bootloader_where);
+                return -EBADMSG;
+        }
         return c->bootloader ? bootloader_check_data(vmcompose_data_dir(), c->bootloader, diag) : 0;
 }
 

@@ -281,6 +281,20 @@ static void root_fs_uuid(const BuildContext *ctx, char ret[static 37]) {
                 disk_fs_uuid(root, ret);
 }
 
+/* Where the family's shim and GRUB are (its boot data, checked when it was read), for a boot
+ * loader that uses them; *ret left empty for the others. */
+static int load_shim_files(const BuildContext *ctx, ShimFiles *ret) {
+        const BuildConfig *c = &ctx->config;
+        if (!c->bootloader->uses_shim_files)
+                return 0;
+        Diagnostics diag = {};
+        int r = distro_boot_shim_files(&c->distro_boot, c->arch, ret, &diag);
+        for (size_t i = 0; i < diag.n_errors; i++)
+                log_error("bootloader: %s", diag.messages[i]);
+        diag_done(&diag);
+        return r;
+}
+
 /* The boot loader's files on the ESP (and in the root), the boot report unit, and the
  * /etc/.updated marks. */
 static int prepare_boot(BuildContext *ctx, int root_fd, const BootKernel *k, const char *cmdline) {
@@ -292,6 +306,10 @@ static int prepare_boot(BuildContext *ctx, int root_fd, const BootKernel *k, con
                                        esp_fd < 0 ? ctx->esp_path : ctx->boot_work);
         char root_uuid[37] = "";
         root_fs_uuid(ctx, root_uuid);
+        _cleanup_(shim_files_done) ShimFiles shim = {};
+        int r = load_shim_files(ctx, &shim);
+        if (r < 0)
+                return r;
         BootParams params = {
                 .root_fs_uuid = *root_uuid ? root_uuid : NULL,
                 .root_dir = ctx->root_path,
@@ -303,12 +321,12 @@ static int prepare_boot(BuildContext *ctx, int root_fd, const BootKernel *k, con
                 .kernel = k,
                 .cmdline = cmdline,
                 .title = ctx->profile->name,
-                .esp_vendor_dir = c->distro_boot.esp_vendor_dir,
+                .shim = shim.shim ? &shim : NULL,
                 .data_dir = vmcompose_data_dir(),
                 .arch = c->arch,
                 .timestamp = ctx->timestamp,
         };
-        int r = c->bootloader->prepare(&params);
+        r = c->bootloader->prepare(&params);
         if (r == 0)
                 r = install_ready_unit(ctx->root_path, root_fd);
         if (r == 0)
@@ -459,21 +477,24 @@ static int install_grub_hooks(BuildContext *ctx, int root_fd, const BootKernel *
         const BuildConfig *c = &ctx->config;
         char root_uuid[37] = "";
         root_fs_uuid(ctx, root_uuid);
+        _cleanup_(shim_files_done) ShimFiles shim = {};
+        int r = load_shim_files(ctx, &shim);
+        if (r < 0)
+                return r;
         BootParams p = {
                 .root_fs_uuid = root_uuid,
                 .kernel = k,
                 .cmdline = cmdline,
                 .title = ctx->profile->name,
-                .esp_vendor_dir = c->distro_boot.esp_vendor_dir,
+                .shim = shim.shim ? &shim : NULL,
                 .data_dir = vmcompose_data_dir(),
         };
         _cleanup_free_ char *text = NULL, *cfg = NULL;
-        int r = bootloader_grub_hook_cfg(c->bootloader, &p, "/boot/efi", &text, &cfg);
-        if (r < 0)
+        if ((r = bootloader_grub_hook_cfg(c->bootloader, &p, "/boot/efi", &text, &cfg)) < 0)
                 return r;
         _cleanup_free_ char *conf =
                 xasprintf("# Written by vmcompose for /etc/kernel/postinst.d/zz-vmcompose-grub\n"
-                          "GRUB_CFG=%s\n",
+                          "GRUB_CFG='%s'\n",
                           cfg);
         r = add_hook_script(ctx, root_fd, "zz-vmcompose-grub",
                             "etc/kernel/postinst.d/zz-vmcompose-grub",

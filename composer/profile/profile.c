@@ -7,6 +7,7 @@
 
 #include "vmcompose/log.h"
 #include "profile-internal.h"
+#include "schema-checks.h"
 
 /* One file in the chain of overlays. */
 typedef struct Layer {
@@ -334,14 +335,15 @@ static int apply_arch(Loader *l) {
         return 0;
 }
 
-/* Checks that need the whole resolved profile: the disk layout against the bootloader. */
+/* Checks that need the whole resolved profile: the package names against the family's rules,
+ * the disk layout against the bootloader. */
 static int check_resolved(Loader *l, const Node *tree) {
         const Node *parts = node_lookup(tree, "disk.partitions");
         const Node *table = node_lookup(tree, "disk.table");
         const Node *boot = node_lookup(tree, "bootloader");
         const Node *maker = node_lookup(tree, "kernel.initramfs");
         const Node *last = NULL;
-        int r = 0;
+        int r = check_package_names(tree, l->diag);
 
         if (maker && streq(maker->scalar, "vmcompose") && !node_lookup(tree, "kernel.target")) {
                 diag_add(l->diag, &maker->mark,

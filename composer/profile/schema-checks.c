@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <assert.h>
 #include <string.h>
 
 #include "schema-checks.h"
@@ -58,23 +59,87 @@ int check_uri(const Field *f, Node *n, SchemaContext *ctx) {
         return 0;
 }
 
-/* Debian policy 5.6.1: lower case letters, digits, '+', '-', '.'; at least two characters,
- * starting with an alphanumeric character. */
+/* Any family's package name: not empty, and no blank, control character or '/' (the rules of
+ * the profile's family are checked once its family is known: check_package_names()). */
 int check_package_item(const Field *f, Node *n, SchemaContext *ctx) {
         (void)f;
         Node *name = node_map_get(n, "name");
         if (!name || name->type != NODE_SCALAR)
                 return 0; /* reported by the schema walk */
         const char *s = name->scalar;
+        bool ok = *s != 0;
+        for (const char *p = s; ok && *p; p++)
+                ok = (unsigned char)*p > 0x20 && *p != 0x7f && *p != '/';
+        if (!ok)
+                return bad(ctx, name,
+                           "invalid package name '%.*s%s': empty, or a blank, a control character "
+                           "or '/' in it",
+                           SHOWN(s));
+        return 0;
+}
+
+/* Debian Policy 5.6.1: lower case letters, digits, '+', '-', '.'; at least two characters,
+ * starting with an alphanumeric character. */
+static bool debian_package_name_ok(const char *s) {
         bool ok = strlen(s) >= 2 && ((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= '0' && s[0] <= '9'));
         for (const char *p = s; ok && *p; p++)
                 ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("+-.", *p);
-        if (!ok)
-                return bad(ctx, name,
-                           "invalid package name '%s': Debian package names are lower case "
-                           "letters, digits, '+', '-' and '.', at least two characters",
-                           s);
-        return 0;
+        return ok;
+}
+
+/* rpm's Name tag (rpmbuild's check): ASCII letters of either case, digits, '-', '.', '_', '+',
+ * starting with a letter, a digit or '_' ("NetworkManager", "389-ds-base"). */
+static bool rpm_package_name_ok(const char *s) {
+        if (!all_chars_in(s, "-._+") || s[0] == '-' || s[0] == '.' || s[0] == '+')
+                return false;
+        return *s != 0;
+}
+
+/* Each family's package names: a row per distro.family the schema admits (families[] in
+ * schema-tables.c). */
+static const struct {
+        const char *family;
+        bool (*ok)(const char *name);
+        const char *rule;
+} family_package_names[] = {
+        {"debian", debian_package_name_ok,
+         "Debian package names are lower case letters, digits, '+', '-' and '.', at least two "
+         "characters"},
+        {"fedora", rpm_package_name_ok,
+         "RPM package names are letters, digits, '-', '.', '_' and '+', starting with a letter, "
+         "a digit or '_'"},
+        {"azurelinux", rpm_package_name_ok,
+         "RPM package names are letters, digits, '-', '.', '_' and '+', starting with a letter, "
+         "a digit or '_'"},
+};
+
+int check_package_names(const Node *tree, Diagnostics *diag) {
+        const Node *family = node_lookup(tree, "distro.family");
+        if (!family || family->type != NODE_SCALAR)
+                return 0; /* reported as a missing key */
+        size_t i = 0;
+        while (i < ELEMENTSOF(family_package_names) &&
+               !streq(family_package_names[i].family, family->scalar))
+                i++;
+        assert(i < ELEMENTSOF(family_package_names)); /* the schema admits only these */
+        int r = 0;
+        static const char *const lists[] = {"packages.install", "packages.remove"};
+        for (size_t l = 0; l < ELEMENTSOF(lists); l++) {
+                const Node *list = node_lookup(tree, lists[l]);
+                for (size_t j = 0; list && list->type == NODE_SEQ && j < list->n_items; j++) {
+                        const Node *name = node_map_get(list->items[j], "name");
+                        if (!name || name->type != NODE_SCALAR ||
+                            family_package_names[i].ok(name->scalar))
+                                continue;
+                        diag_add(diag, &name->mark,
+                                 "invalid package name '%s': %s (distro.family: "
+                                 "%s, from %s:%u)",
+                                 name->scalar, family_package_names[i].rule, family->scalar,
+                                 family->mark.file, family->mark.line);
+                        r = -EBADMSG;
+                }
+        }
+        return r;
 }
 
 int check_policy_item(const Field *f, Node *n, SchemaContext *ctx) {

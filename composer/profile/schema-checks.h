@@ -33,3 +33,8 @@ int check_sysctl_value(const Field *f, Node *n, SchemaContext *ctx);
 int check_oci_digest(const Field *f, Node *n, SchemaContext *ctx);
 int check_image_ref(const Field *f, Node *n, SchemaContext *ctx);
 int check_unit_arg(const Field *f, Node *n, SchemaContext *ctx);
+
+/* The package names of the resolved tree (packages.install, packages.remove) against the rules
+ * of its distro.family (a table row per family). 0, or -EBADMSG with each bad name in diag at
+ * its file, line and column. */
+int check_package_names(const Node *tree, Diagnostics *diag);

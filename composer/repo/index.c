@@ -31,9 +31,9 @@ void repo_indexes_done(RepoIndexes *x) {
         *x = (RepoIndexes){};
 }
 
-/* The keyrings to trust: Signed-By, else the host's trusted keyrings, as apt does. Armored
- * (.asc) keyrings are converted for gpgv into tmp. */
-static int keyring_args(const RepoSource *src, const char *tmp, char ***argv) {
+/* The keyrings to trust, appended to *ret: Signed-By, else the host's trusted keyrings, as apt
+ * does. Armored (.asc) keyrings are converted for gpgv into tmp. */
+static int keyrings_for(const RepoSource *src, const char *tmp, char ***ret) {
         _cleanup_strv_free_ char **keys = NULL;
         if (src->inline_key) {
                 /* The key itself, from the .sources file: armored, converted below. */
@@ -91,8 +91,7 @@ static int keyring_args(const RepoSource *src, const char *tmp, char ***argv) {
                                                        src->origin, *k);
                         }
                 }
-                strv_extend(argv, "--keyring");
-                strv_push(argv, use);
+                strv_push(ret, use);
         }
         return 0;
 }
@@ -101,43 +100,18 @@ static int keyring_args(const RepoSource *src, const char *tmp, char ***argv) {
  * out. Returns 0, or -EBADMSG with the reason logged. */
 static int verify(const RepoSource *src, const char *tmp, const char *signed_file,
                   const char *detached_sig, const char *out) {
-        _cleanup_strv_free_ char **argv = NULL;
-        Buffer status = {};
+        _cleanup_strv_free_ char **keyrings = NULL;
+        const char *why = NULL;
         int r;
 
-        strv_extend(&argv, "gpgv");
-        strv_extend(&argv, "--status-fd");
-        strv_extend(&argv, "1");
-        r = keyring_args(src, tmp, &argv);
+        r = keyrings_for(src, tmp, &keyrings);
         if (r < 0)
                 return r;
-        if (!detached_sig) {
-                strv_extend(&argv, "--output");
-                strv_extend(&argv, out);
-                strv_extend(&argv, signed_file);
-        } else {
-                strv_extend(&argv, detached_sig);
-                strv_extend(&argv, signed_file);
-        }
-        r = spawn_run(argv, NULL, &status);
-        bool valid = status.data && strstr(status.data, "[GNUPG:] VALIDSIG") &&
-                     strstr(status.data, "[GNUPG:] GOODSIG") &&
-                     !strstr(status.data, "[GNUPG:] BADSIG") &&
-                     !strstr(status.data, "[GNUPG:] ERRSIG");
-        if (r != 0 || !valid) {
-                const char *why = !status.data                       ? "gpgv did not run"
-                                  : strstr(status.data, "NO_PUBKEY") ? "signed by an unknown key"
-                                  : strstr(status.data, "BADSIG")    ? "bad signature (tampered?)"
-                                  : strstr(status.data, "NODATA")    ? "not signed"
-                                  : strstr(status.data, "EXPKEYSIG") ? "signed with an expired key"
-                                  : strstr(status.data, "REVKEYSIG") ? "signed with a revoked key"
-                                                                     : "signature not valid";
+        r = repo_gpgv_verify(keyrings, detached_sig, signed_file, detached_sig ? NULL : out, &why);
+        if (r < 0) {
                 log_error("%s: %s/dists/%s: %s", src->origin, src->uri, src->suite, why);
-                log_debug_sub("repo", "gpgv: %s", status.data ? status.data : "");
-                buffer_done(&status);
-                return -EBADMSG;
+                return r;
         }
-        buffer_done(&status);
         if (detached_sig) {
                 _cleanup_free_ char *data = NULL;
                 size_t size;

@@ -19,6 +19,17 @@ typedef struct BootKernel {
         char *initrd;  /* boot/initrd.img-VERSION */
 } BootKernel;
 
+/* The shim boot loader's files (the family's boot data, bootloader/distro/FAMILY.yaml, for the
+ * image's architecture): where the signed shim, GRUB and MokManager are in the root, and where
+ * GRUB reads its configuration on the ESP. */
+typedef struct ShimFiles {
+        char *shim;        /* relative to the root: "usr/lib/shim/shimx64.efi.signed" */
+        char *grub;        /* "usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed" */
+        char *mok_manager; /* NULL: none (also optional in the root) */
+        char **grub_cfg;   /* relative to the ESP: "EFI/debian/grub.cfg" */
+} ShimFiles;
+void shim_files_done(ShimFiles *f);
+
 typedef struct BootParams {
         const char *root_dir; /* the finished root (for messages and chroot) */
         int root_fd;          /* the same, where every file of the root is reached */
@@ -30,9 +41,9 @@ typedef struct BootParams {
         const char *cmdline;      /* the whole kernel command line */
         const char *root_fs_uuid; /* the root filesystem, for loaders that read the kernel there */
         const char *title;        /* the menu title */
-        const char *esp_vendor_dir; /* the distribution's /EFI directory: "debian" */
-        const char *data_dir;       /* holds bootloader/ (vmcompose_data_dir()) */
-        const Arch *arch;           /* the image's: its EFI file names */
+        const ShimFiles *shim;    /* the shim boot loader's (NULL for the others) */
+        const char *data_dir;     /* holds bootloader/ (vmcompose_data_dir()) */
+        const Arch *arch;         /* the image's: its EFI file names */
         uint64_t timestamp; /* source-date-epoch for what records a time (the UKI's PE header);
                              * 0: none */
 } BootParams;
@@ -59,9 +70,9 @@ typedef struct Bootloader {
          * put them there), never from the root's /boot: the bootloader stage removes the
          * root's copies. */
         bool kernel_on_esp;
-        /* grub/grub.cfg goes on the ESP (EFI/VENDOR/grub.cfg, where the distribution's signed
-         * GRUB reads it), not in the root's /boot/grub. */
-        bool grub_cfg_on_esp;
+        /* prepare() copies the family's signed shim and GRUB (BootParams.shim): the family's
+         * boot data must say where they are (its shim section). */
+        bool uses_shim_files;
 } Bootloader;
 
 /* GRUB's i386-pc boot sector, patched to load core.img from core_sector: keeps the disk's own
@@ -72,8 +83,9 @@ void grub_patch_core(uint8_t *core, size_t size, uint64_t core_sector);
 
 /* For GRUB's kernel package hook (bootloader/kernel-hooks/zz-vmcompose-grub): p's grub.cfg
  * with @VERSION@, @LINUX@ and @INITRD@ in place of the kernel's version and paths (*ret_text),
- * and where b's GRUB reads it in the running image, the ESP mounted on esp_mount
- * (*ret_path). Both owned by the caller. 0, or a negative errno (the problem logged). */
+ * and where b writes it as the running image sees it, the ESP mounted on esp_mount: one path,
+ * or several separated by spaces (p->shim's grub_cfg) (*ret_path). Both owned by the caller.
+ * 0, or a negative errno (the problem logged). */
 int bootloader_grub_hook_cfg(const Bootloader *b, const BootParams *p, const char *esp_mount,
                              char **ret_text, char **ret_path);
 

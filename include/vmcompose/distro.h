@@ -5,7 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vmcompose/arch.h"
 #include "vmcompose/audit.h"
+#include "vmcompose/bootloader.h"
 #include "vmcompose/fetch.h"
 #include "vmcompose/install.h"
 #include "vmcompose/node.h"
@@ -138,9 +140,19 @@ int distro_package_members_cached(
  * not code: bootloader/README.md): the ESP directory the distribution's signed GRUB reads, and
  * the packages the root needs for each boot loader, by the family's package names: one list for
  * every architecture, or one per architecture (the architecture table's names, core/arch.c). */
+/* The boot data's shim section, as written: paths in which @EFI_SUFFIX@ ("x64") and
+ * @GRUB_EFI_PLATFORM@ ("x86_64-efi") stand for the architecture's (core/arch.c). */
+typedef struct DistroShimPaths {
+        char *shim, *grub; /* in the root: "/usr/lib/shim/shim@EFI_SUFFIX@.efi.signed" */
+        char *mok_manager; /* NULL: the family has none */
+        char **grub_cfg;   /* on the ESP; NULL: EFI/ESP-VENDOR-DIR/grub.cfg */
+} DistroShimPaths;
+
 typedef struct DistroBootData {
         char *path;           /* the file it was read from */
         char *esp_vendor_dir; /* esp-vendor-dir: "debian" (EFI/debian/grub.cfg) */
+        DistroShimPaths shim; /* shim: where the signed chain is (has_shim) */
+        bool has_shim;
         char **bootloaders;   /* one row per boot loader and architecture, in file order */
         char **architectures; /* architectures[i]: row i's architecture; NULL: every one */
         char ***packages;     /* packages[i]: row i's, a strv (possibly empty) */
@@ -159,6 +171,12 @@ int distro_boot_data_parse(const char *path, const char *text, size_t size, Dist
 int distro_boot_data_load(const DistroOps *ops, const char *data_dir, DistroBootData *ret,
                           Diagnostics *diag);
 void distro_boot_data_done(DistroBootData *d);
+
+/* The shim boot loader's files for arch: d's shim section rendered for arch (paths relative to
+ * the root and to the ESP). 0 and *ret (release with shim_files_done()), or -EBADMSG with the
+ * problem in diag (d has no shim section). */
+int distro_boot_shim_files(const DistroBootData *d, const Arch *arch, ShimFiles *ret,
+                           Diagnostics *diag);
 
 /* The packages d names for bootloader on architecture (possibly none: an empty strv): the
  * architecture's own list, else the list for every architecture; NULL when d lists neither. */

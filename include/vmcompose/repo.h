@@ -107,6 +107,18 @@ typedef struct RepoIndexes {
 
 void repo_indexes_done(RepoIndexes *x);
 
+/* gpgv's verdict from its status lines (--status-fd): NULL for a good, valid signature by a key
+ * of the keyrings (VALIDSIG and GOODSIG, no BADSIG or ERRSIG), else why not, as a message
+ * fragment (static): "signed by an unknown key" (NO_PUBKEY), "bad signature (tampered?)", ...;
+ * status NULL: gpgv did not run. Pure, for tests. */
+const char *repo_gpgv_why(const char *status);
+/* Checks file with gpgv against keyrings only (gpg keyring files; NULL-terminated, not empty):
+ * its detached signature, or, signature NULL, file clearsigned, whose signed text gpgv writes to
+ * out when out is not NULL. 0 for a good signature; -EBADMSG and *ret_why (repo_gpgv_why())
+ * otherwise (not logged; gpgv's status lines at debug level, VMCOMPOSE_DEBUG=repo). */
+int repo_gpgv_verify(char *const *keyrings, const char *signature, const char *file,
+                     const char *out, const char **ret_why);
+
 /* Fetches and verifies src's indexes for arch into cache_dir, appending to *ret. */
 int repo_fetch_indexes(const RepoSource *src, const char *arch, const char *cache_dir,
                        RepoIndexes *ret);

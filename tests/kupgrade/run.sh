@@ -13,7 +13,7 @@ list() { ls "$1" | tr '\n' ' ' | sed 's/ $//'; }
 entries() { say "$1: entries: $(cd $esp/loader/entries && grep -H '^version' ./*.conf | tr '\n' ' ' | sed 's/ $//')"; say "$1: $(grep '^default' $esp/loader/loader.conf)"; }
 if [ -f /usr/lib/vmcompose/grub.cfg.in ]; then
         . /usr/lib/vmcompose/kernel.conf
-        entries() { say "$1: grub.cfg: $(grep -o 'linux [^ ]*' "$GRUB_CFG")"; say "$1: /boot: $(list /boot)"; }
+        entries() { say "$1: grub.cfg: $(grep -o 'linux [^ ]*' "${GRUB_CFG%% *}")"; say "$1: /boot: $(list /boot)"; }
 fi
 
 if [ "$(dpkg-query -W -f '${db:Status-Status}' "linux-image-$new" 2>/dev/null)" = installed ]; then

@@ -21,6 +21,13 @@
 #   kernel-core           the host's kernel: /usr/lib/modules/VER/{vmlinuz,config,System.map} and
 #                         the modules tree, and /boot/vmlinuz-VER, /boot/config-VER
 #   systemd-boot-unsigned /usr/lib/systemd/boot/efi/{systemd-bootx64.efi,linuxx64.efi.stub}
+#   shim-x64              Debian's signed shim and MokManager (shim-signed, shim-helpers-amd64-
+#                         signed) at Fedora's paths: /boot/efi/EFI/fedora/{shimx64,mmx64}.efi
+#   grub2-efi-x64         Debian's signed GRUB (grub-efi-amd64-signed) at Fedora's path:
+#                         /boot/efi/EFI/fedora/grubx64.efi (it reads grub.cfg from /EFI/debian,
+#                         else beside itself, $cmdpath); these two are left out, with a note on
+#                         stderr, when the host neither has those Debian packages nor can
+#                         download them (apt-get download): OUTDIR/shim-grub says they are there
 #   fixture-rich          Requires: (fixture-alt-a or fixture-alt-b)       a rich dependency
 #   fixture-alt-a, fixture-alt-b
 #   fixture-tools         Requires: /usr/lib/fixture/helper: a file dependency only filelists has
@@ -112,7 +119,7 @@ if [ $ARCH = x86_64 ]; then
         SOURCES=$(sha256sum /bin/busybox /boot/vmlinuz-$KVER /usr/lib/systemd/boot/efi/systemd-bootx64.efi)
 else
         SRC=$W/arm64 A=$W/apt
-        mkdir -p "$A/lists/partial" "$A/cache/archives/partial" "$W/debs"
+        mkdir -p "$A/lists/partial" "$A/cache/archives/partial" "$W/arm64-debs"
         APT=(-q -o Dir::State::Lists="$A/lists" -o Dir::Cache="$A/cache" -o Dir::State::status=/dev/null
                 -o APT::Architecture=arm64 -o APT::Architectures::=arm64 -o APT::Sandbox::User=root)
         apt-get "${APT[@]}" update >"$W/apt.log" 2>&1 || { cat "$W/apt.log"; echo "SKIP: apt-get update for arm64 failed"; exit 77; }
@@ -130,9 +137,37 @@ if [ $ARCH = x86_64 ]; then
         [ -f $SDBOOT/systemd-bootx64.efi ] || { echo "SKIP: $SDBOOT/systemd-bootx64.efi is missing"; exit 77; }
 fi
 
+# Debian's signed shim, MokManager and GRUB: the host's when installed, else from the Debian
+# packages (apt-get download, unpacked in $W/debs). SHIM_FILES: shim, MokManager, GRUB; empty
+# when neither works.
+debian_file() { # PACKAGE PATH: prints where PATH of PACKAGE is on this host
+        local pkg=$1 path=$2
+        if [ -r "$path" ]; then
+                echo "$path"
+                return
+        fi
+        mkdir -p "$W/debs"
+        if [ ! -d "$W/debs/$pkg" ]; then
+                (cd "$W/debs" && apt-get -q download "$pkg" >"$W/debs/$pkg.log" 2>&1) &&
+                        dpkg-deb -x "$W"/debs/"$pkg"_*.deb "$W/debs/$pkg" || return 1
+        fi
+        [ -r "$W/debs/$pkg$path" ] && echo "$W/debs/$pkg$path"
+}
+SHIM_FILES=
+if [ $ARCH != x86_64 ]; then
+        : # shim-x64 and grub2-efi-x64 only
+elif s=$(debian_file shim-signed /usr/lib/shim/shimx64.efi.signed) &&
+        m=$(debian_file shim-helpers-amd64-signed /usr/lib/shim/mmx64.efi.signed) &&
+        g=$(debian_file grub-efi-amd64-signed /usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed); then
+        SHIM_FILES="$s $m $g"
+else
+        echo "note: no Debian signed shim and GRUB (installed or from apt-get download):" \
+                "the fixture has no shim-x64 or grub2-efi-x64" >&2
+fi
+
 if [ -n "$cache" ]; then
         key=$( {
-                sha256sum "$0"
+                sha256sum "$0" $SHIM_FILES
                 echo "$SOURCES"
                 echo "$ARCH $KVER $variants"
                 rpm --version; createrepo_c --version
@@ -148,9 +183,9 @@ fi
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 if [ $ARCH = aarch64 ]; then
-        (cd "$W/debs" && apt-get "${APT[@]}" download busybox-static systemd-boot-efi "$kpkg") >"$W/apt.log" 2>&1 ||
+        (cd "$W/arm64-debs" && apt-get "${APT[@]}" download busybox-static systemd-boot-efi "$kpkg") >"$W/apt.log" 2>&1 ||
                 { cat "$W/apt.log"; echo "apt-get download of the arm64 packages failed" >&2; exit 1; }
-        for d in "$W"/debs/*.deb; do dpkg-deb -x "$d" "$SRC"; done
+        for d in "$W"/arm64-debs/*.deb; do dpkg-deb -x "$d" "$SRC"; done
         # The package's postinst makes modules.dep; the host's /lib/modules already has one.
         depmod -b "$SRC" "$KVER"
 fi
@@ -304,6 +339,28 @@ install -m 0644 $SDBOOT/linux$EFI.efi.stub \$d/" "
 /usr/lib/systemd/boot/efi/systemd-boot$EFI.efi
 /usr/lib/systemd/boot/efi/linux$EFI.efi.stub"
 
+# Fedora's shim-x64 and grub2-efi-x64 put the signed chain in the ESP's vendor directory,
+# /boot/efi/EFI/fedora; here with Debian's signed binaries (Debian's key in shim, which GRUB and
+# the Debian kernel of kernel-core are signed with).
+if [ -n "$SHIM_FILES" ]; then
+        set -- $SHIM_FILES
+        spec shim-x64 16.1 x86_64 "AutoReqProv: no
+Requires: filesystem" "
+d=%{buildroot}/boot/efi/EFI/fedora
+mkdir -p \$d
+install -m 0644 $1 \$d/shimx64.efi
+install -m 0644 $2 \$d/mmx64.efi" '
+/boot/efi/EFI/fedora/shimx64.efi
+/boot/efi/EFI/fedora/mmx64.efi'
+        spec grub2-efi-x64 2.06 x86_64 "AutoReqProv: no
+Requires: filesystem" "
+d=%{buildroot}/boot/efi/EFI/fedora
+mkdir -p \$d
+install -m 0644 $3 \$d/grubx64.efi" '
+/boot/efi/EFI/fedora/grubx64.efi'
+        set --
+fi
+
 # A package that only ships a marker file under /usr/share/fixture.
 simple() {
         local name=$1 version=$2 header=$3
@@ -380,6 +437,8 @@ gpg --homedir "$G" --armor --export fixture@vmcompose.test >"$OUT/RPM-GPG-KEY-fi
 gpg --homedir "$G2" --armor --export other@vmcompose.test >"$OUT/other-key.asc"
 cp "$OUT/RPM-GPG-KEY-fixture" "$OUT/repo/"
 echo "$KVER" >"$OUT/kernel-version"
+rm -f "$OUT/shim-grub"
+[ -z "$SHIM_FILES" ] || echo "shim-x64 grub2-efi-x64" >"$OUT/shim-grub"
 
 # createrepo_c DIR [options]: the metadata, then repomd.xml signed with KEYHOME (unless "").
 mkrepo() {

@@ -6,10 +6,14 @@
 # libguestfs. Then each package the install must refuse: a payload changed after signing, a
 # package signed by another key, an unsigned one, a hostile path, a failing scriptlet, and a link
 # out of the root: a clear error naming the package, nothing outside the root, nothing at the
-# target path. Needs root (librpm chroots for the scriptlets).
-# Usage: test-rpm-image.sh VMCOMPOSE   (from the source tree's top directory)
+# target path. Needs root (librpm chroots for the scriptlets). And the shim boot loader on RPM:
+# shim-x64 and grub2-efi-x64 (Debian's signed binaries at Fedora's paths) installed, the image
+# booted with Secure Boot enforced through shim, GRUB and the kernel to the marker.
+# Usage: test-rpm-image.sh VMCOMPOSE [shim-grub]   (from the source tree's top directory;
+# shim-grub: only that part)
 set -u
-VMC=$(realpath "${1:?usage: test-rpm-image.sh VMCOMPOSE}")
+VMC=$(realpath "${1:?usage: test-rpm-image.sh VMCOMPOSE [shim-grub]}")
+only=${2:-}
 [ "$(id -u)" = 0 ] || { echo "SKIP: building images needs root"; exit 77; }
 for t in qemu-system-x86_64 jq; do
         command -v $t >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
@@ -27,9 +31,10 @@ rc=$?
 [ $rc = 77 ] && { cat "$T/fixture.log"; exit 77; }
 [ $rc = 0 ] || { echo "FAIL: make-fixture.sh:"; cat "$T/fixture.log"; exit 1; }
 
-# profile NAME REPO [GPGCHECK [PACKAGE...]]: a profile over the fixture repository REPO, for
-# ARCH (Debian's name, default amd64) with its serial console CONSOLE (default ttyS0), signed
-# by KEY (default the fixture's key).
+# profile NAME REPO [GPGCHECK [PACKAGE...]]: a profile over the fixture repository REPO, with
+# $bootloader and $outputs, for ARCH (Debian's name, default amd64) with its serial console
+# CONSOLE (default ttyS0), signed by KEY (default the fixture's key).
+bootloader=systemd-boot outputs="raw, qcow2, vhd"
 profile() {
         local name=$1 repo=$2 gpgcheck=${3:-true}
         shift 3 2>/dev/null || shift $#
@@ -72,7 +77,7 @@ kernel:
       why: the boot test reads the serial console
     - arg: rw
       why: no fsck in the fixture
-bootloader: systemd-boot
+bootloader: $bootloader
 disk:
   table: gpt
   size: auto
@@ -95,13 +100,49 @@ system:
         NAME="Fedora Linux"
         ID=fedora
         VERSION_ID=43
-outputs: [raw, qcow2, vhd]
+outputs: [$outputs]
 reproducible:
   seed: rpm-fixture
   source-date-epoch: 1700000000
 EOF
         } >"$T/$name.yaml"
 }
+
+# --- shim + GRUB: the fedora family's signed chain from shim-x64 and grub2-efi-x64 ---
+# The boot data (bootloader/distro/fedora.yaml) says where they are in the root; the image
+# boots under Secure Boot (OVMF with Microsoft's keys: the shim is Microsoft-signed, GRUB and
+# the kernel Debian-signed, checked by shim) to the fixture init's marker.
+shim_grub() {
+        if [ ! -f "$F/shim-grub" ]; then
+                echo "SKIP (shim-grub): the fixture has no shim-x64 or grub2-efi-x64:"
+                grep note: "$T/fixture.log"
+                return
+        fi
+        bootloader=shim outputs=raw profile rpm-shim "$F/repo"
+        timeout 600 "$VMC" build "$T/rpm-shim.yaml" --cache-dir "$C" -o "$T/shim" >"$T/shim.log" 2>&1
+        check "shim-grub: the profile builds" grep -q "built rpm-shim" "$T/shim.log" || cat "$T/shim.log"
+        check "... with shim-x64 and grub2-efi-x64 (the boot data's packages)" \
+                jq -e '[.packages[].name] | index("shim-x64") and index("grub2-efi-x64")' \
+                "$T/shim/rpm-shim.manifest.json"
+        local t0=$SECONDS
+        timeout 300 "$VMC" boot --firmware secureboot --expect VMCOMPOSE-RPM-FIXTURE-OK \
+                --timeout 240 --serial-log "$T/shim-serial.log" "$T/shim/rpm-shim.raw" \
+                >"$T/shim-boot.log" 2>&1
+        check "shim-grub: the raw image boots with Secure Boot enforced ($((SECONDS - t0)) s)" \
+                grep -q "up (firmware secureboot" "$T/shim-boot.log" ||
+                { cat "$T/shim-boot.log"; tail -20 "$T/shim-serial.log"; }
+        check "... through GRUB (the grub.cfg beside it) and the kernel, to the init's marker" \
+                grep -aq "VMCOMPOSE-RPM-FIXTURE-OK" "$T/shim-serial.log"
+        check "... and the kernel says Secure Boot is on" grep -aq "Secure boot enabled" \
+                "$T/shim-serial.log"
+        rm -rf "$T/shim"
+}
+if [ "$only" = shim-grub ]; then
+        shim_grub
+        echo "$failures failure(s)"
+        [ "$failures" = 0 ]
+        exit
+fi
 
 # --- the fixture distribution builds, boots and is audited ---
 profile rpm-fixture "$F/repo"
@@ -202,6 +243,8 @@ timeout 600 "$VMC" build "$T/escape.yaml" --cache-dir "$C" -o "$T/escape" >"$T/e
 check "escape: a file below a package's link out of the root stays in the root" \
         test -z "$(ls -A /tmp/vmcompose-rpm-escape)"
 rm -rf /tmp/vmcompose-rpm-escape
+
+shim_grub
 
 # gpgcheck: false installs the unsigned package, and says so as a security deviation.
 profile unchecked "$F/variants/unsigned-package" false fixture-alt-a

@@ -84,7 +84,7 @@ lock unsigned && bad "an unsigned repomd.xml is accepted" ||
 
 profile wrongkey "$FX/variants/wrong-key-repomd" "filesystem"
 lock wrongkey && bad "a repomd.xml signed by another key is accepted" ||
-        expect "a repomd.xml signed by another key is refused" "repomd.xml: signed by another key" "$T/wrongkey.out"
+        expect "a repomd.xml signed by another key is refused" "repomd.xml: signed by an unknown key" "$T/wrongkey.out"
 
 profile group "$FX/repo" "fixture-scriptlet" "  groups: [core]
 policy:

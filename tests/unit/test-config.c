@@ -209,6 +209,20 @@ static void test_boot_data_without_bootloader(void **state) {
                                "systemd-boot boot loader (profiles/minimal.yaml:"));
         diag_done(&diag);
         assert_null(c.install);
+
+        /* The shim boot loader listed, but not where the family's shim and GRUB are. */
+        Profile *hv = load("profiles/minimal.yaml", "hyperv-gen2");
+        assert_int_equal(setenv("VMCOMPOSE_DATA_DIR", dir, 1), 0);
+        r = build_config_load(hv, "seed", &c, &diag);
+        assert_int_equal(
+                saved ? setenv("VMCOMPOSE_DATA_DIR", saved, 1) : unsetenv("VMCOMPOSE_DATA_DIR"), 0);
+        assert_int_equal(r, -EBADMSG);
+        assert_int_equal(diag.n_errors, 1);
+        assert_non_null(strstr(diag.messages[0],
+                               "/bootloader/distro/debian.yaml: shim: the shim "
+                               "boot loader (profiles/targets/hyperv-gen2.yaml:"));
+        diag_done(&diag);
+        profile_free(hv);
         assert_int_equal(rm_rf(dir), 0);
         profile_free(p);
 }

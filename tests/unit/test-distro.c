@@ -175,6 +175,77 @@ static void test_boot_data_errors(void **state) {
         diag_done(&diag);
 }
 
+/* Where each shipped family's shim and GRUB are in the root, for each architecture, and where
+ * grub.cfg goes on the ESP: Debian's signed packages and EFI/debian (the default from
+ * esp-vendor-dir); Fedora's /boot/efi/EFI/fedora and both beside GRUB and in EFI/fedora. */
+static void test_shim_files(void **state) {
+        DistroBootData bd = {};
+        Diagnostics diag = {};
+        ShimFiles f = {};
+        (void)state;
+
+        assert_int_equal(
+                distro_boot_data_load(distro_find("debian"), vmcompose_data_dir(), &bd, &diag), 0);
+        assert_int_equal(distro_boot_shim_files(&bd, arch_find("arm64"), &f, &diag), 0);
+        assert_string_equal(f.shim, "usr/lib/shim/shimaa64.efi.signed");
+        assert_string_equal(f.grub, "usr/lib/grub/arm64-efi-signed/grubaa64.efi.signed");
+        assert_string_equal(f.mok_manager, "usr/lib/shim/mmaa64.efi.signed");
+        assert_string_equal(f.grub_cfg[0], "EFI/debian/grub.cfg");
+        assert_null(f.grub_cfg[1]);
+        shim_files_done(&f);
+        distro_boot_data_done(&bd);
+
+        assert_int_equal(
+                distro_boot_data_load(distro_find("fedora"), vmcompose_data_dir(), &bd, &diag), 0);
+        assert_int_equal(distro_boot_shim_files(&bd, arch_find("amd64"), &f, &diag), 0);
+        assert_string_equal(f.shim, "boot/efi/EFI/fedora/shimx64.efi");
+        assert_string_equal(f.grub, "boot/efi/EFI/fedora/grubx64.efi");
+        assert_string_equal(f.mok_manager, "boot/efi/EFI/fedora/mmx64.efi");
+        assert_string_equal(f.grub_cfg[0], "EFI/BOOT/grub.cfg");
+        assert_string_equal(f.grub_cfg[1], "EFI/fedora/grub.cfg");
+        assert_null(f.grub_cfg[2]);
+        shim_files_done(&f);
+        /* arm64: Fedora's aa64 packages and file names. */
+        assert_int_equal(distro_boot_shim_files(&bd, arch_find("arm64"), &f, &diag), 0);
+        assert_string_equal(f.shim, "boot/efi/EFI/fedora/shimaa64.efi");
+        assert_string_equal(f.grub, "boot/efi/EFI/fedora/grubaa64.efi");
+        shim_files_done(&f);
+        const char *const *pk = distro_boot_packages(&bd, "shim", "arm64");
+        assert_string_equal(pk[0], "shim-aa64");
+        assert_string_equal(pk[1], "grub2-efi-aa64");
+        assert_string_equal(distro_boot_packages(&bd, "shim", "amd64")[0], "shim-x64");
+        distro_boot_data_done(&bd);
+
+        /* No shim section: the build is told, naming the file. */
+        static const char none[] = "esp-vendor-dir: x\npackages:\n  shim: [s]\n";
+        assert_int_equal(distro_boot_data_parse("n.yaml", none, strlen(none), &bd, &diag), 0);
+        assert_int_equal(distro_boot_shim_files(&bd, arch_find("amd64"), &f, &diag), -EBADMSG);
+        assert_non_null(strstr(diag.messages[0], "n.yaml: shim: where shim and GRUB are"));
+        diag_done(&diag);
+        distro_boot_data_done(&bd);
+
+        /* Each problem of the section with its file, line and column. */
+        static const char bad[] = "esp-vendor-dir: x\n"
+                                  "packages: {}\n"
+                                  "shim:\n"
+                                  "  shim: usr/lib/shim.efi\n"
+                                  "  grub: /boot/@ARCH@/grub.efi\n"
+                                  "  mok-manager: /boot/../mm.efi\n"
+                                  "  grub-cfg: [/EFI/x/grub.cfg, {a: b}]\n"
+                                  "  fallback: /fb.efi\n";
+        assert_int_equal(distro_boot_data_parse("s.yaml", bad, strlen(bad), &bd, &diag), -EBADMSG);
+        assert_int_equal(diag.n_errors, 6);
+        assert_non_null(strstr(diag.messages[0], "s.yaml:4:9: shim.shim: an absolute path"));
+        assert_non_null(strstr(diag.messages[1], "s.yaml:5:9: shim.grub:1:7: unknown variable "
+                                                 "@ARCH@ (this file may use @EFI_SUFFIX@, "
+                                                 "@GRUB_EFI_PLATFORM@"));
+        assert_non_null(strstr(diag.messages[2], "s.yaml:6:16: shim.mok-manager: an absolute"));
+        assert_non_null(strstr(diag.messages[3], "s.yaml:7:31: shim.grub-cfg: a path is"));
+        assert_non_null(strstr(diag.messages[4], "s.yaml:8:3: unknown key shim.fallback"));
+        assert_non_null(strstr(diag.messages[5], "s.yaml:4:3: shim: shim and grub are required"));
+        diag_done(&diag);
+}
+
 /* dpkg's status as the image readers (audit, diff) see it: the packages whose files are on
  * disk; its file lists, and nothing else, are database files. */
 static void test_debian_database_files(void **state) {
@@ -433,6 +504,7 @@ int main(void) {
                 cmocka_unit_test(test_rows_complete),
                 cmocka_unit_test(test_debian_boot_packages),
                 cmocka_unit_test(test_boot_data_errors),
+                cmocka_unit_test(test_shim_files),
                 cmocka_unit_test(test_debian_database_files),
                 cmocka_unit_test(test_debian_initramfs_settings),
                 cmocka_unit_test(test_debian_root_database),

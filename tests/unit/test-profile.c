@@ -595,6 +595,43 @@ static void test_limits(void **state) {
         free(big);
 }
 
+/* Package names follow the rules of the resolved profile's family, wherever the family was
+ * set: NetworkManager is an RPM name (Fedora's), not a Debian one; a blank is no family's. */
+static void test_package_names_per_family(void **state) {
+        (void)state;
+        put("fedora-base.yaml", "name: t\n"
+                                "distro:\n"
+                                "  family: fedora\n"
+                                "  release: fedora-43\n"
+                                "  architecture: amd64\n");
+        put("nm-fedora.yaml", "extends: [fedora-base.yaml]\n"
+                              "packages:\n"
+                              "  install: [NetworkManager, python3.12, 389-ds-base, libstdc++]\n"
+                              "  remove: [NetworkManager-wifi]\n");
+        Profile *p = load_ok("nm-fedora.yaml");
+        profile_free(p);
+
+        put("nm-debian.yaml", BASE "packages:\n  install: [NetworkManager]\n");
+        char *msg = load_fail("nm-debian.yaml");
+        assert_non_null(strstr(msg, "nm-debian.yaml:7:13: invalid package name 'NetworkManager': "
+                                    "Debian package names are lower case"));
+        assert_non_null(strstr(msg, "(distro.family: debian, from "));
+        assert_non_null(strstr(msg, "nm-debian.yaml:3)"));
+        free(msg);
+
+        /* The family from a base file: its rules, and where it was set. */
+        put("bad-fedora.yaml", "extends: [fedora-base.yaml]\n"
+                               "packages:\n"
+                               "  install: [-NetworkManager]\n");
+        msg = load_fail("bad-fedora.yaml");
+        assert_non_null(strstr(msg, "bad-fedora.yaml:3:13: invalid package name '-NetworkManager'"
+                                    ": RPM package names"));
+        assert_non_null(strstr(msg, "fedora-base.yaml:3)"));
+        free(msg);
+        expect_error("extends: [fedora-base.yaml]\npackages:\n  install: ['a b']\n",
+                     "invalid package name 'a b': empty, or a blank", NULL);
+}
+
 static void test_value_checks(void **state) {
         (void)state;
         expect_error("name: bad/name\ndistro: {family: debian, release: x, architecture: amd64}\n",
@@ -850,6 +887,7 @@ int main(void) {
                 cmocka_unit_test_setup_teardown(test_yaml_errors, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_canonical, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_package_names_per_family, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_value_checks, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_layout_checks, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_all_errors_reported, setup, teardown),

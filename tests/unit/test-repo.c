@@ -136,12 +136,37 @@ static void test_release(void **state) {
         assert_int_equal(repo_release_parse("Origin: x\nSuite: y\n", &r), -EBADMSG);
 }
 
+/* gpgv's verdict, read from its status lines as gpgv 2.2 writes them: the same words for
+ * Debian's InRelease and rpm-md's repomd.xml.asc. */
+static void test_gpgv_why(void **state) {
+        (void)state;
+        assert_null(repo_gpgv_why("[GNUPG:] NEWSIG\n"
+                                  "[GNUPG:] KEY_CONSIDERED 0123ABCD 0\n"
+                                  "[GNUPG:] SIG_ID x 2026-01-01 1767225600\n"
+                                  "[GNUPG:] GOODSIG 0123ABCD vmcompose fixture\n"
+                                  "[GNUPG:] VALIDSIG 0123ABCD 2026-01-01 1767225600 0 4 0 1 10 "
+                                  "00 0123ABCD\n"));
+        /* GOODSIG alone (no VALIDSIG) or beside a bad one is not enough. */
+        assert_string_equal(repo_gpgv_why("[GNUPG:] GOODSIG 0123ABCD x\n"), "signature not valid");
+        assert_string_equal(repo_gpgv_why("[GNUPG:] GOODSIG A x\n[GNUPG:] VALIDSIG A\n"
+                                          "[GNUPG:] BADSIG B y\n"),
+                            "bad signature (tampered?)");
+        assert_string_equal(repo_gpgv_why("[GNUPG:] NEWSIG\n[GNUPG:] ERRSIG 0123ABCD 1 10 00 "
+                                          "1767225600 9 -\n[GNUPG:] NO_PUBKEY 0123ABCD\n"),
+                            "signed by an unknown key");
+        assert_string_equal(repo_gpgv_why("[GNUPG:] NODATA 1\n"), "not signed (no signature data)");
+        assert_string_equal(repo_gpgv_why("[GNUPG:] EXPKEYSIG A x\n"),
+                            "signed with an expired key");
+        assert_string_equal(repo_gpgv_why("[GNUPG:] REVKEYSIG A x\n"), "signed with a revoked key");
+        assert_string_equal(repo_gpgv_why(""), "signature not valid");
+        assert_string_equal(repo_gpgv_why(NULL), "gpgv did not run");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_deb822),
-                cmocka_unit_test(test_sources),
-                cmocka_unit_test(test_apt_conf),
-                cmocka_unit_test(test_release),
+                cmocka_unit_test(test_deb822),   cmocka_unit_test(test_sources),
+                cmocka_unit_test(test_apt_conf), cmocka_unit_test(test_release),
+                cmocka_unit_test(test_gpgv_why),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -317,7 +317,7 @@ static void test_refusals(void **state) {
         refused("unsigned-repomd", false, -EBADMSG,
                 "/variants/unsigned-repomd/repodata/repomd.xml is not signed (no repomd.xml.asc)");
         refused("wrong-key-repomd", false, -EBADMSG,
-                "/variants/wrong-key-repomd/repodata/repomd.xml: signed by another key");
+                "/variants/wrong-key-repomd/repodata/repomd.xml: signed by an unknown key");
         /* allow-unsigned takes the unsigned one, with a warning; a tampered file stays refused. */
         refused("unsigned-repomd", true, 0, "allow-unsigned: NOT verifying");
         refused("tampered-primary", true, -EBADMSG, "primary.xml.gz");

@@ -365,7 +365,7 @@ static int child_run(const char *root, const InstallPackage *pkgs, size_t n,
                 /* rpm checks a package's architecture against the host's; for a foreign
                  * root (arm64 built on x86-64) the resolver has already chosen the
                  * profile architecture's packages, and the scriptlets run emulated. */
-                const Arch *arch = arch_find(o->architecture);
+                const Arch *arch = o && o->architecture ? arch_find(o->architecture) : NULL;
                 rpmprobFilterFlags filter = arch && arch_is_foreign(arch)
                                                     ? RPMPROB_FILTER_IGNOREARCH
                                                     : RPMPROB_FILTER_NONE;

@@ -106,7 +106,7 @@ static int verify_repomd(const RepoSource *src, const char *tmp, const char *rep
         _cleanup_free_ char *asc = path_join(tmp, "repomd.xml.asc");
         _cleanup_free_ char *uri = xasprintf("%s/repodata/repomd.xml.asc", src->uri);
         _cleanup_free_ char *keyring = NULL;
-        Buffer status = {};
+        const char *why = NULL;
         int r;
 
         r = fetch_url(uri, asc, REPOMD_MAX);
@@ -121,30 +121,11 @@ static int verify_repomd(const RepoSource *src, const char *tmp, const char *rep
         r = gpgv_keyring(src, tmp, &keyring);
         if (r < 0)
                 return r;
-        char *const argv[] = {(char *)"gpgv", (char *)"--status-fd",
-                              (char *)"1",    (char *)"--keyring",
-                              keyring,        asc,
-                              (char *)repomd, NULL};
-        r = spawn_run(argv, NULL, &status);
-        bool valid = status.data && strstr(status.data, "[GNUPG:] VALIDSIG") &&
-                     strstr(status.data, "[GNUPG:] GOODSIG") &&
-                     !strstr(status.data, "[GNUPG:] BADSIG") &&
-                     !strstr(status.data, "[GNUPG:] ERRSIG");
-        if (r != 0 || !valid) {
-                const char *why = !status.data                       ? "gpgv did not run"
-                                  : strstr(status.data, "NO_PUBKEY") ? "signed by another key"
-                                  : strstr(status.data, "BADSIG")    ? "bad signature (tampered?)"
-                                  : strstr(status.data, "NODATA")    ? "not a signature"
-                                  : strstr(status.data, "EXPKEYSIG") ? "signed with an expired key"
-                                  : strstr(status.data, "REVKEYSIG") ? "signed with a revoked key"
-                                                                     : "signature not valid";
-                log_error("%s: repository %s: %s/repodata/repomd.xml: %s", src->origin, src->suite,
-                          src->uri, why);
-                log_debug_sub("repo", "gpgv: %s", status.data ? status.data : "");
-                buffer_done(&status);
-                return -EBADMSG;
-        }
-        buffer_done(&status);
+        char *const keyrings[] = {keyring, NULL};
+        r = repo_gpgv_verify(keyrings, asc, repomd, NULL, &why);
+        if (r < 0)
+                return log_error_errno(r, "%s: repository %s: %s/repodata/repomd.xml: %s",
+                                       src->origin, src->suite, src->uri, why);
         return 0;
 }
 
