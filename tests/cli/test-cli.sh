@@ -73,7 +73,7 @@ run 2 "$VMC" boot --disk "$T/no-such.img" x.raw && expect "$T/err" "--disk .*no-
 run 0 "$VMC" profile validate profiles/minimal.yaml profiles/base/debian-12.yaml
 # The RPM families' bases (their repositories are not reachable here: validated, not built).
 run 0 "$VMC" profile validate profiles/minimal-fedora.yaml profiles/base/fedora-43.yaml \
-        profiles/base/azurelinux-3.0.yaml
+        profiles/base/azurelinux-3.0.yaml profiles/base/azurelinux-4.0.yaml
 run 0 "$VMC" profile show --resolved --json profiles/minimal-fedora.yaml &&
         expect "$T/out" '"family": "fedora"' &&
         expect "$T/out" 'https://dl.fedoraproject.org/pub/fedora/linux/releases/43/Everything/x86_64/os'
