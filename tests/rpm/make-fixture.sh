@@ -593,8 +593,14 @@ fi
 
 # The secret key, for tests that sign more (gpg-agent is stopped by cleanup).
 gpgconf --homedir "$G" --kill gpg-agent 2>/dev/null || true
-cp -a "$G" "$OUT/gnupg"
-rm -f "$OUT"/gnupg/S.* 2>/dev/null || true
+# Not its sockets: the agent going away removes them while they are copied.
+mkdir -m 700 -p "$OUT/gnupg"
+for f in "$G"/*; do
+        case ${f##*/} in
+        S.*) ;;
+        *) cp -a "$f" "$OUT/gnupg/" ;;
+        esac
+done
 
 if [ -n "$cache" ]; then
         mkdir -p "$cache"
