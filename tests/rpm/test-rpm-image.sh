@@ -9,10 +9,10 @@
 # target path. Needs root (librpm chroots for the scriptlets). And the shim boot loader on RPM:
 # shim-x64 and grub2-efi-x64 (Debian's signed binaries at Fedora's paths) installed, the image
 # booted with Secure Boot enforced through shim, GRUB and the kernel to the marker.
-# Usage: test-rpm-image.sh VMCOMPOSE [shim-grub]   (from the source tree's top directory;
-# shim-grub: only that part)
+# Usage: test-rpm-image.sh VMCOMPOSE [shim-grub|aarch64]   (from the source tree's top directory;
+# shim-grub, aarch64: only that part)
 set -u
-VMC=$(realpath "${1:?usage: test-rpm-image.sh VMCOMPOSE [shim-grub]}")
+VMC=$(realpath "${1:?usage: test-rpm-image.sh VMCOMPOSE [shim-grub|aarch64]}")
 only=${2:-}
 [ "$(id -u)" = 0 ] || { echo "SKIP: building images needs root"; exit 77; }
 for t in qemu-system-x86_64 jq; do
@@ -137,6 +137,43 @@ shim_grub() {
                 "$T/shim-serial.log"
         rm -rf "$T/shim"
 }
+# --- the fixture distribution for aarch64 (arm64 built on this host) builds and boots ---
+# Its busybox, kernel-core and systemd-boot-unsigned are made from Debian's arm64 packages;
+# librpm installs them into the foreign root, the scriptlets run under qemu-user (binfmt_misc).
+aarch64_fixture() {
+        if ! command -v qemu-system-aarch64 >/dev/null || [ ! -r /usr/share/AAVMF/AAVMF_CODE.fd ] ||
+                ! grep -qs '^flags: .*F' /proc/sys/fs/binfmt_misc/qemu-aarch64; then
+                echo "SKIP: aarch64: qemu-system-aarch64, AAVMF or an F-flag qemu-aarch64 binfmt handler is missing"
+        else
+                FA=$T/fixture-aarch64
+                bash tests/rpm/make-fixture.sh --cache "$C" --arch aarch64 "$FA" >"$T/fixture-aarch64.log" 2>&1
+                rc=$?
+                check "make-fixture.sh --arch aarch64 (exit $rc)" test $rc = 0 || cat "$T/fixture-aarch64.log"
+                ARCH=arm64 CONSOLE=ttyAMA0 KEY=$FA/RPM-GPG-KEY-fixture profile rpm-fixture-arm64 "$FA/repo"
+                timeout 600 "$VMC" build "$T/rpm-fixture-arm64.yaml" --cache-dir "$C" -o "$T/arm64" >"$T/arm64.log" 2>&1
+                check "the aarch64 fixture profile builds" grep -q "built rpm-fixture-arm64" "$T/arm64.log" ||
+                        cat "$T/arm64.log"
+                check "... its scriptlet ran emulated" grep -qE "built .*, [0-9.]+ s of it emulated" "$T/arm64.log"
+                MA=$T/arm64/rpm-fixture-arm64.manifest.json
+                check "... the manifest says arm64, with aarch64 packages" jq -e '.architecture == "arm64" and
+                        ([.packages[] | select(.name == "busybox" or .name == "kernel-core") | .architecture] == ["aarch64", "aarch64"])' "$MA"
+                check "... the SBOM's purls say arch=aarch64" jq -e '.packages[] | select(.name == "busybox") |
+                        .externalRefs[] | select(.referenceLocator | test("^pkg:rpm/fedora/busybox@.*\\?arch=aarch64&distro=fedora-43$"))' \
+                        "$T/arm64/rpm-fixture-arm64.spdx.json"
+                timeout 400 "$VMC" boot --expect VMCOMPOSE-RPM-FIXTURE-OK --timeout 360 \
+                        --serial-log "$T/serial-arm64.log" "$T/arm64/rpm-fixture-arm64.qcow2" >"$T/boot-arm64.log" 2>&1
+                check "... the aarch64 qcow2 boots under AAVMF to the init's marker" grep -q "up (firmware uefi" "$T/boot-arm64.log" ||
+                        { cat "$T/boot-arm64.log"; tail -20 "$T/serial-arm64.log"; }
+                check "... running the arm64 kernel" grep -aq "VMCOMPOSE-RPM-FIXTURE-OK .*-arm64" "$T/serial-arm64.log"
+                rm -rf "$T/arm64"
+        fi
+}
+if [ "$only" = aarch64 ]; then
+        aarch64_fixture
+        echo "$failures failure(s)"
+        [ "$failures" = 0 ]
+        exit
+fi
 if [ "$only" = shim-grub ]; then
         shim_grub
         echo "$failures failure(s)"
@@ -182,35 +219,7 @@ check "vmcompose audit reads the image's rpmdb" grep -qE "fedora 43.*, [0-9]+ pa
         cat "$T/audit.log"
 check "... and finds the policies kept" grep -q "policy: clean" "$T/audit.log"
 
-# --- the fixture distribution for aarch64 (arm64 built on this host) builds and boots ---
-# Its busybox, kernel-core and systemd-boot-unsigned are made from Debian's arm64 packages;
-# librpm installs them into the foreign root, the scriptlets run under qemu-user (binfmt_misc).
-if ! command -v qemu-system-aarch64 >/dev/null || [ ! -r /usr/share/AAVMF/AAVMF_CODE.fd ] ||
-        ! grep -qs '^flags: .*F' /proc/sys/fs/binfmt_misc/qemu-aarch64; then
-        echo "SKIP: aarch64: qemu-system-aarch64, AAVMF or an F-flag qemu-aarch64 binfmt handler is missing"
-else
-        FA=$T/fixture-aarch64
-        bash tests/rpm/make-fixture.sh --cache "$C" --arch aarch64 "$FA" >"$T/fixture-aarch64.log" 2>&1
-        rc=$?
-        check "make-fixture.sh --arch aarch64 (exit $rc)" test $rc = 0 || cat "$T/fixture-aarch64.log"
-        ARCH=arm64 CONSOLE=ttyAMA0 KEY=$FA/RPM-GPG-KEY-fixture profile rpm-fixture-arm64 "$FA/repo"
-        timeout 600 "$VMC" build "$T/rpm-fixture-arm64.yaml" --cache-dir "$C" -o "$T/arm64" >"$T/arm64.log" 2>&1
-        check "the aarch64 fixture profile builds" grep -q "built rpm-fixture-arm64" "$T/arm64.log" ||
-                cat "$T/arm64.log"
-        check "... its scriptlet ran emulated" grep -qE "built .*, [0-9.]+ s of it emulated" "$T/arm64.log"
-        MA=$T/arm64/rpm-fixture-arm64.manifest.json
-        check "... the manifest says arm64, with aarch64 packages" jq -e '.architecture == "arm64" and
-                ([.packages[] | select(.name == "busybox" or .name == "kernel-core") | .architecture] == ["aarch64", "aarch64"])' "$MA"
-        check "... the SBOM's purls say arch=aarch64" jq -e '.packages[] | select(.name == "busybox") |
-                .externalRefs[] | select(.referenceLocator | test("^pkg:rpm/fedora/busybox@.*\\?arch=aarch64&distro=fedora-43$"))' \
-                "$T/arm64/rpm-fixture-arm64.spdx.json"
-        timeout 400 "$VMC" boot --expect VMCOMPOSE-RPM-FIXTURE-OK --timeout 360 \
-                --serial-log "$T/serial-arm64.log" "$T/arm64/rpm-fixture-arm64.qcow2" >"$T/boot-arm64.log" 2>&1
-        check "... the aarch64 qcow2 boots under AAVMF to the init's marker" grep -q "up (firmware uefi" "$T/boot-arm64.log" ||
-                { cat "$T/boot-arm64.log"; tail -20 "$T/serial-arm64.log"; }
-        check "... running the arm64 kernel" grep -aq "VMCOMPOSE-RPM-FIXTURE-OK .*-arm64" "$T/serial-arm64.log"
-        rm -rf "$T/arm64"
-fi
+aarch64_fixture
 
 # --- refused installs: a clear error, nothing outside the root, nothing at the target path ---
 # refused NAME REPO GPGCHECK REGEX PACKAGE...: the build fails with REGEX in its log.
