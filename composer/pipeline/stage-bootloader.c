@@ -436,33 +436,53 @@ static void conf_title(Buffer *conf, const char *title) {
         buffer_printf(conf, "'\n");
 }
 
+/* A kernel hook script of bootloader/kernel-hooks/, where it goes in the root, and why. */
+typedef struct HookScript {
+        const char *name, *path, *why;
+} HookScript;
+
 /* systemd-boot: the kernel and initramfs on the ESP, one BLS entry per kernel. */
-static int install_bls_hooks(BuildContext *ctx, int root_fd, const char *cmdline) {
+static const HookScript bls_scripts[] = {
+        {"zz-vmcompose", "etc/kernel/postinst.d/zz-vmcompose",
+         "a kernel package installed in the VM gets its kernel and initramfs on the ESP and a BLS "
+         "entry, the default when it is the newest: systemd-boot reads only the ESP, so without it "
+         "an upgraded kernel package installs a kernel that never boots"},
+        {"zz-vmcompose", "etc/kernel/postrm.d/zz-vmcompose",
+         "a kernel package removed in the VM loses its ESP copies and entry, and the default moves "
+         "to the newest kernel left"},
+        {"zz-vmcompose", "etc/initramfs/post-update.d/zz-vmcompose",
+         "update-initramfs run in the VM for a kernel on the ESP refreshes the ESP's initramfs, "
+         "the "
+         "one that boots"},
+};
+
+/* GRUB: the kernel stays in the root's /boot, and the configuration names the newest. */
+static const HookScript grub_scripts[] = {
+        {"zz-vmcompose-grub", "etc/kernel/postinst.d/zz-vmcompose-grub",
+         "a kernel package installed in the VM becomes the kernel GRUB boots when it is the "
+         "newest: the image's grub.cfg names one kernel, so without it an upgraded kernel package "
+         "installs a kernel that never boots"},
+        {"zz-vmcompose-grub", "etc/kernel/postrm.d/zz-vmcompose-grub",
+         "a kernel package removed in the VM: GRUB boots the newest kernel left"},
+};
+
+static int add_hook_scripts(BuildContext *ctx, int root_fd, const HookScript *s, size_t n) {
+        int r = 0;
+        for (size_t i = 0; r == 0 && i < n; i++)
+                r = add_hook_script(ctx, root_fd, s[i].name, s[i].path, s[i].why);
+        return r;
+}
+
+/* The BLS hook's settings: the command line and where the ESP is, with the entries' title. */
+static int install_bls_settings(BuildContext *ctx, int root_fd, const char *cmdline) {
         _cleanup_free_ char *line = xasprintf("%s\n", cmdline);
         Buffer conf = {};
         buffer_printf(&conf, "# Written by vmcompose for /etc/kernel/postinst.d/zz-vmcompose\n"
                              "ESP=/boot/efi\n");
         conf_title(&conf, ctx->profile->name);
-        int r = add_hook_script(
-                ctx, root_fd, "zz-vmcompose", "etc/kernel/postinst.d/zz-vmcompose",
-                "a kernel package installed in the VM gets its kernel and initramfs "
-                "on the ESP and a BLS entry, the default when it is the newest: "
-                "systemd-boot reads only the ESP, so without it an upgraded kernel "
-                "package installs a kernel that never boots");
-        if (r == 0)
-                r = add_hook_script(ctx, root_fd, "zz-vmcompose",
-                                    "etc/kernel/postrm.d/zz-vmcompose",
-                                    "a kernel package removed in the VM loses its ESP copies "
-                                    "and entry, and the default moves to the newest kernel left");
-        if (r == 0)
-                r = add_hook_script(ctx, root_fd, "zz-vmcompose",
-                                    "etc/initramfs/post-update.d/zz-vmcompose",
-                                    "update-initramfs run in the VM for a kernel on the ESP "
-                                    "refreshes the ESP's initramfs, the one that boots");
-        if (r == 0)
-                r = add_hook_file(ctx, root_fd, "etc/kernel/cmdline", line, strlen(line), 0644,
-                                  "the kernel command line of the image's entry, for the entries "
-                                  "the kernel hook writes (kernel-install's file)");
+        int r = add_hook_file(ctx, root_fd, "etc/kernel/cmdline", line, strlen(line), 0644,
+                              "the kernel command line of the image's entry, for the entries "
+                              "the kernel hook writes (kernel-install's file)");
         if (r == 0)
                 r = add_hook_file(ctx, root_fd, "usr/lib/vmcompose/kernel.conf", conf.data,
                                   conf.len, 0644,
@@ -471,9 +491,9 @@ static int install_bls_hooks(BuildContext *ctx, int root_fd, const char *cmdline
         return r;
 }
 
-/* GRUB: the kernel stays in the root's /boot, and the one configuration names the newest. */
-static int install_grub_hooks(BuildContext *ctx, int root_fd, const BootKernel *k,
-                              const char *cmdline) {
+/* The GRUB hook's settings: the image's grub.cfg with the kernel left open, and where it goes. */
+static int install_grub_settings(BuildContext *ctx, int root_fd, const BootKernel *k,
+                                 const char *cmdline) {
         const BuildConfig *c = &ctx->config;
         char root_uuid[37] = "";
         root_fs_uuid(ctx, root_uuid);
@@ -496,22 +516,9 @@ static int install_grub_hooks(BuildContext *ctx, int root_fd, const BootKernel *
                 xasprintf("# Written by vmcompose for /etc/kernel/postinst.d/zz-vmcompose-grub\n"
                           "GRUB_CFG='%s'\n",
                           cfg);
-        r = add_hook_script(ctx, root_fd, "zz-vmcompose-grub",
-                            "etc/kernel/postinst.d/zz-vmcompose-grub",
-                            "a kernel package installed in the VM becomes the kernel GRUB boots "
-                            "when it is the newest: the image's grub.cfg names one kernel, so "
-                            "without it an upgraded kernel package installs a kernel that never "
-                            "boots");
-        if (r == 0)
-                r = add_hook_script(ctx, root_fd, "zz-vmcompose-grub",
-                                    "etc/kernel/postrm.d/zz-vmcompose-grub",
-                                    "a kernel package removed in the VM: GRUB boots the newest "
-                                    "kernel left");
-        if (r == 0)
-                r = add_hook_file(ctx, root_fd, "usr/lib/vmcompose/grub.cfg.in", text, strlen(text),
-                                  0644,
-                                  "the image's grub.cfg with the kernel's version and paths left "
-                                  "open, for the kernel hook");
+        r = add_hook_file(ctx, root_fd, "usr/lib/vmcompose/grub.cfg.in", text, strlen(text), 0644,
+                          "the image's grub.cfg with the kernel's version and paths left open, "
+                          "for the kernel hook");
         if (r == 0)
                 r = add_hook_file(ctx, root_fd, "usr/lib/vmcompose/kernel.conf", conf, strlen(conf),
                                   0644, "where the kernel hook writes the grub.cfg GRUB reads");
@@ -533,10 +540,13 @@ static int install_kernel_hooks(BuildContext *ctx, int root_fd, const BootKernel
                          c->bootloader->name, c->distro->family);
                 return 0;
         }
-        int r = bls ? install_bls_hooks(ctx, root_fd, cmdline)
-                    : install_grub_hooks(ctx, root_fd, k, cmdline);
+        int r = bls ? add_hook_scripts(ctx, root_fd, bls_scripts, ELEMENTSOF(bls_scripts))
+                    : add_hook_scripts(ctx, root_fd, grub_scripts, ELEMENTSOF(grub_scripts));
         if (r == 0)
                 r = install_modules_hook(ctx, root_fd);
+        if (r == 0)
+                r = bls ? install_bls_settings(ctx, root_fd, cmdline)
+                        : install_grub_settings(ctx, root_fd, k, cmdline);
         return r;
 }
 
