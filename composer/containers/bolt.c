@@ -63,7 +63,15 @@ static size_t find(const BoltBucket *b, const void *key, size_t key_size, bool *
         return lo;
 }
 
-static BoltEntry *insert(BoltBucket *b, size_t at, const void *key, size_t key_size) {
+/* The entry of key in b, a new empty one (no value, no bucket) when there is none; NULL for a
+ * key bbolt refuses (empty, or longer than BOLT_MAX_KEY_SIZE). */
+static BoltEntry *entry_get(BoltBucket *b, const void *key, size_t key_size) {
+        if (key_size == 0 || key_size > BOLT_MAX_KEY_SIZE)
+                return NULL;
+        bool found;
+        size_t at = find(b, key, key_size, &found);
+        if (found)
+                return &b->entries[at];
         b->entries = xrealloc(b->entries, (b->n_entries + 1) * sizeof(BoltEntry));
         memmove(&b->entries[at + 1], &b->entries[at], (b->n_entries - at) * sizeof(BoltEntry));
         b->n_entries++;
@@ -82,11 +90,9 @@ static uint8_t *dup_bytes(const void *p, size_t n) {
 
 int bolt_bucket_put(BoltBucket *b, const void *key, size_t key_size, const void *value,
                     size_t value_size) {
-        if (key_size == 0 || key_size > BOLT_MAX_KEY_SIZE || value_size > INT32_MAX - 1)
+        BoltEntry *e = value_size <= INT32_MAX - 1 ? entry_get(b, key, key_size) : NULL;
+        if (!e)
                 return -EINVAL;
-        bool found;
-        size_t i = find(b, key, key_size, &found);
-        BoltEntry *e = found ? &b->entries[i] : insert(b, i, key, key_size);
         if (e->bucket)
                 return -EISDIR;
         free(e->value);
@@ -100,11 +106,9 @@ int bolt_bucket_put_str(BoltBucket *b, const char *key, const void *value, size_
 }
 
 static int sub(BoltBucket *b, const void *key, size_t key_size, BoltBucket **ret) {
-        if (key_size == 0 || key_size > BOLT_MAX_KEY_SIZE)
+        BoltEntry *e = entry_get(b, key, key_size);
+        if (!e)
                 return -EINVAL;
-        bool found;
-        size_t i = find(b, key, key_size, &found);
-        BoltEntry *e = found ? &b->entries[i] : insert(b, i, key, key_size);
         if (e->value)
                 return -ENOTDIR;
         if (!e->bucket)
