@@ -3,9 +3,10 @@
 # busybox and a script that prints a marker) is refused when its digest is wrong, a blob is
 # truncated, it is for arm64, or its file is missing — each with the profile's file:line and no
 # output; baked into a profile over profiles/container-host.yaml it is listed in the manifest,
-# the SBOM and the deviation report, and the image boots to the marker printed by the container
-# that ctr runs at boot, the image in containerd's store (meta.db written at build time) with no
-# import step. Needs root (chroot, mounts). One boot.
+# the SBOM and the deviation report, vmcompose audit reads it from containerd's meta.db, and the
+# image boots to the marker printed by the container that ctr runs at boot, the image in
+# containerd's store (meta.db written at build time) with no import step. Needs root (chroot,
+# mounts). One boot.
 # Usage: test-containers.sh VMCOMPOSE   (from the source tree's top directory)
 set -u
 VMC=${1:?usage: test-containers.sh VMCOMPOSE}
@@ -102,6 +103,13 @@ check "... and has the image as an OCI package with a pkg:oci purl and its SHA-2
         '[.packages[] | select(.primaryPackagePurpose == "CONTAINER") | select(.checksums[0].checksumValue == $h and (.externalRefs[0].referenceLocator | startswith("pkg:oci/hello@sha256%3A" + $h)))] | length == 1' "$S"
 check "the deviation report lists it with its why" jq -e --arg d "$digest" \
         '.deviations[] | select(.kind == "container-image" and .subject == "hello") | (.why | length > 0) and (.detail | contains($d))' "$T/out/with-hello.deviations.json"
+
+# The audit reads containerd's images from the meta.db in the image (libguestfs, read-only).
+timeout 600 "$VMC" audit --json "$T/out/with-hello.qcow2" >"$T/audit.json" 2>"$T/audit.err"
+rc=$?
+check "vmcompose audit lists the image containerd's meta.db records (exit $rc: $(jq -c '.surface."container-images"' "$T/audit.json" 2>/dev/null | cut -c1-200))" jq -e --arg d "$digest" \
+        '.surface."container-images" == ["localhost/vmcompose-test/hello:1 " + $d + " (namespace default), in containerd'"'"'s /var/lib/containerd/io.containerd.metadata.v1.bolt/meta.db"]' "$T/audit.json"
+[ -s "$T/audit.json" ] || tail -5 "$T/audit.err"
 
 # One boot: the marker must come from the container: printed by the ctr the unit runs (its
 # output goes to the console), from PID 1 of the container's PID namespace.
