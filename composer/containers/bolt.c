@@ -303,26 +303,36 @@ typedef struct Decoder {
         uint32_t page_size;
         uint64_t high;
         bool big;
+        uint8_t *seen; /* a bit per page: each page belongs to one node, read once */
 } Decoder;
 
-static int node_decode(const Decoder *d, const uint8_t *page, size_t span, BoltBucket *into,
+static int node_decode(Decoder *d, const uint8_t *page, size_t span, BoltBucket *into,
                        unsigned depth);
 
-/* The page id's bytes (with its overflow pages): NULL when outside the file. */
-static const uint8_t *page_at(const Decoder *d, uint64_t id, size_t *ret_span) {
-        if (id < 2 || id >= d->high || id > d->size / d->page_size)
+/* The page id's bytes (with its overflow pages): NULL when outside the file or already read (a
+ * page two nodes point at, or a cycle: never in a bbolt file, and a way to make a reader walk
+ * forever). */
+static const uint8_t *page_at(Decoder *d, uint64_t id, size_t *ret_span) {
+        if (id < 2 || id >= d->high || id >= d->size / d->page_size ||
+            (d->seen[id / 8] & (1u << (id % 8))))
                 return NULL;
+        d->seen[id / 8] |= (uint8_t)(1u << (id % 8));
         const uint8_t *p = d->data + id * d->page_size;
         if ((size_t)(d->size - id * d->page_size) < d->page_size || get_uint(p, 8, d->big) != id)
                 return NULL;
         uint64_t overflow = get_uint(p + 12, 4, d->big);
         if (id + overflow >= d->high || (id + overflow + 1) > d->size / d->page_size)
                 return NULL;
+        for (uint64_t o = id + 1; o <= id + overflow; o++) {
+                if (d->seen[o / 8] & (1u << (o % 8)))
+                        return NULL;
+                d->seen[o / 8] |= (uint8_t)(1u << (o % 8));
+        }
         *ret_span = (overflow + 1) * d->page_size;
         return p;
 }
 
-static int bucket_decode(const Decoder *d, const uint8_t *v, size_t size, BoltBucket *into,
+static int bucket_decode(Decoder *d, const uint8_t *v, size_t size, BoltBucket *into,
                          unsigned depth) {
         if (size < BOLT_BUCKET_HEADER_SIZE)
                 return -EBADMSG;
@@ -337,7 +347,7 @@ static int bucket_decode(const Decoder *d, const uint8_t *v, size_t size, BoltBu
 
 /* A leaf or branch node of span bytes at page (a page, or an inline bucket's value), its
  * entries added to into. */
-static int node_decode(const Decoder *d, const uint8_t *page, size_t span, BoltBucket *into,
+static int node_decode(Decoder *d, const uint8_t *page, size_t span, BoltBucket *into,
                        unsigned depth) {
         if (depth > 64 || span < BOLT_PAGE_HEADER_SIZE)
                 return -EBADMSG;
@@ -416,8 +426,10 @@ int bolt_decode(const void *data, size_t size, BoltBucket **ret) {
         if (r0 < 0 && r1 < 0)
                 return -EBADMSG;
         bool use1 = r1 == 0 && (r0 < 0 || tx1 > tx0);
-        const Decoder *d = use1 ? &d1 : &d0;
+        Decoder *d = use1 ? &d1 : &d0;
         uint64_t root = use1 ? root1 : root0;
+        _cleanup_free_ uint8_t *seen = xcalloc(size / d->page_size / 8 + 1, 1);
+        d->seen = seen;
         size_t span;
         const uint8_t *p = page_at(d, root, &span);
         if (!p)

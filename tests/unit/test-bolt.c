@@ -256,6 +256,30 @@ static void test_damaged(void **state) {
         assert_int_equal(bolt_decode(db, size, &back), -EBADMSG);
         assert_null(back);
 
+        /* Two buckets pointing at the same page (a way to make a reader walk a page again and
+         * again): refused. a and b both have a nested bucket, so each has a page: a at 3, b at
+         * 4, the root at 5; b is pointed at a's page. */
+        _cleanup_(bolt_bucket_freep) BoltBucket *twice = bolt_bucket_new();
+        BoltBucket *a, *b;
+        assert_int_equal(bolt_bucket_sub(twice, "a", &a), 0);
+        assert_int_equal(bolt_bucket_sub(a, "x", &sub), 0);
+        assert_int_equal(bolt_bucket_sub(twice, "b", &b), 0);
+        assert_int_equal(bolt_bucket_sub(b, "x", &sub), 0);
+        _cleanup_free_ uint8_t *tdb = NULL;
+        assert_int_equal(bolt_encode(twice, PS, false, &tdb, &size), 0);
+        assert_int_equal(size, 6 * PS);
+        assert_int_equal(bolt_decode(tdb, size, &back), 0);
+        back = bolt_bucket_free(back);
+        unsigned flags;
+        const uint8_t *k, *v;
+        size_t ks, vs;
+        element(tdb + 5 * PS, 1, &flags, &k, &ks, &v, &vs);
+        assert_memory_equal(k, "b", 1);
+        assert_int_equal(le(v, 8), 4);
+        tdb[v - tdb] = 3;
+        assert_int_equal(bolt_decode(tdb, size, &back), -EBADMSG);
+        assert_null(back);
+
         _cleanup_free_ uint8_t *be = NULL;
         assert_int_equal(bolt_encode(root, PS, true, &be, &size), 0);
         assert_memory_equal(be + 16, "\xed\x0c\xda\xed\x00\x00\x00\x02", 8);
