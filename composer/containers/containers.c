@@ -235,9 +235,10 @@ static char *run_unit(const OciImage *img) {
                       "After=containerd.service\n"
                       "Requires=containerd.service\n\n"
                       "[Service]\n"
-                      "ExecStartPre=/usr/bin/ctr --namespace default images ls\n"
-                      "ExecStartPre=-/usr/bin/ctr --namespace default containers delete %s\n"
-                      "ExecStart=/usr/bin/ctr --namespace default run --rm %s %s",
+                      "ExecStartPre=/usr/bin/ctr --namespace " CONTAINERD_NAMESPACE " images ls\n"
+                      "ExecStartPre=-/usr/bin/ctr --namespace " CONTAINERD_NAMESPACE
+                      " containers delete %s\n"
+                      "ExecStart=/usr/bin/ctr --namespace " CONTAINERD_NAMESPACE " run --rm %s %s",
                       img->name, img->where, img->name, img->ref, img->name, img->ref, img->name);
         for (char **a = img->run; a && *a; a++) {
                 buffer_putc(&b, ' ');
