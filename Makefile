@@ -5,7 +5,7 @@ DESTDIR ?=
 WERROR ?= ON
 JOBS ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= profile deb822 image diff
+FUZZ_TARGETS ?= profile deb822 image diff bolt
 PROFILE ?= profiles/minimal.yaml
 OUT ?= out
 
@@ -43,7 +43,8 @@ asan:
 
 # Builds the libFuzzer targets with clang and fuzzes each for FUZZ_SECONDS (the profile loader;
 # the deb822 readers: Packages, Release, apt sources, copyright files; the image readers of
-# inspect: qcow2, VHDX, VHD; diff's FAT, ext4, qcow2 and VHDX readers), starting from (and
+# inspect: qcow2, VHDX, VHD; diff's FAT, ext4, qcow2 and VHDX readers; the audit's bbolt reader of
+# containerd's meta.db), starting from (and
 # adding to a copy of) the checked-in corpus.
 # FUZZ_TARGETS=image fuzzes one.
 fuzz:
@@ -54,7 +55,7 @@ fuzz:
 		mkdir -p $(BUILD)-fuzz/corpus-$$t && \
 		cp -n tests/fuzz/corpus/$$t/* $(BUILD)-fuzz/corpus-$$t/ 2>/dev/null; \
 		dict=; [ -e tests/fuzz/$$t.dict ] && dict=-dict=tests/fuzz/$$t.dict; \
-		$(BUILD)-fuzz/tests/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=$$([ $$t = diff ] && echo 262144 || echo 8192) \
+		$(BUILD)-fuzz/tests/fuzz-$$t -max_total_time=$(FUZZ_SECONDS) -max_len=$$(case $$t in diff) echo 262144;; bolt) echo 65536;; *) echo 8192;; esac) \
 			$$dict -print_final_stats=1 $(BUILD)-fuzz/corpus-$$t || exit 1; \
 	done
 

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "vmcompose/audit.h"
+#include "vmcompose/containers.h"
 #include "vmcompose/boottest.h"
 #include "vmcompose/distro.h"
 #include "vmcompose/log.h"
@@ -128,8 +129,6 @@ static const struct {
         {"podman", "/usr/bin/podman", "podman.socket", "/run/podman/podman.sock", NULL},
 };
 
-#define CONTAINERS_DIR "/var/lib/vmcompose/containers"
-
 static void read_container_runtimes(guestfs_h *g, AuditImage *img) {
         for (size_t i = 0; i < ELEMENTSOF(runtimes); i++) {
                 if (guestfs_is_file(g, runtimes[i].binary) <= 0)
@@ -146,32 +145,23 @@ static void read_container_runtimes(guestfs_h *g, AuditImage *img) {
                                     runtimes[i].name, runtimes[i].unit,
                                     enabled ? "enabled at boot" : "not enabled"));
         }
-        if (guestfs_is_dir(g, CONTAINERS_DIR) <= 0)
+        /* The images containerd has: the ones its metadata database records (vmcompose writes
+         * it at build time, composer/containers/containerd.c). */
+        if (guestfs_is_file(g, CONTAINERD_META_DB) <= 0)
                 return;
-        bool imported = guestfs_exists(g, CONTAINERS_DIR "/imported") > 0;
-        char **entries = guestfs_ls(g, CONTAINERS_DIR);
-        for (char **e = entries; e && *e; e++) {
-                size_t len = strlen(*e);
-                if (len < 5 || !streq(*e + len - 4, ".tar"))
-                        continue;
-                _cleanup_free_ char *path = xasprintf(CONTAINERS_DIR "/%s", *e);
-                size_t size = 0;
-                /* index.json is the second member of the archives vmcompose writes. */
-                _cleanup_free_ char *head = guestfs_pread(g, path, 1 << 16, 0, &size);
-                char **images = NULL;
-                if (!head || audit_oci_archive_images(head, size, &images) < 0) {
-                        strv_push(&img->container_images,
-                                  xasprintf("%s: not an OCI archive vmcompose wrote", path));
-                        continue;
-                }
-                for (char **i = images; i && *i; i++)
-                        strv_push(&img->container_images,
-                                  xasprintf("%s (%s, %s)", *i, path,
-                                            imported ? "imported into containerd"
-                                                     : "imported at first start"));
-                strv_free(images);
+        size_t size = 0;
+        _cleanup_free_ char *db = guestfs_read_file(g, CONTAINERD_META_DB, &size);
+        char **images = NULL;
+        int r = db ? containerd_meta_images(db, size, &images) : -EIO;
+        if (r < 0) {
+                strv_push(&img->container_images, xasprintf("%s: not a containerd database (%s)",
+                                                            CONTAINERD_META_DB, strerror(-r)));
+                return;
         }
-        free_strings(entries);
+        for (char **i = images; i && *i; i++)
+                strv_push(&img->container_images,
+                          xasprintf("%s, in containerd's %s", *i, CONTAINERD_META_DB));
+        strv_free(images);
 }
 
 static int cmp_package(const void *a, const void *b) {

@@ -2,16 +2,15 @@
 /* The profile's containers: read and verified before any work (containers_load), and baked
  * into the root (containers_bake).
  *
- * How the images reach containerd: each is written as an OCI archive into
- * /var/lib/vmcompose/containers/, and a oneshot unit ordered after containerd.service imports
- * them with `ctr images import` from that local file at first start (then writes a stamp), so
- * `ctr images ls` lists them before any unit that runs a container starts, with no network.
- * containerd's native store was the alternative: its blobs are plain files
- * (io.containerd.content.v1.content/blobs/sha256/), but the image records, the content's
- * namespace ownership and the garbage collector's references live in meta.db, a bbolt database
- * containerd does not rebuild from the blobs (blobs meta.db does not list are garbage to it).
- * Writing bbolt pages from C would tie the image to containerd's internal schema version; the
- * import goes through containerd's own code and is verified by it again. */
+ * How the images reach containerd: written into its own store, as containerd itself leaves an
+ * image it has pulled or imported, so that at its first start `ctr images ls` lists them with no
+ * import step and no network: the blobs in the local content store
+ * (io.containerd.content.v1.content/blobs/sha256/HEX, plain files named by digest) and their
+ * records in its metadata database, meta.db (a bbolt file, composer/containers/bolt.c, in
+ * containerd 1.6's schema, composer/containers/containerd.c). The records are what makes them
+ * images to containerd: blobs meta.db does not list are garbage to it. The schema is
+ * containerd's internal one (metadata/, schema v1, dbVersion 3, unchanged from 1.4 to 1.7): a
+ * containerd with a newer dbVersion migrates the file at its first start as it would its own. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <errno.h>
@@ -21,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "vmcompose/bolt.h"
 #include "vmcompose/containers.h"
 #include "vmcompose/hash.h"
 #include "vmcompose/log.h"
@@ -28,8 +28,6 @@
 #include "vmcompose/util.h"
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(struct archive *, archive_read_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct archive *, archive_write_free);
-DEFINE_TRIVIAL_CLEANUP_FUNC(struct archive_entry *, archive_entry_free);
 
 /* The members of an OCI archive vmcompose reads: the layout's own files and its blobs; any
  * other member (a Docker archive's manifest.json aside) is skipped, so nothing outside dir is
@@ -150,80 +148,57 @@ int containers_load(const ProfileContainer *list, size_t n, const char *arch, co
         return 0;
 }
 
-/* Adds one member to the archive: data from fd (its SHA-256 checked again against digest, so a
- * layout changed since it was verified is not baked) or from the bytes in data. */
-static int add_member(struct archive *a, const char *name, uint64_t epoch, int fd,
-                      const char *digest, uint64_t size, const char *data) {
-        _cleanup_(archive_entry_freep) struct archive_entry *e = archive_entry_new();
-        archive_entry_set_pathname(e, name);
-        archive_entry_set_filetype(e, AE_IFREG);
-        archive_entry_set_perm(e, 0644);
-        archive_entry_set_size(e, (la_int64_t)size);
-        archive_entry_set_mtime(e, (time_t)epoch, 0);
-        if (archive_write_header(a, e) != ARCHIVE_OK)
-                return -EIO;
-        if (data)
-                return archive_write_data(a, data, size) == (la_ssize_t)size ? 0 : -EIO;
+/* Copies the blob d from the layout dir src_fd to the file name in dst_fd (0444, as
+ * containerd's local store leaves committed blobs), checking its size and SHA-256 again so that a
+ * layout changed since it was verified is not baked: -EILSEQ then. */
+static int copy_blob(int src_fd, int dst_fd, const OciDescriptor *d) {
+        _cleanup_free_ char *rel = xasprintf("blobs/sha256/%s", d->digest + 7);
+        _cleanup_close_ int in = openat(src_fd, rel, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (in < 0)
+                return errno == ENOENT ? -EILSEQ : -errno;
+        _cleanup_close_ int out = openat(
+                dst_fd, d->digest + 7, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0444);
+        if (out < 0)
+                return -errno;
         Sha256 *h = sha256_new();
         char buf[1 << 16];
         uint64_t done = 0;
         for (;;) {
-                ssize_t k = read(fd, buf, sizeof(buf));
+                ssize_t k = read(in, buf, sizeof(buf));
                 if (k < 0 && errno == EINTR)
                         continue;
                 if (k <= 0) {
+                        int r = k < 0 ? -errno : 0;
                         uint8_t md[SHA256_DIGEST_SIZE];
                         char hex[2 * SHA256_DIGEST_SIZE + 1];
                         sha256_finish(h, md);
                         sha256_hex(md, hex);
-                        if (k < 0)
+                        if (r < 0)
+                                return r;
+                        if (fchmod(out, 0444) < 0)
                                 return -errno;
-                        return done == size && streq(hex, digest + 7) ? 0 : -EILSEQ;
+                        return done == d->size && streq(hex, d->digest + 7) ? 0 : -EILSEQ;
                 }
                 sha256_update(h, buf, (size_t)k);
                 done += (uint64_t)k;
-                if (done > size || archive_write_data(a, buf, (size_t)k) != k) {
+                int r = done > d->size ? -EILSEQ : write_all(out, buf, (size_t)k);
+                if (r < 0) {
                         sha256_finish(h, (uint8_t[SHA256_DIGEST_SIZE]){});
-                        return done > size ? -EILSEQ : -EIO;
+                        return r;
                 }
         }
 }
 
-static int add_blob(struct archive *a, const OciImage *img, const OciDescriptor *d,
-                    uint64_t epoch) {
-        _cleanup_free_ char *rel = xasprintf("blobs/sha256/%s", d->digest + 7);
-        _cleanup_free_ char *src = path_join(img->layout_dir, rel);
-        _cleanup_close_ int fd = open(src, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
+/* Every blob of img into the content store's blobs/sha256 directory blobs_fd. */
+static int copy_blobs(int blobs_fd, const OciImage *img) {
+        _cleanup_close_ int src_fd = open(img->layout_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (src_fd < 0)
                 return -errno;
-        return add_member(a, rel, epoch, fd, d->digest, d->size, NULL);
-}
-
-/* NAME.tar in the root's containers directory: an OCI archive of the verified blobs and an
- * index naming the image for containerd. */
-static int write_archive(int dir_fd, const OciImage *img, uint64_t epoch) {
-        _cleanup_free_ char *file = xasprintf("%s.tar", img->name);
-        _cleanup_close_ int fd =
-                openat(dir_fd, file, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd < 0)
-                return -errno;
-        _cleanup_(archive_write_freep) struct archive *a = archive_write_new();
-        archive_write_set_format_pax_restricted(a);
-        if (archive_write_open_fd(a, fd) != ARCHIVE_OK)
-                return -EIO;
-        static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
-        _cleanup_free_ char *index = oci_baked_index(img);
-        int r = add_member(a, "oci-layout", epoch, -1, NULL, strlen(layout), layout);
+        int r = copy_blob(src_fd, blobs_fd, &img->manifest);
         if (r == 0)
-                r = add_member(a, "index.json", epoch, -1, NULL, strlen(index), index);
-        if (r == 0)
-                r = add_blob(a, img, &img->manifest, epoch);
-        if (r == 0)
-                r = add_blob(a, img, &img->config, epoch);
+                r = copy_blob(src_fd, blobs_fd, &img->config);
         for (size_t i = 0; r == 0 && i < img->n_layers; i++)
-                r = add_blob(a, img, &img->layers[i], epoch);
-        if (r == 0 && archive_write_close(a) != ARCHIVE_OK)
-                r = -EIO;
+                r = copy_blob(src_fd, blobs_fd, &img->layers[i]);
         return r;
 }
 
@@ -251,43 +226,19 @@ static int write_unit(int root_fd, const char *unit, const char *text) {
         return r;
 }
 
-static char *import_unit(const OciImage *images, size_t n) {
-        Buffer b = {};
-        buffer_printf(&b,
-                      "# Written by vmcompose: the container images baked into this image, handed "
-                      "to containerd\n# from local files at its first start (no registry, no "
-                      "network).\n"
-                      "[Unit]\n"
-                      "Description=Import the container images baked in by vmcompose\n"
-                      "After=containerd.service\n"
-                      "Requires=containerd.service\n"
-                      "ConditionPathExists=!" CONTAINERS_DIR "/imported\n\n"
-                      "[Service]\n"
-                      "Type=oneshot\n"
-                      "RemainAfterExit=yes\n");
-        for (size_t i = 0; i < n; i++)
-                buffer_printf(&b,
-                              "ExecStart=/usr/bin/ctr --namespace default images import "
-                              "--digests " CONTAINERS_DIR "/%s.tar\n",
-                              images[i].name);
-        buffer_printf(&b, "ExecStartPost=/usr/bin/touch " CONTAINERS_DIR "/imported\n\n"
-                          "[Install]\n"
-                          "WantedBy=multi-user.target\n");
-        return buffer_steal(&b);
-}
-
 static char *run_unit(const OciImage *img) {
         Buffer b = {};
         buffer_printf(&b,
                       "# Written by vmcompose from the profile's containers[%s].run (%s).\n"
                       "[Unit]\n"
                       "Description=Container %s (%s)\n"
-                      "After=containerd.service " CONTAINERS_IMPORT_UNIT "\n"
-                      "Requires=containerd.service\n"
-                      "Wants=" CONTAINERS_IMPORT_UNIT "\n\n"
+                      "After=containerd.service\n"
+                      "Requires=containerd.service\n\n"
                       "[Service]\n"
-                      "ExecStartPre=-/usr/bin/ctr --namespace default containers delete %s\n"
-                      "ExecStart=/usr/bin/ctr --namespace default run --rm %s %s",
+                      "ExecStartPre=/usr/bin/ctr --namespace " CONTAINERD_NAMESPACE " images ls\n"
+                      "ExecStartPre=-/usr/bin/ctr --namespace " CONTAINERD_NAMESPACE
+                      " containers delete %s\n"
+                      "ExecStart=/usr/bin/ctr --namespace " CONTAINERD_NAMESPACE " run --rm %s %s",
                       img->name, img->where, img->name, img->ref, img->name, img->ref, img->name);
         for (char **a = img->run; a && *a; a++) {
                 buffer_putc(&b, ' ');
@@ -298,6 +249,44 @@ static char *run_unit(const OciImage *img) {
                           "[Install]\n"
                           "WantedBy=multi-user.target\n");
         return buffer_steal(&b);
+}
+
+/* containerd's directories, with the modes containerd gives them: its root and the metadata
+ * plugin's 0711, the content store's 0755. */
+static int make_store_dirs(int root_fd, int *ret_blobs_fd) {
+        static const struct {
+                const char *path;
+                mode_t mode;
+        } dirs[] = {
+                {CONTAINERD_ROOT, 0711},
+                {CONTAINERD_CONTENT_DIR "/blobs/sha256", 0755},
+                {CONTAINERD_META_DIR, 0711},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
+                int r = root_mkdir_p(root_fd, dirs[i].path, dirs[i].mode);
+                if (r < 0)
+                        return r;
+        }
+        int fd = root_open(root_fd, CONTAINERD_CONTENT_DIR "/blobs/sha256", O_RDONLY | O_DIRECTORY,
+                           0);
+        if (fd < 0)
+                return fd;
+        *ret_blobs_fd = fd;
+        return 0;
+}
+
+static int write_meta_db(int root_fd, const OciImage *images, size_t n, uint64_t epoch) {
+        _cleanup_(bolt_bucket_freep) BoltBucket *tree = NULL;
+        _cleanup_free_ uint8_t *db = NULL;
+        size_t size;
+        /* bbolt maps the file: its integers are in the byte order of the image's machine. */
+        bool big_endian = streq(images[0].architecture, "s390x");
+        int r = containerd_meta_build(images, n, epoch, &tree);
+        if (r == 0)
+                r = bolt_encode(tree, CONTAINERD_META_PAGE_SIZE, big_endian, &db, &size);
+        if (r == 0)
+                r = root_write_file(root_fd, CONTAINERD_META_DB, db, size, 0644, 0);
+        return r;
 }
 
 int containers_bake(const char *root_dir, const OciImage *images, size_t n, uint64_t epoch) {
@@ -312,28 +301,34 @@ int containers_bake(const char *root_dir, const OciImage *images, size_t n, uint
                                        "%s: containers: the image has no /usr/bin/ctr "
                                        "(install containerd, e.g. extends: container-host.yaml)",
                                        images[0].where);
-        int r = root_mkdir_p(root_fd, CONTAINERS_DIR, 0700);
+        _cleanup_close_ int old = root_open(root_fd, CONTAINERD_META_DB, O_PATH | O_NOFOLLOW, 0);
+        if (old >= 0)
+                return log_error_errno(EEXIST,
+                                       "%s: containers: the root already has a containerd "
+                                       "database (%s); vmcompose writes it and does not merge "
+                                       "into one",
+                                       images[0].where, CONTAINERD_META_DB);
+        _cleanup_close_ int blobs_fd = -1;
+        int r = make_store_dirs(root_fd, &blobs_fd);
         if (r < 0)
-                return log_error_errno(r, "containers: cannot create %s: %m", CONTAINERS_DIR);
-        _cleanup_close_ int dir_fd = root_open(root_fd, CONTAINERS_DIR, O_RDONLY | O_DIRECTORY, 0);
-        if (dir_fd < 0)
-                return log_error_errno(dir_fd, "containers: cannot open %s: %m", CONTAINERS_DIR);
+                return log_error_errno(r, "containers: cannot create %s: %m",
+                                       CONTAINERD_CONTENT_DIR);
         for (size_t i = 0; i < n; i++) {
-                r = write_archive(dir_fd, &images[i], epoch);
+                r = copy_blobs(blobs_fd, &images[i]);
                 if (r == -EILSEQ)
                         return log_error_errno(r,
                                                "%s: containers[%s]: %s changed after it was "
                                                "verified",
                                                images[i].where, images[i].name, images[i].path);
                 if (r < 0)
-                        return log_error_errno(r, "containers: cannot write %s/%s.tar: %m",
-                                               CONTAINERS_DIR, images[i].name);
+                        return log_error_errno(r,
+                                               "containers[%s]: cannot write its blobs to %s: %m",
+                                               images[i].name, CONTAINERD_CONTENT_DIR);
         }
-        _cleanup_free_ char *import = import_unit(images, n);
-        r = write_unit(root_fd, CONTAINERS_IMPORT_UNIT, import);
+        r = write_meta_db(root_fd, images, n, epoch);
         if (r < 0)
-                return log_error_errno(r, "containers: cannot write %s: %m",
-                                       CONTAINERS_IMPORT_UNIT);
+                return log_error_errno(r, "containers: cannot write containerd's %s: %m",
+                                       CONTAINERD_META_DB);
         for (size_t i = 0; i < n; i++) {
                 if (!images[i].run_set)
                         continue;
@@ -344,6 +339,7 @@ int containers_bake(const char *root_dir, const OciImage *images, size_t n, uint
                 if (r < 0)
                         return log_error_errno(r, "containers: cannot write %s: %m", unit);
         }
-        log_info("containers: %zu image(s) baked into %s", n, CONTAINERS_DIR);
+        log_info("containers: %zu image(s) written into containerd's store (%s)", n,
+                 CONTAINERD_ROOT);
         return 0;
 }

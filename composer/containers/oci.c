@@ -13,7 +13,6 @@
 
 #include "vmcompose/containers.h"
 #include "vmcompose/hash.h"
-#include "vmcompose/json.h"
 #include "vmcompose/util.h"
 
 void oci_descriptor_done(OciDescriptor *d) {
@@ -309,35 +308,6 @@ int oci_layout_verify(const char *dir, const char *digest, const char *arch, Oci
                         return r;
         }
         return 0;
-}
-
-char *oci_baked_index(const OciImage *img) {
-        JsonWriter w = {.pretty = false};
-        const char *colon = strrchr(img->ref, ':'), *slash = strrchr(img->ref, '/');
-        const char *tag = colon && (!slash || colon > slash) ? colon + 1 : "latest";
-        json_begin_object(&w);
-        json_kv_uint(&w, "schemaVersion", 2);
-        json_kv(&w, "mediaType", OCI_MEDIA_TYPE_INDEX);
-        json_key(&w, "manifests");
-        json_begin_array(&w);
-        json_begin_object(&w);
-        json_kv(&w, "mediaType", img->manifest.media_type);
-        json_kv(&w, "digest", img->manifest.digest);
-        json_kv_uint(&w, "size", img->manifest.size);
-        json_key(&w, "annotations");
-        json_begin_object(&w);
-        json_kv(&w, "io.containerd.image.name", img->ref);
-        json_kv(&w, "org.opencontainers.image.ref.name", tag);
-        json_end_object(&w);
-        json_key(&w, "platform");
-        json_begin_object(&w);
-        json_kv(&w, "architecture", img->architecture);
-        json_kv(&w, "os", img->os);
-        json_end_object(&w);
-        json_end_object(&w);
-        json_end_array(&w);
-        json_end_object(&w);
-        return json_finish(&w);
 }
 
 char *oci_purl(const OciImage *img) {

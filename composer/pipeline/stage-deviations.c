@@ -303,10 +303,11 @@ static void add_containers(Collect *c) {
                         for (size_t l = 0; l < img->n_layers; l++)
                                 bytes += img->layers[l].size;
                         detail = xasprintf(
-                                "%s %s (%s), %zu layer(s), %.1f MiB in %s/%s.tar; %s", img->ref,
-                                img->manifest.digest, img->architecture, img->n_layers,
-                                (double)bytes / (1 << 20), CONTAINERS_DIR, img->name,
-                                img->run_set ? "run at boot by ctr" : "imported, not run");
+                                "%s %s (%s), %zu layer(s), %.1f MiB in containerd's store (%s, "
+                                "namespace %s, no import at boot); %s",
+                                img->ref, img->manifest.digest, img->architecture, img->n_layers,
+                                (double)bytes / (1 << 20), CONTAINERD_ROOT, CONTAINERD_NAMESPACE,
+                                img->run_set ? "run at boot by ctr" : "not run");
                 }
                 add_item(c, "container-image", &pc->containers[i].name, detail);
         }

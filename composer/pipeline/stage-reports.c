@@ -136,8 +136,8 @@ int stage_reports(BuildContext *ctx) {
                 const OciImage *img = &ctx->containers[i];
                 char *purl = oci_purl(img);
                 char *comment = xasprintf("container image baked into containerd's store "
-                                          "(%s/%s.tar), declared at %s",
-                                          CONTAINERS_DIR, img->name, img->where);
+                                          "(%s), declared at %s",
+                                          CONTAINERD_ROOT, img->where);
                 strv_push(&strings, purl);
                 strv_push(&strings, comment);
                 pkgs[n + i] = (SbomPackage){

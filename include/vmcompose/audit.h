@@ -37,8 +37,8 @@ typedef struct AuditImage {
         /* Container runtimes' API sockets: "/run/containerd/containerd.sock (containerd,
          * containerd.service enabled)"; whoever can connect runs containers as root. */
         char **runtime_sockets;
-        /* Images baked in by vmcompose (containers:): "REF sha256:... (FILE, imported|not yet
-         * imported)". */
+        /* The images containerd's metadata database records (vmcompose's containers: write
+         * them): "REF sha256:... (namespace NS), in containerd's /var/lib/...meta.db". */
         char **container_images;
 } AuditImage;
 
@@ -47,9 +47,6 @@ void audit_image_done(AuditImage *img);
 /* containerd's API socket as config.toml's [grpc] address sets it; NULL when it does not (the
  * default, /run/containerd/containerd.sock, applies). Caller frees. */
 char *audit_containerd_address(const char *config);
-/* Appends "REF sha256:DIGEST" for each image the index.json of the OCI archive (its first
- * bytes in data) lists. 0, -ENOENT without an index.json, -EBADMSG for an unreadable tar. */
-int audit_oci_archive_images(const void *data, size_t size, char ***ret);
 
 /* Opens path read-only with libguestfs (TCG when KVM cannot run guests here), finds the
  * operating system, mounts its filesystems read-only and reads what the audit needs. Returns 0

@@ -82,10 +82,6 @@ int oci_blob_verify(int dir_fd, const OciDescriptor *d, char **ret_data, char **
 int oci_layout_verify(const char *dir, const char *digest, const char *arch, OciImage *img,
                       char **ret_error);
 
-/* The index.json of the layout vmcompose bakes: the one manifest, named ref for containerd
- * (io.containerd.image.name) and the OCI ref.name (its tag), with its platform. */
-char *oci_baked_index(const OciImage *img);
-
 /* The package URL of an image: pkg:oci/NAME@sha256%3AHEX?arch=ARCH&repository_url=REPO&tag=T
  * (purl-spec's oci type). */
 char *oci_purl(const OciImage *img);
@@ -99,11 +95,37 @@ int containers_load(const ProfileContainer *list, size_t n, const char *arch, co
                     OciImage **ret, size_t *ret_n);
 void oci_images_free(OciImage *images, size_t n);
 
-/* Writes the images into the root at root_dir: each as an OCI archive in
- * /var/lib/vmcompose/containers/NAME.tar, the import unit that hands them to containerd at first
- * start, and a unit for each with run:. epoch: the archives' timestamps. Logs its errors. */
+/* Writes the images into containerd's own store in the root at root_dir, so that containerd
+ * lists them at its first start with no import: each blob (checked again against its digest)
+ * in CONTAINERD_CONTENT_DIR/blobs/sha256/, and CONTAINERD_META_DB (containerd_meta_build()); a
+ * unit for each image with run:. epoch: the records' creation time. Logs its errors. */
 int containers_bake(const char *root_dir, const OciImage *images, size_t n, uint64_t epoch);
 
-/* Where the archives and the import stamp are, in the image. */
-#define CONTAINERS_DIR "/var/lib/vmcompose/containers"
-#define CONTAINERS_IMPORT_UNIT "vmcompose-containers-import.service"
+/* containerd's state in the image (its default root, /var/lib/containerd). */
+#define CONTAINERD_ROOT "/var/lib/containerd"
+#define CONTAINERD_CONTENT_DIR CONTAINERD_ROOT "/io.containerd.content.v1.content"
+#define CONTAINERD_META_DIR CONTAINERD_ROOT "/io.containerd.metadata.v1.bolt"
+#define CONTAINERD_META_DB CONTAINERD_META_DIR "/meta.db"
+/* The namespace the images are recorded in: ctr's default, which the run: units use. */
+#define CONTAINERD_NAMESPACE "default"
+/* The page size of the meta.db vmcompose writes (bbolt reads it from the file). */
+#define CONTAINERD_META_PAGE_SIZE 4096
+
+typedef struct BoltBucket BoltBucket;
+
+/* The tree of containerd 1.6's meta.db holding the images (composer/containers/containerd.c
+ * says which keys and why): every image under CONTAINERD_NAMESPACE, its blobs with the garbage
+ * collector's references, timestamps at epoch. 0 and *ret (free with bolt_bucket_free), or a
+ * negative errno (-EOVERFLOW for a size Go's int64 cannot hold). */
+int containerd_meta_build(const OciImage *images, size_t n, uint64_t epoch, BoltBucket **ret);
+
+/* The images recorded in a meta.db file's bytes, "NAME DIGEST (namespace NS)" each (caller
+ * frees with strv_free; NULL when there are none). -EBADMSG for a damaged file, -ENOENT for a
+ * bbolt file that is not containerd's. */
+int containerd_meta_images(const void *db, size_t size, char ***ret);
+
+/* Go's encoding/binary.PutVarint (zig-zag, then 7 bits a byte): the bytes written to out. */
+size_t containerd_varint(int64_t v, uint8_t out[static 10]);
+/* Go's time.Time.MarshalBinary() of the UTC time epoch (seconds since 1970). */
+#define CONTAINERD_TIME_SIZE 15
+void containerd_time(uint64_t epoch, uint8_t out[static CONTAINERD_TIME_SIZE]);

@@ -100,47 +100,10 @@ static void test_containerd_address(void **state) {
         assert_null(audit_containerd_address(""));
 }
 
-/* The images an OCI archive's index.json names, read from the archive's first bytes. */
-static void test_oci_archive_images(void **state) {
-        (void)state;
-        char dir[] = "/tmp/test-audit-oci-XXXXXX";
-        assert_non_null(mkdtemp(dir));
-        char *cmd = xasprintf(
-                "cd %s && printf '{\"imageLayoutVersion\":\"1.0.0\"}' >oci-layout && printf "
-                "'{\"manifests\":[{\"digest\":\"sha256:ab\",\"size\":1,\"annotations\":{"
-                "\"io.containerd.image.name\":\"localhost/x:1\"}},{\"digest\":\"sha256:cd\","
-                "\"size\":2}]}' >index.json && tar -cf a.tar oci-layout index.json && "
-                "tar -cf b.tar oci-layout",
-                dir);
-        assert_int_equal(system(cmd), 0);
-        free(cmd);
-        char *path = xasprintf("%s/a.tar", dir), *data = NULL, **images = NULL;
-        size_t size;
-        assert_int_equal(read_full_file(path, 1 << 20, &data, &size), 0);
-        assert_int_equal(audit_oci_archive_images(data, size, &images), 0);
-        assert_int_equal(strv_length(images), 2);
-        assert_string_equal(images[0], "localhost/x:1 sha256:ab");
-        assert_string_equal(images[1], "(unnamed) sha256:cd");
-        strv_free(images);
-        images = NULL;
-        free(data);
-        free(path);
-        path = xasprintf("%s/b.tar", dir);
-        assert_int_equal(read_full_file(path, 1 << 20, &data, &size), 0);
-        assert_int_equal(audit_oci_archive_images(data, size, &images), -ENOENT);
-        assert_null(images);
-        free(data);
-        free(path);
-        cmd = xasprintf("rm -rf %s", dir);
-        assert_int_equal(system(cmd), 0);
-        free(cmd);
-}
-
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_check),
                 cmocka_unit_test(test_containerd_address),
-                cmocka_unit_test(test_oci_archive_images),
                 cmocka_unit_test(test_unknown_policy),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

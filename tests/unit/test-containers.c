@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* OCI image layouts (composer/containers/oci.c): index.json and manifest parsing, the config's
- * platform, blob verification (size, SHA-256), a whole layout, the baked index and the purl. */
+ * platform, blob verification (size, SHA-256), a whole layout, the purl, and the images baked
+ * into containerd's store. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "vmcompose/containers.h"
@@ -166,12 +168,7 @@ static void test_layout_verify(void **state) {
         assert_string_equal(img.layers[0].digest, layer);
         assert_string_equal(img.architecture, "amd64");
 
-        /* The baked index names the image for containerd; the purl is purl-spec's oci. */
-        char *baked = oci_baked_index(&img);
-        assert_non_null(strstr(baked, "\"io.containerd.image.name\":\"localhost/t:1\""));
-        assert_non_null(strstr(baked, "\"org.opencontainers.image.ref.name\":\"1\""));
-        assert_non_null(strstr(baked, manifest));
-        free(baked);
+        /* The purl is purl-spec's oci. */
         char *purl = oci_purl(&img);
         char *want = xasprintf("pkg:oci/t@sha256%%3A%s?arch=amd64&repository_url=localhost/t&tag=1",
                                manifest + 7);
@@ -206,9 +203,10 @@ static void test_layout_verify(void **state) {
         free(error);
         error = NULL;
 
-        /* Baked into a root: the archive holds exactly the verified blobs and the index, the
-         * import unit and the run unit are written and enabled, run:'s arguments quoted for
-         * systemd ('%' and '$' not substituted). */
+        /* Baked into a root: the verified blobs in containerd's content store, its meta.db
+         * recording the image, the run unit written and enabled (listing containerd's images
+         * before it starts the container), run:'s arguments quoted for systemd ('%' and '$'
+         * not substituted), and no import unit. */
         p = xasprintf("%s/blobs/sha256/%s", dir, layer + 7);
         assert_int_equal(write_file_atomic(p, "layer bytes", 11, 0644), 0);
         free(p);
@@ -231,38 +229,59 @@ static void test_layout_verify(void **state) {
         assert_int_equal(read_full_file(unit, 1 << 16, &text, &n), 0);
         assert_non_null(strstr(text, "ExecStart=/usr/bin/ctr --namespace default run --rm "
                                      "localhost/t:1 t \"echo\" \"50%% of \\\"$$HOME\\\"\"\n"));
-        assert_non_null(strstr(text, "After=containerd.service " CONTAINERS_IMPORT_UNIT));
+        assert_non_null(strstr(text, "ExecStartPre=/usr/bin/ctr --namespace default images ls\n"));
+        assert_non_null(strstr(text, "After=containerd.service\n"));
+        assert_null(strstr(text, "import"));
         free(text);
         free(unit);
         /* Enabled: a link in multi-user.target.wants, as systemctl enable makes. */
-        unit = xasprintf("%s/etc/systemd/system/multi-user.target.wants/" CONTAINERS_IMPORT_UNIT,
+        unit = xasprintf("%s/etc/systemd/system/multi-user.target.wants/"
+                         "vmcompose-container-t.service",
                          root);
         char target[256] = "";
         assert_true(readlink(unit, target, sizeof(target) - 1) > 0);
-        assert_string_equal(target, "/etc/systemd/system/" CONTAINERS_IMPORT_UNIT);
+        assert_string_equal(target, "/etc/systemd/system/vmcompose-container-t.service");
         free(unit);
-        unit = xasprintf("%s/etc/systemd/system/" CONTAINERS_IMPORT_UNIT, root);
-        assert_int_equal(read_full_file(unit, 1 << 16, &text, &n), 0);
-        assert_non_null(strstr(text, "images import --digests " CONTAINERS_DIR "/t.tar\n"));
-        assert_non_null(strstr(text, "ConditionPathExists=!" CONTAINERS_DIR "/imported"));
-        free(text);
-        free(unit);
-        char *cmd = xasprintf("tar -tf %s" CONTAINERS_DIR "/t.tar | sort | tr '\\n' ' '", root);
+        char *cmd = xasprintf("ls %s/etc/systemd/system | grep -c import", root);
         FILE *f = popen(cmd, "r");
         char listing[1024] = "";
         assert_non_null(fgets(listing, sizeof(listing), f));
         pclose(f);
         free(cmd);
-        char *want_list = xasprintf("blobs/sha256/%s blobs/sha256/%s blobs/sha256/%s index.json "
-                                    "oci-layout ",
-                                    layer + 7, config + 7, manifest + 7);
-        /* sort orders the blobs by digest; compare as sets of names. */
-        assert_int_equal(strlen(listing), strlen(want_list));
-        assert_non_null(strstr(listing, layer + 7));
-        assert_non_null(strstr(listing, config + 7));
-        assert_non_null(strstr(listing, manifest + 7));
-        assert_non_null(strstr(listing, "index.json"));
-        free(want_list);
+        assert_string_equal(listing, "0\n");
+        /* The blobs, read-only as containerd leaves them, byte for byte. */
+        const char *digests[] = {manifest, config, layer};
+        for (size_t i = 0; i < ELEMENTSOF(digests); i++) {
+                char *src = xasprintf("%s/blobs/sha256/%s", dir, digests[i] + 7);
+                char *dst = xasprintf("%s" CONTAINERD_CONTENT_DIR "/blobs/sha256/%s", root,
+                                      digests[i] + 7);
+                char *a = NULL, *b = NULL;
+                size_t na, nb;
+                assert_int_equal(read_full_file(src, 1 << 16, &a, &na), 0);
+                assert_int_equal(read_full_file(dst, 1 << 16, &b, &nb), 0);
+                assert_int_equal(na, nb);
+                assert_memory_equal(a, b, na);
+                struct stat st;
+                assert_int_equal(stat(dst, &st), 0);
+                assert_int_equal(st.st_mode & 07777, 0444);
+                free(a);
+                free(b);
+                free(src);
+                free(dst);
+        }
+        char *db_path = xasprintf("%s" CONTAINERD_META_DB, root), *db = NULL, **images = NULL;
+        assert_int_equal(read_full_file(db_path, 1 << 20, &db, &n), 0);
+        assert_int_equal(n % CONTAINERD_META_PAGE_SIZE, 0);
+        assert_int_equal(containerd_meta_images(db, n, &images), 0);
+        char *want_image = xasprintf("localhost/t:1 %s (namespace default)", manifest);
+        assert_int_equal(strv_length(images), 1);
+        assert_string_equal(images[0], want_image);
+        free(want_image);
+        strv_free(images);
+        free(db);
+        /* A root that already has a containerd database is refused, not merged into. */
+        assert_int_equal(containers_bake(root, &img, 1, 1700000000), -EEXIST);
+        free(db_path);
         free(ctr);
         free(root);
         oci_image_done(&img);
