@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* A family's boot data (DATA_DIR/bootloader/distro/FAMILY.yaml): the ESP vendor directory and
- * the packages of each boot loader, read at run time. */
+/* A family's boot data (DATA_DIR/bootloader/distro/FAMILY.yaml): the ESP vendor directory, where
+ * the family mounts the ESP and the packages of each boot loader, read at run time. */
 #include <stdio.h>
 #include <string.h>
 
@@ -82,6 +82,16 @@ static void parse_packages(const Node *map, DistroBootData *d, Diagnostics *diag
         }
 }
 
+/* An absolute path without "." or ".." components, empty ones or a trailing '/'. */
+static bool absolute_path_ok(const char *s) {
+        bool ok = s[0] == '/' && s[1] && s[strlen(s) - 1] != '/';
+        _cleanup_free_ char *copy = xstrdup(s);
+        char *save = NULL;
+        for (char *c = strtok_r(copy, "/", &save); ok && c; c = strtok_r(NULL, "/", &save))
+                ok = word_ok(c);
+        return ok;
+}
+
 /* The variables of the shim section's paths, for architecture a. */
 static void shim_vars(const Arch *a, BootVar vars[2]) {
         vars[0] = (BootVar){"EFI_SUFFIX", a->efi_suffix};
@@ -104,12 +114,7 @@ static char *shim_path(const char *path, const char *what, const Mark *mark, con
                 diag_done(&inner);
                 return NULL;
         }
-        bool ok = s[0] == '/' && s[1] && s[strlen(s) - 1] != '/';
-        _cleanup_free_ char *copy = xstrdup(s);
-        char *save = NULL;
-        for (char *c = strtok_r(copy, "/", &save); ok && c; c = strtok_r(NULL, "/", &save))
-                ok = word_ok(c);
-        if (!ok) {
+        if (!absolute_path_ok(s)) {
                 diag_add(diag, mark, "%s: an absolute path without '.' or '..' is expected, not %s",
                          what, s);
                 free(s);
@@ -200,6 +205,14 @@ int distro_boot_data_parse(const char *path, const char *text, size_t size, Dist
                                 diag_add(diag, &v->mark,
                                          "esp-vendor-dir: a directory name under EFI/ is "
                                          "expected");
+                } else if (streq(pair->key, "esp-mount")) {
+                        if (v->type == NODE_SCALAR && absolute_path_ok(v->scalar)) {
+                                free(d.esp_mount);
+                                d.esp_mount = xstrdup(v->scalar + 1);
+                        } else
+                                diag_add(diag, &v->mark,
+                                         "esp-mount: an absolute path without '.' or '..' is "
+                                         "expected");
                 } else if (streq(pair->key, "packages")) {
                         has_packages = true;
                         parse_packages(v, &d, diag);
@@ -207,7 +220,8 @@ int distro_boot_data_parse(const char *path, const char *text, size_t size, Dist
                         parse_shim(v, &d, diag);
                 else
                         diag_add(diag, &pair->key_mark,
-                                 "unknown key %s (esp-vendor-dir, packages, shim)", pair->key);
+                                 "unknown key %s (esp-vendor-dir, esp-mount, packages, shim)",
+                                 pair->key);
         }
         if (!has_vendor_dir)
                 diag_add(diag, &(Mark){.file = path}, "esp-vendor-dir is missing");
@@ -247,6 +261,7 @@ void distro_boot_data_done(DistroBootData *d) {
         free(d->architectures);
         free(d->packages);
         free(d->esp_vendor_dir);
+        free(d->esp_mount);
         free(d->shim.shim);
         free(d->shim.grub);
         free(d->shim.mok_manager);

@@ -334,6 +334,64 @@ static int prepare_boot(BuildContext *ctx, int root_fd, const BootKernel *k, con
         return r;
 }
 
+typedef struct OwnerScan {
+        const char *path; /* "/boot/efi/EFI/x" */
+        bool found;
+} OwnerScan;
+
+static int on_owner_member(const char *path, uint64_t size, bool directory, void *userdata) {
+        OwnerScan *s = userdata;
+        (void)size;
+        (void)directory;
+        path += strspn(path, ".");
+        path += strspn(path, "/");
+        if (streq(path, s->path + strspn(s->path, "/")))
+                s->found = true;
+        return 0;
+}
+
+/* The planned package that holds path (its name, from the plan), or NULL: none (a scriptlet
+ * made it) or the packages cannot be read. */
+static const char *package_holding(const BuildContext *ctx, const char *path) {
+        for (size_t i = 0; ctx->debs && i < ctx->plan.n_packages; i++) {
+                OwnerScan s = {path, false};
+                if (distro_package_members_cached(ctx->config.distro, ctx->cache,
+                                                  ctx->debs[i].sha256, ctx->debs[i].path,
+                                                  on_owner_member, &s) < 0)
+                        return NULL;
+                if (s.found)
+                        return ctx->plan.packages[i].name;
+        }
+        return NULL;
+}
+
+/* What the packages install below the ESP's mount point (the family's esp-mount) goes onto the
+ * ESP, out of the root; what vfat cannot hold fails the build, naming the package. A layout
+ * without an ESP mounts nothing there: the files stay. */
+static int take_esp_files(BuildContext *ctx, int root_fd) {
+        const char *mount = ctx->config.distro_boot.esp_mount;
+        if (!mount || !ctx->config.esp_fstype)
+                return 0;
+        _cleanup_close_ int esp_fd = open(ctx->esp_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (esp_fd < 0)
+                return log_error_errno(errno, "bootloader: %s: %m", ctx->esp_path);
+        _cleanup_(esp_problem_done) EspProblem problem = {};
+        int r = esp_take_root_files(root_fd, mount, esp_fd, &problem);
+        if (r == -EBADMSG) {
+                const char *pkg = package_holding(ctx, problem.path);
+                return log_error_errno(r, "bootloader: %s (%s%s) cannot go onto the ESP: %s",
+                                       problem.path, pkg ? "package " : "in no package", pkg ?: "",
+                                       problem.why);
+        }
+        if (r < 0)
+                return log_error_errno(r, "bootloader: cannot move %s/%s onto the ESP: %m",
+                                       ctx->root_path, mount);
+        if (r > 0)
+                log_info("bootloader: %d file%s the packages put in /%s moved onto the ESP", r,
+                         r == 1 ? "" : "s", mount);
+        return 0;
+}
+
 /* One copy of the kernel: a loader that reads the kernel and initramfs from the ESP leaves the
  * root's /boot copies unread, so they go (with the /vmlinuz and /initrd.img links to them); the
  * package database still lists the kernel's file, which the package manager's verify reports
@@ -585,7 +643,8 @@ int stage_bootloader(BuildContext *ctx) {
                 return r;
         if (ri < 0)
                 return ri;
-        if ((r = make_boot_dirs(ctx)) < 0 || (r = prepare_boot(ctx, root_fd, &k, cmdline)) < 0)
+        if ((r = make_boot_dirs(ctx)) < 0 || (r = prepare_boot(ctx, root_fd, &k, cmdline)) < 0 ||
+            (r = take_esp_files(ctx, root_fd)) < 0)
                 return r;
         if (c->bootloader->kernel_on_esp && (r = remove_root_kernel(ctx, root_fd, &k)) < 0)
                 return r;

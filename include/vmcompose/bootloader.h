@@ -30,6 +30,28 @@ typedef struct ShimFiles {
 } ShimFiles;
 void shim_files_done(ShimFiles *f);
 
+/* Why a file below the ESP's mount point cannot go onto the ESP (esp_take_root_files()). */
+typedef struct EspProblem {
+        char *path; /* in the root: "/boot/efi/EFI/fedora/x" */
+        char *why;  /* "a symbolic link, which vfat cannot hold" */
+} EspProblem;
+void esp_problem_done(EspProblem *p);
+
+/* Whether vfat holds name as it is: printable ASCII without "*:<>?\|, 1 to 255 bytes, not
+ * ending in '.' or ' ' (which vfat drops). */
+bool esp_name_ok(const char *name);
+
+/* Moves what the root (root_fd) holds below mount_point (the family's esp-mount, relative to
+ * the root: "boot/efi") onto the ESP (esp_fd) at the same relative paths, merged with what the
+ * ESP holds, and empties mount_point (which stays: the ESP mounts there). Everything is checked
+ * before anything is copied: a name vfat cannot hold or two names that differ only in case, a
+ * symlink, anything but a file or a directory, an owner other than root, a file where the ESP
+ * has a directory (or the reverse), or a file the ESP holds already (vmcompose's boot loader)
+ * with other content leave both trees as they were and return -EBADMSG with the path and why
+ * in *problem (release with esp_problem_done()). Returns the number of files now on the ESP
+ * from mount_point (0 when it is missing), or a negative errno. */
+int esp_take_root_files(int root_fd, const char *mount_point, int esp_fd, EspProblem *problem);
+
 typedef struct BootParams {
         const char *root_dir; /* the finished root (for messages and chroot) */
         int root_fd;          /* the same, where every file of the root is reached */

@@ -151,6 +151,9 @@ typedef struct DistroShimPaths {
 typedef struct DistroBootData {
         char *path;           /* the file it was read from */
         char *esp_vendor_dir; /* esp-vendor-dir: "debian" (EFI/debian/grub.cfg) */
+        /* esp-mount: where the family mounts the ESP, relative to the root ("boot/efi"): what
+         * its packages install below it goes onto the ESP. NULL: not given, it stays. */
+        char *esp_mount;
         DistroShimPaths shim; /* shim: where the signed chain is (has_shim) */
         bool has_shim;
         char **bootloaders;   /* one row per boot loader and architecture, in file order */
@@ -161,7 +164,8 @@ typedef struct DistroBootData {
 
 /* Parses the boot data text (size bytes, read from path, which messages name). 0 and *ret
  * (release with distro_boot_data_done()), or -EBADMSG with every problem in diag as
- * "path:line:column: message": a missing or malformed esp-vendor-dir or packages, an unknown
+ * "path:line:column: message": a missing or malformed esp-vendor-dir or packages, a malformed
+ * esp-mount, an unknown
  * key, a boot loader vmcompose does not make, an architecture it does not build for. Pure, for
  * tests. */
 int distro_boot_data_parse(const char *path, const char *text, size_t size, DistroBootData *ret,

@@ -6,11 +6,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "vmcompose/bootloader.h"
 #include "vmcompose/boottest.h"
@@ -304,6 +306,131 @@ static void test_pe_timestamp(void **state) {
         assert_int_equal(pe_set_timestamp(b, 0x50, 1), -EBADMSG);
 }
 
+/* The names vfat holds as they are. */
+static void test_esp_name(void **state) {
+        (void)state;
+        assert_true(esp_name_ok("shimx64.efi"));
+        assert_true(esp_name_ok("BOOTX64.EFI"));
+        assert_true(esp_name_ok("a b+c,d;e=f[g]h"));
+        static const char *const bad[] = {"",    "a:b",    "a*",          "a?",   "a<",
+                                          "a>",  "a|b",    "a\\b",        "a\"b", "trailing.",
+                                          "x. ", "tab\tx", "caf\xc3\xa9", "\x7f"};
+        for (size_t i = 0; i < ELEMENTSOF(bad); i++)
+                assert_false(esp_name_ok(bad[i]));
+        char longest[257];
+        memset(longest, 'a', 256);
+        longest[256] = 0;
+        assert_false(esp_name_ok(longest));
+        longest[255] = 0;
+        assert_true(esp_name_ok(longest));
+}
+
+/* Writes text at path in the tree dir_fd, with its parents. */
+static void put(int dir_fd, const char *path, const char *text) {
+        assert_int_equal(root_write_file(dir_fd, path, text, strlen(text), 0644, ROOT_WRITE_MKDIR),
+                         0);
+}
+
+/* Whether path in the tree dir_fd holds text. */
+static bool holds(int dir_fd, const char *path, const char *text) {
+        _cleanup_free_ char *data = NULL;
+        return root_read_file(dir_fd, path, 1 << 20, &data, NULL) == 0 && streq(data, text);
+}
+
+/* The number of entries in the directory path of the tree dir_fd (-1: none). */
+static int entries(int dir_fd, const char *path) {
+        int fd = root_open(dir_fd, path, O_RDONLY | O_DIRECTORY, 0);
+        if (fd < 0)
+                return -1;
+        DIR *d = fdopendir(fd);
+        int n = 0;
+        for (struct dirent *de; (de = readdir(d));)
+                n += !streq(de->d_name, ".") && !streq(de->d_name, "..");
+        closedir(d);
+        return n;
+}
+
+/* What the packages put below the ESP's mount point goes onto the ESP at the same paths and out
+ * of the root; a file the ESP has already (vmcompose's loader) merges when it is the same, as
+ * vfat matches names without case; whatever vfat cannot hold is refused with its path, and then
+ * nothing has moved. */
+static void test_esp_take_root_files(void **state) {
+        (void)state;
+        char base[] = "/tmp/vmc-esp-XXXXXX";
+        assert_non_null(mkdtemp(base));
+        _cleanup_free_ char *root = xasprintf("%s/root", base), *esp = xasprintf("%s/esp", base);
+        assert_int_equal(mkdir(root, 0755), 0);
+        assert_int_equal(mkdir(esp, 0755), 0);
+        _cleanup_close_ int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int esp_fd = open(esp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        EspProblem pb = {};
+
+        /* No mount point in the root: nothing to move. */
+        assert_int_equal(esp_take_root_files(root_fd, "boot/efi", esp_fd, &pb), 0);
+
+        put(esp_fd, "EFI/BOOT/BOOTX64.EFI", "SHIM");
+        put(root_fd, "boot/efi/EFI/fedora/shimx64.efi", "SHIM");
+        put(root_fd, "boot/efi/EFI/fedora/grubx64.efi", "GRUB");
+        put(root_fd, "boot/efi/EFI/BOOT/bootx64.efi", "SHIM");
+        assert_int_equal(esp_take_root_files(root_fd, "boot/efi", esp_fd, &pb), 3);
+        assert_true(holds(esp_fd, "EFI/fedora/shimx64.efi", "SHIM"));
+        assert_true(holds(esp_fd, "EFI/fedora/grubx64.efi", "GRUB"));
+        assert_int_equal(entries(esp_fd, "EFI/BOOT"), 1); /* BOOTX64.EFI, once */
+        assert_int_equal(entries(esp_fd, "EFI"), 2);
+        assert_int_equal(entries(root_fd, "boot/efi"), 0); /* the mount point stays, empty */
+        assert_int_equal(esp_take_root_files(root_fd, "boot/efi", esp_fd, &pb), 0);
+
+        static const struct {
+                const char *path, *why;
+        } refused[] = {
+                {"EFI/fedora/link", "a symbolic link"},
+                {"EFI/fedora/a:b", "a name vfat cannot hold"},
+                {"EFI/fedora/NEW.EFI", "the same name as NEW.EFI"},
+                {"EFI/BOOT/BOOTX64.EFI", "with other content"},
+                {"EFI/fedora/grubx64.efi/x", "a directory where the ESP has a file"},
+                {"EFI/fedora/fifo", "neither a file nor a directory"},
+                {"EFI/fedora/theirs", "owned by 1000:0"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(refused); i++) {
+                if (i == 6 && geteuid() != 0)
+                        continue; /* chown needs root */
+                _cleanup_free_ char *path = xasprintf("boot/efi/%s", refused[i].path);
+                _cleanup_free_ char *want = xasprintf("/%s", path);
+                put(root_fd, "boot/efi/EFI/fedora/new.efi", "NEW");
+                if (i == 0)
+                        assert_int_equal(root_symlink(root_fd, "new.efi", path, 0), 0);
+                else if (i == 5)
+                        assert_int_equal(mkfifoat(root_fd, path, 0644), 0);
+                else
+                        put(root_fd, path, "OTHER");
+                if (i == 2)
+                        want = (free(want), xstrdup("/boot/efi/EFI/fedora/new.efi"));
+                if (i == 4)
+                        want = (free(want), xstrdup("/boot/efi/EFI/fedora/grubx64.efi"));
+                if (i == 6)
+                        assert_int_equal(fchownat(root_fd, path, 1000, 0, AT_SYMLINK_NOFOLLOW), 0);
+                assert_int_equal(esp_take_root_files(root_fd, "boot/efi", esp_fd, &pb), -EBADMSG);
+                assert_string_equal(pb.path, want);
+                assert_non_null(strstr(pb.why, refused[i].why));
+                /* Checked before anything was copied, and the root as it was. */
+                assert_int_equal(entries(esp_fd, "EFI/fedora/new.efi"), -1);
+                assert_false(holds(esp_fd, "EFI/fedora/new.efi", "NEW"));
+                assert_true(holds(root_fd, "boot/efi/EFI/fedora/new.efi", "NEW"));
+                assert_true(holds(esp_fd, "EFI/BOOT/BOOTX64.EFI", "SHIM"));
+                assert_int_equal(root_rm_rf(root_fd, "boot/efi/EFI"), 0);
+        }
+        esp_problem_done(&pb);
+        assert_null(pb.path);
+
+        /* A mount point that is a symlink is refused too. */
+        assert_int_equal(root_rm_rf(root_fd, "boot/efi"), 0);
+        assert_int_equal(root_symlink(root_fd, "/", "boot/efi", 0), 0);
+        assert_int_equal(esp_take_root_files(root_fd, "boot/efi", esp_fd, &pb), -EBADMSG);
+        assert_string_equal(pb.path, "/boot/efi");
+        esp_problem_done(&pb);
+        assert_int_equal(rm_rf(base), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_text),
@@ -313,6 +440,8 @@ int main(void) {
                 cmocka_unit_test(test_pe_timestamp),
                 cmocka_unit_test(test_grub_boot_code),
                 cmocka_unit_test(test_systemd_boot_hostile_root),
+                cmocka_unit_test(test_esp_name),
+                cmocka_unit_test(test_esp_take_root_files),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

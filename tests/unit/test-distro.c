@@ -79,6 +79,8 @@ static void test_rows_complete(void **state) {
                 Diagnostics diag = {};
                 assert_int_equal(distro_boot_data_load(d, vmcompose_data_dir(), &bd, &diag), 0);
                 assert_non_null(bd.esp_vendor_dir);
+                /* Every family mounts the ESP on /boot/efi (the fstab vmcompose writes). */
+                assert_string_equal(bd.esp_mount, "boot/efi");
                 static const char *const loaders[] = {"systemd-boot", "shim", "grub-bios", "uki",
                                                       "grub-efi"};
                 for (size_t j = 0; j < sizeof(loaders) / sizeof(*loaders); j++) {
@@ -161,6 +163,23 @@ static void test_boot_data_errors(void **state) {
         assert_int_equal(diag.n_errors, 2);
         assert_string_equal(diag.messages[0], "e.yaml: esp-vendor-dir is missing");
         diag_done(&diag);
+
+        /* esp-mount: an absolute path, kept relative to the root; none when not given. */
+        static const char mount[] = "esp-vendor-dir: x\nesp-mount: /efi/\npackages: {}\n";
+        assert_int_equal(distro_boot_data_parse("m.yaml", mount, strlen(mount), &bd, &diag),
+                         -EBADMSG);
+        assert_int_equal(diag.n_errors, 1);
+        assert_non_null(strstr(diag.messages[0], "m.yaml:2:12: esp-mount: an absolute path"));
+        diag_done(&diag);
+        static const char mount_ok[] = "esp-vendor-dir: x\nesp-mount: /efi\npackages: {}\n";
+        assert_int_equal(distro_boot_data_parse("m.yaml", mount_ok, strlen(mount_ok), &bd, &diag),
+                         0);
+        assert_string_equal(bd.esp_mount, "efi");
+        distro_boot_data_done(&bd);
+        assert_int_equal(
+                distro_boot_data_parse("x.yaml", empty_list, strlen(empty_list), &bd, &diag), 0);
+        assert_null(bd.esp_mount);
+        distro_boot_data_done(&bd);
 
         static const char broken[] = "esp-vendor-dir: [\n";
         assert_int_equal(distro_boot_data_parse("b.yaml", broken, strlen(broken), &bd, &diag),
