@@ -124,6 +124,26 @@ shim_grub() {
         check "... with shim-x64 and grub2-efi-x64 (the boot data's packages)" \
                 jq -e '[.packages[].name] | index("shim-x64") and index("grub2-efi-x64")' \
                 "$T/shim/rpm-shim.manifest.json"
+        # What shim-x64 and grub2-efi-x64 install below /boot/efi (the boot data's esp-mount) is
+        # on the ESP at the same paths, byte for byte, and no longer in the root filesystem, where
+        # the mounted ESP would hide it (rpm -V would find it missing).
+        local raw=$T/shim/rpm-shim.raw parts esp root f pkg
+        parts=$(sfdisk -J "$raw" | jq -r '.partitiontable.partitions[] | "\(.type) \(.start)"')
+        esp=$(awk '$1 == "C12A7328-F81F-11D2-BA4B-00A0C93EC93B" { print $2 * 512 }' <<<"$parts")
+        root=$(awk '$1 == "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709" { print $2 * 512 }' <<<"$parts")
+        for f in shimx64.efi:shim-x64 mmx64.efi:shim-x64 grubx64.efi:grub2-efi-x64; do
+                pkg=${f#*:} f=${f%:*}
+                rpm2cpio "$(find "$F/repo" -name "$pkg-[0-9]*.rpm" | head -1)" |
+                        cpio -i --quiet --to-stdout "./boot/efi/EFI/fedora/$f" >"$T/pkg-$f"
+                MTOOLS_SKIP_CHECK=1 mtype -i "$raw@@$esp" "::/EFI/fedora/$f" >"$T/esp-$f" 2>/dev/null
+                check "... the ESP holds $pkg's /boot/efi/EFI/fedora/$f as EFI/fedora/$f" \
+                        test -s "$T/pkg-$f" -a -s "$T/esp-$f"
+                check "... byte for byte" cmp "$T/pkg-$f" "$T/esp-$f"
+        done
+        debugfs -R "ls -p /boot/efi" "$raw?offset=$root" 2>/dev/null |
+                awk -F/ 'NF > 6 { printf "%s ", $6 }' >"$T/root-esp"
+        check "... and the root filesystem's /boot/efi is only the ESP's mount point (empty)" \
+                test "$(cat "$T/root-esp")" = ". .. " || cat "$T/root-esp"
         local t0=$SECONDS
         timeout 300 "$VMC" boot --firmware secureboot --expect VMCOMPOSE-RPM-FIXTURE-OK \
                 --timeout 240 --serial-log "$T/shim-serial.log" "$T/shim/rpm-shim.raw" \
@@ -136,6 +156,54 @@ shim_grub() {
         check "... and the kernel says Secure Boot is on" grep -aq "Secure boot enabled" \
                 "$T/shim-serial.log"
         rm -rf "$T/shim"
+        shim_esp_refused
+}
+
+# A package whose file below /boot/efi vfat cannot hold (a symbolic link) fails the build, naming
+# the file and the package, and leaves no image: the fixture's repository plus fixture-esp-link,
+# signed with the fixture's key.
+shim_esp_refused() {
+        local R=$T/esp-repo g w
+        w=$(mktemp -d /tmp/vmc-esp-XXXXXX) # short: gpg-agent's socket lives in the homedir
+        g=$w/g
+        cp -al "$F/repo" "$R" && rm -rf "$R/repodata"
+        cp -r "$F/gnupg" "$g" && chmod 700 "$g"
+        mkdir -p "$w/SPECS"
+        cat >"$w/SPECS/fixture-esp-link.spec" <<'SPEC'
+Name: fixture-esp-link
+Version: 1.0
+Release: 1.fx
+Summary: a symbolic link below the ESP's mount point
+License: MIT
+BuildArch: noarch
+%description
+A vmcompose test package: vfat holds no symbolic link.
+%install
+mkdir -p %{buildroot}/boot/efi/EFI/fedora
+ln -s shimx64.efi %{buildroot}/boot/efi/EFI/fedora/BOOTX64.CSV
+%files
+/boot/efi/EFI/fedora/BOOTX64.CSV
+SPEC
+        rpmbuild --quiet --define "_topdir $w" --define "__os_install_post %{nil}" \
+                -bb "$w/SPECS/fixture-esp-link.spec" >"$T/esp-rpmbuild.log" 2>&1 &&
+                cp "$w"/RPMS/noarch/fixture-esp-link-1.0-1.fx.noarch.rpm "$R/" &&
+                rpmsign --define "__gpg /usr/bin/gpg" --define "_gpg_path $g" \
+                        --define "_gpg_name fixture@vmcompose.test" \
+                        --addsign "$R/fixture-esp-link-1.0-1.fx.noarch.rpm" >>"$T/esp-rpmbuild.log" 2>&1 &&
+                createrepo_c --quiet "$R" >>"$T/esp-rpmbuild.log" 2>&1 &&
+                gpg --homedir "$g" --batch --quiet --yes --local-user fixture@vmcompose.test --armor \
+                        --detach-sign -o "$R/repodata/repomd.xml.asc" "$R/repodata/repomd.xml" \
+                        >>"$T/esp-rpmbuild.log" 2>&1
+        check "shim-grub: a repository with fixture-esp-link" test $? = 0 || cat "$T/esp-rpmbuild.log"
+        gpgconf --homedir "$g" --kill gpg-agent 2>/dev/null
+        rm -rf "$w"
+        bootloader=shim outputs=raw profile rpm-esp-link "$R" true fixture-esp-link
+        timeout 600 "$VMC" build "$T/rpm-esp-link.yaml" --cache-dir "$C" -o "$T/esp-link" \
+                >"$T/esp-link.log" 2>&1
+        check "... a symbolic link below /boot/efi fails the build, naming the file and package" \
+                grep -q "/boot/efi/EFI/fedora/BOOTX64.CSV (package fixture-esp-link) cannot go onto the ESP: a symbolic link" \
+                "$T/esp-link.log" || cat "$T/esp-link.log"
+        check "... and leaves no image" test ! -e "$T/esp-link/rpm-esp-link.raw"
 }
 # --- the fixture distribution for aarch64 (arm64 built on this host) builds and boots ---
 # Its busybox, kernel-core and systemd-boot-unsigned are made from Debian's arm64 packages;
