@@ -143,7 +143,7 @@ shim_grub() {
         debugfs -R "ls -p /boot/efi" "$raw?offset=$root" 2>/dev/null |
                 awk -F/ 'NF > 6 { printf "%s ", $6 }' >"$T/root-esp"
         check "... and the root filesystem's /boot/efi is only the ESP's mount point (empty)" \
-                test "$(cat "$T/root-esp")" = ". .. " || cat "$T/root-esp"
+                test "$(cat "$T/root-esp")" = ". .. " || { cat "$T/root-esp"; echo; }
         local t0=$SECONDS
         timeout 300 "$VMC" boot --firmware secureboot --expect VMCOMPOSE-RPM-FIXTURE-OK \
                 --timeout 240 --serial-log "$T/shim-serial.log" "$T/shim/rpm-shim.raw" \
