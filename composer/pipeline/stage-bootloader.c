@@ -295,38 +295,57 @@ static int load_shim_files(const BuildContext *ctx, ShimFiles *ret) {
         return r;
 }
 
+/* What the boot loader and its kernel hooks are made from, worked out once per build. */
+typedef struct BootInputs {
+        const BootKernel *kernel;
+        const char *cmdline;
+        char root_uuid[37]; /* "": no root filesystem in the layout */
+        ShimFiles shim;     /* the shim boot loader's; empty for the others */
+} BootInputs;
+
+static void boot_inputs_done(BootInputs *in) {
+        shim_files_done(&in->shim);
+}
+
+static int boot_inputs_load(const BuildContext *ctx, const BootKernel *k, const char *cmdline,
+                            BootInputs *ret) {
+        ret->kernel = k;
+        ret->cmdline = cmdline;
+        root_fs_uuid(ctx, ret->root_uuid);
+        return load_shim_files(ctx, &ret->shim);
+}
+
+/* The parameters every boot loader text is made from (the directories and fds aside). */
+static BootParams boot_params(const BuildContext *ctx, const BootInputs *in) {
+        return (BootParams){
+                .root_fs_uuid = in->root_uuid[0] ? in->root_uuid : NULL,
+                .kernel = in->kernel,
+                .cmdline = in->cmdline,
+                .title = ctx->profile->name,
+                .shim = in->shim.shim ? &in->shim : NULL,
+                .data_dir = vmcompose_data_dir(),
+                .arch = ctx->config.arch,
+                .timestamp = ctx->timestamp,
+        };
+}
+
 /* The boot loader's files on the ESP (and in the root), the boot report unit, and the
  * /etc/.updated marks. */
-static int prepare_boot(BuildContext *ctx, int root_fd, const BootKernel *k, const char *cmdline) {
+static int prepare_boot(BuildContext *ctx, int root_fd, const BootInputs *in) {
         const BuildConfig *c = &ctx->config;
         _cleanup_close_ int esp_fd = open(ctx->esp_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         _cleanup_close_ int work_fd = open(ctx->boot_work, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (esp_fd < 0 || work_fd < 0)
                 return log_error_errno(errno, "bootloader: %s: %m",
                                        esp_fd < 0 ? ctx->esp_path : ctx->boot_work);
-        char root_uuid[37] = "";
-        root_fs_uuid(ctx, root_uuid);
-        _cleanup_(shim_files_done) ShimFiles shim = {};
-        int r = load_shim_files(ctx, &shim);
-        if (r < 0)
-                return r;
-        BootParams params = {
-                .root_fs_uuid = *root_uuid ? root_uuid : NULL,
-                .root_dir = ctx->root_path,
-                .root_fd = root_fd,
-                .esp_dir = ctx->esp_path,
-                .esp_fd = esp_fd,
-                .work_dir = ctx->boot_work,
-                .work_fd = work_fd,
-                .kernel = k,
-                .cmdline = cmdline,
-                .title = ctx->profile->name,
-                .shim = shim.shim ? &shim : NULL,
-                .data_dir = vmcompose_data_dir(),
-                .arch = c->arch,
-                .timestamp = ctx->timestamp,
-        };
-        r = c->bootloader->prepare(&params);
+        BootParams params = boot_params(ctx, in);
+        params.root_dir = ctx->root_path;
+        params.root_fd = root_fd;
+        params.esp_dir = ctx->esp_path;
+        params.esp_fd = esp_fd;
+        params.work_dir = ctx->boot_work;
+        params.work_fd = work_fd;
+        int r = c->bootloader->prepare(&params);
         if (r == 0)
                 r = install_ready_unit(ctx->root_path, root_fd);
         if (r == 0)
@@ -486,10 +505,11 @@ static int install_modules_hook(BuildContext *ctx, int root_fd) {
         return r;
 }
 
-/* The title, single-quoted for the shell that reads /usr/lib/vmcompose/kernel.conf. */
-static void conf_title(Buffer *conf, const char *title) {
-        buffer_printf(conf, "TITLE='");
-        for (const char *t = title; *t; t++)
+/* NAME='VALUE', single-quoted for the shell that reads /usr/lib/vmcompose/kernel.conf (every
+ * ' written '\''). */
+static void conf_var(Buffer *conf, const char *name, const char *value) {
+        buffer_printf(conf, "%s='", name);
+        for (const char *t = value; *t; t++)
                 buffer_printf(conf, *t == '\'' ? "'\\''" : "%c", *t);
         buffer_printf(conf, "'\n");
 }
@@ -537,7 +557,7 @@ static int install_bls_settings(BuildContext *ctx, int root_fd, const char *cmdl
         Buffer conf = {};
         buffer_printf(&conf, "# Written by vmcompose for /etc/kernel/postinst.d/zz-vmcompose\n"
                              "ESP=/boot/efi\n");
-        conf_title(&conf, ctx->profile->name);
+        conf_var(&conf, "TITLE", ctx->profile->name);
         int r = add_hook_file(ctx, root_fd, "etc/kernel/cmdline", line, strlen(line), 0644,
                               "the kernel command line of the image's entry, for the entries "
                               "the kernel hook writes (kernel-install's file)");
@@ -550,44 +570,31 @@ static int install_bls_settings(BuildContext *ctx, int root_fd, const char *cmdl
 }
 
 /* The GRUB hook's settings: the image's grub.cfg with the kernel left open, and where it goes. */
-static int install_grub_settings(BuildContext *ctx, int root_fd, const BootKernel *k,
-                                 const char *cmdline) {
-        const BuildConfig *c = &ctx->config;
-        char root_uuid[37] = "";
-        root_fs_uuid(ctx, root_uuid);
-        _cleanup_(shim_files_done) ShimFiles shim = {};
-        int r = load_shim_files(ctx, &shim);
+static int install_grub_settings(BuildContext *ctx, int root_fd, const BootInputs *in) {
+        BootParams p = boot_params(ctx, in);
+        _cleanup_free_ char *text = NULL, *cfg = NULL;
+        int r = bootloader_grub_hook_cfg(ctx->config.bootloader, &p, "/boot/efi", &text, &cfg);
         if (r < 0)
                 return r;
-        BootParams p = {
-                .root_fs_uuid = root_uuid,
-                .kernel = k,
-                .cmdline = cmdline,
-                .title = ctx->profile->name,
-                .shim = shim.shim ? &shim : NULL,
-                .data_dir = vmcompose_data_dir(),
-        };
-        _cleanup_free_ char *text = NULL, *cfg = NULL;
-        if ((r = bootloader_grub_hook_cfg(c->bootloader, &p, "/boot/efi", &text, &cfg)) < 0)
-                return r;
-        _cleanup_free_ char *conf =
-                xasprintf("# Written by vmcompose for /etc/kernel/postinst.d/zz-vmcompose-grub\n"
-                          "GRUB_CFG='%s'\n",
-                          cfg);
+        Buffer conf = {};
+        buffer_printf(&conf,
+                      "# Written by vmcompose for /etc/kernel/postinst.d/zz-vmcompose-grub\n");
+        conf_var(&conf, "GRUB_CFG", cfg);
         r = add_hook_file(ctx, root_fd, "usr/lib/vmcompose/grub.cfg.in", text, strlen(text), 0644,
                           "the image's grub.cfg with the kernel's version and paths left open, "
                           "for the kernel hook");
         if (r == 0)
-                r = add_hook_file(ctx, root_fd, "usr/lib/vmcompose/kernel.conf", conf, strlen(conf),
-                                  0644, "where the kernel hook writes the grub.cfg GRUB reads");
+                r = add_hook_file(ctx, root_fd, "usr/lib/vmcompose/kernel.conf", conf.data,
+                                  conf.len, 0644,
+                                  "where the kernel hook writes the grub.cfg GRUB reads");
+        buffer_done(&conf);
         return r;
 }
 
 /* A boot loader that reads BLS entries and the kernel from the ESP (systemd-boot) or GRUB's
  * one configuration needs them, and only for a family whose kernel packages run these hooks
  * (DistroOps). */
-static int install_kernel_hooks(BuildContext *ctx, int root_fd, const BootKernel *k,
-                                const char *cmdline) {
+static int install_kernel_hooks(BuildContext *ctx, int root_fd, const BootInputs *in) {
         const BuildConfig *c = &ctx->config;
         bool bls = c->bootloader->kernel_on_esp && (c->bootloader->texts & BOOT_TEXT_BLS_ENTRY);
         bool grub = c->bootloader->texts & BOOT_TEXT_GRUB_CFG;
@@ -603,8 +610,8 @@ static int install_kernel_hooks(BuildContext *ctx, int root_fd, const BootKernel
         if (r == 0)
                 r = install_modules_hook(ctx, root_fd);
         if (r == 0)
-                r = bls ? install_bls_settings(ctx, root_fd, cmdline)
-                        : install_grub_settings(ctx, root_fd, k, cmdline);
+                r = bls ? install_bls_settings(ctx, root_fd, in->cmdline)
+                        : install_grub_settings(ctx, root_fd, in);
         return r;
 }
 
@@ -643,12 +650,13 @@ int stage_bootloader(BuildContext *ctx) {
                 return r;
         if (ri < 0)
                 return ri;
-        if ((r = make_boot_dirs(ctx)) < 0 || (r = prepare_boot(ctx, root_fd, &k, cmdline)) < 0 ||
-            (r = take_esp_files(ctx, root_fd)) < 0)
+        _cleanup_(boot_inputs_done) BootInputs in = {};
+        if ((r = boot_inputs_load(ctx, &k, cmdline, &in)) < 0 || (r = make_boot_dirs(ctx)) < 0 ||
+            (r = prepare_boot(ctx, root_fd, &in)) < 0 || (r = take_esp_files(ctx, root_fd)) < 0)
                 return r;
         if (c->bootloader->kernel_on_esp && (r = remove_root_kernel(ctx, root_fd, &k)) < 0)
                 return r;
-        if ((r = install_kernel_hooks(ctx, root_fd, &k, cmdline)) < 0)
+        if ((r = install_kernel_hooks(ctx, root_fd, &in)) < 0)
                 return r;
         ctx->esp_dir = ctx->esp_path;
         ctx->kernel_version = xstrdup(k.version);

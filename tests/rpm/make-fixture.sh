@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds a small signed RPM distribution for the RPM backend's tests (issue #13), offline, from
-# the host: rpmbuild, rpmsign, createrepo_c and gpg with a throwaway key made here.
+# Builds a small signed RPM distribution for the RPM backend's tests (issue #13) from the host:
+# rpmbuild, rpmsign, createrepo_c and gpg with a throwaway key made here; what the host lacks
+# (Debian's signed shim and GRUB, the arm64 packages) comes from its apt sources.
 #
 # Usage: make-fixture.sh [--cache DIR] [--variants] [--arch x86_64|aarch64] OUTDIR
 #
@@ -153,6 +154,39 @@ debian_file() { # PACKAGE PATH: prints where PATH of PACKAGE is on this host
         fi
         [ -r "$W/debs/$pkg$path" ] && echo "$W/debs/$pkg$path"
 }
+# What the cache key says of them, without downloading: each file's digest where the host has
+# it, else the package's version and digest in the host's apt sources.
+SHIM_WANT="shim-signed:/usr/lib/shim/shimx64.efi.signed
+shim-helpers-amd64-signed:/usr/lib/shim/mmx64.efi.signed
+grub-efi-amd64-signed:/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"
+SHIM_SOURCES=
+if [ $ARCH = x86_64 ]; then
+        SHIM_SOURCES=$(for w in $SHIM_WANT; do
+                if [ -r "${w#*:}" ]; then
+                        sha256sum <"${w#*:}"
+                else
+                        apt-cache show --no-all-versions "${w%%:*}" 2>/dev/null |
+                                grep -E '^(Package|Version|SHA256):'
+                fi
+        done)
+fi
+
+if [ -n "$cache" ]; then
+        key=$( {
+                sha256sum "$0"
+                echo "$SOURCES"
+                echo "$SHIM_SOURCES"
+                echo "$ARCH $KVER $variants"
+                rpm --version; createrepo_c --version
+        } | sha256sum | cut -c1-16)
+        if [ -f "$cache/rpm-fixture-$key/.complete" ]; then
+                mkdir -p "$OUT"
+                cp -a "$cache/rpm-fixture-$key/." "$OUT/"
+                rm -f "$OUT/.complete"
+                exit 0
+        fi
+fi
+
 SHIM_FILES=
 if [ $ARCH != x86_64 ]; then
         : # shim-x64 and grub2-efi-x64 only
@@ -163,21 +197,6 @@ elif s=$(debian_file shim-signed /usr/lib/shim/shimx64.efi.signed) &&
 else
         echo "note: no Debian signed shim and GRUB (installed or from apt-get download):" \
                 "the fixture has no shim-x64 or grub2-efi-x64" >&2
-fi
-
-if [ -n "$cache" ]; then
-        key=$( {
-                sha256sum "$0" $SHIM_FILES
-                echo "$SOURCES"
-                echo "$ARCH $KVER $variants"
-                rpm --version; createrepo_c --version
-        } | sha256sum | cut -c1-16)
-        if [ -f "$cache/rpm-fixture-$key/.complete" ]; then
-                mkdir -p "$OUT"
-                cp -a "$cache/rpm-fixture-$key/." "$OUT/"
-                rm -f "$OUT/.complete"
-                exit 0
-        fi
 fi
 
 mkdir -p "$OUT"

@@ -17,6 +17,9 @@ int debian_install_root(const char *root_dir, const InstallPackage *pkgs, size_t
 int debian_install_levels(const InstallPackage *pkgs, size_t n, const bool *done, unsigned *level,
                           unsigned *ret_max);
 /* The packages dpkg knows in root_dir as "name version arch" lines, sorted. Caller frees. */
+/* How reports name the package database (DistroOps.db_name). */
+#define DEBIAN_DB_NAME "dpkg status"
+
 int debian_list_installed(const char *root_dir, char ***ret);
 
 /* packages.c: dpkg's database and alternatives. */

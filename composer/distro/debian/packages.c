@@ -32,7 +32,7 @@ int debian_verify_installed(const char *root_dir, const Plan *plan, Diagnostics 
         r = debian_list_installed(root_dir, &have);
         if (r < 0)
                 return diag_add_errno(diag, r, "install: dpkg-query in the root failed: %m");
-        return distro_compare_installed(distro_find("debian")->db_name, have, plan, diag);
+        return distro_compare_installed(DEBIAN_DB_NAME, have, plan, diag);
 }
 
 /* "want flag status": installed, or half-configured and the like, which still have their files

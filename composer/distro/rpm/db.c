@@ -97,7 +97,7 @@ int rpm_verify_installed(const char *root_dir, const Plan *plan, Diagnostics *di
         if (r < 0)
                 return diag_add_errno(diag, r, "install: cannot read the rpmdb of %s: %m",
                                       root_dir);
-        return distro_compare_installed(distro_find("fedora")->db_name, have, plan, diag);
+        return distro_compare_installed(RPM_DB_NAME, have, plan, diag);
 }
 
 /* The source package's name from SOURCERPM ("bash-5.2.26-3.fc43.src.rpm": "bash"). */

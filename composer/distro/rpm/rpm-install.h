@@ -11,6 +11,8 @@
 
 /* The rpmdb of a root, as rpm --root ROOT --dbpath RPM_DBPATH finds it. */
 #define RPM_DBPATH "/var/lib/rpm"
+/* How reports name it (DistroOps.db_name). */
+#define RPM_DB_NAME "rpmdb"
 
 /* verify.c. librpm's configuration read once (with %_dbpath RPM_DBPATH), its log messages
  * kept (not printed) for the caller; librpm's global state is not thread-safe: one thread at

@@ -13,7 +13,7 @@
         .default_initramfs = "vmcompose", .install_root = rpm_install_root,                        \
         .initramfs_settings = rpm_initramfs_settings, .list_installed = rpm_list_installed,        \
         .verify_installed = rpm_verify_installed, .read_installed = rpm_read_installed,            \
-        .db_name = "rpmdb", .db_status_path = RPM_DBPATH "/rpmdb.sqlite",                          \
+        .db_name = RPM_DB_NAME, .db_status_path = RPM_DBPATH "/rpmdb.sqlite",                      \
         .db_lists_dir = RPM_DBPATH, .parse_installed = rpm_parse_installed,                        \
         .list_package = rpm_list_package, .package_members = rpm_package_members,                  \
         .remove_path = rpm_remove_path, .package_license = rpm_package_license,                    \
