@@ -24,11 +24,7 @@
 #define PLAN_CACHE_FORMAT "vmcompose-plan 1"
 
 static void key_str(Sha256 *h, const char *label, const char *s) {
-        sha256_update(h, label, strlen(label) + 1);
-        if (s)
-                sha256_update(h, s, strlen(s) + 1);
-        else
-                sha256_update(h, "\377", 1);
+        sha256_update_field(h, label, s);
 }
 
 static void key_strv(Sha256 *h, const char *label, char **l) {

@@ -79,15 +79,19 @@ typedef struct Case {
         bool forbid;
 } Case;
 
+/* The two fixture indexes as repositories. */
+static void fixture_repos(ResolveRepo repos[2]) {
+        repos[0] = (ResolveRepo){.name = "bookworm/main",
+                                 .uri = "http://mirror.invalid/debian",
+                                 .packages_path = paths[0]};
+        repos[1] = (ResolveRepo){.name = "bookworm-security/main",
+                                 .uri = "file:///srv/security/",
+                                 .packages_path = paths[1]};
+}
+
 static int solve(const Case *c, Plan *plan, char **ret_problems) {
-        ResolveRepo repos[] = {
-                {.name = "bookworm/main",
-                 .uri = "http://mirror.invalid/debian",
-                 .packages_path = paths[0]},
-                {.name = "bookworm-security/main",
-                 .uri = "file:///srv/security/",
-                 .packages_path = paths[1]},
-        };
+        ResolveRepo repos[2];
+        fixture_repos(repos);
         ResolveRequest req = {
                 .architecture = "amd64",
                 .base = c->base ? c->base : "none",
@@ -290,14 +294,8 @@ static void test_locked(void **state) {
 static void test_plan_cache(void **state) {
         (void)state;
         Case c = {.base = "none", .install = {"app"}};
-        ResolveRepo repos[] = {
-                {.name = "bookworm/main",
-                 .uri = "http://mirror.invalid/debian",
-                 .packages_path = paths[0]},
-                {.name = "bookworm-security/main",
-                 .uri = "file:///srv/security/",
-                 .packages_path = paths[1]},
-        };
+        ResolveRepo repos[2];
+        fixture_repos(repos);
         ResolveRequest req = {.architecture = "amd64",
                               .base = c.base,
                               .install = (char **)c.install,
