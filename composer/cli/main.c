@@ -112,7 +112,9 @@ static const char build_help[] =
         "                         /var/cache/vmcompose for root, else ~/.cache/vmcompose)\n"
         "      --parallel N       downloads at once (default: 8)\n"
         "      --no-root-cache    run dpkg even when the cache holds a root installed from\n"
-        "                         the same packages and settings (and store none)\n"
+        "                         the same packages and settings, and the solver even when\n"
+        "                         it holds the plan of the same indexes and request (and\n"
+        "                         store neither)\n"
         "      --until STAGE      stop after this stage (resolve, fetch, install, ...); writes\n"
         "                         no image: for timing and debugging\n"
         "  -v, --verbose / -q, --quiet / -h, --help\n";

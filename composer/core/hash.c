@@ -76,6 +76,14 @@ void sha256(const void *data, size_t size, uint8_t out[SHA256_DIGEST_SIZE]) {
         sha256_finish(h, out);
 }
 
+void sha256_update_field(Sha256 *h, const char *label, const char *value) {
+        sha256_update(h, label, strlen(label) + 1);
+        if (value)
+                sha256_update(h, value, strlen(value) + 1);
+        else
+                sha256_update(h, "\377", 1);
+}
+
 void sha256_hex(const uint8_t d[SHA256_DIGEST_SIZE], char out[2 * SHA256_DIGEST_SIZE + 1]) {
         static const char hex[] = "0123456789abcdef";
         for (size_t i = 0; i < SHA256_DIGEST_SIZE; i++) {

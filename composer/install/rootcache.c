@@ -36,11 +36,7 @@ static void key_strv(Sha256 *h, const char *label, char **l) {
 }
 
 static void key_str(Sha256 *h, const char *label, const char *s) {
-        sha256_update(h, label, strlen(label) + 1);
-        if (s)
-                sha256_update(h, s, strlen(s) + 1);
-        else
-                sha256_update(h, "\377", 1);
+        sha256_update_field(h, label, s);
 }
 
 char *install_root_key(const InstallPackage *pkgs, size_t n, const InstallOptions *o) {

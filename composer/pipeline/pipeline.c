@@ -12,6 +12,8 @@
 #include "vmcompose/pipeline.h"
 #include "vmcompose/signals.h"
 #include "vmcompose/spawn.h"
+#include "vmcompose/util.h"
+#include "vmcompose/workdir.h"
 
 #include "stages.h"
 
@@ -85,6 +87,47 @@ static int stage_containers(BuildContext *ctx) {
                 log_info("containers: %s (%s) %s, %zu layer(s), %" PRIu64 " bytes verified",
                          img->name, img->ref, img->manifest.digest, img->n_layers, bytes);
         }
+        return 0;
+}
+
+/* TMP/mem as a tmpfs when VMCOMPOSE_TMPFS allows it and there is memory to spare
+ * (core/workdir.c). Returns 1 when mounted, 0 when not, -EINVAL (logged) for a bad value. */
+static int mount_mem_dir(BuildContext *ctx, const char *dir) {
+        const char *env = getenv("VMCOMPOSE_TMPFS");
+        _cleanup_free_ char *meminfo = NULL;
+        uint64_t available = 0, size = 0;
+        bool use = false;
+
+        if (read_full_file("/proc/meminfo", 1 << 20, &meminfo, NULL) < 0 ||
+            workdir_parse_meminfo(meminfo, &available) < 0)
+                available = 0;
+        if (workdir_tmpfs_decide(env, available, &use, &size) < 0)
+                return log_error_errno(EINVAL, "VMCOMPOSE_TMPFS=%s: expected 0 or auto", env);
+        if (!use || geteuid() != 0 || mkdir(dir, 0700) < 0)
+                return 0;
+        int r = workdir_mount_tmpfs(dir, size);
+        if (r <= 0) {
+                (void)rmdir(dir);
+                return r < 0 ? log_error_errno(r, "Failed to mount a tmpfs on %s: %m", dir) : 0;
+        }
+        log_info("build: the root in memory (a tmpfs of at most %.1f GiB on %s; "
+                 "VMCOMPOSE_TMPFS=0 keeps it on the disk)",
+                 (double)size / (1 << 30), dir);
+        return 1;
+}
+
+int build_root_path(BuildContext *ctx, char **ret) {
+        const char *tmp = NULL;
+        int r = build_tmp_dir(ctx, &tmp);
+        if (r < 0)
+                return r;
+        _cleanup_free_ char *mem = path_join(tmp, "mem");
+        r = ctx->mem_dir ? 1 : mount_mem_dir(ctx, mem);
+        if (r < 0)
+                return r;
+        if (r > 0 && !ctx->mem_dir)
+                ctx->mem_dir = TAKE_PTR(mem);
+        *ret = path_join(ctx->mem_dir ?: tmp, "root");
         return 0;
 }
 
@@ -169,6 +212,14 @@ static void remove_written(BuildContext *ctx) {
 }
 
 void build_context_done(BuildContext *ctx) {
+        if (ctx->mem_dir) {
+                /* The root in memory goes in one umount (rm_rf below if that fails). */
+                int r = workdir_unmount(ctx->mem_dir);
+                if (r < 0)
+                        log_debug_sub("workdir", "umount %s: %s", ctx->mem_dir, strerror(-r));
+        }
+        free(ctx->mem_dir);
+        ctx->mem_dir = NULL;
         if (ctx->tmp_dir) {
                 int r = rm_rf(ctx->tmp_dir);
                 if (r < 0)

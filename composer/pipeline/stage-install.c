@@ -157,14 +157,12 @@ static int install_packages_into_root(const BuildContext *ctx) {
 }
 
 int stage_install(BuildContext *ctx) {
-        const char *tmp;
-        int r = build_tmp_dir(ctx, &tmp);
-        if (r < 0)
-                return r;
         if (geteuid() != 0)
                 return log_error_errno(EPERM, "install: installing packages needs root (chroot, "
                                               "mounts, file ownership)");
-        ctx->root_path = path_join(tmp, "root");
+        int r = build_root_path(ctx, &ctx->root_path);
+        if (r < 0)
+                return r;
 
         r = install_packages_into_root(ctx);
         if (r < 0)

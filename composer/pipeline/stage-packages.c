@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* The package stages: repositories and resolution, then downloads. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "stages.h"
 #include "vmcompose/bootloader.h"
+#include "vmcompose/hash.h"
 #include "vmcompose/json.h"
 #include "vmcompose/log.h"
 
@@ -93,6 +97,18 @@ static int resolve_from_lock(BuildContext *ctx, const ResolveRepo *repos, size_t
         return r;
 }
 
+/* The resolver's code for the plan cache's key: this binary's SHA-256 (the resolver is linked
+ * into it; libsolv's version is in the key too). */
+static int self_digest(char ret[65]) {
+        _cleanup_close_ int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+        uint8_t d[SHA256_DIGEST_SIZE];
+        int r = fd < 0 ? -errno : sha256_file(fd, d);
+        if (r < 0)
+                return r;
+        sha256_hex(d, ret);
+        return 0;
+}
+
 int stage_resolve(BuildContext *ctx) {
         const BuildConfig *c = &ctx->config;
         const char *family = c->distro->resolver_family;
@@ -127,14 +143,21 @@ int stage_resolve(BuildContext *ctx) {
                 .allow = c->allow,
                 .recommends = c->recommends,
         };
-        r = resolve_plan(family, repos, ctx->indexes.n, &req, &ctx->plan, &problems);
+        char digest[65] = "", key[65] = "";
+        bool have_digest = self_digest(digest) == 0;
+        r = resolve_plan_cached(ctx->no_root_cache ? NULL : ctx->cache, have_digest ? digest : NULL,
+                                family, repos, ctx->indexes.n, &req, &ctx->plan, &problems, key);
         if (r < 0)
                 log_error("resolve: the package set cannot be installed:\n%s",
                           problems.data ? problems.data : "");
+        else if (r > 0)
+                log_info("resolve: %zu packages: the plan solved before from the same indexes "
+                         "and request (plan cache %.12s), not solved again",
+                         ctx->plan.n_packages, key);
         else
                 log_info("resolve: %zu packages", ctx->plan.n_packages);
         buffer_done(&problems);
-        return r;
+        return r < 0 ? r : 0;
 }
 
 int stage_fetch(BuildContext *ctx) {

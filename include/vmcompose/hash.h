@@ -14,6 +14,9 @@ void sha256_update(Sha256 *h, const void *data, size_t size);
 /* Writes the digest and frees h. */
 void sha256_finish(Sha256 *h, uint8_t out[SHA256_DIGEST_SIZE]);
 void sha256(const void *data, size_t size, uint8_t out[SHA256_DIGEST_SIZE]);
+/* Feeds h a labelled field of a cache key: label, NUL, value, NUL; a NULL value as the byte 0xff
+ * (no string holds it), so that NULL, "" and neighbouring fields never collide. */
+void sha256_update_field(Sha256 *h, const char *label, const char *value);
 /* Lower-case hex of a digest, NUL-terminated. */
 void sha256_hex(const uint8_t digest[SHA256_DIGEST_SIZE], char out[2 * SHA256_DIGEST_SIZE + 1]);
 /* A copy of h's state: the digest of what h has seen, continued separately. */

@@ -101,6 +101,7 @@ typedef struct BuildContext {
         char *seed;            /* reproducible.seed, else the profile's name */
         uint64_t timestamp;    /* reproducible.source-date-epoch, else 0 */
         char *tmp_dir;         /* OUTPUT_DIR/.vmcompose-NAME-XXXXXX; removed at the end */
+        char *mem_dir;         /* tmp_dir/mem, a tmpfs holding the root, or NULL */
         char *raw_path;        /* the raw disk image, inside tmp_dir */
         char **written;        /* output files written, for the summary */
         char **written_sha256; /* the SHA-256 (hex) of each, where the outputs stage hashed it */
@@ -156,6 +157,10 @@ void build_context_done(BuildContext *ctx);
 
 /* The build's temporary directory (created on first use, in the output directory). */
 int build_tmp_dir(BuildContext *ctx, const char **ret);
+/* Where the install stage makes the root (the caller owns *ret): TMP/mem/root, TMP/mem a tmpfs
+ * (core/workdir.c) when VMCOMPOSE_TMPFS allows it, as root, with memory to spare; else TMP/root.
+ * 0 or a negative errno (logged). */
+int build_root_path(BuildContext *ctx, char **ret);
 
 /* The lock file for this profile and target: PROFILE_DIR/NAME[-TARGET].lock. Caller frees. */
 char *build_lock_path(const BuildContext *ctx);

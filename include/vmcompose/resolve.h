@@ -28,6 +28,7 @@ typedef struct ResolveForbid {
         const char *origin;  /* "policy headless (profiles/policies/headless.yaml:12:7)" */
 } ResolveForbid;
 
+/* Every field is part of the plan cache's key (resolve_plan_key()): a new one goes there too. */
 typedef struct ResolveRequest {
         const char *architecture;
         const char *base; /* essential | required | important | none */
@@ -40,6 +41,7 @@ typedef struct ResolveRequest {
         bool recommends;
 } ResolveRequest;
 
+/* Every field is written to the plan cache (plan_serialize()): a new one goes there too. */
 typedef struct PlanPackage {
         char *name, *version, *architecture;
         char *repo;     /* ResolveRepo.name */
@@ -63,6 +65,24 @@ typedef struct Plan {
 } Plan;
 
 void plan_done(Plan *p);
+
+/* The plan cache (resolve/plan-cache.c). resolve_plan_key(): the hex SHA-256 of everything
+ * resolve_plan() reads: code_digest (the resolver's own code: the vmcompose binary's digest),
+ * libsolv's version, the family, every field of req, and each repository's name, URI,
+ * priority, cost and index files (path, size and mtime: the cache names them by their content's
+ * digest). 0, or a negative errno when an index file cannot be read. */
+int resolve_plan_key(const char *family, const ResolveRepo *repos, size_t n_repos,
+                     const ResolveRequest *req, const char *code_digest, char ret[65]);
+/* The plan as text (the caller frees it), and back: plan_deserialize() parses text in place
+ * into *ret (owned by the caller, plan_done()); -EBADMSG for anything but a whole plan. */
+char *plan_serialize(const Plan *p);
+int plan_deserialize(char *text, Plan *ret);
+/* resolve_plan() through CACHE_DIR/plans/KEY: 1 when the plan came from the cache, 0 when it
+ * was solved (and kept there), or resolve_plan()'s negative errno. ret_key gets the key ("" when
+ * there is none: no cache_dir or code_digest, an index that cannot be read). */
+int resolve_plan_cached(const char *cache_dir, const char *code_digest, const char *family,
+                        const ResolveRepo *repos, size_t n_repos, const ResolveRequest *req,
+                        Plan *ret, Buffer *problems, char ret_key[65]);
 const PlanPackage *plan_find(const Plan *p, const char *name);
 
 /* A package pinned by a lock file. */

@@ -170,7 +170,7 @@ bad "${B}name: again
 bad "${B}packages: {install: [aa], remove: [aa]}
 " "'aa' is in both install and remove"
 bad "${B}policy: [headles]
-" "policy 'headles' not found.*available: container-runtime headless minimal-docs"
+" "policy 'headles' not found.*available: container-runtime headless minimal-data minimal-docs"
 bad "${B}system:
   files:
     - {path: /etc/x, content: a, source: b}

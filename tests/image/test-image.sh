@@ -58,9 +58,12 @@ check "... most of them with a licence from their copyright file" \
 D=$T/out/minimal.deviations.json
 check "the deviation report has no undocumented item" jq -e '.undocumented == 0' "$D"
 check "... names the line that adds systemd-sysv, and what it pulled in" jq -e \
-        '.deviations[] | select(.kind == "package-added" and .subject == "systemd-sysv") | (.where == "profiles/minimal.yaml:15") and (.detail | contains("systemd"))' "$D"
+        '.deviations[] | select(.kind == "package-added" and .subject == "systemd-sysv") | (.where == "profiles/minimal.yaml:18") and (.detail | contains("systemd"))' "$D"
 # The root, copied out of the image without mounting: dpkg --verify reports only what the
 # strip rules kept out, exactly as many files as the report counts, and no copyright file.
+# minimal-data's rules: udev's hwdb, glibc's converters but its core set, the right/ zones.
+MINIMAL_DATA='^\(/lib/udev/hwdb.d/\|/usr/lib/x86_64-linux-gnu/gconv/\|/usr/share/zoneinfo/right/\)'
+GCONV_KEPT='^/usr/lib/x86_64-linux-gnu/gconv/\(gconv-modules\|\(ISO8859-1\|ISO8859-15\|CP1252\|ANSI_X3.110\|UTF-16\|UTF-32\|UTF-7\|UNICODE\)\.so\)$'
 start=$(sfdisk --json "$T/out/minimal.raw" | jq '.partitiontable.partitions[1].start')
 size=$(sfdisk --json "$T/out/minimal.raw" | jq '.partitiontable.partitions[1].size')
 dd if="$T/out/minimal.raw" of="$T/root.img" bs=512 skip="$start" count="$size" conv=sparse status=none
@@ -71,7 +74,7 @@ check "the manifest's packages are exactly dpkg-query -W in the image" test \
         "$(dpkg-query --admindir="$T/rootcopy/var/lib/dpkg" -W -f '${Package} ${Version}\n' | sort)" = \
         "$(jq -r '.packages[] | "\(.name) \(.version)"' "$M" | sort)"
 check "dpkg --verify in the root reports only missing files" test -z "$(grep -v '^missing ' "$T/verify")"
-check "... all under the strip rules, kernel.modules and the kernel's one copy" test -z "$(awk '{print $NF}' "$T/verify" | grep -v -e '^/usr/share/\(doc\|man\|info\|locale\|lintian\|linda\)/' -e '^/bin/more$' -e '^/lib/modules/' -e '^/boot/vmlinuz-')"
+check "... all under the strip rules, kernel.modules and the kernel's one copy" test -z "$(awk '{print $NF}' "$T/verify" | grep -v -e '^/usr/share/\(doc\|man\|info\|locale\|lintian\|linda\)/' -e '^/bin/more$' -e '^/lib/modules/' -e '^/boot/vmlinuz-' -e "$MINIMAL_DATA")"
 removed=$(grep -c ' /lib/modules/.*\.ko$' "$T/verify")
 check "... the module files kernel.modules: target removed ($removed; their emptied directories too), as many as the manifest and the deviation report count" \
         test "$removed" -gt 500 -a "$removed" = "$(jq '.kernel.modules.removed' "$M")" -a "$removed" = "$(jq '.deviations[] | select(.kind == "modules-removed") | .files' "$D")"
@@ -84,13 +87,20 @@ check "... as the deviation report says, with its size" jq -e \
 check "... the pager removed after configuration among them, its alternative gone" \
         sh -c "grep -q ' /bin/more$' '$T/verify' && test ! -e '$T/rootcopy/usr/bin/more' && test ! -e '$T/rootcopy/var/lib/dpkg/alternatives/pager'"
 check "... none of them a kept copyright file" test -z "$(grep '/usr/share/doc/[^/]*/copyright$' "$T/verify")"
+check "no udev hwdb.bin compiled (minimal-data strips every hwdb.d source)" \
+        test ! -e "$T/rootcopy/usr/lib/udev/hwdb.bin" -a ! -e "$T/rootcopy/etc/udev/hwdb.bin"
+check "glibc's converters: the core gconv-modules and its 8 modules, no cache naming the others" \
+        test "$(cd "$T/rootcopy/usr/lib/x86_64-linux-gnu/gconv" && find . -type f | sort | tr '\n' ' ')" = \
+        "./ANSI_X3.110.so ./CP1252.so ./ISO8859-1.so ./ISO8859-15.so ./UNICODE.so ./UTF-16.so ./UTF-32.so ./UTF-7.so ./gconv-modules "
+check "... and iconv in the image converts UTF-8 to Latin-1 through them" sh -c \
+        "printf 'caf\\303\\251' | chroot '$T/rootcopy' iconv -f UTF-8 -t LATIN1 | od -An -tx1 | grep -qx ' 63 61 66 e9'"
 # The report's count, against the archives read by dpkg-deb and tar: every non-directory
 # member under a strip rule, less what the rules keep.
 for h in $(jq -r '.packages[].sha256' "$M"); do
         dpkg-deb --fsys-tarfile "$C/sha256/${h:0:2}/$h" | tar -tv
 done 2>/dev/null | awk '$1 !~ /^d/ {p = $6; sub(/^\./, "", p); print p}' |
-        grep -e '^/usr/share/\(doc\|man\|info\|locale\|lintian\|linda\)/' -e '^/bin/more$' |
-        grep -v -e '^/usr/share/doc/.*/copyright$' -e '^/usr/share/locale/locale.alias$' >"$T/stripped"
+        grep -e '^/usr/share/\(doc\|man\|info\|locale\|lintian\|linda\)/' -e '^/bin/more$' -e "$MINIMAL_DATA" |
+        grep -v -e '^/usr/share/doc/.*/copyright$' -e '^/usr/share/locale/locale.alias$' -e "$GCONV_KEPT" >"$T/stripped"
 check "the report counts the files the strip rules kept out ($(wc -l <"$T/stripped"))" \
         test "$(wc -l <"$T/stripped")" = "$(jq '[.deviations[] | select(.kind == "paths-stripped") | .files] | add' "$D")"
 rm -rf "$T/rootcopy" "$T/root.img"

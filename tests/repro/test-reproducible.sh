@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Byte-identical images: the same profile built twice from cold (dpkg runs both times), the
 # second time three days later by its clock (faketime) and in another time zone, and once more
-# from the root cache, gives the same bytes in every output and report. For the minimal image in
+# from the root cache (for the minimal image twice: the root in memory and on the disk), gives
+# the same bytes in every output and report. For the minimal image in
 # every output format, for the azure-gen2 and hyperv-gen2 targets, and for a UKI (cold only). On a difference,
 # `vmcompose diff` says which files differ. Needs root (the install stage) and the host's
 # repositories.
@@ -73,6 +74,22 @@ for image in minimal-all azure-gen2 hyperv-gen2 uki; do
         build "$image, from the root cache" "$W" "$VMC" build "${args[@]}" || continue
         check "... dpkg not run (the root cache)" grep -q "not installed again" "$W.log"
         check "$image: the warm build is byte-identical to the cold one" same "$image" "$A" "$W"
+        if [ "$image" = minimal-all ]; then
+                # The root in a tmpfs (VMCOMPOSE_TMPFS=auto, given the memory) or on the disk:
+                # the filesystem under the root leaks into no output.
+                avail=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
+                if [ "$avail" -ge $((4 << 20)) ]; then
+                        check "... its root was made in memory (a tmpfs)" grep -q "the root in memory" "$W.log"
+                else
+                        echo "  (less than 4 GiB of memory available: the roots were on the disk)"
+                fi
+                D=$T/$image-disk
+                build "$image, from the root cache, the root on the disk (VMCOMPOSE_TMPFS=0)" "$D" \
+                        env VMCOMPOSE_TMPFS=0 "$VMC" build "${args[@]}" &&
+                        check "... the root on the disk" test -z "$(grep "the root in memory" "$D.log")" &&
+                        check "$image: the build with its root on the disk is byte-identical" same "$image" "$A" "$D"
+                rm -rf "$D"
+        fi
         rm -rf "$B" "$W"
 done
 # Two deliberately different builds: vmcompose diff names what differs (the Azure target adds

@@ -7,6 +7,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <linux/magic.h>
 
 #include "vmcompose/arch.h"
 #include "vmcompose/hash.h"
@@ -14,6 +18,7 @@
 #include "vmcompose/spawn.h"
 #include "vmcompose/userns.h"
 #include "vmcompose/util.h"
+#include "vmcompose/workdir.h"
 
 static void assert_size(const char *s, uint64_t expected) {
         uint64_t v = 0;
@@ -437,15 +442,83 @@ static void test_arch(void **state) {
         assert_int_equal(rm_rf(dir), 0);
 }
 
+/* VMCOMPOSE_TMPFS and the memory: when the root goes into a tmpfs, and how big it may grow. */
+static void test_workdir_decide(void **state) {
+        (void)state;
+        const uint64_t gib = UINT64_C(1) << 30;
+        bool use = false;
+        uint64_t size = 1;
+        assert_int_equal(workdir_tmpfs_decide(NULL, 8 * gib, &use, &size), 0);
+        assert_true(use);
+        assert_int_equal(size, 4 * gib);
+        assert_int_equal(workdir_tmpfs_decide("auto", 8 * gib, &use, &size), 0);
+        assert_true(use);
+        assert_int_equal(workdir_tmpfs_decide("", WORKDIR_TMPFS_MIN_MEMORY, &use, &size), 0);
+        assert_true(use);
+        assert_int_equal(workdir_tmpfs_decide(NULL, WORKDIR_TMPFS_MIN_MEMORY - 1, &use, &size), 0);
+        assert_false(use);
+        assert_int_equal(size, 0);
+        assert_int_equal(workdir_tmpfs_decide("0", 64 * gib, &use, &size), 0);
+        assert_false(use);
+        use = true;
+        assert_int_equal(workdir_tmpfs_decide("yes", 64 * gib, &use, &size), -EINVAL);
+        assert_true(use); /* untouched on failure */
+
+        uint64_t avail = 0;
+        assert_int_equal(workdir_parse_meminfo("MemTotal:       24683792 kB\n"
+                                               "MemFree:        17239000 kB\n"
+                                               "MemAvailable:   23248000 kB\n"
+                                               "Buffers:          100 kB\n",
+                                               &avail),
+                         0);
+        assert_int_equal(avail, UINT64_C(23248000) * 1024);
+        assert_int_equal(workdir_parse_meminfo("MemTotal: 1 kB\nMemFree: 1 kB\n", &avail), -ENOENT);
+        assert_int_equal(workdir_parse_meminfo("MemAvailable: kB\n", &avail), -EBADMSG);
+        assert_int_equal(workdir_parse_meminfo("", &avail), -ENOENT);
+}
+
+/* As root: the tmpfs is mounted in the process's own mount namespace (a child's here, so that
+ * this test's own namespace stays as it is), holds what is written under it, and goes. */
+static void test_workdir_mount(void **state) {
+        (void)state;
+        if (geteuid() != 0)
+                skip();
+        char dir[] = "/tmp/test-workdir-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_free_ char *mem = path_join(dir, "mem");
+        assert_int_equal(mkdir(mem, 0700), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                struct statfs sf;
+                _cleanup_free_ char *f = path_join(mem, "file");
+                int code = workdir_mount_tmpfs(mem, 16 << 20) != 1              ? 1
+                           : statfs(mem, &sf) < 0 || sf.f_type != TMPFS_MAGIC   ? 2
+                           : write_file_atomic(f, "x", 1, 0644) < 0             ? 3
+                           : workdir_unmount(mem) < 0 || access(mem, F_OK) == 0 ? 4
+                                                                                : 0;
+                _exit(code);
+        }
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        /* Nothing reached this namespace: the file was written in the tmpfs only. */
+        _cleanup_free_ char *f = path_join(mem, "file");
+        assert_int_equal(access(f, F_OK), -1);
+        assert_int_equal(rm_rf(dir), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_arch),         cmocka_unit_test(test_size_valid),
-                cmocka_unit_test(test_size_invalid), cmocka_unit_test(test_size_format),
-                cmocka_unit_test(test_percent),      cmocka_unit_test(test_uint64),
-                cmocka_unit_test(test_paths),        cmocka_unit_test(test_distance),
-                cmocka_unit_test(test_strv_buffer),  cmocka_unit_test(test_files),
-                cmocka_unit_test(test_sha256),       cmocka_unit_test(test_uuid),
-                cmocka_unit_test(test_shell_quote),  cmocka_unit_test(test_subid),
+                cmocka_unit_test(test_arch),           cmocka_unit_test(test_size_valid),
+                cmocka_unit_test(test_size_invalid),   cmocka_unit_test(test_size_format),
+                cmocka_unit_test(test_percent),        cmocka_unit_test(test_uint64),
+                cmocka_unit_test(test_paths),          cmocka_unit_test(test_distance),
+                cmocka_unit_test(test_strv_buffer),    cmocka_unit_test(test_files),
+                cmocka_unit_test(test_sha256),         cmocka_unit_test(test_uuid),
+                cmocka_unit_test(test_shell_quote),    cmocka_unit_test(test_subid),
+                cmocka_unit_test(test_workdir_decide), cmocka_unit_test(test_workdir_mount),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,10 +6,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "vmcompose/resolve.h"
+#include "vmcompose/signals.h"
 
 #define SHA "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define PKG(name, extra)                                                                           \
@@ -77,15 +79,19 @@ typedef struct Case {
         bool forbid;
 } Case;
 
+/* The two fixture indexes as repositories. */
+static void fixture_repos(ResolveRepo repos[2]) {
+        repos[0] = (ResolveRepo){.name = "bookworm/main",
+                                 .uri = "http://mirror.invalid/debian",
+                                 .packages_path = paths[0]};
+        repos[1] = (ResolveRepo){.name = "bookworm-security/main",
+                                 .uri = "file:///srv/security/",
+                                 .packages_path = paths[1]};
+}
+
 static int solve(const Case *c, Plan *plan, char **ret_problems) {
-        ResolveRepo repos[] = {
-                {.name = "bookworm/main",
-                 .uri = "http://mirror.invalid/debian",
-                 .packages_path = paths[0]},
-                {.name = "bookworm-security/main",
-                 .uri = "file:///srv/security/",
-                 .packages_path = paths[1]},
-        };
+        ResolveRepo repos[2];
+        fixture_repos(repos);
         ResolveRequest req = {
                 .architecture = "amd64",
                 .base = c->base ? c->base : "none",
@@ -283,6 +289,99 @@ static void test_locked(void **state) {
         buffer_done(&problems);
 }
 
+/* The plan cache: a plan reads back as it was written, anything less is refused, the key moves
+ * with every input, and a second resolution of the same inputs comes from the cache. */
+static void test_plan_cache(void **state) {
+        (void)state;
+        Case c = {.base = "none", .install = {"app"}};
+        ResolveRepo repos[2];
+        fixture_repos(repos);
+        ResolveRequest req = {.architecture = "amd64",
+                              .base = c.base,
+                              .install = (char **)c.install,
+                              .forbid = headless + 1, /* x11 and sound; less stays */
+                              .n_forbid = ELEMENTSOF(headless) - 1};
+        _cleanup_free_ char *cache = xasprintf("%s/cache", dir);
+        char key[65], key2[65];
+        Plan solved = {}, cached = {};
+        Buffer problems = {};
+
+        int r = resolve_plan_cached(cache, "code-a", "debian", repos, 2, &req, &solved, &problems,
+                                    key);
+        if (r != 0)
+                fail_msg("resolve_plan_cached: %d: %s", r, problems.data);
+        assert_int_equal(strlen(key), 64);
+        assert_int_equal(resolve_plan_cached(cache, "code-a", "debian", repos, 2, &req, &cached,
+                                             &problems, key2),
+                         1);
+        assert_string_equal(key, key2);
+        _cleanup_free_ char *a = plan_serialize(&solved), *b = plan_serialize(&cached);
+        assert_string_equal(a, b);
+        assert_non_null(strstr(a, "\npackage app\n"));
+        assert_non_null(strstr(a, "\ndepends libfoo\n"));
+        plan_done(&cached);
+
+        /* Escapes and absent values survive; a cut or unknown line is refused. */
+        PlanPackage odd = {.name = (char *)"odd",
+                           .version = (char *)"1\\2\n3",
+                           .reason = (char *)"dependency of app",
+                           .size = 7};
+        Plan one = {.packages = &odd, .n_packages = 1};
+        _cleanup_free_ char *t = plan_serialize(&one);
+        char *copy = xstrdup(t);
+        assert_int_equal(plan_deserialize(copy, &cached), 0);
+        assert_int_equal(cached.n_packages, 1);
+        assert_string_equal(cached.packages[0].version, "1\\2\n3");
+        assert_null(cached.packages[0].uri);
+        assert_int_equal(cached.packages[0].size, 7);
+        plan_done(&cached);
+        free(copy);
+        copy = xstrdup(t);
+        *strstr(copy, "packages 1\n") = 0; /* the count line lost */
+        assert_int_equal(plan_deserialize(copy, &cached), -EBADMSG);
+        free(copy);
+        copy = xasprintf("%.*spatched yes\npackages 1\n", (int)(strstr(t, "packages 1") - t), t);
+        assert_int_equal(plan_deserialize(copy, &cached), -EBADMSG);
+        free(copy);
+        copy = xstrdup("vmcompose-plan 0\npackages 0\n");
+        assert_int_equal(plan_deserialize(copy, &cached), -EBADMSG);
+        free(copy);
+
+        /* A corrupt entry is a miss: solved again and rewritten. */
+        _cleanup_free_ char *entry = xasprintf("%s/plans/%s", cache, key);
+        assert_int_equal(write_file_atomic(entry, "vmcompose-plan 1\npackage x\n", 26, 0644), 0);
+        assert_int_equal(resolve_plan_cached(cache, "code-a", "debian", repos, 2, &req, &cached,
+                                             &problems, key2),
+                         0);
+        plan_done(&cached);
+
+        /* Every input moves the key: the code, the request, an index's content. */
+        assert_int_equal(resolve_plan_key("debian", repos, 2, &req, "code-b", key2), 0);
+        assert_string_not_equal(key, key2);
+        const char *other[] = {"app", "nano", NULL};
+        ResolveRequest req2 = req;
+        req2.install = (char **)other;
+        assert_int_equal(resolve_plan_key("debian", repos, 2, &req2, "code-a", key2), 0);
+        assert_string_not_equal(key, key2);
+        req2 = req;
+        req2.n_forbid = 1;
+        assert_int_equal(resolve_plan_key("debian", repos, 2, &req2, "code-a", key2), 0);
+        assert_string_not_equal(key, key2);
+        assert_int_equal(resolve_plan_key("debian", repos, 2, &req, "code-a", key2), 0);
+        assert_string_equal(key, key2);
+        FILE *f = fopen(paths[1], "a");
+        fputs("\n", f);
+        fclose(f);
+        assert_int_equal(resolve_plan_key("debian", repos, 2, &req, "code-a", key2), 0);
+        assert_string_not_equal(key, key2);
+        repos[1].packages_path = "/nonexistent/Packages";
+        assert_int_equal(resolve_plan_key("debian", repos, 2, &req, "code-a", key2), -ENOENT);
+
+        plan_done(&solved);
+        buffer_done(&problems);
+        assert_int_equal(rm_rf(cache), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_dependencies_and_fields),
@@ -293,6 +392,7 @@ int main(void) {
                 cmocka_unit_test(test_conflict_and_missing),
                 cmocka_unit_test(test_forbidden),
                 cmocka_unit_test(test_locked),
+                cmocka_unit_test(test_plan_cache),
         };
         return cmocka_run_group_tests(tests, setup, teardown);
 }
