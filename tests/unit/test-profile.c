@@ -354,7 +354,7 @@ static void test_shipped_profiles(void **state) {
                         print_error("%s\n", diag.messages[j]);
                 assert_int_equal(r, 0);
                 assert_string_equal(p->name, "minimal");
-                assert_int_equal(p->n_policies, 2);
+                assert_int_equal(p->n_policies, 3);
                 assert_non_null(p->kernel_target.tree);
                 profile_free(p);
                 diag_done(&diag);
