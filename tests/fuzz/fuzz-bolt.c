@@ -4,7 +4,8 @@
  * that reads back must encode again, and that encoding must read back to the same bytes; its
  * keys and values add up to no more bytes than the file (no two elements share bytes). Built
  * with -fsanitize=fuzzer by `make fuzz`; otherwise replay.c replays the corpus (databases
- * bolt_encode() wrote with 1 KiB pages, in both byte orders). */
+ * bolt_encode() wrote with 1 KiB pages, in both byte orders, and branch: one as bbolt leaves it,
+ * a branch root over two leaves, an overflow page, an inline bucket, a freed page). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
