@@ -129,6 +129,10 @@ static const struct {
         {"podman", "/usr/bin/podman", "podman.socket", "/run/podman/podman.sock", NULL},
 };
 
+/* The largest meta.db the audit reads: the image is untrusted, and the tree read from a file
+ * takes a few times the file's size in memory. */
+#define CONTAINERD_META_DB_MAX ((int64_t)256 << 20)
+
 static void read_container_runtimes(guestfs_h *g, AuditImage *img) {
         for (size_t i = 0; i < ELEMENTSOF(runtimes); i++) {
                 if (guestfs_is_file(g, runtimes[i].binary) <= 0)
@@ -149,10 +153,15 @@ static void read_container_runtimes(guestfs_h *g, AuditImage *img) {
          * it at build time, composer/containers/containerd.c). */
         if (guestfs_is_file(g, CONTAINERD_META_DB) <= 0)
                 return;
+        int64_t file_size = guestfs_filesize(g, CONTAINERD_META_DB);
         size_t size = 0;
-        _cleanup_free_ char *db = guestfs_read_file(g, CONTAINERD_META_DB, &size);
+        _cleanup_free_ char *db = NULL;
         char **images = NULL;
-        int r = db ? containerd_meta_images(db, size, &images) : -EIO;
+        int r = -EIO;
+        if (file_size > CONTAINERD_META_DB_MAX)
+                r = -EFBIG;
+        else if (file_size >= 0 && (db = guestfs_read_file(g, CONTAINERD_META_DB, &size)))
+                r = containerd_meta_images(db, size, &images);
         if (r < 0) {
                 strv_push(&img->container_images, xasprintf("%s: not a containerd database (%s)",
                                                             CONTAINERD_META_DB, strerror(-r)));

@@ -63,22 +63,29 @@ static size_t find(const BoltBucket *b, const void *key, size_t key_size, bool *
         return lo;
 }
 
-/* The entry of key in b, a new empty one (no value, no bucket) when there is none; NULL for a
- * key bbolt refuses (empty, or longer than BOLT_MAX_KEY_SIZE). */
-static BoltEntry *entry_get(BoltBucket *b, const void *key, size_t key_size) {
-        if (key_size == 0 || key_size > BOLT_MAX_KEY_SIZE)
-                return NULL;
-        bool found;
-        size_t at = find(b, key, key_size, &found);
-        if (found)
-                return &b->entries[at];
-        b->entries = xrealloc(b->entries, (b->n_entries + 1) * sizeof(BoltEntry));
+/* A new empty entry (no value, no bucket) for key at index at of b, the entries array grown
+ * geometrically (the reader appends entry after entry). */
+static BoltEntry *entry_insert(BoltBucket *b, size_t at, const void *key, size_t key_size) {
+        if (b->n_entries == b->n_allocated) {
+                b->n_allocated = MAX(2 * b->n_allocated, (size_t)8);
+                b->entries = xrealloc(b->entries, b->n_allocated * sizeof(BoltEntry));
+        }
         memmove(&b->entries[at + 1], &b->entries[at], (b->n_entries - at) * sizeof(BoltEntry));
         b->n_entries++;
         BoltEntry *e = &b->entries[at];
         *e = (BoltEntry){.key = xmalloc(key_size), .key_size = key_size};
         memcpy(e->key, key, key_size);
         return e;
+}
+
+/* The entry of key in b, a new empty one when there is none; NULL for a key bbolt refuses
+ * (empty, or longer than BOLT_MAX_KEY_SIZE). */
+static BoltEntry *entry_get(BoltBucket *b, const void *key, size_t key_size) {
+        if (key_size == 0 || key_size > BOLT_MAX_KEY_SIZE)
+                return NULL;
+        bool found;
+        size_t at = find(b, key, key_size, &found);
+        return found ? &b->entries[at] : entry_insert(b, at, key, key_size);
 }
 
 static uint8_t *dup_bytes(const void *p, size_t n) {
@@ -345,8 +352,29 @@ static int bucket_decode(Decoder *d, const uint8_t *v, size_t size, BoltBucket *
         return p ? node_decode(d, p, span, into, depth + 1) : -EBADMSG;
 }
 
+/* A leaf element's key and value, appended to into: its key must come after into's last (a
+ * bbolt bucket's leaves, read in order, hold its keys in ascending order). */
+static int leaf_element_decode(Decoder *d, uint64_t eflags, const uint8_t *key, size_t ksize,
+                               const uint8_t *value, size_t vsize, BoltBucket *into,
+                               unsigned depth) {
+        const BoltEntry *last = into->n_entries > 0 ? &into->entries[into->n_entries - 1] : NULL;
+        if (last && key_cmp(last->key, last->key_size, key, ksize) >= 0)
+                return -EBADMSG;
+        BoltEntry *e = entry_insert(into, into->n_entries, key, ksize);
+        if (eflags & BOLT_ELEMENT_BUCKET) {
+                e->bucket = bolt_bucket_new();
+                return bucket_decode(d, value, vsize, e->bucket, depth);
+        }
+        e->value = dup_bytes(value, vsize);
+        e->value_size = vsize;
+        return 0;
+}
+
 /* A leaf or branch node of span bytes at page (a page, or an inline bucket's value), its
- * entries added to into. */
+ * entries added to into. Only what bbolt's node.go write() lays out is accepted: each
+ * element's key (and value) right where the previous element's ended, the first right after
+ * the elements, keys in ascending order. So no two elements share bytes, and what a node
+ * decodes to is never larger than the node. */
 static int node_decode(Decoder *d, const uint8_t *page, size_t span, BoltBucket *into,
                        unsigned depth) {
         if (depth > 64 || span < BOLT_PAGE_HEADER_SIZE)
@@ -356,39 +384,36 @@ static int node_decode(Decoder *d, const uint8_t *page, size_t span, BoltBucket 
         if ((flags != BOLT_FLAG_LEAF && flags != BOLT_FLAG_BRANCH) ||
             count > (span - BOLT_PAGE_HEADER_SIZE) / BOLT_ELEMENT_SIZE)
                 return -EBADMSG;
+        bool branch = flags == BOLT_FLAG_BRANCH;
+        size_t off = BOLT_PAGE_HEADER_SIZE + count * BOLT_ELEMENT_SIZE; /* the next key */
+        const uint8_t *prev = NULL;
+        size_t prev_size = 0;
         for (size_t i = 0; i < count; i++) {
                 size_t at = BOLT_PAGE_HEADER_SIZE + i * BOLT_ELEMENT_SIZE;
                 const uint8_t *el = page + at;
+                /* leaf {flags, pos, ksize, vsize}, branch {pos, ksize, child page} */
+                uint64_t pos = get_uint(el + (branch ? 0 : 4), 4, d->big);
+                uint64_t ksize = get_uint(el + (branch ? 4 : 8), 4, d->big);
+                uint64_t vsize = branch ? 0 : get_uint(el + 12, 4, d->big);
+                if (at + pos != off || ksize == 0 || ksize > BOLT_MAX_KEY_SIZE ||
+                    ksize > span - off || vsize > span - off - ksize)
+                        return -EBADMSG;
+                const uint8_t *key = page + off;
+                off += ksize + vsize;
                 int r;
-                if (flags == BOLT_FLAG_BRANCH) {
+                if (branch) {
+                        if (prev && key_cmp(prev, prev_size, key, ksize) >= 0)
+                                return -EBADMSG;
+                        prev = key;
+                        prev_size = ksize;
                         size_t child_span;
                         const uint8_t *child = page_at(d, get_uint(el + 8, 8, d->big), &child_span);
                         if (!child || child == page)
                                 return -EBADMSG;
                         r = node_decode(d, child, child_span, into, depth + 1);
-                        if (r < 0)
-                                return r;
-                        continue;
-                }
-                uint64_t eflags = get_uint(el, 4, d->big), pos = get_uint(el + 4, 4, d->big);
-                uint64_t ksize = get_uint(el + 8, 4, d->big), vsize = get_uint(el + 12, 4, d->big);
-                if (at + pos + ksize + vsize > span || ksize == 0)
-                        return -EBADMSG;
-                const uint8_t *key = el + pos, *value = key + ksize;
-                if (eflags & BOLT_ELEMENT_BUCKET) {
-                        BoltBucket *child;
-                        bool found;
-                        find(into, key, ksize, &found);
-                        if (found)
-                                return -EBADMSG;
-                        r = sub(into, key, ksize, &child);
-                        if (r == 0)
-                                r = bucket_decode(d, value, vsize, child, depth);
-                } else {
-                        bool found;
-                        find(into, key, ksize, &found);
-                        r = found ? -EBADMSG : bolt_bucket_put(into, key, ksize, value, vsize);
-                }
+                } else
+                        r = leaf_element_decode(d, get_uint(el, 4, d->big), key, ksize, key + ksize,
+                                                vsize, into, depth);
                 if (r < 0)
                         return -EBADMSG;
         }

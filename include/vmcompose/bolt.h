@@ -27,6 +27,7 @@ typedef struct BoltEntry {
 struct BoltBucket {
         BoltEntry *entries; /* sorted by key */
         size_t n_entries;
+        size_t n_allocated; /* entries' capacity */
 };
 
 #define BOLT_MAGIC 0xED0CDAEDu
@@ -77,7 +78,9 @@ int bolt_encode(const BoltBucket *root, uint32_t page_size, bool big_endian, uin
 
 /* Reads a database file's bytes back into a tree: the valid meta page with the higher
  * transaction id, then its root bucket (leaf and branch pages, overflow, inline buckets), every
- * offset checked against the file. Returns 0 and the tree in *ret (caller frees), or -EBADMSG
+ * offset checked against the file, each node laid out as bbolt writes it (keys and values packed
+ * after the elements, in element order, keys ascending): the tree's keys and values never add
+ * up to more bytes than the file. Returns 0 and the tree in *ret (caller frees), or -EBADMSG
  * for a file that is not a bbolt database or is damaged. */
 int bolt_decode(const void *data, size_t size, BoltBucket **ret);
 

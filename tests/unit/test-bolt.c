@@ -2,7 +2,8 @@
 /* bbolt database files (composer/containers/bolt.c) and containerd's records in one
  * (composer/containers/containerd.c): the pages as bbolt lays them out (meta pages and their
  * FNV-1a checksums, page ids, the freelist, sorted leaf elements, nested and inline buckets,
- * overflow), the same bytes every time, the file read back, damaged files refused; Go's varint
+ * overflow), the same bytes every time, the file read back, damaged files refused, and so are
+ * nodes bbolt never writes (elements sharing bytes, keys out of order); Go's varint
  * and time encodings; containerd's keys for an image. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -410,12 +411,184 @@ static void test_containerd_records(void **state) {
         assert_int_equal(containerd_meta_images(odb, size, &images), -ENOENT);
 }
 
+static void put_le(uint8_t *p, uint64_t v, unsigned width) {
+        for (unsigned i = 0; i < width; i++)
+                p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* A file of pages pages as bbolt leaves one: meta pages 0 and 1 (transaction ids 5 and 4, the
+ * root bucket at page root, high-water mark high), the freelist at page 2 holding page free (0:
+ * none); the caller writes pages 3... */
+static uint8_t *file_new(size_t pages, uint64_t root, uint64_t high, uint64_t free) {
+        uint8_t *db = xcalloc(pages, PS);
+        for (uint64_t id = 0; id < 2; id++) {
+                uint8_t *p = db + id * PS, *m = p + BOLT_PAGE_HEADER_SIZE;
+                put_le(p, id, 8);
+                put_le(p + 8, BOLT_FLAG_META, 2);
+                put_le(m, BOLT_MAGIC, 4);
+                put_le(m + 4, BOLT_VERSION, 4);
+                put_le(m + 8, PS, 4);
+                put_le(m + 16, root, 8);
+                put_le(m + 32, 2, 8);
+                put_le(m + 40, high, 8);
+                put_le(m + 48, 5 - id, 8);
+                put_le(m + 56, bolt_fnv1a(m, 56), 8);
+        }
+        put_le(db + 2 * PS, 2, 8);
+        put_le(db + 2 * PS + 8, BOLT_FLAG_FREELIST, 2);
+        put_le(db + 2 * PS + 10, free ? 1 : 0, 2);
+        put_le(db + 2 * PS + 16, free, 8);
+        return db;
+}
+
+/* Node page id (overflow pages after it) as node.go's write() lays it out: the elements, then
+ * each one's key and value packed in element order. A leaf when children is NULL (values[i]
+ * NULL: an empty value), a branch otherwise. */
+static void node_write(uint8_t *db, uint64_t id, uint32_t overflow, size_t count,
+                       const char *const *keys, const char *const *values,
+                       const uint64_t *children) {
+        uint8_t *p = db + id * PS;
+        put_le(p, id, 8);
+        put_le(p + 8, children ? BOLT_FLAG_BRANCH : BOLT_FLAG_LEAF, 2);
+        put_le(p + 10, count, 2);
+        put_le(p + 12, overflow, 4);
+        size_t off = BOLT_PAGE_HEADER_SIZE + count * BOLT_ELEMENT_SIZE;
+        for (size_t i = 0; i < count; i++) {
+                size_t at = BOLT_PAGE_HEADER_SIZE + i * BOLT_ELEMENT_SIZE;
+                size_t ks = strlen(keys[i]), vs = values && values[i] ? strlen(values[i]) : 0;
+                if (children) {
+                        put_le(p + at, off - at, 4);
+                        put_le(p + at + 4, ks, 4);
+                        put_le(p + at + 8, children[i], 8);
+                } else {
+                        put_le(p + at + 4, off - at, 4);
+                        put_le(p + at + 8, ks, 4);
+                        put_le(p + at + 12, vs, 4);
+                }
+                memcpy(p + off, keys[i], ks);
+                memcpy(p + off + ks, vs ? values[i] : "", vs);
+                off += ks + vs;
+        }
+        assert_true(off <= (overflow + 1) * (size_t)PS);
+}
+
+/* A file as bbolt leaves it after a few transactions, not as bolt_encode() writes it: the root
+ * bucket a branch page (a split leaf) whose children are not in page order, one of them with
+ * an overflow page, a freed page in the freelist, stale bytes after a node, the file longer
+ * than its high-water mark. It reads back. */
+static void test_bbolt_layout(void **state) {
+        (void)state;
+        _cleanup_free_ char *large = xmalloc(5001);
+        memset(large, 'L', 5000);
+        large[5000] = '\0';
+        _cleanup_free_ uint8_t *db = file_new(9, 3, 8, 6);
+        node_write(db, 3, 0, 2, (const char *const[]){"a", "c"}, NULL, (const uint64_t[]){7, 4});
+        node_write(db, 7, 0, 2, (const char *const[]){"a", "b"}, (const char *const[]){"1", NULL},
+                   NULL);
+        node_write(db, 4, 1, 3, (const char *const[]){"c", "d", "e"},
+                   (const char *const[]){"3", large, "5"}, NULL);
+        memset(db + 7 * PS + 200, 0xaa, 100); /* stale bytes past the node's end */
+        memset(db + 6 * PS, 0xbb, PS);        /* the freed page */
+        _cleanup_(bolt_bucket_freep) BoltBucket *back = NULL;
+        assert_int_equal(bolt_decode(db, 9 * PS, &back), 0);
+        assert_int_equal(back->n_entries, 5);
+        static const char *const keys[] = {"a", "b", "c", "d", "e"};
+        for (size_t i = 0; i < 5; i++) {
+                assert_int_equal(back->entries[i].key_size, 1);
+                assert_memory_equal(back->entries[i].key, keys[i], 1);
+        }
+        check_value(back, "a", "1", 1);
+        check_value(back, "b", "", 0);
+        check_value(back, "d", large, 5000);
+        check_value(back, "e", "5", 1);
+}
+
+/* Elements sharing bytes (a 1 MiB file whose thousands of elements all named the same large
+ * value once made the audit try to allocate 12 GB), or leaving a gap: refused. */
+static void test_overlap(void **state) {
+        (void)state;
+        _cleanup_free_ uint8_t *db = file_new(5, 3, 5, 0);
+        node_write(db, 3, 1, 3, (const char *const[]){"a", "b", "c"},
+                   (const char *const[]){"1", "22", "333"}, NULL);
+        BoltBucket *back = NULL;
+        assert_int_equal(bolt_decode(db, 5 * PS, &back), 0);
+        back = bolt_bucket_free(back);
+        uint8_t *el = db + 3 * PS + BOLT_PAGE_HEADER_SIZE;
+        /* b's value as long as b's and c's: c's key and value inside it. */
+        put_le(el + 16 + 12, 2 + 1 + 3, 4);
+        assert_int_equal(bolt_decode(db, 5 * PS, &back), -EBADMSG);
+        put_le(el + 16 + 12, 2, 4);
+        /* c pointing at b's bytes. */
+        put_le(el + 32 + 4, le(el + 32 + 4, 4) - 3, 4);
+        assert_int_equal(bolt_decode(db, 5 * PS, &back), -EBADMSG);
+        /* c a byte further than where b ends. */
+        put_le(el + 32 + 4, le(el + 32 + 4, 4) + 4, 4);
+        assert_int_equal(bolt_decode(db, 5 * PS, &back), -EBADMSG);
+        /* a's key inside the elements. */
+        put_le(el + 32 + 4, le(el + 32 + 4, 4) - 1, 4);
+        assert_int_equal(bolt_decode(db, 5 * PS, &back), 0);
+        back = bolt_bucket_free(back);
+        put_le(el + 4, le(el + 4, 4) - 1, 4);
+        assert_int_equal(bolt_decode(db, 5 * PS, &back), -EBADMSG);
+        put_le(el + 4, le(el + 4, 4) + 1, 4);
+
+        /* The proof of concept's shape: 200 ascending keys, each one's value running to the end
+         * of the node's two pages. */
+        uint8_t *p = db + 3 * PS;
+        memset(p + BOLT_PAGE_HEADER_SIZE, 0, 2 * PS - BOLT_PAGE_HEADER_SIZE);
+        put_le(p + 10, 200, 2);
+        size_t keys = BOLT_PAGE_HEADER_SIZE + 200 * BOLT_ELEMENT_SIZE;
+        for (size_t i = 0; i < 200; i++) {
+                size_t at = BOLT_PAGE_HEADER_SIZE + i * BOLT_ELEMENT_SIZE, k = keys + 2 * i;
+                put_le(p + at + 4, k - at, 4);
+                put_le(p + at + 8, 2, 4);
+                put_le(p + at + 12, 2 * PS - k - 2, 4);
+                p[k] = (uint8_t)(i >> 8);
+                p[k + 1] = (uint8_t)i;
+        }
+        assert_int_equal(bolt_decode(db, 5 * PS, &back), -EBADMSG);
+        char **images = NULL;
+        assert_int_equal(containerd_meta_images(db, 5 * PS, &images), -EBADMSG);
+        assert_null(back);
+}
+
+/* Keys out of order in a leaf, twice the same key, a leaf's keys not after the previous
+ * leaf's, a branch's keys out of order: refused (bbolt never writes them, and a reader that
+ * took them would insert each key in the middle). */
+static void test_out_of_order(void **state) {
+        (void)state;
+        _cleanup_free_ uint8_t *db = file_new(6, 3, 6, 0);
+        BoltBucket *back = NULL;
+        node_write(db, 3, 0, 3, (const char *const[]){"a", "c", "b"}, NULL, NULL);
+        assert_int_equal(bolt_decode(db, 6 * PS, &back), -EBADMSG);
+        node_write(db, 3, 0, 3, (const char *const[]){"a", "b", "b"}, NULL, NULL);
+        assert_int_equal(bolt_decode(db, 6 * PS, &back), -EBADMSG);
+        node_write(db, 3, 0, 3, (const char *const[]){"a", "ab", "b"}, NULL, NULL);
+        assert_int_equal(bolt_decode(db, 6 * PS, &back), 0);
+        back = bolt_bucket_free(back);
+
+        node_write(db, 3, 0, 2, (const char *const[]){"a", "m"}, NULL, (const uint64_t[]){4, 5});
+        node_write(db, 4, 0, 2, (const char *const[]){"a", "b"}, NULL, NULL);
+        node_write(db, 5, 0, 2, (const char *const[]){"m", "n"}, NULL, NULL);
+        assert_int_equal(bolt_decode(db, 6 * PS, &back), 0);
+        assert_int_equal(back->n_entries, 4);
+        back = bolt_bucket_free(back);
+        node_write(db, 5, 0, 2, (const char *const[]){"b", "n"}, NULL, NULL);
+        assert_int_equal(bolt_decode(db, 6 * PS, &back), -EBADMSG);
+        node_write(db, 5, 0, 2, (const char *const[]){"m", "n"}, NULL, NULL);
+        node_write(db, 3, 0, 2, (const char *const[]){"m", "a"}, NULL, (const uint64_t[]){4, 5});
+        assert_int_equal(bolt_decode(db, 6 * PS, &back), -EBADMSG);
+        assert_null(back);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_fnv1a),        cmocka_unit_test(test_empty),
                 cmocka_unit_test(test_sorted_keys),  cmocka_unit_test(test_nested),
                 cmocka_unit_test(test_damaged),      cmocka_unit_test(test_too_many),
                 cmocka_unit_test(test_go_encodings), cmocka_unit_test(test_containerd_records),
+                cmocka_unit_test(test_bbolt_layout), cmocka_unit_test(test_overlap),
+                cmocka_unit_test(test_out_of_order),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
