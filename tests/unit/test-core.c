@@ -6,7 +6,11 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "vmcompose/arch.h"
 #include "vmcompose/hash.h"
@@ -348,6 +352,39 @@ static void test_shell_quote(void **state) {
         assert_string_equal(a, "'it'\\''s'");
 }
 
+/* The programs run in an image root do not wait for the disk: under spawn_run_in_root()'s
+ * filter, fsync() succeeds at once, even on /dev/null, which refuses it (EINVAL) otherwise. */
+static void test_filter_sync(void **state) {
+        (void)state;
+        char *const dd[] = {(char *)"dd",         (char *)"if=/dev/null", (char *)"of=/dev/null",
+                            (char *)"conv=fsync", (char *)"status=none",  NULL};
+        Buffer out = {};
+        assert_int_equal(spawn_run(dd, NULL, &out), 1); /* without the filter */
+        buffer_done(&out);
+        if (geteuid() == 0) { /* a user gets the filter from its namespace's uid 0 */
+                assert_int_equal(spawn_run_in_root(dd, NULL, &out), 0);
+                buffer_done(&out);
+        }
+        /* Any user, with no_new_privs: the filter itself. */
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || fsync(fd) == 0 || errno != EINVAL)
+                        _exit(2);
+                if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || spawn_filter_sync() < 0)
+                        _exit(3);
+                _exit(fsync(fd) == 0 && fdatasync(fd) == 0 && syncfs(fd) == 0 && close(-1) < 0 &&
+                                      errno == EBADF
+                              ? 0
+                              : 4);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* /etc/subuid lines: the user's range by name or by uid, at least the ids asked for; a free
  * start for the line the error suggests. */
 static void test_subid(void **state) {
@@ -446,6 +483,7 @@ int main(void) {
                 cmocka_unit_test(test_strv_buffer),  cmocka_unit_test(test_files),
                 cmocka_unit_test(test_sha256),       cmocka_unit_test(test_uuid),
                 cmocka_unit_test(test_shell_quote),  cmocka_unit_test(test_subid),
+                cmocka_unit_test(test_filter_sync),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
