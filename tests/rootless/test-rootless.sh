@@ -2,8 +2,9 @@
 # Rootless builds: `vmcompose build` as an ordinary user (a test user with a subordinate id range,
 # made here: the suite itself runs as root) runs in a user namespace and gives the same bytes as
 # the same build made as root.
-#   errors: a user without subordinate ids, or without newuidmap, gets the error that says so,
-#           exit 1, and nothing is written (seconds).
+#   errors: a user without subordinate ids, or without newuidmap, or whose user namespaces are
+#           disabled by sysctl, gets the error that says so, exit 1, and nothing is written
+#           (seconds).
 #   build:  profiles/minimal.yaml built as the user and as root: raw, vhd, qcow2, the manifest and
 #           the SBOM equal byte for byte; inside, /usr/bin/passwd setuid root, /etc/shadow
 #           root:shadow 0640, /var/log/journal of the group systemd-journal that systemd's
@@ -72,6 +73,34 @@ if [ "$MODE" = errors ]; then
         check "... the error names newuidmap and the package uidmap" \
                 grep -q "newuidmap is not installed: it comes with the package uidmap" "$T/log"
         check "... nothing written" test ! -e "$T/n/out"
+        # User namespaces disabled (user.max_user_namespaces=0), without touching the host's
+        # sysctl: that limit is per user namespace, so the test user makes one of its own (uid 0
+        # is the user, 1-65536 its subordinate ids), sets the limit to 0 there, and runs
+        # vmcompose in it as an ordinary user again (its own uid, one of the subordinate ids
+        # outside), whose subordinate ids and newuidmap are all in place.
+        if unshare --help | grep -q -- --map-users; then
+                uid=$(id -u $U)
+                gid=$(id -g $U)
+                sub=$(awk -F: -v u=$U '$1 == u { print $2 }' /etc/subuid)
+                subg=$(awk -F: -v u=$U '$1 == u { print $2 }' /etc/subgid)
+                mkdir -p "$T/d/home" && chmod 1777 "$T/d" "$T/d/home"
+                "${AS_USER[@]}" unshare --user --map-root-user --map-users=$sub,1,65536 \
+                        --map-groups=$subg,1,65536 sh -c '
+                        echo 0 >/proc/sys/user/max_user_namespaces || exit 99
+                        exec setpriv --reuid=$1 --regid=$2 --clear-groups env HOME=$3 \
+                                "$4" build profiles/minimal.yaml -o "$5"' \
+                        sh "$uid" "$gid" "$T/d/home" "$VMC" "$T/d/out" >"$T/log" 2>&1
+                check "user namespaces disabled by sysctl: exit 1" test $? -eq 1
+                check "... the error names the sysctl user.max_user_namespaces" \
+                        grep -q "user namespaces are disabled: the sysctl user.max_user_namespaces is 0" "$T/log"
+                check "... and the line that changes it" \
+                        grep -q "sysctl -w user.max_user_namespaces=" "$T/log"
+                check "... nothing written (no output directory)" test ! -e "$T/d/out"
+                check "... no cache directory made" test ! -e "$T/d/home/.cache"
+                grep -q "max_user_namespaces" "$T/log" || cat "$T/log"
+        else
+                echo "skip: user namespaces disabled (unshare has no --map-users: util-linux < 2.38)"
+        fi
         echo "$failures failure(s)"
         [ $failures -eq 0 ]
         exit

@@ -385,6 +385,37 @@ static void test_filter_sync(void **state) {
         assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* Which sysctl refuses user namespaces, named with the line that changes it. */
+static void test_userns_refusal(void **state) {
+        (void)state;
+        static const struct {
+                UsernsSysctls s;
+                int error;
+                const char *expected;
+        } cases[] = {
+                {{0, -1, -1},
+                 -ENOSPC,
+                 "the sysctl user.max_user_namespaces is 0 (as root: sysctl "
+                 "-w user.max_user_namespaces=15000)"},
+                {{0, 0, 1}, -ENOSPC, "user.max_user_namespaces is 0"},
+                {{15000, 0, -1},
+                 -EPERM,
+                 "kernel.unprivileged_userns_clone is 0 (as root: sysctl "
+                 "-w kernel.unprivileged_userns_clone=1)"},
+                {{15000, 1, 1},
+                 -EPERM,
+                 "AppArmor restricts unprivileged user namespaces: the "
+                 "sysctl kernel.apparmor_restrict_unprivileged_userns is 1"},
+                {{15000, -1, 0}, -EPERM, "cannot create a user namespace: Operation not permitted"},
+                {{-1, -1, -1}, -ENOSPC, "cannot create a user namespace: No space left on device"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *m = userns_refusal_message(cases[i].error, &cases[i].s);
+                if (!strstr(m, cases[i].expected))
+                        fail_msg("case %zu: \"%s\" lacks \"%s\"", i, m, cases[i].expected);
+        }
+}
+
 /* /etc/subuid lines: the user's range by name or by uid, at least the ids asked for; a free
  * start for the line the error suggests. */
 static void test_subid(void **state) {
@@ -483,7 +514,7 @@ int main(void) {
                 cmocka_unit_test(test_strv_buffer),  cmocka_unit_test(test_files),
                 cmocka_unit_test(test_sha256),       cmocka_unit_test(test_uuid),
                 cmocka_unit_test(test_shell_quote),  cmocka_unit_test(test_subid),
-                cmocka_unit_test(test_filter_sync),
+                cmocka_unit_test(test_filter_sync),  cmocka_unit_test(test_userns_refusal),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
