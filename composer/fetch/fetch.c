@@ -96,6 +96,7 @@ static int open_part(Transfer *t) {
         t->fd = open(t->part_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
         if (t->fd < 0)
                 return -errno;
+        fetch_cache_own(t->fd, t->part_path);
         if (flock(t->fd, LOCK_EX | LOCK_NB) < 0) {
                 int r = errno == EWOULDBLOCK ? 1 : -errno;
                 close(t->fd);
