@@ -505,6 +505,33 @@ static void test_arch(void **state) {
         assert_int_equal(rm_rf(dir), 0);
 }
 
+/* rm_rf() on a tree of more files than one thread takes: all of it gone, a symlink in it
+ * removed and not followed, a missing path no error. */
+static void test_rm_rf(void **state) {
+        (void)state;
+        char outside[] = "/tmp/vmcompose-test-rmrf-out-XXXXXX",
+             dir[] = "/tmp/vmcompose-test-rmrf-XXXXXX";
+        assert_non_null(mkdtemp(outside));
+        assert_non_null(mkdtemp(dir));
+        _cleanup_free_ char *kept = path_join(outside, "kept");
+        assert_int_equal(write_file_atomic(kept, "x", 1, 0644), 0);
+        for (unsigned d = 0; d < 8; d++) {
+                _cleanup_free_ char *sub = xasprintf("%s/d%u/e", dir, d);
+                assert_int_equal(mkdir_p(sub), 0);
+                for (unsigned f = 0; f < 200; f++) {
+                        _cleanup_free_ char *file = xasprintf("%s/f%u", sub, f);
+                        assert_int_equal(write_file_atomic(file, "y", 1, 0644), 0);
+                }
+        }
+        _cleanup_free_ char *link = path_join(dir, "d0/out");
+        assert_int_equal(symlink(outside, link), 0);
+        assert_int_equal(rm_rf(dir), 0);
+        assert_int_equal(access(dir, F_OK), -1);
+        assert_int_equal(access(kept, F_OK), 0);
+        assert_int_equal(rm_rf(dir), 0);
+        assert_int_equal(rm_rf(outside), 0);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_arch),         cmocka_unit_test(test_size_valid),
@@ -515,6 +542,7 @@ int main(void) {
                 cmocka_unit_test(test_sha256),       cmocka_unit_test(test_uuid),
                 cmocka_unit_test(test_shell_quote),  cmocka_unit_test(test_subid),
                 cmocka_unit_test(test_filter_sync),  cmocka_unit_test(test_userns_refusal),
+                cmocka_unit_test(test_rm_rf),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
