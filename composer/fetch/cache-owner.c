@@ -195,11 +195,31 @@ int fetch_cache_share(const char *cache_dir, uid_t uid, gid_t gid, char **ret_pa
         return fetch_cache_chown(cache_dir, uid, gid, ret_path);
 }
 
-void fetch_cache_own(int fd, const char *path) {
-        if (geteuid() != 0)
-                return;
+int fetch_cache_open(const char *path, mode_t mode) {
         _cleanup_free_ char *copy = xstrdup(path);
+        const char *dir = dirname(copy);
         struct stat st;
-        if (stat(dirname(copy), &st) == 0 && st.st_uid != 0)
-                (void)fchown(fd, st.st_uid, st.st_gid);
+        if (geteuid() != 0 || stat(dir, &st) < 0 || st.st_uid == 0) {
+                int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode);
+                return fd < 0 ? -errno : fd;
+        }
+        /* Root in a user's cache: a new file appears already the user's (made unnamed,
+         * given away, then linked in), so the user's builds can open it at once. */
+        for (;;) {
+                int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+                if (fd >= 0 || errno != ENOENT)
+                        return fd < 0 ? -errno : fd;
+                fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
+                if (fd < 0)
+                        return -errno;
+                char proc[64];
+                snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+                if (fchown(fd, st.st_uid, st.st_gid) == 0 &&
+                    linkat(AT_FDCWD, proc, AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0)
+                        return fd;
+                int r = -errno;
+                close(fd);
+                if (r != -EEXIST) /* EEXIST: another build made it meanwhile; open that */
+                        return r;
+        }
 }

@@ -54,9 +54,11 @@ char *fetch_default_cache_dir(void);
 int fetch_cache_check_writable(const char *cache_dir, char **ret_path);
 int fetch_cache_share(const char *cache_dir, uid_t uid, gid_t gid, char **ret_path);
 int fetch_cache_chown(const char *cache_dir, uid_t uid, gid_t gid, char **ret_path);
-/* For root: gives the file fd just made at path the owner of its directory, when that is not
- * root (a partial download in a user's cache, which the user's builds may resume). */
-void fetch_cache_own(int fd, const char *path);
+/* Opens path in the cache for reading and writing, made (with mode) if missing: for root in a
+ * user's cache (a directory that uid 0 does not own), made as that directory's owner's from
+ * the start, so that the user's builds may open it too (a partial download they resume). An
+ * fd, or a negative errno. */
+int fetch_cache_open(const char *path, mode_t mode);
 
 /* The cache path a file with this digest has (whether or not it is there). Caller frees. */
 char *fetch_cache_path(const char *cache_dir, const char *sha256);
