@@ -8,6 +8,13 @@
 # With ROOTLESS=USER (a user with a subordinate id range in /etc/subuid and /etc/subgid), also a
 # cold build as USER: vmcompose in its user namespace against mmdebstrap --mode=unshare, the same
 # package set and options (the "rootless" line).
+# What each side's time holds besides the same packages installed: vmcompose's the index download
+# and solve, writing its root cache (a tar of the root) and removing its temporary root at the
+# end; mmdebstrap's apt-get update and solve, and the initramfs made twice (by the kernel's
+# postinst hook and again by initramfs-tools' trigger; vmcompose makes it once, with INITRD=No),
+# its root left in place and removed after the measurement. Neither has a download cache (both
+# cold). vmcompose's programs in the root do not wait for the disk (spawn_filter_sync()), which
+# mmdebstrap's do unless given its eatmydata hook (not used here).
 # Run as root from the source tree's top directory:
 #   bench/bench-packages.sh [BUILD_DIR]        (RUNS=3 by default)
 #   ROOTLESS=vmcompose-test bench/bench-packages.sh   (ONLY=rootless: that line alone)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* vmcompose: compose minimal, hardened, bootable VM disk images from a declarative profile. */
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -751,6 +752,47 @@ static int make_default_cache(const char *dir) {
         return 0;
 }
 
+/* A user's build adds to its cache: one that is root's (or another user's) is refused before
+ * anything is written, with what to do instead. 0 or -1 (logged). */
+static int check_cache_writable(const char *dir) {
+        _cleanup_free_ char *entry = NULL;
+        int r = fetch_cache_check_writable(dir, &entry);
+        if (r >= 0)
+                return 0;
+        struct stat st;
+        _cleanup_free_ char *owner = stat(entry, &st) == 0
+                                             ? xasprintf("owned by uid %u", (unsigned)st.st_uid)
+                                             : xstrdup("unreadable");
+        _cleanup_free_ char *mine = fetch_default_cache_dir();
+        const struct passwd *pw = getpwuid(getuid());
+        _cleanup_free_ char *user = pw ? xstrdup(pw->pw_name) : xasprintf("%u", (unsigned)getuid());
+        errno = -r;
+        log_error("build: cannot add to the cache %s: %s is %s, not writable for uid %u (%m). A "
+                  "build keeps what it downloads and installs in its cache: use one of your own "
+                  "(--cache-dir DIR, by default %s), or have root hand this one over (chown -R "
+                  "%s: %s)",
+                  dir, streq(entry, dir) ? "the directory" : entry, owner, (unsigned)getuid(), mine,
+                  user, dir);
+        return -1;
+}
+
+/* A root build in a user's cache (one that uid 0 does not own) leaves what it adds to that
+ * user, who could not add to the cache beside it or after it otherwise: before the build, the
+ * cache's directories are made the user's; after it, what root added. Whether a build may do
+ * this is checked where it starts (check_cache_writable() for a user). */
+static void share_cache(const char *dir, bool after) {
+        struct stat st;
+        if (geteuid() != 0 || userns_active() || stat(dir, &st) < 0 || st.st_uid == 0)
+                return;
+        _cleanup_free_ char *entry = NULL;
+        int r = after ? fetch_cache_chown(dir, st.st_uid, st.st_gid, &entry)
+                      : fetch_cache_share(dir, st.st_uid, st.st_gid, &entry);
+        if (r < 0)
+                log_warning_errno(r,
+                                  "Failed to give %s to the cache's owner (uid %u), ignoring: %m",
+                                  entry, (unsigned)st.st_uid);
+}
+
 static int run_build(const char *profile_path, const BuildArgs *a, bool write_lock) {
         const char *stop_after = write_lock ? "resolve" : a->until;
         _cleanup_(profile_freep) Profile *p = NULL;
@@ -761,6 +803,8 @@ static int run_build(const char *profile_path, const BuildArgs *a, bool write_lo
          * owners they have. */
         _cleanup_free_ char *cache_dir =
                 a->cache_dir ? xstrdup(a->cache_dir) : fetch_default_cache_dir();
+        if (!a->root && geteuid() != 0 && check_cache_writable(cache_dir) < 0)
+                return EXIT_BUILD_FAILED;
         if (!write_lock && !a->root && geteuid() != 0) {
                 r = enter_user_namespace();
                 if (r >= 0)
@@ -768,6 +812,7 @@ static int run_build(const char *profile_path, const BuildArgs *a, bool write_lo
         }
         if (!a->cache_dir && !a->root && make_default_cache(cache_dir) < 0)
                 return EXIT_BUILD_FAILED;
+        share_cache(cache_dir, false);
         double start = now_seconds();
         if (load(profile_path, a->target, a->arch, false, &p) < 0)
                 return EXIT_USAGE;
@@ -811,6 +856,7 @@ static int run_build(const char *profile_path, const BuildArgs *a, bool write_lo
                         printf("input digest: %s\n", digest);
         }
         build_context_done(&ctx);
+        share_cache(cache_dir, true);
         if (r == -EINTR && signals_received()) {
                 log_error("interrupted by signal %d; nothing was written", signals_received());
                 return EXIT_BUILD_FAILED;

@@ -114,22 +114,34 @@ static int probe_userns(void) {
         return -WEXITSTATUS(status);
 }
 
-/* Why this kernel refuses unprivileged user namespaces, as a sentence with what to change. */
-static char *userns_refused_message(int r) {
-        if (read_sysctl("/proc/sys/user/max_user_namespaces") == 0)
+char *userns_refusal_message(int error, const UsernsSysctls *s) {
+        if (s->max_user_namespaces == 0)
                 return xstrdup("user namespaces are disabled: the sysctl user.max_user_namespaces "
                                "is 0 (as root: sysctl -w user.max_user_namespaces=15000)");
-        if (read_sysctl("/proc/sys/kernel/unprivileged_userns_clone") == 0)
+        if (s->unprivileged_userns_clone == 0)
                 return xstrdup("user namespaces are disabled for users: the sysctl "
                                "kernel.unprivileged_userns_clone is 0 (as root: sysctl -w "
                                "kernel.unprivileged_userns_clone=1)");
-        if (read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == 1)
+        if (s->apparmor_restrict_unprivileged_userns == 1)
                 return xstrdup("AppArmor restricts unprivileged user namespaces: the sysctl "
                                "kernel.apparmor_restrict_unprivileged_userns is 1 (as root: "
                                "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an "
                                "AppArmor profile for vmcompose that allows 'userns,')");
-        errno = -r;
+        errno = error < 0 ? -error : error;
         return xasprintf("cannot create a user namespace: %m");
+}
+
+/* Why this kernel refuses unprivileged user namespaces, from the sysctls this process sees
+ * (the user ones are those of its own user namespace). */
+static char *userns_refused_message(int r) {
+        const UsernsSysctls s = {
+                .max_user_namespaces = read_sysctl("/proc/sys/user/max_user_namespaces"),
+                .unprivileged_userns_clone =
+                        read_sysctl("/proc/sys/kernel/unprivileged_userns_clone"),
+                .apparmor_restrict_unprivileged_userns =
+                        read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"),
+        };
+        return userns_refusal_message(r, &s);
 }
 
 /* Checks one of /etc/subuid, /etc/subgid for user's range; a message when there is none. */

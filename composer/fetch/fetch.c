@@ -93,9 +93,10 @@ static size_t on_data(char *data, size_t size, size_t n, void *userdata) {
 /* Opens and locks the .part file and hashes what it already holds, for resuming. Returns 1
  * when another process holds the lock (try again later). */
 static int open_part(Transfer *t) {
-        t->fd = open(t->part_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-        if (t->fd < 0)
-                return -errno;
+        int fd = fetch_cache_open(t->part_path, 0644);
+        if (fd < 0)
+                return fd;
+        t->fd = fd;
         if (flock(t->fd, LOCK_EX | LOCK_NB) < 0) {
                 int r = errno == EWOULDBLOCK ? 1 : -errno;
                 close(t->fd);

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Parallel downloads into a content-addressed cache (composer/fetch/): libcurl's multi
  * interface, retries with back-off, resumed partial files, and the SHA-256 of every file
@@ -35,6 +36,29 @@ typedef struct FetchStats {
 /* $XDG_CACHE_HOME/vmcompose, ~/.cache/vmcompose, or /var/cache/vmcompose for root. Caller
  * frees. */
 char *fetch_default_cache_dir(void);
+
+/* A cache directory that root's builds and a user's share: the user's (root's builds give it
+ * what they add), never root's (a user cannot add to it).
+ * fetch_cache_check_writable(): whether this process (its real ids) may add to cache_dir:
+ * write in every directory of it and open its lock files and partial downloads for writing.
+ * 0 (also when cache_dir does not exist yet), or a negative errno (-EACCES) with *ret_path the
+ * first entry it may not change (caller frees).
+ * fetch_cache_share(): before a root build in a user's cache (uid:gid its owner): makes every
+ * directory a build adds to (tmp, sha256/00..ff, roots, members) and the root cache's lock,
+ * all uid:gid's, so that the user's builds can go on beside root's; then fetch_cache_chown().
+ * fetch_cache_chown(): gives uid:gid the directories and the (singly linked) files in
+ * cache_dir that uid 0 owns; cache_dir itself and the running builds' trees under tmp/ are
+ * left as they are. After a root build in a user's cache.
+ * All three return 0, or a negative errno with *ret_path the entry that could not be checked
+ * or changed (caller frees); they walk through directory fds and never follow a symlink. */
+int fetch_cache_check_writable(const char *cache_dir, char **ret_path);
+int fetch_cache_share(const char *cache_dir, uid_t uid, gid_t gid, char **ret_path);
+int fetch_cache_chown(const char *cache_dir, uid_t uid, gid_t gid, char **ret_path);
+/* Opens path in the cache for reading and writing, made (with mode) if missing: for root in a
+ * user's cache (a directory that uid 0 does not own), made as that directory's owner's from
+ * the start, so that the user's builds may open it too (a partial download they resume). An
+ * fd, or a negative errno. */
+int fetch_cache_open(const char *path, mode_t mode);
 
 /* The cache path a file with this digest has (whether or not it is there). Caller frees. */
 char *fetch_cache_path(const char *cache_dir, const char *sha256);

@@ -21,6 +21,17 @@ char *shell_quote(const char *s);
  * must not change what it writes into the image), only PATH=/usr/sbin:/usr/bin:/sbin:/bin,
  * LC_ALL=C.UTF-8, LANGUAGE= and HOME=/root, then env_extra (which may override them). */
 int spawn_run_in_root(char *const argv[], char *const env_extra[], Buffer *output);
+/* What spawn_run_in_root() sets up in its child before exec: a seccomp filter under which
+ * fsync(), fdatasync(), sync(), syncfs() and sync_file_range() return 0 at once without
+ * flushing anything (eatmydata's effect, for static programs and emulated ones too), for the
+ * calling thread and everything it starts. The root is a build tree that vmcompose itself
+ * reads back (the disk writers, the root cache): whether dpkg and the maintainer scripts wait
+ * for the disk changes no byte of it, only the time; a crash mid-build loses the build either
+ * way. Returns 0, or a negative errno when the filter cannot be installed (-EACCES without
+ * CAP_SYS_ADMIN in the user namespace and without no_new_privs, -EOPNOTSUPP on an architecture
+ * this file does not know). */
+int spawn_filter_sync(void);
+
 /* The seconds spent so far in spawn_run_in_root()'s programs (wall clock, all threads): for an
  * image of another architecture, the time run emulated. */
 double spawn_in_root_seconds(void);

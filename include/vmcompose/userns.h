@@ -27,6 +27,19 @@ int subid_find(const char *text, const char *user, unsigned long uid, unsigned l
  * what a line to add can use. */
 unsigned long subid_free_start(const char *text, unsigned long count);
 
+/* The sysctls that decide whether an ordinary user may make a user namespace, each as read
+ * from /proc/sys, or -1 when this kernel has none (or it cannot be read). */
+typedef struct UsernsSysctls {
+        long max_user_namespaces;                   /* user., per user namespace; 0: none */
+        long unprivileged_userns_clone;             /* kernel., Debian's before 6.x; 0: off */
+        long apparmor_restrict_unprivileged_userns; /* kernel., Ubuntu's; 1: restricted */
+} UsernsSysctls;
+
+/* Why a user namespace was refused (error: the negative errno of the refusal), as a sentence
+ * naming the sysctl that decides it and the line that changes it; the errno's text when none
+ * of s explains it. Pure, for tests. Caller frees. */
+char *userns_refusal_message(int error, const UsernsSysctls *s);
+
 /* Whether this process can build rootless: the user namespace sysctls, newuidmap and
  * newgidmap, and the user's subordinate ranges. 0 when it can, or a negative errno with
  * *ret_message (caller frees) saying which of these is missing and what to add. */

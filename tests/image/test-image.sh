@@ -2,11 +2,15 @@
 # The whole pipeline on the real repositories (the host's apt sources): profiles/minimal.yaml
 # builds, its raw, VHD and qcow2 images boot under UEFI and report ready, an unsigned boot path
 # is refused under Secure Boot, and the headless policy stops a pager at solve time and a file a
-# script drops in a forbidden place at the final verification. Needs root (chroot, mounts).
+# script drops in a forbidden place at the final verification. Runs as root: it uses the shared
+# cache /var/cache/vmcompose and watches an interrupted build's /proc, /sys and /dev mounts from
+# the host (a build as an ordinary user mounts them in its own mount namespace, out of sight).
+# The same build as an ordinary user, compared with root's byte for byte, booted and
+# interrupted, is tests/rootless/test-rootless.sh (rootless-e2e).
 # Usage: test-image.sh VMCOMPOSE   (from the source tree's top directory)
 set -u
 VMC=${1:?usage: test-image.sh VMCOMPOSE}
-[ "$(id -u)" = 0 ] || { echo "SKIP: building images needs root"; exit 77; }
+[ "$(id -u)" = 0 ] || { echo "SKIP: runs as root (the shared cache, an interrupted build's mounts seen from the host); builds as an ordinary user: rootless-e2e"; exit 77; }
 for t in qemu-system-x86_64 chroot; do
         command -v $t >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
 done

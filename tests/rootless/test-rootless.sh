@@ -2,17 +2,21 @@
 # Rootless builds: `vmcompose build` as an ordinary user (a test user with a subordinate id range,
 # made here: the suite itself runs as root) runs in a user namespace and gives the same bytes as
 # the same build made as root.
-#   errors: a user without subordinate ids, or without newuidmap, gets the error that says so,
-#           exit 1, and nothing is written (seconds).
+#   errors: a user without subordinate ids, or without newuidmap, or whose user namespaces are
+#           disabled by sysctl, gets the error that says so, exit 1, and nothing is written
+#           (seconds).
 #   build:  profiles/minimal.yaml built as the user and as root: raw, vhd, qcow2, the manifest and
 #           the SBOM equal byte for byte; inside, /usr/bin/passwd setuid root, /etc/shadow
 #           root:shadow 0640, /var/log/journal of the group systemd-journal that systemd's
 #           maintainer script made; inspect, diff, profile, lock, audit and one boot as the user;
 #           a build interrupted by SIGINT leaves no process and no temporary tree (minutes).
-# Usage: test-rootless.sh VMCOMPOSE errors|build   (from the source tree's top directory)
+#   cache:  a cache shared by root's and a user's builds: root's additions to a user's cache
+#           are the user's; root's cache is refused to a user with what to do; both at once
+#           (seconds, downloads from the host's apt sources).
+# Usage: test-rootless.sh VMCOMPOSE errors|cache|build   (from the source tree's top directory)
 set -u
-VMC=$(realpath "${1:?usage: test-rootless.sh VMCOMPOSE errors|build}")
-MODE=${2:?usage: test-rootless.sh VMCOMPOSE errors|build}
+VMC=$(realpath "${1:?usage: test-rootless.sh VMCOMPOSE errors|cache|build}")
+MODE=${2:?usage: test-rootless.sh VMCOMPOSE errors|cache|build}
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root (it makes the test users, and the root build to compare)"; exit 77; }
 for t in useradd setpriv newuidmap newgidmap debugfs sfdisk; do
         command -v $t >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
@@ -72,11 +76,105 @@ if [ "$MODE" = errors ]; then
         check "... the error names newuidmap and the package uidmap" \
                 grep -q "newuidmap is not installed: it comes with the package uidmap" "$T/log"
         check "... nothing written" test ! -e "$T/n/out"
+        # User namespaces disabled (user.max_user_namespaces=0), without touching the host's
+        # sysctl: that limit is per user namespace, so the test user makes one of its own (uid 0
+        # is the user, 1-65536 its subordinate ids), sets the limit to 0 there, and runs
+        # vmcompose in it as an ordinary user again (its own uid, one of the subordinate ids
+        # outside), whose subordinate ids and newuidmap are all in place.
+        if unshare --help | grep -q -- --map-users; then
+                uid=$(id -u $U)
+                gid=$(id -g $U)
+                sub=$(awk -F: -v u=$U '$1 == u { print $2 }' /etc/subuid)
+                subg=$(awk -F: -v u=$U '$1 == u { print $2 }' /etc/subgid)
+                mkdir -p "$T/d/home" && chmod 1777 "$T/d" "$T/d/home"
+                "${AS_USER[@]}" unshare --user --map-root-user --map-users=$sub,1,65536 \
+                        --map-groups=$subg,1,65536 sh -c '
+                        echo 0 >/proc/sys/user/max_user_namespaces || exit 99
+                        exec setpriv --reuid=$1 --regid=$2 --clear-groups env HOME=$3 \
+                                "$4" build profiles/minimal.yaml -o "$5"' \
+                        sh "$uid" "$gid" "$T/d/home" "$VMC" "$T/d/out" >"$T/log" 2>&1
+                check "user namespaces disabled by sysctl: exit 1" test $? -eq 1
+                check "... the error names the sysctl user.max_user_namespaces" \
+                        grep -q "user namespaces are disabled: the sysctl user.max_user_namespaces is 0" "$T/log"
+                check "... and the line that changes it" \
+                        grep -q "sysctl -w user.max_user_namespaces=" "$T/log"
+                check "... nothing written (no output directory)" test ! -e "$T/d/out"
+                check "... no cache directory made" test ! -e "$T/d/home/.cache"
+                grep -q "max_user_namespaces" "$T/log" || cat "$T/log"
+        else
+                echo "skip: user namespaces disabled (unshare has no --map-users: util-linux < 2.38)"
+        fi
         echo "$failures failure(s)"
         [ $failures -eq 0 ]
         exit
 fi
-[ "$MODE" = build ] || { echo "usage: test-rootless.sh VMCOMPOSE errors|build"; exit 2; }
+if [ "$MODE" = cache ]; then
+        # A cache a user's builds and root's share is the user's: what a root build adds to it
+        # is given to the user; a cache of root's is refused to the user before anything is
+        # written, saying what to do; a root build and a user build at once, both downloading
+        # into the same empty cache (flock on each partial file), both succeed.
+        fetch() { # WHO CACHE OUT: build --until fetch as root or as the user; log in $T/log
+                local who=$1 cache=$2 out=$3
+                if [ "$who" = root ]; then
+                        timeout 600 "$VMC" -v build profiles/minimal.yaml --until fetch \
+                                --cache-dir "$cache" -o "$out" >"$T/log" 2>&1
+                else
+                        timeout 600 "${AS_USER[@]}" "$VMC" -v build profiles/minimal.yaml \
+                                --until fetch --cache-dir "$cache" -o "$out" >"$T/log" 2>&1
+                fi
+        }
+        user_dir "$T/u"
+        C=$T/u/cache
+        user_dir "$C"
+        chmod 700 "$C"
+        fetch root "$C" "$T/rootout"
+        check "as root, in the user's cache: builds up to fetch (exit $?)" test $? -eq 0
+        check "... and what it added is the user's" test -z "$(find "$C" ! -user $U -print -quit)"
+        fetch user "$C" "$T/u/out1"
+        check "then as the user, in the same cache: builds up to fetch (exit $?)" test $? -eq 0
+        check "... from root's downloads" grep -q "fetch: 0 downloaded" "$T/log"
+        grep -q "fetch: 0 downloaded" "$T/log" || tail -5 "$T/log"
+
+        # Root's cache: refused, with what to do; nothing written.
+        mkdir -p "$T/rootcache"
+        fetch user "$T/rootcache" "$T/u/out2"
+        check "as the user, in root's cache: exit 1" test $? -eq 1
+        check "... the error names the cache, its owner and the way out" grep -q \
+                "cannot add to the cache $T/rootcache: the directory is owned by uid 0, not writable for uid $(id -u $U) (Permission denied).*--cache-dir DIR.*chown -R $U: $T/rootcache" \
+                "$T/log"
+        check "... nothing written (no output directory)" test ! -e "$T/u/out2"
+        check "... nothing added to the cache" test -z "$(ls -A "$T/rootcache")"
+        grep -q "cannot add to the cache" "$T/log" || cat "$T/log"
+        # A user's cache with a directory of root's in it (made by a vmcompose older than this
+        # one): refused, naming that directory.
+        mkdir "$C/sha256/zz"
+        fetch user "$C" "$T/u/out3"
+        check "as the user, in a cache with a directory of root's: exit 1, naming it" \
+                grep -q "cannot add to the cache $C: $C/sha256/zz is owned by uid 0" "$T/log"
+        rmdir "$C/sha256/zz"
+
+        # Both at once into one empty cache of the user's.
+        C=$T/u/both
+        user_dir "$C"
+        fetch root "$C" "$T/rootout2" &
+        rpid=$!
+        timeout 600 "${AS_USER[@]}" "$VMC" -v build profiles/minimal.yaml --until fetch \
+                --cache-dir "$C" -o "$T/u/out4" >"$T/log.user" 2>&1
+        urc=$?
+        wait $rpid
+        rrc=$?
+        check "root and the user at once in one cache: both build up to fetch (exit $rrc, $urc)" \
+                test $rrc -eq 0 -a $urc -eq 0
+        [ $urc -eq 0 ] || tail -5 "$T/log.user"
+        check "... what root added is the user's" test -z "$(find "$C" ! -user $U -print -quit)"
+        fetch user "$C" "$T/u/out5"
+        check "... and every package is there, verified, for the next build" \
+                grep -q "fetch: 0 downloaded" "$T/log"
+        echo "$failures failure(s)"
+        [ $failures -eq 0 ]
+        exit
+fi
+[ "$MODE" = build ] || { echo "usage: test-rootless.sh VMCOMPOSE errors|cache|build"; exit 2; }
 for t in qemu-system-x86_64 chroot; do
         command -v $t >/dev/null || { echo "SKIP: $t is not installed"; exit 77; }
 done
