@@ -355,70 +355,6 @@ static void test_shell_quote(void **state) {
         assert_string_equal(a, "'it'\\''s'");
 }
 
-/* The programs run in an image root do not wait for the disk: under spawn_run_in_root()'s
- * filter, fsync() succeeds at once, even on /dev/null, which refuses it (EINVAL) otherwise. */
-static void test_filter_sync(void **state) {
-        (void)state;
-        char *const dd[] = {(char *)"dd",         (char *)"if=/dev/null", (char *)"of=/dev/null",
-                            (char *)"conv=fsync", (char *)"status=none",  NULL};
-        Buffer out = {};
-        assert_int_equal(spawn_run(dd, NULL, &out), 1); /* without the filter */
-        buffer_done(&out);
-        if (geteuid() == 0) { /* a user gets the filter from its namespace's uid 0 */
-                assert_int_equal(spawn_run_in_root(dd, NULL, &out), 0);
-                buffer_done(&out);
-        }
-        /* Any user, with no_new_privs: the filter itself. */
-        pid_t pid = fork();
-        assert_true(pid >= 0);
-        if (pid == 0) {
-                int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
-                if (fd < 0 || fsync(fd) == 0 || errno != EINVAL)
-                        _exit(2);
-                if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || spawn_filter_sync() < 0)
-                        _exit(3);
-                _exit(fsync(fd) == 0 && fdatasync(fd) == 0 && syncfs(fd) == 0 && close(-1) < 0 &&
-                                      errno == EBADF
-                              ? 0
-                              : 4);
-        }
-        int status;
-        assert_int_equal(waitpid(pid, &status, 0), pid);
-        assert_true(WIFEXITED(status));
-        assert_int_equal(WEXITSTATUS(status), 0);
-}
-
-/* Which sysctl refuses user namespaces, named with the line that changes it. */
-static void test_userns_refusal(void **state) {
-        (void)state;
-        static const struct {
-                UsernsSysctls s;
-                int error;
-                const char *expected;
-        } cases[] = {
-                {{0, -1, -1},
-                 -ENOSPC,
-                 "the sysctl user.max_user_namespaces is 0 (as root: sysctl "
-                 "-w user.max_user_namespaces=15000)"},
-                {{0, 0, 1}, -ENOSPC, "user.max_user_namespaces is 0"},
-                {{15000, 0, -1},
-                 -EPERM,
-                 "kernel.unprivileged_userns_clone is 0 (as root: sysctl "
-                 "-w kernel.unprivileged_userns_clone=1)"},
-                {{15000, 1, 1},
-                 -EPERM,
-                 "AppArmor restricts unprivileged user namespaces: the "
-                 "sysctl kernel.apparmor_restrict_unprivileged_userns is 1"},
-                {{15000, -1, 0}, -EPERM, "cannot create a user namespace: Operation not permitted"},
-                {{-1, -1, -1}, -ENOSPC, "cannot create a user namespace: No space left on device"},
-        };
-        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                _cleanup_free_ char *m = userns_refusal_message(cases[i].error, &cases[i].s);
-                if (!strstr(m, cases[i].expected))
-                        fail_msg("case %zu: \"%s\" lacks \"%s\"", i, m, cases[i].expected);
-        }
-}
-
 /* /etc/subuid lines: the user's range by name or by uid, at least the ids asked for; a free
  * start for the line the error suggests. */
 static void test_subid(void **state) {
@@ -573,54 +509,111 @@ static void test_workdir_mount(void **state) {
         _cleanup_free_ char *f = path_join(mem, "file");
         assert_int_equal(access(f, F_OK), -1);
         assert_int_equal(rm_rf(dir), 0);
-        /* rm_rf() on a tree of more files than one thread takes: all of it gone, a symlink in it
-         * removed and not followed, a missing path no error. */
-        static void test_rm_rf(void **state) {
-                (void)state;
-                char outside[] = "/tmp/vmcompose-test-rmrf-out-XXXXXX",
-                     dir[] = "/tmp/vmcompose-test-rmrf-XXXXXX";
-                assert_non_null(mkdtemp(outside));
-                assert_non_null(mkdtemp(dir));
-                _cleanup_free_ char *kept = path_join(outside, "kept");
-                assert_int_equal(write_file_atomic(kept, "x", 1, 0644), 0);
-                for (unsigned d = 0; d < 8; d++) {
-                        _cleanup_free_ char *sub = xasprintf("%s/d%u/e", dir, d);
-                        assert_int_equal(mkdir_p(sub), 0);
-                        for (unsigned f = 0; f < 200; f++) {
-                                _cleanup_free_ char *file = xasprintf("%s/f%u", sub, f);
-                                assert_int_equal(write_file_atomic(file, "y", 1, 0644), 0);
-                        }
-                }
-                _cleanup_free_ char *link = path_join(dir, "d0/out");
-                assert_int_equal(symlink(outside, link), 0);
-                assert_int_equal(rm_rf(dir), 0);
-                assert_int_equal(access(dir, F_OK), -1);
-                assert_int_equal(access(kept, F_OK), 0);
-                assert_int_equal(rm_rf(dir), 0);
-                assert_int_equal(rm_rf(outside), 0);
-        }
+}
 
-        int main(void) {
-                const struct CMUnitTest tests[] = {
-                        cmocka_unit_test(test_arch),
-                        cmocka_unit_test(test_size_valid),
-                        cmocka_unit_test(test_size_invalid),
-                        cmocka_unit_test(test_size_format),
-                        cmocka_unit_test(test_percent),
-                        cmocka_unit_test(test_uint64),
-                        cmocka_unit_test(test_paths),
-                        cmocka_unit_test(test_distance),
-                        cmocka_unit_test(test_strv_buffer),
-                        cmocka_unit_test(test_files),
-                        cmocka_unit_test(test_sha256),
-                        cmocka_unit_test(test_uuid),
-                        cmocka_unit_test(test_shell_quote),
-                        cmocka_unit_test(test_subid),
-                        cmocka_unit_test(test_workdir_decide),
-                        cmocka_unit_test(test_workdir_mount),
-                        cmocka_unit_test(test_filter_sync),
-                        cmocka_unit_test(test_userns_refusal),
-                        cmocka_unit_test(test_rm_rf),
-                };
-                return cmocka_run_group_tests(tests, NULL, NULL);
+/* The programs run in an image root do not wait for the disk: under spawn_run_in_root()'s
+ * filter, fsync() succeeds at once, even on /dev/null, which refuses it (EINVAL) otherwise. */
+static void test_filter_sync(void **state) {
+        (void)state;
+        char *const dd[] = {(char *)"dd",         (char *)"if=/dev/null", (char *)"of=/dev/null",
+                            (char *)"conv=fsync", (char *)"status=none",  NULL};
+        Buffer out = {};
+        assert_int_equal(spawn_run(dd, NULL, &out), 1); /* without the filter */
+        buffer_done(&out);
+        if (geteuid() == 0) { /* a user gets the filter from its namespace's uid 0 */
+                assert_int_equal(spawn_run_in_root(dd, NULL, &out), 0);
+                buffer_done(&out);
         }
+        /* Any user, with no_new_privs: the filter itself. */
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+                int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+                if (fd < 0 || fsync(fd) == 0 || errno != EINVAL)
+                        _exit(2);
+                if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || spawn_filter_sync() < 0)
+                        _exit(3);
+                _exit(fsync(fd) == 0 && fdatasync(fd) == 0 && syncfs(fd) == 0 && close(-1) < 0 &&
+                                      errno == EBADF
+                              ? 0
+                              : 4);
+        }
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+/* Which sysctl refuses user namespaces, named with the line that changes it. */
+static void test_userns_refusal(void **state) {
+        (void)state;
+        static const struct {
+                UsernsSysctls s;
+                int error;
+                const char *expected;
+        } cases[] = {
+                {{0, -1, -1},
+                 -ENOSPC,
+                 "the sysctl user.max_user_namespaces is 0 (as root: sysctl "
+                 "-w user.max_user_namespaces=15000)"},
+                {{0, 0, 1}, -ENOSPC, "user.max_user_namespaces is 0"},
+                {{15000, 0, -1},
+                 -EPERM,
+                 "kernel.unprivileged_userns_clone is 0 (as root: sysctl "
+                 "-w kernel.unprivileged_userns_clone=1)"},
+                {{15000, 1, 1},
+                 -EPERM,
+                 "AppArmor restricts unprivileged user namespaces: the "
+                 "sysctl kernel.apparmor_restrict_unprivileged_userns is 1"},
+                {{15000, -1, 0}, -EPERM, "cannot create a user namespace: Operation not permitted"},
+                {{-1, -1, -1}, -ENOSPC, "cannot create a user namespace: No space left on device"},
+        };
+        for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
+                _cleanup_free_ char *m = userns_refusal_message(cases[i].error, &cases[i].s);
+                if (!strstr(m, cases[i].expected))
+                        fail_msg("case %zu: \"%s\" lacks \"%s\"", i, m, cases[i].expected);
+        }
+}
+
+/* rm_rf() on a tree of more files than one thread takes: all of it gone, a symlink in it
+ * removed and not followed, a missing path no error. */
+static void test_rm_rf(void **state) {
+        (void)state;
+        char outside[] = "/tmp/vmcompose-test-rmrf-out-XXXXXX",
+             dir[] = "/tmp/vmcompose-test-rmrf-XXXXXX";
+        assert_non_null(mkdtemp(outside));
+        assert_non_null(mkdtemp(dir));
+        _cleanup_free_ char *kept = path_join(outside, "kept");
+        assert_int_equal(write_file_atomic(kept, "x", 1, 0644), 0);
+        for (unsigned d = 0; d < 8; d++) {
+                _cleanup_free_ char *sub = xasprintf("%s/d%u/e", dir, d);
+                assert_int_equal(mkdir_p(sub), 0);
+                for (unsigned f = 0; f < 200; f++) {
+                        _cleanup_free_ char *file = xasprintf("%s/f%u", sub, f);
+                        assert_int_equal(write_file_atomic(file, "y", 1, 0644), 0);
+                }
+        }
+        _cleanup_free_ char *link = path_join(dir, "d0/out");
+        assert_int_equal(symlink(outside, link), 0);
+        assert_int_equal(rm_rf(dir), 0);
+        assert_int_equal(access(dir, F_OK), -1);
+        assert_int_equal(access(kept, F_OK), 0);
+        assert_int_equal(rm_rf(dir), 0);
+        assert_int_equal(rm_rf(outside), 0);
+}
+
+int main(void) {
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_arch),           cmocka_unit_test(test_size_valid),
+                cmocka_unit_test(test_size_invalid),   cmocka_unit_test(test_size_format),
+                cmocka_unit_test(test_percent),        cmocka_unit_test(test_uint64),
+                cmocka_unit_test(test_paths),          cmocka_unit_test(test_distance),
+                cmocka_unit_test(test_strv_buffer),    cmocka_unit_test(test_files),
+                cmocka_unit_test(test_sha256),         cmocka_unit_test(test_uuid),
+                cmocka_unit_test(test_shell_quote),    cmocka_unit_test(test_subid),
+                cmocka_unit_test(test_workdir_decide), cmocka_unit_test(test_workdir_mount),
+                cmocka_unit_test(test_filter_sync),    cmocka_unit_test(test_userns_refusal),
+                cmocka_unit_test(test_rm_rf),
+        };
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
