@@ -50,6 +50,11 @@ checks() {
         check "... the arm64 cloud kernel" grep -q "^  package: linux-image-cloud-arm64 " "$T/show"
         check "... the PL011 console" grep -q "arg: console=ttyAMA0 " "$T/show"
         check "... and no x86 console left" test -z "$(grep 'console=ttyS0' "$T/show")"
+        "$VMC" profile show --resolved --target azure-gen2 --arch arm64 profiles/minimal.yaml >"$T/show" 2>&1
+        check "azure-gen2 for arm64: Azure's command line with the PL011 console" grep -q "arg: console=ttyAMA0 " "$T/show"
+        check "... and without x86's early console (an unknown parameter to an arm64 kernel)" test -z "$(grep 'earlyprintk=' "$T/show")"
+        "$VMC" profile show --resolved --target azure-gen2 profiles/minimal.yaml >"$T/show" 2>&1
+        check "... which amd64 keeps" grep -q "arg: earlyprintk=ttyS0 " "$T/show"
 
         # A handler name nothing registers: the real check on /proc/sys/fs/binfmt_misc.
         start=$(date +%s)
@@ -127,6 +132,7 @@ azure() {
         check "... and passes the Azure lint" grep -q "lint azure: ok" "$T/az.log"
         check "... its initramfs has the NVMe driver Azure's Arm VMs need" grep -q "lint azure: the kernel target's drivers are in the initramfs:.* nvme" "$T/az.log"
         check "... and the PL011 console on its command line" jq -e '.kernel.cmdline | test("console=ttyAMA0")' "$T/az/minimal-azure-gen2-arm64.manifest.json"
+        check "... and no earlyprintk=ttyS0 (x86's UART) on it" jq -e '.kernel.cmdline | test("earlyprintk") | not' "$T/az/minimal-azure-gen2-arm64.manifest.json"
         check "... named minimal-azure-gen2-arm64.vhd" test -s "$T/az/minimal-azure-gen2-arm64.vhd"
         [ $rc -eq 0 ] || return
 
