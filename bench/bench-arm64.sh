@@ -2,9 +2,9 @@
 # arm64 on this (x86-64) host: the cold build time of the minimal image for arm64 against amd64
 # on the same machine (goal: at most 1.5x; only the programs run in the root are emulated, by
 # qemu-user through binfmt_misc), and the arm64 image's boot time under TCG
-# (qemu-system-aarch64 -machine virt -cpu max, AAVMF). Both builds are cold (--no-root-cache:
-# dpkg runs) with the packages already downloaded, so the figures compare installing, not the
-# network. Run as root from the source tree's top directory:
+# (qemu-system-aarch64 -machine virt -cpu max,pauth-impdef=on, AAVMF). Both builds are cold
+# (--no-root-cache: dpkg runs) with the packages already downloaded, so the figures compare
+# installing, not the network. Run as root from the source tree's top directory:
 #   bench/bench-arm64.sh [BUILD_DIR]
 set -euo pipefail
 VMC=$(realpath "${1:-build}/vmcompose")
@@ -34,5 +34,5 @@ echo "cold build of profiles/minimal.yaml (packages in the cache, dpkg runs):"
 printf '  amd64: %.1f s  (%s)\n' "$a" "$(cat "$W/amd64.line")"
 printf '  arm64: %.1f s  (%s)\n' "$b" "$(cat "$W/arm64.line")"
 printf '  ratio arm64/amd64: %.2f (goal <= 1.5)\n' "$(echo "$b / $a" | bc -l)"
-echo "boot of the arm64 image under TCG (qemu-system-aarch64 -machine virt -cpu max, AAVMF):"
+echo "boot of the arm64 image under TCG (qemu-system-aarch64 -machine virt -cpu max,pauth-impdef=on, AAVMF):"
 "$VMC" boot --timeout 900 "$W/arm64/minimal-arm64.qcow2"

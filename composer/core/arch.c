@@ -52,7 +52,11 @@ static const Arch arches[] = {
                 .qemu_system = "qemu-system-aarch64",
                 .qemu_machine = "virt",
                 .qemu_machine_secureboot = "virt",
-                .qemu_cpu = "max",
+                /* Pointer authentication with QEMU's own hash instead of QARMA, which TCG
+                 * computes in software at every signed return (Debian's arm64 code signs them):
+                 * the same CPU features for the guest, the minimal image ready under TCG in
+                 * 30-44 s instead of 67-91 s (five boots of each, back to back). */
+                .qemu_cpu = "max,pauth-impdef=on",
                 .firmware_package = "qemu-efi-aarch64",
                 .firmware_code = "/usr/share/AAVMF/AAVMF_CODE.fd",
                 .firmware_vars = "/usr/share/AAVMF/AAVMF_VARS.fd",

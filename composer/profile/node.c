@@ -158,6 +158,14 @@ void node_map_remove(Node *map, const char *key) {
         map->n_pairs--;
 }
 
+void node_seq_remove(Node *seq, size_t i) {
+        if (i >= seq->n_items)
+                return;
+        node_free(seq->items[i]);
+        memmove(seq->items + i, seq->items + i + 1, (seq->n_items - i - 1) * sizeof(Node *));
+        seq->n_items--;
+}
+
 Node *node_lookup(const Node *root, const char *dotted) {
         const Node *n = root;
         const char *p = dotted;

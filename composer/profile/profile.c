@@ -285,8 +285,10 @@ static int count_role(const Node *parts, const char *role, const Node **ret_last
 }
 
 /* The values of another architecture's row in the profile (its cloud kernel, its serial
- * console) become this architecture's. Each keeps the file:line of the setting it replaces, so
- * the deviation report keeps that setting's why:. */
+ * console, its early console) become this architecture's. Each keeps the file:line of the setting
+ * it replaces, so the deviation report keeps that setting's why:. An early console this
+ * architecture has none of is dropped (earlyprintk=ttyS0 names x86's UART: an arm64 kernel
+ * calls it unknown and passes it to init). */
 static void translate_arch(Node *tree, const Arch *a) {
         Node *kernel = node_lookup(tree, "kernel.package");
         const Arch *other =
@@ -298,7 +300,19 @@ static void translate_arch(Node *tree, const Arch *a) {
         Node *cmdline = node_lookup(tree, "kernel.cmdline");
         for (size_t i = 0; cmdline && i < cmdline->n_items; i++) {
                 Node *arg = node_map_get(cmdline->items[i], "arg");
-                if (!arg || arg->type != NODE_SCALAR || !strneq(arg->scalar, "console=", 8))
+                if (!arg || arg->type != NODE_SCALAR)
+                        continue;
+                other = arch_find_by(offsetof(Arch, early_console), arg->scalar);
+                if (other && other != a && !a->early_console) {
+                        node_seq_remove(cmdline, i--);
+                        continue;
+                }
+                if (other && other != a) {
+                        free(arg->scalar);
+                        arg->scalar = xstrdup(a->early_console);
+                        continue;
+                }
+                if (!strneq(arg->scalar, "console=", 8))
                         continue;
                 other = arch_find_by(offsetof(Arch, serial_console), arg->scalar + 8);
                 if (other && other != a) {

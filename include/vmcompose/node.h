@@ -86,6 +86,8 @@ const Node *node_map_typed(const Node *map, const char *key, NodeType type);
 const char *node_map_scalar(const Node *map, const char *key);
 /* Removes key from a mapping and frees its value; no-op when absent. */
 void node_map_remove(Node *map, const char *key);
+/* Removes the item at index i of a list and frees it; no-op past the end. */
+void node_seq_remove(Node *seq, size_t i);
 /* Walks a dotted path ("distro.release") through mappings; NULL when any step is missing. */
 Node *node_lookup(const Node *root, const char *dotted);
 bool node_is_null(const Node *n);
