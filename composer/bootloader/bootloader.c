@@ -374,7 +374,10 @@ static int prepare_uki(const BootParams *p) {
         /* objcopy reads what it puts together by name, outside any root: copies of the
          * root's files in the work directory (ours), not the root's paths. */
         static const char *const parts[] = {"stub.efi", "os-release", "linux", "initrd"};
-        const char *from[] = {stub, "usr/lib/os-release", p->kernel->vmlinuz, p->kernel->initrd};
+        /* os-release(5): /etc/os-release, else /usr/lib/os-release (Debian's and Fedora's
+         * /etc/os-release is a link to the other). */
+        const char *osrel = in_root(p, "etc/os-release") ? "etc/os-release" : "usr/lib/os-release";
+        const char *from[] = {stub, osrel, p->kernel->vmlinuz, p->kernel->initrd};
         int r;
 
         if (!in_root(p, stub))

@@ -8,7 +8,8 @@
 # out of the root: a clear error naming the package, nothing outside the root, nothing at the
 # target path. Needs root (librpm chroots for the scriptlets). And the shim boot loader on RPM:
 # shim-x64 and grub2-efi-x64 (Debian's signed binaries at Fedora's paths) installed, the image
-# booted with Secure Boot enforced through shim, GRUB and the kernel to the marker.
+# booted with Secure Boot enforced through shim, GRUB and the kernel to the marker; the fixture
+# as a UKI; the fixture made for aarch64, built and booted under AAVMF.
 # Usage: test-rpm-image.sh VMCOMPOSE [shim-grub|aarch64]   (from the source tree's top directory;
 # shim-grub, aarch64: only that part)
 set -u
@@ -331,6 +332,18 @@ check "escape: a file below a package's link out of the root stays in the root" 
 rm -rf /tmp/vmcompose-rpm-escape
 
 shim_grub
+
+# --- a Unified Kernel Image (the bootloader table's uki row) of the fixture boots ---
+# systemd-boot-unsigned's stub, the kernel, vmcompose's initramfs and the os-release the profile
+# writes to /etc (os-release(5): /etc first, the fixture has no /usr/lib/os-release) in one PE.
+bootloader=uki outputs=qcow2 profile rpm-uki "$F/repo"
+timeout 600 "$VMC" build "$T/rpm-uki.yaml" --cache-dir "$C" -o "$T/uki" >"$T/uki.log" 2>&1
+check "uki: the profile builds" grep -q "built rpm-uki" "$T/uki.log" || cat "$T/uki.log"
+timeout 300 "$VMC" boot --expect VMCOMPOSE-RPM-FIXTURE-OK --timeout 240 \
+        --serial-log "$T/uki-serial.log" "$T/uki/rpm-uki.qcow2" >"$T/uki-boot.log" 2>&1
+check "... the UKI boots under UEFI to the init's marker" grep -q "up (firmware uefi" "$T/uki-boot.log" ||
+        { cat "$T/uki-boot.log"; tail -20 "$T/uki-serial.log"; }
+rm -rf "$T/uki"
 
 # gpgcheck: false installs the unsigned package, and says so as a security deviation.
 profile unchecked "$F/variants/unsigned-package" false fixture-alt-a
