@@ -3,8 +3,8 @@
 # builds, its raw, VHD and qcow2 images boot under UEFI and report ready, an unsigned boot path
 # is refused under Secure Boot, and the headless policy stops a pager at solve time and a file a
 # script drops in a forbidden place at the final verification. Runs as root: it uses the shared
-# cache /var/cache/vmcompose and watches an interrupted build's /proc, /sys and /dev mounts from
-# the host (a build as an ordinary user mounts them in its own mount namespace, out of sight).
+# cache /var/cache/vmcompose and watches an interrupted build's /proc, /sys and /dev mounts
+# through its /proc/PID/mountinfo and the host's.
 # The same build as an ordinary user, compared with root's byte for byte, booted and
 # interrupted, is tests/rootless/test-rootless.sh (rootless-e2e).
 # Usage: test-image.sh VMCOMPOSE   (from the source tree's top directory)
@@ -223,13 +223,16 @@ check "... and writes no image" test -z "$(ls -A "$T/noinit" 2>/dev/null)"
 mkdir -p "$T/int"
 timeout 600 "$VMC" build profiles/minimal.yaml --no-root-cache --cache-dir "$C" -o "$T/int" >"$T/log" 2>&1 &
 pid=$!
-# Wait until dpkg runs in the chroot: /proc, /sys and /dev are mounted in the root then.
+# Wait until dpkg runs in the chroot: /proc, /sys and /dev are mounted in the root then, in the
+# build's own mount namespace when its root is in a tmpfs there (seen through its
+# /proc/PID/mountinfo), else in the host's.
+installing() { grep -qs "$T/int/.*/proc " /proc/$pid/mountinfo /proc/self/mountinfo; }
 for _ in $(seq 600); do
-        grep -q "$T/int" /proc/self/mountinfo && break
+        installing && break
         kill -0 $pid 2>/dev/null || break
         sleep 0.1
 done
-check "the build was installing when interrupted" grep -q "$T/int" /proc/self/mountinfo
+check "the build was installing when interrupted" installing
 kill -INT $pid
 wait $pid
 rc=$?
