@@ -224,9 +224,15 @@ mkdir -p "$T/int"
 timeout 600 "$VMC" build profiles/minimal.yaml --no-root-cache --cache-dir "$C" -o "$T/int" >"$T/log" 2>&1 &
 pid=$!
 # Wait until dpkg runs in the chroot: /proc, /sys and /dev are mounted in the root then, in the
-# build's own mount namespace when its root is in a tmpfs there (seen through its
-# /proc/PID/mountinfo), else in the host's.
-installing() { grep -qs "$T/int/.*/proc " /proc/$pid/mountinfo /proc/self/mountinfo; }
+# build's own mount namespace when its root is in a tmpfs there (seen through vmcompose's
+# /proc/PID/mountinfo: $pid is timeout's, vmcompose is its child), else in the host's.
+installing() {
+        local p
+        for p in $(pgrep -P $pid) self; do
+                grep -qs "$T/int/.*/proc " /proc/$p/mountinfo && return 0
+        done
+        return 1
+}
 for _ in $(seq 600); do
         installing && break
         kill -0 $pid 2>/dev/null || break
