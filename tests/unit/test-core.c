@@ -494,7 +494,11 @@ static void test_workdir_mount(void **state) {
         if (pid == 0) {
                 struct statfs sf;
                 _cleanup_free_ char *f = path_join(mem, "file");
-                int code = workdir_mount_tmpfs(mem, 16 << 20) != 1              ? 1
+                int m = workdir_mount_tmpfs(mem, 16 << 20);
+                /* 0: this system cannot (a chroot, whose / is no mount point to make a slave):
+                 * the build stays on the disk, which other tests cover. */
+                int code = m == 0                                               ? 5
+                           : m != 1                                             ? 1
                            : statfs(mem, &sf) < 0 || sf.f_type != TMPFS_MAGIC   ? 2
                            : write_file_atomic(f, "x", 1, 0644) < 0             ? 3
                            : workdir_unmount(mem) < 0 || access(mem, F_OK) == 0 ? 4
@@ -504,6 +508,10 @@ static void test_workdir_mount(void **state) {
         int status = 0;
         assert_int_equal(waitpid(pid, &status, 0), pid);
         assert_true(WIFEXITED(status));
+        if (WEXITSTATUS(status) == 5) {
+                assert_int_equal(rm_rf(dir), 0);
+                skip();
+        }
         assert_int_equal(WEXITSTATUS(status), 0);
         /* Nothing reached this namespace: the file was written in the tmpfs only. */
         _cleanup_free_ char *f = path_join(mem, "file");
