@@ -97,18 +97,18 @@ static int mount_at(const InstallMounts *m, const char *src, int src_fd, int tar
         return r;
 }
 
-int install_unmount_all(InstallMounts *m, char **ret_failed) {
+int install_unmount_above(InstallMounts *m, size_t keep, char **ret_failed) {
         int ret = 0;
-        _cleanup_close_ int cwd = m->n > 0 ? open(".", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
-        if (m->n > 0 && (cwd < 0 || fchdir(m->root_fd) < 0)) {
+        _cleanup_close_ int cwd = m->n > keep ? open(".", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+        if (m->n > keep && (cwd < 0 || fchdir(m->root_fd) < 0)) {
                 ret = -errno;
                 if (ret_failed)
                         *ret_failed = xstrdup(m->root);
                 return ret;
         }
-        while (m->n > 0) {
-                /* One component, relative to the root, its last link not followed. */
-                const char *dir = m->dirs[--m->n];
+        while (m->n > keep) {
+                /* Relative to the root, its last link not followed. */
+                _cleanup_free_ char *dir = m->dirs[--m->n];
                 if (umount2(dir, UMOUNT_NOFOLLOW) < 0 &&
                     umount2(dir, UMOUNT_NOFOLLOW | MNT_DETACH) < 0 && ret == 0) {
                         ret = -errno;
@@ -119,6 +119,10 @@ int install_unmount_all(InstallMounts *m, char **ret_failed) {
         if (cwd >= 0 && fchdir(cwd) < 0 && ret == 0)
                 ret = -errno;
         return ret;
+}
+
+int install_unmount_all(InstallMounts *m, char **ret_failed) {
+        return install_unmount_above(m, 0, ret_failed);
 }
 
 /* Mounts src (a file system, or the bind of src_fd) on the directory dir of the root: a real
@@ -134,7 +138,28 @@ static int mount_one(InstallMounts *m, const char *dir, const char *src, int src
                 return fail(ret_error, r, "cannot mount %s on %s/%s", src, m->root, dir);
         /* A mount point can be neither removed nor renamed while mounted: the name stays. */
         assert(m->n < ELEMENTSOF(m->dirs));
-        m->dirs[m->n++] = dir;
+        m->dirs[m->n++] = xstrdup(dir);
+        return 0;
+}
+
+int install_bind_dir(InstallMounts *m, int src_fd, const char *path, char **ret_error) {
+        assert(m->open);
+        return mount_one(m, path, "a directory", src_fd, NULL, MS_BIND, NULL, ret_error);
+}
+
+int install_bind_file(InstallMounts *m, int src_fd, const char *path, char **ret_error) {
+        assert(m->open);
+        _cleanup_close_ int fd = root_open(m->root_fd, path, O_PATH | O_NOFOLLOW, 0);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0)
+                return fail(ret_error, fd < 0 ? fd : -errno, "cannot open %s/%s", m->root, path);
+        if (!S_ISREG(st.st_mode))
+                return fail(ret_error, -EINVAL, "%s/%s is not a file", m->root, path);
+        int r = mount_at(m, NULL, src_fd, fd, NULL, MS_BIND, NULL);
+        if (r < 0)
+                return fail(ret_error, r, "cannot bind a file on %s/%s", m->root, path);
+        assert(m->n < ELEMENTSOF(m->dirs));
+        m->dirs[m->n++] = xstrdup(path);
         return 0;
 }
 

@@ -123,8 +123,8 @@ typedef struct InstallMounts {
         bool open;
         char *root; /* the root's path, for messages */
         int root_fd, proc_fd, sys_fd;
-        int dev_fds[6];      /* the host's null, zero, full, random, urandom, tty */
-        const char *dirs[3]; /* what is mounted, relative to the root, in mount order */
+        int dev_fds[6]; /* the host's null, zero, full, random, urandom, tty */
+        char *dirs[16]; /* what is mounted, relative to the root, in mount order */
         size_t n;
 } InstallMounts;
 
@@ -144,6 +144,19 @@ int install_mount_api(InstallMounts *m, char **ret_error);
  * 0, or the first failure's negative errno with its mount point in *ret_failed (caller frees)
  * when ret_failed is not NULL. */
 int install_unmount_all(InstallMounts *m, char **ret_failed);
+
+/* The same, down to the first keep mounts (m->n before the ones to undo were made). */
+int install_unmount_above(InstallMounts *m, size_t keep, char **ret_failed);
+
+/* Binds the directory src_fd on the directory path of the root (made when missing: the caller
+ * removes it after unmounting), undone with the other mounts. 0, or a negative errno with
+ * *ret_error. */
+int install_bind_dir(InstallMounts *m, int src_fd, const char *path, char **ret_error);
+
+/* Binds the file src_fd (O_PATH is enough) on the regular file path of the root (resolved
+ * inside it, its last component not followed), undone with the other mounts. Returns 0, or a
+ * negative errno with *ret_error (caller frees) saying what failed. */
+int install_bind_file(InstallMounts *m, int src_fd, const char *path, char **ret_error);
 
 /* Unmounts what is left and closes what install_mounts_open() opened; a no-op on a zeroed m. */
 void install_mounts_close(InstallMounts *m);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "debian.h"
+#include "native.h"
 #include "vmcompose/arch.h"
 #include "vmcompose/install.h"
 #include "vmcompose/log.h"
@@ -97,15 +98,22 @@ static char *sde_env(const InstallOptions *o) {
 
 /* Runs dpkg in the chroot; its output's end in diag when it fails. */
 static int chroot_dpkg(const char *root, char **args, const char *what, const char *sde,
-                       Diagnostics *diag) {
+                       const NativeSet *native, Diagnostics *diag) {
         _cleanup_strv_free_ char **argv = NULL;
         /* INITRD=No: the kernel's postinst hook makes no initramfs, and initramfs-tools'
          * trigger finds none to update; install_phases() makes it once, at the end, with
          * every package's hooks in place (instead of once per kernel configuration and per
          * dpkg run that activates the trigger: three times for the minimal profile). */
         char *env[] = {(char *)"DEBIAN_FRONTEND=noninteractive",
-                       (char *)"DEBCONF_NONINTERACTIVE_SEEN=true", (char *)"INITRD=No", (char *)sde,
+                       (char *)"DEBCONF_NONINTERACTIVE_SEEN=true",
+                       (char *)"INITRD=No",
+                       (char *)(native && native->active ? NATIVE_PATH : NULL),
+                       (char *)sde,
                        NULL};
+        if (!env[3]) { /* the list ends at the first NULL */
+                env[3] = env[4];
+                env[4] = NULL;
+        }
         Buffer out = {};
 
         strv_extend(&argv, "chroot");
@@ -297,7 +305,7 @@ int debian_install_levels(const InstallPackage *pkgs, size_t n, const bool *done
 /* 3. dpkg --install, a round per level, of the packages not done yet. */
 static int install_rounds(const char *root, char **staged, size_t n, const bool *done,
                           const unsigned *level, unsigned max_level, const char *sde,
-                          Diagnostics *diag) {
+                          const NativeSet *native, Diagnostics *diag) {
         for (unsigned round = 0; round <= max_level; round++) {
                 if (signals_interrupted())
                         return -EINTR;
@@ -312,15 +320,78 @@ static int install_rounds(const char *root, char **staged, size_t n, const bool 
                 if (count == 0)
                         continue;
                 _cleanup_free_ char *what = xasprintf("round %u, %zu packages", round + 1, count);
-                int r = chroot_dpkg(root, args, what, sde, diag);
+                int r = chroot_dpkg(root, args, what, sde, native, diag);
                 if (r < 0)
                         return r;
         }
         return 0;
 }
 
+/* The host's builds of the same package versions, for a root of another architecture
+ * (native.c); a failure only leaves the programs emulated. VMCOMPOSE_NATIVE=0: none. */
+static void native_start(int root_fd, const InstallPackage *pkgs, size_t n, const InstallOptions *o,
+                         InstallMounts *mounts, NativeSet *native) {
+        const Arch *arch = o ? arch_find(o->architecture) : NULL;
+        const char *env = getenv("VMCOMPOSE_NATIVE");
+        NativeHost host = {"/var/lib/dpkg/status", "/var/lib/dpkg/info", arch_host()};
+        _cleanup_free_ char *error = NULL;
+        if (!arch || !arch_is_foreign(arch) || !host.arch || (env && streq(env, "0")))
+                return;
+        int r = native_select(&host, pkgs, n, arch->name, root_fd, native);
+        if (r < 0) {
+                log_info("install: cannot read the host's dpkg database (%s): every program in "
+                         "the root runs emulated",
+                         strerror(-r));
+                return;
+        }
+        r = native_setup(native, mounts, host.arch->multiarch, &error);
+        if (r < 0) {
+                log_warning("install: %s; the root's programs run emulated", error);
+                (void)native_remove(native, root_fd, mounts, NULL);
+                return;
+        }
+        if (native->active) {
+                Buffer list = {};
+                for (char **p = native->packages; p && *p; p++)
+                        buffer_printf(&list, "%s%s", p == native->packages ? "" : ", ", *p);
+                log_info("install: %zu programs run natively, the host's builds of the same "
+                         "versions (%s)",
+                         strv_length(native->programs), list.data);
+                buffer_done(&list);
+        }
+}
+
+/* dpkg installs the bootstrap set, dependencies forced: they are all there, only not
+ * configured yet. With native programs, unpacked first and configured once the native shell
+ * and perl are bound over the root's (which dpkg replaces while it unpacks), in the same order
+ * as --install would (the order of its queue: the arguments'). */
+static int install_bootstrap(const char *root, const InstallPackage *pkgs, char **staged, size_t n,
+                             const bool *boot, const char *sde, InstallMounts *mounts,
+                             NativeSet *native, Diagnostics *diag) {
+        const bool split = native->active && native->binds;
+        _cleanup_strv_free_ char **args = NULL, **configure = NULL;
+        _cleanup_free_ char *error = NULL;
+        strv_extend(&args, split ? "--unpack" : "--install");
+        strv_extend(&args, "--force-depends");
+        strv_extend(&configure, "--configure");
+        strv_extend(&configure, "--force-depends");
+        for (size_t i = 0; i < n; i++)
+                if (boot[i]) {
+                        strv_extend(&args, staged[i]);
+                        strv_extend(&configure, pkgs[i].name);
+                }
+        int r = chroot_dpkg(root, args, split ? "bootstrap, unpack" : "bootstrap", sde, native,
+                            diag);
+        if (r < 0)
+                return r;
+        if ((r = native_bind(native, mounts, &error)) < 0)
+                return diag_add_errno(diag, r, "install: %s", error);
+        return split ? chroot_dpkg(root, configure, "bootstrap, configure", sde, native, diag) : 0;
+}
+
 static int install_phases(const char *root, int root_fd, const InstallPackage *pkgs, size_t n,
-                          const InstallOptions *o, InstallMounts *mounts, Diagnostics *diag) {
+                          const InstallOptions *o, InstallMounts *mounts, NativeSet *native,
+                          Diagnostics *diag) {
         _cleanup_free_ bool *boot = xcalloc(n + 1, sizeof(bool));
         _cleanup_free_ bool *done = xcalloc(n + 1, sizeof(bool));
         _cleanup_strv_free_ char **staged = xcalloc(n + 1, sizeof(char *));
@@ -347,18 +418,12 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
         r = mount_api(mounts, root, root_fd, diag);
         if (r < 0)
                 return r;
+        native_start(root_fd, pkgs, n, o, mounts, native);
 
-        /* 2. dpkg installs the bootstrap set properly, dependencies forced: they are all
-         * there, only not configured yet. */
-        _cleanup_strv_free_ char **args = NULL;
-        strv_extend(&args, "--install");
-        strv_extend(&args, "--force-depends");
+        /* 2. dpkg installs the bootstrap set properly. */
         for (size_t i = 0; i < n; i++)
-                if (boot[i]) {
-                        strv_extend(&args, staged[i]);
-                        done[i] = true;
-                }
-        r = chroot_dpkg(root, args, "bootstrap", sde, diag);
+                done[i] = boot[i];
+        r = install_bootstrap(root, pkgs, staged, n, boot, sde, mounts, native, diag);
         if (r < 0)
                 return r;
 
@@ -368,7 +433,10 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
         if (debian_install_levels(pkgs, n, done, level, &max_level) < 0)
                 return diag_add_errno(diag, ELOOP,
                                       "install: a Pre-Depends cycle among the packages");
-        r = install_rounds(root, staged, n, done, level, max_level, sde, diag);
+        r = install_rounds(root, staged, n, done, level, max_level, sde, native, diag);
+        _cleanup_free_ char *error = NULL;
+        if (r >= 0 && (r = native_remove(native, root_fd, mounts, &error)) < 0)
+                diag_add_errno(diag, r, "install: %s", error);
         if (r < 0)
                 return r;
         return o && o->no_initramfs ? 0 : make_initramfs(root, sde, diag);
@@ -377,6 +445,7 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
 int debian_install_root(const char *root_dir, const InstallPackage *pkgs, size_t n,
                         const InstallOptions *o, Diagnostics *diag) {
         InstallMounts mounts = {};
+        NativeSet native = {};
         int r;
 
         if (mkdir(root_dir, 0755) < 0 && errno != EEXIST)
@@ -385,7 +454,11 @@ int debian_install_root(const char *root_dir, const InstallPackage *pkgs, size_t
         if (root_fd < 0)
                 return diag_add_errno(diag, errno, "install: cannot open %s: %m", root_dir);
 
-        r = install_phases(root_dir, root_fd, pkgs, n, o, &mounts, diag);
+        r = install_phases(root_dir, root_fd, pkgs, n, o, &mounts, &native, diag);
+        _cleanup_free_ char *error = NULL;
+        if (native_remove(&native, root_fd, &mounts, &error) < 0)
+                log_warning("install: %s", error);
+        native_set_done(&native);
         unmount_all(&mounts);
 
         /* Whatever happened: no policy-rc.d and no staged .debs stay in the root. */
