@@ -37,3 +37,10 @@ char *vmcompose_init_path(const Arch *arch) {
                                                    : VMCOMPOSE_INSTALL_LIBEXECDIR,
                          arch->name);
 }
+
+char *vmcompose_libexec_path(const char *name) {
+        return xasprintf("%s/%s",
+                         running_from_build_tree() ? VMCOMPOSE_BUILD_DIR
+                                                   : VMCOMPOSE_INSTALL_LIBEXECDIR,
+                         name);
+}

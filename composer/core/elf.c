@@ -28,9 +28,8 @@ static const Elf64_Phdr *phdr(const ElfFile *f, size_t i) {
 static int64_t vaddr_offset(const ElfFile *f, uint64_t addr) {
         for (size_t i = 0; i < f->eh->e_phnum; i++) {
                 const Elf64_Phdr *p = phdr(f, i);
-                if (p->p_type == PT_LOAD && addr >= p->p_vaddr &&
-                    addr - p->p_vaddr < p->p_filesz && p->p_offset <= f->size &&
-                    addr - p->p_vaddr <= f->size - p->p_offset)
+                if (p->p_type == PT_LOAD && addr >= p->p_vaddr && addr - p->p_vaddr < p->p_filesz &&
+                    p->p_offset <= f->size && addr - p->p_vaddr <= f->size - p->p_offset)
                         return (int64_t)(p->p_offset + (addr - p->p_vaddr));
         }
         return -1;

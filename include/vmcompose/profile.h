@@ -232,3 +232,6 @@ const char *vmcompose_data_dir(void);
 /* The initramfs init program for arch (vmcompose-init.ARCH): $VMCOMPOSE_INIT, the build
  * tree's when this binary runs from it, else the installed one. Caller frees. */
 char *vmcompose_init_path(const Arch *arch);
+/* A helper program of vmcompose's own (vmcompose-deb): the build tree's for a binary in the
+ * build tree, else the installed one. Caller frees. */
+char *vmcompose_libexec_path(const char *name);

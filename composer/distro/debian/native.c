@@ -26,6 +26,7 @@
 #include "native.h"
 #include "vmcompose/elf.h"
 #include "vmcompose/log.h"
+#include "vmcompose/profile.h"
 #include "vmcompose/repo.h"
 #include "vmcompose/rootfs.h"
 #include "vmcompose/sparse.h"
@@ -61,7 +62,9 @@ static const char *const coreutils_skip[] = {"uname", "arch", "stdbuf", NULL};
 static const NativeRule rules[] = {
         {.package = "dash", .bind = "usr/bin/dash"},
         {.package = "bash", .bind = "usr/bin/bash"},
-        {.package = "perl-base", .bind = "usr/bin/perl", .data_dir = "perl-base",
+        {.package = "perl-base",
+         .bind = "usr/bin/perl",
+         .data_dir = "perl-base",
          .usable = perl_alone},
         {.package = "coreutils", .skip = coreutils_skip},
         {.package = "sed"},
@@ -85,11 +88,11 @@ typedef struct Selector {
         const NativeHost *host;
         const InstallPackage *pkgs;
         size_t n;
-        const char *arch;    /* the image's */
+        const char *arch;      /* the image's */
         HostPackage *hostpkgs; /* installed on the host, for its architecture */
         size_t n_hostpkgs;
-        char **lib_paths; /* canonical library paths on the host ... */
-        char **lib_owners; /* ... and their packages, in step */
+        char **lib_paths;    /* canonical library paths on the host ... */
+        char **lib_owners;   /* ... and their packages, in step */
         char **checked_libs; /* twins' libraries already found good */
         NativeSet *set;
 } Selector;
@@ -165,8 +168,8 @@ static const char *lib_owner(const Selector *s, const char *path) {
 static char *find_lib(const Selector *s, const char *name) {
         const char *dirs[] = {"/lib", "/usr/lib"};
         for (size_t i = 0; i < ELEMENTSOF(dirs); i++) {
-                _cleanup_free_ char *p = xasprintf("%s/%s/%s", dirs[i], s->host->arch->multiarch,
-                                                   name);
+                _cleanup_free_ char *p =
+                        xasprintf("%s/%s/%s", dirs[i], s->host->arch->multiarch, name);
                 if (access(p, R_OK) == 0)
                         return TAKE_PTR(p);
         }
@@ -239,8 +242,7 @@ static void add_rule(Selector *s, const NativeRule *rule, int root_fd) {
                 _cleanup_free_ char *why = NULL;
                 struct stat st;
                 if (!in_bin_dir(l) || strv_contains((char **)rule->skip, base) ||
-                    strv_contains(s->set->names, base) || lstat(l, &st) < 0 ||
-                    !S_ISREG(st.st_mode))
+                    strv_contains(s->set->names, base) || lstat(l, &st) < 0 || !S_ISREG(st.st_mode))
                         continue;
                 _cleanup_close_ int in_root = root_open(root_fd, l + 1, O_PATH | O_NOFOLLOW, 0);
                 if (in_root < 0)
@@ -261,6 +263,26 @@ static void add_rule(Selector *s, const NativeRule *rule, int root_fd) {
                 if (rule->data_dir)
                         strv_extend(&s->set->data_dirs, rule->data_dir);
         }
+}
+
+/* vmcompose-deb (composer/install/deb-native.c) as dpkg-deb and dpkg-split: what dpkg starts
+ * twice per package it unpacks, for the plain archives vmcompose stages. */
+static void add_deb_helper(Selector *s, int root_fd) {
+        static const char *const names[] = {"dpkg-deb", "dpkg-split"};
+        _cleanup_free_ char *helper = vmcompose_libexec_path("vmcompose-deb"), *why = NULL;
+        if (access(helper, X_OK) < 0 || !closure_ok(s, helper, 0, &why))
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                _cleanup_free_ char *path = xasprintf("usr/bin/%s", names[i]);
+                _cleanup_close_ int in_root = root_open(root_fd, path, O_PATH | O_NOFOLLOW, 0);
+                if (in_root < 0 || strv_contains(s->set->names, names[i]))
+                        return;
+        }
+        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
+                strv_extend(&s->set->programs, helper);
+                strv_extend(&s->set->names, names[i]);
+        }
+        strv_extend(&s->set->packages, "vmcompose-deb");
 }
 
 static void selector_done(Selector *s) {
@@ -288,6 +310,8 @@ int native_select(const NativeHost *host, const InstallPackage *pkgs, size_t n, 
                 if (twin(&s, rules[i].package) &&
                     (!rules[i].usable || rules[i].usable(pkgs, n, arch)))
                         add_rule(&s, &rules[i], root_fd);
+        if (r >= 0 && set.programs) /* the native set's loader and libc are there */
+                add_deb_helper(&s, root_fd);
         selector_done(&s);
         if (r < 0) {
                 native_set_done(&set);
@@ -339,10 +363,10 @@ static int copy_tree(int src_fd, int dst_fd, unsigned depth) {
                 if (S_ISDIR(st.st_mode)) {
                         if (mkdirat(dst_fd, e->d_name, 0755) < 0)
                                 return -errno;
-                        _cleanup_close_ int s = openat(src_fd, e->d_name,
-                                                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
-                        _cleanup_close_ int t = openat(dst_fd, e->d_name,
-                                                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+                        _cleanup_close_ int s =
+                                openat(src_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+                        _cleanup_close_ int t =
+                                openat(dst_fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
                         r = s < 0 || t < 0 ? -errno : copy_tree(s, t, depth + 1);
                 } else if (S_ISLNK(st.st_mode)) {
                         char target[4096];
@@ -353,9 +377,9 @@ static int copy_tree(int src_fd, int dst_fd, unsigned depth) {
                         r = symlinkat(target, dst_fd, e->d_name) < 0 ? -errno : 0;
                 } else if (S_ISREG(st.st_mode)) {
                         _cleanup_close_ int in = openat(src_fd, e->d_name, O_RDONLY | O_NOFOLLOW);
-                        _cleanup_close_ int out = openat(dst_fd, e->d_name,
-                                                         O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
-                                                         st.st_mode & 0755);
+                        _cleanup_close_ int out =
+                                openat(dst_fd, e->d_name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
+                                       st.st_mode & 0755);
                         r = in < 0 || out < 0 ? -errno
                                               : sparse_copy(in, 0, (uint64_t)st.st_size, out, 0);
                 }
@@ -385,7 +409,8 @@ static int copy_program(const char *path, int bin, const char *name) {
         _cleanup_close_ int fd = r < 0 ? -1 : openat(bin, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
         if (r < 0 || fd < 0)
                 return r < 0 ? r : -errno;
-        return elf_set_interp(fd, NATIVE_LOADER);
+        r = elf_set_interp(fd, NATIVE_LOADER);
+        return r == -ENOENT ? 0 : r; /* a static program has no loader */
 }
 
 static int copy_set(const NativeSet *set, int top, int bin, int lib, const char *multiarch) {
@@ -397,8 +422,8 @@ static int copy_set(const NativeSet *set, int top, int bin, int lib, const char 
         if (r >= 0)
                 r = copy_in(set->interp, top, "ld.so", 0755);
         for (size_t i = 0; r >= 0 && set->data_dirs && set->data_dirs[i]; i++) {
-                _cleanup_free_ char *src = xasprintf("/usr/lib/%s/%s", multiarch,
-                                                     set->data_dirs[i]);
+                _cleanup_free_ char *src =
+                        xasprintf("/usr/lib/%s/%s", multiarch, set->data_dirs[i]);
                 _cleanup_close_ int s = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
                 _cleanup_close_ int t = -1;
                 if (s < 0 || mkdirat(lib, set->data_dirs[i], 0755) < 0 ||
@@ -427,8 +452,8 @@ int native_setup(NativeSet *set, InstallMounts *m, const char *multiarch, char *
         if (r == 0)
                 r = copy_set(set, top, bin, lib, multiarch);
         if (r < 0) {
-                *ret_error = xasprintf("cannot copy the native programs into /%s: %s",
-                                       NATIVE_DIR, strerror(-r));
+                *ret_error = xasprintf("cannot copy the native programs into /%s: %s", NATIVE_DIR,
+                                       strerror(-r));
                 return r;
         }
         return bind_libs(set, m, lib, multiarch, ret_error);
@@ -451,8 +476,8 @@ int native_bind(NativeSet *set, InstallMounts *m, char **ret_error) {
         if (!set->active)
                 return 0;
         for (size_t i = 0; set->binds && set->binds[i]; i++) {
-                _cleanup_free_ char *copy = xasprintf(NATIVE_DIR "/bin/%s",
-                                                      strrchr(set->binds[i], '/') + 1);
+                _cleanup_free_ char *copy =
+                        xasprintf(NATIVE_DIR "/bin/%s", strrchr(set->binds[i], '/') + 1);
                 _cleanup_close_ int fd = root_open(m->root_fd, copy, O_RDONLY | O_NOFOLLOW, 0);
                 int r = fd < 0 ? fd : same_times(m->root_fd, set->binds[i], fd);
                 if (r < 0) {

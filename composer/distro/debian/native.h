@@ -47,7 +47,8 @@ int native_select(const NativeHost *host, const InstallPackage *pkgs, size_t n, 
 void native_set_done(NativeSet *set);
 
 /* Copies the set into the root's /dev (the tmpfs of dpkg's run), the programs' loader rewritten
- * to the copy there, and binds the libraries on the root's usr/lib/<triplet>. 0, or a negative errno with *ret_error (caller frees). */
+ * to the copy there, and binds the libraries on the root's usr/lib/<triplet>. 0, or a negative
+ * errno with *ret_error (caller frees). */
 int native_setup(NativeSet *set, InstallMounts *m, const char *multiarch, char **ret_error);
 /* The PATH for the root's programs while the set is set up. */
 #define NATIVE_PATH "PATH=/dev/.vmc-native/bin:/usr/sbin:/usr/bin:/sbin:/bin"

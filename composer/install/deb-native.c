@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/* vmcompose-deb: what dpkg asks of dpkg-deb and dpkg-split for every package it unpacks, done
+ * natively for a root of another architecture (composer/distro/debian/native.c puts it first in
+ * PATH as dpkg-deb and dpkg-split while dpkg runs). dpkg starts them per package:
+ *   dpkg-split -Qao REASSEMBLY FILE   exit 1: FILE is no part of a split package;
+ *   dpkg-deb --control FILE DIR       control.tar unpacked into DIR by `tar -x` (mkdir DIR);
+ *   dpkg-deb --fsys-tarfile FILE      data.tar on standard output.
+ * Only the plain archives vmcompose stages (deb_repack_plain(): debian-binary 2.0, control.tar,
+ * data.tar, nothing compressed) are done here, the way dpkg-deb 1.21 does them (src/deb/
+ * extract.c: the same tar command for --control); anything else, another option or another
+ * layout, goes to the root's own program, emulated. Static, like vmcompose-init: it runs in the
+ * root, where the host's libraries are not. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+typedef struct Member {
+        char name[17];
+        off_t offset, size;
+} Member;
+
+/* The first n members of the ar archive fd; the number read, or -1 when it is no ar archive. */
+static int read_members(int fd, Member *m, int n) {
+        char magic[8], h[60];
+        off_t at = 8;
+        if (pread(fd, magic, 8, 0) != 8 || memcmp(magic, "!<arch>\n", 8) != 0)
+                return -1;
+        int i = 0;
+        for (; i < n; i++) {
+                ssize_t got = pread(fd, h, sizeof(h), at);
+                if (got == 0)
+                        break;
+                if (got != (ssize_t)sizeof(h) || memcmp(h + 58, "`\n", 2) != 0)
+                        return -1;
+                memcpy(m[i].name, h, 16);
+                m[i].name[16] = 0;
+                for (int j = 15; j >= 0 && (m[i].name[j] == ' ' || m[i].name[j] == '/'); j--)
+                        m[i].name[j] = 0;
+                char size[11];
+                memcpy(size, h + 48, 10);
+                size[10] = 0;
+                char *end;
+                long long s = strtoll(size, &end, 10);
+                if (end == size || s < 0)
+                        return -1;
+                m[i].offset = at + 60;
+                m[i].size = s;
+                at = m[i].offset + s + (s & 1);
+        }
+        return i;
+}
+
+/* The member name of a plain binary package (debian-binary "2.0", control.tar, data.tar and
+ * nothing else), or NULL with *fd closed when the file is not one. */
+static const Member *plain_member(const char *path, const char *name, int *ret_fd,
+                                  Member m[4]) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        char version[4];
+        if (fd < 0)
+                return NULL;
+        if (read_members(fd, m, 4) == 3 && strcmp(m[0].name, "debian-binary") == 0 &&
+            m[0].size == 4 && pread(fd, version, 4, m[0].offset) == 4 &&
+            memcmp(version, "2.0\n", 4) == 0 && strcmp(m[1].name, "control.tar") == 0 &&
+            strcmp(m[2].name, "data.tar") == 0) {
+                *ret_fd = fd;
+                return strcmp(name, "control.tar") == 0 ? &m[1] : &m[2];
+        }
+        close(fd);
+        return NULL;
+}
+
+/* Copies the member's bytes to out. */
+static int copy_member(int fd, const Member *m, int out) {
+        char buf[1 << 16];
+        for (off_t done = 0; done < m->size;) {
+                size_t want = (size_t)(m->size - done) < sizeof(buf) ? (size_t)(m->size - done)
+                                                                     : sizeof(buf);
+                ssize_t got = pread(fd, buf, want, m->offset + done);
+                if (got <= 0)
+                        return -1;
+                for (ssize_t w = 0; w < got;) {
+                        ssize_t k = write(out, buf + w, (size_t)(got - w));
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k <= 0)
+                                return -1;
+                        w += k;
+                }
+                done += got;
+        }
+        return 0;
+}
+
+/* dpkg-deb --control FILE DIR: 0, 2 on failure (dpkg-deb's status), -1: not for us. */
+static int control(const char *path, const char *dir) {
+        Member m[4];
+        int fd = -1;
+        const Member *c = plain_member(path, "control.tar", &fd, m);
+        if (!c)
+                return -1;
+        int p[2];
+        if ((mkdir(dir, 0777) < 0 && errno != EEXIST) || pipe(p) < 0)
+                return 2;
+        pid_t pid = fork();
+        if (pid < 0)
+                return 2;
+        if (pid == 0) {
+                dup2(p[0], 0);
+                close(p[0]);
+                close(p[1]);
+                unsetenv("TAR_OPTIONS");
+                if (chdir(dir) < 0)
+                        _exit(2);
+                execlp("tar", "tar", "-x", "-f", "-", "--warning=no-timestamp", (char *)NULL);
+                _exit(2);
+        }
+        close(p[0]);
+        int r = copy_member(fd, c, p[1]);
+        close(p[1]);
+        close(fd);
+        int status;
+        while (waitpid(pid, &status, 0) < 0)
+                if (errno != EINTR)
+                        return 2;
+        return r == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 2;
+}
+
+/* dpkg-deb --fsys-tarfile FILE: 0, 2 on failure, -1: not for us. */
+static int fsys_tarfile(const char *path) {
+        Member m[4];
+        int fd = -1;
+        const Member *d = plain_member(path, "data.tar", &fd, m);
+        if (!d)
+                return -1;
+        int r = copy_member(fd, d, 1);
+        close(fd);
+        return r == 0 ? 0 : 2;
+}
+
+/* dpkg-split -Qao OUT FILE: 1 (no part) for a plain binary package, -1: not for us. */
+static int split_query(const char *path) {
+        Member m[4];
+        int fd = -1;
+        if (!plain_member(path, "data.tar", &fd, m))
+                return -1;
+        close(fd);
+        return 1;
+}
+
+int main(int argc, char **argv) {
+        const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
+        int r = -1;
+        if (strcmp(name, "dpkg-deb") == 0 && argc == 4 && strcmp(argv[1], "--control") == 0)
+                r = control(argv[2], argv[3]);
+        else if (strcmp(name, "dpkg-deb") == 0 && argc == 3 &&
+                 strcmp(argv[1], "--fsys-tarfile") == 0)
+                r = fsys_tarfile(argv[2]);
+        else if (strcmp(name, "dpkg-split") == 0 && argc == 4 && strcmp(argv[1], "-Qao") == 0)
+                r = split_query(argv[3]);
+        if (r >= 0)
+                return r;
+        /* Everything else: the root's own program. */
+        char real[64];
+        if (strcmp(name, "dpkg-deb") != 0 && strcmp(name, "dpkg-split") != 0) {
+                fprintf(stderr, "vmcompose-deb: run as %s: only dpkg-deb and dpkg-split\n", name);
+                return 2;
+        }
+        snprintf(real, sizeof(real), "/usr/bin/%s", name);
+        argv[0] = real;
+        execv(real, argv);
+        fprintf(stderr, "vmcompose-deb: cannot run %s: %s\n", real, strerror(errno));
+        return 2;
+}
