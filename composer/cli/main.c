@@ -869,7 +869,13 @@ static int run_build(const char *profile_path, const BuildArgs *a, bool write_lo
                 /* The time in the root's programs ran emulated for another architecture. */
                 const Arch *arch = p->config.arch;
                 double in_root = spawn_in_root_seconds();
-                if (arch_is_foreign(arch))
+                if (arch_is_foreign(arch) && spawn_native_programs() > 0)
+                        log_notice("built %s in %s: %.1f s, %.1f s of it in the root's programs "
+                                   "(%s ones emulated by qemu-user, %u of the host's native "
+                                   "builds of the same package versions)",
+                                   ctx.image_name, a->output, now_seconds() - start, in_root,
+                                   arch->name, spawn_native_programs());
+                else if (arch_is_foreign(arch))
                         log_notice("built %s in %s: %.1f s, %.1f s of it emulated (%s programs in "
                                    "the root, qemu-user)",
                                    ctx.image_name, a->output, now_seconds() - start, in_root,

@@ -115,6 +115,16 @@ int spawn_run_in_root(char *const argv[], char *const env_extra[], Buffer *outpu
         return r;
 }
 
+static unsigned native_programs;
+
+void spawn_note_native(unsigned n) {
+        __atomic_store_n(&native_programs, n, __ATOMIC_RELAXED);
+}
+
+unsigned spawn_native_programs(void) {
+        return __atomic_load_n(&native_programs, __ATOMIC_RELAXED);
+}
+
 void spawn_count_in_root(uint64_t usec) {
         __atomic_add_fetch(&in_root_usec, usec, __ATOMIC_RELAXED);
 }

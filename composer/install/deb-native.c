@@ -58,8 +58,7 @@ static int read_members(int fd, Member *m, int n) {
 
 /* The member name of a plain binary package (debian-binary "2.0", control.tar, data.tar and
  * nothing else), or NULL with *fd closed when the file is not one. */
-static const Member *plain_member(const char *path, const char *name, int *ret_fd,
-                                  Member m[4]) {
+static const Member *plain_member(const char *path, const char *name, int *ret_fd, Member m[4]) {
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         char version[4];
         if (fd < 0)

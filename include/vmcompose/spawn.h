@@ -35,6 +35,10 @@ int spawn_filter_sync(void);
 /* The seconds spent so far in spawn_run_in_root()'s programs (wall clock, all threads): for an
  * image of another architecture, the time run emulated. */
 double spawn_in_root_seconds(void);
+/* How many of the root's programs ran as the host's native builds instead (a root of another
+ * architecture: composer/distro/debian/native.c), for the build's timing line. */
+void spawn_note_native(unsigned n);
+unsigned spawn_native_programs(void);
 /* Adds usec to spawn_in_root_seconds(): time in the root's programs run another way (librpm's
  * scriptlets, which librpm starts itself). */
 void spawn_count_in_root(uint64_t usec);

@@ -6,6 +6,8 @@
 #include <cmocka.h>
 #include <stdio.h>
 #include <string.h>
+#include <elf.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -15,6 +17,7 @@
 #include <linux/magic.h>
 
 #include "vmcompose/arch.h"
+#include "vmcompose/elf.h"
 #include "vmcompose/hash.h"
 #include "vmcompose/signals.h"
 #include "vmcompose/spawn.h"
@@ -610,17 +613,77 @@ static void test_rm_rf(void **state) {
         assert_int_equal(rm_rf(outside), 0);
 }
 
+/* The ELF reader on the host's own programs: what ld.so would load, as ldd shows it. */
+static void test_elf(void **state) {
+        (void)state;
+        const Arch *host = arch_host();
+        if (!host)
+                skip();
+        _cleanup_free_ char *interp = NULL;
+        _cleanup_strv_free_ char **needed = NULL;
+        assert_int_equal(elf_dynamic_info("/usr/bin/ls", host->elf_machine, &interp, &needed), 0);
+        assert_non_null(interp);
+        assert_non_null(strstr(interp, "/ld-linux"));
+        assert_true(strv_contains(needed, "libc.so.6"));
+        /* Another machine, a script, a directory, a truncated program. */
+        int other = host->elf_machine == EM_X86_64 ? EM_AARCH64 : EM_X86_64;
+        char *i2 = NULL, **n2 = NULL;
+        assert_int_equal(elf_dynamic_info("/usr/bin/ls", other, &i2, &n2), -ENOEXEC);
+        assert_int_equal(elf_dynamic_info("/usr/bin/ldd", host->elf_machine, &i2, &n2), -ENOEXEC);
+        assert_int_equal(elf_dynamic_info("/usr", host->elf_machine, &i2, &n2), -ENOEXEC);
+        char dir[] = "/tmp/vmcompose-elf-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_free_ char *cut = path_join(dir, "cut"), *copy = path_join(dir, "copy");
+        _cleanup_free_ char *data = NULL;
+        size_t size;
+        assert_int_equal(read_full_file("/usr/bin/ls", 64 << 20, &data, &size), 0);
+        assert_int_equal(write_file_atomic(cut, data, 200, 0755), 0);
+        assert_int_equal(elf_dynamic_info(cut, host->elf_machine, &i2, &n2), -EBADMSG);
+        assert_null(i2);
+
+        /* PT_INTERP rewritten in place, padded: the rest of the file as it was. */
+        assert_int_equal(write_file_atomic(copy, data, size, 0755), 0);
+        _cleanup_close_ int fd = open(copy, O_RDWR | O_CLOEXEC);
+        assert_int_equal(elf_set_interp(fd, "/x/ld.so"), 0);
+        assert_int_equal(elf_set_interp(fd, "/a/name/longer/than/the/one/there/was/ld.so"),
+                         -ENOSPC);
+        _cleanup_free_ char *interp2 = NULL;
+        _cleanup_strv_free_ char **needed2 = NULL;
+        assert_int_equal(elf_dynamic_info(copy, host->elf_machine, &interp2, &needed2), 0);
+        assert_string_equal(interp2, "/x/ld.so");
+        assert_int_equal(strv_length(needed2), strv_length(needed));
+        _cleanup_free_ char *after = NULL;
+        size_t size2;
+        assert_int_equal(read_full_file(copy, 64 << 20, &after, &size2), 0);
+        assert_int_equal(size2, size);
+        size_t differ = 0;
+        for (size_t i = 0; i < size; i++)
+                differ += after[i] != data[i];
+        assert_true(differ > 0 && differ <= strlen(interp));
+        rm_rf(dir);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_arch),           cmocka_unit_test(test_size_valid),
-                cmocka_unit_test(test_size_invalid),   cmocka_unit_test(test_size_format),
-                cmocka_unit_test(test_percent),        cmocka_unit_test(test_uint64),
-                cmocka_unit_test(test_paths),          cmocka_unit_test(test_distance),
-                cmocka_unit_test(test_strv_buffer),    cmocka_unit_test(test_files),
-                cmocka_unit_test(test_sha256),         cmocka_unit_test(test_uuid),
-                cmocka_unit_test(test_shell_quote),    cmocka_unit_test(test_subid),
-                cmocka_unit_test(test_workdir_decide), cmocka_unit_test(test_workdir_mount),
-                cmocka_unit_test(test_filter_sync),    cmocka_unit_test(test_userns_refusal),
+                cmocka_unit_test(test_arch),
+                cmocka_unit_test(test_size_valid),
+                cmocka_unit_test(test_size_invalid),
+                cmocka_unit_test(test_size_format),
+                cmocka_unit_test(test_percent),
+                cmocka_unit_test(test_uint64),
+                cmocka_unit_test(test_paths),
+                cmocka_unit_test(test_distance),
+                cmocka_unit_test(test_strv_buffer),
+                cmocka_unit_test(test_files),
+                cmocka_unit_test(test_sha256),
+                cmocka_unit_test(test_uuid),
+                cmocka_unit_test(test_shell_quote),
+                cmocka_unit_test(test_subid),
+                cmocka_unit_test(test_workdir_decide),
+                cmocka_unit_test(test_workdir_mount),
+                cmocka_unit_test(test_elf),
+                cmocka_unit_test(test_filter_sync),
+                cmocka_unit_test(test_userns_refusal),
                 cmocka_unit_test(test_rm_rf),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);

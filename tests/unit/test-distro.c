@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "../../composer/distro/debian/debian.h"
+#include "../../composer/distro/debian/native.h"
+#include "vmcompose/install.h"
 #include "vmcompose/bootloader.h"
 #include "vmcompose/distro.h"
 #include "vmcompose/profile.h"
@@ -517,6 +519,144 @@ static void test_members_cache(void **state) {
         rm_rf(dir);
 }
 
+/* The host's installed packages, as an image of arch would have them (same names, versions). */
+static size_t host_packages(const char *arch, InstallPackage **ret, char ***ret_strings) {
+        FILE *f = popen("dpkg-query -W -f '${Package} ${Version} ${Architecture} "
+                        "${db:Status-Abbrev}\\n' 2>/dev/null",
+                        "r");
+        char line[512];
+        size_t n = 0;
+        InstallPackage *pkgs = NULL;
+        char **strings = NULL;
+        const char *host = arch_host()->name;
+        while (f && fgets(line, sizeof(line), f)) {
+                char name[200], version[200], a[50], status[10];
+                if (sscanf(line, "%199s %199s %49s %9s", name, version, a, status) != 4 ||
+                    strcmp(a, host) != 0 || strcmp(status, "ii") != 0)
+                        continue;
+                strv_extend(&strings, name);
+                strv_extend(&strings, version);
+                pkgs = realloc(pkgs, (n + 1) * sizeof(*pkgs));
+                pkgs[n++] = (InstallPackage){.architecture = arch};
+        }
+        if (f)
+                pclose(f);
+        for (size_t i = 0; i < n; i++) {
+                pkgs[i].name = strings[2 * i];
+                pkgs[i].version = strings[2 * i + 1];
+        }
+        *ret = pkgs;
+        *ret_strings = strings;
+        return n;
+}
+
+static InstallPackage *find_pkg(InstallPackage *pkgs, size_t n, const char *name) {
+        for (size_t i = 0; i < n; i++)
+                if (streq(pkgs[i].name, name))
+                        return &pkgs[i];
+        return NULL;
+}
+
+/* Native twins chosen from the host's real package database: a program runs natively only when
+ * its package and every library it loads are the image's versions, and the root has it. */
+static void test_native_select(void **state) {
+        (void)state;
+        if (!arch_host() || access("/var/lib/dpkg/status", R_OK) < 0)
+                skip();
+        InstallPackage *pkgs = NULL;
+        _cleanup_strv_free_ char **strings = NULL;
+        size_t n = host_packages("arm64", &pkgs, &strings);
+        InstallPackage *coreutils = find_pkg(pkgs, n, "coreutils"),
+                       *libc = find_pkg(pkgs, n, "libc6"), *dash = find_pkg(pkgs, n, "dash");
+        if (!coreutils || !libc || !dash) {
+                free(pkgs);
+                skip();
+        }
+        char dir[] = "/tmp/vmcompose-native-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_close_ int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        assert_int_equal(root_mkdir_p(root, "usr/bin", 0755), 0);
+        assert_int_equal(symlinkat("usr/bin", root, "bin"), 0);
+        const char *in_root[] = {"usr/bin/ls", "usr/bin/uname", "usr/bin/dash", "usr/bin/dpkg-deb",
+                                 "usr/bin/dpkg-split"};
+        for (size_t i = 0; i < ELEMENTSOF(in_root); i++)
+                assert_int_equal(root_write_file(root, in_root[i], "", 0, 0755, 0), 0);
+        NativeHost host = {"/var/lib/dpkg/status", "/var/lib/dpkg/info", arch_host()};
+        NativeSet set = {};
+        assert_int_equal(native_select(&host, pkgs, n, "arm64", root, &set), 0);
+        assert_true(strv_contains(set.names, "ls"));
+        assert_true(strv_contains(set.names, "dash"));
+        assert_true(strv_contains(set.binds, "usr/bin/dash")); /* /bin/sh's interpreter */
+        assert_false(strv_contains(set.names, "uname"));       /* would say x86_64 */
+        assert_false(strv_contains(set.names, "cat"));         /* not in this root */
+        assert_true(strv_contains(set.names, "dpkg-deb"));     /* vmcompose-deb */
+        assert_non_null(set.interp);
+        assert_true(strv_length(set.libs) > 0);
+        native_set_done(&set);
+
+        /* coreutils at another version: ls stays emulated, dash does not. */
+        const char *v = coreutils->version;
+        coreutils->version = "0:0-other";
+        assert_int_equal(native_select(&host, pkgs, n, "arm64", root, &set), 0);
+        assert_false(strv_contains(set.names, "ls"));
+        assert_true(strv_contains(set.names, "dash"));
+        native_set_done(&set);
+        coreutils->version = v;
+
+        /* An image of another architecture's packages only (arch all, say): nothing. */
+        assert_int_equal(native_select(&host, pkgs, n, "armhf", root, &set), 0);
+        assert_null(set.programs);
+        native_set_done(&set);
+
+        /* libc6 at another version: every program loads it, so none runs natively. */
+        libc->version = "0:0-other";
+        assert_int_equal(native_select(&host, pkgs, n, "arm64", root, &set), 0);
+        assert_null(set.programs);
+        native_set_done(&set);
+        free(pkgs);
+        rm_rf(dir);
+}
+
+/* vmcompose-deb answers dpkg's three questions exactly as dpkg-deb and dpkg-split do, on a plain
+ * archive; a compressed one goes to the real program. */
+static void test_deb_helper(void **state) {
+        (void)state;
+        _cleanup_free_ char *helper = vmcompose_libexec_path("vmcompose-deb");
+        if (access(helper, X_OK) < 0 || access("/usr/bin/dpkg-deb", X_OK) < 0)
+                skip();
+        char dir[] = "/tmp/vmcompose-debhelper-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_free_ char *script = xasprintf(
+                "set -e; cd %s; mkdir -p p/DEBIAN p/usr/share/t; "
+                "printf 'Package: t\nVersion: 1\nArchitecture: all\nMaintainer: x <x@y>\n"
+                "Description: t\n' >p/DEBIAN/control; printf '#!/bin/sh\nexit 0\n' "
+                ">p/DEBIAN/postinst; chmod 755 p/DEBIAN/postinst; echo data >p/usr/share/t/f; "
+                "dpkg-deb -Zxz --root-owner-group -b p t.deb >/dev/null; "
+                "ln -s %s dpkg-deb; ln -s %s dpkg-split",
+                dir, helper, helper);
+        assert_int_equal(system(script), 0);
+        _cleanup_free_ char *deb = path_join(dir, "t.deb"), *plain = path_join(dir, "plain.deb");
+        _cleanup_close_ int out = open(plain, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        assert_int_equal(deb_repack_plain(deb, out), 0);
+        for (int compressed = 0; compressed < 2; compressed++) {
+                const char *f = compressed ? "t.deb" : "plain.deb";
+                _cleanup_free_ char *check = xasprintf(
+                        "set -e; cd %s; rm -rf c1 c2; ./dpkg-deb --control %s c1; "
+                        "/usr/bin/dpkg-deb --control %s c2; diff -r c1 c2; "
+                        "test \"$(stat -c %%a c1/postinst)\" = 755; "
+                        "./dpkg-deb --fsys-tarfile %s >d1; /usr/bin/dpkg-deb --fsys-tarfile %s "
+                        ">d2; cmp d1 d2; tar -tf d1 | grep -q usr/share/t/f; "
+                        "rc=0; ./dpkg-split -Qao r %s || rc=$?; test $rc = 1",
+                        dir, f, f, f, f, f);
+                assert_int_equal(system(check), 0);
+        }
+        /* Any other use: the real program's answer. */
+        _cleanup_free_ char *other =
+                xasprintf("cd %s && ./dpkg-deb -f plain.deb Package | grep -qx t", dir);
+        assert_int_equal(system(other), 0);
+        rm_rf(dir);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_find),
@@ -530,6 +670,8 @@ int main(void) {
                 cmocka_unit_test(test_debian_purl),
                 cmocka_unit_test(test_debian_install_levels),
                 cmocka_unit_test(test_members_cache),
+                cmocka_unit_test(test_native_select),
+                cmocka_unit_test(test_deb_helper),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

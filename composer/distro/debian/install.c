@@ -358,6 +358,7 @@ static void native_start(int root_fd, const InstallPackage *pkgs, size_t n, cons
                          "versions (%s)",
                          strv_length(native->programs), list.data);
                 buffer_done(&list);
+                spawn_note_native((unsigned)strv_length(native->programs));
         }
 }
 
