@@ -1,10 +1,17 @@
 /* SPDX-License-Identifier: MIT */
-/* vmcompose-deb: what dpkg asks of dpkg-deb and dpkg-split for every package it unpacks, done
- * natively for a root of another architecture (composer/distro/debian/native.c puts it first in
- * PATH as dpkg-deb and dpkg-split while dpkg runs). dpkg starts them per package:
+/* vmcompose-deb: what dpkg asks of dpkg-deb and dpkg-split for every package it unpacks, and what
+ * maintainer scripts ask of dpkg most, done natively for a root of another architecture
+ * (composer/distro/debian/native.c puts it first in PATH as dpkg-deb, dpkg-split and dpkg while
+ * dpkg runs). dpkg starts the first two per package:
  *   dpkg-split -Qao REASSEMBLY FILE   exit 1: FILE is no part of a split package;
  *   dpkg-deb --control FILE DIR       control.tar unpacked into DIR by `tar -x` (mkdir DIR);
- *   dpkg-deb --fsys-tarfile FILE      data.tar on standard output.
+ *   dpkg-deb --fsys-tarfile FILE      data.tar on standard output;
+ * dpkg-maintscript-helper, once per call of it in a script:
+ *   dpkg --validate-version -- V      exit 0 for a valid version;
+ *   dpkg --compare-versions A OP B    exit 0 when the relation holds (dpkg 1.21's table).
+ * Versions are answered here only when they are plainly valid (an epoch of digits, an upstream
+ * version starting with a digit, the characters Debian policy allows); the rest, with dpkg's
+ * own message, by dpkg.
  * Only the plain archives vmcompose stages (deb_repack_plain(): debian-binary 2.0, control.tar,
  * data.tar, nothing compressed) are done here, the way dpkg-deb 1.21 does them (src/deb/
  * extract.c: the same tar command for --control); anything else, another option or another
@@ -152,6 +159,147 @@ static int split_query(const char *path) {
         return 1;
 }
 
+static bool is_digit(char c) {
+        return c >= '0' && c <= '9';
+}
+
+static bool is_alpha(char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+typedef struct Version {
+        unsigned long epoch;
+        char upstream[256], revision[256];
+} Version;
+
+/* A version dpkg's parseversion() accepts without a word (a strict subset: what is not in it
+ * goes to dpkg). */
+static bool parse_version(const char *s, Version *v) {
+        const char *colon = strchr(s, ':'), *up = s;
+        *v = (Version){};
+        if (colon) {
+                if (colon == s || colon - s > 9)
+                        return false;
+                for (const char *c = s; c < colon; c++)
+                        if (!is_digit(*c))
+                                return false;
+                v->epoch = strtoul(s, NULL, 10);
+                up = colon + 1;
+        }
+        const char *hyphen = strrchr(up, '-');
+        size_t up_len = hyphen ? (size_t)(hyphen - up) : strlen(up);
+        const char *rev = hyphen ? hyphen + 1 : "";
+        if (up_len == 0 || up_len >= sizeof(v->upstream) || strlen(rev) >= sizeof(v->revision) ||
+            (hyphen && !*rev) || !is_digit(*up))
+                return false;
+        for (size_t i = 0; i < up_len; i++)
+                if (!is_digit(up[i]) && !is_alpha(up[i]) && !strchr(".+~-", up[i]))
+                        return false;
+        for (const char *c = rev; *c; c++)
+                if (!is_digit(*c) && !is_alpha(*c) && !strchr(".+~", *c))
+                        return false;
+        memcpy(v->upstream, up, up_len);
+        strcpy(v->revision, rev);
+        return true;
+}
+
+/* dpkg's character order: ~ before everything, letters before the rest. */
+static int order(char c) {
+        if (is_digit(c))
+                return 0;
+        if (is_alpha(c))
+                return c;
+        if (c == '~')
+                return -1;
+        return c ? c + 256 : 0;
+}
+
+static int verrevcmp(const char *a, const char *b) {
+        while (*a || *b) {
+                int first_diff = 0;
+                while ((*a && !is_digit(*a)) || (*b && !is_digit(*b))) {
+                        int ac = order(*a), bc = order(*b);
+                        if (ac != bc)
+                                return ac - bc;
+                        a++;
+                        b++;
+                }
+                while (*a == '0')
+                        a++;
+                while (*b == '0')
+                        b++;
+                while (is_digit(*a) && is_digit(*b)) {
+                        if (!first_diff)
+                                first_diff = *a - *b;
+                        a++;
+                        b++;
+                }
+                if (is_digit(*a))
+                        return 1;
+                if (is_digit(*b))
+                        return -1;
+                if (first_diff)
+                        return first_diff;
+        }
+        return 0;
+}
+
+static int version_compare(const Version *a, const Version *b) {
+        if (a->epoch != b->epoch)
+                return a->epoch > b->epoch ? 1 : -1;
+        int r = verrevcmp(a->upstream, b->upstream);
+        return r ? r : verrevcmp(a->revision, b->revision);
+}
+
+/* dpkg 1.21's --compare-versions relations (src/main/enquiry.c) but the two it warns about:
+ * exit status if lesser, equal, greater, if only a is empty, both, only b. */
+static const struct {
+        const char *op;
+        char status[6];
+} relations[] = {
+        {"le", {0, 0, 1, 0, 0, 1}},    {"lt", {0, 1, 1, 0, 1, 1}},    {"eq", {1, 0, 1, 1, 0, 1}},
+        {"ne", {0, 1, 0, 0, 1, 0}},    {"ge", {1, 0, 0, 1, 0, 0}},    {"gt", {1, 1, 0, 1, 1, 0}},
+        {"le-nl", {0, 0, 1, 1, 0, 0}}, {"lt-nl", {0, 1, 1, 1, 1, 0}}, {"ge-nl", {1, 0, 0, 0, 0, 1}},
+        {"gt-nl", {1, 1, 0, 0, 1, 1}}, {"<=", {0, 0, 1, 0, 0, 1}},    {"<<", {0, 1, 1, 0, 1, 1}},
+        {"=", {1, 0, 1, 1, 0, 1}},     {">=", {1, 0, 0, 1, 0, 0}},    {">>", {1, 1, 0, 1, 1, 0}},
+};
+
+/* A version argument: 1 empty (dpkg's blank), 0 parsed, -1 not for us. */
+static int version_arg(const char *s, Version *v) {
+        if (!*s || strcmp(s, "<unknown>") == 0)
+                return 1;
+        return parse_version(s, v) ? 0 : -1;
+}
+
+static int compare_versions(const char *a, const char *op, const char *b) {
+        Version va, vb;
+        int ea = version_arg(a, &va), eb = version_arg(b, &vb);
+        for (size_t i = 0; ea >= 0 && eb >= 0 && i < sizeof(relations) / sizeof(relations[0]);
+             i++) {
+                if (strcmp(relations[i].op, op) != 0)
+                        continue;
+                const char *st = relations[i].status;
+                if (ea && eb)
+                        return st[4];
+                if (ea || eb)
+                        return ea ? st[3] : st[5];
+                int r = version_compare(&va, &vb);
+                return r < 0 ? st[0] : r == 0 ? st[1] : st[2];
+        }
+        return -1;
+}
+
+static int dpkg_query(int argc, char **argv) {
+        Version v;
+        if (argc == 4 && strcmp(argv[1], "--validate-version") == 0 && strcmp(argv[2], "--") == 0)
+                return parse_version(argv[3], &v) ? 0 : -1;
+        if (argc == 3 && strcmp(argv[1], "--validate-version") == 0 && argv[2][0] != '-')
+                return parse_version(argv[2], &v) ? 0 : -1;
+        if (argc == 5 && strcmp(argv[1], "--compare-versions") == 0)
+                return compare_versions(argv[2], argv[3], argv[4]);
+        return -1;
+}
+
 int main(int argc, char **argv) {
         const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
         int r = -1;
@@ -162,12 +310,18 @@ int main(int argc, char **argv) {
                 r = fsys_tarfile(argv[2]);
         else if (strcmp(name, "dpkg-split") == 0 && argc == 4 && strcmp(argv[1], "-Qao") == 0)
                 r = split_query(argv[3]);
+        else if (strcmp(name, "dpkg") == 0)
+                r = dpkg_query(argc, argv);
         if (r >= 0)
                 return r;
-        /* Everything else: the root's own program. */
+        /* Everything else: the root's own program (for tests: exit 3 instead). */
+        if (getenv("VMCOMPOSE_DEB_NO_FALLBACK"))
+                return 3;
         char real[64];
-        if (strcmp(name, "dpkg-deb") != 0 && strcmp(name, "dpkg-split") != 0) {
-                fprintf(stderr, "vmcompose-deb: run as %s: only dpkg-deb and dpkg-split\n", name);
+        if (strcmp(name, "dpkg-deb") != 0 && strcmp(name, "dpkg-split") != 0 &&
+            strcmp(name, "dpkg") != 0) {
+                fprintf(stderr, "vmcompose-deb: run as %s: only dpkg-deb, dpkg-split, dpkg\n",
+                        name);
                 return 2;
         }
         snprintf(real, sizeof(real), "/usr/bin/%s", name);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../composer/distro/debian/debian.h"
@@ -577,8 +578,8 @@ static void test_native_select(void **state) {
         _cleanup_close_ int root = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         assert_int_equal(root_mkdir_p(root, "usr/bin", 0755), 0);
         assert_int_equal(symlinkat("usr/bin", root, "bin"), 0);
-        const char *in_root[] = {"usr/bin/ls", "usr/bin/uname", "usr/bin/dash", "usr/bin/dpkg-deb",
-                                 "usr/bin/dpkg-split"};
+        const char *in_root[] = {"usr/bin/ls",       "usr/bin/uname",      "usr/bin/dash",
+                                 "usr/bin/dpkg-deb", "usr/bin/dpkg-split", "usr/bin/dpkg"};
         for (size_t i = 0; i < ELEMENTSOF(in_root); i++)
                 assert_int_equal(root_write_file(root, in_root[i], "", 0, 0755, 0), 0);
         NativeHost host = {"/var/lib/dpkg/status", "/var/lib/dpkg/info", arch_host()};
@@ -632,8 +633,8 @@ static void test_deb_helper(void **state) {
                 "Description: t\n' >p/DEBIAN/control; printf '#!/bin/sh\nexit 0\n' "
                 ">p/DEBIAN/postinst; chmod 755 p/DEBIAN/postinst; echo data >p/usr/share/t/f; "
                 "dpkg-deb -Zxz --root-owner-group -b p t.deb >/dev/null; "
-                "ln -s %s dpkg-deb; ln -s %s dpkg-split",
-                dir, helper, helper);
+                "ln -s %s dpkg-deb; ln -s %s dpkg-split; ln -s %s dpkg",
+                dir, helper, helper, helper);
         assert_int_equal(system(script), 0);
         _cleanup_free_ char *deb = path_join(dir, "t.deb"), *plain = path_join(dir, "plain.deb");
         _cleanup_close_ int out = open(plain, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
@@ -650,6 +651,47 @@ static void test_deb_helper(void **state) {
                         dir, f, f, f, f, f);
                 assert_int_equal(system(check), 0);
         }
+        /* dpkg's version checks answered natively as dpkg answers them (no fallback here). */
+        static const char *const versions[] = {
+                "",           "<unknown>",       "1.0",  "1.0-1", "1:0.9", "1.0~rc1", "1.0+b1",
+                "1.0-1~bpo1", "2.36-9+deb12u14", "1.00", "1.0a",  "10",    "1.0.0"};
+        static const char *const ops[] = {"lt", "le",    "eq",    "ne",    "ge",
+                                          "gt", "lt-nl", "le-nl", "ge-nl", "gt-nl",
+                                          "<<", "<=",    "=",     ">=",    ">>"};
+        unsigned checked = 0;
+        for (size_t a = 0; a < ELEMENTSOF(versions); a++)
+                for (size_t b = 0; b < ELEMENTSOF(versions); b += 2)
+                        for (size_t o = 0; o < ELEMENTSOF(ops); o += (a + b) % 3 + 1) {
+                                _cleanup_free_ char *mine =
+                                        xasprintf("cd %s && VMCOMPOSE_DEB_NO_FALLBACK=1 ./dpkg "
+                                                  "--compare-versions '%s' '%s' '%s'",
+                                                  dir, versions[a], ops[o], versions[b]);
+                                _cleanup_free_ char *theirs =
+                                        xasprintf("/usr/bin/dpkg --compare-versions '%s' '%s' '%s'",
+                                                  versions[a], ops[o], versions[b]);
+                                int m = system(mine), t = system(theirs);
+                                assert_int_not_equal(WEXITSTATUS(m), 3);
+                                if (WEXITSTATUS(m) != WEXITSTATUS(t))
+                                        fail_msg("%s %s %s: %d, dpkg %d", versions[a], ops[o],
+                                                 versions[b], WEXITSTATUS(m), WEXITSTATUS(t));
+                                checked++;
+                        }
+        assert_true(checked > 100);
+        for (size_t a = 2; a < ELEMENTSOF(versions); a++) {
+                _cleanup_free_ char *valid = xasprintf(
+                        "cd %s && VMCOMPOSE_DEB_NO_FALLBACK=1 ./dpkg --validate-version -- '%s'",
+                        dir, versions[a]);
+                assert_int_equal(system(valid), 0);
+        }
+        /* Not plainly valid: not answered here (dpkg says what is wrong). */
+        static const char *const odd[] = {"a1", "1.0-", "1:", "x:1", "1 0", "1_0", "-1"};
+        for (size_t a = 0; a < ELEMENTSOF(odd); a++) {
+                _cleanup_free_ char *valid = xasprintf(
+                        "cd %s && VMCOMPOSE_DEB_NO_FALLBACK=1 ./dpkg --validate-version -- '%s'",
+                        dir, odd[a]);
+                assert_int_equal(WEXITSTATUS(system(valid)), 3);
+        }
+
         /* Any other use: the real program's answer. */
         _cleanup_free_ char *other =
                 xasprintf("cd %s && ./dpkg-deb -f plain.deb Package | grep -qx t", dir);

@@ -265,10 +265,11 @@ static void add_rule(Selector *s, const NativeRule *rule, int root_fd) {
         }
 }
 
-/* vmcompose-deb (composer/install/deb-native.c) as dpkg-deb and dpkg-split: what dpkg starts
- * twice per package it unpacks, for the plain archives vmcompose stages. */
+/* vmcompose-deb (composer/install/deb-native.c) as dpkg-deb and dpkg-split, what dpkg starts
+ * twice per package it unpacks (for the plain archives vmcompose stages), and as dpkg, for the
+ * version checks of dpkg-maintscript-helper; the rest goes to the root's programs. */
 static void add_deb_helper(Selector *s, int root_fd) {
-        static const char *const names[] = {"dpkg-deb", "dpkg-split"};
+        static const char *const names[] = {"dpkg-deb", "dpkg-split", "dpkg"};
         _cleanup_free_ char *helper = vmcompose_libexec_path("vmcompose-deb"), *why = NULL;
         if (access(helper, X_OK) < 0 || !closure_ok(s, helper, 0, &why))
                 return;
