@@ -584,34 +584,50 @@ static void test_native_select(void **state) {
                 assert_int_equal(root_write_file(root, in_root[i], "", 0, 0755, 0), 0);
         NativeHost host = {"/var/lib/dpkg/status", "/var/lib/dpkg/info", arch_host()};
         NativeSet set = {};
-        assert_int_equal(native_select(&host, pkgs, n, "arm64", root, &set), 0);
+        assert_int_equal(native_select(&host, pkgs, n, "arm64", &set), 0);
         assert_true(strv_contains(set.names, "ls"));
         assert_true(strv_contains(set.names, "dash"));
         assert_true(strv_contains(set.binds, "usr/bin/dash")); /* /bin/sh's interpreter */
         assert_false(strv_contains(set.names, "uname"));       /* would say x86_64 */
-        assert_false(strv_contains(set.names, "cat"));         /* not in this root */
         assert_true(strv_contains(set.names, "dpkg-deb"));     /* vmcompose-deb */
         assert_non_null(set.interp);
         assert_true(strv_length(set.libs) > 0);
+
+        /* In PATH only what the root has now: cat once it is unpacked. */
+        assert_int_equal(root_mkdir_p(root, "dev/.vmc-native/all", 0755), 0);
+        assert_int_equal(root_mkdir_p(root, "dev/.vmc-native/bin", 0755), 0);
+        for (size_t i = 0; set.names[i]; i++) {
+                _cleanup_free_ char *p = xasprintf("dev/.vmc-native/all/%s", set.names[i]);
+                assert_int_equal(root_write_file(root, p, "", 0, 0755, 0), 0);
+        }
+        set.active = true;
+        assert_int_equal(native_refresh(&set, root), 0);
+        assert_int_equal(faccessat(root, "dev/.vmc-native/bin/ls", F_OK, 0), 0);
+        assert_int_equal(faccessat(root, "dev/.vmc-native/bin/dash", F_OK, 0), 0);
+        assert_int_equal(faccessat(root, "dev/.vmc-native/bin/cat", F_OK, 0), -1);
+        assert_int_equal(root_write_file(root, "usr/bin/cat", "", 0, 0755, 0), 0);
+        assert_int_equal(native_refresh(&set, root), 0);
+        assert_int_equal(faccessat(root, "dev/.vmc-native/bin/cat", F_OK, 0), 0);
+        set.active = false;
         native_set_done(&set);
 
         /* coreutils at another version: ls stays emulated, dash does not. */
         const char *v = coreutils->version;
         coreutils->version = "0:0-other";
-        assert_int_equal(native_select(&host, pkgs, n, "arm64", root, &set), 0);
+        assert_int_equal(native_select(&host, pkgs, n, "arm64", &set), 0);
         assert_false(strv_contains(set.names, "ls"));
         assert_true(strv_contains(set.names, "dash"));
         native_set_done(&set);
         coreutils->version = v;
 
         /* An image of another architecture's packages only (arch all, say): nothing. */
-        assert_int_equal(native_select(&host, pkgs, n, "armhf", root, &set), 0);
+        assert_int_equal(native_select(&host, pkgs, n, "armhf", &set), 0);
         assert_null(set.programs);
         native_set_done(&set);
 
         /* libc6 at another version: every program loads it, so none runs natively. */
         libc->version = "0:0-other";
-        assert_int_equal(native_select(&host, pkgs, n, "arm64", root, &set), 0);
+        assert_int_equal(native_select(&host, pkgs, n, "arm64", &set), 0);
         assert_null(set.programs);
         native_set_done(&set);
         free(pkgs);

@@ -6,9 +6,11 @@
  * as uid 0 of the user namespace of a rootless build, core/userns.c); a policy-rc.d keeps
  * services from starting. */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "debian.h"
 #include "native.h"
@@ -88,6 +90,53 @@ static int stage_debs(int root_fd, const InstallPackage *pkgs, size_t n, bool pl
         return 0;
 }
 
+typedef struct StageJobs {
+        int root_fd;
+        const InstallPackage *pkgs;
+        size_t n, next;
+        bool plain;
+        char **staged;
+        Diagnostics *diags; /* one per package: threads do not share one */
+} StageJobs;
+
+static void *stage_worker(void *userdata) {
+        StageJobs *j = userdata;
+        for (size_t i; (i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->n;) {
+                _cleanup_strv_free_ char **one = xcalloc(2, sizeof(char *));
+                if (stage_debs(j->root_fd, &j->pkgs[i], 1, j->plain, &one, &j->diags[i]) == 0)
+                        j->staged[i] = TAKE_PTR(one[0]);
+        }
+        return NULL;
+}
+
+/* Every package staged, a worker per CPU when they are decompressed (a root of another
+ * architecture): in staged[], or the first failure in diag. */
+static int stage_all(int root_fd, const InstallPackage *pkgs, size_t n, bool plain, char **staged,
+                     Diagnostics *diag) {
+        StageJobs j = {root_fd, pkgs, n, 0, plain, staged, xcalloc(n + 1, sizeof(Diagnostics))};
+        long cpus = plain ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
+        size_t n_threads = cpus > 1 ? (size_t)MIN(cpus, 8) - 1 : 0, started = 0;
+        pthread_t threads[8];
+        int r = root_mkdir_p(root_fd, DEB_DIR, 0755); /* before the workers race to make it */
+        for (; r == 0 && started < n_threads; started++)
+                if (pthread_create(&threads[started], NULL, stage_worker, &j) != 0)
+                        break;
+        if (r == 0)
+                stage_worker(&j);
+        for (size_t t = 0; t < started; t++)
+                pthread_join(threads[t], NULL);
+        for (size_t i = 0; r == 0 && i < n; i++)
+                if (!staged[i]) {
+                        for (char **m = j.diags[i].messages; m && *m; m++)
+                                diag_add(diag, NULL, "%s", *m);
+                        r = -EIO;
+                }
+        for (size_t i = 0; i < n; i++)
+                diag_done(&j.diags[i]);
+        free(j.diags);
+        return r < 0 ? r : 0;
+}
+
 /* SOURCE_DATE_EPOCH=N for the programs run in the root (shadow's useradd and chage,
  * mkinitramfs, systemd-sysusers use it instead of the clock), or NULL without one. */
 static char *sde_env(const InstallOptions *o) {
@@ -96,9 +145,21 @@ static char *sde_env(const InstallOptions *o) {
         return xasprintf("SOURCE_DATE_EPOCH=%llu", (unsigned long long)o->source_date_epoch);
 }
 
+/* What every dpkg run of one install shares. */
+typedef struct DpkgRun {
+        const char *root;
+        int root_fd;
+        const char *sde; /* SOURCE_DATE_EPOCH=..., or NULL */
+        NativeSet *native;
+        InstallMounts *mounts;
+        Diagnostics *diag;
+} DpkgRun;
+
 /* Runs dpkg in the chroot; its output's end in diag when it fails. */
-static int chroot_dpkg(const char *root, char **args, const char *what, const char *sde,
-                       const NativeSet *native, Diagnostics *diag) {
+static int chroot_dpkg(const DpkgRun *run, char **args, const char *what) {
+        const char *root = run->root, *sde = run->sde;
+        const NativeSet *native = run->native;
+        Diagnostics *diag = run->diag;
         _cleanup_strv_free_ char **argv = NULL;
         /* INITRD=No: the kernel's postinst hook makes no initramfs, and initramfs-tools'
          * trigger finds none to update; install_phases() makes it once, at the end, with
@@ -116,6 +177,9 @@ static int chroot_dpkg(const char *root, char **args, const char *what, const ch
         }
         Buffer out = {};
 
+        int r = native_refresh(run->native, run->root_fd);
+        if (r < 0)
+                return diag_add_errno(diag, r, "install: cannot put native programs in PATH: %m");
         strv_extend(&argv, "chroot");
         strv_extend(&argv, root);
         strv_extend(&argv, "dpkg");
@@ -124,7 +188,7 @@ static int chroot_dpkg(const char *root, char **args, const char *what, const ch
         for (char **a = args; a && *a; a++)
                 strv_extend(&argv, *a);
         double start = spawn_in_root_seconds();
-        int r = spawn_run_in_root(argv, env, &out);
+        r = spawn_run_in_root(argv, env, &out);
         log_info("install: dpkg (%s): %.1f s", what, spawn_in_root_seconds() - start);
         if (r != 0) {
                 log_debug_sub("install", "dpkg %s, the whole output:\n%s", what,
@@ -302,25 +366,63 @@ int debian_install_levels(const InstallPackage *pkgs, size_t n, const bool *done
         return 0;
 }
 
-/* 3. dpkg --install, a round per level, of the packages not done yet. */
-static int install_rounds(const char *root, char **staged, size_t n, const bool *done,
-                          const unsigned *level, unsigned max_level, const char *sde,
-                          const NativeSet *native, Diagnostics *diag) {
+/* dpkg installs the packages in[], dependencies forced or not. With native programs: unpacked
+ * first, then configured once what they brought is in PATH and the native shell and perl are
+ * bound over the root's (which dpkg replaces while it unpacks), in the same order as --install
+ * would (the order of its queue: the arguments'). */
+static int dpkg_install(const DpkgRun *run, const InstallPackage *pkgs, char **staged, size_t n,
+                        const bool *in, bool force_depends, bool may_split, const char *what) {
+        const bool split = may_split && run->native->active;
+        _cleanup_strv_free_ char **args = NULL, **configure = NULL;
+        _cleanup_free_ char *error = NULL, *unpack_what = xasprintf("%s, unpack", what),
+                            *configure_what = xasprintf("%s, configure", what);
+        strv_extend(&args, split ? "--unpack" : "--install");
+        strv_extend(&configure, "--configure");
+        if (force_depends) {
+                strv_extend(&args, "--force-depends");
+                strv_extend(&configure, "--force-depends");
+        }
+        for (size_t i = 0; i < n; i++)
+                if (in[i]) {
+                        strv_extend(&args, staged[i]);
+                        strv_extend(&configure, pkgs[i].name);
+                }
+        /* dpkg keeps the status file as it was before its run in status-old: two runs must
+         * leave the one --install leaves. */
+        _cleanup_free_ char *status = NULL;
+        size_t status_size = 0;
+        if (split && root_read_file(run->root_fd, "var/lib/dpkg/status", 256 << 20, &status,
+                                    &status_size) < 0)
+                status = NULL;
+        int r = chroot_dpkg(run, args, split ? unpack_what : what);
+        if (r < 0 || !split)
+                return r;
+        if ((r = native_bind(run->native, run->mounts, &error)) < 0)
+                return diag_add_errno(run->diag, r, "install: %s", error);
+        r = chroot_dpkg(run, configure, configure_what);
+        if (r == 0 && status &&
+            (r = root_write_file(run->root_fd, "var/lib/dpkg/status-old", status, status_size, 0644,
+                                 0)) < 0)
+                diag_add_errno(run->diag, r, "install: cannot write dpkg's status-old: %m");
+        return r;
+}
+
+/* 3. dpkg installs, a round per level, the packages not done yet. */
+static int install_rounds(const DpkgRun *run, const InstallPackage *pkgs, char **staged, size_t n,
+                          const bool *done, const unsigned *level, unsigned max_level) {
+        _cleanup_free_ bool *in = xcalloc(n + 1, sizeof(bool));
         for (unsigned round = 0; round <= max_level; round++) {
                 if (signals_interrupted())
                         return -EINTR;
-                _cleanup_strv_free_ char **args = NULL;
-                strv_extend(&args, "--install");
                 size_t count = 0;
                 for (size_t i = 0; i < n; i++)
-                        if (!done[i] && level[i] == round) {
-                                strv_extend(&args, staged[i]);
-                                count++;
-                        }
+                        count += (in[i] = !done[i] && level[i] == round);
                 if (count == 0)
                         continue;
                 _cleanup_free_ char *what = xasprintf("round %u, %zu packages", round + 1, count);
-                int r = chroot_dpkg(root, args, what, sde, native, diag);
+                /* One run a round: split, its own programs would come to PATH a few seconds
+                 * earlier, for another emulated start of dpkg (measured: no faster). */
+                int r = dpkg_install(run, pkgs, staged, n, in, false, false, what);
                 if (r < 0)
                         return r;
         }
@@ -337,7 +439,7 @@ static void native_start(int root_fd, const InstallPackage *pkgs, size_t n, cons
         _cleanup_free_ char *error = NULL;
         if (!arch || !arch_is_foreign(arch) || !host.arch || (env && streq(env, "0")))
                 return;
-        int r = native_select(&host, pkgs, n, arch->name, root_fd, native);
+        int r = native_select(&host, pkgs, n, arch->name, native);
         if (r < 0) {
                 log_info("install: cannot read the host's dpkg database (%s): every program in "
                          "the root runs emulated",
@@ -362,34 +464,6 @@ static void native_start(int root_fd, const InstallPackage *pkgs, size_t n, cons
         }
 }
 
-/* dpkg installs the bootstrap set, dependencies forced: they are all there, only not
- * configured yet. With native programs, unpacked first and configured once the native shell
- * and perl are bound over the root's (which dpkg replaces while it unpacks), in the same order
- * as --install would (the order of its queue: the arguments'). */
-static int install_bootstrap(const char *root, const InstallPackage *pkgs, char **staged, size_t n,
-                             const bool *boot, const char *sde, InstallMounts *mounts,
-                             NativeSet *native, Diagnostics *diag) {
-        const bool split = native->active && native->binds;
-        _cleanup_strv_free_ char **args = NULL, **configure = NULL;
-        _cleanup_free_ char *error = NULL;
-        strv_extend(&args, split ? "--unpack" : "--install");
-        strv_extend(&args, "--force-depends");
-        strv_extend(&configure, "--configure");
-        strv_extend(&configure, "--force-depends");
-        for (size_t i = 0; i < n; i++)
-                if (boot[i]) {
-                        strv_extend(&args, staged[i]);
-                        strv_extend(&configure, pkgs[i].name);
-                }
-        int r = chroot_dpkg(root, args, split ? "bootstrap, unpack" : "bootstrap", sde, native,
-                            diag);
-        if (r < 0)
-                return r;
-        if ((r = native_bind(native, mounts, &error)) < 0)
-                return diag_add_errno(diag, r, "install: %s", error);
-        return split ? chroot_dpkg(root, configure, "bootstrap, configure", sde, native, diag) : 0;
-}
-
 static int install_phases(const char *root, int root_fd, const InstallPackage *pkgs, size_t n,
                           const InstallOptions *o, InstallMounts *mounts, NativeSet *native,
                           Diagnostics *diag) {
@@ -409,22 +483,19 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
                 return r;
         /* The .debs, where dpkg in the chroot sees them. */
         const bool plain = o && arch_is_foreign(arch_find(o->architecture));
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_strv_free_ char **one = xcalloc(2, sizeof(char *));
-                r = stage_debs(root_fd, &pkgs[i], 1, plain, &one, diag);
-                if (r < 0)
-                        return r;
-                staged[i] = TAKE_PTR(one[0]);
-        }
+        if ((r = stage_all(root_fd, pkgs, n, plain, staged, diag)) < 0)
+                return r;
         r = mount_api(mounts, root, root_fd, diag);
         if (r < 0)
                 return r;
         native_start(root_fd, pkgs, n, o, mounts, native);
 
-        /* 2. dpkg installs the bootstrap set properly. */
+        /* 2. dpkg installs the bootstrap set properly, dependencies forced: they are all
+         * there, only not configured yet. */
+        const DpkgRun run = {root, root_fd, sde, native, mounts, diag};
         for (size_t i = 0; i < n; i++)
                 done[i] = boot[i];
-        r = install_bootstrap(root, pkgs, staged, n, boot, sde, mounts, native, diag);
+        r = dpkg_install(&run, pkgs, staged, n, boot, true, true, "bootstrap");
         if (r < 0)
                 return r;
 
@@ -434,7 +505,7 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
         if (debian_install_levels(pkgs, n, done, level, &max_level) < 0)
                 return diag_add_errno(diag, ELOOP,
                                       "install: a Pre-Depends cycle among the packages");
-        r = install_rounds(root, staged, n, done, level, max_level, sde, native, diag);
+        r = install_rounds(&run, pkgs, staged, n, done, level, max_level);
         _cleanup_free_ char *error = NULL;
         if (r >= 0 && (r = native_remove(native, root_fd, mounts, &error)) < 0)
                 diag_add_errno(diag, r, "install: %s", error);

@@ -73,6 +73,10 @@ static const NativeRule rules[] = {
         {.package = "findutils"},
         {.package = "gzip"},
         {.package = "diffutils"},
+        {.package = "kmod"}, /* depmod reads modules of any architecture (cross depmod -b) */
+        {.package = "passwd"},
+        {.package = "debianutils"},
+        {.package = "mawk"},
 };
 
 const NativeRule *native_rules(size_t *ret_n) {
@@ -228,36 +232,70 @@ static bool in_bin_dir(const char *path) {
         return false;
 }
 
+static void add_program(NativeSet *set, const char *host, const char *name, const char *root_path,
+                        const char *link) {
+        strv_extend(&set->programs, host);
+        strv_extend(&set->names, name);
+        strv_extend(&set->root_paths, root_path);
+        strv_extend(&set->links, link ? link : "");
+}
+
+/* The package's links to its programs run natively (kmod's depmod -> kmod): the program called
+ * by that name, once the root has the same link (native_refresh()). */
+static void add_links(Selector *s, const NativeRule *rule, char **list) {
+        for (char **p = list; p && *p; p++) {
+                const char *l = *p, *base = strrchr(l, '/') + 1;
+                char host[PATH_MAX];
+                struct stat st;
+                if (!in_bin_dir(l) || strv_contains((char **)rule->skip, base) ||
+                    strv_contains(s->set->names, base) || lstat(l, &st) < 0 || !S_ISLNK(st.st_mode))
+                        continue;
+                ssize_t hl = readlink(l, host, sizeof(host) - 1);
+                _cleanup_free_ char *target = realpath(l, NULL);
+                if (hl < 0 || !target)
+                        continue;
+                host[hl] = 0;
+                for (size_t i = 0; s->set->programs && s->set->programs[i]; i++) {
+                        _cleanup_free_ char *prog = realpath(s->set->programs[i], NULL);
+                        if (prog && streq(prog, target)) {
+                                add_program(s->set, s->set->programs[i], base, l + 1, host);
+                                break;
+                        }
+                }
+        }
+}
+
 /* The programs of rule's package the root has too, checked. */
-static void add_rule(Selector *s, const NativeRule *rule, int root_fd) {
+static void add_rule(Selector *s, const NativeRule *rule) {
         _cleanup_free_ char *text = NULL, *plain = list_path(s->host, rule->package, false),
                             *qual = list_path(s->host, rule->package, true);
         if (read_full_file(plain, 16 << 20, &text, NULL) < 0 &&
             read_full_file(qual, 16 << 20, &text, NULL) < 0)
                 return;
         unsigned added = 0;
+        _cleanup_strv_free_ char **list = NULL;
         for (char *save = NULL, *l = strtok_r(text, "\n", &save); l;
-             l = strtok_r(NULL, "\n", &save)) {
-                const char *base = strrchr(l, '/') + 1;
+             l = strtok_r(NULL, "\n", &save))
+                strv_extend(&list, l);
+        for (char **p = list; p && *p; p++) {
+                const char *l = *p, *base = strrchr(l, '/') + 1;
                 _cleanup_free_ char *why = NULL;
                 struct stat st;
                 if (!in_bin_dir(l) || strv_contains((char **)rule->skip, base) ||
                     strv_contains(s->set->names, base) || lstat(l, &st) < 0 || !S_ISREG(st.st_mode))
                         continue;
-                _cleanup_close_ int in_root = root_open(root_fd, l + 1, O_PATH | O_NOFOLLOW, 0);
-                if (in_root < 0)
-                        continue; /* stripped from the image, or not unpacked yet */
                 if (!closure_ok(s, l, 0, &why)) {
                         if (why)
                                 log_debug_sub("install", "native: %s stays emulated: %s", l, why);
                         continue;
                 }
-                strv_extend(&s->set->programs, l);
-                strv_extend(&s->set->names, base);
+                add_program(s->set, l, base, l + 1, NULL);
                 if (rule->bind && same_path(l, rule->bind))
                         strv_extend(&s->set->binds, rule->bind);
                 added++;
         }
+        if (added > 0)
+                add_links(s, rule, list);
         if (added > 0) {
                 strv_extend(&s->set->packages, rule->package);
                 if (rule->data_dir)
@@ -268,20 +306,15 @@ static void add_rule(Selector *s, const NativeRule *rule, int root_fd) {
 /* vmcompose-deb (composer/install/deb-native.c) as dpkg-deb and dpkg-split, what dpkg starts
  * twice per package it unpacks (for the plain archives vmcompose stages), and as dpkg, for the
  * version checks of dpkg-maintscript-helper; the rest goes to the root's programs. */
-static void add_deb_helper(Selector *s, int root_fd) {
+static void add_deb_helper(Selector *s) {
         static const char *const names[] = {"dpkg-deb", "dpkg-split", "dpkg"};
         _cleanup_free_ char *helper = vmcompose_libexec_path("vmcompose-deb"), *why = NULL;
         if (access(helper, X_OK) < 0 || !closure_ok(s, helper, 0, &why))
                 return;
         for (size_t i = 0; i < ELEMENTSOF(names); i++) {
                 _cleanup_free_ char *path = xasprintf("usr/bin/%s", names[i]);
-                _cleanup_close_ int in_root = root_open(root_fd, path, O_PATH | O_NOFOLLOW, 0);
-                if (in_root < 0 || strv_contains(s->set->names, names[i]))
-                        return;
-        }
-        for (size_t i = 0; i < ELEMENTSOF(names); i++) {
-                strv_extend(&s->set->programs, helper);
-                strv_extend(&s->set->names, names[i]);
+                if (!strv_contains(s->set->names, names[i]))
+                        add_program(s->set, helper, names[i], path, NULL);
         }
         strv_extend(&s->set->packages, "vmcompose-deb");
 }
@@ -298,7 +331,7 @@ static void selector_done(Selector *s) {
 }
 
 int native_select(const NativeHost *host, const InstallPackage *pkgs, size_t n, const char *arch,
-                  int root_fd, NativeSet *ret) {
+                  NativeSet *ret) {
         NativeSet set = {};
         Selector s = {.host = host, .pkgs = pkgs, .n = n, .arch = arch, .set = &set};
         _cleanup_free_ char *status = NULL;
@@ -310,9 +343,9 @@ int native_select(const NativeHost *host, const InstallPackage *pkgs, size_t n, 
         for (size_t i = 0; r >= 0 && i < ELEMENTSOF(rules); i++)
                 if (twin(&s, rules[i].package) &&
                     (!rules[i].usable || rules[i].usable(pkgs, n, arch)))
-                        add_rule(&s, &rules[i], root_fd);
+                        add_rule(&s, &rules[i]);
         if (r >= 0 && set.programs) /* the native set's loader and libc are there */
-                add_deb_helper(&s, root_fd);
+                add_deb_helper(&s);
         selector_done(&s);
         if (r < 0) {
                 native_set_done(&set);
@@ -325,6 +358,8 @@ int native_select(const NativeHost *host, const InstallPackage *pkgs, size_t n, 
 void native_set_done(NativeSet *set) {
         strv_free(set->programs);
         strv_free(set->names);
+        strv_free(set->root_paths);
+        strv_free(set->links);
         strv_free(set->libs);
         strv_free(set->data_dirs);
         strv_free(set->binds);
@@ -447,7 +482,8 @@ int native_setup(NativeSet *set, InstallMounts *m, const char *multiarch, char *
         if (r == 0 && (mkdirat(dev, ".vmc-native", 0755) < 0 ||
                        (top = openat(dev, ".vmc-native", O_RDONLY | O_DIRECTORY)) < 0 ||
                        mkdirat(top, "bin", 0755) < 0 || mkdirat(top, "lib", 0755) < 0 ||
-                       (bin = openat(top, "bin", O_RDONLY | O_DIRECTORY)) < 0 ||
+                       mkdirat(top, "all", 0755) < 0 ||
+                       (bin = openat(top, "all", O_RDONLY | O_DIRECTORY)) < 0 ||
                        (lib = openat(top, "lib", O_RDONLY | O_DIRECTORY)) < 0))
                 r = -errno;
         if (r == 0)
@@ -474,7 +510,7 @@ static int same_times(int root_fd, const char *path, int fd) {
 }
 
 int native_bind(NativeSet *set, InstallMounts *m, char **ret_error) {
-        if (!set->active)
+        if (!set->active || set->bound)
                 return 0;
         for (size_t i = 0; set->binds && set->binds[i]; i++) {
                 _cleanup_free_ char *copy =
@@ -489,6 +525,38 @@ int native_bind(NativeSet *set, InstallMounts *m, char **ret_error) {
                 if (r < 0)
                         return r;
                 set->bound = true;
+        }
+        return 0;
+}
+
+int native_refresh(NativeSet *set, int root_fd) {
+        if (!set->active)
+                return 0;
+        _cleanup_close_ int top = root_open(root_fd, NATIVE_DIR, O_RDONLY | O_DIRECTORY, 0);
+        if (top < 0)
+                return top;
+        for (size_t i = 0; set->names && set->names[i]; i++) {
+                char target[PATH_MAX];
+                _cleanup_free_ char *name = NULL, *there = xasprintf("bin/%s", set->names[i]),
+                                    *from = xasprintf("all/%s", set->names[i]);
+                if (faccessat(top, there, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+                        continue; /* linked before */
+                _cleanup_close_ int dir =
+                        root_open_parent(root_fd, set->root_paths[i], false, &name);
+                struct stat st;
+                if (dir < 0 || fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                        continue; /* not unpacked yet, or stripped from the image */
+                if (*set->links[i]) {
+                        ssize_t len = S_ISLNK(st.st_mode)
+                                              ? readlinkat(dir, name, target, sizeof(target) - 1)
+                                              : -1;
+                        if (len < 0 || (size_t)len != strlen(set->links[i]) ||
+                            memcmp(target, set->links[i], (size_t)len) != 0)
+                                continue;
+                } else if (!S_ISREG(st.st_mode))
+                        continue;
+                if (linkat(top, from, top, there, 0) < 0)
+                        return -errno;
         }
         return 0;
 }

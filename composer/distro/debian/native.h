@@ -27,29 +27,35 @@ typedef struct NativeHost {
 } NativeHost;
 
 typedef struct NativeSet {
-        char **programs;  /* host paths of the programs that run natively ... */
-        char **names;     /* ... and their names, in step */
-        char **libs;      /* host paths of the libraries they load */
-        char *interp;     /* their dynamic loader (PT_INTERP), NULL for an empty set */
-        char **data_dirs; /* copied from the host's usr/lib/<triplet> */
-        char **binds;     /* root files the native interpreters are bound over */
-        char **packages;  /* the packages of programs, for the log */
-        char *made_dir;   /* the root's usr/lib/<triplet>, made for the run */
+        char **programs;   /* host paths of the programs that run natively ... */
+        char **names;      /* ... their names, in step ... */
+        char **root_paths; /* ... where the root has them (relative) ... */
+        char **links;      /* ... and, for a name that is a link, its target ("": none) */
+        char **libs;       /* host paths of the libraries they load */
+        char *interp;      /* their dynamic loader (PT_INTERP), NULL for an empty set */
+        char **data_dirs;  /* copied from the host's usr/lib/<triplet> */
+        char **binds;      /* root files the native interpreters are bound over */
+        char **packages;   /* the packages of programs, for the log */
+        char *made_dir;    /* the root's usr/lib/<triplet>, made for the run */
         size_t mounts_keep;
         bool active, bound;
 } NativeSet;
 
-/* Chooses the programs of pkgs (an image of architecture arch, its bootstrap set unpacked in
- * root_fd) that run natively on host. 0 with *ret (native_set_done()), or a negative errno
- * when the host's database cannot be read. */
+/* Chooses the programs of pkgs (an image of architecture arch) that may run natively on host.
+ * 0 with *ret (native_set_done()), or a negative errno when the host's database cannot be
+ * read. */
 int native_select(const NativeHost *host, const InstallPackage *pkgs, size_t n, const char *arch,
-                  int root_fd, NativeSet *ret);
+                  NativeSet *ret);
 void native_set_done(NativeSet *set);
 
 /* Copies the set into the root's /dev (the tmpfs of dpkg's run), the programs' loader rewritten
  * to the copy there, and binds the libraries on the root's usr/lib/<triplet>. 0, or a negative
  * errno with *ret_error (caller frees). */
 int native_setup(NativeSet *set, InstallMounts *m, const char *multiarch, char **ret_error);
+/* Puts in PATH the programs the root has now (at the same path; a link with the same target):
+ * before they are unpacked, or when the image strips them, a script must not find them. Call
+ * before each dpkg run. 0 or a negative errno. */
+int native_refresh(NativeSet *set, int root_fd);
 /* The PATH for the root's programs while the set is set up. */
 #define NATIVE_PATH "PATH=/dev/.vmc-native/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 /* Binds the native shebang interpreters over the root's (once their packages are installed:
