@@ -373,28 +373,42 @@ int debian_install_levels(const InstallPackage *pkgs, size_t n, const bool *done
 static int dpkg_install(const DpkgRun *run, const InstallPackage *pkgs, char **staged, size_t n,
                         const bool *in, bool force_depends, bool may_split, const char *what) {
         const bool split = may_split && run->native->active;
-        _cleanup_strv_free_ char **args = NULL, **configure = NULL;
-        _cleanup_free_ char *error = NULL, *unpack_what = xasprintf("%s, unpack", what),
+        _cleanup_strv_free_ char **first = NULL, **args = NULL, **configure = NULL;
+        _cleanup_free_ char *error = NULL, *first_what = xasprintf("%s, unpack shells", what),
+                            *unpack_what = xasprintf("%s, unpack", what),
                             *configure_what = xasprintf("%s, configure", what);
+        strv_extend(&first, "--unpack");
         strv_extend(&args, split ? "--unpack" : "--install");
         strv_extend(&configure, "--configure");
         if (force_depends) {
+                strv_extend(&first, "--force-depends");
                 strv_extend(&args, "--force-depends");
                 strv_extend(&configure, "--force-depends");
         }
+        /* Split, the packages of the native shell and perl go first, on their own: then
+         * every other package's preinst runs with them. */
         for (size_t i = 0; i < n; i++)
                 if (in[i]) {
-                        strv_extend(&args, staged[i]);
+                        bool interp =
+                                split && strv_contains(run->native->bind_packages, pkgs[i].name);
+                        strv_extend(interp ? &first : &args, staged[i]);
                         strv_extend(&configure, pkgs[i].name);
                 }
-        /* dpkg keeps the status file as it was before its run in status-old: two runs must
-         * leave the one --install leaves. */
+        /* dpkg keeps the status file as it was before its run in status-old: several runs
+         * must leave the one --install leaves. */
         _cleanup_free_ char *status = NULL;
         size_t status_size = 0;
         if (split && root_read_file(run->root_fd, "var/lib/dpkg/status", 256 << 20, &status,
                                     &status_size) < 0)
                 status = NULL;
-        int r = chroot_dpkg(run, args, split ? unpack_what : what);
+        int r = 0;
+        if (split && strv_length(first) > (force_depends ? 2 : 1)) {
+                if ((r = chroot_dpkg(run, first, first_what)) < 0)
+                        return r;
+                if ((r = native_bind(run->native, run->mounts, &error)) < 0)
+                        return diag_add_errno(run->diag, r, "install: %s", error);
+        }
+        r = chroot_dpkg(run, args, split ? unpack_what : what);
         if (r < 0 || !split)
                 return r;
         if ((r = native_bind(run->native, run->mounts, &error)) < 0)

@@ -290,8 +290,10 @@ static void add_rule(Selector *s, const NativeRule *rule) {
                         continue;
                 }
                 add_program(s->set, l, base, l + 1, NULL);
-                if (rule->bind && same_path(l, rule->bind))
+                if (rule->bind && same_path(l, rule->bind)) {
                         strv_extend(&s->set->binds, rule->bind);
+                        strv_extend(&s->set->bind_packages, rule->package);
+                }
                 added++;
         }
         if (added > 0)
@@ -363,6 +365,7 @@ void native_set_done(NativeSet *set) {
         strv_free(set->libs);
         strv_free(set->data_dirs);
         strv_free(set->binds);
+        strv_free(set->bind_packages);
         strv_free(set->packages);
         free(set->made_dir);
         free(set->interp);
@@ -514,7 +517,7 @@ int native_bind(NativeSet *set, InstallMounts *m, char **ret_error) {
                 return 0;
         for (size_t i = 0; set->binds && set->binds[i]; i++) {
                 _cleanup_free_ char *copy =
-                        xasprintf(NATIVE_DIR "/bin/%s", strrchr(set->binds[i], '/') + 1);
+                        xasprintf(NATIVE_DIR "/all/%s", strrchr(set->binds[i], '/') + 1);
                 _cleanup_close_ int fd = root_open(m->root_fd, copy, O_RDONLY | O_NOFOLLOW, 0);
                 int r = fd < 0 ? fd : same_times(m->root_fd, set->binds[i], fd);
                 if (r < 0) {

@@ -27,16 +27,17 @@ typedef struct NativeHost {
 } NativeHost;
 
 typedef struct NativeSet {
-        char **programs;   /* host paths of the programs that run natively ... */
-        char **names;      /* ... their names, in step ... */
-        char **root_paths; /* ... where the root has them (relative) ... */
-        char **links;      /* ... and, for a name that is a link, its target ("": none) */
-        char **libs;       /* host paths of the libraries they load */
-        char *interp;      /* their dynamic loader (PT_INTERP), NULL for an empty set */
-        char **data_dirs;  /* copied from the host's usr/lib/<triplet> */
-        char **binds;      /* root files the native interpreters are bound over */
-        char **packages;   /* the packages of programs, for the log */
-        char *made_dir;    /* the root's usr/lib/<triplet>, made for the run */
+        char **programs;      /* host paths of the programs that run natively ... */
+        char **names;         /* ... their names, in step ... */
+        char **root_paths;    /* ... where the root has them (relative) ... */
+        char **links;         /* ... and, for a name that is a link, its target ("": none) */
+        char **libs;          /* host paths of the libraries they load */
+        char *interp;         /* their dynamic loader (PT_INTERP), NULL for an empty set */
+        char **data_dirs;     /* copied from the host's usr/lib/<triplet> */
+        char **binds;         /* root files the native interpreters are bound over ... */
+        char **bind_packages; /* ... and their packages */
+        char **packages;      /* the packages of programs, for the log */
+        char *made_dir;       /* the root's usr/lib/<triplet>, made for the run */
         size_t mounts_keep;
         bool active, bound;
 } NativeSet;
