@@ -283,20 +283,24 @@ static int make_initramfs(const char *root, const char *sde, Diagnostics *diag) 
 }
 
 /* 1. The bootstrap set unpacked, so that dpkg can run inside the root. */
-static int unpack_bootstrap(int root_fd, const InstallPackage *pkgs, size_t n,
-                            const InstallOptions *o, const bool *boot, Diagnostics *diag) {
+static int unpack_bootstrap(const char *root, int root_fd, const InstallPackage *pkgs, size_t n,
+                            const InstallOptions *o, const bool *boot, char **plain) {
         unsigned n_boot = 0;
+        double start = spawn_monotonic_usec() / 1e6;
         for (size_t i = 0; i < n; i++) {
                 if (!boot[i])
                         continue;
-                int r = deb_extract(root_fd, pkgs[i].deb_path, o, NULL);
+                /* The decompressed copy when there is one: the same members, read faster. */
+                _cleanup_free_ char *path = plain ? xasprintf("%s%s", root, plain[i]) : NULL;
+                int r = deb_extract(root_fd, path ? path : pkgs[i].deb_path, o, NULL);
                 if (r < 0)
                         return r; /* deb_extract() logs what it refuses */
                 if (signals_interrupted())
                         return -EINTR;
                 n_boot++;
         }
-        log_info("install: unpacked %u bootstrap packages", n_boot);
+        log_info("install: unpacked %u bootstrap packages: %.1f s", n_boot,
+                 spawn_monotonic_usec() / 1e6 - start);
         return 0;
 }
 
@@ -492,12 +496,15 @@ static int install_phases(const char *root, int root_fd, const InstallPackage *p
         if (o && o->merged_usr && (r = make_merged_usr(root_fd, o->architecture)) < 0)
                 return diag_add_errno(diag, r, "install: cannot make the merged-/usr links: %m");
         bootstrap_set(pkgs, n, boot);
-        if ((r = unpack_bootstrap(root_fd, pkgs, n, o, boot, diag)) < 0 ||
+        /* The .debs, where dpkg in the chroot sees them: for a root of another architecture
+         * decompressed, first (the bootstrap set is unpacked from those copies). */
+        const bool plain = o && arch_is_foreign(arch_find(o->architecture));
+        if (plain && (r = stage_all(root_fd, pkgs, n, plain, staged, diag)) < 0)
+                return r;
+        if ((r = unpack_bootstrap(root, root_fd, pkgs, n, o, boot, plain ? staged : NULL)) < 0 ||
             (r = write_before_configure(root_fd, o, diag)) < 0)
                 return r;
-        /* The .debs, where dpkg in the chroot sees them. */
-        const bool plain = o && arch_is_foreign(arch_find(o->architecture));
-        if ((r = stage_all(root_fd, pkgs, n, plain, staged, diag)) < 0)
+        if (!plain && (r = stage_all(root_fd, pkgs, n, plain, staged, diag)) < 0)
                 return r;
         r = mount_api(mounts, root, root_fd, diag);
         if (r < 0)
