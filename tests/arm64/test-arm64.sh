@@ -7,7 +7,8 @@
 #   e2e     (root, network, one boot under TCG): minimal --arch arm64 builds raw, qcow2 and VHD
 #           (NAME-arm64.*, the manifest and SBOM say arm64) and boots under qemu-system-aarch64
 #           with AAVMF to multi-user.target; a second cold build, every program in the root
-#           emulated (VMCOMPOSE_NATIVE=0), is byte-identical.
+#           emulated (VMCOMPOSE_NATIVE=0), is byte-identical; then tests/arm64/shim.yaml (Debian's
+#           signed arm64 shim and GRUB) boots with Secure Boot enforced (AAVMF, Microsoft's keys).
 #   azure   (root, network, one boot under TCG): the azure-gen2 target for arm64 passes the
 #           Azure lint, with the NVMe driver of kernel-config/azure-arm64.yaml in the initramfs,
 #           and its VHD boots through Debian's initramfs until cloud-init runs, on the PL011
@@ -130,6 +131,26 @@ e2e() {
         check "... the kernel is on the PL011 console" grep -aq "ttyAMA0" "$T/boot.log"
         check "... the system reached multi-user.target" grep -aq "vmcompose-boot: ready" "$T/boot.log"
         [ $rc -eq 0 ] || tail -30 "$T/boot.log"
+
+        # Secure Boot on arm64: Debian's signed shim and GRUB for arm64, AAVMF with Microsoft's
+        # keys enrolled (AAVMF_CODE.ms.fd), the kernel locked down.
+        start=$(date +%s)
+        "$VMC" build --arch arm64 --cache-dir "$C" -o "$T/sb" tests/arm64/shim.yaml >"$T/sb.log" 2>&1
+        rc=$?
+        check "tests/arm64/shim.yaml --arch arm64 builds (exit $rc, $(($(date +%s) - start)) s)" test $rc -eq 0
+        [ $rc -eq 0 ] || { tail -30 "$T/sb.log"; return; }
+        qemu-img convert -O raw "$T/sb/shim-arm64.qcow2" "$T/sb.raw"
+        check "... its ESP has Debian's arm64 shim as BOOTAA64.EFI, GRUB and MokManager" sh -c "mdir -i \"$T/sb.raw@@1M\" -/ ::/EFI | tr A-Z a-z | grep -c 'bootaa64 efi\|grubaa64 efi\|mmaa64 *efi' | grep -qx 3"
+        check "... BOOTAA64.EFI is Debian's shim (its vendor certificate: Debian Secure Boot CA)" sh -c "mtype -i \"$T/sb.raw@@1M\" ::/EFI/BOOT/BOOTAA64.EFI | grep -aq 'Debian Secure Boot CA'"
+        start=$(date +%s)
+        "$VMC" boot --firmware secureboot --timeout 600 --serial-log "$T/sb-boot.log" \
+                "$T/sb/shim-arm64.qcow2" >"$T/sb-boot.out" 2>&1
+        rc=$?
+        check "the shim image boots to multi-user.target with Secure Boot enforced (exit $rc, $(($(date +%s) - start)) s)" test $rc -eq 0
+        cat "$T/sb-boot.out"
+        check "... the kernel says Secure Boot is enabled" grep -aq "secureboot: Secure boot enabled" "$T/sb-boot.log"
+        check "... and is locked down" grep -aq "Kernel is locked down from EFI Secure Boot" "$T/sb-boot.log"
+        [ $rc -eq 0 ] || tail -30 "$T/sb-boot.log"
 }
 
 azure() {
