@@ -285,9 +285,21 @@ static void namespace_child(pid_t parent, int status_fd, int go_fd) {
                         report(status_fd, NS_FORK, errno);
                         _exit(127);
                 }
+                /* The host's binfmt_misc (the handlers are the kernel's, for every namespace),
+                 * seen again under the new /proc: the check of another architecture's handler
+                 * reads it there. Without it, that check says what to mount. */
+                int binfmt = open("/proc/sys/fs/binfmt_misc", O_PATH | O_DIRECTORY | O_CLOEXEC);
                 if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
                         report(status_fd, NS_PROC, errno);
                         _exit(127);
+                }
+                if (binfmt >= 0) {
+                        char path[64];
+                        snprintf(path, sizeof(path), "/proc/self/fd/%d", binfmt);
+                        if (faccessat(binfmt, "status", F_OK, 0) == 0)
+                                (void)mount(path, "/proc/sys/fs/binfmt_misc", NULL,
+                                            MS_BIND | MS_REC, NULL);
+                        close(binfmt);
                 }
                 report(status_fd, NS_READY, 0);
                 close(status_fd);

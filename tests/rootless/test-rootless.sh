@@ -9,7 +9,8 @@
 #           the SBOM equal byte for byte; inside, /usr/bin/passwd setuid root, /etc/shadow
 #           root:shadow 0640, /var/log/journal of the group systemd-journal that systemd's
 #           maintainer script made; inspect, diff, profile, lock, audit and one boot as the user;
-#           a build interrupted by SIGINT leaves no process and no temporary tree (minutes).
+#           a build interrupted by SIGINT leaves no process and no temporary tree; minimal
+#           --arch arm64 as the user and as root, the same bytes (minutes).
 #   cache:  a cache shared by root's and a user's builds: root's additions to a user's cache
 #           are the user's; root's cache is refused to a user with what to do; both at once
 #           (seconds, downloads from the host's apt sources).
@@ -210,6 +211,32 @@ for f in raw vhd qcow2 manifest.json spdx.json; do
         check "... owned by $U" test "$(stat -c %U "$T/user/out/minimal.$f")" = $U
 done
 check "no temporary tree left" test -z "$(find "$T/user/out" -name '.vmcompose*' -print -quit)"
+
+# arm64 as the user: the build's namespace has a /proc of its own, where the host's binfmt_misc
+# (the kernel's handlers, for every namespace) is bound again for the handler check; the host's
+# native programs run in the user namespace too. The same bytes as root's arm64 build.
+if [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+        start=$(date +%s)
+        timeout 900 "$VMC" build --arch arm64 --no-root-cache --cache-dir "$C" -o "$T/root64" \
+                profiles/minimal.yaml >"$T/log" 2>&1
+        rc=$?
+        check "as root: minimal --arch arm64 builds (exit $rc, $(($(date +%s) - start)) s)" test $rc -eq 0
+        [ $rc -eq 0 ] || tail -20 "$T/log"
+        cp -a "$C/sha256" "$UC/"
+        chown -R $U: "$UC"
+        start=$(date +%s)
+        timeout 900 "${AS_USER[@]}" "$VMC" build -v --arch arm64 --no-root-cache \
+                -o "$T/user/out64" profiles/minimal.yaml >"$T/log" 2>&1
+        rc=$?
+        check "as $U: minimal --arch arm64 builds (exit $rc, $(($(date +%s) - start)) s)" test $rc -eq 0
+        [ $rc -eq 0 ] || tail -30 "$T/log"
+        check "... the binfmt_misc handler found from the user namespace" grep -q "arm64 programs run through binfmt_misc's qemu-aarch64 (F flag)" "$T/log"
+        for f in raw qcow2 vhd manifest.json; do
+                check "minimal-arm64.$f: the same bytes as root's" cmp "$T/root64/minimal-arm64.$f" "$T/user/out64/minimal-arm64.$f"
+        done
+else
+        echo "skipping arm64 as the user: no binfmt_misc handler qemu-aarch64"
+fi
 
 # Inside the user's image: the root partition read with debugfs.
 R=$T/user/out/minimal.raw
