@@ -3,18 +3,21 @@
  * start runs emulated (qemu-user), ~16 ms of CPU just to start one, and most of that time goes
  * to a shell, perl and coreutils. When the host has the very same version of such a package
  * installed (the same source built for the host's architecture, from the same archive), its
- * programs do the same thing, natively: they run instead of the root's, for dpkg's run only.
+ * programs do the same thing, natively: they run instead of the root's, for dpkg's runs only.
  *
  * A program qualifies when its package and the package of every library it loads, its dynamic
- * loader included, are twins (same name and version in the image and on the host), and the root
- * has the program at the same path. What would tell the architecture (uname, arch) or load a
- * library into another program (stdbuf) stays emulated. The copies live in the root's /dev,
- * the tmpfs of dpkg's run (never in the image): programs in dev/.vmcompose-native/bin, first in
- * PATH; the libraries in dev/.vmcompose-native/lib, reached through two links made in the root
- * only for the run (the loader's directory, /lib64 on x86-64, and usr/lib/<triplet>, which a
- * root of another architecture has neither of). The shebang interpreters (/bin/sh is dash,
- * /usr/bin/perl) are bound over the root's own once their packages are installed. Two builds,
- * with and without (VMCOMPOSE_NATIVE=0), are byte-identical: tests/image/reproducible-e2e.sh. */
+ * loader included, are twins (same name and version in the image and on the host). What would
+ * tell the architecture (uname, arch) or load a library into another program (stdbuf) stays
+ * emulated, and so does dpkg itself (vmcompose-deb answers some of its calls: deb-native.c).
+ * The copies live in the root's /dev, the tmpfs of dpkg's runs (never in the image): the
+ * programs, their loader rewritten to the copy there (NATIVE_LOADER), in dev/.vmc-native/all,
+ * linked into dev/.vmc-native/bin, first in PATH, once the root has the program at the same
+ * path (native_refresh(): a script must not find what the image does not have yet, or strips);
+ * the libraries in dev/.vmc-native/lib, bound on usr/lib/<triplet> (which a root of another
+ * architecture does not have) for the loader's search. The shebang interpreters (/bin/sh is
+ * dash, /usr/bin/perl) are bound over the root's own once their packages are unpacked, the
+ * times of the root's files kept (a script reads them). Builds with and without
+ * (VMCOMPOSE_NATIVE=0) are byte-identical: tests/arm64/test-arm64.sh. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -73,16 +76,10 @@ static const NativeRule rules[] = {
         {.package = "findutils"},
         {.package = "gzip"},
         {.package = "diffutils"},
-        {.package = "kmod"}, /* depmod reads modules of any architecture (cross depmod -b) */
         {.package = "passwd"},
         {.package = "debianutils"},
         {.package = "mawk"},
 };
-
-const NativeRule *native_rules(size_t *ret_n) {
-        *ret_n = ELEMENTSOF(rules);
-        return rules;
-}
 
 typedef struct HostPackage {
         char *name, *version;
@@ -240,8 +237,8 @@ static void add_program(NativeSet *set, const char *host, const char *name, cons
         strv_extend(&set->links, link ? link : "");
 }
 
-/* The package's links to its programs run natively (kmod's depmod -> kmod): the program called
- * by that name, once the root has the same link (native_refresh()). */
+/* The package's links to its programs run natively (coreutils' md5sum.textutils): the program
+ * called by that name, once the root has the same link (native_refresh()). */
 static void add_links(Selector *s, const NativeRule *rule, char **list) {
         for (char **p = list; p && *p; p++) {
                 const char *l = *p, *base = strrchr(l, '/') + 1;

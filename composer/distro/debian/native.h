@@ -18,8 +18,6 @@ typedef struct NativeRule {
         bool (*usable)(const InstallPackage *pkgs, size_t n, const char *arch);
 } NativeRule;
 
-const NativeRule *native_rules(size_t *ret_n);
-
 /* Where the host's package database is: /var/lib/dpkg/status, /var/lib/dpkg/info. */
 typedef struct NativeHost {
         const char *status, *info_dir;
