@@ -60,6 +60,8 @@ void install_mounts_close(InstallMounts *m) {
 int install_mounts_open(InstallMounts *m, const char *root, int root_fd, char **ret_error) {
         assert(ELEMENTSOF(m->dev_fds) == ELEMENTSOF(device_nodes));
         *m = (InstallMounts){.open = true, .root = xstrdup(root), .sys_fd = -1};
+        for (size_t i = 0; i < ELEMENTSOF(m->fds); i++)
+                m->fds[i] = -1;
         for (size_t i = 0; i < ELEMENTSOF(m->dev_fds); i++)
                 m->dev_fds[i] = -1;
         m->root_fd = fcntl(root_fd, F_DUPFD_CLOEXEC, 3);
@@ -97,6 +99,20 @@ static int mount_at(const InstallMounts *m, const char *src, int src_fd, int tar
         return r;
 }
 
+/* Detaches the mount fd was opened on (after the mount: the mounted object, wherever a rename
+ * moved it since), named through the host's /proc; the working directory stays the root. 0, or
+ * -1 with errno. */
+static int umount_fd(const InstallMounts *m, int fd) {
+        char p[64];
+        snprintf(p, sizeof(p), "self/fd/%d", fd);
+        int r = fchdir(m->proc_fd) < 0 ? -1 : umount2(p, MNT_DETACH);
+        int saved = errno;
+        if (fchdir(m->root_fd) < 0 && r == 0)
+                return -1;
+        errno = saved;
+        return r;
+}
+
 int install_unmount_above(InstallMounts *m, size_t keep, char **ret_failed) {
         int ret = 0;
         _cleanup_close_ int cwd = m->n > keep ? open(".", O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
@@ -109,6 +125,18 @@ int install_unmount_above(InstallMounts *m, size_t keep, char **ret_failed) {
         while (m->n > keep) {
                 /* Relative to the root, its last link not followed. */
                 _cleanup_free_ char *dir = m->dirs[--m->n];
+                _cleanup_close_ int fd = m->fds[m->n];
+                m->fds[m->n] = -1;
+                if (fd >= 0) {
+                        /* Deeper down, a directory on the way might have become a link, or
+                         * been renamed: the mount itself, through its descriptor. */
+                        if (umount_fd(m, fd) < 0 && ret == 0) {
+                                ret = -errno;
+                                if (ret_failed)
+                                        *ret_failed = path_join(m->root, dir);
+                        }
+                        continue;
+                }
                 if (umount2(dir, UMOUNT_NOFOLLOW) < 0 &&
                     umount2(dir, UMOUNT_NOFOLLOW | MNT_DETACH) < 0 && ret == 0) {
                         ret = -errno;
@@ -125,20 +153,30 @@ int install_unmount_all(InstallMounts *m, char **ret_failed) {
         return install_unmount_above(m, 0, ret_failed);
 }
 
+/* Keeps path (mounted on just now) for install_unmount_above(): below the root's top level, with
+ * a descriptor of the mount. */
+static void record(InstallMounts *m, const char *path) {
+        assert(m->n < ELEMENTSOF(m->dirs));
+        m->fds[m->n] = strchr(path, '/') ? root_open(m->root_fd, path, O_PATH | O_NOFOLLOW, 0) : -1;
+        if (m->fds[m->n] < -1)
+                m->fds[m->n] = -1;
+        m->dirs[m->n++] = xstrdup(path);
+}
+
 /* Mounts src (a file system, or the bind of src_fd) on the directory dir of the root: a real
  * directory there (a package's "proc -> /" is refused, not followed). */
 static int mount_one(InstallMounts *m, const char *dir, const char *src, int src_fd,
                      const char *type, unsigned long flags, const char *data, char **ret_error) {
-        (void)mkdirat(m->root_fd, dir, 0755);
+        (void)root_mkdir_p(m->root_fd, dir, 0755); /* inside the root, never through a link */
         _cleanup_close_ int fd = root_open(m->root_fd, dir, O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
         if (fd < 0)
                 return fail(ret_error, fd, "%s/%s is not a directory", m->root, dir);
         int r = mount_at(m, src, src_fd, fd, type, flags, data);
         if (r < 0)
                 return fail(ret_error, r, "cannot mount %s on %s/%s", src, m->root, dir);
-        /* A mount point can be neither removed nor renamed while mounted: the name stays. */
-        assert(m->n < ELEMENTSOF(m->dirs));
-        m->dirs[m->n++] = xstrdup(dir);
+        /* A mount point can be neither removed nor renamed while mounted: the name stays (a
+         * directory above it can be: install_unmount_above() uses the descriptor there). */
+        record(m, dir);
         return 0;
 }
 
@@ -158,8 +196,7 @@ int install_bind_file(InstallMounts *m, int src_fd, const char *path, char **ret
         int r = mount_at(m, NULL, src_fd, fd, NULL, MS_BIND, NULL);
         if (r < 0)
                 return fail(ret_error, r, "cannot bind a file on %s/%s", m->root, path);
-        assert(m->n < ELEMENTSOF(m->dirs));
-        m->dirs[m->n++] = xstrdup(path);
+        record(m, path);
         return 0;
 }
 

@@ -124,7 +124,8 @@ typedef struct InstallMounts {
         char *root; /* the root's path, for messages */
         int root_fd, proc_fd, sys_fd;
         int dev_fds[6]; /* the host's null, zero, full, random, urandom, tty */
-        char *dirs[16]; /* what is mounted, relative to the root, in mount order */
+        char *dirs[16]; /* what is mounted, relative to the root, in mount order ... */
+        int fds[16];    /* ... and, below the top level, the mount's O_PATH descriptor */
         size_t n;
 } InstallMounts;
 

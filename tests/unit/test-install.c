@@ -9,7 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "vmcompose/install.h"
@@ -188,11 +191,82 @@ static void test_repack_plain(void **state) {
         assert_int_equal(rm_rf(dir), 0);
 }
 
+/* Counts the mounts under dir in this process's mount table. */
+static int mounts_under(const char *dir) {
+        _cleanup_free_ char *text = NULL;
+        if (read_full_file("/proc/self/mountinfo", 1 << 20, &text, NULL) < 0)
+                return -1;
+        int n = 0;
+        for (char *p = text; (p = strstr(p, dir)); p++)
+                n++;
+        return n;
+}
+
+/* In a child, in a mount namespace of its own: binds a file and a directory deep in a root; a
+ * package then turns usr into a link to the host's /: unmounting detaches both, in the root,
+ * and nothing on the host. Exit 0 when all held. */
+static int binds_child(const char *dir) {
+        if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+                return 77;
+        _cleanup_free_ char *root = path_join(dir, "root"), *src = path_join(dir, "src");
+        _cleanup_close_ int root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int src_fd = open(src, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        _cleanup_close_ int file_fd = openat(src_fd, "file", O_PATH | O_CLOEXEC);
+        InstallMounts m = {};
+        _cleanup_free_ char *error = NULL;
+        if (root_fd < 0 || src_fd < 0 || file_fd < 0 ||
+            install_mounts_open(&m, root, root_fd, &error) < 0)
+                return 10;
+        if (install_bind_file(&m, file_fd, "usr/bin/f", &error) < 0 ||
+            install_bind_dir(&m, src_fd, "usr/lib/x86_64-linux-gnu", &error) < 0)
+                return 11;
+        _cleanup_free_ char *seen = NULL, *f = path_join(root, "usr/bin/f");
+        if (read_full_file(f, 100, &seen, NULL) < 0 || strcmp(seen, "host\n") != 0)
+                return 12;
+        if (mounts_under(root) != 2)
+                return 13;
+        /* usr moved away, a link to / in its place. */
+        _cleanup_free_ char *usr = path_join(root, "usr"), *usr2 = path_join(root, "usr2");
+        if (rename(usr, usr2) < 0 || symlink("/", usr) < 0)
+                return 14;
+        int r = install_unmount_all(&m, NULL);
+        install_mounts_close(&m);
+        if (r < 0 || mounts_under(root) != 0)
+                return 15;
+        return 0;
+}
+
+static void test_mount_binds(void **state) {
+        (void)state;
+        if (geteuid() != 0)
+                skip();
+        char dir[] = "/tmp/vmcompose-binds-XXXXXX";
+        assert_non_null(mkdtemp(dir));
+        _cleanup_free_ char *script = xasprintf(
+                "set -e; cd %s; mkdir -p root/usr/bin root/usr/lib src; echo host >src/file; "
+                "echo root >root/usr/bin/f",
+                dir);
+        assert_int_equal(system(script), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0)
+                _exit(binds_child(dir));
+        int status;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+                skip();
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+        /* The made directory is left for the caller to remove; the host untouched. */
+        assert_int_equal(access("/x86_64-linux-gnu", F_OK), -1);
+        rm_rf(dir);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_members),    cmocka_unit_test(test_repack_plain),
                 cmocka_unit_test(test_exclude),    cmocka_unit_test(test_shadow_clamp),
-                cmocka_unit_test(test_clean_root),
+                cmocka_unit_test(test_clean_root), cmocka_unit_test(test_mount_binds),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
