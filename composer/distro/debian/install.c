@@ -118,6 +118,10 @@ static int stage_all(int root_fd, const InstallPackage *pkgs, size_t n, bool pla
         size_t n_threads = cpus > 1 ? (size_t)MIN(cpus, 8) - 1 : 0, started = 0;
         pthread_t threads[8];
         int r = root_mkdir_p(root_fd, DEB_DIR, 0755); /* before the workers race to make it */
+        if (r < 0) {
+                free(j.diags);
+                return diag_add_errno(diag, r, "install: cannot make /%s: %m", DEB_DIR);
+        }
         for (; r == 0 && started < n_threads; started++)
                 if (pthread_create(&threads[started], NULL, stage_worker, &j) != 0)
                         break;
