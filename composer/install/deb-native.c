@@ -19,6 +19,7 @@
  * root, where the host's libraries are not. */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,15 +48,21 @@ static int read_members(int fd, Member *m, int n) {
                         return -1;
                 memcpy(m[i].name, h, 16);
                 m[i].name[16] = 0;
-                for (int j = 15; j >= 0 && (m[i].name[j] == ' ' || m[i].name[j] == '/'); j--)
+                int j = 15;
+                while (j >= 0 && m[i].name[j] == ' ')
+                        m[i].name[j--] = 0;
+                if (j >= 0 && m[i].name[j] == '/') /* GNU ar's end of name */
                         m[i].name[j] = 0;
-                char size[11];
-                memcpy(size, h + 48, 10);
-                size[10] = 0;
-                char *end;
-                long long s = strtoll(size, &end, 10);
-                if (end == size || s < 0)
+                /* The size: digits, then spaces only (as dpkg's ar reader wants it). */
+                long long s = 0;
+                int k = 48;
+                for (; k < 58 && h[k] >= '0' && h[k] <= '9'; k++)
+                        s = s * 10 + (h[k] - '0');
+                if (k == 48)
                         return -1;
+                for (; k < 58; k++)
+                        if (h[k] != ' ')
+                                return -1;
                 m[i].offset = at + 60;
                 m[i].size = s;
                 at = m[i].offset + s + (s & 1);
@@ -127,6 +134,7 @@ static int control(const char *path, const char *dir) {
                 _exit(2);
         }
         close(p[0]);
+        signal(SIGPIPE, SIG_IGN); /* a tar that ends early: exit 2, as dpkg-deb, not a signal */
         int r = copy_member(fd, c, p[1]);
         close(p[1]);
         close(fd);
@@ -297,10 +305,14 @@ static int dpkg_query(int argc, char **argv) {
                 return parse_version(argv[2], &v) ? 0 : -1;
         if (argc == 5 && strcmp(argv[1], "--compare-versions") == 0)
                 return compare_versions(argv[2], argv[3], argv[4]);
+        if (argc == 6 && strcmp(argv[1], "--compare-versions") == 0 && strcmp(argv[2], "--") == 0)
+                return compare_versions(argv[3], argv[4], argv[5]);
         return -1;
 }
 
 int main(int argc, char **argv) {
+        if (argc < 1 || !argv[0])
+                return 2;
         const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
         int r = -1;
         if (strcmp(name, "dpkg-deb") == 0 && argc == 4 && strcmp(argv[1], "--control") == 0)

@@ -294,8 +294,14 @@ static int unpack_bootstrap(const char *root, int root_fd, const InstallPackage 
         for (size_t i = 0; i < n; i++) {
                 if (!boot[i])
                         continue;
-                /* The decompressed copy when there is one: the same members, read faster. */
-                _cleanup_free_ char *path = plain ? xasprintf("%s%s", root, plain[i]) : NULL;
+                /* The decompressed copy when there is one: the same members, read faster,
+                 * opened inside the root (a package unpacked before may have put a link
+                 * there) and read through its descriptor. */
+                _cleanup_close_ int fd =
+                        plain ? root_open(root_fd, plain[i] + 1, O_RDONLY | O_NOFOLLOW, 0) : -1;
+                if (plain && fd < 0)
+                        return log_error_errno(fd, "install: cannot open %s%s: %m", root, plain[i]);
+                _cleanup_free_ char *path = plain ? xasprintf("/proc/self/fd/%d", fd) : NULL;
                 int r = deb_extract(root_fd, path ? path : pkgs[i].deb_path, o, NULL);
                 if (r < 0)
                         return r; /* deb_extract() logs what it refuses */

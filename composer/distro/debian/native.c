@@ -60,11 +60,15 @@ static bool perl_alone(const InstallPackage *pkgs, size_t n, const char *arch) {
         return true;
 }
 
-static const char *const coreutils_skip[] = {"uname", "arch", "stdbuf", NULL};
+/* What tells the machine (uname, arch), loads a library into another program (stdbuf), reads
+ * utmp, whose layout is the architecture's (who, users, pinky, uptime), or prints with long
+ * double, whose precision is the architecture's (printf, seq, od, numfmt, sort -g). */
+static const char *const coreutils_skip[] = {"uname",  "arch",   "stdbuf", "who", "users",
+                                             "pinky",  "uptime", "printf", "seq", "od",
+                                             "numfmt", "sort",   NULL};
 
 static const NativeRule rules[] = {
         {.package = "dash", .bind = "usr/bin/dash"},
-        {.package = "bash", .bind = "usr/bin/bash"},
         {.package = "perl-base",
          .bind = "usr/bin/perl",
          .data_dir = "perl-base",
@@ -76,7 +80,6 @@ static const NativeRule rules[] = {
         {.package = "findutils"},
         {.package = "gzip"},
         {.package = "diffutils"},
-        {.package = "passwd"},
         {.package = "debianutils"},
         {.package = "mawk"},
 };
@@ -318,6 +321,25 @@ static void add_deb_helper(Selector *s) {
         strv_extend(&s->set->packages, "vmcompose-deb");
 }
 
+/* The C library's own NSS modules (libnss_compat, ...), which programs load at run time, not
+ * through DT_NEEDED: with the loader and libc (a twin, or nothing runs natively). */
+static void add_nss(Selector *s) {
+        _cleanup_free_ char *text = NULL, *plain = list_path(s->host, "libc6", false),
+                            *qual = list_path(s->host, "libc6", true);
+        if (read_full_file(qual, 16 << 20, &text, NULL) < 0 &&
+            read_full_file(plain, 16 << 20, &text, NULL) < 0)
+                return;
+        for (char *save = NULL, *l = strtok_r(text, "\n", &save); l;
+             l = strtok_r(NULL, "\n", &save)) {
+                const char *base = strrchr(l, '/') + 1;
+                if (strncmp(base, "libnss_", 7) == 0 && !strv_contains(s->checked_libs, base) &&
+                    access(l, R_OK) == 0) {
+                        strv_extend(&s->checked_libs, base);
+                        strv_extend(&s->set->libs, l);
+                }
+        }
+}
+
 static void selector_done(Selector *s) {
         for (size_t i = 0; i < s->n_hostpkgs; i++) {
                 free(s->hostpkgs[i].name);
@@ -343,8 +365,10 @@ int native_select(const NativeHost *host, const InstallPackage *pkgs, size_t n, 
                 if (twin(&s, rules[i].package) &&
                     (!rules[i].usable || rules[i].usable(pkgs, n, arch)))
                         add_rule(&s, &rules[i]);
-        if (r >= 0 && set.programs) /* the native set's loader and libc are there */
+        if (r >= 0 && set.programs) { /* the native set's loader and libc are there */
+                add_nss(&s);
                 add_deb_helper(&s);
+        }
         selector_done(&s);
         if (r < 0) {
                 native_set_done(&set);
@@ -529,33 +553,62 @@ int native_bind(NativeSet *set, InstallMounts *m, char **ret_error) {
         return 0;
 }
 
+/* Whether the root has the program i where the set expects it: the file (or the same link) at
+ * its path, not diverted, and what the root's own PATH finds first by that name. */
+static bool root_has(const NativeSet *set, size_t i, int root_fd, const char *diversions) {
+        static const char *const path[] = {"usr/sbin", "usr/bin", "sbin", "bin"};
+        char target[PATH_MAX];
+        _cleanup_free_ char *name = NULL;
+        _cleanup_close_ int dir = root_open_parent(root_fd, set->root_paths[i], false, &name);
+        struct stat st, at, found;
+        if (dir < 0 || fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return false; /* not unpacked yet, or stripped from the image */
+        if (*set->links[i]) {
+                ssize_t len = S_ISLNK(st.st_mode)
+                                      ? readlinkat(dir, name, target, sizeof(target) - 1)
+                                      : -1;
+                if (len < 0 || (size_t)len != strlen(set->links[i]) ||
+                    memcmp(target, set->links[i], (size_t)len) != 0)
+                        return false;
+        } else if (!S_ISREG(st.st_mode))
+                return false;
+        /* A diversion of it (by either spelling of a merged-/usr path): someone else's file. */
+        const char *p = set->root_paths[i];
+        _cleanup_free_ char *a = xasprintf("\n/%s\n", p),
+                            *b = strncmp(p, "usr/", 4) == 0 ? xasprintf("\n/%s\n", p + 4)
+                                                            : xasprintf("\n/usr/%s\n", p);
+        if (diversions && (strstr(diversions, a) || strstr(diversions, b)))
+                return false;
+        _cleanup_close_ int fd = root_open(root_fd, p, O_PATH, 0);
+        if (fd < 0 || fstat(fd, &at) < 0)
+                return false;
+        for (size_t d = 0; d < ELEMENTSOF(path); d++) {
+                _cleanup_free_ char *cand = xasprintf("%s/%s", path[d], set->names[i]);
+                _cleanup_close_ int c = root_open(root_fd, cand, O_PATH, 0);
+                if (c >= 0 && fstat(c, &found) == 0)
+                        return found.st_dev == at.st_dev && found.st_ino == at.st_ino;
+        }
+        return false;
+}
+
 int native_refresh(NativeSet *set, int root_fd) {
         if (!set->active)
                 return 0;
         _cleanup_close_ int top = root_open(root_fd, NATIVE_DIR, O_RDONLY | O_DIRECTORY, 0);
         if (top < 0)
                 return top;
+        /* dpkg's diversions, one "from" line each three, read with a newline before. */
+        _cleanup_free_ char *div = NULL, *diversions = NULL;
+        if (root_read_file(root_fd, "var/lib/dpkg/diversions", 64 << 20, &div, NULL) >= 0)
+                diversions = xasprintf("\n%s", div);
         for (size_t i = 0; set->names && set->names[i]; i++) {
-                char target[PATH_MAX];
-                _cleanup_free_ char *name = NULL, *there = xasprintf("bin/%s", set->names[i]),
+                _cleanup_free_ char *there = xasprintf("bin/%s", set->names[i]),
                                     *from = xasprintf("all/%s", set->names[i]);
-                if (faccessat(top, there, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-                        continue; /* linked before */
-                _cleanup_close_ int dir =
-                        root_open_parent(root_fd, set->root_paths[i], false, &name);
-                struct stat st;
-                if (dir < 0 || fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                        continue; /* not unpacked yet, or stripped from the image */
-                if (*set->links[i]) {
-                        ssize_t len = S_ISLNK(st.st_mode)
-                                              ? readlinkat(dir, name, target, sizeof(target) - 1)
-                                              : -1;
-                        if (len < 0 || (size_t)len != strlen(set->links[i]) ||
-                            memcmp(target, set->links[i], (size_t)len) != 0)
-                                continue;
-                } else if (!S_ISREG(st.st_mode))
-                        continue;
-                if (linkat(top, from, top, there, 0) < 0)
+                bool linked = faccessat(top, there, F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+                bool want = root_has(set, i, root_fd, diversions);
+                if (want && !linked && linkat(top, from, top, there, 0) < 0)
+                        return -errno;
+                if (!want && linked && unlinkat(top, there, 0) < 0) /* since diverted */
                         return -errno;
         }
         return 0;
