@@ -47,51 +47,44 @@ static int write_at(int root_fd, const char *path, const char *text, mode_t mode
         return root_write_file(root_fd, path, text, strlen(text), mode, 0);
 }
 
-/* Copies (or hard-links) each .deb into the root, where dpkg in the chroot can read it. For a
- * root of another architecture, whose dpkg-deb runs emulated, decompressed (plain). */
-static int stage_debs(int root_fd, const InstallPackage *pkgs, size_t n, bool plain, char ***ret,
-                      Diagnostics *diag) {
-        int r = root_mkdir_p(root_fd, DEB_DIR, 0755);
-        _cleanup_close_ int dir =
-                r < 0 ? r : root_open(root_fd, DEB_DIR, O_RDONLY | O_DIRECTORY, 0);
-        if (dir < 0)
-                return diag_add_errno(diag, dir, "install: cannot make /%s: %m", DEB_DIR);
-        for (size_t i = 0; i < n; i++) {
-                _cleanup_free_ char *name = xasprintf("%s_%s_%s.deb", pkgs[i].name, pkgs[i].version,
-                                                      pkgs[i].architecture);
-                for (char *c = name; *c; c++)
-                        if (*c == ':' || *c == '/')
-                                *c = '%';
-                if (plain) {
-                        _cleanup_close_ int out =
-                                openat(dir, name,
-                                       O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-                        r = out < 0 ? -errno : deb_repack_plain(pkgs[i].deb_path, out);
-                        if (r < 0)
-                                return diag_add_errno(diag, r, "install: cannot stage %s: %m",
-                                                      pkgs[i].deb_path);
-                } else if (linkat(AT_FDCWD, pkgs[i].deb_path, dir, name, 0) < 0) {
-                        _cleanup_close_ int in =
-                                open(pkgs[i].deb_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-                        _cleanup_close_ int out =
-                                openat(dir, name,
-                                       O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-                        struct stat st;
-                        r = in < 0 || out < 0 || fstat(in, &st) < 0
-                                    ? -errno
-                                    : sparse_copy(in, 0, (uint64_t)st.st_size, out, 0);
-                        if (r < 0)
-                                return diag_add_errno(diag, r, "install: cannot stage %s: %m",
-                                                      pkgs[i].deb_path);
-                }
-                free((*ret)[0]);
-                (*ret)[0] = xasprintf("/" DEB_DIR "/%s", name);
+/* Copies (or hard-links) the .deb into dir (the root's DEB_DIR), where dpkg in the chroot can
+ * read it; *ret: its path in the root. For a root of another architecture, whose dpkg-deb would
+ * run emulated, decompressed (plain). */
+static int stage_deb(int dir, const InstallPackage *p, bool plain, char **ret, Diagnostics *diag) {
+        _cleanup_free_ char *name = xasprintf("%s_%s_%s.deb", p->name, p->version, p->architecture);
+        for (char *c = name; *c; c++)
+                if (*c == ':' || *c == '/')
+                        *c = '%';
+        int r = 0;
+        if (plain) {
+                _cleanup_close_ int out = openat(
+                        dir, name, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+                r = out < 0 ? -errno : deb_repack_plain(p->deb_path, out);
+        } else if (linkat(AT_FDCWD, p->deb_path, dir, name, 0) < 0) {
+                _cleanup_close_ int in = open(p->deb_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+                _cleanup_close_ int out = openat(
+                        dir, name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+                struct stat st;
+                r = in < 0 || out < 0 || fstat(in, &st) < 0
+                            ? -errno
+                            : sparse_copy(in, 0, (uint64_t)st.st_size, out, 0);
         }
+        if (r < 0)
+                return diag_add_errno(diag, r, "install: cannot stage %s: %m", p->deb_path);
+        *ret = xasprintf("/" DEB_DIR "/%s", name);
         return 0;
 }
 
+/* SOURCE_DATE_EPOCH=N for the programs run in the root (shadow's useradd and chage,
+ * mkinitramfs, systemd-sysusers use it instead of the clock), or NULL without one. */
+static char *sde_env(const InstallOptions *o) {
+        if (!o || o->source_date_epoch == 0)
+                return NULL;
+        return xasprintf("SOURCE_DATE_EPOCH=%llu", (unsigned long long)o->source_date_epoch);
+}
+
 typedef struct StageJobs {
-        int root_fd;
+        int dir;
         const InstallPackage *pkgs;
         size_t n, next;
         bool plain;
@@ -101,11 +94,8 @@ typedef struct StageJobs {
 
 static void *stage_worker(void *userdata) {
         StageJobs *j = userdata;
-        for (size_t i; (i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->n;) {
-                _cleanup_strv_free_ char **one = xcalloc(2, sizeof(char *));
-                if (stage_debs(j->root_fd, &j->pkgs[i], 1, j->plain, &one, &j->diags[i]) == 0)
-                        j->staged[i] = TAKE_PTR(one[0]);
-        }
+        for (size_t i; (i = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->n;)
+                (void)stage_deb(j->dir, &j->pkgs[i], j->plain, &j->staged[i], &j->diags[i]);
         return NULL;
 }
 
@@ -113,20 +103,19 @@ static void *stage_worker(void *userdata) {
  * architecture): in staged[], or the first failure in diag. */
 static int stage_all(int root_fd, const InstallPackage *pkgs, size_t n, bool plain, char **staged,
                      Diagnostics *diag) {
-        StageJobs j = {root_fd, pkgs, n, 0, plain, staged, xcalloc(n + 1, sizeof(Diagnostics))};
+        int r = root_mkdir_p(root_fd, DEB_DIR, 0755); /* before the workers race to make it */
+        _cleanup_close_ int dir =
+                r < 0 ? r : root_open(root_fd, DEB_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+        if (dir < 0)
+                return diag_add_errno(diag, dir, "install: cannot make /%s: %m", DEB_DIR);
+        StageJobs j = {dir, pkgs, n, 0, plain, staged, xcalloc(n + 1, sizeof(Diagnostics))};
         long cpus = plain ? sysconf(_SC_NPROCESSORS_ONLN) : 1;
         size_t n_threads = cpus > 1 ? (size_t)MIN(cpus, 8) - 1 : 0, started = 0;
         pthread_t threads[8];
-        int r = root_mkdir_p(root_fd, DEB_DIR, 0755); /* before the workers race to make it */
-        if (r < 0) {
-                free(j.diags);
-                return diag_add_errno(diag, r, "install: cannot make /%s: %m", DEB_DIR);
-        }
-        for (; r == 0 && started < n_threads; started++)
+        for (; started < n_threads; started++)
                 if (pthread_create(&threads[started], NULL, stage_worker, &j) != 0)
                         break;
-        if (r == 0)
-                stage_worker(&j);
+        stage_worker(&j);
         for (size_t t = 0; t < started; t++)
                 pthread_join(threads[t], NULL);
         for (size_t i = 0; r == 0 && i < n; i++)
@@ -135,18 +124,15 @@ static int stage_all(int root_fd, const InstallPackage *pkgs, size_t n, bool pla
                                 diag_add(diag, NULL, "%s", *m);
                         r = -EIO;
                 }
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
                 diag_done(&j.diags[i]);
+                if (r < 0) { /* no gaps left in staged[] for the caller's strv_free() */
+                        free(staged[i]);
+                        staged[i] = NULL;
+                }
+        }
         free(j.diags);
-        return r < 0 ? r : 0;
-}
-
-/* SOURCE_DATE_EPOCH=N for the programs run in the root (shadow's useradd and chage,
- * mkinitramfs, systemd-sysusers use it instead of the clock), or NULL without one. */
-static char *sde_env(const InstallOptions *o) {
-        if (!o || o->source_date_epoch == 0)
-                return NULL;
-        return xasprintf("SOURCE_DATE_EPOCH=%llu", (unsigned long long)o->source_date_epoch);
+        return r;
 }
 
 /* What every dpkg run of one install shares. */
@@ -169,16 +155,13 @@ static int chroot_dpkg(const DpkgRun *run, char **args, const char *what) {
          * trigger finds none to update; install_phases() makes it once, at the end, with
          * every package's hooks in place (instead of once per kernel configuration and per
          * dpkg run that activates the trigger: three times for the minimal profile). */
-        char *env[] = {(char *)"DEBIAN_FRONTEND=noninteractive",
-                       (char *)"DEBCONF_NONINTERACTIVE_SEEN=true",
-                       (char *)"INITRD=No",
-                       (char *)(native && native->active ? NATIVE_PATH : NULL),
-                       (char *)sde,
-                       NULL};
-        if (!env[3]) { /* the list ends at the first NULL */
-                env[3] = env[4];
-                env[4] = NULL;
-        }
+        char *env[6] = {(char *)"DEBIAN_FRONTEND=noninteractive",
+                        (char *)"DEBCONF_NONINTERACTIVE_SEEN=true", (char *)"INITRD=No"};
+        size_t n_env = 3;
+        if (native && native->active)
+                env[n_env++] = (char *)NATIVE_PATH;
+        if (sde)
+                env[n_env++] = (char *)sde;
         Buffer out = {};
 
         int r = native_refresh(run->native, run->root_fd);
